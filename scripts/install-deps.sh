@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages coracle needs to build, test and benchmark.
+# Only what is missing is installed, so a second `make` costs nothing.
+set -euo pipefail
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config
+  libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev
+  libarchive-dev libcurl4-openssl-dev libssl-dev
+  nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # the embedded default image is made from this
+  busybox-static
+  # tests: newuidmap/newgidmap for the rootless user, ip for namespace checks
+  uidmap iproute2 passwd util-linux procps
+  # benchmarks: the peers and the timer
+  hyperfine bubblewrap crun
+  clang-format
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "coracle: missing Debian packages: ${missing[*]}; run 'make deps' as root" >&2
+  exit 1
+fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

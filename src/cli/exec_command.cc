@@ -1,0 +1,97 @@
+#include <string.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/exec_options.h"
+#include "common/error.h"
+#include "image/default_image.h"
+#include "sandbox/sandbox.h"
+
+namespace coracle::cli {
+namespace {
+
+void report(const sandbox::Result& r, bool json) {
+  if (!r.message.empty()) {
+    fprintf(stderr, "coracle: %s\n", r.message.c_str());
+  } else if (r.term_signal) {
+    const char* name = sigabbrev_np(r.term_signal);
+    fprintf(stderr, "coracle: command killed by signal %d (SIG%s)\n", r.term_signal, name ? name : "?");
+  }
+  if (!json) return;
+  nlohmann::json j = {{"exit", r.exit_code},      {"signal", r.term_signal},
+                      {"oom", r.oom_killed},      {"timed_out", r.timed_out},
+                      {"wall_ms", r.wall_ms},     {"peak_memory_bytes", r.peak_memory_bytes}};
+  if (!r.message.empty()) j["message"] = r.message;
+  printf("%s\n", j.dump().c_str());
+  fflush(stdout);
+}
+
+}  // namespace
+
+std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global) {
+  auto flags = std::make_shared<ExecFlags>();
+  auto json = std::make_shared<bool>(false);
+  CLI::App* cmd = app.add_subcommand(
+      "exec", "Run a command in a new sandbox (every namespace, overlay rootfs, seccomp)");
+  cmd->footer(
+      "Usage: coracle exec [OPTIONS] [--rootfs DIR | IMAGE] [-- CMD ARGS...]\n"
+      "Exit status: the command's; 128+N when killed by signal N; 125 when coracle failed;\n"
+      "126 when the command cannot be executed; 127 when it is not found.\n"
+      "Example: coracle exec --in ./src --out ./build -- /bin/sh -c 'cp -r /in/. /out/'");
+  cmd->add_option("--rootfs", flags->rootfs, "Run on this directory instead of an image")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("image", flags->image, "Image to run (default: the embedded busybox image)");
+  cmd->add_option("command", flags->command, "Command and arguments (after --)");
+  cmd->add_option("-e,--env", flags->env, "Set K=V, or pass the host's K");
+  cmd->add_option("--env-file", flags->env_files, "Read K=V lines from a file");
+  cmd->add_option("-w,--workdir", flags->workdir, "Working directory inside (created if missing)");
+  cmd->add_option("-u,--user", flags->user, "UID[:GID] to run as inside (default 0:0)");
+  cmd->add_option("--hostname", flags->hostname, "Hostname inside")->capture_default_str();
+  cmd->add_option("--net", flags->net, "private (own netns, loopback up), none, or host")
+      ->capture_default_str();
+  cmd->add_option("--in", flags->in_dir, "Directory mounted read-only at /in");
+  cmd->add_option("--out", flags->out_dir, "Directory mounted read-write at /out");
+  cmd->add_option("-v,--volume", flags->volumes, "Bind SRC:DST[:ro]");
+  cmd->add_flag("--read-only", flags->read_only, "Rootfs read-only (no overlay)");
+  cmd->add_option("--cap-add", flags->cap_add, "Add a capability (or ALL)");
+  cmd->add_option("--cap-drop", flags->cap_drop, "Drop a capability (or ALL)");
+  cmd->add_option("--seccomp", flags->seccomp, "unconfined, or a Docker/OCI profile JSON file");
+  cmd->add_option("-m,--memory", flags->memory, "Memory limit (e.g. 256m)");
+  cmd->add_option("--pids", flags->pids, "Maximum number of processes");
+  cmd->add_option("--cpus", flags->cpus, "CPU quota in cores (e.g. 0.5)");
+  cmd->add_option("--ulimit", flags->ulimits, "NAME=SOFT[:HARD], e.g. nofile=1024:4096");
+  cmd->add_option("--timeout", flags->timeout, "Stop after this long (SIGTERM, then SIGKILL), e.g. 30s");
+  cmd->add_flag("--json", *json, "Print one JSON object with the run's result on stdout");
+  cmd->positionals_at_end();
+
+  return [flags, json, &global]() -> int {
+    // Without "--", `exec IMAGE CMD...` (docker's shape); with --rootfs there
+    // is no image, so every positional is the command.
+    if (global.has_command) {
+      if (!flags->command.empty())
+        throw Error("give the command either after the image or after --, not both");
+      flags->command = global.command;
+    } else if (!flags->rootfs.empty() && !flags->image.empty()) {
+      flags->command.insert(flags->command.begin(), flags->image);
+      flags->image.clear();
+    }
+    sandbox::Spec spec = make_spec(*flags);
+    if (!flags->rootfs.empty()) {
+      spec.rootfs = flags->rootfs;
+    } else if (flags->image.empty() || flags->image == "default") {
+      spec.rootfs = image::ensure_default_rootfs(global.store_root());
+    } else {
+      throw Error("image '" + flags->image +
+                  "' is not in the store; only the embedded default image is available so far "
+                  "(use --rootfs DIR for a directory)");
+    }
+    sandbox::Result result = sandbox::run(spec);
+    report(result, *json);
+    return result.exit_code;
+  };
+}
+
+}  // namespace coracle::cli

@@ -1,0 +1,139 @@
+#include "cli/exec_options.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <map>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/parse.h"
+
+namespace coracle::cli {
+namespace {
+
+std::string absolute(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  char cwd[PATH_MAX];
+  if (!getcwd(cwd, sizeof cwd)) throw_errno("getcwd");
+  return std::string(cwd) + "/" + path;
+}
+
+void set_env(std::vector<std::string>& env, const std::string& entry) {
+  auto key = entry.substr(0, entry.find('='));
+  for (auto& e : env)
+    if (e.compare(0, key.size() + 1, key + "=") == 0) {
+      e = entry;
+      return;
+    }
+  env.push_back(entry);
+}
+
+}  // namespace
+
+std::pair<uint32_t, uint32_t> parse_user(const std::string& text) {
+  auto parts = split(text, ':');
+  if (parts.size() > 2) throw Error("invalid --user '" + text + "': use UID[:GID]");
+  auto uid = static_cast<uint32_t>(parse_uint(parts[0], "user id"));
+  auto gid = parts.size() == 2 ? static_cast<uint32_t>(parse_uint(parts[1], "group id")) : uid;
+  return {uid, gid};
+}
+
+sandbox::BindMount parse_volume(const std::string& text) {
+  auto parts = split(text, ':');
+  if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty())
+    throw Error("invalid volume '" + text + "': use SRC:DST[:ro]");
+  sandbox::BindMount m{absolute(parts[0]), parts[1], false};
+  if (parts.size() == 3) {
+    if (parts[2] == "ro") m.read_only = true;
+    else if (parts[2] != "rw") throw Error("invalid volume option '" + parts[2] + "': use ro or rw");
+  }
+  return m;
+}
+
+sandbox::Rlimit parse_ulimit(const std::string& text) {
+  static const std::map<std::string, int> kNames = {
+      {"core", RLIMIT_CORE},       {"cpu", RLIMIT_CPU},       {"data", RLIMIT_DATA},
+      {"fsize", RLIMIT_FSIZE},     {"locks", RLIMIT_LOCKS},   {"memlock", RLIMIT_MEMLOCK},
+      {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},   {"nofile", RLIMIT_NOFILE},
+      {"nproc", RLIMIT_NPROC},     {"rss", RLIMIT_RSS},       {"rtprio", RLIMIT_RTPRIO},
+      {"sigpending", RLIMIT_SIGPENDING}, {"stack", RLIMIT_STACK}, {"as", RLIMIT_AS}};
+  auto eq = text.find('=');
+  auto it = kNames.find(text.substr(0, eq));
+  if (eq == std::string::npos || it == kNames.end())
+    throw Error("invalid --ulimit '" + text + "': use NAME=SOFT[:HARD], e.g. nofile=1024:4096");
+  auto values = split(text.substr(eq + 1), ':');
+  auto value = [](const std::string& v) {
+    return v == "unlimited" || v == "-1" ? RLIM_INFINITY : static_cast<rlim_t>(parse_uint(v, "ulimit"));
+  };
+  rlim_t soft = value(values[0]);
+  rlim_t hard = values.size() > 1 ? value(values[1]) : soft;
+  if (soft > hard) throw Error("invalid --ulimit '" + text + "': soft limit above hard limit");
+  return {it->second, soft, hard};
+}
+
+std::vector<std::string> parse_env_file(const std::string& text) {
+  std::vector<std::string> env;
+  for (auto line : split(text, '\n')) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    auto first = line.find_first_not_of(" \t");
+    if (first == std::string::npos || line[first] == '#') continue;
+    line = line.substr(first);
+    if (line.rfind("export ", 0) == 0) line = line.substr(7);
+    auto eq = line.find('=');
+    if (eq == std::string::npos || eq == 0) throw Error("invalid env-file line '" + line + "': use K=V");
+    std::string value = line.substr(eq + 1);
+    if (value.size() >= 2 && (value[0] == '"' || value[0] == '\'') && value.back() == value[0])
+      value = value.substr(1, value.size() - 2);
+    env.push_back(line.substr(0, eq + 1) + value);
+  }
+  return env;
+}
+
+sandbox::Spec make_spec(const ExecFlags& f) {
+  sandbox::Spec spec;
+  spec.argv = f.command.empty() ? std::vector<std::string>{"/bin/sh"} : f.command;
+  if (!f.user.empty()) std::tie(spec.uid, spec.gid) = parse_user(f.user);
+  spec.hostname = f.hostname;
+  if (f.net == "private") spec.net = sandbox::NetMode::Private;
+  else if (f.net == "none") spec.net = sandbox::NetMode::None;
+  else if (f.net == "host") spec.net = sandbox::NetMode::Host;
+  else throw Error("invalid --net '" + f.net + "': use private, none or host");
+
+  // The environment a shell in an image expects; -e and --env-file override.
+  spec.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+              std::string("HOME=") + (spec.uid == 0 ? "/root" : "/"), "HOSTNAME=" + f.hostname};
+  for (const auto& file : f.env_files)
+    for (const auto& e : parse_env_file(read_file(file))) set_env(spec.env, e);
+  for (const auto& e : f.env) {
+    if (e.empty() || e[0] == '=') throw Error("invalid -e '" + e + "': use K=V or K");
+    if (e.find('=') != std::string::npos) {
+      set_env(spec.env, e);
+    } else if (const char* v = std::getenv(e.c_str())) {
+      set_env(spec.env, e + "=" + v);  // -e K passes the host's value, like docker
+    }
+  }
+  spec.workdir = f.workdir.empty() ? "/" : f.workdir;
+  if (!f.in_dir.empty()) spec.in_dir = absolute(f.in_dir);
+  if (!f.out_dir.empty()) spec.out_dir = absolute(f.out_dir);
+  for (const auto& v : f.volumes) spec.volumes.push_back(parse_volume(v));
+  spec.read_only_rootfs = f.read_only;
+  spec.cap_add = f.cap_add;
+  spec.cap_drop = f.cap_drop;
+  spec.seccomp_profile = f.seccomp == "unconfined" ? "unconfined" : absolute(f.seccomp);
+  if (!f.memory.empty()) spec.limits.memory_bytes = parse_bytes(f.memory);
+  if (!f.pids.empty()) spec.limits.pids = parse_uint(f.pids, "--pids");
+  if (!f.cpus.empty()) {
+    char* end = nullptr;
+    double cpus = std::strtod(f.cpus.c_str(), &end);
+    if (*end || cpus <= 0) throw Error("invalid --cpus '" + f.cpus + "': use a number like 0.5");
+    spec.limits.cpus = cpus;
+  }
+  for (const auto& u : f.ulimits) spec.rlimits.push_back(parse_ulimit(u));
+  if (!f.timeout.empty()) spec.timeout = parse_duration(f.timeout);
+  return spec;
+}
+
+}  // namespace coracle::cli

@@ -1,0 +1,31 @@
+// Translation of `coracle exec` flags into a sandbox::Spec. Separate from the
+// command so unit tests can check it without running anything.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "sandbox/sandbox.h"
+
+namespace coracle::cli {
+
+struct ExecFlags {
+  std::string rootfs, image;
+  std::vector<std::string> command;
+  std::vector<std::string> env, env_files, volumes, cap_add, cap_drop, ulimits;
+  std::string workdir, user, hostname = "coracle", net = "private", in_dir, out_dir;
+  std::string seccomp, memory, pids, cpus, timeout;
+  bool read_only = false;
+};
+
+// Everything but the rootfs path. Throws coracle::Error for a bad flag.
+sandbox::Spec make_spec(const ExecFlags& flags);
+// "1000", "1000:1000" → uid, gid.
+std::pair<uint32_t, uint32_t> parse_user(const std::string& text);
+// "SRC:DST", "SRC:DST:ro" (SRC made absolute).
+sandbox::BindMount parse_volume(const std::string& text);
+// "nofile=1024", "nofile=1024:4096", "core=0".
+sandbox::Rlimit parse_ulimit(const std::string& text);
+// dotenv lines: K=V, comments and blank lines skipped, optional "export ".
+std::vector<std::string> parse_env_file(const std::string& text);
+
+}  // namespace coracle::cli

@@ -1,0 +1,179 @@
+#include "common/fs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/error.h"
+#include "common/unique_fd.h"
+
+namespace coracle {
+
+int open_in_root(int root_fd, const char* path, int flags, mode_t mode) {
+  struct open_how how {};
+  how.flags = static_cast<uint64_t>(flags) | O_CLOEXEC;
+  how.mode = (flags & O_CREAT) ? mode : 0;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  while (*path == '/') ++path;
+  if (*path == '\0') path = ".";
+  long fd = syscall(SYS_openat2, root_fd, path, &how, sizeof how);
+  return fd < 0 ? -errno : static_cast<int>(fd);
+}
+
+// Walks path one component at a time so each missing directory is created
+// in the directory that RESOLVE_IN_ROOT found, never through a symlink.
+int mkdir_p_in_root(int root_fd, const char* path) {
+  char prefix[4096];
+  size_t len = strlen(path);
+  if (len >= sizeof prefix) return -ENAMETOOLONG;
+  int dir = open_in_root(root_fd, "/", O_PATH | O_DIRECTORY);
+  if (dir < 0) return dir;
+  size_t i = 0;
+  while (i < len) {
+    while (i < len && path[i] == '/') ++i;
+    size_t end = i;
+    while (end < len && path[end] != '/') ++end;
+    if (end == i) break;
+    memcpy(prefix, path, end);
+    prefix[end] = '\0';
+    int next = open_in_root(root_fd, prefix, O_PATH | O_DIRECTORY);
+    if (next == -ENOENT) {
+      char name[256];
+      if (end - i >= sizeof name) {
+        close(dir);
+        return -ENAMETOOLONG;
+      }
+      memcpy(name, path + i, end - i);
+      name[end - i] = '\0';
+      if (mkdirat(dir, name, 0755) < 0 && errno != EEXIST) {
+        int err = errno;
+        close(dir);
+        return -err;
+      }
+      next = open_in_root(root_fd, prefix, O_PATH | O_DIRECTORY);
+    }
+    close(dir);
+    if (next < 0) return next;
+    dir = next;
+    i = end;
+  }
+  return dir;
+}
+
+int touch_in_root(int root_fd, const char* path) {
+  int fd = open_in_root(root_fd, path, O_PATH);
+  if (fd != -ENOENT) return fd;
+  const char* slash = strrchr(path, '/');
+  char parent[4096];
+  size_t plen = slash ? static_cast<size_t>(slash - path) : 0;
+  if (plen >= sizeof parent) return -ENAMETOOLONG;
+  memcpy(parent, path, plen);
+  parent[plen] = '\0';
+  int dir = mkdir_p_in_root(root_fd, parent);
+  if (dir < 0) return dir;
+  const char* name = slash ? slash + 1 : path;
+  int created = openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+  int err = errno;
+  close(dir);
+  if (created < 0 && err != EEXIST) return -err;
+  if (created >= 0) close(created);
+  return open_in_root(root_fd, path, O_PATH);
+}
+
+std::string read_file(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw_errno("cannot open " + path);
+  std::string data;
+  char buf[8192];
+  while (true) {
+    ssize_t n = read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_errno("cannot read " + path);
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
+  }
+  return data;
+}
+
+static void write_all(int fd, const std::string& data, const std::string& path) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_errno("cannot write " + path);
+    done += static_cast<size_t>(n);
+  }
+}
+
+void write_file(const std::string& path, const std::string& data) {
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) throw_errno("cannot open " + path);
+  write_all(fd.get(), data, path);
+}
+
+void write_file_atomic(const std::string& path, const std::string& data, mode_t mode) {
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!fd) throw_errno("cannot create " + tmp);
+  write_all(fd.get(), data, tmp);
+  if (fsync(fd.get()) < 0) throw_errno("cannot sync " + tmp);
+  fd.reset();
+  if (rename(tmp.c_str(), path.c_str()) < 0) {
+    int err = errno;
+    unlink(tmp.c_str());
+    throw_errno("cannot rename " + tmp + " to " + path, err);
+  }
+}
+
+void mkdir_p(const std::string& path, mode_t mode) {
+  for (size_t pos = 1; pos <= path.size(); ++pos) {
+    if (pos != path.size() && path[pos] != '/') continue;
+    std::string part = path.substr(0, pos);
+    if (mkdir(part.c_str(), mode) < 0 && errno != EEXIST) throw_errno("cannot create " + part);
+  }
+}
+
+static void remove_children(int dir_fd, const std::string& path, dev_t dev) {
+  DIR* dir = fdopendir(dir_fd);
+  if (!dir) {
+    close(dir_fd);
+    throw_errno("cannot list " + path);
+  }
+  while (struct dirent* entry = readdir(dir)) {
+    if (!strcmp(entry->d_name, ".") || !strcmp(entry->d_name, "..")) continue;
+    struct stat st;
+    if (fstatat(dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+    if (S_ISDIR(st.st_mode) && st.st_dev == dev) {
+      int child = openat(dirfd(dir), entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (child >= 0) remove_children(child, path + "/" + entry->d_name, dev);
+      unlinkat(dirfd(dir), entry->d_name, AT_REMOVEDIR);
+    } else if (!S_ISDIR(st.st_mode)) {
+      unlinkat(dirfd(dir), entry->d_name, 0);
+    }
+  }
+  closedir(dir);
+}
+
+void remove_tree(const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) < 0) {
+    if (errno == ENOENT) return;
+    throw_errno("cannot remove " + path);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) throw_errno("cannot open " + path);
+    remove_children(fd, path, st.st_dev);
+    if (rmdir(path.c_str()) < 0 && errno != ENOENT) throw_errno("cannot remove " + path);
+  } else if (unlink(path.c_str()) < 0 && errno != ENOENT) {
+    throw_errno("cannot remove " + path);
+  }
+}
+
+}  // namespace coracle

@@ -1,0 +1,30 @@
+// File helpers. The *_in_root functions resolve a path as if root_fd were "/"
+// (openat2 RESOLVE_IN_ROOT), so a symlink planted in an image or a tar can
+// never lead outside it. They allocate nothing and return -errno, so a
+// freshly cloned sandbox child may call them.
+#pragma once
+#include <sys/types.h>
+
+#include <string>
+
+namespace coracle {
+
+// openat2(root_fd, path, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS).
+int open_in_root(int root_fd, const char* path, int flags, mode_t mode = 0);
+// Creates every missing directory of path (mode 0755) inside root_fd and
+// returns an O_PATH fd of the last one.
+int mkdir_p_in_root(int root_fd, const char* path);
+// Like mkdir_p_in_root for the parent, then opens (creating if missing) an
+// empty regular file at path as O_PATH: a mount point for a file bind.
+int touch_in_root(int root_fd, const char* path);
+
+std::string read_file(const std::string& path);
+// Writes data to an existing file (e.g. a /proc or cgroup control file).
+void write_file(const std::string& path, const std::string& data);
+// Writes data to path through a temporary file and rename: all or nothing.
+void write_file_atomic(const std::string& path, const std::string& data, mode_t mode = 0644);
+void mkdir_p(const std::string& path, mode_t mode = 0755);
+// rm -rf that never follows symlinks and stays on one file system.
+void remove_tree(const std::string& path);
+
+}  // namespace coracle

@@ -1,0 +1,74 @@
+#include "common/parse.h"
+
+#include <charconv>
+#include <cmath>
+
+#include "common/error.h"
+
+namespace coracle {
+
+uint64_t parse_uint(std::string_view text, std::string_view what) {
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+    throw Error("invalid " + std::string(what) + " '" + std::string(text) + "': expected a number");
+  return value;
+}
+
+static double parse_number_prefix(std::string_view text, size_t& used, std::string_view what) {
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+    ++i;
+  double value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + i, value);
+  if (i == 0 || ec != std::errc() || end != text.data() + i || !std::isfinite(value))
+    throw Error("invalid " + std::string(what) + " '" + std::string(text) + "'");
+  used = i;
+  return value;
+}
+
+std::chrono::milliseconds parse_duration(std::string_view text) {
+  size_t used = 0;
+  double value = parse_number_prefix(text, used, "duration");
+  std::string_view unit = text.substr(used);
+  double ms;
+  if (unit.empty() || unit == "s") ms = value * 1e3;
+  else if (unit == "ms") ms = value;
+  else if (unit == "m") ms = value * 60e3;
+  else if (unit == "h") ms = value * 3600e3;
+  else
+    throw Error("invalid duration '" + std::string(text) + "': use a unit of ms, s, m or h");
+  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(ms)));
+}
+
+uint64_t parse_bytes(std::string_view text) {
+  size_t used = 0;
+  double value = parse_number_prefix(text, used, "size");
+  std::string unit(text.substr(used));
+  for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (unit.size() > 1 && unit.back() == 'b') unit.pop_back();
+  if (unit.size() > 1 && unit.back() == 'i') unit.pop_back();
+  double scale;
+  if (unit.empty() || unit == "b") scale = 1;
+  else if (unit == "k") scale = 1024.0;
+  else if (unit == "m") scale = 1024.0 * 1024;
+  else if (unit == "g") scale = 1024.0 * 1024 * 1024;
+  else if (unit == "t") scale = 1024.0 * 1024 * 1024 * 1024;
+  else
+    throw Error("invalid size '" + std::string(text) + "': use a unit of k, m, g or t");
+  return static_cast<uint64_t>(value * scale);
+}
+
+std::vector<std::string> split(std::string_view text, char sep) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    size_t pos = text.find(sep, start);
+    parts.emplace_back(text.substr(start, pos - start));
+    if (pos == std::string_view::npos) break;
+    start = pos + 1;
+  }
+  return parts;
+}
+
+}  // namespace coracle

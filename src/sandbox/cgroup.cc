@@ -1,0 +1,218 @@
+#include "sandbox/cgroup.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <thread>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/parse.h"
+
+namespace coracle::sandbox {
+namespace {
+
+constexpr const char* kCgroupRoot = "/sys/fs/cgroup";
+
+bool is_unified() { return access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0; }
+
+// The runner's own cgroup path in the hierarchy named by key ("" for v2,
+// "memory", "pids", "cpu" for v1), from /proc/self/cgroup.
+std::string own_cgroup(const std::string& key) {
+  for (const auto& line : split(read_file("/proc/self/cgroup"), '\n')) {
+    auto first = line.find(':');
+    auto second = line.find(':', first + 1);
+    if (first == std::string::npos || second == std::string::npos) continue;
+    std::string controllers = line.substr(first + 1, second - first - 1);
+    for (const auto& c : split(controllers, ','))
+      if (c == key) return line.substr(second + 1);
+  }
+  return "/";
+}
+
+// Where coracle's cgroups live in one hierarchy: beside the runner, under its
+// own cgroup, so limits an administrator put on the caller still hold.
+std::string v1_base(const std::string& controller) {
+  std::string own = own_cgroup(controller);
+  if (own == "/") own.clear();
+  return std::string(kCgroupRoot) + "/" + controller + own;
+}
+
+std::string v2_base() {
+  // A v2 cgroup with processes in it cannot have controllers enabled for its
+  // children ("no internal processes"), so as root coracle uses its own
+  // top-level "coracle" cgroup; a plain user needs a delegated subtree.
+  if (geteuid() == 0) return std::string(kCgroupRoot) + "/coracle";
+  std::string own = own_cgroup("");
+  auto slash = own.rfind('/');
+  return std::string(kCgroupRoot) + own.substr(0, slash);
+}
+
+void enable_v2_controllers(const std::string& dir, const std::string& wanted) {
+  try {
+    write_file(dir + "/cgroup.subtree_control", wanted);
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) +
+                "; the limits need the memory, pids and cpu controllers delegated to " + dir);
+  }
+}
+
+std::string next_name() {
+  static unsigned counter = 0;
+  return "coracle-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+}
+
+uint64_t read_counter(const std::string& file, const std::string& key) {
+  try {
+    for (const auto& line : split(read_file(file), '\n')) {
+      if (line.rfind(key + " ", 0) == 0) return parse_uint(line.substr(key.size() + 1), key);
+    }
+  } catch (const Error&) {
+  }
+  return 0;
+}
+
+void remove_cgroup_dir(const std::string& dir) {
+  // The pid namespace is gone when init is reaped, but the cgroup may still
+  // count exiting tasks for a moment.
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    if (rmdir(dir.c_str()) == 0 || errno == ENOENT) return;
+    if (errno != EBUSY) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Cgroup> Cgroup::create(const Limits& limits) {
+  std::unique_ptr<Cgroup> cg(new Cgroup());
+  std::string name = next_name();
+  if (is_unified()) {
+    cg->v2_ = true;
+    std::string base = v2_base();
+    if (geteuid() == 0) {
+      mkdir(base.c_str(), 0755);
+      enable_v2_controllers(kCgroupRoot, "+memory +pids +cpu");
+    }
+    enable_v2_controllers(base, "+memory +pids +cpu");
+    std::string dir = base + "/" + name;
+    if (mkdir(dir.c_str(), 0755) < 0) throw_errno("cannot create cgroup " + dir);
+    cg->dirs_.push_back(dir);
+    cg->memory_dir_ = dir;
+    if (limits.memory_bytes) {
+      write_file(dir + "/memory.max", std::to_string(*limits.memory_bytes));
+      if (access((dir + "/memory.swap.max").c_str(), F_OK) == 0)
+        write_file(dir + "/memory.swap.max", "0");
+    }
+    if (limits.pids) write_file(dir + "/pids.max", std::to_string(*limits.pids));
+    if (limits.cpus) {
+      auto quota = static_cast<uint64_t>(std::llround(*limits.cpus * 100000));
+      write_file(dir + "/cpu.max", std::to_string(quota) + " 100000");
+    }
+    cg->dir_fd_.reset(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!cg->dir_fd_) throw_errno("cannot open cgroup " + dir);
+    return cg;
+  }
+
+  auto make = [&](const std::string& controller) {
+    std::string base = v1_base(controller);
+    if (access(base.c_str(), W_OK) != 0)
+      throw Error("cannot set a " + controller + " limit: " + base +
+                  " is not writable (cgroup v1 limits need root)");
+    std::string dir = base + "/" + name;
+    if (mkdir(dir.c_str(), 0755) < 0) throw_errno("cannot create cgroup " + dir);
+    cg->dirs_.push_back(dir);
+    return dir;
+  };
+  // The memory hierarchy is always joined: it gives the OOM verdict and the
+  // peak figure even when only --pids or --cpus was asked for.
+  std::string mem = make("memory");
+  cg->memory_dir_ = mem;
+  if (limits.memory_bytes) {
+    write_file(mem + "/memory.limit_in_bytes", std::to_string(*limits.memory_bytes));
+    if (access((mem + "/memory.memsw.limit_in_bytes").c_str(), F_OK) == 0)
+      write_file(mem + "/memory.memsw.limit_in_bytes", std::to_string(*limits.memory_bytes));
+  }
+  if (limits.pids) write_file(make("pids") + "/pids.max", std::to_string(*limits.pids));
+  if (limits.cpus) {
+    std::string cpu = make("cpu");
+    write_file(cpu + "/cpu.cfs_period_us", "100000");
+    write_file(cpu + "/cpu.cfs_quota_us",
+               std::to_string(static_cast<int64_t>(std::llround(*limits.cpus * 100000))));
+  }
+  return cg;
+}
+
+void Cgroup::add_process(pid_t pid) const {
+  if (v2_) return;
+  for (const auto& dir : dirs_) write_file(dir + "/cgroup.procs", std::to_string(pid));
+}
+
+bool Cgroup::oom_killed() const {
+  if (v2_) return read_counter(memory_dir_ + "/memory.events", "oom_kill") > 0;
+  return read_counter(memory_dir_ + "/memory.oom_control", "oom_kill") > 0;
+}
+
+uint64_t Cgroup::peak_memory_bytes() const {
+  std::string file = memory_dir_ + (v2_ ? "/memory.peak" : "/memory.max_usage_in_bytes");
+  try {
+    std::string text = read_file(file);
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    return parse_uint(text, "memory peak");
+  } catch (const Error&) {
+    return 0;
+  }
+}
+
+Cgroup::~Cgroup() {
+  if (v2_ && !dirs_.empty()) {
+    // Anything still in there (it should not be) dies before the rmdir.
+    int fd = open((dirs_[0] + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      (void)!write(fd, "1", 1);
+      close(fd);
+    }
+  }
+  for (const auto& dir : dirs_) remove_cgroup_dir(dir);
+}
+
+void sweep_cgroups() {
+  std::vector<std::string> bases;
+  if (is_unified()) {
+    bases.push_back(v2_base());
+  } else {
+    for (const char* c : {"memory", "pids", "cpu"}) bases.push_back(v1_base(c));
+  }
+  for (const auto& base : bases) {
+    DIR* dir = opendir(base.c_str());
+    if (!dir) continue;
+    while (struct dirent* e = readdir(dir)) {
+      int pid = 0, n = 0;
+      if (sscanf(e->d_name, "coracle-%d-%d", &pid, &n) != 2) continue;
+      if (pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH) continue;
+      std::string path = base + "/" + e->d_name;
+      int kill_fd = open((path + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC);
+      if (kill_fd >= 0) {
+        (void)!write(kill_fd, "1", 1);
+        close(kill_fd);
+      } else {
+        // v1 has no cgroup.kill: what a dead runner left running is killed here.
+        try {
+          for (const auto& p : split(read_file(path + "/cgroup.procs"), '\n'))
+            if (!p.empty()) kill(static_cast<pid_t>(parse_uint(p, "pid")), SIGKILL);
+        } catch (const Error&) {
+        }
+      }
+      remove_cgroup_dir(path);
+    }
+    closedir(dir);
+  }
+}
+
+}  // namespace coracle::sandbox

@@ -1,0 +1,197 @@
+#include "sandbox/child.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/close_range.h>
+#include <linux/netlink.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "sandbox/sync.h"
+
+namespace coracle::sandbox {
+namespace {
+
+[[noreturn]] void fail(const ChildContext& ctx, int err, const char* what) {
+  fail_child(ctx.sync_fd, err < 0 ? -err : err, what);
+}
+
+// Moves the caller's chosen stdio fds onto 0, 1, 2. They are first copied
+// above 2 so that a swap (stdout_fd = 2, stderr_fd = 1) cannot clobber.
+int install_stdio(const int stdio[3]) {
+  int high[3];
+  for (int i = 0; i < 3; ++i) {
+    high[i] = fcntl(stdio[i], F_DUPFD_CLOEXEC, 3);
+    if (high[i] < 0) return -errno;
+  }
+  for (int i = 0; i < 3; ++i) {
+    if (dup2(high[i], i) < 0) return -errno;
+    close(high[i]);
+  }
+  return 0;
+}
+
+// execvp without allocating, searching the command's own PATH (not the
+// runner's). Returns the errno that best explains the failure.
+int exec_command(const ChildContext& ctx) {
+  const char* file = ctx.argv[0];
+  if (strchr(file, '/')) {
+    execve(file, ctx.argv.data(), ctx.envp.data());
+    return errno;
+  }
+  int err = ENOENT;
+  char path[4096];
+  for (const auto& dir : ctx.search_path) {
+    if (snprintf(path, sizeof path, "%s/%s", dir.c_str(), file) >= static_cast<int>(sizeof path))
+      continue;
+    execve(path, ctx.argv.data(), ctx.envp.data());
+    // EACCES from one directory is remembered; a later ENOENT must not hide it.
+    if (errno == EACCES || errno == ENOEXEC || errno == EISDIR) err = errno;
+    else if (errno != ENOENT && errno != ENOTDIR && err == ENOENT) err = errno;
+  }
+  return err;
+}
+
+[[noreturn]] void command_main(const ChildContext& ctx) {
+  // Nothing the runner ignored or handled may carry over into the command.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+
+  if (int rc = install_stdio(ctx.stdio); rc < 0) fail(ctx, rc, "set up stdin/stdout/stderr");
+  for (const auto& r : ctx.rlimits) {
+    struct rlimit lim {r.soft, r.hard};
+    if (setrlimit(r.resource, &lim) < 0) fail(ctx, errno, "setrlimit");
+  }
+  // Bounding set first, while we still hold CAP_SETPCAP: whatever is dropped
+  // here cannot come back through any later exec, setuid binary or file cap.
+  if (int rc = ctx.caps->drop_bounding(); rc < 0) fail(ctx, rc, "drop capabilities from the bounding set");
+  if (ctx.setgroups_allowed && setgroups(0, nullptr) < 0) fail(ctx, errno, "clear supplementary groups");
+  if (setresgid(ctx.gid, ctx.gid, ctx.gid) < 0) fail(ctx, errno, "set the group id");
+  // For a non-root uid this clears every capability (no keepcaps).
+  if (setresuid(ctx.uid, ctx.uid, ctx.uid) < 0) fail(ctx, errno, "set the user id");
+  if (int rc = ctx.caps->apply(); rc < 0) fail(ctx, rc, "set capabilities");
+  // no_new_privs: setuid bits and file capabilities in the image grant
+  // nothing, and it lets an unprivileged process install the seccomp filter.
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(ctx, errno, "set no_new_privs");
+  // Every fd but 0-2 goes at exec. CLOEXEC rather than close: the sync
+  // socket must stay open to report an exec failure.
+  if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+    for (int fd = 3; fd < 1024; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+  // Last: from here on only what the profile allows works.
+  if (int rc = load_seccomp(*ctx.seccomp); rc < 0) fail(ctx, rc, "load the seccomp filter");
+  int err = exec_command(ctx);
+  char what[240];
+  snprintf(what, sizeof what, "%s", ctx.argv[0]);
+  fail_child(ctx.sync_fd, err, what, err == ENOENT || err == ENOTDIR ? 127 : 126);
+}
+
+[[noreturn]] void init_loop(const ChildContext& ctx, pid_t command) {
+  // Non-dumpable: a process of the sandbox running as the same uid cannot
+  // ptrace init or read its memory, and init holds the socket to the runner.
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  // init keeps only CAP_KILL, to pass signals to a command of any uid.
+  cap_set_proc(ctx.init_caps);
+  for (int fd = 0; fd < 3; ++fd) close(fd);
+
+  Msg started{};
+  started.type = MsgType::Started;
+  send_msg(ctx.sync_fd, started);
+
+  sigset_t wait_set = ctx.forwarded;
+  sigaddset(&wait_set, SIGCHLD);
+  while (true) {
+    siginfo_t info;
+    int sig = sigwaitinfo(&wait_set, &info);
+    if (sig < 0) continue;
+    if (sig != SIGCHLD) {
+      kill(command, sig);
+      continue;
+    }
+    int status;
+    struct rusage usage;
+    pid_t pid;
+    while ((pid = wait4(-1, &status, WNOHANG, &usage)) > 0) {
+      if (pid != command) continue;  // an orphan reaped, nothing more
+      Msg done{};
+      done.type = MsgType::Exited;
+      done.maxrss_kib = static_cast<uint64_t>(usage.ru_maxrss);
+      if (WIFSIGNALED(status)) {
+        done.signo = WTERMSIG(status);
+        done.exit_code = 128 + done.signo;
+      } else {
+        done.exit_code = WEXITSTATUS(status);
+      }
+      send_msg(ctx.sync_fd, done);
+      // Leaving PID 1 kills whatever else still runs in the namespace.
+      _exit(0);
+    }
+  }
+}
+
+}  // namespace
+
+void child_main(const ChildContext& ctx) {
+  // The sandbox dies with its runner, even on SIGKILL.
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+
+  Msg ready{};
+  ready.type = MsgType::ChildReady;
+  if (ctx.private_net) {
+    int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    struct sockaddr_nl addr {};
+    addr.nl_family = AF_NETLINK;
+    if (nl < 0 || bind(nl, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) < 0)
+      fail(ctx, errno, "open a netlink socket in the sandbox");
+    if (send_msg(ctx.sync_fd, ready, &nl, 1) < 0) _exit(125);
+    close(nl);
+  } else if (send_msg(ctx.sync_fd, ready) < 0) {
+    _exit(125);
+  }
+
+  Msg go{};
+  int trees[kMaxMsgFds];
+  // End of stream here means the runner died or gave up: nothing to report to.
+  if (recv_msg(ctx.sync_fd, go, trees, kMaxMsgFds) < 0 || go.type != MsgType::Go) _exit(125);
+
+  if (ctx.unshare_cgroupns && unshare(CLONE_NEWCGROUP) < 0) fail(ctx, errno, "unshare the cgroup namespace");
+  // Become container root for the setup. As a root runner this also leaves
+  // host uid 0 behind: from here we are the unprivileged mapped uid.
+  if (setresgid(0, 0, 0) < 0) fail(ctx, errno, "become root in the user namespace (gid)");
+  if (setresuid(0, 0, 0) < 0) fail(ctx, errno, "become root in the user namespace (uid)");
+  if (ctx.setgroups_allowed && setgroups(0, nullptr) < 0) fail(ctx, errno, "clear supplementary groups");
+  if (sethostname(ctx.hostname, strlen(ctx.hostname)) < 0) fail(ctx, errno, "set the hostname");
+
+  const char* what = "set up the file system";
+  if (int rc = setup_filesystem(*ctx.mounts, trees, go.nfds, &what); rc < 0) fail(ctx, rc, what);
+  for (unsigned i = 0; i < go.nfds; ++i) close(trees[i]);
+
+  // A session of its own: the command gets no controlling terminal, so it
+  // cannot push input into the host's shell with TIOCSTI (CVE-2017-5226).
+  setsid();
+
+  // Blocked before the fork so no SIGCHLD or forwarded signal can arrive
+  // before init waits for it; the command unblocks everything.
+  sigset_t wait_set = ctx.forwarded;
+  sigaddset(&wait_set, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &wait_set, nullptr);
+
+  pid_t command = fork();
+  if (command < 0) fail(ctx, errno, "fork the command");
+  if (command == 0) command_main(ctx);
+  init_loop(ctx, command);
+}
+
+}  // namespace coracle::sandbox

@@ -1,0 +1,42 @@
+// The sandbox's side of a run. After clone3 the child is PID 1 of the new pid
+// namespace: it finishes its own setup (ids, mounts, hostname), forks the
+// command, and stays as a minimal init that reaps zombies and forwards
+// signals. It runs coracle's code from the parent's address space (no
+// re-exec through /proc/self/exe), allocates nothing, throws nothing, and
+// reports any failure as errno + context over the sync socket.
+#pragma once
+#include <signal.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "sandbox/caps.h"
+#include "sandbox/mounts.h"
+#include "sandbox/seccomp.h"
+
+namespace coracle::sandbox {
+
+// Everything the child needs, prepared (and allocated) by the parent.
+struct ChildContext {
+  int sync_fd = -1;
+  bool private_net = false;       // open a netlink socket for the parent
+  bool unshare_cgroupns = false;  // v1: the parent moves us; a new cgroupns after that
+  bool setgroups_allowed = true;
+  const MountPlan* mounts = nullptr;
+  const CapPlan* caps = nullptr;
+  cap_t init_caps = nullptr;      // what init keeps: CAP_KILL only
+  const SeccompProgram* seccomp = nullptr;
+  const char* hostname = nullptr;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  int stdio[3] = {0, 1, 2};
+  std::vector<char*> argv, envp;  // NULL-terminated, pointing into the spec
+  std::vector<std::string> search_path;  // PATH of the command's environment
+  std::vector<Rlimit> rlimits;
+  sigset_t forwarded;             // the signals init passes on
+};
+
+[[noreturn]] void child_main(const ChildContext& ctx);
+
+}  // namespace coracle::sandbox

@@ -1,0 +1,317 @@
+#include "sandbox/mounts.h"
+
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "common/error.h"
+#include "common/fs.h"
+
+// <sys/mount.h> and <linux/mount.h> clash on glibc 2.36; mount(2) itself is
+// declared here.
+extern "C" int mount(const char*, const char*, const char*, unsigned long, const void*) noexcept;
+extern "C" int umount2(const char*, int) noexcept;
+
+namespace coracle::sandbox {
+namespace {
+
+constexpr unsigned long kMsRdonly = 1, kMsNosuid = 2, kMsNodev = 4, kMsNoexec = 8;
+constexpr unsigned long kMsBind = 4096, kMsRec = 16384, kMsPrivate = 1 << 18;
+constexpr unsigned long kMsStrictatime = 1 << 24;
+constexpr int kMntDetach = 2;
+
+int sys_open_tree(int dfd, const char* path, unsigned flags) {
+  return static_cast<int>(syscall(SYS_open_tree, dfd, path, flags));
+}
+int sys_move_mount(int from, const char* from_path, int to, const char* to_path, unsigned flags) {
+  return static_cast<int>(syscall(SYS_move_mount, from, from_path, to, to_path, flags));
+}
+int sys_mount_setattr(int dfd, const char* path, unsigned flags, struct mount_attr* attr) {
+  return static_cast<int>(syscall(SYS_mount_setattr, dfd, path, flags, attr, sizeof *attr));
+}
+
+// "/proc/self/fd/N": mount(2) follows it to the fd's file. The host /proc
+// is still mounted until pivot_root, and self resolves in its pid namespace.
+struct FdPath {
+  char buf[32];
+  explicit FdPath(int fd) { snprintf(buf, sizeof buf, "/proc/self/fd/%d", fd); }
+  operator const char*() const { return buf; }
+};
+
+int set_read_only(int tree, bool recursive) {
+  struct mount_attr attr {};
+  attr.attr_set = MOUNT_ATTR_RDONLY;
+  unsigned flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
+  return sys_mount_setattr(tree, "", flags, &attr) == 0 ? 0 : -errno;
+}
+
+// Clones the mount tree at source, optionally read-only, and attaches it on
+// target. Both are fds; nothing is looked up by path.
+int bind_fd(int source, int target, bool read_only, bool recursive) {
+  unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH;
+  if (recursive) flags |= AT_RECURSIVE;
+  int tree = sys_open_tree(source, "", flags);
+  if (tree < 0) return -errno;
+  int rc = read_only ? set_read_only(tree, recursive) : 0;
+  if (rc == 0 && sys_move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    rc = -errno;
+  close(tree);
+  return rc;
+}
+
+int attach_tree(int tree, int target, bool read_only) {
+  if (read_only) {
+    if (int rc = set_read_only(tree, true); rc < 0) return rc;
+  }
+  if (sys_move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    return -errno;
+  return 0;
+}
+
+int mount_fs_at(int root, const char* path, const char* type, unsigned long flags, const char* data) {
+  int fd = mkdir_p_in_root(root, path);
+  if (fd < 0) return fd;
+  int rc = mount(type, FdPath(fd), type, flags, data) == 0 ? 0 : -errno;
+  close(fd);
+  return rc;
+}
+
+// Fails with the step's name: the child has no exceptions to throw.
+#define STEP(expr, name)     \
+  do {                       \
+    int rc_ = (expr);        \
+    if (rc_ < 0) {           \
+      *what = (name);        \
+      return rc_;            \
+    }                        \
+  } while (0)
+
+int setup_dev(int root, bool tty_gid, const char** what) {
+  STEP(mount_fs_at(root, "/dev", "tmpfs", kMsNosuid | kMsNoexec | kMsStrictatime,
+                   "mode=755,size=65536k"),
+       "mount tmpfs on /dev");
+  int dev = open_in_root(root, "/dev", O_PATH | O_DIRECTORY);
+  STEP(dev, "open /dev");
+  // Device nodes cannot be made in a user namespace; the host's are bound in
+  // (a bind keeps them usable, a new tmpfs here would be nodev).
+  static const char* const kNodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+  for (const char* node : kNodes) {
+    char host[32];
+    snprintf(host, sizeof host, "/dev/%s", node);
+    int file = openat(dev, node, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
+    if (file < 0) {
+      close(dev);
+      *what = "create a /dev node";
+      return -errno;
+    }
+    int rc = mount(host, FdPath(file), nullptr, kMsBind, nullptr) == 0 ? 0 : -errno;
+    close(file);
+    if (rc < 0 && strcmp(node, "tty") != 0) {  // a host without /dev/tty still works
+      close(dev);
+      *what = "bind a /dev node";
+      return rc;
+    }
+  }
+  static const char* const kLinks[][2] = {{"/proc/self/fd", "fd"},      {"/proc/self/fd/0", "stdin"},
+                                          {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+                                          {"pts/ptmx", "ptmx"},          {"/proc/kcore", "core"}};
+  for (const auto& link : kLinks) symlinkat(link[0], dev, link[1]);
+  mkdirat(dev, "pts", 0755);
+  mkdirat(dev, "shm", 01777);
+  mkdirat(dev, "mqueue", 0755);
+  close(dev);
+  STEP(mount_fs_at(root, "/dev/pts", "devpts", kMsNosuid | kMsNoexec,
+                   tty_gid ? "newinstance,ptmxmode=0666,mode=0620,gid=5" : "newinstance,ptmxmode=0666,mode=0620"),
+       "mount devpts on /dev/pts");
+  STEP(mount_fs_at(root, "/dev/shm", "tmpfs", kMsNosuid | kMsNodev | kMsNoexec, "mode=1777,size=65536k"),
+       "mount tmpfs on /dev/shm");
+  STEP(mount_fs_at(root, "/dev/mqueue", "mqueue", kMsNosuid | kMsNodev | kMsNoexec, nullptr),
+       "mount mqueue on /dev/mqueue");
+  return 0;
+}
+
+// The OCI/Docker defaults: files that leak host state are covered by
+// /dev/null (directories by an empty read-only tmpfs), kernel knobs are
+// read-only.
+int mask_paths(int root, const char** what) {
+  static const char* const kMasked[] = {
+      "/proc/asound",  "/proc/acpi",        "/proc/kcore",      "/proc/keys",
+      "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+      "/proc/scsi",    "/sys/firmware",     "/sys/devices/virtual/powercap"};
+  static const char* const kReadOnly[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                                          "/proc/sysrq-trigger"};
+  for (const char* path : kMasked) {
+    int target = open_in_root(root, path, O_PATH | O_NOFOLLOW);
+    if (target == -ENOENT) continue;
+    STEP(target, "open a masked path");
+    struct stat st;
+    int rc = fstat(target, &st) < 0 ? -errno : 0;
+    if (rc == 0) {
+      if (S_ISDIR(st.st_mode))
+        rc = mount("tmpfs", FdPath(target), "tmpfs", kMsRdonly, "size=0") == 0 ? 0 : -errno;
+      else
+        rc = mount("/dev/null", FdPath(target), nullptr, kMsBind, nullptr) == 0 ? 0 : -errno;
+    }
+    close(target);
+    STEP(rc, "mask a /proc or /sys path");
+  }
+  for (const char* path : kReadOnly) {
+    int target = open_in_root(root, path, O_PATH | O_NOFOLLOW);
+    if (target == -ENOENT) continue;
+    STEP(target, "open a read-only /proc path");
+    int rc = bind_fd(target, target, true, true);
+    close(target);
+    STEP(rc, "make a /proc path read-only");
+  }
+  return 0;
+}
+
+}  // namespace
+
+MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped) {
+  MountPlan plan;
+  plan.read_only_rootfs = spec.read_only_rootfs;
+  plan.fresh_sysfs = spec.net != NetMode::Host;
+  plan.devpts_tty_gid = tty_gid_mapped;
+  plan.workdir = spec.workdir.empty() ? "/" : spec.workdir;
+  if (plan.workdir[0] != '/') throw Error("working directory '" + plan.workdir + "' must be absolute");
+  plan.rootfs.reset(open(spec.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!plan.rootfs) throw_errno("cannot open rootfs " + spec.rootfs);
+  struct stat st;
+  if (stat(plan.staging.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) plan.staging = "/mnt";
+
+  auto add = [&](const std::string& source, const std::string& target, bool ro) {
+    if (target.empty() || target[0] != '/')
+      throw Error("mount target '" + target + "' must be an absolute path");
+    BindPlan bind;
+    bind.target = target;
+    bind.read_only = ro;
+    bind.source.reset(open(source.c_str(), O_PATH | O_CLOEXEC));
+    if (!bind.source) throw_errno("cannot open " + source + " (for " + target + ")");
+    if (fstat(bind.source.get(), &st) < 0) throw_errno("cannot stat " + source);
+    bind.is_dir = S_ISDIR(st.st_mode);
+    plan.binds.push_back(std::move(bind));
+  };
+  if (spec.in_dir) add(*spec.in_dir, "/in", true);
+  if (spec.out_dir) add(*spec.out_dir, "/out", false);
+  for (const auto& v : spec.volumes) add(v.source, v.target, v.read_only);
+  if (plan.binds.size() + 1 > 64) throw Error("too many volumes (at most 62)");
+  return plan;
+}
+
+std::vector<UniqueFd> make_idmapped_trees(const MountPlan& plan, pid_t child) {
+  std::vector<UniqueFd> trees;
+  char ns_path[64];
+  snprintf(ns_path, sizeof ns_path, "/proc/%d/ns/user", child);
+  UniqueFd userns(open(ns_path, O_RDONLY | O_CLOEXEC));
+  if (!userns) throw_errno(std::string("cannot open ") + ns_path);
+  auto make = [&](int source, bool read_only) {
+    UniqueFd tree(sys_open_tree(source, "",
+                                OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE));
+    if (!tree) return UniqueFd();
+    struct mount_attr attr {};
+    attr.attr_set = MOUNT_ATTR_IDMAP | (read_only ? MOUNT_ATTR_RDONLY : 0);
+    attr.userns_fd = static_cast<uint64_t>(userns.get());
+    // Only the top mount is idmapped: submounts keep their owners, and a
+    // file system that cannot be idmapped (EINVAL) is bound as it is.
+    if (sys_mount_setattr(tree.get(), "", AT_EMPTY_PATH, &attr) < 0) return UniqueFd();
+    return tree;
+  };
+  trees.push_back(make(plan.rootfs.get(), plan.read_only_rootfs));
+  if (!trees[0]) return {};  // no idmapped mounts here: plain binds everywhere
+  for (const auto& b : plan.binds) trees.push_back(make(b.source.get(), b.read_only));
+  return trees;
+}
+
+int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, const char** what) {
+  auto tree_at = [&](unsigned i) { return i < ntrees ? trees[i] : -1; };
+  // Nothing done here may propagate back to the host's mount namespace.
+  STEP(mount(nullptr, "/", nullptr, kMsRec | kMsPrivate, nullptr) == 0 ? 0 : -errno,
+       "make / private");
+  const char* stage = plan.staging.c_str();
+  STEP(mount("tmpfs", stage, "tmpfs", kMsNosuid | kMsNodev, "mode=0700") == 0 ? 0 : -errno,
+       "mount the staging tmpfs");
+  int stage_fd = open(stage, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  STEP(stage_fd < 0 ? -errno : 0, "open the staging tmpfs");
+  for (const char* d : {"lower", "upper", "work", "root"}) mkdirat(stage_fd, d, 0755);
+
+  int lower = openat(stage_fd, "lower", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  STEP(lower < 0 ? -errno : 0, "open the lower dir");
+  if (tree_at(0) >= 0) {
+    STEP(attach_tree(tree_at(0), lower, false), "attach the idmapped rootfs");
+  } else {
+    STEP(bind_fd(plan.rootfs.get(), lower, false, true), "bind the rootfs");
+  }
+  close(lower);
+
+  char path[4200];
+  if (plan.read_only_rootfs) {
+    snprintf(path, sizeof path, "%s/lower", stage);
+    int src = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int dst = openat(stage_fd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    STEP(src < 0 || dst < 0 ? -errno : 0, "open the rootfs");
+    STEP(bind_fd(src, dst, true, true), "bind the rootfs read-only");
+    close(src);
+    close(dst);
+  } else {
+    char opts[4200];
+    snprintf(opts, sizeof opts, "lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work,userxattr", stage,
+             stage, stage);
+    snprintf(path, sizeof path, "%s/root", stage);
+    STEP(mount("overlay", path, "overlay", 0, opts) == 0 ? 0 : -errno, "mount the overlay rootfs");
+  }
+  close(stage_fd);
+  snprintf(path, sizeof path, "%s/root", stage);
+  int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  STEP(root < 0 ? -errno : 0, "open the new root");
+
+  STEP(mount_fs_at(root, "/proc", "proc", kMsNosuid | kMsNodev | kMsNoexec, nullptr), "mount /proc");
+  if (int rc = setup_dev(root, plan.devpts_tty_gid, what); rc < 0) return rc;
+  if (plan.fresh_sysfs) {
+    STEP(mount_fs_at(root, "/sys", "sysfs", kMsRdonly | kMsNosuid | kMsNodev | kMsNoexec, nullptr),
+         "mount /sys");
+  } else {
+    int host_sys = open("/sys", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int target = mkdir_p_in_root(root, "/sys");
+    STEP(host_sys < 0 ? -errno : target, "open /sys");
+    STEP(bind_fd(host_sys, target, true, true), "bind /sys read-only");
+    close(host_sys);
+    close(target);
+  }
+  STEP(mount_fs_at(root, "/tmp", "tmpfs", kMsNosuid | kMsNodev, "mode=1777"), "mount /tmp");
+
+  for (unsigned i = 0; i < plan.binds.size(); ++i) {
+    const BindPlan& b = plan.binds[i];
+    int target = b.is_dir ? mkdir_p_in_root(root, b.target.c_str()) : touch_in_root(root, b.target.c_str());
+    STEP(target, b.is_dir ? "create a bind mount point" : "create a file bind mount point");
+    int rc = tree_at(1 + i) >= 0 ? attach_tree(tree_at(1 + i), target, b.read_only)
+                                 : bind_fd(b.source.get(), target, b.read_only, true);
+    close(target);
+    STEP(rc, "bind a volume");
+  }
+  if (int rc = mask_paths(root, what); rc < 0) return rc;
+
+  if (plan.workdir != "/") {
+    int wd = mkdir_p_in_root(root, plan.workdir.c_str());
+    STEP(wd, "create the working directory");
+    close(wd);
+  }
+  // pivot_root(".", ".") stacks the old root on the new one; detaching it
+  // leaves the host's file system unreachable (bubblewrap's and runc's trick,
+  // without needing a directory for the old root).
+  STEP(fchdir(root) == 0 ? 0 : -errno, "enter the new root");
+  STEP(syscall(SYS_pivot_root, ".", ".") == 0 ? 0 : -errno, "pivot_root");
+  STEP(umount2(".", kMntDetach) == 0 ? 0 : -errno, "detach the old root");
+  close(root);
+  STEP(chdir("/") == 0 ? 0 : -errno, "chdir /");
+  STEP(chdir(plan.workdir.c_str()) == 0 ? 0 : -errno, "enter the working directory");
+  return 0;
+}
+
+}  // namespace coracle::sandbox

@@ -1,0 +1,299 @@
+// The parent's side of a run: plan everything (allocating freely), clone3
+// into the namespaces, finish the child's setup from outside (id maps,
+// cgroup, loopback, idmapped mounts), then wait on one poll loop for the
+// child's messages, its exit (pidfd), forwarded signals and the timeout.
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <optional>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/parse.h"
+#include "sandbox/cgroup.h"
+#include "sandbox/child.h"
+#include "sandbox/idmap.h"
+#include "sandbox/net.h"
+#include "sandbox/sandbox.h"
+#include "sandbox/sync.h"
+
+namespace coracle::sandbox {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// Blocks the forwarded signals for the duration of a run and restores the
+// caller's mask afterwards; they are read from a signalfd instead.
+class SignalForwarding {
+ public:
+  explicit SignalForwarding(bool enabled) {
+    sigemptyset(&set_);
+    for (int s : kForwardedSignals) sigaddset(&set_, s);
+    if (!enabled) return;
+    sigprocmask(SIG_BLOCK, &set_, &saved_);
+    fd_.reset(signalfd(-1, &set_, SFD_CLOEXEC | SFD_NONBLOCK));
+    active_ = true;
+  }
+  ~SignalForwarding() {
+    if (active_) sigprocmask(SIG_SETMASK, &saved_, nullptr);
+  }
+  const sigset_t& set() const { return set_; }
+  int fd() const { return fd_.get(); }
+
+ private:
+  sigset_t set_, saved_;
+  UniqueFd fd_;
+  bool active_ = false;
+};
+
+// Owns the init process until it is reaped: if the runner bails out early,
+// the whole sandbox is killed (init's death ends the pid namespace).
+class InitProcess {
+ public:
+  InitProcess(pid_t pid, int pidfd) : pid_(pid), pidfd_(pidfd) {}
+  ~InitProcess() {
+    if (reaped_) return;
+    signal(SIGKILL);
+    reap();
+  }
+  pid_t pid() const { return pid_; }
+  int pidfd() const { return pidfd_.get(); }
+  void signal(int sig) { syscall(SYS_pidfd_send_signal, pidfd_.get(), sig, nullptr, 0); }
+  siginfo_t reap() {
+    siginfo_t info{};
+    while (waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED) < 0 && errno == EINTR) {
+    }
+    reaped_ = true;
+    return info;
+  }
+
+ private:
+  pid_t pid_;
+  UniqueFd pidfd_;
+  bool reaped_ = false;
+};
+
+std::vector<std::string> search_path(const std::vector<std::string>& env) {
+  std::string path = kDefaultPath;
+  for (const auto& e : env)
+    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+  std::vector<std::string> dirs;
+  for (auto& d : split(path, ':')) dirs.push_back(d.empty() ? "." : d);
+  return dirs;
+}
+
+void expect_ready(int sock, Msg& msg, int* fds, unsigned max_fds) {
+  int rc = recv_msg(sock, msg, fds, max_fds);
+  if (rc < 0) throw Error("the sandbox died while starting (" + std::string(strerror(-rc)) + ")");
+  if (msg.type == MsgType::Failure)
+    throw Error(std::string("sandbox setup failed: ") + msg.context + ": " + strerror(msg.err));
+  if (msg.type != MsgType::ChildReady) throw Error("sandbox protocol error: unexpected message");
+}
+
+std::string describe_failure(const Msg& m) {
+  if (m.exit_code == 127) return std::string(m.context) + ": command not found";
+  if (m.exit_code == 126) return std::string(m.context) + ": cannot execute: " + strerror(m.err);
+  return std::string("sandbox setup failed: ") + m.context + ": " + strerror(m.err);
+}
+
+struct Outcome {
+  std::optional<Msg> failure, exited;
+  bool timed_out = false;
+  siginfo_t init_status{};
+};
+
+// Waits for the sandbox to finish: child messages, forwarded signals, timeout.
+void wait_for_exit(InitProcess& init, int sock, const SignalForwarding& signals, const Spec& spec,
+                   const Hooks& hooks, Outcome& out) {
+  auto start = Clock::now();
+  std::optional<Clock::time_point> term_at, kill_at;
+  if (spec.timeout.count() > 0) term_at = start + spec.timeout;
+  bool sock_open = true;
+  while (true) {
+    struct pollfd fds[3] = {{init.pidfd(), POLLIN, 0}, {sock_open ? sock : -1, POLLIN, 0},
+                            {signals.fd(), POLLIN, 0}};
+    int timeout_ms = -1;
+    auto deadline = kill_at ? kill_at : term_at;
+    if (deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now());
+      timeout_ms = static_cast<int>(std::max<int64_t>(0, left.count() + 1));
+    }
+    int n = poll(fds, 3, timeout_ms);
+    if (n < 0 && errno != EINTR) throw_errno("poll");
+    if (fds[1].revents) {
+      Msg msg;
+      if (recv_msg(sock, msg) < 0) {
+        sock_open = false;
+      } else if (msg.type == MsgType::Failure) {
+        if (!out.failure) out.failure = msg;
+      } else if (msg.type == MsgType::Exited) {
+        out.exited = msg;
+      } else if (msg.type == MsgType::Started && hooks.on_start) {
+        hooks.on_start(init.pid());
+      }
+      continue;  // drain messages before looking at the exit
+    }
+    if (fds[2].revents) {
+      struct signalfd_siginfo si;
+      while (read(signals.fd(), &si, sizeof si) == sizeof si) init.signal(static_cast<int>(si.ssi_signo));
+    }
+    if (fds[0].revents) {
+      out.init_status = init.reap();
+      return;
+    }
+    auto now = Clock::now();
+    if (kill_at && now >= *kill_at) {
+      init.signal(SIGKILL);
+      kill_at.reset();
+      term_at.reset();
+    } else if (term_at && now >= *term_at) {
+      out.timed_out = true;
+      init.signal(SIGTERM);  // init passes it on to the command
+      term_at.reset();
+      kill_at = now + spec.kill_grace;
+    }
+  }
+}
+
+}  // namespace
+
+Result run(const Spec& spec, const Hooks& hooks) {
+  if (spec.argv.empty()) throw Error("no command to run");
+  sweep_leftovers();
+  auto start = Clock::now();
+
+  IdMapping ids = plan_id_mapping();
+  if (!maps_id(ids.uids, spec.uid) || !maps_id(ids.gids, spec.gid))
+    throw Error("user " + std::to_string(spec.uid) + ":" + std::to_string(spec.gid) +
+                " is not mapped in the sandbox; as a plain user, add subordinate ids for yourself "
+                "to /etc/subuid and /etc/subgid");
+  CapPlan caps(spec.uid, spec.cap_add, spec.cap_drop);
+  SeccompProgram seccomp;
+  if (spec.seccomp_profile.empty())
+    seccomp = compile_seccomp(default_seccomp_profile(), caps.mask());
+  else if (spec.seccomp_profile != "unconfined")
+    seccomp = compile_seccomp(read_file(spec.seccomp_profile), caps.mask());
+  MountPlan mounts = plan_mounts(spec, maps_id(ids.gids, 5));
+  std::unique_ptr<Cgroup> cgroup = spec.limits.any() ? Cgroup::create(spec.limits) : nullptr;
+
+  std::unique_ptr<_cap_struct, int (*)(void*)> init_caps(cap_init(), cap_free);
+  cap_value_t kill_cap = CAP_KILL;
+  cap_set_flag(init_caps.get(), CAP_PERMITTED, 1, &kill_cap, CAP_SET);
+  cap_set_flag(init_caps.get(), CAP_EFFECTIVE, 1, &kill_cap, CAP_SET);
+
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) throw_errno("socketpair");
+  UniqueFd sock(pair[0]), child_sock(pair[1]);
+  SignalForwarding signals(spec.forward_signals);
+
+  ChildContext ctx;
+  ctx.sync_fd = child_sock.get();
+  ctx.private_net = spec.net != NetMode::Host;
+  ctx.setgroups_allowed = ids.setgroups_allowed;
+  ctx.mounts = &mounts;
+  ctx.caps = &caps;
+  ctx.init_caps = init_caps.get();
+  ctx.seccomp = &seccomp;
+  ctx.hostname = spec.hostname.c_str();
+  ctx.uid = spec.uid;
+  ctx.gid = spec.gid;
+  ctx.stdio[0] = spec.stdin_fd;
+  ctx.stdio[1] = spec.stdout_fd;
+  ctx.stdio[2] = spec.stderr_fd;
+  for (const auto& a : spec.argv) ctx.argv.push_back(const_cast<char*>(a.c_str()));
+  ctx.argv.push_back(nullptr);
+  for (const auto& e : spec.env) ctx.envp.push_back(const_cast<char*>(e.c_str()));
+  ctx.envp.push_back(nullptr);
+  ctx.search_path = search_path(spec.env);
+  ctx.rlimits = spec.rlimits;
+  ctx.forwarded = signals.set();
+
+  struct clone_args args {};
+  args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
+  if (spec.net != NetMode::Host) args.flags |= CLONE_NEWNET;
+  int pidfd = -1;
+  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  if (cgroup && cgroup->clone_into_fd() >= 0) {
+    args.flags |= CLONE_INTO_CGROUP | CLONE_NEWCGROUP;
+    args.cgroup = static_cast<uint64_t>(cgroup->clone_into_fd());
+  } else if (cgroup) {
+    ctx.unshare_cgroupns = true;  // after the parent has moved it
+  } else {
+    args.flags |= CLONE_NEWCGROUP;
+  }
+  long pid = syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0) throw_errno("cannot create the sandbox (clone3)");
+  if (pid == 0) {
+    sock.release();  // the parent's end; closing it would be harmless, not needed
+    child_main(ctx);
+  }
+  child_sock.reset();
+  InitProcess init(static_cast<pid_t>(pid), pidfd);
+
+  Result result;
+  try {
+    Msg ready;
+    int netlink_fd = -1;
+    expect_ready(sock.get(), ready, &netlink_fd, 1);
+    UniqueFd netlink(ready.nfds ? netlink_fd : -1);
+    write_id_mapping(init.pid(), ids);
+    if (cgroup) cgroup->add_process(init.pid());
+    if (netlink) bring_up_loopback(netlink.release());
+    std::vector<UniqueFd> trees;
+    if (ids.rootful) trees = make_idmapped_trees(mounts, init.pid());
+    std::vector<int> tree_fds;
+    for (const auto& t : trees) tree_fds.push_back(t.get());
+    Msg go{};
+    go.type = MsgType::Go;
+    if (int rc = send_msg(sock.get(), go, tree_fds.data(), static_cast<unsigned>(tree_fds.size())); rc < 0)
+      throw_errno("cannot start the sandbox", -rc);
+  } catch (const Error& e) {
+    result.exit_code = kExitInternal;
+    result.message = e.what();
+    return result;  // ~InitProcess kills and reaps the child
+  }
+
+  Outcome out;
+  wait_for_exit(init, sock.get(), signals, spec, hooks, out);
+  result.wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  result.timed_out = out.timed_out;
+  if (cgroup) {
+    result.oom_killed = cgroup->oom_killed();
+    result.peak_memory_bytes = cgroup->peak_memory_bytes();
+  }
+  if (out.failure) {
+    result.exit_code = out.failure->exit_code;
+    result.message = describe_failure(*out.failure);
+  } else if (out.exited) {
+    result.exit_code = out.exited->exit_code;
+    result.term_signal = out.exited->signo;
+    if (!result.peak_memory_bytes) result.peak_memory_bytes = out.exited->maxrss_kib * 1024;
+  } else {
+    // init itself was killed (timeout escalation, OOM, or from outside).
+    bool killed = out.init_status.si_code == CLD_KILLED || out.init_status.si_code == CLD_DUMPED;
+    result.term_signal = killed ? out.init_status.si_status : 0;
+    result.exit_code = killed ? 128 + result.term_signal : kExitInternal;
+    if (!killed) result.message = "the sandbox's init ended without a status";
+  }
+  if (result.oom_killed) result.message = "killed: out of memory (the memory limit was reached)";
+  else if (result.timed_out) result.message = "killed: the timeout was reached";
+  return result;
+}
+
+void sweep_leftovers() { sweep_cgroups(); }
+
+}  // namespace coracle::sandbox

@@ -1,0 +1,98 @@
+// One sandboxed process: the public API of src/sandbox.
+//
+// run() starts spec.argv inside fresh user, mount, pid, ipc, uts, cgroup and
+// (unless net == Host) network namespaces on an overlay of spec.rootfs, waits
+// for it, and cleans up whatever happens. It knows nothing of images or chains:
+// callers hand it a directory and a command.
+#pragma once
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace coracle::sandbox {
+
+enum class NetMode { Private, None, Host };
+
+struct BindMount {
+  std::string source;  // host path
+  std::string target;  // path inside the sandbox
+  bool read_only = false;
+};
+
+struct Rlimit {
+  int resource;  // RLIMIT_*
+  rlim_t soft;
+  rlim_t hard;
+};
+
+struct Limits {
+  std::optional<uint64_t> memory_bytes;
+  std::optional<uint64_t> pids;
+  std::optional<double> cpus;
+  bool any() const { return memory_bytes || pids || cpus; }
+};
+
+struct Spec {
+  std::string rootfs;            // host directory, the lower layer
+  bool read_only_rootfs = false; // no overlay: the rootfs itself, read-only
+  std::vector<std::string> argv; // argv[0] is searched in PATH from env
+  std::vector<std::string> env;  // "K=V"
+  std::string workdir = "/";     // created when missing
+  uint32_t uid = 0, gid = 0;     // inside the sandbox
+  std::string hostname = "coracle";
+  NetMode net = NetMode::Private;
+  std::optional<std::string> in_dir;   // at /in, read-only
+  std::optional<std::string> out_dir;  // at /out, read-write
+  std::vector<BindMount> volumes;
+  std::vector<std::string> cap_add, cap_drop;  // "NET_ADMIN", "CAP_SYS_TIME", "ALL"
+  // "" for the built-in default profile, "unconfined", or a Docker/OCI JSON file.
+  std::string seccomp_profile;
+  Limits limits;
+  std::vector<Rlimit> rlimits;
+  std::chrono::milliseconds timeout{0};        // 0: none
+  std::chrono::milliseconds kill_grace{2000};  // SIGTERM → SIGKILL
+  // Where the sandbox's stdio goes: fds of the caller, inherited at start.
+  int stdin_fd = 0, stdout_fd = 1, stderr_fd = 2;
+  // Forward SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 received by the
+  // calling process to the sandbox while it runs.
+  bool forward_signals = true;
+};
+
+struct Result {
+  int exit_code = 0;         // the command's, 128+N for signal N, 125/126/127
+  int term_signal = 0;       // N when killed by signal N
+  bool oom_killed = false;
+  bool timed_out = false;
+  double wall_ms = 0;
+  uint64_t peak_memory_bytes = 0;  // cgroup peak when limited, else max RSS
+  std::string message;             // why, when coracle reports 125/126/127
+};
+
+// Hooks for callers that watch a running sandbox (the port monitor, the chain).
+struct Hooks {
+  // Called once the command is about to exec, with the init's host pid.
+  std::function<void(int init_pid)> on_start;
+};
+
+// Runs the sandbox to completion. Setup failures come back as exit 125 with a
+// message, not as exceptions; a bad spec (missing rootfs, bad profile) throws
+// coracle::Error before anything starts.
+Result run(const Spec& spec, const Hooks& hooks = {});
+
+// run() with stdout and stderr captured (stdin is /dev/null).
+struct Captured {
+  Result result;
+  std::string out, err;
+};
+Captured run_captured(Spec spec, const Hooks& hooks = {});
+
+// Removes what dead runners left behind (cgroups of a runner killed with
+// SIGKILL). Called at the start of every run; cheap when there is nothing.
+void sweep_leftovers();
+
+}  // namespace coracle::sandbox

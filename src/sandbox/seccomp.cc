@@ -1,0 +1,180 @@
+#include "sandbox/seccomp.h"
+
+#include <linux/seccomp.h>
+#include <seccomp.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/unique_fd.h"
+#include "sandbox/caps.h"
+
+namespace coracle::sandbox {
+
+extern const char kDefaultSeccompJson[];  // generated from default_seccomp.json
+
+const std::string& default_seccomp_profile() {
+  static const std::string profile = kDefaultSeccompJson;
+  return profile;
+}
+
+namespace {
+
+using nlohmann::json;
+
+struct FilterCtx {
+  scmp_filter_ctx ctx;
+  ~FilterCtx() {
+    if (ctx) seccomp_release(ctx);
+  }
+};
+
+uint32_t parse_action(const json& rule, const std::string& name, int default_errno) {
+  int err = rule.value("errnoRet", default_errno);
+  if (name == "SCMP_ACT_ALLOW") return SCMP_ACT_ALLOW;
+  if (name == "SCMP_ACT_ERRNO") return SCMP_ACT_ERRNO(static_cast<uint16_t>(err));
+  if (name == "SCMP_ACT_KILL" || name == "SCMP_ACT_KILL_THREAD") return SCMP_ACT_KILL_THREAD;
+  if (name == "SCMP_ACT_KILL_PROCESS") return SCMP_ACT_KILL_PROCESS;
+  if (name == "SCMP_ACT_TRAP") return SCMP_ACT_TRAP;
+  if (name == "SCMP_ACT_LOG") return SCMP_ACT_LOG;
+  if (name == "SCMP_ACT_TRACE") return SCMP_ACT_TRACE(static_cast<uint16_t>(err));
+  throw Error("seccomp profile: unsupported action '" + name + "'");
+}
+
+scmp_compare parse_op(const std::string& op) {
+  if (op == "SCMP_CMP_NE") return SCMP_CMP_NE;
+  if (op == "SCMP_CMP_LT") return SCMP_CMP_LT;
+  if (op == "SCMP_CMP_LE") return SCMP_CMP_LE;
+  if (op == "SCMP_CMP_EQ") return SCMP_CMP_EQ;
+  if (op == "SCMP_CMP_GE") return SCMP_CMP_GE;
+  if (op == "SCMP_CMP_GT") return SCMP_CMP_GT;
+  if (op == "SCMP_CMP_MASKED_EQ") return SCMP_CMP_MASKED_EQ;
+  throw Error("seccomp profile: unknown operator '" + op + "'");
+}
+
+std::pair<int, int> kernel_version() {
+  struct utsname u;
+  int major = 0, minor = 0;
+  if (uname(&u) == 0) sscanf(u.release, "%d.%d", &major, &minor);
+  return {major, minor};
+}
+
+bool caps_hold(const json& caps, uint64_t cap_mask, bool all_required) {
+  for (const auto& c : caps) {
+    bool has = cap_mask & (1ULL << parse_cap_name(c.get<std::string>()));
+    if (all_required && !has) return false;
+    if (!all_required && has) return true;
+  }
+  return all_required;
+}
+
+// Docker's semantics: a rule applies when every "includes" condition holds
+// and no "excludes" condition does.
+bool rule_applies(const json& rule, uint64_t cap_mask) {
+  static const std::string arch = SCMP_ARCH_NATIVE == SCMP_ARCH_X86_64 ? "amd64" : "";
+  if (auto inc = rule.find("includes"); inc != rule.end()) {
+    if (inc->contains("caps") && !caps_hold((*inc)["caps"], cap_mask, true)) return false;
+    if (inc->contains("arches") && !(*inc)["arches"].empty()) {
+      bool found = false;
+      for (const auto& a : (*inc)["arches"]) found |= a.get<std::string>() == arch;
+      if (!found) return false;
+    }
+    if (inc->contains("minKernel")) {
+      int major = 0, minor = 0;
+      sscanf((*inc)["minKernel"].get<std::string>().c_str(), "%d.%d", &major, &minor);
+      if (kernel_version() < std::make_pair(major, minor)) return false;
+    }
+  }
+  if (auto exc = rule.find("excludes"); exc != rule.end()) {
+    if (exc->contains("caps") && caps_hold((*exc)["caps"], cap_mask, false)) return false;
+    if (exc->contains("arches"))
+      for (const auto& a : (*exc)["arches"])
+        if (a.get<std::string>() == arch) return false;
+  }
+  return true;
+}
+
+std::vector<scmp_arg_cmp> parse_args(const json& rule) {
+  std::vector<scmp_arg_cmp> args;
+  if (!rule.contains("args") || rule["args"].is_null()) return args;
+  for (const auto& a : rule["args"]) {
+    scmp_arg_cmp cmp{};
+    cmp.arg = a.at("index").get<unsigned>();
+    cmp.op = parse_op(a.at("op").get<std::string>());
+    cmp.datum_a = a.at("value").get<uint64_t>();
+    cmp.datum_b = a.value("valueTwo", uint64_t{0});
+    // MASKED_EQ takes (mask, value); Docker's JSON says (value, valueTwo) =
+    // (mask, expected).
+    if (cmp.arg > 5) throw Error("seccomp profile: argument index above 5");
+    args.push_back(cmp);
+  }
+  return args;
+}
+
+std::vector<struct sock_filter> export_bpf(scmp_filter_ctx ctx) {
+  UniqueFd mem(static_cast<int>(syscall(SYS_memfd_create, "seccomp", MFD_CLOEXEC)));
+  if (!mem) throw_errno("memfd_create for seccomp");
+  if (int rc = seccomp_export_bpf(ctx, mem.get()); rc < 0)
+    throw_errno("cannot export the seccomp filter", -rc);
+  off_t size = lseek(mem.get(), 0, SEEK_END);
+  std::vector<struct sock_filter> code(static_cast<size_t>(size) / sizeof(struct sock_filter));
+  if (pread(mem.get(), code.data(), static_cast<size_t>(size), 0) != size)
+    throw_errno("cannot read the seccomp filter");
+  return code;
+}
+
+}  // namespace
+
+SeccompProgram compile_seccomp(const std::string& profile_json, uint64_t cap_mask) {
+  json profile;
+  try {
+    profile = json::parse(profile_json);
+  } catch (const json::exception& e) {
+    throw Error(std::string("seccomp profile is not valid JSON: ") + e.what());
+  }
+  try {
+    int default_errno = profile.value("defaultErrnoRet", EPERM);
+    uint32_t default_action =
+        parse_action(profile, profile.at("defaultAction").get<std::string>(), default_errno);
+    FilterCtx f{seccomp_init(default_action)};
+    if (!f.ctx) throw Error("seccomp_init failed");
+    // no_new_privs is set by the child itself, with a comment saying why.
+    seccomp_attr_set(f.ctx, SCMP_FLTATR_CTL_NNP, 0);
+    for (const auto& rule : profile.value("syscalls", json::array())) {
+      if (!rule_applies(rule, cap_mask)) continue;
+      uint32_t action = parse_action(rule, rule.at("action").get<std::string>(), EPERM);
+      if (action == default_action) continue;  // libseccomp refuses a no-op rule
+      auto args = parse_args(rule);
+      std::vector<std::string> names;
+      if (rule.contains("names")) names = rule["names"].get<std::vector<std::string>>();
+      if (rule.contains("name")) names.push_back(rule["name"].get<std::string>());
+      for (const auto& name : names) {
+        int nr = seccomp_syscall_resolve_name(name.c_str());
+        if (nr == __NR_SCMP_ERROR) continue;  // not a syscall on this architecture
+        int rc = seccomp_rule_add_array(f.ctx, action, nr, static_cast<unsigned>(args.size()),
+                                        args.data());
+        if (rc < 0 && rc != -EEXIST)
+          throw_errno("seccomp profile: cannot add the rule for '" + name + "'", -rc);
+      }
+    }
+    return SeccompProgram{export_bpf(f.ctx)};
+  } catch (const json::exception& e) {
+    throw Error(std::string("seccomp profile: ") + e.what());
+  }
+}
+
+int load_seccomp(const SeccompProgram& program) {
+  if (program.code.empty()) return 0;
+  struct sock_fprog prog {};
+  prog.len = static_cast<unsigned short>(program.code.size());
+  prog.filter = const_cast<struct sock_filter*>(program.code.data());
+  return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0 ? 0 : -errno;
+}
+
+}  // namespace coracle::sandbox

@@ -1,0 +1,29 @@
+// Seccomp: a Docker/OCI-format profile compiled to BPF in the parent with
+// libseccomp (crun's model), loaded in the child as the very last step
+// before exec, so the filter need not allow anything coracle's setup does.
+#pragma once
+#include <linux/filter.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace coracle::sandbox {
+
+struct SeccompProgram {
+  std::vector<struct sock_filter> code;  // empty: unconfined
+};
+
+// The profile coracle uses when none is given (Docker's allowlist).
+const std::string& default_seccomp_profile();
+
+// Compiles a profile (JSON text) for this machine's architecture. Rules are
+// kept or dropped by "includes"/"excludes" against cap_mask (bit N:
+// capability N granted) and the running kernel. Throws coracle::Error naming
+// the bad field.
+SeccompProgram compile_seccomp(const std::string& profile_json, uint64_t cap_mask);
+
+// Child side: loads the program (no_new_privs must be set). 0 or -errno.
+int load_seccomp(const SeccompProgram& program);
+
+}  // namespace coracle::sandbox

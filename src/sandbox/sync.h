@@ -1,0 +1,40 @@
+// Typed messages between the runner (parent) and the sandbox's init (child)
+// over a SOCK_SEQPACKET pair: one fixed-size record per message, optionally
+// carrying file descriptors. Fixed size so the child can send without
+// allocating, and a short read is always a protocol error.
+#pragma once
+#include <cstdint>
+
+namespace coracle::sandbox {
+
+enum class MsgType : uint32_t {
+  ChildReady = 1,  // child → parent: in its namespaces; may carry a netlink fd
+  Go,              // parent → child: ids mapped, cgroup joined; may carry mount fds
+  Failure,         // child → parent: setup or exec failed (err, stage)
+  Started,         // child → parent: the command is about to exec
+  Exited,          // child → parent: the command ended (status, maxrss)
+};
+
+inline constexpr int kMaxMsgFds = 16;
+
+struct Msg {
+  MsgType type;
+  int32_t err;         // errno for Failure
+  int32_t exit_code;   // Failure: exit status to report; Exited: code
+  int32_t signo;       // Exited: signal that killed the command, or 0
+  uint32_t nfds;
+  uint64_t maxrss_kib; // Exited
+  char context[240];   // Failure: what was being done, NUL-terminated
+};
+
+// Sends one message with up to kMaxMsgFds fds. Returns 0 or -errno; safe in
+// the child (no allocation).
+int send_msg(int sock, const Msg& msg, const int* fds = nullptr, unsigned nfds = 0);
+// Receives one message; fds, if any, are stored (close-on-exec) in fds.
+// Returns 0, -errno, or -EPIPE on end of stream.
+int recv_msg(int sock, Msg& msg, int* fds = nullptr, unsigned max_fds = 0);
+
+// Child side: reports err + context to the parent and exits with exit_code.
+[[noreturn]] void fail_child(int sock, int err, const char* context, int exit_code = 125);
+
+}  // namespace coracle::sandbox
