@@ -35,6 +35,10 @@ struct ChildContext {
   std::vector<std::string> search_path;  // PATH of the command's environment
   std::vector<Rlimit> rlimits;
   sigset_t forwarded;             // the signals init passes on
+  // Stack for the command's vfork-style start (CLONE_VM | CLONE_VFORK): init
+  // is suspended until the exec, so no page of it is copied.
+  char* command_stack = nullptr;
+  size_t command_stack_size = 0;
 };
 
 [[noreturn]] void child_main(const ChildContext& ctx);

@@ -183,7 +183,7 @@ Result run(const Spec& spec, const Hooks& hooks) {
   CapPlan caps(spec.uid, spec.cap_add, spec.cap_drop);
   SeccompProgram seccomp;
   if (spec.seccomp_profile.empty())
-    seccomp = compile_seccomp(default_seccomp_profile(), caps.mask());
+    seccomp = default_seccomp_program(caps.mask());
   else if (spec.seccomp_profile != "unconfined")
     seccomp = compile_seccomp(read_file(spec.seccomp_profile), caps.mask());
   MountPlan mounts = plan_mounts(spec, maps_id(ids.gids, 5));
@@ -220,6 +220,10 @@ Result run(const Spec& spec, const Hooks& hooks) {
   ctx.search_path = search_path(spec.env);
   ctx.rlimits = spec.rlimits;
   ctx.forwarded = signals.set();
+  constexpr size_t kCommandStack = 256 * 1024;
+  std::unique_ptr<char[]> command_stack(new char[kCommandStack]);
+  ctx.command_stack = command_stack.get();
+  ctx.command_stack_size = kCommandStack;
 
   struct clone_args args {};
   args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
@@ -266,7 +270,6 @@ Result run(const Spec& spec, const Hooks& hooks) {
     result.message = e.what();
     return result;  // ~InitProcess kills and reaps the child
   }
-
   Outcome out;
   wait_for_exit(init, sock.get(), signals, spec, hooks, out);
   result.wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();

@@ -23,6 +23,10 @@ const std::string& default_seccomp_profile();
 // the bad field.
 SeccompProgram compile_seccomp(const std::string& profile_json, uint64_t cap_mask);
 
+// The program for the built-in default profile and cap_mask: the one
+// compiled at build time when cap_mask is the default set, else compiled now.
+SeccompProgram default_seccomp_program(uint64_t cap_mask);
+
 // Child side: loads the program (no_new_privs must be set). 0 or -errno.
 int load_seccomp(const SeccompProgram& program);
 
