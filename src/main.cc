@@ -17,8 +17,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "coracle " CORACLE_VERSION);
   app.require_subcommand(1);
   coracle::cli::GlobalOptions global;
-  app.add_option("--root", global.root, "Store directory (default /var/lib/coracle as root, "
-                                        "$XDG_DATA_HOME/coracle rootless; or CORACLE_ROOT)");
+  app.add_option("--root", global.root,
+                 "Store directory (default /var/lib/coracle as root, "
+                 "$XDG_DATA_HOME/coracle rootless; or CORACLE_ROOT)");
   auto exec = coracle::cli::add_exec_command(app, global);
   // Everything after the first "--" is the command, verbatim: CLI11 would
   // otherwise hand it to the first positional (the image).

@@ -18,12 +18,13 @@ void report(const sandbox::Result& r, bool json) {
     fprintf(stderr, "coracle: %s\n", r.message.c_str());
   } else if (r.term_signal) {
     const char* name = sigabbrev_np(r.term_signal);
-    fprintf(stderr, "coracle: command killed by signal %d (SIG%s)\n", r.term_signal, name ? name : "?");
+    fprintf(stderr, "coracle: command killed by signal %d (SIG%s)\n", r.term_signal,
+            name ? name : "?");
   }
   if (!json) return;
-  nlohmann::json j = {{"exit", r.exit_code},      {"signal", r.term_signal},
-                      {"oom", r.oom_killed},      {"timed_out", r.timed_out},
-                      {"wall_ms", r.wall_ms},     {"peak_memory_bytes", r.peak_memory_bytes}};
+  nlohmann::json j = {{"exit", r.exit_code},  {"signal", r.term_signal},
+                      {"oom", r.oom_killed},  {"timed_out", r.timed_out},
+                      {"wall_ms", r.wall_ms}, {"peak_memory_bytes", r.peak_memory_bytes}};
   if (!r.message.empty()) j["message"] = r.message;
   printf("%s\n", j.dump().c_str());
   fflush(stdout);
@@ -63,7 +64,8 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
   cmd->add_option("--pids", flags->pids, "Maximum number of processes");
   cmd->add_option("--cpus", flags->cpus, "CPU quota in cores (e.g. 0.5)");
   cmd->add_option("--ulimit", flags->ulimits, "NAME=SOFT[:HARD], e.g. nofile=1024:4096");
-  cmd->add_option("--timeout", flags->timeout, "Stop after this long (SIGTERM, then SIGKILL), e.g. 30s");
+  cmd->add_option("--timeout", flags->timeout,
+                  "Stop after this long (SIGTERM, then SIGKILL), e.g. 30s");
   cmd->add_flag("--json", *json, "Print one JSON object with the run's result on stdout");
   cmd->positionals_at_end();
 

@@ -47,26 +47,38 @@ sandbox::BindMount parse_volume(const std::string& text) {
     throw Error("invalid volume '" + text + "': use SRC:DST[:ro]");
   sandbox::BindMount m{absolute(parts[0]), parts[1], false};
   if (parts.size() == 3) {
-    if (parts[2] == "ro") m.read_only = true;
-    else if (parts[2] != "rw") throw Error("invalid volume option '" + parts[2] + "': use ro or rw");
+    if (parts[2] == "ro")
+      m.read_only = true;
+    else if (parts[2] != "rw")
+      throw Error("invalid volume option '" + parts[2] + "': use ro or rw");
   }
   return m;
 }
 
 sandbox::Rlimit parse_ulimit(const std::string& text) {
-  static const std::map<std::string, int> kNames = {
-      {"core", RLIMIT_CORE},       {"cpu", RLIMIT_CPU},       {"data", RLIMIT_DATA},
-      {"fsize", RLIMIT_FSIZE},     {"locks", RLIMIT_LOCKS},   {"memlock", RLIMIT_MEMLOCK},
-      {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},   {"nofile", RLIMIT_NOFILE},
-      {"nproc", RLIMIT_NPROC},     {"rss", RLIMIT_RSS},       {"rtprio", RLIMIT_RTPRIO},
-      {"sigpending", RLIMIT_SIGPENDING}, {"stack", RLIMIT_STACK}, {"as", RLIMIT_AS}};
+  static const std::map<std::string, int> kNames = {{"core", RLIMIT_CORE},
+                                                    {"cpu", RLIMIT_CPU},
+                                                    {"data", RLIMIT_DATA},
+                                                    {"fsize", RLIMIT_FSIZE},
+                                                    {"locks", RLIMIT_LOCKS},
+                                                    {"memlock", RLIMIT_MEMLOCK},
+                                                    {"msgqueue", RLIMIT_MSGQUEUE},
+                                                    {"nice", RLIMIT_NICE},
+                                                    {"nofile", RLIMIT_NOFILE},
+                                                    {"nproc", RLIMIT_NPROC},
+                                                    {"rss", RLIMIT_RSS},
+                                                    {"rtprio", RLIMIT_RTPRIO},
+                                                    {"sigpending", RLIMIT_SIGPENDING},
+                                                    {"stack", RLIMIT_STACK},
+                                                    {"as", RLIMIT_AS}};
   auto eq = text.find('=');
   auto it = kNames.find(text.substr(0, eq));
   if (eq == std::string::npos || it == kNames.end())
     throw Error("invalid --ulimit '" + text + "': use NAME=SOFT[:HARD], e.g. nofile=1024:4096");
   auto values = split(text.substr(eq + 1), ':');
   auto value = [](const std::string& v) {
-    return v == "unlimited" || v == "-1" ? RLIM_INFINITY : static_cast<rlim_t>(parse_uint(v, "ulimit"));
+    return v == "unlimited" || v == "-1" ? RLIM_INFINITY
+                                         : static_cast<rlim_t>(parse_uint(v, "ulimit"));
   };
   rlim_t soft = value(values[0]);
   rlim_t hard = values.size() > 1 ? value(values[1]) : soft;
@@ -83,7 +95,8 @@ std::vector<std::string> parse_env_file(const std::string& text) {
     line = line.substr(first);
     if (line.rfind("export ", 0) == 0) line = line.substr(7);
     auto eq = line.find('=');
-    if (eq == std::string::npos || eq == 0) throw Error("invalid env-file line '" + line + "': use K=V");
+    if (eq == std::string::npos || eq == 0)
+      throw Error("invalid env-file line '" + line + "': use K=V");
     std::string value = line.substr(eq + 1);
     if (value.size() >= 2 && (value[0] == '"' || value[0] == '\'') && value.back() == value[0])
       value = value.substr(1, value.size() - 2);
@@ -97,10 +110,14 @@ sandbox::Spec make_spec(const ExecFlags& f) {
   spec.argv = f.command.empty() ? std::vector<std::string>{"/bin/sh"} : f.command;
   if (!f.user.empty()) std::tie(spec.uid, spec.gid) = parse_user(f.user);
   spec.hostname = f.hostname;
-  if (f.net == "private") spec.net = sandbox::NetMode::Private;
-  else if (f.net == "none") spec.net = sandbox::NetMode::None;
-  else if (f.net == "host") spec.net = sandbox::NetMode::Host;
-  else throw Error("invalid --net '" + f.net + "': use private, none or host");
+  if (f.net == "private")
+    spec.net = sandbox::NetMode::Private;
+  else if (f.net == "none")
+    spec.net = sandbox::NetMode::None;
+  else if (f.net == "host")
+    spec.net = sandbox::NetMode::Host;
+  else
+    throw Error("invalid --net '" + f.net + "': use private, none or host");
 
   // The environment a shell in an image expects; -e and --env-file override.
   spec.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

@@ -3,6 +3,8 @@
 
 namespace coracle::cli {
 
-std::string GlobalOptions::store_root() const { return root.empty() ? default_store_root() : root; }
+std::string GlobalOptions::store_root() const {
+  return root.empty() ? default_store_root() : root;
+}
 
 }  // namespace coracle::cli

@@ -9,6 +9,8 @@ void throw_errno(const std::string& what, int err) {
   throw Error(what + ": " + std::strerror(err));
 }
 
-void throw_errno(const std::string& what) { throw_errno(what, errno); }
+void throw_errno(const std::string& what) {
+  throw_errno(what, errno);
+}
 
 }  // namespace coracle

@@ -27,8 +27,11 @@ int open_in_root(int root_fd, const char* path, int flags, mode_t mode) {
 }
 
 // Walks path one component at a time so each missing directory is created
-// in the directory that RESOLVE_IN_ROOT found, never through a symlink.
-int mkdir_p_in_root(int root_fd, const char* path) {
+// in the directory that RESOLVE_IN_ROOT found, never through a symlink. A
+// dangling symlink on the way (its target missing) is followed by creating
+// its target, again inside the root.
+static int mkdir_p_in_root_depth(int root_fd, const char* path, int depth) {
+  if (depth > 40) return -ELOOP;
   char prefix[4096];
   size_t len = strlen(path);
   if (len >= sizeof prefix) return -ENAMETOOLONG;
@@ -51,12 +54,22 @@ int mkdir_p_in_root(int root_fd, const char* path) {
       }
       memcpy(name, path + i, end - i);
       name[end - i] = '\0';
-      if (mkdirat(dir, name, 0755) < 0 && errno != EEXIST) {
-        int err = errno;
+      if (mkdirat(dir, name, 0755) == 0 || errno != EEXIST) {
+        next = open_in_root(root_fd, prefix, O_PATH | O_DIRECTORY);
+      } else {
+        // EEXIST but not found: a dangling symlink. Create what it names.
+        char target[4096], redirected[4096];
+        ssize_t n = readlinkat(dir, name, target, sizeof target - 1);
         close(dir);
-        return -err;
+        if (n < 0) return -errno;
+        target[n] = '\0';
+        int w = target[0] == '/'
+                    ? snprintf(redirected, sizeof redirected, "%s%s", target, path + end)
+                    : snprintf(redirected, sizeof redirected, "%.*s/%s%s", static_cast<int>(i),
+                               path, target, path + end);
+        if (w < 0 || static_cast<size_t>(w) >= sizeof redirected) return -ENAMETOOLONG;
+        return mkdir_p_in_root_depth(root_fd, redirected, depth + 1);
       }
-      next = open_in_root(root_fd, prefix, O_PATH | O_DIRECTORY);
     }
     close(dir);
     if (next < 0) return next;
@@ -64,6 +77,10 @@ int mkdir_p_in_root(int root_fd, const char* path) {
     i = end;
   }
   return dir;
+}
+
+int mkdir_p_in_root(int root_fd, const char* path) {
+  return mkdir_p_in_root_depth(root_fd, path, 0);
 }
 
 int touch_in_root(int root_fd, const char* path) {
@@ -150,7 +167,8 @@ static void remove_children(int dir_fd, const std::string& path, dev_t dev) {
     struct stat st;
     if (fstatat(dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
     if (S_ISDIR(st.st_mode) && st.st_dev == dev) {
-      int child = openat(dirfd(dir), entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      int child =
+          openat(dirfd(dir), entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (child >= 0) remove_children(child, path + "/" + entry->d_name, dev);
       unlinkat(dirfd(dir), entry->d_name, AT_REMOVEDIR);
     } else if (!S_ISDIR(st.st_mode)) {

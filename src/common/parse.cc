@@ -32,10 +32,14 @@ std::chrono::milliseconds parse_duration(std::string_view text) {
   double value = parse_number_prefix(text, used, "duration");
   std::string_view unit = text.substr(used);
   double ms;
-  if (unit.empty() || unit == "s") ms = value * 1e3;
-  else if (unit == "ms") ms = value;
-  else if (unit == "m") ms = value * 60e3;
-  else if (unit == "h") ms = value * 3600e3;
+  if (unit.empty() || unit == "s")
+    ms = value * 1e3;
+  else if (unit == "ms")
+    ms = value;
+  else if (unit == "m")
+    ms = value * 60e3;
+  else if (unit == "h")
+    ms = value * 3600e3;
   else
     throw Error("invalid duration '" + std::string(text) + "': use a unit of ms, s, m or h");
   return std::chrono::milliseconds(static_cast<int64_t>(std::llround(ms)));
@@ -49,11 +53,16 @@ uint64_t parse_bytes(std::string_view text) {
   if (unit.size() > 1 && unit.back() == 'b') unit.pop_back();
   if (unit.size() > 1 && unit.back() == 'i') unit.pop_back();
   double scale;
-  if (unit.empty() || unit == "b") scale = 1;
-  else if (unit == "k") scale = 1024.0;
-  else if (unit == "m") scale = 1024.0 * 1024;
-  else if (unit == "g") scale = 1024.0 * 1024 * 1024;
-  else if (unit == "t") scale = 1024.0 * 1024 * 1024 * 1024;
+  if (unit.empty() || unit == "b")
+    scale = 1;
+  else if (unit == "k")
+    scale = 1024.0;
+  else if (unit == "m")
+    scale = 1024.0 * 1024;
+  else if (unit == "g")
+    scale = 1024.0 * 1024 * 1024;
+  else if (unit == "t")
+    scale = 1024.0 * 1024 * 1024 * 1024;
   else
     throw Error("invalid size '" + std::string(text) + "': use a unit of k, m, g or t");
   return static_cast<uint64_t>(value * scale);

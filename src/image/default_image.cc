@@ -28,7 +28,9 @@ uint64_t octal(const char* field, size_t len) {
   return v;
 }
 
-std::string field(const char* p, size_t len) { return std::string(p, strnlen(p, len)); }
+std::string field(const char* p, size_t len) {
+  return std::string(p, strnlen(p, len));
+}
 
 // Rejects what a member name must never be: absolute, or climbing with "..".
 std::string clean_name(const std::string& raw) {
@@ -81,7 +83,8 @@ void unpack_ustar(std::string_view archive, const std::string& dest) {
       if (symlinkat(link.c_str(), dir.get(), base.c_str()) < 0 && errno != EEXIST)
         throw_errno("tar: cannot create symlink " + clean);
     } else if (type == '0' || type == '\0') {
-      UniqueFd f(openat(dir.get(), base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+      UniqueFd f(openat(dir.get(), base.c_str(),
+                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
       if (!f) throw_errno("tar: cannot create " + clean);
       size_t done = 0;
       while (done < data.size()) {
@@ -108,8 +111,9 @@ std::string ensure_default_rootfs(const std::string& store_root) {
   remove_tree(tmp);
   mkdir_p(tmp + "/rootfs", 0755);
   try {
-    std::string_view tar(coracle_default_rootfs_start,
-                         static_cast<size_t>(coracle_default_rootfs_end - coracle_default_rootfs_start));
+    std::string_view tar(
+        coracle_default_rootfs_start,
+        static_cast<size_t>(coracle_default_rootfs_end - coracle_default_rootfs_start));
     unpack_ustar(tar, tmp + "/rootfs");
     chmod((tmp + "/rootfs").c_str(), 0755);
     sync();

@@ -13,9 +13,10 @@ uint64_t default_cap_mask() {
   // Docker's default set: enough for package managers and servers as root,
   // nothing that reaches the kernel's global state.
   static constexpr int kDefault[] = {
-      CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FSETID,     CAP_FOWNER,           CAP_MKNOD,
-      CAP_NET_RAW, CAP_SETGID,      CAP_SETUID,     CAP_SETFCAP,          CAP_SETPCAP,
-      CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL, CAP_AUDIT_WRITE};
+      CAP_CHOWN,   CAP_DAC_OVERRIDE, CAP_FSETID,           CAP_FOWNER,
+      CAP_MKNOD,   CAP_NET_RAW,      CAP_SETGID,           CAP_SETUID,
+      CAP_SETFCAP, CAP_SETPCAP,      CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
+      CAP_KILL,    CAP_AUDIT_WRITE};
   uint64_t mask = 0;
   for (int cap : kDefault) mask |= 1ULL << cap;
   return mask;
@@ -38,8 +39,10 @@ CapPlan::CapPlan(uint32_t uid, const std::vector<std::string>& add,
   uint64_t all = last_cap_ >= 63 ? ~0ULL : (1ULL << (last_cap_ + 1)) - 1;
   mask_ = default_cap_mask();
   auto is_all = [](const std::string& n) { return n == "ALL" || n == "all"; };
-  for (const auto& n : add) mask_ |= is_all(n) ? all : 1ULL << parse_cap_name(n);
+  // Drops first, then adds: "--cap-drop ALL --cap-add NET_BIND_SERVICE" keeps
+  // exactly one, as with docker and podman.
   for (const auto& n : drop) mask_ &= is_all(n) ? 0 : ~(1ULL << parse_cap_name(n));
+  for (const auto& n : add) mask_ |= is_all(n) ? all : 1ULL << parse_cap_name(n);
   mask_ &= all;
 
   state_ = cap_init();  // all clear
@@ -68,6 +71,8 @@ int CapPlan::drop_bounding() const {
   return 0;
 }
 
-int CapPlan::apply() const { return cap_set_proc(state_) == 0 ? 0 : -errno; }
+int CapPlan::apply() const {
+  return cap_set_proc(state_) == 0 ? 0 : -errno;
+}
 
 }  // namespace coracle::sandbox

@@ -20,7 +20,9 @@ namespace {
 
 constexpr const char* kCgroupRoot = "/sys/fs/cgroup";
 
-bool is_unified() { return access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0; }
+bool is_unified() {
+  return access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
+}
 
 // The runner's own cgroup path in the hierarchy named by key ("" for v2,
 // "memory", "pids", "cpu" for v1), from /proc/self/cgroup.

@@ -4,11 +4,11 @@
 #include <grp.h>
 #include <linux/close_range.h>
 #include <linux/netlink.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,15 +55,19 @@ int exec_command(const ChildContext& ctx) {
       continue;
     execve(path, ctx.argv.data(), ctx.envp.data());
     // EACCES from one directory is remembered; a later ENOENT must not hide it.
-    if (errno == EACCES || errno == ENOEXEC || errno == EISDIR) err = errno;
-    else if (errno != ENOENT && errno != ENOTDIR && err == ENOENT) err = errno;
+    if (errno == EACCES || errno == ENOEXEC || errno == EISDIR)
+      err = errno;
+    else if (errno != ENOENT && errno != ENOTDIR && err == ENOENT)
+      err = errno;
   }
   return err;
 }
 
 [[noreturn]] void command_main(const ChildContext& ctx);
 
-int command_entry(void* arg) { command_main(*static_cast<const ChildContext*>(arg)); }
+int command_entry(void* arg) {
+  command_main(*static_cast<const ChildContext*>(arg));
+}
 
 [[noreturn]] void command_main(const ChildContext& ctx) {
   // Nothing the runner ignored or handled may carry over into the command.
@@ -76,13 +80,17 @@ int command_entry(void* arg) { command_main(*static_cast<const ChildContext*>(ar
 
   if (int rc = install_stdio(ctx.stdio); rc < 0) fail(ctx, rc, "set up stdin/stdout/stderr");
   for (const auto& r : ctx.rlimits) {
-    struct rlimit lim {r.soft, r.hard};
+    struct rlimit lim {
+      r.soft, r.hard
+    };
     if (setrlimit(r.resource, &lim) < 0) fail(ctx, errno, "setrlimit");
   }
   // Bounding set first, while we still hold CAP_SETPCAP: whatever is dropped
   // here cannot come back through any later exec, setuid binary or file cap.
-  if (int rc = ctx.caps->drop_bounding(); rc < 0) fail(ctx, rc, "drop capabilities from the bounding set");
-  if (ctx.setgroups_allowed && setgroups(0, nullptr) < 0) fail(ctx, errno, "clear supplementary groups");
+  if (int rc = ctx.caps->drop_bounding(); rc < 0)
+    fail(ctx, rc, "drop capabilities from the bounding set");
+  if (ctx.setgroups_allowed && setgroups(0, nullptr) < 0)
+    fail(ctx, errno, "clear supplementary groups");
   if (setresgid(ctx.gid, ctx.gid, ctx.gid) < 0) fail(ctx, errno, "set the group id");
   // For a non-root uid this clears every capability (no keepcaps).
   if (setresuid(ctx.uid, ctx.uid, ctx.uid) < 0) fail(ctx, errno, "set the user id");
@@ -171,17 +179,34 @@ void child_main(const ChildContext& ctx) {
   // End of stream here means the runner died or gave up: nothing to report to.
   if (recv_msg(ctx.sync_fd, go, trees, kMaxMsgFds) < 0 || go.type != MsgType::Go) _exit(125);
 
-  if (ctx.unshare_cgroupns && unshare(CLONE_NEWCGROUP) < 0) fail(ctx, errno, "unshare the cgroup namespace");
+  // Opened with the caller's own access rights, before the uid changes.
+  int sources[kMaxMsgFds];
+  const char* what = "open the mount sources";
+  if (int rc = open_sources(*ctx.mounts, trees, go.nfds, sources, &what); rc < 0)
+    fail(ctx, rc, what);
+
+  if (ctx.unshare_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
+    fail(ctx, errno, "unshare the cgroup namespace");
   // Become container root for the setup. As a root runner this also leaves
   // host uid 0 behind: from here we are the unprivileged mapped uid.
   if (setresgid(0, 0, 0) < 0) fail(ctx, errno, "become root in the user namespace (gid)");
   if (setresuid(0, 0, 0) < 0) fail(ctx, errno, "become root in the user namespace (uid)");
-  if (ctx.setgroups_allowed && setgroups(0, nullptr) < 0) fail(ctx, errno, "clear supplementary groups");
+  // Changing credentials clears the parent-death signal (commit_creds):
+  // arm it again, then make sure the runner did not die in between (its end
+  // of the socket would be closed).
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  char peek;
+  if (recv(ctx.sync_fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 0) _exit(125);
+  if (ctx.setgroups_allowed && setgroups(0, nullptr) < 0)
+    fail(ctx, errno, "clear supplementary groups");
   if (sethostname(ctx.hostname, strlen(ctx.hostname)) < 0) fail(ctx, errno, "set the hostname");
 
-  const char* what = "set up the file system";
-  if (int rc = setup_filesystem(*ctx.mounts, trees, go.nfds, &what); rc < 0) fail(ctx, rc, what);
+  what = "set up the file system";
+  if (int rc = setup_filesystem(*ctx.mounts, trees, go.nfds, sources, &what); rc < 0)
+    fail(ctx, rc, what);
   for (unsigned i = 0; i < go.nfds; ++i) close(trees[i]);
+  for (unsigned i = 0; i <= ctx.mounts->binds.size(); ++i)
+    if (sources[i] >= 0) close(sources[i]);
 
   // A session of its own: the command gets no controlling terminal, so it
   // cannot push input into the host's shell with TIOCSTI (CVE-2017-5226).

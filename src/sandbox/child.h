@@ -25,16 +25,16 @@ struct ChildContext {
   bool setgroups_allowed = true;
   const MountPlan* mounts = nullptr;
   const CapPlan* caps = nullptr;
-  cap_t init_caps = nullptr;      // what init keeps: CAP_KILL only
+  cap_t init_caps = nullptr;  // what init keeps: CAP_KILL only
   const SeccompProgram* seccomp = nullptr;
   const char* hostname = nullptr;
   uid_t uid = 0;
   gid_t gid = 0;
   int stdio[3] = {0, 1, 2};
-  std::vector<char*> argv, envp;  // NULL-terminated, pointing into the spec
+  std::vector<char*> argv, envp;         // NULL-terminated, pointing into the spec
   std::vector<std::string> search_path;  // PATH of the command's environment
   std::vector<Rlimit> rlimits;
-  sigset_t forwarded;             // the signals init passes on
+  sigset_t forwarded;  // the signals init passes on
   // Stack for the command's vfork-style start (CLONE_VM | CLONE_VFORK): init
   // is suspended until the exec, so no page of it is copied.
   char* command_stack = nullptr;

@@ -21,9 +21,9 @@ struct IdRange {
 
 struct IdMapping {
   std::vector<IdRange> uids, gids;
-  bool rootful = false;          // the runner is host root
-  bool via_helpers = false;      // newuidmap/newgidmap write the maps
-  bool setgroups_allowed = true; // false: "deny" written before gid_map
+  bool rootful = false;           // the runner is host root
+  bool via_helpers = false;       // newuidmap/newgidmap write the maps
+  bool setgroups_allowed = true;  // false: "deny" written before gid_map
 };
 
 IdMapping plan_id_mapping();

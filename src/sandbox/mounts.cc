@@ -59,7 +59,8 @@ int bind_fd(int source, int target, bool read_only, bool recursive) {
   int tree = sys_open_tree(source, "", flags);
   if (tree < 0) return -errno;
   int rc = read_only ? set_read_only(tree, recursive) : 0;
-  if (rc == 0 && sys_move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+  if (rc == 0 &&
+      sys_move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
     rc = -errno;
   close(tree);
   return rc;
@@ -74,7 +75,8 @@ int attach_tree(int tree, int target, bool read_only) {
   return 0;
 }
 
-int mount_fs_at(int root, const char* path, const char* type, unsigned long flags, const char* data) {
+int mount_fs_at(int root, const char* path, const char* type, unsigned long flags,
+                const char* data) {
   int fd = mkdir_p_in_root(root, path);
   if (fd < 0) return fd;
   int rc = mount(type, FdPath(fd), type, flags, data) == 0 ? 0 : -errno;
@@ -83,13 +85,13 @@ int mount_fs_at(int root, const char* path, const char* type, unsigned long flag
 }
 
 // Fails with the step's name: the child has no exceptions to throw.
-#define STEP(expr, name)     \
-  do {                       \
-    int rc_ = (expr);        \
-    if (rc_ < 0) {           \
-      *what = (name);        \
-      return rc_;            \
-    }                        \
+#define STEP(expr, name) \
+  do {                   \
+    int rc_ = (expr);    \
+    if (rc_ < 0) {       \
+      *what = (name);    \
+      return rc_;        \
+    }                    \
   } while (0)
 
 int setup_dev(int root, bool tty_gid, const char** what) {
@@ -118,18 +120,20 @@ int setup_dev(int root, bool tty_gid, const char** what) {
       return rc;
     }
   }
-  static const char* const kLinks[][2] = {{"/proc/self/fd", "fd"},      {"/proc/self/fd/0", "stdin"},
-                                          {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
-                                          {"pts/ptmx", "ptmx"},          {"/proc/kcore", "core"}};
+  static const char* const kLinks[][2] = {
+      {"/proc/self/fd", "fd"},       {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+      {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"},         {"/proc/kcore", "core"}};
   for (const auto& link : kLinks) symlinkat(link[0], dev, link[1]);
   mkdirat(dev, "pts", 0755);
   mkdirat(dev, "shm", 01777);
   mkdirat(dev, "mqueue", 0755);
   close(dev);
   STEP(mount_fs_at(root, "/dev/pts", "devpts", kMsNosuid | kMsNoexec,
-                   tty_gid ? "newinstance,ptmxmode=0666,mode=0620,gid=5" : "newinstance,ptmxmode=0666,mode=0620"),
+                   tty_gid ? "newinstance,ptmxmode=0666,mode=0620,gid=5"
+                           : "newinstance,ptmxmode=0666,mode=0620"),
        "mount devpts on /dev/pts");
-  STEP(mount_fs_at(root, "/dev/shm", "tmpfs", kMsNosuid | kMsNodev | kMsNoexec, "mode=1777,size=65536k"),
+  STEP(mount_fs_at(root, "/dev/shm", "tmpfs", kMsNosuid | kMsNodev | kMsNoexec,
+                   "mode=1777,size=65536k"),
        "mount tmpfs on /dev/shm");
   STEP(mount_fs_at(root, "/dev/mqueue", "mqueue", kMsNosuid | kMsNodev | kMsNoexec, nullptr),
        "mount mqueue on /dev/mqueue");
@@ -140,10 +144,17 @@ int setup_dev(int root, bool tty_gid, const char** what) {
 // /dev/null (directories by an empty read-only tmpfs), kernel knobs are
 // read-only.
 int mask_paths(int root, const char** what) {
-  static const char* const kMasked[] = {
-      "/proc/asound",  "/proc/acpi",        "/proc/kcore",      "/proc/keys",
-      "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-      "/proc/scsi",    "/sys/firmware",     "/sys/devices/virtual/powercap"};
+  static const char* const kMasked[] = {"/proc/asound",
+                                        "/proc/acpi",
+                                        "/proc/kcore",
+                                        "/proc/keys",
+                                        "/proc/latency_stats",
+                                        "/proc/timer_list",
+                                        "/proc/timer_stats",
+                                        "/proc/sched_debug",
+                                        "/proc/scsi",
+                                        "/sys/firmware",
+                                        "/sys/devices/virtual/powercap"};
   static const char* const kReadOnly[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
                                           "/proc/sysrq-trigger"};
   for (const char* path : kMasked) {
@@ -154,7 +165,8 @@ int mask_paths(int root, const char** what) {
     int rc = fstat(target, &st) < 0 ? -errno : 0;
     if (rc == 0) {
       if (S_ISDIR(st.st_mode))
-        rc = mount("tmpfs", FdPath(target), "tmpfs", kMsRdonly, "size=0") == 0 ? 0 : -errno;
+        rc = mount("tmpfs", FdPath(target), "tmpfs", kMsRdonly, "size=0,mode=0555") == 0 ? 0
+                                                                                         : -errno;
       else
         rc = mount("/dev/null", FdPath(target), nullptr, kMsBind, nullptr) == 0 ? 0 : -errno;
     }
@@ -180,7 +192,9 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped) {
   plan.fresh_sysfs = spec.net != NetMode::Host;
   plan.devpts_tty_gid = tty_gid_mapped;
   plan.workdir = spec.workdir.empty() ? "/" : spec.workdir;
-  if (plan.workdir[0] != '/') throw Error("working directory '" + plan.workdir + "' must be absolute");
+  if (plan.workdir[0] != '/')
+    throw Error("working directory '" + plan.workdir + "' must be absolute");
+  plan.rootfs_path = spec.rootfs;
   plan.rootfs.reset(open(spec.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!plan.rootfs) throw_errno("cannot open rootfs " + spec.rootfs);
   struct stat st;
@@ -190,18 +204,19 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped) {
     if (target.empty() || target[0] != '/')
       throw Error("mount target '" + target + "' must be an absolute path");
     BindPlan bind;
+    bind.source = source;
     bind.target = target;
     bind.read_only = ro;
-    bind.source.reset(open(source.c_str(), O_PATH | O_CLOEXEC));
-    if (!bind.source) throw_errno("cannot open " + source + " (for " + target + ")");
-    if (fstat(bind.source.get(), &st) < 0) throw_errno("cannot stat " + source);
+    if (stat(source.c_str(), &st) < 0)
+      throw_errno("cannot use " + source + " (for " + target + ")");
     bind.is_dir = S_ISDIR(st.st_mode);
     plan.binds.push_back(std::move(bind));
   };
   if (spec.in_dir) add(*spec.in_dir, "/in", true);
   if (spec.out_dir) add(*spec.out_dir, "/out", false);
   for (const auto& v : spec.volumes) add(v.source, v.target, v.read_only);
-  if (plan.binds.size() + 1 > 64) throw Error("too many volumes (at most 62)");
+  if (plan.binds.size() + 1 > 64)
+    throw Error("too many mounts: at most 63 volumes, --in and --out included");
   return plan;
 }
 
@@ -212,8 +227,8 @@ std::vector<UniqueFd> make_idmapped_trees(const MountPlan& plan, pid_t child) {
   UniqueFd userns(open(ns_path, O_RDONLY | O_CLOEXEC));
   if (!userns) throw_errno(std::string("cannot open ") + ns_path);
   auto make = [&](int source, bool read_only) {
-    UniqueFd tree(sys_open_tree(source, "",
-                                OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE));
+    UniqueFd tree(sys_open_tree(
+        source, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE));
     if (!tree) return UniqueFd();
     struct mount_attr attr {};
     attr.attr_set = MOUNT_ATTR_IDMAP | (read_only ? MOUNT_ATTR_RDONLY : 0);
@@ -225,11 +240,28 @@ std::vector<UniqueFd> make_idmapped_trees(const MountPlan& plan, pid_t child) {
   };
   trees.push_back(make(plan.rootfs.get(), plan.read_only_rootfs));
   if (!trees[0]) return {};  // no idmapped mounts here: plain binds everywhere
-  for (const auto& b : plan.binds) trees.push_back(make(b.source.get(), b.read_only));
+  for (const auto& b : plan.binds) {
+    UniqueFd source(open(b.source.c_str(), O_PATH | O_CLOEXEC));
+    if (!source) throw_errno("cannot open " + b.source);
+    trees.push_back(make(source.get(), b.read_only));
+  }
   return trees;
 }
 
-int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, const char** what) {
+int open_sources(const MountPlan& plan, const int* trees, unsigned ntrees, int* sources,
+                 const char** what) {
+  for (unsigned i = 0; i <= plan.binds.size(); ++i) {
+    sources[i] = -1;
+    if (i < ntrees && trees[i] >= 0) continue;
+    const char* path = i == 0 ? plan.rootfs_path.c_str() : plan.binds[i - 1].source.c_str();
+    sources[i] = open(path, O_PATH | O_CLOEXEC);
+    STEP(sources[i] < 0 ? -errno : 0, i == 0 ? "open the rootfs" : "open a volume source");
+  }
+  return 0;
+}
+
+int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, const int* sources,
+                     const char** what) {
   auto tree_at = [&](unsigned i) { return i < ntrees ? trees[i] : -1; };
   // Nothing done here may propagate back to the host's mount namespace.
   STEP(mount(nullptr, "/", nullptr, kMsRec | kMsPrivate, nullptr) == 0 ? 0 : -errno,
@@ -246,7 +278,7 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
   if (tree_at(0) >= 0) {
     STEP(attach_tree(tree_at(0), lower, false), "attach the idmapped rootfs");
   } else {
-    STEP(bind_fd(plan.rootfs.get(), lower, false, true), "bind the rootfs");
+    STEP(bind_fd(sources[0], lower, false, true), "bind the rootfs");
   }
   close(lower);
 
@@ -261,8 +293,8 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
     close(dst);
   } else {
     char opts[4200];
-    snprintf(opts, sizeof opts, "lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work,userxattr", stage,
-             stage, stage);
+    snprintf(opts, sizeof opts, "lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work,userxattr",
+             stage, stage, stage);
     snprintf(path, sizeof path, "%s/root", stage);
     STEP(mount("overlay", path, "overlay", 0, opts) == 0 ? 0 : -errno, "mount the overlay rootfs");
   }
@@ -271,7 +303,8 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
   int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
   STEP(root < 0 ? -errno : 0, "open the new root");
 
-  STEP(mount_fs_at(root, "/proc", "proc", kMsNosuid | kMsNodev | kMsNoexec, nullptr), "mount /proc");
+  STEP(mount_fs_at(root, "/proc", "proc", kMsNosuid | kMsNodev | kMsNoexec, nullptr),
+       "mount /proc");
   if (int rc = setup_dev(root, plan.devpts_tty_gid, what); rc < 0) return rc;
   if (plan.fresh_sysfs) {
     STEP(mount_fs_at(root, "/sys", "sysfs", kMsRdonly | kMsNosuid | kMsNodev | kMsNoexec, nullptr),
@@ -288,10 +321,11 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
 
   for (unsigned i = 0; i < plan.binds.size(); ++i) {
     const BindPlan& b = plan.binds[i];
-    int target = b.is_dir ? mkdir_p_in_root(root, b.target.c_str()) : touch_in_root(root, b.target.c_str());
+    int target =
+        b.is_dir ? mkdir_p_in_root(root, b.target.c_str()) : touch_in_root(root, b.target.c_str());
     STEP(target, b.is_dir ? "create a bind mount point" : "create a file bind mount point");
     int rc = tree_at(1 + i) >= 0 ? attach_tree(tree_at(1 + i), target, b.read_only)
-                                 : bind_fd(b.source.get(), target, b.read_only, true);
+                                 : bind_fd(sources[1 + i], target, b.read_only, true);
     close(target);
     STEP(rc, "bind a volume");
   }

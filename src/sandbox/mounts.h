@@ -19,18 +19,19 @@
 namespace coracle::sandbox {
 
 struct BindPlan {
+  std::string source;  // absolute host path, checked by the parent
   std::string target;  // absolute, inside the sandbox
   bool read_only = false;
   bool is_dir = true;
-  UniqueFd source;     // O_PATH, opened by the parent
 };
 
 struct MountPlan {
-  UniqueFd rootfs;     // O_PATH directory
+  std::string rootfs_path;
+  UniqueFd rootfs;  // O_PATH directory, for the parent's idmapped tree
   bool read_only_rootfs = false;
-  bool fresh_sysfs = true;     // own network namespace: a sysfs of its own
-  bool devpts_tty_gid = false; // gid 5 (tty) is mapped
-  std::string staging = "/tmp"; // host dir the child covers with its tmpfs
+  bool fresh_sysfs = true;       // own network namespace: a sysfs of its own
+  bool devpts_tty_gid = false;   // gid 5 (tty) is mapped
+  std::string staging = "/tmp";  // host dir the child covers with its tmpfs
   std::string workdir = "/";
   std::vector<BindPlan> binds;
 };
@@ -45,9 +46,18 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped);
 // Empty when the kernel has no idmapped mounts.
 std::vector<UniqueFd> make_idmapped_trees(const MountPlan& plan, pid_t child);
 
+// Child side, before it changes uid: opens (O_PATH) every source that has no
+// tree in trees, into sources[i] (rootfs i = 0, binds i = 1 + n). The child
+// must open them itself: a mount seen through a fd of the parent's mount
+// namespace cannot be cloned into the child's. Returns 0 or -errno.
+int open_sources(const MountPlan& plan, const int* trees, unsigned ntrees, int* sources,
+                 const char** what);
+
 // Child side: everything up to and including pivot_root and chdir(workdir).
-// trees[i] for the rootfs (i = 0) and binds (i = 1 + n), or -1. Returns 0,
-// or -errno with *what naming the step (a buffer of the child's own).
-int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, const char** what);
+// trees[i] is the parent's idmapped tree for source i, or -1; sources[i]
+// the child's own fd for it otherwise. Returns 0, or -errno with *what
+// naming the step.
+int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, const int* sources,
+                     const char** what);
 
 }  // namespace coracle::sandbox

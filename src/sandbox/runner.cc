@@ -123,8 +123,8 @@ void wait_for_exit(InitProcess& init, int sock, const SignalForwarding& signals,
   if (spec.timeout.count() > 0) term_at = start + spec.timeout;
   bool sock_open = true;
   while (true) {
-    struct pollfd fds[3] = {{init.pidfd(), POLLIN, 0}, {sock_open ? sock : -1, POLLIN, 0},
-                            {signals.fd(), POLLIN, 0}};
+    struct pollfd fds[3] = {
+        {init.pidfd(), POLLIN, 0}, {sock_open ? sock : -1, POLLIN, 0}, {signals.fd(), POLLIN, 0}};
     int timeout_ms = -1;
     auto deadline = kill_at ? kill_at : term_at;
     if (deadline) {
@@ -148,7 +148,8 @@ void wait_for_exit(InitProcess& init, int sock, const SignalForwarding& signals,
     }
     if (fds[2].revents) {
       struct signalfd_siginfo si;
-      while (read(signals.fd(), &si, sizeof si) == sizeof si) init.signal(static_cast<int>(si.ssi_signo));
+      while (read(signals.fd(), &si, sizeof si) == sizeof si)
+        init.signal(static_cast<int>(si.ssi_signo));
     }
     if (fds[0].revents) {
       out.init_status = init.reap();
@@ -201,7 +202,7 @@ Result run(const Spec& spec, const Hooks& hooks) {
 
   ChildContext ctx;
   ctx.sync_fd = child_sock.get();
-  ctx.private_net = spec.net != NetMode::Host;
+  ctx.private_net = spec.net == NetMode::Private;
   ctx.setgroups_allowed = ids.setgroups_allowed;
   ctx.mounts = &mounts;
   ctx.caps = &caps;
@@ -226,7 +227,8 @@ Result run(const Spec& spec, const Hooks& hooks) {
   ctx.command_stack_size = kCommandStack;
 
   struct clone_args args {};
-  args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
+  args.flags =
+      CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
   if (spec.net != NetMode::Host) args.flags |= CLONE_NEWNET;
   int pidfd = -1;
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
@@ -263,7 +265,8 @@ Result run(const Spec& spec, const Hooks& hooks) {
     for (const auto& t : trees) tree_fds.push_back(t.get());
     Msg go{};
     go.type = MsgType::Go;
-    if (int rc = send_msg(sock.get(), go, tree_fds.data(), static_cast<unsigned>(tree_fds.size())); rc < 0)
+    if (int rc = send_msg(sock.get(), go, tree_fds.data(), static_cast<unsigned>(tree_fds.size()));
+        rc < 0)
       throw_errno("cannot start the sandbox", -rc);
   } catch (const Error& e) {
     result.exit_code = kExitInternal;
@@ -292,11 +295,15 @@ Result run(const Spec& spec, const Hooks& hooks) {
     result.exit_code = killed ? 128 + result.term_signal : kExitInternal;
     if (!killed) result.message = "the sandbox's init ended without a status";
   }
-  if (result.oom_killed) result.message = "killed: out of memory (the memory limit was reached)";
-  else if (result.timed_out) result.message = "killed: the timeout was reached";
+  if (result.oom_killed)
+    result.message = "killed: out of memory (the memory limit was reached)";
+  else if (result.timed_out)
+    result.message = "killed: the timeout was reached";
   return result;
 }
 
-void sweep_leftovers() { sweep_cgroups(); }
+void sweep_leftovers() {
+  sweep_cgroups();
+}
 
 }  // namespace coracle::sandbox

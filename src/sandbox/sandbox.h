@@ -38,12 +38,12 @@ struct Limits {
 };
 
 struct Spec {
-  std::string rootfs;            // host directory, the lower layer
-  bool read_only_rootfs = false; // no overlay: the rootfs itself, read-only
-  std::vector<std::string> argv; // argv[0] is searched in PATH from env
-  std::vector<std::string> env;  // "K=V"
-  std::string workdir = "/";     // created when missing
-  uint32_t uid = 0, gid = 0;     // inside the sandbox
+  std::string rootfs;             // host directory, the lower layer
+  bool read_only_rootfs = false;  // no overlay: the rootfs itself, read-only
+  std::vector<std::string> argv;  // argv[0] is searched in PATH from env
+  std::vector<std::string> env;   // "K=V"
+  std::string workdir = "/";      // created when missing
+  uint32_t uid = 0, gid = 0;      // inside the sandbox
   std::string hostname = "coracle";
   NetMode net = NetMode::Private;
   std::optional<std::string> in_dir;   // at /in, read-only
@@ -64,8 +64,8 @@ struct Spec {
 };
 
 struct Result {
-  int exit_code = 0;         // the command's, 128+N for signal N, 125/126/127
-  int term_signal = 0;       // N when killed by signal N
+  int exit_code = 0;    // the command's, 128+N for signal N, 125/126/127
+  int term_signal = 0;  // N when killed by signal N
   bool oom_killed = false;
   bool timed_out = false;
   double wall_ms = 0;

@@ -12,7 +12,9 @@ int send_msg(int sock, const Msg& msg, const int* fds, unsigned nfds) {
   if (nfds > kMaxMsgFds) return -EINVAL;
   Msg copy = msg;
   copy.nfds = nfds;
-  struct iovec iov {&copy, sizeof copy};
+  struct iovec iov {
+    &copy, sizeof copy
+  };
   alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxMsgFds)];
   struct msghdr mh {};
   mh.msg_iov = &iov;
@@ -35,7 +37,9 @@ int send_msg(int sock, const Msg& msg, const int* fds, unsigned nfds) {
 }
 
 int recv_msg(int sock, Msg& msg, int* fds, unsigned max_fds) {
-  struct iovec iov {&msg, sizeof msg};
+  struct iovec iov {
+    &msg, sizeof msg
+  };
   alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxMsgFds)];
   struct msghdr mh {};
   mh.msg_iov = &iov;
@@ -55,8 +59,10 @@ int recv_msg(int sock, Msg& msg, int* fds, unsigned max_fds) {
     const int* passed = reinterpret_cast<const int*>(CMSG_DATA(cm));
     for (unsigned i = 0; i < count; ++i) {
       // Never leak an fd the peer sent beyond what the caller can hold.
-      if (fds && got < max_fds) fds[got++] = passed[i];
-      else close(passed[i]);
+      if (fds && got < max_fds)
+        fds[got++] = passed[i];
+      else
+        close(passed[i]);
     }
   }
   msg.nfds = got;

@@ -15,16 +15,16 @@ enum class MsgType : uint32_t {
   Exited,          // child → parent: the command ended (status, maxrss)
 };
 
-inline constexpr int kMaxMsgFds = 16;
+inline constexpr int kMaxMsgFds = 64;
 
 struct Msg {
   MsgType type;
-  int32_t err;         // errno for Failure
-  int32_t exit_code;   // Failure: exit status to report; Exited: code
-  int32_t signo;       // Exited: signal that killed the command, or 0
+  int32_t err;        // errno for Failure
+  int32_t exit_code;  // Failure: exit status to report; Exited: code
+  int32_t signo;      // Exited: signal that killed the command, or 0
   uint32_t nfds;
-  uint64_t maxrss_kib; // Exited
-  char context[240];   // Failure: what was being done, NUL-terminated
+  uint64_t maxrss_kib;  // Exited
+  char context[240];    // Failure: what was being done, NUL-terminated
 };
 
 // Sends one message with up to kMaxMsgFds fds. Returns 0 or -errno; safe in

@@ -1,0 +1,166 @@
+#include "harness.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/parse.h"
+
+extern char** environ;
+
+namespace coracle::test {
+
+const char* probe() {
+  return CORACLE_PROBE;
+}
+
+std::string store_root() {
+  static TempDir* root = new TempDir();  // lives for the whole test process
+  return root->path();
+}
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/coracle-test-XXXXXX";
+  if (!mkdtemp(tmpl)) throw_errno("mkdtemp");
+  path_ = tmpl;
+  chmod(path_.c_str(), 0755);
+}
+
+TempDir::~TempDir() {
+  try {
+    remove_tree(path_);
+  } catch (...) {
+  }
+}
+
+static std::vector<std::string> build_env(const RunOptions& o) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string entry = *e;
+    if (entry.rfind("CORACLE_ROOT=", 0) == 0 || entry.rfind("HOME=", 0) == 0) continue;
+    env.push_back(entry);
+  }
+  if (!o.uid) env.push_back("CORACLE_ROOT=" + store_root());
+  if (!o.home.empty()) env.push_back("HOME=" + o.home);
+  for (const auto& e : o.env) env.push_back(e);
+  return env;
+}
+
+static pid_t spawn(const std::vector<std::string>& args, int out_w, int err_w,
+                   const RunOptions& o) {
+  std::vector<std::string> argv_s = {CORACLE_BIN};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  auto env_s = build_env(o);
+  std::vector<char*> envp;
+  for (auto& e : env_s) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null = open("/dev/null", O_RDONLY);
+    dup2(null, 0);
+    dup2(out_w, 1);
+    dup2(err_w, 2);
+    if (o.uid) {
+      gid_t gid = o.gid.value_or(*o.uid);
+      if (setgroups(0, nullptr) < 0 || setresgid(gid, gid, gid) < 0 ||
+          setresuid(*o.uid, *o.uid, *o.uid) < 0)
+        _exit(99);
+      if (!o.home.empty() && chdir(o.home.c_str()) < 0) _exit(98);
+    }
+    execve(argv[0], argv.data(), envp.data());
+    _exit(97);
+  }
+  return pid;
+}
+
+int wait_coracle(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+RunResult coracle(const std::vector<std::string>& args, const RunOptions& options) {
+  int out[2], err[2];
+  if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) throw_errno("pipe");
+  pid_t pid = spawn(args, out[1], err[1], options);
+  close(out[1]);
+  close(err[1]);
+  RunResult r;
+  struct pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  std::string* sinks[2] = {&r.out, &r.err};
+  int open_count = 2;
+  char buf[65536];
+  while (open_count > 0) {
+    if (poll(fds, 2, -1) < 0) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (!fds[i].revents) continue;
+      ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        sinks[i]->append(buf, static_cast<size_t>(n));
+      } else {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_count;
+      }
+    }
+  }
+  r.exit_code = wait_coracle(pid);
+  return r;
+}
+
+pid_t spawn_coracle(const std::vector<std::string>& args, int* out_fd, const RunOptions& options) {
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) < 0) throw_errno("pipe");
+  pid_t pid = spawn(args, out[1], 2, options);
+  close(out[1]);
+  *out_fd = out[0];
+  return pid;
+}
+
+std::string read_until(int fd, const std::string& text, int max_wait_ms) {
+  std::string got;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(max_wait_ms);
+  char buf[4096];
+  while (got.find(text) == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+std::vector<std::string> lines_with(const std::string& text, const std::string& prefix) {
+  std::vector<std::string> found;
+  for (const auto& line : split(text, '\n'))
+    if (line.rfind(prefix, 0) == 0) found.push_back(line);
+  return found;
+}
+
+std::string status_field(const std::string& status, const std::string& field) {
+  for (const auto& line : split(status, '\n')) {
+    if (line.rfind(field + ":", 0) != 0) continue;
+    auto v = line.substr(field.size() + 1);
+    return v.substr(v.find_first_not_of(" \t"));
+  }
+  return "";
+}
+
+}  // namespace coracle::test

@@ -1,0 +1,53 @@
+// Drives the real coracle binary for the integration tests.
+#pragma once
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace coracle::test {
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+struct RunOptions {
+  std::optional<uid_t> uid;  // run as this user (gid = uid's primary group)
+  std::optional<gid_t> gid;
+  std::vector<std::string> env;  // extra K=V
+  std::string home;              // HOME for the run
+};
+
+// Runs `coracle ARGS...` to completion. The store root is a temporary
+// directory of the test process (CORACLE_ROOT) unless args say otherwise.
+RunResult coracle(const std::vector<std::string>& args, const RunOptions& options = {});
+
+// Starts coracle in the background; its stdout is readable from *out_fd.
+pid_t spawn_coracle(const std::vector<std::string>& args, int* out_fd,
+                    const RunOptions& options = {});
+// Waits for a spawned coracle; returns its exit status (128+N if signaled).
+int wait_coracle(pid_t pid);
+// Reads from fd until text appears or the wait bound passes; returns all read.
+std::string read_until(int fd, const std::string& text, int max_wait_ms = 20000);
+
+const char* probe();  // path of the static probe program
+std::string store_root();
+
+// A fresh directory under /tmp, removed with the object.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The lines of text that start with prefix.
+std::vector<std::string> lines_with(const std::string& text, const std::string& prefix);
+std::string status_field(const std::string& proc_status, const std::string& field);
+
+}  // namespace coracle::test

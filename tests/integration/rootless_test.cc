@@ -1,0 +1,118 @@
+// coracle run by a plain user: the caller becomes container root, its
+// subordinate ids (newuidmap) map the rest, and files in /out are its own.
+#include <gtest/gtest.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/fs.h"
+#include "common/parse.h"
+#include "harness.h"
+
+namespace coracle::test {
+namespace {
+
+constexpr const char* kUser = "coracle-test";
+
+class Rootless : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (geteuid() != 0) return;  // already a plain user: run as ourselves
+    if (!getpwnam(kUser)) {
+      // useradd also gives the user subordinate id ranges in /etc/subuid.
+      int rc = system(
+          "useradd --system --no-create-home --shell /usr/sbin/nologin "
+          "coracle-test >/dev/null 2>&1 && "
+          "grep -q '^coracle-test:' /etc/subuid || "
+          "usermod --add-subuids 300000-365535 --add-subgids 300000-365535 coracle-test");
+      ASSERT_EQ(rc, 0) << "cannot create the test user";
+    }
+  }
+
+  void SetUp() override {
+    if (geteuid() == 0) {
+      struct passwd* pw = getpwnam(kUser);
+      ASSERT_NE(pw, nullptr);
+      uid_ = pw->pw_uid;
+      gid_ = pw->pw_gid;
+    } else {
+      uid_ = getuid();
+      gid_ = getgid();
+    }
+    chown(home_.path().c_str(), uid_, gid_);
+    options_.uid = uid_;
+    options_.gid = gid_;
+    options_.home = home_.path();
+    options_.env = {"CORACLE_ROOT=" + home_.path() + "/store", "XDG_DATA_HOME="};
+  }
+
+  uid_t uid_ = 0;
+  gid_t gid_ = 0;
+  TempDir home_;
+  RunOptions options_;
+};
+
+TEST_F(Rootless, CallerIsContainerRoot) {
+  auto r =
+      coracle({"exec", "--", "/bin/sh", "-c", "id -u; cat /proc/self/uid_map; echo $$; hostname"},
+              options_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto lines = split(r.out, '\n');
+  EXPECT_EQ(lines[0], "0");
+  EXPECT_NE(lines[1].find(std::to_string(uid_)), std::string::npos) << r.out;
+  EXPECT_EQ(lines.end()[-3], "2");
+  EXPECT_EQ(lines.end()[-2], "coracle");
+}
+
+TEST_F(Rootless, SubordinateIdsMapTheOtherUsers) {
+  auto r = coracle(
+      {"exec", "-u", "1000", "--", "/bin/sh", "-c", "id -u; wc -l < /proc/self/uid_map"}, options_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "1000\n2\n");
+}
+
+TEST_F(Rootless, OutFilesBelongToTheCaller) {
+  TempDir out;
+  chown(out.path().c_str(), uid_, gid_);
+  auto r =
+      coracle({"exec", "--out", out.path(), "--", "/bin/sh", "-c", "echo x > /out/f"}, options_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  struct stat st;
+  ASSERT_EQ(stat((out.path() + "/f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, uid_);
+  EXPECT_EQ(st.st_gid, gid_);
+}
+
+TEST_F(Rootless, SameLockdownAsRoot) {
+  auto r = coracle({"exec", "--", "/bin/cat", "/proc/self/status"}, options_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(status_field(r.out, "CapEff"), "00000000a80425fb");
+  EXPECT_EQ(status_field(r.out, "NoNewPrivs"), "1");
+  EXPECT_EQ(status_field(r.out, "Seccomp"), "2");
+  r = coracle({"exec", "-v", std::string(probe()) + ":/probe:ro", "--", "/probe", "syscalls"},
+              options_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("mount EPERM"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ptrace_init EPERM"), std::string::npos) << r.out;
+}
+
+TEST_F(Rootless, ExitCodesAndOverlay) {
+  EXPECT_EQ(coracle({"exec", "--", "/bin/sh", "-c", "exit 5"}, options_).exit_code, 5);
+  EXPECT_EQ(coracle({"exec", "--", "nope"}, options_).exit_code, 127);
+  auto r = coracle({"exec", "--", "/bin/sh", "-c", "echo changed > /etc/motd && cat /etc/motd"},
+                   options_);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "changed\n");
+}
+
+TEST_F(Rootless, LimitsNeedADelegatedCgroup) {
+  // cgroup v1 cannot be delegated to a plain user: a clear error, not a
+  // silent run without the limit.
+  if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) GTEST_SKIP() << "pure cgroup v2 host";
+  auto r = coracle({"exec", "--memory", "64m", "--", "true"}, options_);
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("memory"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace coracle::test
