@@ -13,7 +13,7 @@ packages=(
   # tests: newuidmap/newgidmap for the rootless user, ip for namespace checks
   uidmap iproute2 passwd util-linux procps
   # benchmarks: the peers and the timer
-  hyperfine bubblewrap crun
+  hyperfine bubblewrap crun time python3
   clang-format
 )
 missing=()

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/close_range.h>
-#include <linux/netlink.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -16,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "sandbox/net.h"
 #include "sandbox/sync.h"
 
 namespace coracle::sandbox {
@@ -160,18 +160,15 @@ void child_main(const ChildContext& ctx) {
   // The sandbox dies with its runner, even on SIGKILL.
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 
-  Msg ready{};
-  ready.type = MsgType::ChildReady;
-  if (ctx.private_net) {
-    int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-    struct sockaddr_nl addr {};
-    addr.nl_family = AF_NETLINK;
-    if (nl < 0 || bind(nl, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) < 0)
-      fail(ctx, errno, "open a netlink socket in the sandbox");
-    if (send_msg(ctx.sync_fd, ready, &nl, 1) < 0) _exit(125);
-    close(nl);
-  } else if (send_msg(ctx.sync_fd, ready) < 0) {
-    _exit(125);
+  // The network namespace is made here, not by clone3: its setup is the
+  // costliest of all namespaces, and here it overlaps with the parent
+  // writing the id maps. It is owned by the new user namespace all the same.
+  if (ctx.new_netns) {
+    if (unshare(CLONE_NEWNET) < 0) fail(ctx, errno, "create the network namespace");
+    if (ctx.loopback_up) {
+      if (int rc = send_netlink_request(*ctx.loopback_up); rc < 0)
+        fail(ctx, rc, "bring up loopback");
+    }
   }
 
   Msg go{};

@@ -20,7 +20,8 @@ namespace coracle::sandbox {
 // Everything the child needs, prepared (and allocated) by the parent.
 struct ChildContext {
   int sync_fd = -1;
-  bool private_net = false;       // open a netlink socket for the parent
+  bool new_netns = false;                          // a network namespace of its own
+  const std::vector<char>* loopback_up = nullptr;  // prebuilt request, or none
   bool unshare_cgroupns = false;  // v1: the parent moves us; a new cgroupns after that
   bool setgroups_allowed = true;
   const MountPlan* mounts = nullptr;

@@ -95,14 +95,6 @@ std::vector<std::string> search_path(const std::vector<std::string>& env) {
   return dirs;
 }
 
-void expect_ready(int sock, Msg& msg, int* fds, unsigned max_fds) {
-  int rc = recv_msg(sock, msg, fds, max_fds);
-  if (rc < 0) throw Error("the sandbox died while starting (" + std::string(strerror(-rc)) + ")");
-  if (msg.type == MsgType::Failure)
-    throw Error(std::string("sandbox setup failed: ") + msg.context + ": " + strerror(msg.err));
-  if (msg.type != MsgType::ChildReady) throw Error("sandbox protocol error: unexpected message");
-}
-
 std::string describe_failure(const Msg& m) {
   if (m.exit_code == 127) return std::string(m.context) + ": command not found";
   if (m.exit_code == 126) return std::string(m.context) + ": cannot execute: " + strerror(m.err);
@@ -202,7 +194,12 @@ Result run(const Spec& spec, const Hooks& hooks) {
 
   ChildContext ctx;
   ctx.sync_fd = child_sock.get();
-  ctx.private_net = spec.net == NetMode::Private;
+  ctx.new_netns = spec.net != NetMode::Host;
+  std::vector<char> loopback_up;
+  if (spec.net == NetMode::Private) {
+    loopback_up = build_loopback_up_request();
+    ctx.loopback_up = &loopback_up;
+  }
   ctx.setgroups_allowed = ids.setgroups_allowed;
   ctx.mounts = &mounts;
   ctx.caps = &caps;
@@ -229,7 +226,6 @@ Result run(const Spec& spec, const Hooks& hooks) {
   struct clone_args args {};
   args.flags =
       CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
-  if (spec.net != NetMode::Host) args.flags |= CLONE_NEWNET;
   int pidfd = -1;
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
@@ -252,13 +248,9 @@ Result run(const Spec& spec, const Hooks& hooks) {
 
   Result result;
   try {
-    Msg ready;
-    int netlink_fd = -1;
-    expect_ready(sock.get(), ready, &netlink_fd, 1);
-    UniqueFd netlink(ready.nfds ? netlink_fd : -1);
+    // The child is creating its network namespace meanwhile.
     write_id_mapping(init.pid(), ids);
     if (cgroup) cgroup->add_process(init.pid());
-    if (netlink) bring_up_loopback(netlink.release());
     std::vector<UniqueFd> trees;
     if (ids.rootful) trees = make_idmapped_trees(mounts, init.pid());
     std::vector<int> tree_fds;

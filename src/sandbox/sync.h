@@ -8,11 +8,10 @@
 namespace coracle::sandbox {
 
 enum class MsgType : uint32_t {
-  ChildReady = 1,  // child → parent: in its namespaces; may carry a netlink fd
-  Go,              // parent → child: ids mapped, cgroup joined; may carry mount fds
-  Failure,         // child → parent: setup or exec failed (err, stage)
-  Started,         // child → parent: the command is about to exec
-  Exited,          // child → parent: the command ended (status, maxrss)
+  Go = 1,   // parent → child: ids mapped, cgroup joined; may carry mount fds
+  Failure,  // child → parent: setup or exec failed (err, stage)
+  Started,  // child → parent: the command is about to exec
+  Exited,   // child → parent: the command ended (status, maxrss)
 };
 
 inline constexpr int kMaxMsgFds = 64;

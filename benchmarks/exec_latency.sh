@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Whole-process latency of starting /bin/true in a fresh sandbox, coracle
+# beside its peers, in one hyperfine run (same machine, same moment):
+#   coracle exec --rootfs R -- /bin/true        (all namespaces, private net)
+#   bwrap --unshare-all --bind R / --proc /proc --dev /dev /bin/true
+#   crun run (an OCI bundle on the same rootfs)
+#   unshare -Umpiunf -r /bin/true               (namespaces only, no rootfs)
+# and the runner's peak RSS. Usage: benchmarks/exec_latency.sh [CORACLE] [RUNS]
+# Needs root (crun as root; bwrap and unshare work either way).
+set -euo pipefail
+coracle=$(realpath "${1:-build/coracle}")
+runs=${2:-500}
+work=$(mktemp -d /tmp/coracle-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+# The same busybox rootfs for everyone.
+rootfs=$work/rootfs
+mkdir -p "$rootfs"/{bin,proc,dev,sys,tmp,etc}
+cp /bin/busybox "$rootfs/bin/busybox"
+for applet in sh true; do ln -s busybox "$rootfs/bin/$applet"; done
+
+# crun: the default `crun spec` bundle, running /bin/true without a terminal.
+mkdir -p "$work/bundle"
+(cd "$work/bundle" && crun spec)
+sed -i -e 's/"terminal": true/"terminal": false/' -e 's/"sh"$/"\/bin\/true"/' \
+  -e "s|\"path\": \"rootfs\"|\"path\": \"$rootfs\"|" "$work/bundle/config.json"
+
+cmds=(
+  "$coracle exec --rootfs $rootfs -- /bin/true"
+  "bwrap --unshare-all --bind $rootfs / --proc /proc --dev /dev /bin/true"
+  "crun run --bundle $work/bundle coracle-bench"
+  "unshare -Umpiunf -r /bin/true"
+)
+# crun 1.8 refuses hybrid cgroups (v1 controllers + an empty v2 mount): every
+# command runs in a private mount namespace without /sys/fs/cgroup/unified.
+unshare -m --propagation private sh -c '
+  umount /sys/fs/cgroup/unified 2>/dev/null || true
+  exec hyperfine -N --style none --warmup 50 --runs "$0" --export-csv "$1" --export-markdown "$2" "$3" "$4" "$5" "$6"
+' "$runs" "$work/result.csv" "$work/result.md" "${cmds[@]}" >"$work/hyperfine.log" 2>&1 ||
+  { cat "$work/hyperfine.log" >&2; exit 1; }
+
+echo "| command | median ms | mean ms | vs coracle (median) |"
+echo "|---|---|---|---|"
+awk -F, 'NR == 1 { next }
+  { name[NR] = $1; mean[NR] = $2 * 1000; median[NR] = $4 * 1000 }
+  END { base = median[2];
+        for (i = 2; i <= NR; i++) {
+          n = name[i]; sub(/ .*/, "", n); sub(/.*\//, "", n)
+          printf "| %s | %.2f | %.2f | %.2fx |\n", n, median[i], mean[i], median[i] / base } }' \
+  "$work/result.csv"
+
+rss=0
+for _ in $(seq 20); do
+  kb=$( { /usr/bin/time -f %M "$coracle" exec --net none --rootfs "$rootfs" -- /bin/true; } 2>&1 >/dev/null | tail -1)
+  [ "$kb" -gt "$rss" ] && rss=$kb
+done
+echo
+echo "coracle runner peak RSS (max of 20 runs, /usr/bin/time %M): $((rss / 1024)).$(((rss % 1024) * 10 / 1024)) MiB"
