@@ -1,10 +1,10 @@
 #include <fcntl.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <thread>
 
 #include "common/error.h"
+#include "common/io.h"
 #include "common/unique_fd.h"
 #include "sandbox/sandbox.h"
 
@@ -24,25 +24,7 @@ Captured run_captured(Spec spec, const Hooks& hooks) {
   Captured captured;
   // Drained while the sandbox runs, so a chatty command never blocks on a
   // full pipe; ends when every write end (ours and the sandbox's) is closed.
-  std::thread reader([&] {
-    struct pollfd fds[2] = {{out_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}};
-    std::string* sinks[2] = {&captured.out, &captured.err};
-    int open_count = 2;
-    char buf[65536];
-    while (open_count > 0) {
-      if (poll(fds, 2, -1) < 0) continue;
-      for (int i = 0; i < 2; ++i) {
-        if (!fds[i].revents) continue;
-        ssize_t n = read(fds[i].fd, buf, sizeof buf);
-        if (n > 0) {
-          sinks[i]->append(buf, static_cast<size_t>(n));
-        } else if (n == 0 || errno != EINTR) {
-          fds[i].fd = -1;
-          --open_count;
-        }
-      }
-    }
-  });
+  std::thread reader([&] { drain_two(out_r.get(), err_r.get(), captured.out, captured.err); });
   try {
     captured.result = run(spec, hooks);
   } catch (...) {

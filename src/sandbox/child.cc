@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "sandbox/net.h"
+#include "sandbox/raw_ids.h"
 #include "sandbox/sync.h"
 
 namespace coracle::sandbox {
@@ -89,11 +90,11 @@ int command_entry(void* arg) {
   // here cannot come back through any later exec, setuid binary or file cap.
   if (int rc = ctx.caps->drop_bounding(); rc < 0)
     fail(ctx, rc, "drop capabilities from the bounding set");
-  if (ctx.setgroups_allowed && setgroups(0, nullptr) < 0)
+  if (ctx.setgroups_allowed && raw_clear_groups() < 0)
     fail(ctx, errno, "clear supplementary groups");
-  if (setresgid(ctx.gid, ctx.gid, ctx.gid) < 0) fail(ctx, errno, "set the group id");
+  if (raw_setresgid(ctx.gid) < 0) fail(ctx, errno, "set the group id");
   // For a non-root uid this clears every capability (no keepcaps).
-  if (setresuid(ctx.uid, ctx.uid, ctx.uid) < 0) fail(ctx, errno, "set the user id");
+  if (raw_setresuid(ctx.uid) < 0) fail(ctx, errno, "set the user id");
   if (int rc = ctx.caps->apply(); rc < 0) fail(ctx, rc, "set capabilities");
   // no_new_privs: setuid bits and file capabilities in the image grant
   // nothing, and it lets an unprivileged process install the seccomp filter.
@@ -186,15 +187,15 @@ void child_main(const ChildContext& ctx) {
     fail(ctx, errno, "unshare the cgroup namespace");
   // Become container root for the setup. As a root runner this also leaves
   // host uid 0 behind: from here we are the unprivileged mapped uid.
-  if (setresgid(0, 0, 0) < 0) fail(ctx, errno, "become root in the user namespace (gid)");
-  if (setresuid(0, 0, 0) < 0) fail(ctx, errno, "become root in the user namespace (uid)");
+  if (raw_setresgid(0) < 0) fail(ctx, errno, "become root in the user namespace (gid)");
+  if (raw_setresuid(0) < 0) fail(ctx, errno, "become root in the user namespace (uid)");
   // Changing credentials clears the parent-death signal (commit_creds):
   // arm it again, then make sure the runner did not die in between (its end
   // of the socket would be closed).
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   char peek;
   if (recv(ctx.sync_fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 0) _exit(125);
-  if (ctx.setgroups_allowed && setgroups(0, nullptr) < 0)
+  if (ctx.setgroups_allowed && raw_clear_groups() < 0)
     fail(ctx, errno, "clear supplementary groups");
   if (sethostname(ctx.hostname, strlen(ctx.hostname)) < 0) fail(ctx, errno, "set the hostname");
 

@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/io.h"
 #include "common/parse.h"
 
 extern char** environ;
@@ -99,24 +100,9 @@ RunResult coracle(const std::vector<std::string>& args, const RunOptions& option
   close(out[1]);
   close(err[1]);
   RunResult r;
-  struct pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  std::string* sinks[2] = {&r.out, &r.err};
-  int open_count = 2;
-  char buf[65536];
-  while (open_count > 0) {
-    if (poll(fds, 2, -1) < 0) continue;
-    for (int i = 0; i < 2; ++i) {
-      if (!fds[i].revents) continue;
-      ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        sinks[i]->append(buf, static_cast<size_t>(n));
-      } else {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_count;
-      }
-    }
-  }
+  drain_two(out[0], err[0], r.out, r.err);
+  close(out[0]);
+  close(err[0]);
   r.exit_code = wait_coracle(pid);
   return r;
 }

@@ -1,4 +1,5 @@
 #include "common/fs.h"
+#include "temp_dir.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -11,14 +12,7 @@
 namespace coracle {
 namespace {
 
-struct Dir {
-  std::string path;
-  Dir() {
-    char t[] = "/tmp/coracle-unit-XXXXXX";
-    path = mkdtemp(t);
-  }
-  ~Dir() { remove_tree(path); }
-};
+using Dir = test::UnitTempDir;
 
 TEST(Fs, SymlinksResolveInsideTheRoot) {
   Dir root, outside;

@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "image/default_image.h"
+#include "temp_dir.h"
 
 namespace coracle::image {
 namespace {
@@ -26,14 +27,7 @@ std::string entry(const std::string& name, char type, const std::string& data = 
   return out;
 }
 
-struct Dir {
-  std::string path;
-  Dir() {
-    char t[] = "/tmp/coracle-unit-XXXXXX";
-    path = mkdtemp(t);
-  }
-  ~Dir() { remove_tree(path); }
-};
+using Dir = test::UnitTempDir;
 
 TEST(Ustar, UnpacksFilesDirsAndLinks) {
   Dir d;

@@ -1,0 +1,107 @@
+// The sandbox library API that the chain and the builder call: Spec in,
+// Result out, output captured through pipes.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <thread>
+
+#include "common/error.h"
+#include "harness.h"
+#include "image/default_image.h"
+#include "sandbox/sandbox.h"
+
+namespace coracle::sandbox {
+namespace {
+
+Spec default_spec(std::vector<std::string> argv) {
+  Spec spec;
+  spec.rootfs = image::ensure_default_rootfs(test::store_root());
+  spec.argv = std::move(argv);
+  spec.env = {"PATH=/bin:/usr/bin"};
+  spec.forward_signals = false;
+  return spec;
+}
+
+TEST(Library, CapturesStdoutAndStderrApart) {
+  auto c = run_captured(default_spec({"sh", "-c", "echo out; echo err >&2; exit 4"}));
+  EXPECT_EQ(c.result.exit_code, 4);
+  EXPECT_EQ(c.out, "out\n");
+  EXPECT_EQ(c.err, "err\n");
+  EXPECT_TRUE(c.result.message.empty());
+}
+
+TEST(Library, LargeOutputDoesNotBlock) {
+  // Far more than a pipe holds: the reader must drain while the sandbox runs.
+  auto c = run_captured(
+      default_spec({"sh", "-c", "head -c 8388608 /dev/zero; head -c 1048576 /dev/zero >&2"}));
+  EXPECT_EQ(c.result.exit_code, 0);
+  EXPECT_EQ(c.out.size(), 8388608u);
+  EXPECT_EQ(c.err.size(), 1048576u);
+}
+
+TEST(Library, StartHookSeesTheRunningInit) {
+  pid_t seen = 0;
+  bool alive = false;
+  Hooks hooks;
+  hooks.on_start = [&](int pid) {
+    seen = pid;
+    alive = kill(pid, 0) == 0;
+  };
+  auto c = run_captured(default_spec({"true"}), hooks);
+  EXPECT_EQ(c.result.exit_code, 0);
+  EXPECT_GT(seen, 1);
+  EXPECT_TRUE(alive);
+}
+
+TEST(Library, FailuresComeBackAsResults) {
+  auto c = run_captured(default_spec({"missing-command"}));
+  EXPECT_EQ(c.result.exit_code, 127);
+  EXPECT_EQ(c.result.message, "missing-command: command not found");
+  Spec spec = default_spec({"sleep", "10"});
+  spec.timeout = std::chrono::milliseconds(200);
+  c = run_captured(spec);
+  EXPECT_TRUE(c.result.timed_out);
+  EXPECT_EQ(c.result.exit_code, 143);
+  EXPECT_EQ(c.result.term_signal, 15);
+}
+
+TEST(Library, MultithreadedCallersNeverHang) {
+  // The chain and the builder call run() from processes with threads. The
+  // cloned child must not use libc paths that wait on the caller's other
+  // threads (glibc's setxid broadcast did: an intermittent hang).
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> busy;
+  for (int t = 0; t < 3; ++t)
+    busy.emplace_back([&] {
+      while (!stop) {
+        std::vector<std::string> churn(64, std::string(100, 'x'));
+        (void)churn;
+      }
+    });
+  int ok = 0;
+  for (int i = 0; i < 60; ++i) {
+    Spec spec = default_spec({"sh", "-c", "echo $$"});
+    spec.uid = i % 2 ? 1000 : 0;  // both credential paths
+    spec.gid = spec.uid;
+    auto c = run_captured(spec);
+    ok += c.result.exit_code == 0 && c.out == "2\n";
+  }
+  stop = true;
+  for (auto& t : busy) t.join();
+  EXPECT_EQ(ok, 60);
+}
+
+TEST(Library, BadSpecsThrowBeforeAnythingStarts) {
+  Spec spec = default_spec({});
+  EXPECT_THROW(run(spec), Error);
+  spec = default_spec({"true"});
+  spec.rootfs = "/no/such/rootfs";
+  EXPECT_THROW(run(spec), Error);
+  spec = default_spec({"true"});
+  spec.workdir = "relative";
+  EXPECT_THROW(run(spec), Error);
+}
+
+}  // namespace
+}  // namespace coracle::sandbox
