@@ -1,6 +1,8 @@
 #include "image/default_image.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,6 +44,21 @@ std::string clean_name(const std::string& raw) {
       name.find("/../") != std::string::npos || name.ends_with("/.."))
     throw Error("tar: refusing entry '" + raw + "' (outside the destination)");
   return name;
+}
+
+// Half-unpacked copies of coracles that were killed mid-way ("X.tmp.PID"
+// whose PID is gone): never used, removed here.
+void remove_stale_temps(const std::string& base) {
+  DIR* dir = opendir(base.c_str());
+  if (!dir) return;
+  while (struct dirent* e = readdir(dir)) {
+    const char* tag = strstr(e->d_name, ".tmp.");
+    if (!tag) continue;
+    int pid = atoi(tag + 5);
+    if (pid > 0 && pid != getpid() && kill(pid, 0) < 0 && errno == ESRCH)
+      remove_tree(base + "/" + e->d_name);
+  }
+  closedir(dir);
 }
 
 }  // namespace
@@ -107,6 +124,7 @@ std::string ensure_default_rootfs(const std::string& store_root) {
   if (stat(rootfs.c_str(), &st) == 0) return rootfs;  // the warm path: one stat
 
   mkdir_p(base, 0700);
+  remove_stale_temps(base);
   std::string tmp = final_dir + ".tmp." + std::to_string(getpid());
   remove_tree(tmp);
   mkdir_p(tmp + "/rootfs", 0755);
@@ -116,7 +134,9 @@ std::string ensure_default_rootfs(const std::string& store_root) {
         static_cast<size_t>(coracle_default_rootfs_end - coracle_default_rootfs_start));
     unpack_ustar(tar, tmp + "/rootfs");
     chmod((tmp + "/rootfs").c_str(), 0755);
-    sync();
+    // Whole on disk before it appears under its final name.
+    UniqueFd store(open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!store || syncfs(store.get()) < 0) throw_errno("cannot sync " + tmp);
     if (rename(tmp.c_str(), final_dir.c_str()) < 0) {
       // Another coracle won the race with a whole copy of its own: use it.
       if (errno != ENOTEMPTY && errno != EEXIST) throw_errno("cannot move " + tmp + " into place");

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/fs.h"
+#include "common/parse.h"
 #include "harness.h"
 
 namespace coracle::test {
@@ -15,6 +17,24 @@ TEST(ExecBasic, RunsOnTheEmbeddedDefaultImage) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "hello\nroot:x:0:0:root:/root:/bin/sh\n");
   EXPECT_EQ(r.err, "");
+}
+
+TEST(ExecBasic, DefaultImageIsUnpackedOnceAndStaleCopiesAreSwept) {
+  TempDir root;
+  // A half-unpacked copy left by a coracle killed mid-way (pid 999999999 is
+  // never alive).
+  std::string stale = root.path() + "/embedded/0123456789abcdef.tmp.999999999";
+  mkdir_p(stale + "/rootfs");
+  auto r = coracle({"--root", root.path(), "exec", "--", "/bin/sh", "-c", "ls /bin/busybox"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "/bin/busybox\n");
+  struct stat st;
+  EXPECT_NE(stat(stale.c_str(), &st), 0) << "the stale copy should be gone";
+  int copies = 0;
+  for (const auto& e :
+       split(coracle({"exec", "-v", root.path() + "/embedded:/e:ro", "--", "ls", "/e"}).out, '\n'))
+    copies += !e.empty();
+  EXPECT_EQ(copies, 1);
 }
 
 TEST(ExecBasic, DockerShapeWithoutDashes) {
