@@ -21,7 +21,7 @@ run: build
 	@echo "hello from the host" > $(BUILD)/run/in/greeting
 	$(CORACLE) exec --in $(BUILD)/run/in --out $(BUILD)/run/out -- /bin/sh -c \
 	  'echo "pid $$$$ on $$(hostname) as $$(id -u)"; cat /in/greeting; date > /out/stamp; ls /'
-	@echo "written to $(BUILD)/run/out:"; @cat $(BUILD)/run/out/stamp
+	@echo "written to $(BUILD)/run/out/stamp:"; cat $(BUILD)/run/out/stamp
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure --timeout 600
