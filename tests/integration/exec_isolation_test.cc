@@ -106,6 +106,16 @@ TEST(Isolation, ContainerRootIsNotHostRoot) {
   EXPECT_NE(r.out.find("\n0\n"), std::string::npos);
 }
 
+TEST(Isolation, RootfsFilesKeepTheirOwners) {
+  // On disk the default image belongs to the caller; inside it is root's,
+  // and container root can change it (in the overlay) like its own.
+  auto r = coracle({"exec", "--", "/bin/sh", "-c",
+                    "stat -c '%u:%g' /bin/busybox /etc/passwd; chown 1000:1000 /etc/passwd && stat "
+                    "-c %u /etc/passwd"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "0:0\n0:0\n1000\n");
+}
+
 TEST(Isolation, DefaultCapabilitiesAndNoNewPrivsAndSeccomp) {
   auto r = coracle({"exec", "--", "/bin/cat", "/proc/self/status"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -4,6 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+#include <unistd.h>
+
+#include "common/fs.h"
+#include "common/parse.h"
 #include "harness.h"
 
 namespace coracle::test {
@@ -54,11 +59,42 @@ TEST(Limits, ForkBombIsHeldByPids) {
   EXPECT_LT(forked, 16);  // init and the probe count too
 }
 
-TEST(Limits, CpuQuotaIsAccepted) {
-  auto r = coracle({"exec", "--cpus", "0.5", "--", "/bin/sh", "-c", "echo ok"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "ok\n");
-  r = coracle({"exec", "--cpus", "-1", "--", "true"});
+// The cgroup of a running sandbox, as the host sees it.
+std::string cgroup_file(pid_t runner, const std::string& controller, const std::string& file) {
+  std::string name = "coracle-" + std::to_string(runner) + "-0";
+  if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0)
+    return read_file("/sys/fs/cgroup/coracle/" + name + "/" + file);
+  for (const auto& line : split(read_file("/proc/self/cgroup"), '\n')) {
+    auto parts = split(line, ':');
+    if (parts.size() == 3 && parts[1] == controller)
+      return read_file("/sys/fs/cgroup/" + controller + (parts[2] == "/" ? "" : parts[2]) + "/" +
+                       name + "/" + file);
+  }
+  return "";
+}
+
+TEST(Limits, CpuAndPidsLimitsAreWrittenToTheCgroup) {
+  int out;
+  pid_t runner = spawn_coracle({"exec", "--cpus", "0.5", "--pids", "77", "--memory", "96m", "--",
+                                "/bin/sh", "-c", "echo ready; sleep 30"},
+                               &out);
+  ASSERT_NE(read_until(out, "ready\n").find("ready"), std::string::npos);
+  bool v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
+  if (v2) {
+    EXPECT_EQ(cgroup_file(runner, "", "cpu.max"), "50000 100000\n");
+    EXPECT_EQ(cgroup_file(runner, "", "pids.max"), "77\n");
+    EXPECT_EQ(cgroup_file(runner, "", "memory.max"), std::to_string(96u << 20) + "\n");
+  } else {
+    EXPECT_EQ(cgroup_file(runner, "cpu", "cpu.cfs_quota_us"), "50000\n");
+    EXPECT_EQ(cgroup_file(runner, "cpu", "cpu.cfs_period_us"), "100000\n");
+    EXPECT_EQ(cgroup_file(runner, "pids", "pids.max"), "77\n");
+    EXPECT_EQ(cgroup_file(runner, "memory", "memory.limit_in_bytes"),
+              std::to_string(96u << 20) + "\n");
+  }
+  kill(runner, SIGTERM);
+  EXPECT_EQ(wait_coracle(runner), 143);
+  close(out);
+  auto r = coracle({"exec", "--cpus", "-1", "--", "true"});
   EXPECT_EQ(r.exit_code, 125);
 }
 
