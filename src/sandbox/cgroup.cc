@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <thread>
 
 #include "common/error.h"
@@ -24,26 +25,26 @@ bool is_unified() {
   return access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
 }
 
-// The runner's own cgroup path in the hierarchy named by key ("" for v2,
-// "memory", "pids", "cpu" for v1), from /proc/self/cgroup.
-std::string own_cgroup(const std::string& key) {
+// The runner's own cgroup paths, by hierarchy key ("" for v2; "memory",
+// "pids", "cpu", ... for v1), read once from /proc/self/cgroup.
+std::map<std::string, std::string> own_cgroups() {
+  std::map<std::string, std::string> paths;
   for (const auto& line : split(read_file("/proc/self/cgroup"), '\n')) {
     auto first = line.find(':');
     auto second = line.find(':', first + 1);
     if (first == std::string::npos || second == std::string::npos) continue;
-    std::string controllers = line.substr(first + 1, second - first - 1);
-    for (const auto& c : split(controllers, ','))
-      if (c == key) return line.substr(second + 1);
+    for (const auto& c : split(line.substr(first + 1, second - first - 1), ','))
+      paths[c] = line.substr(second + 1);
   }
-  return "/";
+  return paths;
 }
 
-// Where coracle's cgroups live in one hierarchy: beside the runner, under its
-// own cgroup, so limits an administrator put on the caller still hold.
-std::string v1_base(const std::string& controller) {
-  std::string own = own_cgroup(controller);
-  if (own == "/") own.clear();
-  return std::string(kCgroupRoot) + "/" + controller + own;
+// Where coracle's cgroups live in one v1 hierarchy: under the runner's own
+// cgroup, so limits an administrator put on the caller still hold.
+std::string v1_base(const std::map<std::string, std::string>& own, const std::string& controller) {
+  auto it = own.find(controller);
+  std::string path = it == own.end() || it->second == "/" ? "" : it->second;
+  return std::string(kCgroupRoot) + "/" + controller + path;
 }
 
 std::string v2_base() {
@@ -51,7 +52,7 @@ std::string v2_base() {
   // children ("no internal processes"), so as root coracle uses its own
   // top-level "coracle" cgroup; a plain user needs a delegated subtree.
   if (geteuid() == 0) return std::string(kCgroupRoot) + "/coracle";
-  std::string own = own_cgroup("");
+  std::string own = own_cgroups()[""];
   auto slash = own.rfind('/');
   return std::string(kCgroupRoot) + own.substr(0, slash);
 }
@@ -122,8 +123,9 @@ std::unique_ptr<Cgroup> Cgroup::create(const Limits& limits) {
     return cg;
   }
 
+  auto own = own_cgroups();
   auto make = [&](const std::string& controller) {
-    std::string base = v1_base(controller);
+    std::string base = v1_base(own, controller);
     if (access(base.c_str(), W_OK) != 0)
       throw Error("cannot set a " + controller + " limit: " + base +
                   " is not writable (cgroup v1 limits need root)");
@@ -189,7 +191,8 @@ void sweep_cgroups() {
   if (is_unified()) {
     bases.push_back(v2_base());
   } else {
-    for (const char* c : {"memory", "pids", "cpu"}) bases.push_back(v1_base(c));
+    auto own = own_cgroups();
+    for (const char* c : {"memory", "pids", "cpu"}) bases.push_back(v1_base(own, c));
   }
   for (const auto& base : bases) {
     DIR* dir = opendir(base.c_str());
