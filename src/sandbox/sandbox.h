@@ -75,7 +75,7 @@ struct Result {
 
 // Hooks for callers that watch a running sandbox (the port monitor, the chain).
 struct Hooks {
-  // Called once the command is about to exec, with the init's host pid.
+  // Called once the command has been exec'd, with the init's host pid.
   std::function<void(int init_pid)> on_start;
 };
 

@@ -10,7 +10,7 @@ namespace coracle::sandbox {
 enum class MsgType : uint32_t {
   Go = 1,   // parent → child: ids mapped, cgroup joined; may carry mount fds
   Failure,  // child → parent: setup or exec failed (err, stage)
-  Started,  // child → parent: the command is about to exec
+  Started,  // child → parent: the command has exec'd (or failed to; Failure says)
   Exited,   // child → parent: the command ended (status, maxrss)
 };
 
