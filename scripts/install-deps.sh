@@ -7,11 +7,15 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev
   libarchive-dev libcurl4-openssl-dev libssl-dev
+  # static archives of libarchive's decompressors (the binary is static)
+  libzstd-dev liblzma-dev libbz2-dev zlib1g-dev
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   # the embedded default image is made from this
   busybox-static
   # tests: newuidmap/newgidmap for the rootless user, ip for namespace checks
   uidmap iproute2 passwd util-linux procps
+  # tests: real image tools and a real registry
+  umoci skopeo docker-registry
   # benchmarks: the peers and the timer
   hyperfine bubblewrap crun time python3
   clang-format

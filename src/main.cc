@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
                  "Store directory (default /var/lib/coracle as root, "
                  "$XDG_DATA_HOME/coracle rootless; or CORACLE_ROOT)");
   auto exec = coracle::cli::add_exec_command(app, global);
+  auto image = coracle::cli::add_image_command(app, global);
   // Everything after the first "--" is the command, verbatim: CLI11 would
   // otherwise hand it to the first positional (the image).
   std::vector<std::string> args;
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (app.got_subcommand("exec")) return exec();
+    if (app.got_subcommand("image")) return image();
   } catch (const coracle::Error& e) {
     fprintf(stderr, "coracle: %s\n", e.what());
     return e.exit_code();

@@ -18,5 +18,7 @@ struct GlobalOptions {
 
 // Registers `exec` and returns the function that runs it (its exit status).
 std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global);
+// Registers `image` (import, ls, inspect, tag, rm, unpack).
+std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace coracle::cli

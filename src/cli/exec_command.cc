@@ -3,11 +3,14 @@
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/exec_options.h"
 #include "common/error.h"
 #include "image/default_image.h"
+#include "image/resolve.h"
+#include "image/store.h"
 #include "sandbox/sandbox.h"
 
 namespace coracle::cli {
@@ -67,6 +70,11 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
   cmd->add_option("--timeout", flags->timeout,
                   "Stop after this long (SIGTERM, then SIGKILL), e.g. 30s");
   cmd->add_flag("--json", *json, "Print one JSON object with the run's result on stdout");
+  // One value per occurrence, as docker and podman take them: `-e A=1 IMAGE`
+  // must leave IMAGE alone.
+  for (const char* name :
+       {"--env", "--env-file", "--volume", "--cap-add", "--cap-drop", "--ulimit"})
+    cmd->get_option(name)->allow_extra_args(false);
   cmd->positionals_at_end();
 
   return [flags, json, &global]() -> int {
@@ -80,15 +88,26 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
       flags->command.insert(flags->command.begin(), flags->image);
       flags->image.clear();
     }
-    sandbox::Spec spec = make_spec(*flags);
+    sandbox::Spec spec;
+    // Held until the run ends: gc leaves the image's layers alone meanwhile.
+    std::optional<image::ImageRootfs> rootfs;
     if (!flags->rootfs.empty()) {
+      spec = make_spec(*flags);
       spec.rootfs = flags->rootfs;
     } else if (flags->image.empty() || flags->image == "default") {
+      spec = make_spec(*flags);
       spec.rootfs = image::ensure_default_rootfs(global.store_root());
     } else {
-      throw Error("image '" + flags->image +
-                  "' is not in the store; only the embedded default image is available so far "
-                  "(use --rootfs DIR for a directory)");
+      image::Store store(global.store_root());
+      rootfs = image::prepare_rootfs(store, flags->image);
+      ImageDefaults defaults;
+      defaults.config = &rootfs->image.config;
+      if (!flags->user.empty() || !rootfs->image.config.user.empty()) {
+        defaults.passwd = image::read_image_file(rootfs->layer_dirs, "etc/passwd");
+        defaults.group = image::read_image_file(rootfs->layer_dirs, "etc/group");
+      }
+      spec = make_spec(*flags, defaults);
+      spec.layers = rootfs->layer_dirs;
     }
     sandbox::Result result = sandbox::run(spec);
     report(result, *json);

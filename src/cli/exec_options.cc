@@ -33,11 +33,54 @@ void set_env(std::vector<std::string>& env, const std::string& entry) {
 
 }  // namespace
 
-std::pair<uint32_t, uint32_t> parse_user(const std::string& text) {
+namespace {
+
+bool is_number(const std::string& s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+// The line of an /etc/passwd or /etc/group file whose first field is name.
+std::vector<std::string> find_entry(const std::string& file, const std::string& name) {
+  for (const auto& line : split(file, '\n')) {
+    auto fields = split(line, ':');
+    if (fields.size() >= 4 && fields[0] == name) return fields;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::pair<uint32_t, uint32_t> parse_user(const std::string& text, const std::string& passwd,
+                                         const std::string& group) {
   auto parts = split(text, ':');
-  if (parts.size() > 2) throw Error("invalid --user '" + text + "': use UID[:GID]");
-  auto uid = static_cast<uint32_t>(parse_uint(parts[0], "user id"));
-  auto gid = parts.size() == 2 ? static_cast<uint32_t>(parse_uint(parts[1], "group id")) : uid;
+  if (parts.size() > 2 || parts[0].empty())
+    throw Error("invalid user '" + text + "': use UID[:GID] or NAME[:GROUP]");
+  uint32_t uid, gid;
+  if (is_number(parts[0])) {
+    uid = static_cast<uint32_t>(parse_uint(parts[0], "user id"));
+    gid = uid;  // or the primary group the image's passwd gives this uid
+    for (const auto& line : split(passwd, '\n')) {
+      auto fields = split(line, ':');
+      if (fields.size() >= 4 && fields[2] == parts[0] && is_number(fields[3]))
+        gid = static_cast<uint32_t>(parse_uint(fields[3], "group id"));
+    }
+  } else {
+    auto pw = find_entry(passwd, parts[0]);
+    if (pw.empty() || !is_number(pw[2]) || !is_number(pw[3]))
+      throw Error("user '" + parts[0] + "' is not in the image's /etc/passwd");
+    uid = static_cast<uint32_t>(parse_uint(pw[2], "user id"));
+    gid = static_cast<uint32_t>(parse_uint(pw[3], "group id"));
+  }
+  if (parts.size() == 2) {
+    if (is_number(parts[1])) {
+      gid = static_cast<uint32_t>(parse_uint(parts[1], "group id"));
+    } else {
+      auto gr = find_entry(group, parts[1]);
+      if (gr.empty() || !is_number(gr[2]))
+        throw Error("group '" + parts[1] + "' is not in the image's /etc/group");
+      gid = static_cast<uint32_t>(parse_uint(gr[2], "group id"));
+    }
+  }
   return {uid, gid};
 }
 
@@ -105,10 +148,21 @@ std::vector<std::string> parse_env_file(const std::string& text) {
   return env;
 }
 
-sandbox::Spec make_spec(const ExecFlags& f) {
+sandbox::Spec make_spec(const ExecFlags& f, const ImageDefaults& image) {
   sandbox::Spec spec;
-  spec.argv = f.command.empty() ? std::vector<std::string>{"/bin/sh"} : f.command;
-  if (!f.user.empty()) std::tie(spec.uid, spec.gid) = parse_user(f.user);
+  const image::ImageConfig* cfg = image.config;
+  if (cfg) {
+    // Docker's rule: ENTRYPOINT stays, the given command replaces CMD.
+    spec.argv = cfg->entrypoint;
+    const auto& args = f.command.empty() ? cfg->cmd : f.command;
+    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+    if (spec.argv.empty())
+      throw Error("the image has neither ENTRYPOINT nor CMD; give a command after --");
+  } else {
+    spec.argv = f.command.empty() ? std::vector<std::string>{"/bin/sh"} : f.command;
+  }
+  std::string user = !f.user.empty() ? f.user : cfg ? cfg->user : "";
+  if (!user.empty()) std::tie(spec.uid, spec.gid) = parse_user(user, image.passwd, image.group);
   spec.hostname = f.hostname;
   if (f.net == "private")
     spec.net = sandbox::NetMode::Private;
@@ -122,6 +176,9 @@ sandbox::Spec make_spec(const ExecFlags& f) {
   // The environment a shell in an image expects; -e and --env-file override.
   spec.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
               std::string("HOME=") + (spec.uid == 0 ? "/root" : "/"), "HOSTNAME=" + f.hostname};
+  if (cfg)
+    for (const auto& e : cfg->env)
+      if (e.find('=') != std::string::npos) set_env(spec.env, e);
   for (const auto& file : f.env_files)
     for (const auto& e : parse_env_file(read_file(file))) set_env(spec.env, e);
   for (const auto& e : f.env) {
@@ -132,7 +189,9 @@ sandbox::Spec make_spec(const ExecFlags& f) {
       set_env(spec.env, e + "=" + v);  // -e K passes the host's value, like docker
     }
   }
-  spec.workdir = f.workdir.empty() ? "/" : f.workdir;
+  spec.workdir = !f.workdir.empty()                 ? f.workdir
+                 : cfg && !cfg->working_dir.empty() ? cfg->working_dir
+                                                    : "/";
   if (!f.in_dir.empty()) spec.in_dir = absolute(f.in_dir);
   if (!f.out_dir.empty()) spec.out_dir = absolute(f.out_dir);
   for (const auto& v : f.volumes) spec.volumes.push_back(parse_volume(v));

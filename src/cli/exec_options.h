@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "image/oci.h"
 #include "sandbox/sandbox.h"
 
 namespace coracle::cli {
@@ -17,10 +18,18 @@ struct ExecFlags {
   bool read_only = false;
 };
 
+// What an image's config says about running it; flags override each part.
+struct ImageDefaults {
+  const image::ImageConfig* config = nullptr;
+  std::string passwd, group;  // the image's /etc/passwd and /etc/group, for user names
+};
+
 // Everything but the rootfs path. Throws coracle::Error for a bad flag.
-sandbox::Spec make_spec(const ExecFlags& flags);
-// "1000", "1000:1000" → uid, gid.
-std::pair<uint32_t, uint32_t> parse_user(const std::string& text);
+sandbox::Spec make_spec(const ExecFlags& flags, const ImageDefaults& image = {});
+// "1000", "1000:1000", and with the image's passwd/group "app", "app:staff"
+// → uid, gid (a user's gid is its primary group).
+std::pair<uint32_t, uint32_t> parse_user(const std::string& text, const std::string& passwd = {},
+                                         const std::string& group = {});
 // "SRC:DST", "SRC:DST:ro" (SRC made absolute).
 sandbox::BindMount parse_volume(const std::string& text);
 // "nofile=1024", "nofile=1024:4096", "core=0".

@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -135,8 +136,10 @@ void write_file(const std::string& path, const std::string& data) {
 }
 
 void write_file_atomic(const std::string& path, const std::string& data, mode_t mode) {
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
-  UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  // pid and a counter: unique across processes and across threads.
+  static std::atomic<unsigned> counter{0};
+  std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(counter++);
+  UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (!fd) throw_errno("cannot create " + tmp);
   write_all(fd.get(), data, tmp);
   if (fsync(fd.get()) < 0) throw_errno("cannot sync " + tmp);
@@ -169,6 +172,9 @@ static void remove_children(int dir_fd, const std::string& path, dev_t dev) {
     if (S_ISDIR(st.st_mode) && st.st_dev == dev) {
       int child =
           openat(dirfd(dir), entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      // A read-only directory of an image (0555) must become writable to be
+      // emptied when coracle is not root.
+      if (child >= 0) fchmod(child, 0700);
       if (child >= 0) remove_children(child, path + "/" + entry->d_name, dev);
       unlinkat(dirfd(dir), entry->d_name, AT_REMOVEDIR);
     } else if (!S_ISDIR(st.st_mode)) {
@@ -179,18 +185,24 @@ static void remove_children(int dir_fd, const std::string& path, dev_t dev) {
 }
 
 void remove_tree(const std::string& path) {
+  remove_tree_at(AT_FDCWD, path.c_str());
+}
+
+void remove_tree_at(int dir_fd, const char* name) {
   struct stat st;
-  if (lstat(path.c_str(), &st) < 0) {
+  if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
     if (errno == ENOENT) return;
-    throw_errno("cannot remove " + path);
+    throw_errno(std::string("cannot remove ") + name);
   }
   if (S_ISDIR(st.st_mode)) {
-    int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) throw_errno("cannot open " + path);
-    remove_children(fd, path, st.st_dev);
-    if (rmdir(path.c_str()) < 0 && errno != ENOENT) throw_errno("cannot remove " + path);
-  } else if (unlink(path.c_str()) < 0 && errno != ENOENT) {
-    throw_errno("cannot remove " + path);
+    int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) throw_errno(std::string("cannot open ") + name);
+    fchmod(fd, 0700);
+    remove_children(fd, name, st.st_dev);
+    if (unlinkat(dir_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+      throw_errno(std::string("cannot remove ") + name);
+  } else if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT) {
+    throw_errno(std::string("cannot remove ") + name);
   }
 }
 

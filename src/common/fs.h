@@ -26,5 +26,7 @@ void write_file_atomic(const std::string& path, const std::string& data, mode_t 
 void mkdir_p(const std::string& path, mode_t mode = 0755);
 // rm -rf that never follows symlinks and stays on one file system.
 void remove_tree(const std::string& path);
+// The same for the entry name of the directory dir_fd.
+void remove_tree_at(int dir_fd, const char* name);
 
 }  // namespace coracle

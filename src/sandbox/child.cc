@@ -203,7 +203,7 @@ void child_main(const ChildContext& ctx) {
   if (int rc = setup_filesystem(*ctx.mounts, trees, go.nfds, sources, &what); rc < 0)
     fail(ctx, rc, what);
   for (unsigned i = 0; i < go.nfds; ++i) close(trees[i]);
-  for (unsigned i = 0; i <= ctx.mounts->binds.size(); ++i)
+  for (unsigned i = 0; i < source_count(*ctx.mounts); ++i)
     if (sources[i] >= 0) close(sources[i]);
 
   // A session of its own: the command gets no controlling terminal, so it

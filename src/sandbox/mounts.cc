@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "sandbox/sync.h"
 
 // <sys/mount.h> and <linux/mount.h> clash on glibc 2.36; mount(2) itself is
 // declared here.
@@ -194,9 +195,11 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped) {
   plan.workdir = spec.workdir.empty() ? "/" : spec.workdir;
   if (plan.workdir[0] != '/')
     throw Error("working directory '" + plan.workdir + "' must be absolute");
-  plan.rootfs_path = spec.rootfs;
-  plan.rootfs.reset(open(spec.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!plan.rootfs) throw_errno("cannot open rootfs " + spec.rootfs);
+  plan.lower_paths = spec.layers.empty() ? std::vector<std::string>{spec.rootfs} : spec.layers;
+  for (const auto& p : plan.lower_paths) {
+    plan.lowers.emplace_back(open(p.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!plan.lowers.back()) throw_errno("cannot open rootfs " + p);
+  }
   struct stat st;
   if (stat(plan.staging.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) plan.staging = "/mnt";
 
@@ -215,8 +218,9 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped) {
   if (spec.in_dir) add(*spec.in_dir, "/in", true);
   if (spec.out_dir) add(*spec.out_dir, "/out", false);
   for (const auto& v : spec.volumes) add(v.source, v.target, v.read_only);
-  if (plan.binds.size() + 1 > 64)
-    throw Error("too many mounts: at most 63 volumes, --in and --out included");
+  if (source_count(plan) > static_cast<size_t>(kMaxMsgFds))
+    throw Error("too many mounts: at most " + std::to_string(kMaxMsgFds) +
+                " image layers and volumes (--in and --out included) together");
   return plan;
 }
 
@@ -238,8 +242,12 @@ std::vector<UniqueFd> make_idmapped_trees(const MountPlan& plan, pid_t child) {
     if (sys_mount_setattr(tree.get(), "", AT_EMPTY_PATH, &attr) < 0) return UniqueFd();
     return tree;
   };
-  trees.push_back(make(plan.rootfs.get(), plan.read_only_rootfs));
-  if (!trees[0]) return {};  // no idmapped mounts here: plain binds everywhere
+  for (const auto& lower : plan.lowers) {
+    // Overlay lowers are never written: read-only mounts, so not even a bug
+    // of the child's setup code could change an image layer in the store.
+    trees.push_back(make(lower.get(), true));
+    if (!trees.back()) return {};  // no idmapped mounts here: plain binds everywhere
+  }
   for (const auto& b : plan.binds) {
     UniqueFd source(open(b.source.c_str(), O_PATH | O_CLOEXEC));
     if (!source) throw_errno("cannot open " + b.source);
@@ -250,12 +258,15 @@ std::vector<UniqueFd> make_idmapped_trees(const MountPlan& plan, pid_t child) {
 
 int open_sources(const MountPlan& plan, const int* trees, unsigned ntrees, int* sources,
                  const char** what) {
-  for (unsigned i = 0; i <= plan.binds.size(); ++i) {
+  size_t layers = plan.lowers.size();
+  for (unsigned i = 0; i < source_count(plan); ++i) {
     sources[i] = -1;
     if (i < ntrees && trees[i] >= 0) continue;
-    const char* path = i == 0 ? plan.rootfs_path.c_str() : plan.binds[i - 1].source.c_str();
+    bool is_layer = i < layers;
+    const char* path =
+        is_layer ? plan.lower_paths[i].c_str() : plan.binds[i - layers].source.c_str();
     sources[i] = open(path, O_PATH | O_CLOEXEC);
-    STEP(sources[i] < 0 ? -errno : 0, i == 0 ? "open the rootfs" : "open a volume source");
+    STEP(sources[i] < 0 ? -errno : 0, is_layer ? "open the rootfs" : "open a volume source");
   }
   return 0;
 }
@@ -271,20 +282,33 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
        "mount the staging tmpfs");
   int stage_fd = open(stage, O_PATH | O_DIRECTORY | O_CLOEXEC);
   STEP(stage_fd < 0 ? -errno : 0, "open the staging tmpfs");
-  for (const char* d : {"lower", "upper", "work", "root"}) mkdirat(stage_fd, d, 0755);
+  for (const char* d : {"upper", "work", "root"}) mkdirat(stage_fd, d, 0755);
 
-  int lower = openat(stage_fd, "lower", O_PATH | O_DIRECTORY | O_CLOEXEC);
-  STEP(lower < 0 ? -errno : 0, "open the lower dir");
-  if (tree_at(0) >= 0) {
-    STEP(attach_tree(tree_at(0), lower, false), "attach the idmapped rootfs");
-  } else {
-    STEP(bind_fd(sources[0], lower, false, true), "bind the rootfs");
+  // Each layer at STAGE/l<i>; the overlay lists them topmost first.
+  unsigned layers = static_cast<unsigned>(plan.lowers.size());
+  char path[4200], lowerdir[4096];
+  size_t used = 0;
+  for (unsigned i = 0; i < layers; ++i) {
+    char name[16];
+    snprintf(name, sizeof name, "l%u", i);
+    mkdirat(stage_fd, name, 0755);
+    int lower = openat(stage_fd, name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    STEP(lower < 0 ? -errno : 0, "open a lower dir");
+    int rc = tree_at(i) >= 0 ? attach_tree(tree_at(i), lower, true)
+                             : bind_fd(sources[i], lower, true, true);
+    close(lower);
+    STEP(rc, tree_at(i) >= 0 ? "attach an idmapped rootfs layer" : "bind a rootfs layer");
   }
-  close(lower);
+  for (unsigned i = layers; i-- > 0;) {
+    int n =
+        snprintf(lowerdir + used, sizeof lowerdir - used, "%s%s/l%u", used ? ":" : "", stage, i);
+    STEP(n < 0 || static_cast<size_t>(n) >= sizeof lowerdir - used ? -E2BIG : 0,
+         "list the image layers (too many for one overlay)");
+    used += static_cast<size_t>(n);
+  }
 
-  char path[4200];
-  if (plan.read_only_rootfs) {
-    snprintf(path, sizeof path, "%s/lower", stage);
+  if (plan.read_only_rootfs && layers == 1) {
+    snprintf(path, sizeof path, "%s/l0", stage);
     int src = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     int dst = openat(stage_fd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
     STEP(src < 0 || dst < 0 ? -errno : 0, "open the rootfs");
@@ -292,11 +316,20 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
     close(src);
     close(dst);
   } else {
+    // Read-only with several layers: an overlay of lower layers only.
     char opts[4200];
-    snprintf(opts, sizeof opts, "lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work,userxattr",
-             stage, stage, stage);
+    int n =
+        plan.read_only_rootfs
+            ? snprintf(opts, sizeof opts, "lowerdir=%s,userxattr", lowerdir)
+            : snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s/upper,workdir=%s/work,userxattr",
+                       lowerdir, stage, stage);
+    STEP(n < 0 || static_cast<size_t>(n) >= sizeof opts ? -E2BIG : 0,
+         "list the image layers (too many for one overlay)");
     snprintf(path, sizeof path, "%s/root", stage);
-    STEP(mount("overlay", path, "overlay", 0, opts) == 0 ? 0 : -errno, "mount the overlay rootfs");
+    STEP(mount("overlay", path, "overlay", plan.read_only_rootfs ? kMsRdonly : 0, opts) == 0
+             ? 0
+             : -errno,
+         "mount the overlay rootfs");
   }
   close(stage_fd);
   snprintf(path, sizeof path, "%s/root", stage);
@@ -324,8 +357,9 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
     int target =
         b.is_dir ? mkdir_p_in_root(root, b.target.c_str()) : touch_in_root(root, b.target.c_str());
     STEP(target, b.is_dir ? "create a bind mount point" : "create a file bind mount point");
-    int rc = tree_at(1 + i) >= 0 ? attach_tree(tree_at(1 + i), target, b.read_only)
-                                 : bind_fd(sources[1 + i], target, b.read_only, true);
+    unsigned k = layers + i;
+    int rc = tree_at(k) >= 0 ? attach_tree(tree_at(k), target, b.read_only)
+                             : bind_fd(sources[k], target, b.read_only, true);
     close(target);
     STEP(rc, "bind a volume");
   }

@@ -26,8 +26,8 @@ struct BindPlan {
 };
 
 struct MountPlan {
-  std::string rootfs_path;
-  UniqueFd rootfs;  // O_PATH directory, for the parent's idmapped tree
+  std::vector<std::string> lower_paths;  // the rootfs layers, lowest first
+  std::vector<UniqueFd> lowers;          // O_PATH dirs, for the idmapped trees
   bool read_only_rootfs = false;
   bool fresh_sysfs = true;       // own network namespace: a sysfs of its own
   bool devpts_tty_gid = false;   // gid 5 (tty) is mapped
@@ -38,8 +38,14 @@ struct MountPlan {
 
 MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped);
 
-// Parent side, once the child's id maps are written: for the rootfs and each
-// bind, a detached mount idmapped to the child's user namespace, so files
+// Mount sources, in the order trees and sources use: the lower layers, then
+// the binds.
+inline size_t source_count(const MountPlan& plan) {
+  return plan.lowers.size() + plan.binds.size();
+}
+
+// Parent side, once the child's id maps are written: for each rootfs layer
+// and each bind, a detached mount idmapped to the child's user namespace, so files
 // owned by host root look owned by container root inside, and files the
 // sandbox creates belong to the caller outside. Entries are -1 where the
 // file system cannot be idmapped (the child then binds the plain source).
@@ -47,7 +53,7 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped);
 std::vector<UniqueFd> make_idmapped_trees(const MountPlan& plan, pid_t child);
 
 // Child side, before it changes uid: opens (O_PATH) every source that has no
-// tree in trees, into sources[i] (rootfs i = 0, binds i = 1 + n). The child
+// tree in trees, into sources[i] (source_count order). The child
 // must open them itself: a mount seen through a fd of the parent's mount
 // namespace cannot be cloned into the child's. Returns 0 or -errno.
 int open_sources(const MountPlan& plan, const int* trees, unsigned ntrees, int* sources,

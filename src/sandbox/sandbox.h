@@ -38,12 +38,13 @@ struct Limits {
 };
 
 struct Spec {
-  std::string rootfs;             // host directory, the lower layer
-  bool read_only_rootfs = false;  // no overlay: the rootfs itself, read-only
-  std::vector<std::string> argv;  // argv[0] is searched in PATH from env
-  std::vector<std::string> env;   // "K=V"
-  std::string workdir = "/";      // created when missing
-  uint32_t uid = 0, gid = 0;      // inside the sandbox
+  std::string rootfs;               // host directory, the lower layer
+  std::vector<std::string> layers;  // or: lower layers, lowest first (an image)
+  bool read_only_rootfs = false;    // no writable upper layer
+  std::vector<std::string> argv;    // argv[0] is searched in PATH from env
+  std::vector<std::string> env;     // "K=V"
+  std::string workdir = "/";        // created when missing
+  uint32_t uid = 0, gid = 0;        // inside the sandbox
   std::string hostname = "coracle";
   NetMode net = NetMode::Private;
   std::optional<std::string> in_dir;   // at /in, read-only

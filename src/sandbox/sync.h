@@ -14,7 +14,8 @@ enum class MsgType : uint32_t {
   Exited,   // child → parent: the command ended (status, maxrss)
 };
 
-inline constexpr int kMaxMsgFds = 64;
+// Image layers plus volumes; the kernel passes at most 253 (SCM_MAX_FD).
+inline constexpr int kMaxMsgFds = 250;
 
 struct Msg {
   MsgType type;

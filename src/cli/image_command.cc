@@ -1,0 +1,152 @@
+// `coracle image ...`: the store's commands. Each is a thin layer over
+// src/image; output is a table for people, or JSON with --json.
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "common/error.h"
+#include "image/import.h"
+#include "image/reference.h"
+#include "image/resolve.h"
+#include "image/store.h"
+
+namespace coracle::cli {
+namespace {
+
+struct ImageFlags {
+  std::string path, tag, ref, dest, platform;
+  std::vector<std::string> refs;
+  bool json = false;
+};
+
+image::Platform platform_of(const ImageFlags& f) {
+  return f.platform.empty() ? image::host_platform() : image::parse_platform(f.platform);
+}
+
+std::string human_size(int64_t bytes) {
+  char buf[32];
+  if (bytes >= (1 << 30))
+    snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(bytes) / (1 << 30));
+  else if (bytes >= (1 << 20))
+    snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  else
+    snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(bytes) / 1024);
+  return buf;
+}
+
+int list(const image::Store& store, const ImageFlags& f) {
+  nlohmann::json out = nlohmann::json::array();
+  if (!f.json) printf("%-50s %-14s %s\n", "NAME", "ID", "SIZE");
+  for (const auto& t : store.tags()) {
+    int64_t size = 0;
+    try {
+      auto img = image::resolve_image(store, t.name);
+      for (const auto& l : img.manifest.layers) size += l.size;
+    } catch (const Error&) {
+      size = -1;  // listed all the same: `image inspect` says what is wrong
+    }
+    if (f.json) {
+      out.push_back({{"name", t.name}, {"digest", t.target.digest}, {"size", size}});
+    } else {
+      printf("%-50s %-14s %s\n", t.name.c_str(), t.target.digest.substr(7, 12).c_str(),
+             size < 0 ? "(broken)" : human_size(size).c_str());
+    }
+  }
+  if (f.json) printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
+int inspect(const image::Store& store, const ImageFlags& f) {
+  auto img = image::resolve_image(store, f.ref, platform_of(f));
+  nlohmann::json config = nlohmann::json::parse(store.read_blob(img.manifest.config.digest));
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& l : img.manifest.layers)
+    layers.push_back({{"digest", l.digest}, {"size", l.size}, {"mediaType", l.media_type}});
+  nlohmann::json out = {{"name", img.name},
+                        {"digest", img.manifest_descriptor.digest},
+                        {"mediaType", img.manifest.media_type},
+                        {"layers", layers},
+                        {"config", config}};
+  printf("%s\n", out.dump(2).c_str());
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& global) {
+  auto f = std::make_shared<ImageFlags>();
+  CLI::App* image = app.add_subcommand("image", "Manage the image store (no daemon)");
+  image->require_subcommand(1);
+
+  auto* imp = image->add_subcommand(
+      "import", "Import an OCI layout folder, an oci-archive or a docker-archive tar");
+  imp->add_option("path", f->path, "Folder or tar file")->required();
+  imp->add_option("--tag", f->tag, "Name for the image (when the input names none, or to rename)");
+  imp->add_option("--platform", f->platform,
+                  "OS/ARCH[/VARIANT] to take from a multi-platform image");
+
+  auto* ls = image->add_subcommand("ls", "List the images in the store");
+  ls->add_flag("--json", f->json, "One JSON array");
+
+  auto* ins = image->add_subcommand("inspect", "Show an image's manifest and config as JSON");
+  ins->add_option("ref", f->ref, "Image reference or digest")->required();
+  ins->add_option("--platform", f->platform, "OS/ARCH[/VARIANT]");
+
+  auto* tag = image->add_subcommand("tag", "Give an image another name");
+  tag->add_option("source", f->ref, "Existing image")->required();
+  tag->add_option("target", f->tag, "New name")->required();
+
+  auto* rm = image->add_subcommand("rm", "Remove image names (gc frees the space)");
+  rm->add_option("refs", f->refs, "Image references")->required();
+
+  auto* unpack = image->add_subcommand("unpack", "Write an image's flattened rootfs into DIR");
+  unpack->add_option("ref", f->ref, "Image reference or digest")->required();
+  unpack->add_option("dir", f->dest, "New or empty directory")->required();
+  unpack->add_option("--platform", f->platform, "OS/ARCH[/VARIANT]");
+
+  return [f, &global, imp, ls, ins, tag, rm, unpack]() -> int {
+    image::Store store(global.store_root());
+    if (imp->parsed()) {
+      image::ImportOptions opt;
+      opt.tag = f->tag;
+      opt.platform = platform_of(*f);
+      for (const auto& name : image::import_image(store, f->path, opt))
+        printf("imported %s\n", name.c_str());
+      return 0;
+    }
+    if (ls->parsed()) return list(store, *f);
+    if (ins->parsed()) return inspect(store, *f);
+    if (tag->parsed()) {
+      auto img = image::resolve_image(store, f->ref);
+      std::string name = image::parse_reference(f->tag).str();
+      // Tag what the source name points at (an index stays an index).
+      auto target = store.find_tag(img.name);
+      store.set_tag(name, target ? *target : img.manifest_descriptor);
+      printf("tagged %s\n", name.c_str());
+      return 0;
+    }
+    if (rm->parsed()) {
+      int status = 0;
+      for (const auto& r : f->refs) {
+        std::string name = image::parse_reference(r).str();
+        if (store.remove_tag(name)) {
+          printf("removed %s\n", name.c_str());
+        } else {
+          fprintf(stderr, "coracle: no image named %s\n", name.c_str());
+          status = kExitInternal;
+        }
+      }
+      return status;
+    }
+    if (unpack->parsed()) {
+      auto img = image::resolve_image(store, f->ref, platform_of(*f));
+      image::flatten_image(store, img, f->dest);
+      printf("unpacked %s into %s\n", img.name.c_str(), f->dest.c_str());
+      return 0;
+    }
+    return 0;
+  };
+}
+
+}  // namespace coracle::cli

@@ -1,0 +1,43 @@
+// Unpacks one layer (a tar, plain or gzip/zstd/xz/bzip2-compressed) into a
+// directory, safely: every path is resolved inside the destination
+// (openat2 RESOLVE_IN_ROOT), ".." in an entry name is refused, a file never
+// replaces what a symlink points at, hardlinks only join files of the same
+// tree. The uncompressed stream is hashed on the way, so the caller can
+// check the layer's diff_id without a second pass.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace coracle::image {
+
+enum class WhiteoutMode {
+  // For the layer cache: each layer stays its own overlay lower dir.
+  // ".wh.NAME" becomes an overlay whiteout (a 0:0 character device), and
+  // ".wh..wh..opq" the user.overlay.opaque xattr on its directory.
+  Overlay,
+  // For flattening into one tree (image unpack): whiteouts delete what the
+  // layers below put there; an opaque marker empties its directory of them.
+  Apply,
+};
+
+struct UnpackOptions {
+  WhiteoutMode whiteouts = WhiteoutMode::Overlay;
+  bool preserve_owners = true;  // chown to the tar's uid/gid (needs root)
+  bool allow_devices = false;   // create character and block devices
+  uint64_t max_entry_size = 64ULL << 30;
+};
+
+struct UnpackStats {
+  std::string diff_id;  // sha256 of the uncompressed tar stream
+  uint64_t entries = 0;
+  uint64_t bytes = 0;  // of regular file content
+  uint64_t skipped_devices = 0;
+};
+
+// Reads the layer from fd (to its end) into the directory dest_fd. Throws
+// coracle::Error naming what (e.g. "layer sha256:ab.. of busybox") and the
+// entry; the caller throws the half-written directory away.
+UnpackStats unpack_layer(int fd, int dest_fd, const UnpackOptions& options,
+                         const std::string& what);
+
+}  // namespace coracle::image

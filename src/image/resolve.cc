@@ -1,0 +1,150 @@
+#include "image/resolve.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/fs.h"
+#include "common/unique_fd.h"
+#include "image/layer_unpack.h"
+
+#include <cstring>
+
+#include "common/error.h"
+#include "common/sha256.h"
+#include "image/layer_cache.h"
+#include "image/reference.h"
+
+namespace coracle::image {
+namespace {
+
+Descriptor narrow(const Store& store, Descriptor d, const Platform& platform,
+                  const std::string& what) {
+  if (is_index_type(d.media_type)) {
+    Index index = parse_index(store.read_blob(d.digest), what + " (index " + d.digest + ")");
+    d = select_platform(index, platform, what);
+  }
+  if (!is_manifest_type(d.media_type))
+    throw Error(what + ": unsupported media type '" + d.media_type + "'");
+  return d;
+}
+
+}  // namespace
+
+Descriptor select_platform(const Index& index, const Platform& platform, const std::string& what) {
+  std::string seen;
+  for (const auto& m : index.manifests) {
+    if (!is_manifest_type(m.media_type)) continue;
+    // An entry without a platform fits any (single-platform indexes).
+    if (!m.platform || platform_matches(platform, *m.platform)) return m;
+    seen += (seen.empty() ? "" : ", ") + m.platform->str();
+  }
+  throw Error(what + " has no image for " + platform.str() +
+              (seen.empty() ? "" : " (it has: " + seen + "); choose one with --platform"));
+}
+
+ResolvedImage resolve_image(const Store& store, const std::string& text, const Platform& platform) {
+  ResolvedImage out;
+  std::optional<Descriptor> found;
+  auto tags = store.tags();
+  // A manifest digest, or a prefix of one (at least 4 hex digits).
+  std::string hex = text.rfind("sha256:", 0) == 0 ? text.substr(7) : text;
+  bool hexish = hex.size() >= 4 && hex.size() <= 64 &&
+                hex.find_first_not_of("0123456789abcdef") == std::string::npos;
+  if (hexish) {
+    for (const auto& t : tags) {
+      if (t.target.digest.compare(7, hex.size(), hex) != 0) continue;
+      if (found && found->digest != t.target.digest)
+        throw Error("'" + text + "' is ambiguous: it starts more than one image's digest");
+      found = t.target;
+      out.name = t.target.digest;
+    }
+  }
+  if (!found) {
+    Reference ref = parse_reference(text);
+    for (const auto& t : tags) {
+      bool same = ref.digest.empty() ? t.name == ref.str()
+                                     : (t.target.digest == ref.digest ||
+                                        t.name.rfind(ref.name() + "@" + ref.digest, 0) == 0);
+      if (same) {
+        found = t.target;
+        out.name = t.name;
+        break;
+      }
+    }
+    if (!found)
+      throw Error("image " + ref.str() + " is not in the store; get it with `coracle image pull " +
+                  ref.str() + "` or `coracle image import PATH --tag " + ref.str() + "`");
+  }
+  out.manifest_descriptor = narrow(store, *found, platform, "image " + out.name);
+  const std::string& digest = out.manifest_descriptor.digest;
+  out.manifest = parse_manifest(store.read_blob(digest), "manifest " + digest);
+  out.config = parse_config(store.read_blob(out.manifest.config.digest),
+                            "config " + out.manifest.config.digest);
+  return out;
+}
+
+ImageRootfs prepare_rootfs(const Store& store, const std::string& text, const Platform& platform) {
+  ImageRootfs r;
+  // Shared gc lock from resolving to holding the layer locks: gc (which
+  // takes it exclusively) cannot remove anything in between.
+  FileLock gc = store.gc_lock(FileLock::Mode::Shared);
+  r.image = resolve_image(store, text, platform);
+  r.layer_dirs = ensure_layers(store, r.image.manifest, r.image.config, "image " + r.image.name);
+  r.locks = lock_layers_shared(r.layer_dirs);
+  return r;
+}
+
+std::string read_image_file(const std::vector<std::string>& layer_dirs, const std::string& path) {
+  for (size_t i = layer_dirs.size(); i-- > 0;) {
+    UniqueFd root(open(layer_dirs[i].c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) continue;
+    int fd = open_in_root(root.get(), path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) continue;
+    UniqueFd file(fd);
+    struct stat st;
+    if (fstat(fd, &st) < 0) continue;
+    if (S_ISCHR(st.st_mode)) return {};  // a whiteout: deleted above the rest
+    if (!S_ISREG(st.st_mode) || st.st_size > (4 << 20)) return {};
+    std::string data(static_cast<size_t>(st.st_size), '\0');
+    ssize_t n = pread(fd, data.data(), data.size(), 0);
+    data.resize(n < 0 ? 0 : static_cast<size_t>(n));
+    return data;
+  }
+  return {};
+}
+
+void flatten_image(const Store& store, const ResolvedImage& image, const std::string& dest) {
+  struct stat st;
+  if (stat(dest.c_str(), &st) == 0) {
+    DIR* d = opendir(dest.c_str());
+    if (!d) throw_errno("cannot open " + dest);
+    int entries = 0;
+    while (auto* e = readdir(d)) entries += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    if (entries) throw Error(dest + " is not empty; unpack into a new or empty directory");
+  } else {
+    mkdir_p(dest, 0755);
+  }
+  UniqueFd root(open(dest.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) throw_errno("cannot open " + dest);
+  UnpackOptions opt;
+  opt.whiteouts = WhiteoutMode::Apply;
+  opt.preserve_owners = geteuid() == 0;
+  opt.allow_devices = geteuid() == 0;
+  const auto& diff_ids = image.config.diff_ids;
+  if (diff_ids.size() != image.manifest.layers.size())
+    throw Error("image " + image.name + ": the manifest and the config disagree on the layers");
+  for (size_t i = 0; i < image.manifest.layers.size(); ++i) {
+    const auto& layer = image.manifest.layers[i];
+    std::string what = "image " + image.name + ": layer " + layer.digest;
+    UniqueFd in(open(store.blob_path(layer.digest).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!in) throw_errno(what + " is not in the store");
+    UnpackStats stats = unpack_layer(in.get(), root.get(), opt, what);
+    if (stats.diff_id != diff_ids[i])
+      throw Error(what + " unpacks to " + stats.diff_id + ", but the config says " + diff_ids[i]);
+  }
+}
+
+}  // namespace coracle::image

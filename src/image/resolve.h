@@ -1,0 +1,49 @@
+// From a reference to what a sandbox needs: the manifest, the config and
+// the unpacked layer directories of an image in the store.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "common/file_lock.h"
+#include "image/oci.h"
+#include "image/store.h"
+
+namespace coracle::image {
+
+struct ResolvedImage {
+  std::string name;  // as stored (full reference), or the digest
+  Descriptor manifest_descriptor;
+  Manifest manifest;
+  ImageConfig config;
+};
+
+// Looks text up in the store: a reference (normalised like Docker's), or a
+// manifest digest / unique prefix of one (like `podman images` IDs). An index
+// is narrowed to the manifest for platform. Throws an Error that says how to
+// get the image when it is not there.
+ResolvedImage resolve_image(const Store& store, const std::string& text,
+                            const Platform& platform = host_platform());
+
+// Picks platform's manifest out of an index (throws listing what there is).
+Descriptor select_platform(const Index& index, const Platform& platform, const std::string& what);
+
+// Everything `coracle exec IMAGE` needs from the store: the layer dirs
+// (unpacked on first use), locked against gc for as long as this lives.
+struct ImageRootfs {
+  ResolvedImage image;
+  std::vector<std::string> layer_dirs;  // lowest first
+  std::vector<FileLock> locks;
+};
+ImageRootfs prepare_rootfs(const Store& store, const std::string& text,
+                           const Platform& platform = host_platform());
+
+// The content of a file of the image (e.g. "etc/passwd"), from the topmost
+// layer that has it as a regular file; empty if none does or one above
+// deletes it (an overlay whiteout).
+std::string read_image_file(const std::vector<std::string>& layer_dirs, const std::string& path);
+
+// `image unpack`: the image's layers applied in order into dest (created,
+// must be empty), whiteouts applied: the flattened rootfs, like umoci's.
+void flatten_image(const Store& store, const ResolvedImage& image, const std::string& dest);
+
+}  // namespace coracle::image
