@@ -107,7 +107,7 @@ class Unpacker {
       : dest_(dest), opt_(o), what_(what) {}
 
   void entry(archive* a, archive_entry* e, UnpackStats* stats);
-  void finish();
+  void finish(UnpackStats* stats);
 
  private:
   [[noreturn]] void fail(const std::string& path, const std::string& why) const {
@@ -132,12 +132,7 @@ class Unpacker {
   const std::string& what_;
   std::string cached_parent_;  // entries come grouped by directory
   UniqueFd cached_fd_;
-  UniqueFd retired_;  // a cached fd invalidated during the current entry
-  struct DeferredDir {
-    std::string path;
-    mode_t mode;
-    Times times;
-  };
+  UniqueFd retired_;                         // a cached fd invalidated during the current entry
   std::vector<DeferredDir> dirs_;            // modes and times once the children exist
   std::unordered_set<std::string> created_;  // Apply mode: this layer's paths
 };
@@ -335,7 +330,8 @@ void Unpacker::entry(archive* a, archive_entry* e, UnpackStats* stats) {
       if (!fd) fail_errno(path, "cannot open it", errno);
       set_owner_mode(fd.get(), e, path, true);
       set_xattrs(fd.get(), e, path);
-      dirs_.push_back({join(comps, comps.size()), archive_entry_perm(e) & 07777, times});
+      dirs_.push_back(
+          {join(comps, comps.size()), archive_entry_perm(e) & 07777, {times.ts[0], times.ts[1]}});
       break;
     }
     case AE_IFREG:
@@ -378,16 +374,23 @@ void Unpacker::entry(archive* a, archive_entry* e, UnpackStats* stats) {
   remember_created(comps);
 }
 
-void Unpacker::finish() {
-  for (const auto& d : dirs_) {
-    UniqueFd fd(open_in_root(dest_, d.path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
-    if (!fd) continue;  // replaced by a later entry
-    fchmod(fd.get(), d.mode);
-    futimens(fd.get(), d.times.ts);
-  }
+void Unpacker::finish(UnpackStats* stats) {
+  if (opt_.defer_dir_modes)
+    stats->dirs = std::move(dirs_);
+  else
+    apply_dir_modes(dest_, dirs_);
 }
 
 }  // namespace
+
+void apply_dir_modes(int dest_fd, const std::vector<DeferredDir>& dirs) {
+  for (const auto& d : dirs) {
+    UniqueFd fd(open_in_root(dest_fd, d.path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+    if (!fd) continue;  // replaced by a later entry
+    fchmod(fd.get(), d.mode);
+    futimens(fd.get(), d.times);
+  }
+}
 
 UnpackStats unpack_layer(int fd, int dest_fd, const UnpackOptions& options,
                          const std::string& what) {
@@ -427,7 +430,7 @@ UnpackStats unpack_layer(int fd, int dest_fd, const UnpackOptions& options,
     }
     unpacker.entry(inner.get(), e, &stats);
   }
-  unpacker.finish();
+  unpacker.finish(&stats);
   // The diff_id covers the whole stream, padding after the end marker too.
   const void* buf;
   while (read_plain(nullptr, &plain, &buf) > 0) {

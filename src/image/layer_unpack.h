@@ -6,7 +6,9 @@
 // check the layer's diff_id without a second pass.
 #pragma once
 #include <cstdint>
+#include <ctime>
 #include <string>
+#include <vector>
 
 namespace coracle::image {
 
@@ -25,6 +27,15 @@ struct UnpackOptions {
   bool preserve_owners = true;  // chown to the tar's uid/gid (needs root)
   bool allow_devices = false;   // create character and block devices
   uint64_t max_entry_size = 64ULL << 30;
+  // Leave directory modes and times to the caller (UnpackStats::dirs), for
+  // a flatten whose next layers must still write into a 0555 directory.
+  bool defer_dir_modes = false;
+};
+
+struct DeferredDir {
+  std::string path;  // inside the destination
+  unsigned mode;
+  struct timespec times[2];
 };
 
 struct UnpackStats {
@@ -32,7 +43,11 @@ struct UnpackStats {
   uint64_t entries = 0;
   uint64_t bytes = 0;  // of regular file content
   uint64_t skipped_devices = 0;
+  std::vector<DeferredDir> dirs;  // with defer_dir_modes
 };
+
+// Applies deferred directory modes and times inside dest_fd.
+void apply_dir_modes(int dest_fd, const std::vector<DeferredDir>& dirs);
 
 // Reads the layer from fd (to its end) into the directory dest_fd. Throws
 // coracle::Error naming what (e.g. "layer sha256:ab.. of busybox") and the

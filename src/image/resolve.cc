@@ -133,6 +133,10 @@ void flatten_image(const Store& store, const ResolvedImage& image, const std::st
   opt.whiteouts = WhiteoutMode::Apply;
   opt.preserve_owners = geteuid() == 0;
   opt.allow_devices = geteuid() == 0;
+  // A directory made read-only by one layer must take the next layers'
+  // files (without root's CAP_DAC_OVERRIDE): modes go on at the very end.
+  opt.defer_dir_modes = true;
+  std::vector<DeferredDir> dirs;
   const auto& diff_ids = image.config.diff_ids;
   if (diff_ids.size() != image.manifest.layers.size())
     throw Error("image " + image.name + ": the manifest and the config disagree on the layers");
@@ -144,7 +148,9 @@ void flatten_image(const Store& store, const ResolvedImage& image, const std::st
     UnpackStats stats = unpack_layer(in.get(), root.get(), opt, what);
     if (stats.diff_id != diff_ids[i])
       throw Error(what + " unpacks to " + stats.diff_id + ", but the config says " + diff_ids[i]);
+    dirs.insert(dirs.end(), stats.dirs.begin(), stats.dirs.end());
   }
+  apply_dir_modes(root.get(), dirs);
 }
 
 }  // namespace coracle::image

@@ -1,5 +1,8 @@
 #include "harness.h"
 
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -147,6 +150,37 @@ std::string status_field(const std::string& status, const std::string& field) {
     return v.substr(v.find_first_not_of(" \t"));
   }
   return "";
+}
+
+std::string run_sh(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int status = pclose(p);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ADD_FAILURE() << cmd << " failed: " << out;
+  return out;
+}
+
+void make_layout(const std::string& dir, const nlohmann::json& spec) {
+  run_sh(std::string("python3 ") + CORACLE_FIXTURES + "/make_layout.py '" + dir + "' '" +
+         spec.dump() + "'");
+}
+
+nlohmann::json busybox_layer() {
+  using nlohmann::json;
+  json l = json::array();
+  l.push_back({{"name", "bin"}, {"type", "dir"}});
+  l.push_back({{"name", "bin/busybox"}, {"source", "/bin/busybox"}, {"mode", 0755}});
+  for (const char* applet : {"sh", "ls", "cat", "id", "echo", "pwd", "stat", "test"})
+    l.push_back(
+        {{"name", std::string("bin/") + applet}, {"type", "symlink"}, {"target", "busybox"}});
+  l.push_back({{"name", "etc"}, {"type", "dir"}});
+  l.push_back({{"name", "etc/passwd"},
+               {"data", "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n"}});
+  l.push_back({{"name", "etc/group"}, {"data", "root:x:0:\nstaff:x:1001:\nwheel:x:10:\n"}});
+  return l;
 }
 
 }  // namespace coracle::test

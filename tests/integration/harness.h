@@ -2,6 +2,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,5 +50,12 @@ class TempDir {
 // The lines of text that start with prefix.
 std::vector<std::string> lines_with(const std::string& text, const std::string& prefix);
 std::string status_field(const std::string& proc_status, const std::string& field);
+
+// Runs a shell command; a failure is a test failure. Returns its output.
+std::string run_sh(const std::string& cmd);
+// Writes an OCI image layout at dir (tests/fixtures/make_layout.py spec).
+void make_layout(const std::string& dir, const nlohmann::json& spec);
+// Layer entries for busybox with a few applets, /etc/passwd and /etc/group.
+nlohmann::json busybox_layer();
 
 }  // namespace coracle::test

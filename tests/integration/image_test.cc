@@ -20,38 +20,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string run_sh(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = pclose(p);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ADD_FAILURE() << cmd << " failed: " << out;
-  return out;
-}
-
-// Writes an OCI layout at dir from a spec (see make_layout.py).
-void make_layout(const std::string& dir, const json& spec) {
-  run_sh(std::string("python3 ") + CORACLE_FIXTURES + "/make_layout.py '" + dir + "' '" +
-         spec.dump() + "'");
-}
-
-// A layer with busybox and a few applets, enough for a shell.
-json busybox_layer() {
-  json l = json::array();
-  l.push_back({{"name", "bin"}, {"type", "dir"}});
-  l.push_back({{"name", "bin/busybox"}, {"source", "/bin/busybox"}, {"mode", 0755}});
-  for (const char* applet : {"sh", "ls", "cat", "id", "echo", "pwd", "stat", "test"})
-    l.push_back(
-        {{"name", std::string("bin/") + applet}, {"type", "symlink"}, {"target", "busybox"}});
-  l.push_back({{"name", "etc"}, {"type", "dir"}});
-  l.push_back({{"name", "etc/passwd"},
-               {"data", "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n"}});
-  l.push_back({{"name", "etc/group"}, {"data", "root:x:0:\nstaff:x:1001:\nwheel:x:10:\n"}});
-  return l;
-}
-
 int count_entries(const std::string& dir) {
   DIR* d = opendir(dir.c_str());
   if (!d) return -1;

@@ -114,5 +114,39 @@ TEST_F(Rootless, LimitsNeedADelegatedCgroup) {
   EXPECT_NE(r.err.find("memory"), std::string::npos) << r.err;
 }
 
+// Rootless, layers are unpacked as the caller's own files (no chown), with
+// overlay whiteouts all the same (a 0:0 device needs no privilege), and a
+// flatten writes into directories that a lower layer made read-only.
+TEST_F(Rootless, ImagesImportRunAndUnpack) {
+  TempDir work;
+  chown(work.path().c_str(), uid_, gid_);
+  nlohmann::json base = busybox_layer();
+  base.push_back({{"name", "gone"}, {"data", "x"}});
+  base.push_back({{"name", "ro"}, {"type", "dir"}, {"mode", 0555}});
+  base.push_back({{"name", "ro/f"}, {"data", "f"}});
+  nlohmann::json top = nlohmann::json::array();
+  top.push_back({{"name", ".wh.gone"}});
+  top.push_back({{"name", "ro/g"}, {"data", "g"}});
+  make_layout(work.path() + "/lay", {{"tag", "w"}, {"layers", {base, top}}});
+  run_sh("chown -R " + std::to_string(uid_) + " " + work.path());
+  std::string root = work.path() + "/store";
+  auto r = coracle({"--root", root, "image", "import", work.path() + "/lay"}, options_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = coracle({"--root", root, "exec", "w", "--", "/bin/sh", "-c",
+               "ls /ro; test -e /gone || echo gone-is-gone"},
+              options_);
+  EXPECT_EQ(r.out, "f\ng\ngone-is-gone\n") << r.err;
+  r = coracle({"--root", root, "image", "unpack", "w", work.path() + "/flat"}, options_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(work.path() + "/flat/ro/g"), "g");
+  struct stat st;
+  EXPECT_NE(stat((work.path() + "/flat/gone").c_str(), &st), 0);
+  ASSERT_EQ(stat((work.path() + "/flat/ro").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0555u);
+  EXPECT_EQ(st.st_uid, uid_);
+  // The caller can always clean up its own store with coracle's own removal.
+  run_sh("chmod -R u+w " + work.path());
+}
+
 }  // namespace
 }  // namespace coracle::test
