@@ -88,27 +88,25 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
       flags->command.insert(flags->command.begin(), flags->image);
       flags->image.clear();
     }
-    sandbox::Spec spec;
+    bool from_store = flags->rootfs.empty() && !flags->image.empty() && flags->image != "default";
     // Held until the run ends: gc leaves the image's layers alone meanwhile.
     std::optional<image::ImageRootfs> rootfs;
-    if (!flags->rootfs.empty()) {
-      spec = make_spec(*flags);
-      spec.rootfs = flags->rootfs;
-    } else if (flags->image.empty() || flags->image == "default") {
-      spec = make_spec(*flags);
-      spec.rootfs = image::ensure_default_rootfs(global.store_root());
-    } else {
-      image::Store store(global.store_root());
-      rootfs = image::prepare_rootfs(store, flags->image);
-      ImageDefaults defaults;
+    ImageDefaults defaults;
+    if (from_store) {
+      rootfs = image::prepare_rootfs(image::Store(global.store_root()), flags->image);
       defaults.config = &rootfs->image.config;
       if (!flags->user.empty() || !rootfs->image.config.user.empty()) {
         defaults.passwd = image::read_image_file(rootfs->layer_dirs, "etc/passwd");
         defaults.group = image::read_image_file(rootfs->layer_dirs, "etc/group");
       }
-      spec = make_spec(*flags, defaults);
-      spec.layers = rootfs->layer_dirs;
     }
+    sandbox::Spec spec = make_spec(*flags, defaults);
+    if (rootfs)
+      spec.layers = rootfs->layer_dirs;
+    else if (!flags->rootfs.empty())
+      spec.rootfs = flags->rootfs;
+    else
+      spec.rootfs = image::ensure_default_rootfs(global.store_root());
     sandbox::Result result = sandbox::run(spec);
     report(result, *json);
     return result.exit_code;

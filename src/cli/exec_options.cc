@@ -31,19 +31,16 @@ void set_env(std::vector<std::string>& env, const std::string& entry) {
   env.push_back(entry);
 }
 
-}  // namespace
-
-namespace {
-
 bool is_number(const std::string& s) {
   return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
 }
 
-// The line of an /etc/passwd or /etc/group file whose first field is name.
-std::vector<std::string> find_entry(const std::string& file, const std::string& name) {
+// The fields of the /etc/passwd or /etc/group line whose field `key` (0:
+// name, 2: id) is value; empty if there is none.
+std::vector<std::string> find_entry(const std::string& file, size_t key, const std::string& value) {
   for (const auto& line : split(file, '\n')) {
     auto fields = split(line, ':');
-    if (fields.size() >= 4 && fields[0] == name) return fields;
+    if (fields.size() >= 4 && fields[key] == value) return fields;
   }
   return {};
 }
@@ -58,14 +55,12 @@ std::pair<uint32_t, uint32_t> parse_user(const std::string& text, const std::str
   uint32_t uid, gid;
   if (is_number(parts[0])) {
     uid = static_cast<uint32_t>(parse_uint(parts[0], "user id"));
-    gid = uid;  // or the primary group the image's passwd gives this uid
-    for (const auto& line : split(passwd, '\n')) {
-      auto fields = split(line, ':');
-      if (fields.size() >= 4 && fields[2] == parts[0] && is_number(fields[3]))
-        gid = static_cast<uint32_t>(parse_uint(fields[3], "group id"));
-    }
+    // The primary group the image's passwd gives this uid, else gid = uid.
+    auto pw = find_entry(passwd, 2, parts[0]);
+    gid = !pw.empty() && is_number(pw[3]) ? static_cast<uint32_t>(parse_uint(pw[3], "group id"))
+                                          : uid;
   } else {
-    auto pw = find_entry(passwd, parts[0]);
+    auto pw = find_entry(passwd, 0, parts[0]);
     if (pw.empty() || !is_number(pw[2]) || !is_number(pw[3]))
       throw Error("user '" + parts[0] + "' is not in the image's /etc/passwd");
     uid = static_cast<uint32_t>(parse_uint(pw[2], "user id"));
@@ -75,7 +70,7 @@ std::pair<uint32_t, uint32_t> parse_user(const std::string& text, const std::str
     if (is_number(parts[1])) {
       gid = static_cast<uint32_t>(parse_uint(parts[1], "group id"));
     } else {
-      auto gr = find_entry(group, parts[1]);
+      auto gr = find_entry(group, 0, parts[1]);
       if (gr.empty() || !is_number(gr[2]))
         throw Error("group '" + parts[1] + "' is not in the image's /etc/group");
       gid = static_cast<uint32_t>(parse_uint(gr[2], "group id"));

@@ -41,7 +41,7 @@ int list(const image::Store& store, const ImageFlags& f) {
   for (const auto& t : store.tags()) {
     int64_t size = 0;
     try {
-      auto img = image::resolve_image(store, t.name);
+      auto img = image::load_image(store, t.name, t.target);
       for (const auto& l : img.manifest.layers) size += l.size;
     } catch (const Error&) {
       size = -1;  // listed all the same: `image inspect` says what is wrong

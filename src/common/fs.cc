@@ -119,20 +119,21 @@ std::string read_file(const std::string& path) {
   return data;
 }
 
-static void write_all(int fd, const std::string& data, const std::string& path) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = write(fd, data.data() + done, data.size() - done);
+void write_all(int fd, const void* data, size_t size, const std::string& path) {
+  auto* p = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = write(fd, p, size);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw_errno("cannot write " + path);
-    done += static_cast<size_t>(n);
+    p += n;
+    size -= static_cast<size_t>(n);
   }
 }
 
 void write_file(const std::string& path, const std::string& data) {
   UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
   if (!fd) throw_errno("cannot open " + path);
-  write_all(fd.get(), data, path);
+  write_all(fd.get(), data.data(), data.size(), path);
 }
 
 void write_file_atomic(const std::string& path, const std::string& data, mode_t mode) {
@@ -141,7 +142,7 @@ void write_file_atomic(const std::string& path, const std::string& data, mode_t 
   std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(counter++);
   UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (!fd) throw_errno("cannot create " + tmp);
-  write_all(fd.get(), data, tmp);
+  write_all(fd.get(), data.data(), data.size(), tmp);
   if (fsync(fd.get()) < 0) throw_errno("cannot sync " + tmp);
   fd.reset();
   if (rename(tmp.c_str(), path.c_str()) < 0) {

@@ -19,6 +19,9 @@ int mkdir_p_in_root(int root_fd, const char* path);
 int touch_in_root(int root_fd, const char* path);
 
 std::string read_file(const std::string& path);
+// write(2) until all of data is written (EINTR retried); path names the
+// file in the error.
+void write_all(int fd, const void* data, size_t size, const std::string& path);
 // Writes data to an existing file (e.g. a /proc or cgroup control file).
 void write_file(const std::string& path, const std::string& data);
 // Writes data to path through a temporary file and rename: all or nothing.

@@ -56,11 +56,7 @@ class Spool {
       hash.update(buf, static_cast<size_t>(n));
       if (f.size + n <= static_cast<int64_t>(kMaxJson)) f.small.append(buf, static_cast<size_t>(n));
       f.size += n;
-      for (ssize_t off = 0; off < n;) {
-        ssize_t w = write(fd.get(), buf + off, static_cast<size_t>(n - off));
-        if (w < 0) throw_errno("cannot write " + f.path);
-        off += w;
-      }
+      write_all(fd.get(), buf, static_cast<size_t>(n), f.path);
     }
     if (n < 0) throw Error("cannot read " + key + " from the input");
     if (f.size > static_cast<int64_t>(kMaxJson)) f.small.clear();
@@ -273,7 +269,11 @@ std::vector<std::string> import_docker(const Store& store, Spool& spool, const I
       const Spool::File* layer = spool.find(normalise_entry(l.get<std::string>().c_str()));
       if (!layer) throw Error(what + ": layer " + l.get<std::string>() + " is missing");
       // docker save writes plain tars; newer versions may compress them.
-      std::string head = read_file(layer->path).substr(0, 4);
+      char magic[4] = {};
+      UniqueFd lf(open(layer->path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!lf || pread(lf.get(), magic, sizeof magic, 0) < 0)
+        throw_errno("cannot read " + layer->path);
+      std::string head(magic, sizeof magic);
       auto type = head.rfind("\x1f\x8b", 0) == 0           ? media::kOciLayerGzip
                   : head.rfind("\x28\xb5\x2f\xfd", 0) == 0 ? media::kOciLayerZstd
                                                            : media::kOciLayer;

@@ -45,7 +45,7 @@ Descriptor select_platform(const Index& index, const Platform& platform, const s
 }
 
 ResolvedImage resolve_image(const Store& store, const std::string& text, const Platform& platform) {
-  ResolvedImage out;
+  std::string name;  // as stored
   std::optional<Descriptor> found;
   auto tags = store.tags();
   // A manifest digest, or a prefix of one (at least 4 hex digits).
@@ -58,7 +58,7 @@ ResolvedImage resolve_image(const Store& store, const std::string& text, const P
       if (found && found->digest != t.target.digest)
         throw Error("'" + text + "' is ambiguous: it starts more than one image's digest");
       found = t.target;
-      out.name = t.target.digest;
+      name = t.target.digest;
     }
   }
   if (!found) {
@@ -69,7 +69,7 @@ ResolvedImage resolve_image(const Store& store, const std::string& text, const P
                                         t.name.rfind(ref.name() + "@" + ref.digest, 0) == 0);
       if (same) {
         found = t.target;
-        out.name = t.name;
+        name = t.name;
         break;
       }
     }
@@ -77,7 +77,14 @@ ResolvedImage resolve_image(const Store& store, const std::string& text, const P
       throw Error("image " + ref.str() + " is not in the store; get it with `coracle image pull " +
                   ref.str() + "` or `coracle image import PATH --tag " + ref.str() + "`");
   }
-  out.manifest_descriptor = narrow(store, *found, platform, "image " + out.name);
+  return load_image(store, name, *found, platform);
+}
+
+ResolvedImage load_image(const Store& store, const std::string& name, const Descriptor& target,
+                         const Platform& platform) {
+  ResolvedImage out;
+  out.name = name;
+  out.manifest_descriptor = narrow(store, target, platform, "image " + name);
   const std::string& digest = out.manifest_descriptor.digest;
   out.manifest = parse_manifest(store.read_blob(digest), "manifest " + digest);
   out.config = parse_config(store.read_blob(out.manifest.config.digest),

@@ -24,6 +24,10 @@ struct ResolvedImage {
 ResolvedImage resolve_image(const Store& store, const std::string& text,
                             const Platform& platform = host_platform());
 
+// The same for a tag entry already in hand (no index.json lookup).
+ResolvedImage load_image(const Store& store, const std::string& name, const Descriptor& target,
+                         const Platform& platform = host_platform());
+
 // Picks platform's manifest out of an index (throws listing what there is).
 Descriptor select_platform(const Index& index, const Platform& platform, const std::string& what);
 

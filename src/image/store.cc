@@ -32,17 +32,6 @@ pid_t owner_of(const char* name) {
   return (*end == '-' && pid > 0) ? static_cast<pid_t>(pid) : 0;
 }
 
-void write_all(int fd, const void* data, size_t size) {
-  auto* p = static_cast<const char*>(data);
-  while (size > 0) {
-    ssize_t n = ::write(fd, p, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw_errno("cannot write a blob to the store");
-    p += n;
-    size -= static_cast<size_t>(n);
-  }
-}
-
 }  // namespace
 
 BlobWriter::BlobWriter(const Store& store) : store_(&store) {
@@ -61,7 +50,7 @@ BlobWriter::~BlobWriter() {
 
 void BlobWriter::write(const void* data, size_t size) {
   hash_.update(data, size);
-  write_all(fd_.get(), data, size);
+  write_all(fd_.get(), data, size, store_->blobs_dir());
   size_ += size;
 }
 
