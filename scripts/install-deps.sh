@@ -16,6 +16,8 @@ packages=(
   uidmap iproute2 passwd util-linux procps
   # tests: real image tools and a real registry
   umoci skopeo docker-registry
+  # tests: htpasswd and a throw-away CA for the registry fixture
+  apache2-utils openssl
   # benchmarks: the peers and the timer
   hyperfine bubblewrap crun time python3
   clang-format

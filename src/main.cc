@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
                  "$XDG_DATA_HOME/coracle rootless; or CORACLE_ROOT)");
   auto exec = coracle::cli::add_exec_command(app, global);
   auto image = coracle::cli::add_image_command(app, global);
+  auto login = coracle::cli::add_login_command(app, global);
   // Everything after the first "--" is the command, verbatim: CLI11 would
   // otherwise hand it to the first positional (the image).
   std::vector<std::string> args;
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
   try {
     if (app.got_subcommand("exec")) return exec();
     if (app.got_subcommand("image")) return image();
+    if (app.got_subcommand("login") || app.got_subcommand("logout")) return login();
   } catch (const coracle::Error& e) {
     fprintf(stderr, "coracle: %s\n", e.what());
     return e.exit_code();

@@ -16,9 +16,23 @@ struct GlobalOptions {
   std::string store_root() const;
 };
 
+// How to reach registries: shared by `image pull`, `exec` (which pulls a
+// missing image) and `login`.
+struct RegistryFlags {
+  std::string platform, ca;
+  bool insecure = false;
+};
+void add_registry_flags(CLI::App* command, RegistryFlags& flags, bool with_platform = true);
+// Pulls ref into the store at root with progress on stderr (or JSON events
+// on stdout); returns the name it is stored under.
+std::string pull_with_progress(const std::string& root, const std::string& ref,
+                               const RegistryFlags& flags, bool json);
+
 // Registers `exec` and returns the function that runs it (its exit status).
 std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global);
-// Registers `image` (import, ls, inspect, tag, rm, unpack).
+// Registers `image` (pull, import, ls, inspect, tag, rm, gc, export, unpack).
 std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& global);
+// Registers `login` and `logout`.
+std::function<int()> add_login_command(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace coracle::cli

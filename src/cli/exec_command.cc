@@ -9,6 +9,7 @@
 #include "cli/exec_options.h"
 #include "common/error.h"
 #include "image/default_image.h"
+#include "image/reference.h"
 #include "image/resolve.h"
 #include "image/store.h"
 #include "sandbox/sandbox.h"
@@ -38,6 +39,8 @@ void report(const sandbox::Result& r, bool json) {
 std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global) {
   auto flags = std::make_shared<ExecFlags>();
   auto json = std::make_shared<bool>(false);
+  auto pull = std::make_shared<std::string>("missing");
+  auto registry = std::make_shared<RegistryFlags>();
   CLI::App* cmd = app.add_subcommand(
       "exec", "Run a command in a new sandbox (every namespace, overlay rootfs, seccomp)");
   cmd->footer(
@@ -69,6 +72,10 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
   cmd->add_option("--ulimit", flags->ulimits, "NAME=SOFT[:HARD], e.g. nofile=1024:4096");
   cmd->add_option("--timeout", flags->timeout,
                   "Stop after this long (SIGTERM, then SIGKILL), e.g. 30s");
+  cmd->add_option("--pull", *pull, "When to pull IMAGE: missing (default), always, or never")
+      ->check(CLI::IsMember({"missing", "always", "never"}))
+      ->capture_default_str();
+  add_registry_flags(cmd, *registry);
   cmd->add_flag("--json", *json, "Print one JSON object with the run's result on stdout");
   // One value per occurrence, as docker and podman take them: `-e A=1 IMAGE`
   // must leave IMAGE alone.
@@ -77,7 +84,7 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
     cmd->get_option(name)->allow_extra_args(false);
   cmd->positionals_at_end();
 
-  return [flags, json, &global]() -> int {
+  return [flags, json, pull, registry, &global]() -> int {
     // Without "--", `exec IMAGE CMD...` (docker's shape); with --rootfs there
     // is no image, so every positional is the command.
     if (global.has_command) {
@@ -93,7 +100,24 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
     std::optional<image::ImageRootfs> rootfs;
     ImageDefaults defaults;
     if (from_store) {
-      rootfs = image::prepare_rootfs(image::Store(global.store_root()), flags->image);
+      image::Store store(global.store_root());
+      bool missing = !image::has_image(store, flags->image);
+      if (*pull == "always" || (*pull == "missing" && missing)) {
+        try {
+          // Progress goes to stderr: stdout belongs to the command.
+          pull_with_progress(global.store_root(), flags->image, *registry, false);
+        } catch (const Error& e) {
+          if (!missing) throw;
+          std::string ref = image::parse_reference(flags->image).str();
+          throw Error("image " + ref + " is not in the store and pulling it failed: " + e.what() +
+                      "\n(to use a local copy instead: `coracle image import PATH --tag " + ref +
+                      "`; --pull never does not try the registry)");
+        }
+      }
+      image::Platform platform = registry->platform.empty()
+                                     ? image::host_platform()
+                                     : image::parse_platform(registry->platform);
+      rootfs = image::prepare_rootfs(store, flags->image, platform);
       defaults.config = &rootfs->image.config;
       if (!flags->user.empty() || !rootfs->image.config.user.empty()) {
         defaults.passwd = image::read_image_file(rootfs->layer_dirs, "etc/passwd");

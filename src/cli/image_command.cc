@@ -5,8 +5,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "common/error.h"
 #include "image/import.h"
+#include "image/pull.h"
 #include "image/reference.h"
 #include "image/resolve.h"
 #include "image/store.h"
@@ -18,21 +20,11 @@ struct ImageFlags {
   std::string path, tag, ref, dest, platform;
   std::vector<std::string> refs;
   bool json = false;
+  RegistryFlags registry;
 };
 
 image::Platform platform_of(const ImageFlags& f) {
   return f.platform.empty() ? image::host_platform() : image::parse_platform(f.platform);
-}
-
-std::string human_size(int64_t bytes) {
-  char buf[32];
-  if (bytes >= (1 << 30))
-    snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(bytes) / (1 << 30));
-  else if (bytes >= (1 << 20))
-    snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
-  else
-    snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(bytes) / 1024);
-  return buf;
 }
 
 int list(const image::Store& store, const ImageFlags& f) {
@@ -74,10 +66,39 @@ int inspect(const image::Store& store, const ImageFlags& f) {
 
 }  // namespace
 
+void add_registry_flags(CLI::App* cmd, RegistryFlags& f, bool with_platform) {
+  if (with_platform)
+    cmd->add_option("--platform", f.platform,
+                    "OS/ARCH[/VARIANT] to take from a multi-platform image (default: this host's)");
+  cmd->add_flag("--insecure", f.insecure,
+                "Allow plain HTTP and unverified TLS (always allowed for 127.0.0.0/8 and "
+                "localhost)");
+  cmd->add_option("--ca", f.ca, "A CA certificate (PEM) to trust for the registry")
+      ->check(CLI::ExistingFile);
+}
+
+std::string pull_with_progress(const std::string& root, const std::string& ref,
+                               const RegistryFlags& f, bool json) {
+  image::Store store(root);
+  image::PullOptions opt;
+  if (!f.platform.empty()) opt.platform = image::parse_platform(f.platform);
+  opt.registry.insecure = f.insecure;
+  opt.registry.ca_file = f.ca;
+  PullView view(output_mode(json), image::parse_reference(ref).str());
+  opt.on_event = [&view](const image::PullEvent& e) { view(e); };
+  return image::pull_image(store, ref, opt);
+}
+
 std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& global) {
   auto f = std::make_shared<ImageFlags>();
   CLI::App* image = app.add_subcommand("image", "Manage the image store (no daemon)");
   image->require_subcommand(1);
+
+  auto* pull = image->add_subcommand("pull", "Download an image from a registry into the store");
+  pull->add_option("ref", f->ref, "Image reference, e.g. alpine:3.20 or host:5000/app@sha256:...")
+      ->required();
+  add_registry_flags(pull, f->registry);
+  pull->add_flag("--json", f->json, "JSON events on stdout, one per line");
 
   auto* imp = image->add_subcommand(
       "import", "Import an OCI layout folder, an oci-archive or a docker-archive tar");
@@ -105,7 +126,12 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
   unpack->add_option("dir", f->dest, "New or empty directory")->required();
   unpack->add_option("--platform", f->platform, "OS/ARCH[/VARIANT]");
 
-  return [f, &global, imp, ls, ins, tag, rm, unpack]() -> int {
+  return [f, &global, pull, imp, ls, ins, tag, rm, unpack]() -> int {
+    if (pull->parsed()) {
+      std::string name = pull_with_progress(global.store_root(), f->ref, f->registry, f->json);
+      if (!f->json) printf("%s\n", name.c_str());
+      return 0;
+    }
     image::Store store(global.store_root());
     if (imp->parsed()) {
       image::ImportOptions opt;

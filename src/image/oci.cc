@@ -170,6 +170,18 @@ Manifest parse_manifest(std::string_view text, const std::string& what) {
   return man;
 }
 
+Manifest to_oci_manifest(const Manifest& in) {
+  Manifest out = in;
+  out.media_type = media::kOciManifest;
+  if (out.config.media_type == media::kDockerConfig) out.config.media_type = media::kOciConfig;
+  for (auto& l : out.layers) {
+    if (l.media_type == media::kDockerLayerGzip) l.media_type = media::kOciLayerGzip;
+    if (l.media_type == media::kDockerForeignLayer)
+      l.media_type = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+  }
+  return out;
+}
+
 ImageConfig parse_config(std::string_view text, const std::string& what) {
   json j = parse_json(text, what);
   ImageConfig cfg;

@@ -83,6 +83,10 @@ ImageConfig parse_config(std::string_view json, const std::string& what);
 // its fields when absent, as older OCI documents allow).
 std::string sniff_media_type(std::string_view json, const std::string& what);
 
+// A Docker schema 2 manifest as the OCI manifest over the same blobs (as
+// skopeo writes it into an OCI layout): only the media types change.
+Manifest to_oci_manifest(const Manifest& docker);
+
 // Serialisation (for the store's index.json and for converted manifests).
 std::string descriptor_json(const Descriptor& d);
 std::string index_json(const Index& index);

@@ -44,7 +44,9 @@ Descriptor select_platform(const Index& index, const Platform& platform, const s
               (seen.empty() ? "" : " (it has: " + seen + "); choose one with --platform"));
 }
 
-ResolvedImage resolve_image(const Store& store, const std::string& text, const Platform& platform) {
+namespace {
+// The tag entry text names, if the store has one.
+std::optional<TagEntry> lookup(const Store& store, const std::string& text) {
   std::string name;  // as stored
   std::optional<Descriptor> found;
   auto tags = store.tags();
@@ -73,11 +75,24 @@ ResolvedImage resolve_image(const Store& store, const std::string& text, const P
         break;
       }
     }
-    if (!found)
-      throw Error("image " + ref.str() + " is not in the store; get it with `coracle image pull " +
-                  ref.str() + "` or `coracle image import PATH --tag " + ref.str() + "`");
   }
-  return load_image(store, name, *found, platform);
+  if (!found) return std::nullopt;
+  return TagEntry{name, *found};
+}
+}  // namespace
+
+bool has_image(const Store& store, const std::string& text) {
+  return lookup(store, text).has_value();
+}
+
+ResolvedImage resolve_image(const Store& store, const std::string& text, const Platform& platform) {
+  auto entry = lookup(store, text);
+  if (!entry) {
+    std::string ref = parse_reference(text).str();
+    throw Error("image " + ref + " is not in the store; get it with `coracle image pull " + ref +
+                "` or `coracle image import PATH --tag " + ref + "`");
+  }
+  return load_image(store, entry->name, entry->target, platform);
 }
 
 ResolvedImage load_image(const Store& store, const std::string& name, const Descriptor& target,

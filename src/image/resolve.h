@@ -24,6 +24,9 @@ struct ResolvedImage {
 ResolvedImage resolve_image(const Store& store, const std::string& text,
                             const Platform& platform = host_platform());
 
+// Does the store have what text names (a reference, digest or prefix)?
+bool has_image(const Store& store, const std::string& text);
+
 // The same for a tag entry already in hand (no index.json lookup).
 ResolvedImage load_image(const Store& store, const std::string& name, const Descriptor& target,
                          const Platform& platform = host_platform());

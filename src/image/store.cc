@@ -54,6 +54,13 @@ void BlobWriter::write(const void* data, size_t size) {
   size_ += size;
 }
 
+void BlobWriter::restart() {
+  if (ftruncate(fd_.get(), 0) < 0 || lseek(fd_.get(), 0, SEEK_SET) < 0)
+    throw_errno("cannot rewind a blob in " + store_->blobs_dir());
+  hash_ = Sha256();
+  size_ = 0;
+}
+
 std::string BlobWriter::commit(const std::string& expected_digest, int64_t expected_size,
                                const std::string& what) {
   std::string digest = hash_.digest();

@@ -35,6 +35,8 @@ class BlobWriter {
   ~BlobWriter();
   void write(const void* data, size_t size);
   uint64_t size() const { return size_; }
+  // Drops what was written (a server that ignored a resume sends it all).
+  void restart();
   // Checks the digest (and the size, if expected_size >= 0), syncs the data
   // and links the blob in under its digest. Returns the digest. Throws (and
   // leaves nothing behind) on a mismatch; what names the blob's origin.

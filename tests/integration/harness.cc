@@ -147,14 +147,15 @@ std::string status_field(const std::string& status, const std::string& field) {
   for (const auto& line : split(status, '\n')) {
     if (line.rfind(field + ":", 0) != 0) continue;
     auto v = line.substr(field.size() + 1);
-    return v.substr(v.find_first_not_of(" \t"));
+    auto start = v.find_first_not_of(" \t");
+    return start == std::string::npos ? "" : v.substr(start);
   }
   return "";
 }
 
 std::string run_sh(const std::string& cmd) {
   std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  FILE* p = popen(("(" + cmd + ") 2>&1").c_str(), "r");
   char buf[4096];
   size_t n;
   while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);

@@ -151,6 +151,9 @@ TEST_F(ImageTest, TagAndRemove) {
   EXPECT_EQ(cor({"image", "rm", "two:1"}).exit_code, 0);
   auto r = cor({"exec", "two:1", "--", "true"});
   EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("image docker.io/library/two:1 is not in the store"), std::string::npos)
+      << r.err;
+  r = cor({"exec", "--pull", "never", "two:1", "--", "true"});
   EXPECT_NE(r.err.find("coracle image pull docker.io/library/two:1"), std::string::npos) << r.err;
   EXPECT_EQ(cor({"image", "rm", "two:1"}).exit_code, 125);
 }

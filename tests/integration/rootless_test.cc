@@ -8,6 +8,7 @@
 #include "common/fs.h"
 #include "common/parse.h"
 #include "harness.h"
+#include "registry_fixture.h"
 
 namespace coracle::test {
 namespace {
@@ -146,6 +147,23 @@ TEST_F(Rootless, ImagesImportRunAndUnpack) {
   EXPECT_EQ(st.st_uid, uid_);
   // The caller can always clean up its own store with coracle's own removal.
   run_sh("chmod -R u+w " + work.path());
+}
+
+TEST_F(Rootless, PullsFromARegistryAndRuns) {
+  RegistryServer reg(RegistryServer::Auth::kBasic);
+  TempDir work;
+  reg.push(make_umoci_image(work.path(), "rootless pull"), "tests/rootless:1");
+  std::string ref = reg.host() + "/tests/rootless:1";
+  // The user's own docker config holds the login.
+  mkdir_p(home_.path() + "/.docker");
+  write_file_atomic(
+      home_.path() + "/.docker/config.json",
+      nlohmann::json({{"auths", {{reg.host(), {{"auth", "dGVzdGVyOnMzY3JldC1wdw=="}}}}}}).dump());
+  run_sh("chown -R " + std::to_string(uid_) + " " + home_.path());
+  auto r = coracle({"image", "pull", ref}, options_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = coracle({"exec", ref}, options_);
+  EXPECT_EQ(r.out, "rootless pull") << r.err;
 }
 
 }  // namespace

@@ -1,0 +1,150 @@
+#include "image/credentials.h"
+
+#include <openssl/evp.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "common/error.h"
+#include "common/fs.h"
+
+namespace coracle::image {
+namespace {
+
+std::string base64_encode(const std::string& in) {
+  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::optional<std::string> base64_decode(const std::string& in) {
+  if (in.empty() || in.size() % 4 != 0) return std::nullopt;
+  std::string out(in.size() / 4 * 3 + 1, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  if (n < 0) return std::nullopt;
+  // EVP_DecodeBlock counts the padding as zero bytes.
+  size_t len = static_cast<size_t>(n);
+  for (size_t i = in.size(); i > 0 && in[i - 1] == '='; --i) --len;
+  out.resize(len);
+  return out;
+}
+
+std::string env(const char* name) {
+  const char* v = getenv(name);
+  return v ? v : "";
+}
+
+std::string docker_config_path() {
+  std::string dir = env("DOCKER_CONFIG");
+  if (dir.empty()) dir = env("HOME") + "/.docker";
+  return dir + "/config.json";
+}
+
+// The files to search, most specific first.
+std::vector<std::string> auth_files() {
+  std::vector<std::string> files;
+  if (auto f = env("REGISTRY_AUTH_FILE"); !f.empty()) files.push_back(f);
+  if (auto d = env("XDG_RUNTIME_DIR"); !d.empty()) files.push_back(d + "/containers/auth.json");
+  files.push_back(docker_config_path());
+  return files;
+}
+
+// docker keeps Docker Hub's entry under its v1 URL; other registries may be
+// written with a scheme or a path. All of them mean the same host.
+std::string key_host(std::string key) {
+  if (auto p = key.find("://"); p != std::string::npos) key = key.substr(p + 3);
+  if (auto p = key.find('/'); p != std::string::npos) key = key.substr(0, p);
+  if (key == "index.docker.io" || key == "registry-1.docker.io") key = "docker.io";
+  return key;
+}
+
+std::string file_key(const std::string& registry) {
+  return registry == "docker.io" ? "https://index.docker.io/v1/" : registry;
+}
+
+nlohmann::json load(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return nlohmann::json::object();
+  auto j = nlohmann::json::parse(read_file(path), nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    throw Error(path + " is not valid JSON; fix or remove it");
+  return j;
+}
+
+}  // namespace
+
+std::string basic_authorization(const Credential& c) {
+  return "Basic " + base64_encode(c.username + ":" + c.password);
+}
+
+std::optional<Credential> find_credential(const std::string& registry) {
+  for (const auto& path : auth_files()) {
+    nlohmann::json j = load(path);
+    if (!j.contains("auths") || !j["auths"].is_object()) continue;
+    for (const auto& [key, entry] : j["auths"].items()) {
+      if (key_host(key) != registry || !entry.is_object()) continue;
+      if (entry.contains("auth") && entry["auth"].is_string()) {
+        auto decoded = base64_decode(entry["auth"].get<std::string>());
+        auto colon = decoded ? decoded->find(':') : std::string::npos;
+        if (colon == std::string::npos)
+          throw Error(path + ": the credential for " + key + " is not base64(user:password)");
+        return Credential{decoded->substr(0, colon), decoded->substr(colon + 1)};
+      }
+      if (entry.contains("username") && entry.contains("password"))
+        return Credential{entry.value("username", ""), entry.value("password", "")};
+    }
+  }
+  return std::nullopt;
+}
+
+namespace {
+std::string write_target() {
+  auto f = env("REGISTRY_AUTH_FILE");
+  return f.empty() ? docker_config_path() : f;
+}
+
+void store(const std::string& path, const nlohmann::json& j) {
+  auto slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) mkdir_p(path.substr(0, slash), 0700);
+  // Passwords: readable by the owner only, and replaced all at once.
+  write_file_atomic(path, j.dump(1, '\t') + "\n", 0600);
+}
+}  // namespace
+
+std::string save_credential(const std::string& registry, const Credential& c) {
+  std::string path = write_target();
+  nlohmann::json j = load(path);
+  if (!j.contains("auths") || !j["auths"].is_object()) j["auths"] = nlohmann::json::object();
+  // One entry per host: drop other spellings of it first.
+  for (auto it = j["auths"].begin(); it != j["auths"].end();)
+    it = key_host(it.key()) == registry ? j["auths"].erase(it) : std::next(it);
+  j["auths"][file_key(registry)] = {{"auth", base64_encode(c.username + ":" + c.password)}};
+  store(path, j);
+  return path;
+}
+
+bool remove_credential(const std::string& registry, std::string& path) {
+  path = write_target();
+  nlohmann::json j = load(path);
+  if (!j.contains("auths") || !j["auths"].is_object()) return false;
+  bool found = false;
+  for (auto it = j["auths"].begin(); it != j["auths"].end();) {
+    if (key_host(it.key()) == registry) {
+      it = j["auths"].erase(it);
+      found = true;
+    } else {
+      ++it;
+    }
+  }
+  if (found) store(path, j);
+  return found;
+}
+
+}  // namespace coracle::image

@@ -1,0 +1,146 @@
+#include "image/pull.h"
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "common/error.h"
+#include "common/file_lock.h"
+#include "common/sha256.h"
+#include "image/credentials.h"
+#include "image/reference.h"
+#include "image/resolve.h"
+
+namespace coracle::image {
+namespace {
+
+// Events from several threads, delivered one at a time.
+class Events {
+ public:
+  explicit Events(const std::function<void(const PullEvent&)>& sink) : sink_(sink) {}
+  void emit(PullEvent e) {
+    if (!sink_) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    sink_(e);
+  }
+
+ private:
+  const std::function<void(const PullEvent&)>& sink_;
+  std::mutex mutex_;
+};
+
+// One blob into the store, at most once across processes: the per-blob
+// lock makes a concurrent pull of the same image wait, then find it there.
+void fetch_blob(const Store& store, RegistryClient& client, const Descriptor& d,
+                const std::string& role, Events& events) {
+  if (!is_sha256_digest(d.digest))
+    throw Error("the manifest names blob '" + d.digest + "', which is not a sha256 digest");
+  if (store.has_blob(d.digest)) {
+    events.emit({PullEvent::Kind::kBlobCached, d.digest, role, d.size, 0});
+    return;
+  }
+  FileLock lock(store.lock_path("blob-" + d.digest.substr(7)), FileLock::Mode::Exclusive);
+  if (store.has_blob(d.digest)) {
+    events.emit({PullEvent::Kind::kBlobCached, d.digest, role, d.size, 0});
+    return;
+  }
+  events.emit({PullEvent::Kind::kBlobStart, d.digest, role, d.size, 0});
+  BlobWriter writer(store);
+  uint64_t reported = 0;
+  client.blob(d, writer, [&](uint64_t done) {
+    // A few hundred events per layer at most, whatever its size.
+    if (done - reported < (256u << 10) && done != static_cast<uint64_t>(d.size)) return;
+    reported = done;
+    events.emit({PullEvent::Kind::kBlobProgress, d.digest, role, d.size, done});
+  });
+  writer.commit(d.digest, d.size, "blob " + d.digest + " of " + role);
+  events.emit({PullEvent::Kind::kBlobDone, d.digest, role, d.size, writer.size()});
+}
+
+// Runs fn over items on up to n threads; the first error wins, the rest
+// stop at their next item.
+template <typename T, typename Fn>
+void parallel_for(const std::vector<T>& items, int n, Fn fn) {
+  std::atomic<size_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto worker = [&] {
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (error) return;
+      }
+      size_t i = next++;
+      if (i >= items.size()) return;
+      try {
+        fn(items[i]);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+      }
+    }
+  };
+  size_t threads = std::min(items.size(), static_cast<size_t>(std::max(n, 1)));
+  std::vector<std::thread> pool;
+  for (size_t i = 1; i < threads; ++i) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace
+
+std::string pull_image(const Store& store, const std::string& text, const PullOptions& opt) {
+  Reference ref = parse_reference(text);
+  Events events(opt.on_event);
+  RegistryClient client(ref, opt.registry, find_credential(ref.registry));
+  std::string what = ref.str();
+
+  FetchedManifest top = client.manifest(ref.digest.empty() ? ref.tag : ref.digest);
+  FetchedManifest chosen = top;
+  if (is_index_type(top.media_type)) {
+    Index index = parse_index(top.body, "index of " + what);
+    Descriptor d = select_platform(index, opt.platform, what);
+    chosen = client.manifest(d.digest);
+    if (!is_manifest_type(chosen.media_type))
+      throw Error("the index of " + what + " points at " + d.digest +
+                  ", which is not an image manifest (" + chosen.media_type + ")");
+  }
+  Manifest manifest = parse_manifest(chosen.body, "manifest " + chosen.digest + " of " + what);
+  // The store is an OCI layout that umoci must read, so Docker manifests
+  // are kept as their OCI equivalent (the blobs, and so the image, are the
+  // same; the manifest's digest is not).
+  std::string manifest_text = chosen.body;
+  if (manifest.media_type == media::kDockerManifest) {
+    manifest = to_oci_manifest(manifest);
+    manifest_text = manifest_json(manifest);
+  }
+  if (manifest.config.media_type != media::kOciConfig)
+    throw Error("manifest " + chosen.digest + " of " + what + " has a config of type '" +
+                manifest.config.media_type + "', which is not an image config");
+
+  int64_t total = manifest.config.size;
+  for (const auto& l : manifest.layers) total += l.size;
+  events.emit({PullEvent::Kind::kResolved, chosen.digest, "manifest", total, 0});
+
+  // gc must not take blobs that are in but not yet tagged.
+  FileLock gc = store.gc_lock(FileLock::Mode::Shared);
+  std::vector<std::pair<Descriptor, std::string>> blobs = {{manifest.config, "config"}};
+  for (const auto& l : manifest.layers) blobs.emplace_back(l, "layer");
+  parallel_for(blobs, opt.parallel, [&](const std::pair<Descriptor, std::string>& b) {
+    fetch_blob(store, client, b.first, b.second, events);
+  });
+
+  ImageConfig config = parse_config(store.read_blob(manifest.config.digest), "config of " + what);
+  if (config.diff_ids.size() != manifest.layers.size())
+    throw Error("image " + what + ": the manifest has " + std::to_string(manifest.layers.size()) +
+                " layers but its config lists " + std::to_string(config.diff_ids.size()));
+  std::string digest = store.put_blob(manifest_text);
+  Descriptor target{
+      std::string(media::kOciManifest), digest, static_cast<int64_t>(manifest_text.size()), {}, {}};
+  store.set_tag(what, target);
+  events.emit({PullEvent::Kind::kDone, digest, "manifest", total, 0});
+  return what;
+}
+
+}  // namespace coracle::image

@@ -1,0 +1,82 @@
+// A client for the OCI distribution API (v2): manifests and blobs of one
+// repository, with the registry's auth (bearer tokens from its
+// WWW-Authenticate challenge, or basic auth), retries, and resumption of a
+// broken blob transfer with Range. It checks nothing itself: callers
+// verify digests (BlobWriter, manifest digests in pull.cc).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "image/credentials.h"
+#include "image/http_client.h"
+#include "image/oci.h"
+#include "image/reference.h"
+#include "image/store.h"
+
+namespace coracle::image {
+
+struct RegistryOptions {
+  // Plain HTTP and unverified TLS. Without it, plain HTTP is used only for
+  // registries on 127.0.0.0/8, ::1 or localhost (as docker does).
+  bool insecure = false;
+  std::string ca_file;  // a CA to trust beside the system's (--ca)
+  int retries = 5;      // per blob, for transfers that make no progress
+};
+
+struct FetchedManifest {
+  std::string body, media_type, digest;
+};
+
+class RegistryClient {
+ public:
+  RegistryClient(const Reference& ref, RegistryOptions options,
+                 std::optional<Credential> credential);
+  ~RegistryClient();
+
+  // tag_or_digest: "latest" or "sha256:...". The digest is that of the
+  // bytes received; if the request named a digest, they must match it.
+  FetchedManifest manifest(const std::string& tag_or_digest);
+
+  // Streams the blob into writer (resuming after a cut, restarting when
+  // the server ignores Range); on_progress gets the bytes so far.
+  void blob(const Descriptor& blob, BlobWriter& writer,
+            const std::function<void(uint64_t)>& on_progress);
+
+  // Checks that the registry answers and accepts the credential
+  // (`coracle login`); throws saying what is wrong.
+  void check_login();
+
+  // Where the registry's API was found ("https://host/v2/").
+  std::string endpoint();
+
+ private:
+  struct Lease;
+  Lease lease();
+  void ping();
+  void authenticate(HttpSession& session, const std::string& challenge);
+  std::vector<std::string> auth_headers();
+  HttpRequest request(const std::string& path) const;
+  [[noreturn]] void fail_status(const HttpResponse& r, const std::string& what,
+                                const std::string& url);
+
+  Reference ref_;
+  RegistryOptions options_;
+  std::optional<Credential> credential_;
+  HttpOptions http_options_;
+  bool plain_allowed_;
+
+  std::mutex ping_mutex_;  // one ping (and token) at a time
+  std::mutex mutex_;       // guards all below
+  std::vector<std::unique_ptr<HttpSession>> idle_;
+  std::string base_;  // "https://host" once pinged
+  bool insecure_tls_ = false;
+  std::string challenge_;      // the ping's WWW-Authenticate
+  std::string authorization_;  // "Bearer ..." / "Basic ..." / ""
+};
+
+}  // namespace coracle::image
