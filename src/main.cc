@@ -6,6 +6,8 @@
 
 #include "cli/commands.h"
 #include "common/error.h"
+#include "common/parse.h"
+#include "image/layer_unpack.h"
 
 #ifndef CORACLE_VERSION
 #define CORACLE_VERSION "0.0.0"
@@ -20,6 +22,10 @@ int main(int argc, char** argv) {
   app.add_option("--root", global.root,
                  "Store directory (default /var/lib/coracle as root, "
                  "$XDG_DATA_HOME/coracle rootless; or CORACLE_ROOT)");
+  std::string max_entry;
+  app.add_option("--max-entry-size", max_entry,
+                 "Refuse image layers holding a file larger than this (default 64g, or "
+                 "CORACLE_MAX_ENTRY_SIZE)");
   auto exec = coracle::cli::add_exec_command(app, global);
   auto image = coracle::cli::add_image_command(app, global);
   auto login = coracle::cli::add_login_command(app, global);
@@ -42,6 +48,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : coracle::kExitInternal;
   }
   try {
+    if (!max_entry.empty()) coracle::image::set_max_entry_size(coracle::parse_bytes(max_entry));
     if (app.got_subcommand("exec")) return exec();
     if (app.got_subcommand("image")) return image();
     if (app.got_subcommand("login") || app.got_subcommand("logout")) return login();

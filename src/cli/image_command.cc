@@ -7,6 +7,8 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "common/error.h"
+#include "image/export.h"
+#include "image/gc.h"
 #include "image/import.h"
 #include "image/pull.h"
 #include "image/reference.h"
@@ -17,7 +19,7 @@ namespace coracle::cli {
 namespace {
 
 struct ImageFlags {
-  std::string path, tag, ref, dest, platform;
+  std::string path, tag, ref, dest, platform, format = "oci-archive";
   std::vector<std::string> refs;
   bool json = false;
   RegistryFlags registry;
@@ -126,7 +128,18 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
   unpack->add_option("dir", f->dest, "New or empty directory")->required();
   unpack->add_option("--platform", f->platform, "OS/ARCH[/VARIANT]");
 
-  return [f, &global, pull, imp, ls, ins, tag, rm, unpack]() -> int {
+  auto* gc = image->add_subcommand(
+      "gc", "Free blobs and unpacked layers that no image name reaches (not those in use)");
+  gc->add_flag("--json", f->json, "One JSON object with what was freed");
+
+  auto* exp = image->add_subcommand("export", "Write an image to a tar that other tools load");
+  exp->add_option("ref", f->ref, "Image reference or digest")->required();
+  exp->add_option("path", f->dest, "The tar file to write")->required();
+  exp->add_option("--format", f->format, "oci-archive (default) or docker-archive")
+      ->check(CLI::IsMember({"oci-archive", "docker-archive"}));
+  exp->add_option("--platform", f->platform, "OS/ARCH[/VARIANT]");
+
+  return [f, &global, pull, imp, ls, ins, tag, rm, gc, exp, unpack]() -> int {
     if (pull->parsed()) {
       std::string name = pull_with_progress(global.store_root(), f->ref, f->registry, f->json);
       if (!f->json) printf("%s\n", name.c_str());
@@ -164,6 +177,31 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
         }
       }
       return status;
+    }
+    if (gc->parsed()) {
+      auto r = image::collect_garbage(store);
+      if (f->json) {
+        nlohmann::json j = {{"blobs_removed", r.blobs_removed},
+                            {"bytes_freed", r.blob_bytes},
+                            {"layers_removed", r.layers_removed},
+                            {"layers_in_use", r.layers_in_use}};
+        printf("%s\n", j.dump().c_str());
+      } else {
+        printf("removed %d blobs (%s) and %d unpacked layers", r.blobs_removed,
+               human_size(static_cast<int64_t>(r.blob_bytes)).c_str(), r.layers_removed);
+        if (r.layers_in_use)
+          printf("; %d unused layers are still in use by a sandbox", r.layers_in_use);
+        printf("\n");
+      }
+      return 0;
+    }
+    if (exp->parsed()) {
+      auto img = image::resolve_image(store, f->ref, platform_of(*f));
+      image::export_image(store, img, f->dest,
+                          f->format == "docker-archive" ? image::ExportFormat::kDockerArchive
+                                                        : image::ExportFormat::kOciArchive);
+      printf("exported %s to %s (%s)\n", img.name.c_str(), f->dest.c_str(), f->format.c_str());
+      return 0;
     }
     if (unpack->parsed()) {
       auto img = image::resolve_image(store, f->ref, platform_of(*f));

@@ -167,6 +167,8 @@ class Pending {
     tagged_.emplace_back(name, manifest);
   }
   std::vector<std::string> commit(const Store& store, Spool& spool) {
+    // gc must not take blobs that are linked in but not yet tagged.
+    FileLock gc = store.gc_lock(FileLock::Mode::Shared);
     spool.commit(blobs_);
     std::vector<std::string> names;
     for (const auto& [name, desc] : tagged_) {

@@ -9,6 +9,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -18,6 +19,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/parse.h"
 #include "common/sha256.h"
 #include "common/unique_fd.h"
 
@@ -390,6 +392,30 @@ void apply_dir_modes(int dest_fd, const std::vector<DeferredDir>& dirs) {
     fchmod(fd.get(), d.mode);
     futimens(fd.get(), d.times);
   }
+}
+
+namespace {
+std::atomic<uint64_t> entry_limit{0};
+}  // namespace
+
+uint64_t max_entry_size() {
+  uint64_t v = entry_limit.load();
+  if (v) return v;
+  v = 64ULL << 30;
+  if (const char* env = getenv("CORACLE_MAX_ENTRY_SIZE"); env && *env) {
+    try {
+      v = parse_bytes(env);
+    } catch (const Error&) {
+      throw Error("CORACLE_MAX_ENTRY_SIZE='" + std::string(env) +
+                  "' is not a size (e.g. 512m, 4g)");
+    }
+  }
+  entry_limit = v;
+  return v;
+}
+
+void set_max_entry_size(uint64_t bytes) {
+  entry_limit = bytes;
 }
 
 UnpackStats unpack_layer(int fd, int dest_fd, const UnpackOptions& options,

@@ -22,11 +22,17 @@ enum class WhiteoutMode {
   Apply,
 };
 
+// The largest file a layer may hold: 64 GiB, or CORACLE_MAX_ENTRY_SIZE, or
+// what the CLI's --max-entry-size set. A bigger entry fails the unpack, so
+// a hostile layer cannot fill the disk through one lying header.
+uint64_t max_entry_size();
+void set_max_entry_size(uint64_t bytes);
+
 struct UnpackOptions {
   WhiteoutMode whiteouts = WhiteoutMode::Overlay;
   bool preserve_owners = true;  // chown to the tar's uid/gid (needs root)
   bool allow_devices = false;   // create character and block devices
-  uint64_t max_entry_size = 64ULL << 30;
+  uint64_t max_entry_size = image::max_entry_size();
   // Leave directory modes and times to the caller (UnpackStats::dirs), for
   // a flatten whose next layers must still write into a 0555 directory.
   bool defer_dir_modes = false;

@@ -174,7 +174,7 @@ nlohmann::json busybox_layer() {
   json l = json::array();
   l.push_back({{"name", "bin"}, {"type", "dir"}});
   l.push_back({{"name", "bin/busybox"}, {"source", "/bin/busybox"}, {"mode", 0755}});
-  for (const char* applet : {"sh", "ls", "cat", "id", "echo", "pwd", "stat", "test"})
+  for (const char* applet : {"sh", "ls", "cat", "id", "echo", "pwd", "stat", "test", "sleep"})
     l.push_back(
         {{"name", std::string("bin/") + applet}, {"type", "symlink"}, {"target", "busybox"}});
   l.push_back({{"name", "etc"}, {"type", "dir"}});

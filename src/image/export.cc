@@ -1,0 +1,185 @@
+#include "image/export.h"
+
+#include <archive.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/unique_fd.h"
+#include "image/reference.h"
+
+namespace coracle::image {
+namespace {
+
+// A ustar writer for the few regular files of an image archive. (Not
+// libarchive's writer: its format table drags in the xar writer, and with
+// it libxml2, which the static binary cannot link.) Names here are at most
+// 77 bytes, so plain ustar suffices; sizes of 8 GiB and more use the
+// base-256 encoding that GNU tar, libarchive and Go's archive/tar read.
+class TarWriter {
+ public:
+  TarWriter(const std::string& path, int fd) : path_(path), fd_(fd) {}
+  void add_bytes(const std::string& name, const std::string& data) {
+    header(name, data.size());
+    write_all(fd_, data.data(), data.size(), path_);
+    pad(data.size());
+  }
+  void add_file(const std::string& name, const std::string& source) {
+    UniqueFd in(open(source.c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat st;
+    if (!in || fstat(in.get(), &st) < 0) throw_errno("cannot read " + source);
+    uint64_t size = static_cast<uint64_t>(st.st_size), copied = 0;
+    header(name, size);
+    char buf[1 << 16];
+    while (copied < size) {
+      ssize_t n = read(in.get(), buf, std::min<uint64_t>(sizeof buf, size - copied));
+      if (n <= 0) throw_errno("cannot read " + source);
+      write_all(fd_, buf, static_cast<size_t>(n), path_);
+      copied += static_cast<uint64_t>(n);
+    }
+    pad(size);
+  }
+  void finish() {
+    char zeros[1024] = {};
+    write_all(fd_, zeros, sizeof zeros, path_);
+  }
+
+ private:
+  void header(const std::string& name, uint64_t size) {
+    if (name.size() > 99) throw Error("internal: tar entry name too long: " + name);
+    char h[512] = {};
+    memcpy(h, name.data(), name.size());
+    snprintf(h + 100, 8, "%07o", 0644);
+    snprintf(h + 108, 8, "%07o", 0);
+    snprintf(h + 116, 8, "%07o", 0);
+    if (size < 077777777777ULL) {
+      snprintf(h + 124, 12, "%011llo", static_cast<unsigned long long>(size));
+    } else {
+      h[124] = static_cast<char>(0x80);
+      for (int i = 0; i < 8; ++i) h[135 - i] = static_cast<char>((size >> (8 * i)) & 0xff);
+    }
+    snprintf(h + 136, 12, "%011o", 0);
+    h[156] = '0';
+    memcpy(h + 257, "ustar", 6);
+    memcpy(h + 263, "00", 2);
+    memset(h + 148, ' ', 8);
+    unsigned sum = 0;
+    for (unsigned char c : h) sum += c;
+    snprintf(h + 148, 8, "%06o", sum);
+    write_all(fd_, h, sizeof h, path_);
+  }
+  void pad(uint64_t size) {
+    char zeros[512] = {};
+    if (size % 512) write_all(fd_, zeros, 512 - size % 512, path_);
+  }
+  std::string path_;
+  int fd_;
+};
+
+// The layer blob uncompressed into a file (docker-archive layers are plain
+// tars, and a tar entry needs its size before its data).
+void decompress_to(const std::string& blob, const std::string& out) {
+  std::unique_ptr<archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);
+  // The filters of the layer media types only (each one linked in).
+  archive_read_support_filter_gzip(a.get());
+  archive_read_support_filter_zstd(a.get());
+  archive_read_support_filter_xz(a.get());
+  archive_read_support_filter_bzip2(a.get());
+  archive_read_support_format_raw(a.get());
+  archive_entry* e;
+  if (archive_read_open_filename(a.get(), blob.c_str(), 1 << 16) != ARCHIVE_OK ||
+      archive_read_next_header(a.get(), &e) != ARCHIVE_OK)
+    throw Error("cannot read layer " + blob + ": " + archive_error_string(a.get()));
+  UniqueFd fd(open(out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd) throw_errno("cannot create " + out);
+  char buf[1 << 16];
+  la_ssize_t n;
+  while ((n = archive_read_data(a.get(), buf, sizeof buf)) > 0)
+    write_all(fd.get(), buf, static_cast<size_t>(n), out);
+  if (n < 0) throw Error("cannot decompress layer " + blob + ": " + archive_error_string(a.get()));
+}
+
+void write_oci(const Store& store, const ResolvedImage& img, TarWriter& tar) {
+  tar.add_bytes("oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
+  Descriptor d = img.manifest_descriptor;
+  d.annotations.clear();
+  d.platform.reset();
+  if (!is_sha256_digest(img.name)) {
+    // skopeo and umoci look a tag up by ref.name; containerd and coracle
+    // take the full name from io.containerd.image.name.
+    Reference ref = parse_reference(img.name);
+    if (!ref.tag.empty()) d.annotations[kRefNameAnnotation] = ref.tag;
+    d.annotations["io.containerd.image.name"] = img.name;
+  }
+  Index index{std::string(media::kOciIndex), {d}};
+  tar.add_bytes("index.json", index_json(index));
+  std::set<std::string> done;
+  auto add_blob = [&](const std::string& digest) {
+    if (done.insert(digest).second)
+      tar.add_file("blobs/sha256/" + digest.substr(7), store.blob_path(digest));
+  };
+  add_blob(img.manifest_descriptor.digest);
+  add_blob(img.manifest.config.digest);
+  for (const auto& l : img.manifest.layers) add_blob(l.digest);
+}
+
+void write_docker(const Store& store, const ResolvedImage& img, TarWriter& tar) {
+  std::string config_name = img.manifest.config.digest.substr(7) + ".json";
+  tar.add_file(config_name, store.blob_path(img.manifest.config.digest));
+  std::string work = store.make_tmp_dir("export");
+  nlohmann::json layers = nlohmann::json::array();
+  std::set<std::string> done;
+  try {
+    for (size_t i = 0; i < img.manifest.layers.size(); ++i) {
+      std::string hex = img.config.diff_ids.at(i).substr(7);
+      std::string name = hex + "/layer.tar";
+      layers.push_back(name);
+      if (!done.insert(hex).second) continue;
+      std::string plain = work + "/" + hex;
+      decompress_to(store.blob_path(img.manifest.layers[i].digest), plain);
+      tar.add_file(name, plain);
+      unlink(plain.c_str());
+    }
+  } catch (...) {
+    remove_tree(work);
+    throw;
+  }
+  remove_tree(work);
+  nlohmann::json entry = {{"Config", config_name}, {"Layers", layers}};
+  entry["RepoTags"] = nlohmann::json::array();
+  if (!is_sha256_digest(img.name) && !parse_reference(img.name).tag.empty())
+    entry["RepoTags"].push_back(img.name);
+  tar.add_bytes("manifest.json", nlohmann::json::array({entry}).dump());
+}
+
+}  // namespace
+
+void export_image(const Store& store, const ResolvedImage& img, const std::string& path,
+                  ExportFormat format) {
+  std::string tmp = path + ".coracle-" + std::to_string(getpid());
+  UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd) throw_errno("cannot create " + tmp);
+  try {
+    TarWriter tar(path, fd.get());
+    if (format == ExportFormat::kOciArchive)
+      write_oci(store, img, tar);
+    else
+      write_docker(store, img, tar);
+    tar.finish();
+    if (fsync(fd.get()) < 0) throw_errno("cannot sync " + tmp);
+    if (rename(tmp.c_str(), path.c_str()) < 0) throw_errno("cannot write " + path);
+  } catch (...) {
+    unlink(tmp.c_str());
+    throw;
+  }
+}
+
+}  // namespace coracle::image

@@ -1,0 +1,139 @@
+// Keeping the store: `image gc` (what it frees, what it must keep: tagged
+// images and layers under a running sandbox), `image export` in both
+// archive formats read back by coracle, skopeo and umoci, and the limit on
+// the size of a layer's entries.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/fs.h"
+#include "harness.h"
+
+namespace coracle::test {
+namespace {
+
+using nlohmann::json;
+
+int count_entries(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (!d) return -1;
+  int n = 0;
+  while (auto* e = readdir(d)) n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+class StoreMaintenance : public ::testing::Test {
+ protected:
+  TempDir work, store;
+  RunResult cor(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--root", store.path()});
+    return coracle(args);
+  }
+  // An image over the shared busybox base with one file of its own.
+  void import(const std::string& name, const std::string& file) {
+    json top = json::array({{{"name", file}, {"data", name}}});
+    make_layout(work.path() + "/" + name, {{"tag", name}, {"layers", {busybox_layer(), top}}});
+    auto r = cor({"image", "import", work.path() + "/" + name});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  json gc() {
+    auto r = cor({"image", "gc", "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return json::parse(r.out);
+  }
+};
+
+TEST_F(StoreMaintenance, GcFreesWhatNoTagReachesButNotWhatASandboxUses) {
+  import("keep", "k");
+  import("drop", "d");
+  ASSERT_EQ(cor({"exec", "keep", "--", "cat", "/k"}).out, "keep");
+  std::string blobs = store.path() + "/oci/blobs/sha256", layers = store.path() + "/layers";
+  // Shared base: 1 layer blob; each image: manifest, config, top layer.
+  EXPECT_EQ(count_entries(blobs), 7);
+  EXPECT_EQ(gc()["blobs_removed"], 0);  // everything is tagged
+
+  // A sandbox runs on "drop" while its tag goes and gc runs.
+  int out = -1;
+  pid_t pid = spawn_coracle(
+      {"--root", store.path(), "exec", "drop", "--", "sh", "-c", "cat /d; echo; sleep 3; cat /d"},
+      &out);
+  ASSERT_NE(read_until(out, "drop\n").find("drop"), std::string::npos);
+  EXPECT_EQ(count_entries(layers), 3);
+  ASSERT_EQ(cor({"image", "rm", "drop"}).exit_code, 0);
+  json r = gc();
+  EXPECT_EQ(r["blobs_removed"], 3);   // drop's manifest, config and top layer
+  EXPECT_EQ(r["layers_removed"], 0);  // its top layer is under the sandbox
+  EXPECT_EQ(r["layers_in_use"], 1);
+  EXPECT_EQ(count_entries(layers), 3);
+  EXPECT_EQ(wait_coracle(pid), 0);
+  close(out);
+
+  r = gc();
+  EXPECT_EQ(r["layers_removed"], 1);
+  EXPECT_EQ(count_entries(layers), 2);
+  EXPECT_EQ(count_entries(blobs), 4);
+  // What is left still runs and is still a valid layout.
+  EXPECT_EQ(cor({"exec", "keep", "--", "cat", "/k"}).out, "keep");
+  run_sh("skopeo inspect oci:" + store.path() + "/oci:docker.io/library/keep:latest");
+  EXPECT_EQ(cor({"exec", "--pull", "never", "drop", "--", "true"}).exit_code, 125);
+}
+
+TEST_F(StoreMaintenance, ExportedArchivesLoadInCoracleSkopeoAndUmoci) {
+  import("exported", "e");
+  for (const char* format : {"oci-archive", "docker-archive"}) {
+    std::string tar = work.path() + "/" + format + ".tar";
+    auto r = cor({"image", "export", "--format", format, "exported", tar});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    TempDir other;
+    r = coracle({"--root", other.path(), "image", "import", tar, "--tag", "back:1"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = coracle({"--root", other.path(), "exec", "back:1", "--", "cat", "/e"});
+    EXPECT_EQ(r.out, "exported") << format << r.err;
+    // skopeo reads it; umoci unpacks what skopeo made of it.
+    std::string layout = work.path() + "/" + format + "-layout";
+    std::string src = std::string(format) + ":" + tar;
+    if (std::string(format) == "oci-archive") src += ":latest";
+    run_sh("skopeo copy --quiet " + src + " oci:" + layout + ":t && umoci unpack --image " +
+           layout + ":t " + layout + "-bundle >/dev/null");
+    EXPECT_EQ(read_file(layout + "-bundle/rootfs/e"), "exported");
+  }
+  // A failed export leaves nothing behind.
+  auto r = cor({"image", "export", "exported", work.path() + "/no/such/dir/x.tar"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_EQ(count_entries(work.path() + "/no"), -1);
+  r = cor({"image", "export", "nothing-here", work.path() + "/x.tar"});
+  EXPECT_EQ(r.exit_code, 125);
+  struct stat st;
+  EXPECT_NE(stat((work.path() + "/x.tar").c_str(), &st), 0);
+}
+
+TEST_F(StoreMaintenance, EntrySizeLimitIsConfigurable) {
+  run_sh("head -c 2M /dev/zero > " + work.path() + "/two-mib");
+  json top = json::array({{{"name", "big"}, {"source", work.path() + "/two-mib"}}});
+  make_layout(work.path() + "/lay", {{"tag", "sized"}, {"layers", {busybox_layer(), top}}});
+  ASSERT_EQ(cor({"image", "import", work.path() + "/lay"}).exit_code, 0);
+  auto r = cor({"--max-entry-size", "1m", "exec", "sized", "--", "true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("over the limit"), std::string::npos) << r.err;
+  // The base layer may have made it (layers unpack in parallel); the big
+  // one did not, and nothing half-unpacked is left.
+  EXPECT_LE(count_entries(store.path() + "/layers"), 1);
+  EXPECT_EQ(count_entries(store.path() + "/tmp"), 0);
+  RunOptions o;
+  o.env = {"CORACLE_MAX_ENTRY_SIZE=1m"};
+  r = coracle({"--root", store.path(), "image", "unpack", "sized", work.path() + "/flat"}, o);
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("over the limit"), std::string::npos) << r.err;
+  r = cor({"exec", "sized", "--", "stat", "-c", "%s", "/big"});
+  EXPECT_EQ(r.out, "2097152\n") << r.err;
+}
+
+}  // namespace
+}  // namespace coracle::test
