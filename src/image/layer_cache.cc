@@ -55,7 +55,13 @@ void unpack_one(const Store& store, const Descriptor& layer, const std::string& 
                   " (the layer is corrupt or was tampered with)");
     // The overlay reads the layer's root as a directory like any other.
     chmod(tmp.c_str(), 0755);
-    if (rename(tmp.c_str(), dir.c_str()) < 0) throw_errno("cannot move the layer to " + dir);
+    int rc = rename(tmp.c_str(), dir.c_str());
+    if (rc < 0 && errno == ENOENT) {
+      // layers/ was removed by hand (to free space): the cache starts over.
+      mkdir_p(store.layers_dir(), 0700);
+      rc = rename(tmp.c_str(), dir.c_str());
+    }
+    if (rc < 0) throw_errno("cannot move the layer to " + dir);
   } catch (...) {
     try {
       remove_tree(tmp);

@@ -124,7 +124,12 @@ void Store::sweep_tmp() const {
 
 std::string Store::make_tmp_dir(const std::string& purpose) const {
   std::string path = tmp_dir() + "/" + tmp_name(purpose);
-  if (mkdir(path.c_str(), 0700) < 0) throw_errno("cannot create " + path);
+  if (mkdir(path.c_str(), 0700) < 0) {
+    // Someone cleaned up by removing tmp/ itself: make it again.
+    if (errno != ENOENT) throw_errno("cannot create " + path);
+    mkdir_p(tmp_dir(), 0700);
+    if (mkdir(path.c_str(), 0700) < 0) throw_errno("cannot create " + path);
+  }
   return path;
 }
 
