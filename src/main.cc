@@ -26,6 +26,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-entry-size", max_entry,
                  "Refuse image layers holding a file larger than this (default 64g, or "
                  "CORACLE_MAX_ENTRY_SIZE)");
+  app.add_option("--storage-driver", global.storage_driver,
+                 "overlay (default where the kernel has it) or vfs (images run on a flattened "
+                 "copy; or CORACLE_STORAGE_DRIVER)")
+      ->check(CLI::IsMember({"overlay", "vfs"}));
   auto exec = coracle::cli::add_exec_command(app, global);
   auto image = coracle::cli::add_image_command(app, global);
   auto login = coracle::cli::add_login_command(app, global);

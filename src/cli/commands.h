@@ -10,6 +10,10 @@ namespace coracle::cli {
 
 struct GlobalOptions {
   std::string root;  // --root; empty: CORACLE_ROOT or the default
+  // --storage-driver: "overlay", "vfs" (a flattened copy per run), or empty
+  // for CORACLE_STORAGE_DRIVER, else overlay where the kernel has it.
+  std::string storage_driver;
+  bool use_overlay() const;
   // What followed the first "--" on the command line.
   bool has_command = false;
   std::vector<std::string> command;

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/exec_options.h"
 #include "common/error.h"
+#include "common/fs.h"
 #include "image/default_image.h"
 #include "image/reference.h"
 #include "image/resolve.h"
@@ -33,6 +34,27 @@ void report(const sandbox::Result& r, bool json) {
   printf("%s\n", j.dump().c_str());
   fflush(stdout);
 }
+
+// An image flattened into ROOT/tmp for one run (the vfs storage driver).
+struct PrivateCopy {
+  std::string dir, rootfs;
+  PrivateCopy(const image::Store& store, const image::ResolvedImage& img)
+      : dir(store.make_tmp_dir("run")), rootfs(dir + "/rootfs") {
+    try {
+      image::flatten_image(store, img, rootfs);
+    } catch (...) {
+      remove();
+      throw;
+    }
+  }
+  ~PrivateCopy() { remove(); }
+  void remove() {
+    try {
+      remove_tree(dir);
+    } catch (const Error&) {
+    }
+  }
+};
 
 }  // namespace
 
@@ -125,7 +147,14 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
       }
     }
     sandbox::Spec spec = make_spec(*flags, defaults);
-    if (rootfs)
+    // Without overlayfs, the image is flattened into a copy for this run
+    // alone (under ROOT/tmp, so a killed run's copy is swept later).
+    std::optional<PrivateCopy> copy;
+    if (rootfs && !global.use_overlay()) {
+      copy.emplace(image::Store(global.store_root()), rootfs->image);
+      spec.rootfs = copy->rootfs;
+      spec.rootfs_is_private_copy = true;
+    } else if (rootfs)
       spec.layers = rootfs->layer_dirs;
     else if (!flags->rootfs.empty())
       spec.rootfs = flags->rootfs;

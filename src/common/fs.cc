@@ -55,8 +55,13 @@ static int mkdir_p_in_root_depth(int root_fd, const char* path, int depth) {
       }
       memcpy(name, path + i, end - i);
       name[end - i] = '\0';
-      if (mkdirat(dir, name, 0755) == 0 || errno != EEXIST) {
+      if (mkdirat(dir, name, 0755) == 0) {
         next = open_in_root(root_fd, prefix, O_PATH | O_DIRECTORY);
+      } else if (errno != EEXIST) {
+        // The real reason (EROFS, EACCES, EOVERFLOW...), not a later ENOENT.
+        int err = errno;
+        close(dir);
+        return -err;
       } else {
         // EEXIST but not found: a dangling symlink. Create what it names.
         char target[4096], redirected[4096];

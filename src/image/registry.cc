@@ -1,5 +1,7 @@
 #include "image/registry.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <time.h>
 
 #include <cstring>
@@ -15,15 +17,25 @@ namespace {
 constexpr size_t kMaxManifest = 4 << 20;
 constexpr size_t kMaxToken = 1 << 20;
 
-bool is_loopback(const std::string& host_port) {
+}  // namespace
+
+bool plain_http_allowed(const std::string& host_port, bool insecure) {
+  if (insecure) return true;
   std::string host = host_port;
   if (!host.empty() && host[0] == '[') {
     host = host.substr(1, host.find(']') - 1);
   } else if (auto colon = host.rfind(':'); colon != std::string::npos) {
     host = host.substr(0, colon);
   }
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  // Addresses, not names that look like them ("127.0.0.1.example.com").
+  in_addr v4;
+  in6_addr v6;
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  return host == "localhost";
 }
+
+namespace {
 
 std::string url_encode(const std::string& s) {
   static const char* hex = "0123456789ABCDEF";
@@ -107,7 +119,7 @@ RegistryClient::RegistryClient(const Reference& ref, RegistryOptions options,
     : ref_(ref),
       options_(std::move(options)),
       credential_(std::move(credential)),
-      plain_allowed_(options_.insecure || is_loopback(ref.registry)) {
+      plain_allowed_(plain_http_allowed(ref.registry, options_.insecure)) {
   if (!options_.ca_file.empty()) http_options_.ca_pem = read_file(options_.ca_file);
 }
 

@@ -28,6 +28,10 @@ struct RegistryOptions {
   int retries = 5;      // per blob, for transfers that make no progress
 };
 
+// May the registry be spoken to in plain HTTP? Only with --insecure, or
+// for 127.0.0.0/8, ::1 and localhost (as docker allows).
+bool plain_http_allowed(const std::string& registry, bool insecure);
+
 struct FetchedManifest {
   std::string body, media_type, digest;
 };

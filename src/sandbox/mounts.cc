@@ -4,6 +4,7 @@
 #include <linux/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "sandbox/sandbox.h"
 #include "sandbox/sync.h"
 
 // <sys/mount.h> and <linux/mount.h> clash on glibc 2.36; mount(2) itself is
@@ -190,6 +192,7 @@ int mask_paths(int root, const char** what) {
 MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped) {
   MountPlan plan;
   plan.read_only_rootfs = spec.read_only_rootfs;
+  plan.private_rootfs = spec.rootfs_is_private_copy && spec.layers.empty();
   plan.fresh_sysfs = spec.net != NetMode::Host;
   plan.devpts_tty_gid = tty_gid_mapped;
   plan.workdir = spec.workdir.empty() ? "/" : spec.workdir;
@@ -245,7 +248,8 @@ std::vector<UniqueFd> make_idmapped_trees(const MountPlan& plan, pid_t child) {
   for (const auto& lower : plan.lowers) {
     // Overlay lowers are never written: read-only mounts, so not even a bug
     // of the child's setup code could change an image layer in the store.
-    trees.push_back(make(lower.get(), true));
+    // A private copy is the one exception: it is this run's own tree.
+    trees.push_back(make(lower.get(), !plan.private_rootfs || plan.read_only_rootfs));
     if (!trees.back()) return {};  // no idmapped mounts here: plain binds everywhere
   }
   for (const auto& b : plan.binds) {
@@ -294,8 +298,10 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
     mkdirat(stage_fd, name, 0755);
     int lower = openat(stage_fd, name, O_PATH | O_DIRECTORY | O_CLOEXEC);
     STEP(lower < 0 ? -errno : 0, "open a lower dir");
-    int rc = tree_at(i) >= 0 ? attach_tree(tree_at(i), lower, true)
-                             : bind_fd(sources[i], lower, true, true);
+    // Layers are shared by every run: read-only, except a private copy.
+    bool ro = !plan.private_rootfs || plan.read_only_rootfs;
+    int rc =
+        tree_at(i) >= 0 ? attach_tree(tree_at(i), lower, ro) : bind_fd(sources[i], lower, ro, true);
     close(lower);
     STEP(rc, tree_at(i) >= 0 ? "attach an idmapped rootfs layer" : "bind a rootfs layer");
   }
@@ -307,12 +313,12 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
     used += static_cast<size_t>(n);
   }
 
-  if (plan.read_only_rootfs && layers == 1) {
+  if ((plan.read_only_rootfs || plan.private_rootfs) && layers == 1) {
     snprintf(path, sizeof path, "%s/l0", stage);
     int src = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     int dst = openat(stage_fd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
     STEP(src < 0 || dst < 0 ? -errno : 0, "open the rootfs");
-    STEP(bind_fd(src, dst, true, true), "bind the rootfs read-only");
+    STEP(bind_fd(src, dst, plan.read_only_rootfs, true), "bind the rootfs");
     close(src);
     close(dst);
   } else {
@@ -380,6 +386,25 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
   STEP(chdir("/") == 0 ? 0 : -errno, "chdir /");
   STEP(chdir(plan.workdir.c_str()) == 0 ? 0 : -errno, "enter the working directory");
   return 0;
+}
+
+}  // namespace coracle::sandbox
+
+namespace coracle::sandbox {
+
+bool overlay_supported() {
+  std::string fs;
+  try {
+    fs = read_file("/proc/filesystems");
+  } catch (const Error&) {
+  }
+  if (fs.find("\toverlay\n") != std::string::npos) return true;
+  // Not loaded yet: mounting it loads the module, if there is one.
+  utsname u;
+  if (uname(&u) != 0) return false;
+  struct stat st;
+  return stat(("/lib/modules/" + std::string(u.release) + "/kernel/fs/overlayfs").c_str(), &st) ==
+         0;
 }
 
 }  // namespace coracle::sandbox

@@ -29,6 +29,7 @@ struct MountPlan {
   std::vector<std::string> lower_paths;  // the rootfs layers, lowest first
   std::vector<UniqueFd> lowers;          // O_PATH dirs, for the idmapped trees
   bool read_only_rootfs = false;
+  bool private_rootfs = false;   // Spec::rootfs_is_private_copy
   bool fresh_sysfs = true;       // own network namespace: a sysfs of its own
   bool devpts_tty_gid = false;   // gid 5 (tty) is mapped
   std::string staging = "/tmp";  // host dir the child covers with its tmpfs

@@ -41,10 +41,13 @@ struct Spec {
   std::string rootfs;               // host directory, the lower layer
   std::vector<std::string> layers;  // or: lower layers, lowest first (an image)
   bool read_only_rootfs = false;    // no writable upper layer
-  std::vector<std::string> argv;    // argv[0] is searched in PATH from env
-  std::vector<std::string> env;     // "K=V"
-  std::string workdir = "/";        // created when missing
-  uint32_t uid = 0, gid = 0;        // inside the sandbox
+  // rootfs is this run's own copy (an image flattened for a host without
+  // overlayfs): mounted writable as it is, with no overlay.
+  bool rootfs_is_private_copy = false;
+  std::vector<std::string> argv;  // argv[0] is searched in PATH from env
+  std::vector<std::string> env;   // "K=V"
+  std::string workdir = "/";      // created when missing
+  uint32_t uid = 0, gid = 0;      // inside the sandbox
   std::string hostname = "coracle";
   NetMode net = NetMode::Private;
   std::optional<std::string> in_dir;   // at /in, read-only
@@ -84,6 +87,10 @@ struct Hooks {
 // message, not as exceptions; a bad spec (missing rootfs, bad profile) throws
 // coracle::Error before anything starts.
 Result run(const Spec& spec, const Hooks& hooks = {});
+
+// Can this kernel mount overlayfs? (Loaded, or available as a module.)
+// Without it, images run on a flattened private copy (rootfs_is_private_copy).
+bool overlay_supported();
 
 // run() with stdout and stderr captured (stdin is /dev/null).
 struct Captured {

@@ -113,6 +113,13 @@ TEST_F(PullTest, UmociImageRunsWithItsWhiteoutsAndStoreIsReadableByUmociAndSkope
            "test -e /gone && echo gone-still-there; ls /dir"});
   EXPECT_EQ(r.out, "new\n") << r.err;
 
+  // On a terminal: a bar per blob, redrawn in place.
+  std::string tty = run_sh("script -qec '" + std::string(CORACLE_BIN) + " --root " + work.path() +
+                           "/tty-store image pull " + reg.host() + "/tests/umoci:1' /dev/null");
+  EXPECT_NE(tty.find("\033["), std::string::npos) << tty;
+  EXPECT_NE(tty.find("[##############################]"), std::string::npos) << tty;
+  EXPECT_NE(tty.find("pulled " + reg.host() + "/tests/umoci:1"), std::string::npos) << tty;
+
   // A second pull finds everything present.
   r = cor({"image", "pull", "--json", reg.host() + "/tests/umoci:1"});
   EXPECT_EQ(count(r.out, "pull.blob.exists"), 3) << r.out;
@@ -179,6 +186,15 @@ TEST_F(PullTest, DockerSchema2AndPlatformIndex) {
   r = cor({"image", "pull", reg.host() + "/tests/multi:1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(cor({"exec", reg.host() + "/tests/multi:1"}).out, "amd64\n");
+  // The same as a Docker manifest list.
+  reg.push("oci:" + multi + ":t", "tests/list:1", "--all --format v2s2");
+  EXPECT_NE(
+      run_sh("skopeo inspect --raw --tls-verify=false docker://" + reg.host() + "/tests/list:1")
+          .find("application/vnd.docker.distribution.manifest.list.v2+json"),
+      std::string::npos);
+  r = cor({"image", "pull", "--platform", "linux/arm64", reg.host() + "/tests/list:1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(cor({"exec", reg.host() + "/tests/list:1"}).out, "arm64\n");
   r = cor({"image", "pull", "--platform", "linux/s390x", reg.host() + "/tests/multi:1"});
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_NE(r.err.find("linux/arm64"), std::string::npos) << r.err;  // says what there is

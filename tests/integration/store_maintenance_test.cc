@@ -135,5 +135,27 @@ TEST_F(StoreMaintenance, EntrySizeLimitIsConfigurable) {
   EXPECT_EQ(r.out, "2097152\n") << r.err;
 }
 
+TEST_F(StoreMaintenance, WithoutOverlayImagesRunOnAPrivateFlattenedCopy) {
+  json base = busybox_layer();
+  base.push_back({{"name", "gone"}, {"data", "x"}});
+  base.push_back({{"name", "owned"}, {"data", "o"}, {"uid", 1000}, {"gid", 1001}});
+  json top = json::array({{{"name", ".wh.gone"}}, {{"name", "top"}, {"data", "t"}}});
+  make_layout(work.path() + "/lay", {{"tag", "flat"}, {"layers", {base, top}}});
+  ASSERT_EQ(cor({"image", "import", work.path() + "/lay"}).exit_code, 0);
+  std::string script =
+      "test -e /gone && echo gone-still-there; cat /top; echo; stat -c %u:%g /owned; "
+      "echo new > /top; cat /top";
+  auto r = cor({"--storage-driver", "vfs", "exec", "flat", "--", "sh", "-c", script});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "t\n1000:1001\nnew\n");
+  // The copy was this run's alone: gone afterwards, and the image unchanged.
+  EXPECT_EQ(count_entries(store.path() + "/tmp"), 0);
+  EXPECT_EQ(count_entries(store.path() + "/layers"), 2);
+  RunOptions o;
+  o.env = {"CORACLE_STORAGE_DRIVER=vfs"};
+  r = coracle({"--root", store.path(), "exec", "flat", "--", "cat", "/top"}, o);
+  EXPECT_EQ(r.out, "t") << r.err;
+}
+
 }  // namespace
 }  // namespace coracle::test

@@ -5,6 +5,7 @@
 #include "common/error.h"
 #include "image/layer_cache.h"
 #include "image/oci.h"
+#include "image/registry.h"
 
 namespace coracle::image {
 namespace {
@@ -63,6 +64,26 @@ TEST(Manifest, RejectsWhatItCannotUse) {
   auto m = parse_manifest(R"({"config":)" + cfg + R"(,"layers":[]})", "m");
   EXPECT_EQ(m.config.digest, d);
   EXPECT_THROW(sniff_media_type(R"({"fsLayers":[]})", "m"), Error);
+}
+
+}  // namespace
+}  // namespace coracle::image
+
+namespace coracle::image {
+namespace {
+
+TEST(PlainHttp, OnlyLoopbackOrInsecure) {
+  EXPECT_TRUE(plain_http_allowed("127.0.0.1:5000", false));
+  EXPECT_TRUE(plain_http_allowed("127.3.2.1", false));
+  EXPECT_TRUE(plain_http_allowed("localhost:5000", false));
+  EXPECT_TRUE(plain_http_allowed("localhost", false));
+  EXPECT_TRUE(plain_http_allowed("[::1]:5000", false));
+  EXPECT_FALSE(plain_http_allowed("docker.io", false));
+  EXPECT_FALSE(plain_http_allowed("10.0.0.1:5000", false));
+  EXPECT_FALSE(plain_http_allowed("127.0.0.1.example.com", false));
+  EXPECT_FALSE(plain_http_allowed("localhost.example.com:5000", false));
+  EXPECT_FALSE(plain_http_allowed("[::2]:5000", false));
+  EXPECT_TRUE(plain_http_allowed("registry.internal:5000", true));
 }
 
 }  // namespace
