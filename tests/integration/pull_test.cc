@@ -200,6 +200,19 @@ TEST_F(PullTest, DockerSchema2AndPlatformIndex) {
   EXPECT_NE(r.err.find("linux/arm64"), std::string::npos) << r.err;  // says what there is
 }
 
+TEST_F(PullTest, ZstdLayers) {
+  RegistryServer reg;
+  std::string src = make_umoci_image(work.path(), "zstd layers");
+  reg.push(src, "tests/zstd:1", "--dest-compress-format zstd --dest-compress");
+  std::string ref = reg.host() + "/tests/zstd:1";
+  auto r = cor({"image", "pull", ref});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto inspect = json::parse(cor({"image", "inspect", ref}).out);
+  EXPECT_EQ(inspect["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");
+  r = cor({"exec", ref, "--", "sh", "-c", "cat /hello; ls /dir"});
+  EXPECT_EQ(r.out, "zstd layersnew\n") << r.err;
+}
+
 TEST_F(PullTest, BasicAuthLoginAndDockerConfig) {
   RegistryServer reg(RegistryServer::Auth::kBasic);
   reg.push(make_umoci_image(work.path()), "tests/private:1");

@@ -157,5 +157,15 @@ TEST_F(StoreMaintenance, WithoutOverlayImagesRunOnAPrivateFlattenedCopy) {
   EXPECT_EQ(r.out, "t") << r.err;
 }
 
+TEST_F(StoreMaintenance, UncompressedLayersRun) {
+  json top = json::array({{{"name", "plain"}, {"data", "plain tar"}}});
+  make_layout(work.path() + "/lay",
+              {{"tag", "plain"}, {"compress", "none"}, {"layers", {busybox_layer(), top}}});
+  ASSERT_EQ(cor({"image", "import", work.path() + "/lay"}).exit_code, 0);
+  auto inspect = json::parse(cor({"image", "inspect", "plain"}).out);
+  EXPECT_EQ(inspect["layers"][1]["mediaType"], "application/vnd.oci.image.layer.v1.tar");
+  EXPECT_EQ(cor({"exec", "plain", "--", "cat", "/plain"}).out, "plain tar");
+}
+
 }  // namespace
 }  // namespace coracle::test
