@@ -74,7 +74,7 @@ http:
 YML
 docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
 reg_pid=$!
-for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 skopeo copy --quiet --dest-tls-verify=false "oci:$layout:bench" "docker://127.0.0.1:$port/bench:1"
 hyperfine -N --style none --runs "$runs" --warmup 1 --export-json "$work/pull.json" \
   --prepare "rm -rf $work/pulled $work/skopeo" \

@@ -164,7 +164,7 @@ Manifest parse_manifest(std::string_view text, const std::string& what) {
     Descriptor layer = parse_descriptor(d, what);
     if (!is_layer_type(layer.media_type))
       throw Error(what + ": layer " + layer.digest + " has unsupported media type '" +
-                  layer.media_type + "'");
+                  layer.media_type + "' (coracle reads tar layers, plain, gzip or zstd)");
     man.layers.push_back(std::move(layer));
   }
   return man;

@@ -32,7 +32,7 @@ class Events {
 // One blob into the store, at most once across processes: the per-blob
 // lock makes a concurrent pull of the same image wait, then find it there.
 void fetch_blob(const Store& store, RegistryClient& client, const Descriptor& d,
-                const std::string& role, Events& events) {
+                const std::string& role, const std::string& image, Events& events) {
   if (!is_sha256_digest(d.digest))
     throw Error("the manifest names blob '" + d.digest + "', which is not a sha256 digest");
   if (store.has_blob(d.digest)) {
@@ -53,7 +53,13 @@ void fetch_blob(const Store& store, RegistryClient& client, const Descriptor& d,
     reported = done;
     events.emit({PullEvent::Kind::kBlobProgress, d.digest, role, d.size, done});
   });
-  writer.commit(d.digest, d.size, "blob " + d.digest + " of " + role);
+  try {
+    writer.commit(d.digest, d.size, "the " + role + " of " + image + " from " + client.endpoint());
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) +
+                "; the registry's copy is damaged (coracle kept none of it): pushing the image "
+                "again fixes it");
+  }
   events.emit({PullEvent::Kind::kBlobDone, d.digest, role, d.size, writer.size()});
 }
 
@@ -128,7 +134,7 @@ std::string pull_image(const Store& store, const std::string& text, const PullOp
   std::vector<std::pair<Descriptor, std::string>> blobs = {{manifest.config, "config"}};
   for (const auto& l : manifest.layers) blobs.emplace_back(l, "layer");
   parallel_for(blobs, opt.parallel, [&](const std::pair<Descriptor, std::string>& b) {
-    fetch_blob(store, client, b.first, b.second, events);
+    fetch_blob(store, client, b.first, b.second, what, events);
   });
 
   ImageConfig config = parse_config(store.read_blob(manifest.config.digest), "config of " + what);

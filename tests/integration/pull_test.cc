@@ -402,6 +402,31 @@ TEST_F(PullTest, RegistryErrorsAreClear) {
   EXPECT_NE(r.err.find("cannot reach registry 127.0.0.1:" + std::to_string(closed)),
             std::string::npos)
       << r.err;
+  // A manifest with a layer type nobody can unpack (PUT by hand: skopeo
+  // would not write it), and a blob the registry has lost half of.
+  make_layout(work.path() + "/lay", {{"tag", "t"}, {"layers", {busybox_layer()}}});
+  reg.push("oci:" + work.path() + "/lay:t", "tests/weird:0");
+  json index = json::parse(read_file(work.path() + "/lay/index.json"));
+  std::string digest = index["manifests"][0]["digest"];
+  json manifest = json::parse(read_file(work.path() + "/lay/blobs/sha256/" + digest.substr(7)));
+  std::string layer = manifest["layers"][0]["digest"];
+  manifest["layers"][0]["mediaType"] = "application/x-weird";
+  write_file_atomic(work.path() + "/weird.json", manifest.dump());
+  run_sh("python3 -c \"import urllib.request as u; u.urlopen(u.Request('http://" + reg.host() +
+         "/v2/tests/weird/manifests/1', data=open('" + work.path() +
+         "/weird.json','rb').read(), method='PUT', headers={'Content-Type': "
+         "'application/vnd.oci.image.manifest.v1+json'}))\"");
+  r = cor({"image", "pull", reg.host() + "/tests/weird:1"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("application/x-weird"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(layer), std::string::npos) << r.err;
+  std::string data = read_file(reg.blob_path(layer));
+  write_file_atomic(reg.blob_path(layer), data.substr(0, data.size() / 2));
+  r = cor({"image", "pull", reg.host() + "/tests/weird:0"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find(layer), std::string::npos) << r.err;
+  EXPECT_FALSE(has_tag(reg.host() + "/tests/weird:0"));
+
   r = cor({"image", "pull", "Bad::Ref"});
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_NE(r.err.find("invalid image reference"), std::string::npos) << r.err;
