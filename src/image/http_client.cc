@@ -199,13 +199,18 @@ HttpResult HttpSession::perform(const HttpRequest& req, const OnHeaders& on_head
     throw;
   }
   // The helper died or talked nonsense. Exit status 127 is the dynamic
-  // loader's "cannot find a library": the host has no libcurl.
+  // loader's "cannot find a library": the host has no libcurl. A helper
+  // that is still alive (a bad frame) gets a moment, then SIGKILL.
   int status = 0;
   pid_t pid = pid_;
   channel_.reset();
-  while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
   pid_ = -1;
+  for (int i = 0; pid > 0; ++i) {
+    if (i == 100) kill(pid, SIGKILL);
+    pid_t r = waitpid(pid, &status, i < 100 ? WNOHANG : 0);
+    if (r == pid || (r < 0 && errno != EINTR)) break;
+    if (r == 0) usleep(1000);
+  }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
     throw Error(
         "cannot run the fetcher helper: this host lacks libcurl "

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -151,6 +152,15 @@ std::string status_field(const std::string& status, const std::string& field) {
     return start == std::string::npos ? "" : v.substr(start);
   }
   return "";
+}
+
+int count_entries(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (!d) return -1;
+  int n = 0;
+  while (auto* e = readdir(d)) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+  closedir(d);
+  return n;
 }
 
 std::string run_sh(const std::string& cmd) {

@@ -47,6 +47,8 @@ class TempDir {
   std::string path_;
 };
 
+// Entries of a directory other than . and .. (-1 if it cannot be read).
+int count_entries(const std::string& dir);
 // The lines of text that start with prefix.
 std::vector<std::string> lines_with(const std::string& text, const std::string& prefix);
 std::string status_field(const std::string& proc_status, const std::string& field);

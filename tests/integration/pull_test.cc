@@ -242,12 +242,8 @@ TEST_F(PullTest, BasicAuthLoginAndDockerConfig) {
   cor({"image", "rm", ref});
   EXPECT_EQ(cor({"image", "pull", ref}, o).exit_code, 125);
 
-  // Docker's config.json (as `docker login` leaves it) is read too.
-  mkdir_p(home.path() + "/.docker");
-  write_file_atomic(
-      home.path() + "/.docker/config.json",
-      json({{"auths", {{reg.host(), {{"auth", "dGVzdGVyOnMzY3JldC1wdw=="}}}}}})  // tester:s3cret-pw
-          .dump());
+  // Docker's config.json is read too.
+  reg.write_docker_login(home.path());
   r = cor({"image", "pull", ref});
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
@@ -426,6 +422,15 @@ TEST_F(PullTest, RegistryErrorsAreClear) {
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_NE(r.err.find(layer), std::string::npos) << r.err;
   EXPECT_FALSE(has_tag(reg.host() + "/tests/weird:0"));
+
+  // A host without libcurl: only pulls need it, and the message says so.
+  std::string out = run_sh(
+      "unshare -m sh -c 'mount --bind /dev/null \"$(realpath "
+      "/usr/lib/x86_64-linux-gnu/libcurl.so.4)\" && " +
+      std::string(CORACLE_BIN) + " --root " + store.path() + " image pull " + reg.host() +
+      "/tests/none:1; echo rc=$?'");
+  EXPECT_NE(out.find("this host lacks libcurl"), std::string::npos) << out;
+  EXPECT_NE(out.find("rc=125"), std::string::npos) << out;
 
   r = cor({"image", "pull", "Bad::Ref"});
   EXPECT_EQ(r.exit_code, 125);

@@ -136,6 +136,13 @@ std::string RegistryServer::blob_path(const std::string& digest) const {
          "/data";
 }
 
+void RegistryServer::write_docker_login(const std::string& home) const {
+  mkdir_p(home + "/.docker");
+  std::string auth = run_sh(std::string("printf %s ") + kUser + ":" + kPassword + " | base64 -w0");
+  write_file_atomic(home + "/.docker/config.json",
+                    "{\"auths\": {\"" + host() + "\": {\"auth\": \"" + auth + "\"}}}");
+}
+
 RegistryProxy::RegistryProxy(int target_port, long cut_after, long throttle) {
   port_ = free_port();
   std::vector<std::string> argv = {"python3", std::string(CORACLE_FIXTURES) + "/registry_proxy.py",

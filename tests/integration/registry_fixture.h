@@ -44,6 +44,8 @@ class RegistryServer {
   void push(const std::string& src, const std::string& dest, const std::string& extra = "");
   // Where the registry keeps a blob's bytes (to tamper with them).
   std::string blob_path(const std::string& digest) const;
+  // Writes HOME/.docker/config.json as `docker login` leaves it.
+  void write_docker_login(const std::string& home) const;
 
  private:
   TempDir dir_;

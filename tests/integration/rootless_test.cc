@@ -155,10 +155,7 @@ TEST_F(Rootless, PullsFromARegistryAndRuns) {
   reg.push(make_umoci_image(work.path(), "rootless pull"), "tests/rootless:1");
   std::string ref = reg.host() + "/tests/rootless:1";
   // The user's own docker config holds the login.
-  mkdir_p(home_.path() + "/.docker");
-  write_file_atomic(
-      home_.path() + "/.docker/config.json",
-      nlohmann::json({{"auths", {{reg.host(), {{"auth", "dGVzdGVyOnMzY3JldC1wdw=="}}}}}}).dump());
+  reg.write_docker_login(home_.path());
   run_sh("chown -R " + std::to_string(uid_) + " " + home_.path());
   auto r = coracle({"image", "pull", ref}, options_);
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -20,15 +20,6 @@ namespace {
 
 using nlohmann::json;
 
-int count_entries(const std::string& dir) {
-  DIR* d = opendir(dir.c_str());
-  if (!d) return -1;
-  int n = 0;
-  while (auto* e = readdir(d)) n += e->d_name[0] != '.';
-  closedir(d);
-  return n;
-}
-
 class StoreMaintenance : public ::testing::Test {
  protected:
   TempDir work, store;
