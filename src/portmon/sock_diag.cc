@@ -1,0 +1,181 @@
+#include "portmon/sock_diag.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+#include <thread>
+#include <tuple>
+
+#include "common/error.h"
+#include "common/fs.h"
+
+namespace coracle::portmon {
+
+const char* proto_name(Proto p) {
+  return p == Proto::kTcp ? "tcp" : "udp";
+}
+
+bool OpenPort::operator<(const OpenPort& o) const {
+  return std::tie(proto, port, family, address, inode) <
+         std::tie(o.proto, o.port, o.family, o.address, o.inode);
+}
+
+bool OpenPort::operator==(const OpenPort& o) const {
+  return std::tie(proto, port, family, address, inode) ==
+         std::tie(o.proto, o.port, o.family, o.address, o.inode);
+}
+
+namespace {
+
+UniqueFd diag_socket() {
+  UniqueFd fd(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  if (!fd) throw_errno("cannot open a NETLINK_SOCK_DIAG socket");
+  return fd;
+}
+
+}  // namespace
+
+SockDiag::SockDiag() : fd_(diag_socket()) {}
+
+SockDiag SockDiag::in_netns(int netns_fd) {
+  // setns(CLONE_NEWNET) moves only the calling thread; the socket keeps
+  // the namespace it was created in after the thread is gone.
+  UniqueFd fd;
+  int err = 0;
+  std::thread t([&] {
+    if (setns(netns_fd, CLONE_NEWNET) < 0) {
+      err = errno;
+      return;
+    }
+    fd.reset(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+    if (!fd) err = errno;
+  });
+  t.join();
+  if (err) throw_errno("cannot query the sandbox's network namespace", err);
+  return SockDiag(std::move(fd));
+}
+
+void SockDiag::dump(Proto proto, int family, std::vector<OpenPort>& out) {
+  struct {
+    nlmsghdr nh;
+    inet_diag_req_v2 req;
+  } msg{};
+  msg.nh.nlmsg_len = sizeof msg;
+  msg.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  msg.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  msg.nh.nlmsg_seq = ++seq_;
+  msg.req.sdiag_family = static_cast<uint8_t>(family);
+  msg.req.sdiag_protocol = proto == Proto::kTcp ? IPPROTO_TCP : IPPROTO_UDP;
+  // TCP: listeners only. UDP has no listen state: every socket, and those
+  // without a local port are dropped below.
+  msg.req.idiag_states = proto == Proto::kTcp ? (1u << TCP_LISTEN) : ~0u;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (sendto(fd_.get(), &msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) <
+      0)
+    throw_errno("cannot ask the kernel for its sockets (sock_diag)");
+
+  alignas(nlmsghdr) char buf[32768];
+  for (;;) {
+    ssize_t n = recv(fd_.get(), buf, sizeof buf, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("cannot read the kernel's socket list (sock_diag)");
+    }
+    size_t left = static_cast<size_t>(n);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_seq != seq_) continue;
+      if (h->nlmsg_type == NLMSG_DONE) return;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        auto* e = static_cast<nlmsgerr*>(NLMSG_DATA(h));
+        // A kernel without UDP diag (module not loaded) has nothing to say.
+        if (e->error == -ENOENT && proto == Proto::kUdp) return;
+        throw_errno("the kernel refused the socket list (sock_diag)", -e->error);
+      }
+      if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+          h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg)))
+        continue;
+      auto* d = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
+      OpenPort p;
+      p.proto = proto;
+      p.family = d->idiag_family;
+      p.port = ntohs(d->id.idiag_sport);
+      if (p.port == 0) continue;
+      char text[INET6_ADDRSTRLEN] = {};
+      inet_ntop(p.family, d->id.idiag_src, text, sizeof text);
+      p.address = text;
+      p.inode = d->idiag_inode;
+      p.uid = d->idiag_uid;
+      out.push_back(std::move(p));
+    }
+  }
+}
+
+std::vector<OpenPort> SockDiag::open_ports() {
+  std::vector<OpenPort> out;
+  for (Proto proto : {Proto::kTcp, Proto::kUdp})
+    for (int family : {AF_INET, AF_INET6}) dump(proto, family, out);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+namespace {
+
+// pid and everything below it, from /proc/PID/task/*/children.
+std::vector<pid_t> descendants(pid_t root) {
+  std::vector<pid_t> all = {root};
+  for (size_t i = 0; i < all.size(); ++i) {
+    std::string tasks = "/proc/" + std::to_string(all[i]) + "/task";
+    DIR* d = opendir(tasks.c_str());
+    if (!d) continue;
+    while (auto* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      std::string children;
+      try {
+        children = read_file(tasks + "/" + e->d_name + "/children");
+      } catch (const Error&) {
+        continue;
+      }
+      std::istringstream in(children);
+      pid_t p;
+      while (in >> p) all.push_back(p);
+    }
+    closedir(d);
+  }
+  return all;
+}
+
+}  // namespace
+
+std::map<uint64_t, pid_t> socket_owners(pid_t root_pid) {
+  std::map<uint64_t, pid_t> owners;
+  for (pid_t pid : descendants(root_pid)) {
+    std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    DIR* d = opendir(dir.c_str());
+    if (!d) continue;
+    while (auto* e = readdir(d)) {
+      char link[64];
+      ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof link - 1);
+      if (n <= 8) continue;
+      link[n] = '\0';
+      unsigned long long inode;
+      if (sscanf(link, "socket:[%llu]", &inode) == 1) owners.emplace(inode, pid);
+    }
+    closedir(d);
+  }
+  return owners;
+}
+
+}  // namespace coracle::portmon

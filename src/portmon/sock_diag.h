@@ -1,0 +1,56 @@
+// The kernel's own answer to "which ports are open": NETLINK_SOCK_DIAG
+// (inet_diag) dumps of TCP listeners and bound UDP sockets, IPv4 and IPv6,
+// in one network namespace. Peers parse /proc/net/tcp{,6} and udp{,6}
+// text; a dump is one sendmsg and a few recvmsg of binary records.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/unique_fd.h"
+
+namespace coracle::portmon {
+
+enum class Proto { kTcp, kUdp };
+const char* proto_name(Proto p);  // "tcp", "udp"
+
+struct OpenPort {
+  Proto proto = Proto::kTcp;
+  int family = 0;       // AF_INET or AF_INET6
+  std::string address;  // "0.0.0.0", "::", "127.0.0.1"
+  uint16_t port = 0;
+  uint64_t inode = 0;  // the socket's inode: its owner is found by it
+  uint32_t uid = 0;    // as the kernel sees it (host ids)
+  bool operator<(const OpenPort& o) const;
+  bool operator==(const OpenPort& o) const;
+};
+
+class SockDiag {
+ public:
+  // A query socket in the calling thread's network namespace.
+  SockDiag();
+  // A query socket in the network namespace of netns_fd (an open
+  // /proc/PID/ns/net): created by a short-lived thread that joins it, so
+  // the caller's own namespace never changes.
+  static SockDiag in_netns(int netns_fd);
+
+  // TCP sockets in LISTEN and UDP sockets bound to a port, both families,
+  // sorted. Throws coracle::Error if the kernel refuses the dump.
+  std::vector<OpenPort> open_ports();
+
+ private:
+  explicit SockDiag(UniqueFd fd) : fd_(std::move(fd)) {}
+  void dump(Proto proto, int family, std::vector<OpenPort>& out);
+
+  UniqueFd fd_;
+  uint32_t seq_ = 0;
+};
+
+// Which process holds each socket inode, among pid and its descendants
+// (a sandbox's processes), from /proc/PID/fd links "socket:[INODE]".
+std::map<uint64_t, pid_t> socket_owners(pid_t root_pid);
+
+}  // namespace coracle::portmon

@@ -1,0 +1,137 @@
+// The sock_diag client against real sockets: listeners and bound UDP
+// sockets of both families in this namespace, their owners, and a query
+// into another network namespace that sees its sockets and only those.
+#include "portmon/sock_diag.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "common/unique_fd.h"
+
+namespace coracle::portmon {
+namespace {
+
+UniqueFd bound(int family, int type, const char* addr, bool listen_too) {
+  UniqueFd fd(socket(family, type | SOCK_CLOEXEC, 0));
+  EXPECT_TRUE(fd);
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    inet_pton(AF_INET, addr, &a->sin_addr);
+    len = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    inet_pton(AF_INET6, addr, &a->sin6_addr);
+    len = sizeof *a;
+  }
+  EXPECT_EQ(bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len), 0) << strerror(errno);
+  if (listen_too) EXPECT_EQ(listen(fd.get(), 8), 0);
+  return fd;
+}
+
+uint16_t port_of(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  return ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
+                                       : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+}
+
+uint64_t inode_of(int fd) {
+  struct stat st;
+  fstat(fd, &st);
+  return st.st_ino;
+}
+
+const OpenPort* find(const std::vector<OpenPort>& ports, Proto proto, uint16_t port) {
+  for (const auto& p : ports)
+    if (p.proto == proto && p.port == port) return &p;
+  return nullptr;
+}
+
+TEST(SockDiag, ListsListenersAndBoundUdpOfBothFamiliesWithOwners) {
+  UniqueFd tcp4 = bound(AF_INET, SOCK_STREAM, "127.0.0.1", true);
+  UniqueFd tcp6 = bound(AF_INET6, SOCK_STREAM, "::1", true);
+  UniqueFd udp4 = bound(AF_INET, SOCK_DGRAM, "127.0.0.1", false);
+  UniqueFd udp6 = bound(AF_INET6, SOCK_DGRAM, "::", false);
+  UniqueFd idle = bound(AF_INET, SOCK_STREAM, "127.0.0.1", false);  // bound, not listening
+
+  auto ports = SockDiag().open_ports();
+  struct Want {
+    int fd;
+    Proto proto;
+    int family;
+    const char* address;
+  } wants[] = {{tcp4.get(), Proto::kTcp, AF_INET, "127.0.0.1"},
+               {tcp6.get(), Proto::kTcp, AF_INET6, "::1"},
+               {udp4.get(), Proto::kUdp, AF_INET, "127.0.0.1"},
+               {udp6.get(), Proto::kUdp, AF_INET6, "::"}};
+  auto owners = socket_owners(getpid());
+  for (const auto& w : wants) {
+    const OpenPort* p = find(ports, w.proto, port_of(w.fd));
+    ASSERT_NE(p, nullptr) << proto_name(w.proto) << " " << w.address;
+    EXPECT_EQ(p->family, w.family);
+    EXPECT_EQ(p->address, w.address);
+    EXPECT_EQ(p->inode, inode_of(w.fd));
+    EXPECT_EQ(p->uid, geteuid());
+    EXPECT_EQ(owners[p->inode], getpid());
+  }
+  EXPECT_EQ(find(ports, Proto::kTcp, port_of(idle.get())), nullptr);
+  // Closed: gone from the next dump.
+  uint16_t closed = port_of(tcp4.get());
+  tcp4.reset();
+  EXPECT_EQ(find(SockDiag().open_ports(), Proto::kTcp, closed), nullptr);
+}
+
+TEST(SockDiag, QueriesAnotherNetworkNamespace) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
+  int ready[2];
+  ASSERT_EQ(pipe2(ready, O_CLOEXEC), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    if (unshare(CLONE_NEWNET) < 0) _exit(1);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    UniqueFd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    a.sin_port = htons(4567);
+    if (bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 ||
+        listen(listener.get(), 1) < 0)
+      _exit(2);
+    if (write(ready[1], "r", 1) != 1) _exit(3);
+    pause();
+    _exit(0);
+  }
+  close(ready[1]);
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  close(ready[0]);
+  struct stat before, after;
+  ASSERT_EQ(stat("/proc/thread-self/ns/net", &before), 0);
+  UniqueFd ns(open(("/proc/" + std::to_string(child) + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(ns);
+  auto inside = SockDiag::in_netns(ns.get()).open_ports();
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  ASSERT_EQ(inside.size(), 1u);  // a fresh namespace: this listener alone
+  EXPECT_EQ(inside[0].port, 4567);
+  EXPECT_EQ(inside[0].address, "0.0.0.0");
+  // The caller's own namespace is untouched by the query.
+  ASSERT_EQ(stat("/proc/thread-self/ns/net", &after), 0);
+  EXPECT_EQ(before.st_ino, after.st_ino);
+}
+
+}  // namespace
+}  // namespace coracle::portmon
