@@ -22,15 +22,6 @@ struct LoginFlags {
   RegistryFlags net;
 };
 
-// "https://index.docker.io/v1/", "registry-1.docker.io" -> "docker.io".
-std::string registry_host(std::string text) {
-  if (auto p = text.find("://"); p != std::string::npos) text = text.substr(p + 3);
-  if (auto p = text.find('/'); p != std::string::npos) text = text.substr(0, p);
-  if (text == "index.docker.io" || text == "registry-1.docker.io") text = "docker.io";
-  if (text.empty()) throw Error("give the registry to log in to, e.g. coracle login ghcr.io");
-  return text;
-}
-
 std::string read_line(const char* prompt, bool secret) {
   bool tty = isatty(STDIN_FILENO);
   if (tty) fprintf(stderr, "%s", prompt);
@@ -65,7 +56,8 @@ std::function<int()> add_login_command(CLI::App& app, const GlobalOptions&) {
   logout->add_option("registry", f->registry, "Registry")->required();
 
   return [f, login, logout]() -> int {
-    std::string host = registry_host(f->registry);
+    std::string host = image::registry_host(f->registry);
+    if (host.empty()) throw Error("give the registry to log in to, e.g. coracle login ghcr.io");
     if (logout->parsed()) {
       std::string path;
       if (!image::remove_credential(host, path))

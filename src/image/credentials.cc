@@ -56,15 +56,6 @@ std::vector<std::string> auth_files() {
   return files;
 }
 
-// docker keeps Docker Hub's entry under its v1 URL; other registries may be
-// written with a scheme or a path. All of them mean the same host.
-std::string key_host(std::string key) {
-  if (auto p = key.find("://"); p != std::string::npos) key = key.substr(p + 3);
-  if (auto p = key.find('/'); p != std::string::npos) key = key.substr(0, p);
-  if (key == "index.docker.io" || key == "registry-1.docker.io") key = "docker.io";
-  return key;
-}
-
 std::string file_key(const std::string& registry) {
   return registry == "docker.io" ? "https://index.docker.io/v1/" : registry;
 }
@@ -80,6 +71,13 @@ nlohmann::json load(const std::string& path) {
 
 }  // namespace
 
+std::string registry_host(std::string key) {
+  if (auto p = key.find("://"); p != std::string::npos) key = key.substr(p + 3);
+  if (auto p = key.find('/'); p != std::string::npos) key = key.substr(0, p);
+  if (key == "index.docker.io" || key == "registry-1.docker.io") key = "docker.io";
+  return key;
+}
+
 std::string basic_authorization(const Credential& c) {
   return "Basic " + base64_encode(c.username + ":" + c.password);
 }
@@ -89,7 +87,7 @@ std::optional<Credential> find_credential(const std::string& registry) {
     nlohmann::json j = load(path);
     if (!j.contains("auths") || !j["auths"].is_object()) continue;
     for (const auto& [key, entry] : j["auths"].items()) {
-      if (key_host(key) != registry || !entry.is_object()) continue;
+      if (registry_host(key) != registry || !entry.is_object()) continue;
       if (entry.contains("auth") && entry["auth"].is_string()) {
         auto decoded = base64_decode(entry["auth"].get<std::string>());
         auto colon = decoded ? decoded->find(':') : std::string::npos;
@@ -124,7 +122,7 @@ std::string save_credential(const std::string& registry, const Credential& c) {
   if (!j.contains("auths") || !j["auths"].is_object()) j["auths"] = nlohmann::json::object();
   // One entry per host: drop other spellings of it first.
   for (auto it = j["auths"].begin(); it != j["auths"].end();)
-    it = key_host(it.key()) == registry ? j["auths"].erase(it) : std::next(it);
+    it = registry_host(it.key()) == registry ? j["auths"].erase(it) : std::next(it);
   j["auths"][file_key(registry)] = {{"auth", base64_encode(c.username + ":" + c.password)}};
   store(path, j);
   return path;
@@ -136,7 +134,7 @@ bool remove_credential(const std::string& registry, std::string& path) {
   if (!j.contains("auths") || !j["auths"].is_object()) return false;
   bool found = false;
   for (auto it = j["auths"].begin(); it != j["auths"].end();) {
-    if (key_host(it.key()) == registry) {
+    if (registry_host(it.key()) == registry) {
       it = j["auths"].erase(it);
       found = true;
     } else {

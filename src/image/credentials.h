@@ -26,6 +26,11 @@ std::string save_credential(const std::string& registry, const Credential& crede
 // `coracle logout`: removes it from that file; false if it was not there.
 bool remove_credential(const std::string& registry, std::string& path);
 
+// A registry as the files and `coracle login` may spell it, as references
+// name it: docker keeps Docker Hub under "https://index.docker.io/v1/";
+// others may carry a scheme or a path. "registry-1.docker.io" -> "docker.io".
+std::string registry_host(std::string text);
+
 // "Basic <base64(user:password)>" for an Authorization header.
 std::string basic_authorization(const Credential& credential);
 

@@ -1,6 +1,5 @@
 #include "image/export.h"
 
-#include <archive.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +13,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/unique_fd.h"
+#include "image/layer_unpack.h"
 #include "image/reference.h"
 
 namespace coracle::image {
@@ -87,24 +87,15 @@ class TarWriter {
 // The layer blob uncompressed into a file (docker-archive layers are plain
 // tars, and a tar entry needs its size before its data).
 void decompress_to(const std::string& blob, const std::string& out) {
-  std::unique_ptr<archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);
-  // The filters of the layer media types only (each one linked in).
-  archive_read_support_filter_gzip(a.get());
-  archive_read_support_filter_zstd(a.get());
-  archive_read_support_filter_xz(a.get());
-  archive_read_support_filter_bzip2(a.get());
-  archive_read_support_format_raw(a.get());
-  archive_entry* e;
-  if (archive_read_open_filename(a.get(), blob.c_str(), 1 << 16) != ARCHIVE_OK ||
-      archive_read_next_header(a.get(), &e) != ARCHIVE_OK)
-    throw Error("cannot read layer " + blob + ": " + archive_error_string(a.get()));
+  UniqueFd in(open(blob.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in) throw_errno("cannot read " + blob);
+  LayerStream stream(in.get(), "layer " + blob);
   UniqueFd fd(open(out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!fd) throw_errno("cannot create " + out);
-  char buf[1 << 16];
-  la_ssize_t n;
-  while ((n = archive_read_data(a.get(), buf, sizeof buf)) > 0)
-    write_all(fd.get(), buf, static_cast<size_t>(n), out);
-  if (n < 0) throw Error("cannot decompress layer " + blob + ": " + archive_error_string(a.get()));
+  const void* data;
+  ssize_t n;
+  while ((n = stream.next(&data)) > 0) write_all(fd.get(), data, static_cast<size_t>(n), out);
+  if (n < 0) throw Error("cannot decompress layer " + blob + ": " + stream.error());
 }
 
 void write_oci(const Store& store, const ResolvedImage& img, TarWriter& tar) {

@@ -34,28 +34,15 @@ using ArchivePtr = std::unique_ptr<archive, ArchiveFree>;
 // The decompressed stream between libarchive's filter reader (outer, format
 // "raw") and its tar reader (inner): every byte passes through the hash.
 struct Plain {
-  archive* outer;
+  LayerStream& stream;
   Sha256 hash;
-  std::string error;
-  bool at_end = false;
 };
 
 la_ssize_t read_plain(archive*, void* ctx, const void** buf) {
   auto* p = static_cast<Plain*>(ctx);
-  if (p->at_end) return 0;
-  size_t size;
-  la_int64_t offset;
-  int rc = archive_read_data_block(p->outer, buf, &size, &offset);
-  if (rc == ARCHIVE_EOF) {
-    p->at_end = true;
-    return 0;
-  }
-  if (rc < ARCHIVE_WARN) {
-    p->error = archive_error_string(p->outer) ? archive_error_string(p->outer) : "read error";
-    return -1;
-  }
-  p->hash.update(*buf, size);
-  return static_cast<la_ssize_t>(size);
+  ssize_t n = p->stream.next(buf);
+  if (n > 0) p->hash.update(*buf, static_cast<size_t>(n));
+  return n;
 }
 
 // The entry's path as components, without "", "." and a leading "/"; empty
@@ -418,28 +405,55 @@ void set_max_entry_size(uint64_t bytes) {
   entry_limit = bytes;
 }
 
+LayerStream::LayerStream(int fd, const std::string& what) : a_(archive_read_new()) {
+  if (!a_) throw Error(what + ": out of memory");
+  archive_read_support_filter_gzip(a_);
+  archive_read_support_filter_zstd(a_);
+  archive_read_support_filter_xz(a_);
+  archive_read_support_filter_bzip2(a_);
+  archive_read_support_format_raw(a_);
+  archive_read_support_format_empty(a_);
+  archive_entry* e;
+  int rc = archive_read_open_fd(a_, fd, 1 << 20);
+  if (rc == ARCHIVE_OK) rc = archive_read_next_header(a_, &e);
+  if (rc == ARCHIVE_EOF) {
+    at_end_ = true;  // an empty blob: an empty layer
+  } else if (rc != ARCHIVE_OK) {
+    std::string why = archive_error_string(a_) ? archive_error_string(a_) : "read error";
+    archive_read_free(a_);
+    throw Error(what + ": cannot decompress: " + why);
+  }
+}
+
+LayerStream::~LayerStream() {
+  archive_read_free(a_);
+}
+
+ssize_t LayerStream::next(const void** data) {
+  if (at_end_) return 0;
+  size_t size;
+  la_int64_t offset;
+  int rc = archive_read_data_block(a_, data, &size, &offset);
+  if (rc == ARCHIVE_EOF) {
+    at_end_ = true;
+    return 0;
+  }
+  if (rc < ARCHIVE_WARN) {
+    error_ = archive_error_string(a_) ? archive_error_string(a_) : "read error";
+    return -1;
+  }
+  return static_cast<ssize_t>(size);
+}
+
 UnpackStats unpack_layer(int fd, int dest_fd, const UnpackOptions& options,
                          const std::string& what) {
-  ArchivePtr outer(archive_read_new());
+  LayerStream stream(fd, what);
   ArchivePtr inner(archive_read_new());
-  if (!outer || !inner) throw Error(what + ": out of memory");
-  archive_read_support_filter_gzip(outer.get());
-  archive_read_support_filter_zstd(outer.get());
-  archive_read_support_filter_xz(outer.get());
-  archive_read_support_filter_bzip2(outer.get());
-  archive_read_support_format_raw(outer.get());
-  archive_read_support_format_empty(outer.get());
-  if (archive_read_open_fd(outer.get(), fd, 1 << 20) != ARCHIVE_OK)
-    throw Error(what + ": " + archive_error_string(outer.get()));
-  Plain plain{outer.get()};
+  if (!inner) throw Error(what + ": out of memory");
+  Plain plain{stream, {}};
   archive_entry* e;
   UnpackStats stats;
-  int rc = archive_read_next_header(outer.get(), &e);
-  if (rc == ARCHIVE_EOF) {
-    plain.at_end = true;  // an empty blob: an empty layer
-  } else if (rc != ARCHIVE_OK) {
-    throw Error(what + ": cannot decompress: " + archive_error_string(outer.get()));
-  }
+  int rc;
   archive_read_support_format_tar(inner.get());
   archive_read_support_format_empty(inner.get());
   if (archive_read_open(inner.get(), &plain, nullptr, read_plain, nullptr) != ARCHIVE_OK)
@@ -449,7 +463,7 @@ UnpackStats unpack_layer(int fd, int dest_fd, const UnpackOptions& options,
     rc = archive_read_next_header(inner.get(), &e);
     if (rc == ARCHIVE_EOF) break;
     if (rc < ARCHIVE_WARN) {
-      std::string why = !plain.error.empty()                ? plain.error
+      std::string why = !stream.error().empty()             ? stream.error()
                         : archive_error_string(inner.get()) ? archive_error_string(inner.get())
                                                             : "read error";
       throw Error(what + ": broken tar stream: " + why);
@@ -461,7 +475,7 @@ UnpackStats unpack_layer(int fd, int dest_fd, const UnpackOptions& options,
   const void* buf;
   while (read_plain(nullptr, &plain, &buf) > 0) {
   }
-  if (!plain.error.empty()) throw Error(what + ": cannot decompress: " + plain.error);
+  if (!stream.error().empty()) throw Error(what + ": cannot decompress: " + stream.error());
   stats.diff_id = plain.hash.digest();
   return stats;
 }

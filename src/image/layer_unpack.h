@@ -5,12 +5,35 @@
 // tree. The uncompressed stream is hashed on the way, so the caller can
 // check the layer's diff_id without a second pass.
 #pragma once
+#include <sys/types.h>
+
 #include <cstdint>
 #include <ctime>
+#include <memory>
 #include <string>
 #include <vector>
 
+struct archive;
+
 namespace coracle::image {
+
+// The uncompressed bytes of a layer blob read from fd: gzip, zstd, xz,
+// bzip2 or none, through libarchive's filters (only these are linked in).
+// An empty blob is an empty stream.
+class LayerStream {
+ public:
+  LayerStream(int fd, const std::string& what);
+  ~LayerStream();
+  // The next piece (valid until the next call): its size, 0 at the end, -1
+  // on a corrupt stream (error() says why).
+  ssize_t next(const void** data);
+  const std::string& error() const { return error_; }
+
+ private:
+  archive* a_;
+  bool at_end_ = false;
+  std::string error_;
+};
 
 enum class WhiteoutMode {
   // For the layer cache: each layer stays its own overlay lower dir.
