@@ -13,6 +13,8 @@
 #include "image/reference.h"
 #include "image/resolve.h"
 #include "image/store.h"
+#include "portmon/port_events.h"
+#include "portmon/portmon.h"
 #include "sandbox/sandbox.h"
 
 namespace coracle::cli {
@@ -27,9 +29,13 @@ void report(const sandbox::Result& r, bool json) {
             name ? name : "?");
   }
   if (!json) return;
-  nlohmann::json j = {{"exit", r.exit_code},  {"signal", r.term_signal},
-                      {"oom", r.oom_killed},  {"timed_out", r.timed_out},
-                      {"wall_ms", r.wall_ms}, {"peak_memory_bytes", r.peak_memory_bytes}};
+  nlohmann::json j = {{"event", "exit"},
+                      {"exit", r.exit_code},
+                      {"signal", r.term_signal},
+                      {"oom", r.oom_killed},
+                      {"timed_out", r.timed_out},
+                      {"wall_ms", r.wall_ms},
+                      {"peak_memory_bytes", r.peak_memory_bytes}};
   if (!r.message.empty()) j["message"] = r.message;
   printf("%s\n", j.dump().c_str());
   fflush(stdout);
@@ -55,6 +61,47 @@ struct PrivateCopy {
     }
   }
 };
+
+// One whole line per write(): the monitor's thread prints while the app
+// may write to the same stdout, and a line must not be split by it.
+void write_line(int fd, const std::string& line) {
+  std::string text = line + "\n";
+  (void)!write(fd, text.data(), text.size());
+}
+
+// The port monitor of one exec, when -p, -P or --watch-ports asks for it.
+std::unique_ptr<portmon::PortMonitor> make_port_monitor(const ExecFlags& flags,
+                                                        const sandbox::Spec& spec, bool json) {
+  if (!flags.ports_wanted()) return nullptr;
+  portmon::MonitorOptions options;
+  for (const auto& text : flags.publish) options.publish.push_back(portmon::parse_publish(text));
+  options.publish_all = flags.publish_all;
+  options.host_net = spec.net == sandbox::NetMode::Host;
+  bool forwarding = !options.publish.empty() || options.publish_all;
+  if (forwarding && spec.net == sandbox::NetMode::None)
+    throw Error(
+        "ports cannot be forwarded with --net none (the sandbox has no loopback); use "
+        "--net private, or --watch-ports to only report them");
+  if (forwarding && options.host_net)
+    write_line(2,
+               "coracle: -p/-P are not needed with --net host: the app's ports are the "
+               "host's own");
+  options.on_event = [json](const portmon::PortEvent& e) {
+    if (json)
+      write_line(1, portmon::port_event_json(e).dump());
+    else
+      write_line(2, portmon::port_event_line(e));
+  };
+  options.on_warning = [](const std::string& text) { write_line(2, "coracle: " + text); };
+  auto monitor = std::make_unique<portmon::PortMonitor>(options);
+  for (const auto& p : monitor->published()) {
+    if (json)
+      write_line(1, portmon::publish_event_json(p).dump());
+    else
+      write_line(2, portmon::publish_event_line(p));
+  }
+  return monitor;
+}
 
 }  // namespace
 
@@ -98,11 +145,17 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
       ->check(CLI::IsMember({"missing", "always", "never"}))
       ->capture_default_str();
   add_registry_flags(cmd, *registry);
-  cmd->add_flag("--json", *json, "Print one JSON object with the run's result on stdout");
+  cmd->add_option("-p,--publish", flags->publish,
+                  "Forward [HOSTIP:]HOSTPORT:PORT[/udp] from the host to the sandbox");
+  cmd->add_flag("-P,--publish-all", flags->publish_all,
+                "Forward every TCP port the command opens, from 127.0.0.1");
+  cmd->add_flag("--watch-ports", flags->watch_ports,
+                "Report ports as the command opens and closes them (forward nothing)");
+  cmd->add_flag("--json", *json, "Port events and the run's result as JSON lines on stdout");
   // One value per occurrence, as docker and podman take them: `-e A=1 IMAGE`
   // must leave IMAGE alone.
   for (const char* name :
-       {"--env", "--env-file", "--volume", "--cap-add", "--cap-drop", "--ulimit"})
+       {"--env", "--env-file", "--volume", "--cap-add", "--cap-drop", "--ulimit", "--publish"})
     cmd->get_option(name)->allow_extra_args(false);
   cmd->positionals_at_end();
 
@@ -160,7 +213,14 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
       spec.rootfs = flags->rootfs;
     else
       spec.rootfs = image::ensure_default_rootfs(global.store_root());
-    sandbox::Result result = sandbox::run(spec);
+    std::unique_ptr<portmon::PortMonitor> monitor = make_port_monitor(*flags, spec, *json);
+    sandbox::Hooks hooks;
+    if (monitor) {
+      portmon::PortMonitor::prepare(spec);
+      hooks.on_start = [&monitor](sandbox::Started& started) { monitor->attach(started); };
+    }
+    sandbox::Result result = sandbox::run(spec, hooks);
+    if (monitor) monitor->stop();  // each port still open is reported closed
     report(result, *json);
     return result.exit_code;
   };

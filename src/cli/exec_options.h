@@ -16,6 +16,10 @@ struct ExecFlags {
   std::string workdir, user, hostname = "coracle", net = "private", in_dir, out_dir;
   std::string seccomp, memory, pids, cpus, timeout;
   bool read_only = false;
+  std::vector<std::string> publish;  // -p
+  bool publish_all = false;          // -P
+  bool watch_ports = false;          // report ports, forward nothing
+  bool ports_wanted() const { return !publish.empty() || publish_all || watch_ports; }
 };
 
 // What an image's config says about running it; flags override each part.

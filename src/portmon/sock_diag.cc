@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
@@ -43,6 +44,10 @@ UniqueFd diag_socket() {
   UniqueFd fd(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
   if (!fd) throw_errno("cannot open a NETLINK_SOCK_DIAG socket");
   return fd;
+}
+
+uint64_t cookie_of(const inet_diag_sockid& id) {
+  return static_cast<uint64_t>(id.idiag_cookie[1]) << 32 | id.idiag_cookie[0];
 }
 
 }  // namespace
@@ -113,10 +118,14 @@ void SockDiag::dump(Proto proto, int family, std::vector<OpenPort>& out) {
       p.family = d->idiag_family;
       p.port = ntohs(d->id.idiag_sport);
       if (p.port == 0) continue;
+      // A connected UDP socket is a client's (a DNS lookup, a forwarder's
+      // own socket), not a port anyone can reach.
+      if (proto == Proto::kUdp && d->id.idiag_dport != 0) continue;
       char text[INET6_ADDRSTRLEN] = {};
       inet_ntop(p.family, d->id.idiag_src, text, sizeof text);
       p.address = text;
       p.inode = d->idiag_inode;
+      p.cookie = cookie_of(d->id);
       p.uid = d->idiag_uid;
       out.push_back(std::move(p));
     }
@@ -129,6 +138,45 @@ std::vector<OpenPort> SockDiag::open_ports() {
     for (int family : {AF_INET, AF_INET6}) dump(proto, family, out);
   std::sort(out.begin(), out.end());
   return out;
+}
+
+DestroyEvents::DestroyEvents(UniqueFd fd) : fd_(std::move(fd)) {
+  int flags = fcntl(fd_.get(), F_GETFL);
+  if (flags < 0 || fcntl(fd_.get(), F_SETFL, flags | O_NONBLOCK) < 0)
+    throw_errno("cannot make the sock_diag socket non-blocking");
+  // A burst of closes (an app dropping a thousand sockets) must not
+  // overflow the default buffer; FORCE works where we hold CAP_NET_ADMIN.
+  int size = 4 << 20;
+  if (setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
+    setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  for (int group : {SKNLGRP_INET_TCP_DESTROY, SKNLGRP_INET_UDP_DESTROY, SKNLGRP_INET6_TCP_DESTROY,
+                    SKNLGRP_INET6_UDP_DESTROY})
+    if (setsockopt(fd_.get(), SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0)
+      throw_errno("cannot join the sock_diag destroy group " + std::to_string(group));
+}
+
+bool DestroyEvents::read(std::vector<uint64_t>& cookies) {
+  alignas(nlmsghdr) char buf[32768];
+  bool complete = true;
+  for (;;) {
+    ssize_t n = recv(fd_.get(), buf, sizeof buf, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ENOBUFS) {
+        complete = false;
+        continue;
+      }
+      if (errno == EAGAIN) return complete;
+      throw_errno("cannot read socket destroy events (sock_diag)");
+    }
+    size_t left = static_cast<size_t>(n);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+          h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg)))
+        continue;
+      cookies.push_back(cookie_of(static_cast<inet_diag_msg*>(NLMSG_DATA(h))->id));
+    }
+  }
 }
 
 namespace {

@@ -22,8 +22,9 @@ struct OpenPort {
   int family = 0;       // AF_INET or AF_INET6
   std::string address;  // "0.0.0.0", "::", "127.0.0.1"
   uint16_t port = 0;
-  uint64_t inode = 0;  // the socket's inode: its owner is found by it
-  uint32_t uid = 0;    // as the kernel sees it (host ids)
+  uint64_t inode = 0;   // the socket's inode: its owner is found by it
+  uint64_t cookie = 0;  // the kernel's id of the socket, also in destroy events
+  uint32_t uid = 0;     // as the kernel sees it (host ids)
   bool operator<(const OpenPort& o) const;
   bool operator==(const OpenPort& o) const;
 };
@@ -32,21 +33,42 @@ class SockDiag {
  public:
   // A query socket in the calling thread's network namespace.
   SockDiag();
+  // A NETLINK_SOCK_DIAG socket made elsewhere (e.g. by a sandbox's init, in
+  // its network namespace).
+  explicit SockDiag(UniqueFd fd) : fd_(std::move(fd)) {}
   // A query socket in the network namespace of netns_fd (an open
   // /proc/PID/ns/net): created by a short-lived thread that joins it, so
   // the caller's own namespace never changes.
   static SockDiag in_netns(int netns_fd);
 
-  // TCP sockets in LISTEN and UDP sockets bound to a port, both families,
-  // sorted. Throws coracle::Error if the kernel refuses the dump.
+  // TCP sockets in LISTEN and UDP sockets bound to a port and not
+  // connected (a server's, not a client's), both families, sorted. Throws
+  // coracle::Error if the kernel refuses the dump.
   std::vector<OpenPort> open_ports();
-
- private:
-  explicit SockDiag(UniqueFd fd) : fd_(std::move(fd)) {}
+  // The same for one protocol and family (AF_INET, AF_INET6), unsorted.
   void dump(Proto proto, int family, std::vector<OpenPort>& out);
 
+ private:
   UniqueFd fd_;
   uint32_t seq_ = 0;
+};
+
+// The kernel's broadcast of destroyed TCP and UDP sockets (sock_diag
+// multicast groups) in the network namespace of the socket it is given. A
+// closed listener shows here at once, with no polling.
+class DestroyEvents {
+ public:
+  // Joins the four destroy groups on fd (a NETLINK_SOCK_DIAG socket, made
+  // non-blocking here). Throws coracle::Error.
+  explicit DestroyEvents(UniqueFd fd);
+  int fd() const { return fd_.get(); }
+  // Appends the cookies of destroyed sockets read so far. Returns false if
+  // the kernel dropped some (the receive buffer overflowed): the caller
+  // must compare with a fresh dump.
+  bool read(std::vector<uint64_t>& cookies);
+
+ private:
+  UniqueFd fd_;
 };
 
 // Which process holds each socket inode, among pid and its descendants

@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/close_range.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -17,6 +19,7 @@
 
 #include "sandbox/net.h"
 #include "sandbox/raw_ids.h"
+#include "sandbox/socket_factory.h"
 #include "sandbox/sync.h"
 
 namespace coracle::sandbox {
@@ -104,6 +107,21 @@ int command_entry(void* arg) {
   if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
     for (int fd = 3; fd < 1024; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
   }
+  // The watch filter goes first: the profile might not allow seccomp()
+  // itself. Its listener fd leaves for the runner, which must answer every
+  // notification, and is closed here so nothing in the sandbox can.
+  if (ctx.notify) {
+    int listener = load_seccomp_listener(*ctx.notify);
+    if (listener < 0)
+      fail(ctx, listener,
+           listener == -EBUSY ? "watch sockets: an outer seccomp filter already has a listener"
+                              : "load the socket-watch seccomp filter");
+    Msg handoff{};
+    handoff.type = MsgType::Listener;
+    int rc = send_msg(ctx.sync_fd, handoff, &listener, 1);
+    close(listener);
+    if (rc < 0) fail(ctx, rc, "pass the seccomp listener to the runner");
+  }
   // Last: from here on only what the profile allows works.
   if (int rc = load_seccomp(*ctx.seccomp); rc < 0) fail(ctx, rc, "load the seccomp filter");
   int err = exec_command(ctx);
@@ -124,16 +142,31 @@ int command_entry(void* arg) {
   started.type = MsgType::Started;
   send_msg(ctx.sync_fd, started);
 
+  // Signals were blocked before the fork; they are read from a signalfd
+  // so that one poll also serves the socket factory.
   sigset_t wait_set = ctx.forwarded;
   sigaddset(&wait_set, SIGCHLD);
+  int signals = signalfd(-1, &wait_set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (signals < 0) {
+    kill(command, SIGKILL);
+    fail(ctx, errno, "create init's signalfd");
+  }
+  int factory = ctx.factory_fd;
   while (true) {
-    siginfo_t info;
-    int sig = sigwaitinfo(&wait_set, &info);
-    if (sig < 0) continue;
-    if (sig != SIGCHLD) {
-      kill(command, sig);
-      continue;
+    struct pollfd fds[2] = {{signals, POLLIN, 0}, {factory, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) continue;
+    // A failed channel means the runner is gone; PDEATHSIG ends us soon.
+    if (fds[1].revents && serve_socket_request(factory) < 0) factory = -1;
+    if (!fds[0].revents) continue;
+    bool child_changed = false;
+    struct signalfd_siginfo si;
+    while (read(signals, &si, sizeof si) == sizeof si) {
+      if (si.ssi_signo == SIGCHLD)
+        child_changed = true;
+      else
+        kill(command, static_cast<int>(si.ssi_signo));
     }
+    if (!child_changed) continue;
     int status;
     struct rusage usage;
     pid_t pid;

@@ -28,6 +28,9 @@ struct ChildContext {
   const CapPlan* caps = nullptr;
   cap_t init_caps = nullptr;  // what init keeps: CAP_KILL only
   const SeccompProgram* seccomp = nullptr;
+  // Stacked under seccomp; its listener fd goes to the runner before exec.
+  const SeccompProgram* notify = nullptr;
+  int factory_fd = -1;  // init serves SocketFactory requests on it
   const char* hostname = nullptr;
   uid_t uid = 0;
   gid_t gid = 0;

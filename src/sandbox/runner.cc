@@ -25,6 +25,7 @@
 #include "sandbox/idmap.h"
 #include "sandbox/net.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/socket_factory.h"
 #include "sandbox/sync.h"
 
 namespace coracle::sandbox {
@@ -103,13 +104,20 @@ std::string describe_failure(const Msg& m) {
 
 struct Outcome {
   std::optional<Msg> failure, exited;
+  std::optional<std::string> hook_error;  // on_start failed: the sandbox was killed
   bool timed_out = false;
   siginfo_t init_status{};
 };
 
+// What the runner hands to Hooks::on_start besides the pid.
+struct Watch {
+  UniqueFd listener;
+  std::shared_ptr<SocketFactory> sockets;
+};
+
 // Waits for the sandbox to finish: child messages, forwarded signals, timeout.
 void wait_for_exit(InitProcess& init, int sock, const SignalForwarding& signals, const Spec& spec,
-                   const Hooks& hooks, Outcome& out) {
+                   const Hooks& hooks, Watch& watch, Outcome& out) {
   auto start = Clock::now();
   std::optional<Clock::time_point> term_at, kill_at;
   if (spec.timeout.count() > 0) term_at = start + spec.timeout;
@@ -127,15 +135,29 @@ void wait_for_exit(InitProcess& init, int sock, const SignalForwarding& signals,
     if (n < 0 && errno != EINTR) throw_errno("poll");
     if (fds[1].revents) {
       Msg msg;
-      if (recv_msg(sock, msg) < 0) {
+      int passed = -1;
+      if (recv_msg(sock, msg, &passed, 1) < 0) {
         sock_open = false;
       } else if (msg.type == MsgType::Failure) {
         if (!out.failure) out.failure = msg;
       } else if (msg.type == MsgType::Exited) {
         out.exited = msg;
+      } else if (msg.type == MsgType::Listener && msg.nfds == 1) {
+        watch.listener.reset(passed);
+        passed = -1;
       } else if (msg.type == MsgType::Started && hooks.on_start) {
-        hooks.on_start(init.pid());
+        Started started;
+        started.init_pid = init.pid();
+        started.seccomp_listener = std::move(watch.listener);
+        started.sockets = std::move(watch.sockets);
+        try {
+          hooks.on_start(started);
+        } catch (const Error& e) {
+          out.hook_error = e.what();
+          init.signal(SIGKILL);
+        }
       }
+      if (passed >= 0) close(passed);
       continue;  // drain messages before looking at the exit
     }
     if (fds[2].revents) {
@@ -180,6 +202,12 @@ Result run(const Spec& spec, const Hooks& hooks) {
   else if (spec.seccomp_profile != "unconfined")
     seccomp = compile_seccomp(read_file(spec.seccomp_profile), caps.mask());
   MountPlan mounts = plan_mounts(spec, maps_id(ids.gids, 5));
+  SeccompProgram notify;
+  if (!spec.notify_syscalls.empty()) {
+    // Nobody to answer would hang the command at its first bind().
+    if (!hooks.on_start) throw Error("notify_syscalls needs a Hooks::on_start to answer them");
+    notify = notify_program(spec.notify_syscalls);
+  }
   std::unique_ptr<Cgroup> cgroup = spec.limits.any() ? Cgroup::create(spec.limits) : nullptr;
 
   std::unique_ptr<_cap_struct, int (*)(void*)> init_caps(cap_init(), cap_free);
@@ -190,6 +218,12 @@ Result run(const Spec& spec, const Hooks& hooks) {
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) throw_errno("socketpair");
   UniqueFd sock(pair[0]), child_sock(pair[1]);
+  UniqueFd factory, child_factory;
+  if (spec.socket_factory) {
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) throw_errno("socketpair");
+    factory.reset(pair[0]);
+    child_factory.reset(pair[1]);
+  }
   SignalForwarding signals(spec.forward_signals);
 
   ChildContext ctx;
@@ -205,6 +239,8 @@ Result run(const Spec& spec, const Hooks& hooks) {
   ctx.caps = &caps;
   ctx.init_caps = init_caps.get();
   ctx.seccomp = &seccomp;
+  if (!notify.code.empty()) ctx.notify = &notify;
+  ctx.factory_fd = child_factory.get();
   ctx.hostname = spec.hostname.c_str();
   ctx.uid = spec.uid;
   ctx.gid = spec.gid;
@@ -240,10 +276,14 @@ Result run(const Spec& spec, const Hooks& hooks) {
   long pid = syscall(SYS_clone3, &args, sizeof args);
   if (pid < 0) throw_errno("cannot create the sandbox (clone3)");
   if (pid == 0) {
-    sock.release();  // the parent's end; closing it would be harmless, not needed
+    // The runner's ends: once only the runner holds them, end of stream on
+    // ours means the runner is gone.
+    close(sock.release());
+    if (factory) close(factory.release());
     child_main(ctx);
   }
   child_sock.reset();
+  child_factory.reset();
   InitProcess init(static_cast<pid_t>(pid), pidfd);
 
   Result result;
@@ -266,14 +306,19 @@ Result run(const Spec& spec, const Hooks& hooks) {
     return result;  // ~InitProcess kills and reaps the child
   }
   Outcome out;
-  wait_for_exit(init, sock.get(), signals, spec, hooks, out);
+  Watch watch;
+  if (factory) watch.sockets = std::make_shared<SocketFactory>(std::move(factory));
+  wait_for_exit(init, sock.get(), signals, spec, hooks, watch, out);
   result.wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   result.timed_out = out.timed_out;
   if (cgroup) {
     result.oom_killed = cgroup->oom_killed();
     result.peak_memory_bytes = cgroup->peak_memory_bytes();
   }
-  if (out.failure) {
+  if (out.hook_error) {
+    result.exit_code = kExitInternal;
+    result.message = *out.hook_error;
+  } else if (out.failure) {
     result.exit_code = out.failure->exit_code;
     result.message = describe_failure(*out.failure);
   } else if (out.exited) {

@@ -10,11 +10,16 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/unique_fd.h"
+
 namespace coracle::sandbox {
+
+class SocketFactory;
 
 enum class NetMode { Private, None, Host };
 
@@ -65,6 +70,15 @@ struct Spec {
   // Forward SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 received by the
   // calling process to the sandbox while it runs.
   bool forward_signals = true;
+  // Syscalls (e.g. "bind", "listen") of the command and all its descendants
+  // that stop until a supervisor answers them (seccomp user notification).
+  // The listener comes to Hooks::on_start, which must take it and answer
+  // every notification while the sandbox runs: once it is closed, these
+  // syscalls fail with ENOSYS. The profile still decides what is allowed.
+  std::vector<std::string> notify_syscalls;
+  // init makes sockets in the sandbox's network namespace on request
+  // (Started::sockets); works rootless, where setns() into it would not.
+  bool socket_factory = false;
 };
 
 struct Result {
@@ -77,10 +91,18 @@ struct Result {
   std::string message;             // why, when coracle reports 125/126/127
 };
 
-// Hooks for callers that watch a running sandbox (the port monitor, the chain).
+// What a watcher of a running sandbox gets (the port monitor, the chain).
+struct Started {
+  int init_pid = 0;                        // host pid of the sandbox's init
+  UniqueFd seccomp_listener;               // with Spec::notify_syscalls
+  std::shared_ptr<SocketFactory> sockets;  // with Spec::socket_factory
+};
+
 struct Hooks {
-  // Called once the command has been exec'd, with the init's host pid.
-  std::function<void(int init_pid)> on_start;
+  // Called once the command has been exec'd, on the thread that called
+  // run(); it must return quickly (start a thread for long work). A
+  // coracle::Error thrown here kills the sandbox: run() returns 125 with it.
+  std::function<void(Started&)> on_start;
 };
 
 // Runs the sandbox to completion. Setup failures come back as exit 125 with a

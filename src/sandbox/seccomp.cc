@@ -1,7 +1,9 @@
 #include "sandbox/seccomp.h"
 
+#include <linux/audit.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
+#include <stddef.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -172,12 +174,58 @@ SeccompProgram compile_seccomp(const std::string& profile_json, uint64_t cap_mas
   }
 }
 
-int load_seccomp(const SeccompProgram& program) {
-  if (program.code.empty()) return 0;
+namespace {
+
+long install_filter(const SeccompProgram& program, unsigned flags) {
   struct sock_fprog prog {};
   prog.len = static_cast<unsigned short>(program.code.size());
   prog.filter = const_cast<struct sock_filter*>(program.code.data());
-  return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0 ? 0 : -errno;
+  return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+}
+
+#if defined(__x86_64__)
+constexpr uint32_t kAuditArch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+constexpr uint32_t kAuditArch = AUDIT_ARCH_AARCH64;
+#else
+#error "add this architecture's AUDIT_ARCH_ value"
+#endif
+
+}  // namespace
+
+int load_seccomp(const SeccompProgram& program) {
+  if (program.code.empty()) return 0;
+  return install_filter(program, 0) == 0 ? 0 : -errno;
+}
+
+SeccompProgram notify_program(const std::vector<std::string>& syscalls) {
+  // Hand-written rather than through libseccomp: a handful of instructions
+  // known at once, with no compile cost on the exec path.
+  std::vector<uint32_t> numbers;
+  for (const auto& name : syscalls) {
+    int nr = seccomp_syscall_resolve_name(name.c_str());
+    if (nr == __NR_SCMP_ERROR || nr < 0) throw Error("unknown syscall '" + name + "'");
+    numbers.push_back(static_cast<uint32_t>(nr));
+  }
+  if (numbers.empty() || numbers.size() > 200) throw Error("notify filter: 1 to 200 syscalls");
+  // Layout: [0] load arch, [1] other arch → allow, [2] load nr,
+  // [3..3+n) match → notify, [3+n] allow, [4+n] notify.
+  const auto n = static_cast<uint8_t>(numbers.size());
+  std::vector<struct sock_filter> code;
+  code.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)));
+  // Another ABI's syscalls are the real profile's business, not ours.
+  code.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kAuditArch, 0, static_cast<uint8_t>(n + 1)));
+  code.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
+  for (uint8_t i = 0; i < n; ++i)
+    code.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, numbers[i], static_cast<uint8_t>(n - i), 0));
+  code.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+  code.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF));
+  return SeccompProgram{std::move(code)};
+}
+
+int load_seccomp_listener(const SeccompProgram& program) {
+  long fd = install_filter(program, SECCOMP_FILTER_FLAG_NEW_LISTENER);
+  return fd < 0 ? -errno : static_cast<int>(fd);
 }
 
 }  // namespace coracle::sandbox

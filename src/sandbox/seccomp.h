@@ -30,4 +30,16 @@ SeccompProgram default_seccomp_program(uint64_t cap_mask);
 // Child side: loads the program (no_new_privs must be set). 0 or -errno.
 int load_seccomp(const SeccompProgram& program);
 
+// A filter that stops the named syscalls (e.g. "bind", "listen") for a
+// user-space supervisor (SECCOMP_RET_USER_NOTIF) and allows everything else:
+// it is stacked on the real profile, and the kernel takes the strictest
+// answer of all filters, so a syscall the profile denies is denied without a
+// notification. Throws coracle::Error for an unknown name.
+SeccompProgram notify_program(const std::vector<std::string>& syscalls);
+
+// Child side: loads a notify_program and returns its listener fd
+// (close-on-exec), or -errno. EBUSY: an outer filter already has a
+// listener (the kernel allows one per filter chain).
+int load_seccomp_listener(const SeccompProgram& program);
+
 }  // namespace coracle::sandbox

@@ -8,10 +8,13 @@
 namespace coracle::sandbox {
 
 enum class MsgType : uint32_t {
-  Go = 1,   // parent → child: ids mapped, cgroup joined; may carry mount fds
-  Failure,  // child → parent: setup or exec failed (err, stage)
-  Started,  // child → parent: the command has exec'd (or failed to; Failure says)
-  Exited,   // child → parent: the command ended (status, maxrss)
+  Go = 1,         // parent → child: ids mapped, cgroup joined; may carry mount fds
+  Failure,        // child → parent: setup or exec failed (err, stage)
+  Started,        // child → parent: the command has exec'd (or failed to; Failure says)
+  Exited,         // child → parent: the command ended (status, maxrss)
+  Listener,       // command → parent, before exec: the seccomp notification fd
+  SocketRequest,  // parent → init: make args[3] sockets (family, type, protocol)
+  SocketReply,    // init → parent: the sockets, or err
 };
 
 // Image layers plus volumes; the kernel passes at most 253 (SCM_MAX_FD).
@@ -24,6 +27,7 @@ struct Msg {
   int32_t signo;      // Exited: signal that killed the command, or 0
   uint32_t nfds;
   uint64_t maxrss_kib;  // Exited
+  int32_t args[4];      // SocketRequest: family, type, protocol, count
   char context[240];    // Failure: what was being done, NUL-terminated
 };
 

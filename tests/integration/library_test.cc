@@ -44,9 +44,11 @@ TEST(Library, StartHookSeesTheRunningInit) {
   pid_t seen = 0;
   bool alive = false;
   Hooks hooks;
-  hooks.on_start = [&](int pid) {
-    seen = pid;
-    alive = kill(pid, 0) == 0;
+  hooks.on_start = [&](Started& started) {
+    seen = started.init_pid;
+    alive = kill(seen, 0) == 0;
+    EXPECT_FALSE(started.seccomp_listener);  // nothing asked for them
+    EXPECT_FALSE(started.sockets);
   };
   auto c = run_captured(default_spec({"true"}), hooks);
   EXPECT_EQ(c.result.exit_code, 0);

@@ -1,0 +1,75 @@
+#include "portmon/port_events.h"
+
+#include <sys/socket.h>
+
+#include "portmon/publish.h"
+
+namespace coracle::portmon {
+namespace {
+
+// Where a person on the host connects: a wildcard host address is
+// reached through loopback.
+std::string reachable_at(const PortEvent& e) {
+  std::string address = e.host_address;
+  if (address == "0.0.0.0") address = "127.0.0.1";
+  if (address == "::") address = "::1";
+  std::string where = host_and_port(address, e.host_port);
+  return e.port.proto == Proto::kTcp ? "http://" + where : where;
+}
+
+std::string port_name(const PortEvent& e) {
+  return std::to_string(e.port.port) + "/" + proto_name(e.port.proto);
+}
+
+}  // namespace
+
+nlohmann::json port_event_json(const PortEvent& e) {
+  nlohmann::json j = {
+      {"event", e.kind == PortEvent::Kind::kOpen ? "port.open" : "port.close"},
+      {"proto", proto_name(e.port.proto)},
+      {"family", e.port.family == AF_INET6 ? "ipv6" : "ipv4"},
+      {"address", e.port.address},
+      {"port", e.port.port},
+  };
+  if (e.pid) j["pid"] = e.pid;
+  if (e.sandbox_pid) j["sandbox_pid"] = e.sandbox_pid;
+  if (!e.process.empty()) j["process"] = e.process;
+  if (e.host_port) {
+    j["host_address"] = e.host_address;
+    j["host_port"] = e.host_port;
+  }
+  if (!e.note.empty()) j["note"] = e.note;
+  return j;
+}
+
+std::string port_event_line(const PortEvent& e) {
+  std::string line = "port " + port_name(e);
+  if (e.kind == PortEvent::Kind::kClose) return line + " closed";
+  line += e.host_port ? " open → " + reachable_at(e) : " open on " + e.port.address;
+  if (!e.process.empty() || e.pid) {
+    line += " (" + (e.process.empty() ? std::string("?") : e.process);
+    if (e.pid) line += ", pid " + std::to_string(e.pid);
+    line += ")";
+  }
+  if (!e.note.empty()) line += "; " + e.note;
+  return line;
+}
+
+nlohmann::json publish_event_json(const PortEvent& e) {
+  nlohmann::json j = {{"event", "port.publish"},
+                      {"proto", proto_name(e.port.proto)},
+                      {"port", e.port.port},
+                      {"host_address", e.host_address},
+                      {"host_port", e.host_port}};
+  if (!e.note.empty()) j["note"] = e.note;
+  return j;
+}
+
+std::string publish_event_line(const PortEvent& e) {
+  std::string line = "forwarding " + host_and_port(e.host_address, e.host_port) + " → port " +
+                     port_name(e) + " in the sandbox";
+  if (!e.note.empty()) line += " (" + e.note + ")";
+  return line;
+}
+
+}  // namespace coracle::portmon

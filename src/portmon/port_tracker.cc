@@ -1,0 +1,216 @@
+#include "portmon/port_tracker.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/fs.h"
+
+namespace coracle::portmon {
+namespace {
+
+// How long after letting a bind()/listen() go on the socket is looked at
+// again: the call runs as soon as the app's thread is scheduled, usually
+// within microseconds; a thread kept off the CPU for longer is found by the
+// next rescan instead.
+constexpr std::chrono::microseconds kCheckDelays[] = {
+    std::chrono::microseconds(0),      std::chrono::microseconds(20),
+    std::chrono::microseconds(50),     std::chrono::microseconds(100),
+    std::chrono::microseconds(250),    std::chrono::microseconds(500),
+    std::chrono::microseconds(1000),   std::chrono::microseconds(2500),
+    std::chrono::microseconds(5000),   std::chrono::microseconds(10000),
+    std::chrono::microseconds(25000),  std::chrono::microseconds(50000),
+    std::chrono::microseconds(100000), std::chrono::microseconds(250000),
+    std::chrono::microseconds(500000),
+};
+constexpr unsigned kCheckSteps = sizeof kCheckDelays / sizeof kCheckDelays[0];
+
+int sockopt(int fd, int option) {
+  int value = -1;
+  socklen_t len = sizeof value;
+  if (getsockopt(fd, SOL_SOCKET, option, &value, &len) < 0) return -1;
+  return value;
+}
+
+// Name and pid-namespace pid of a host pid; empty when it is gone.
+void describe_owner(PortEvent& event, pid_t pid) {
+  event.pid = pid;
+  if (pid <= 0) return;
+  std::string proc = "/proc/" + std::to_string(pid);
+  try {
+    event.process = read_file(proc + "/comm");
+    while (!event.process.empty() && event.process.back() == '\n') event.process.pop_back();
+    std::istringstream status(read_file(proc + "/status"));
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("NSpid:", 0) != 0) continue;
+      std::istringstream ids(line.substr(6));
+      for (pid_t id; ids >> id;) event.sandbox_pid = id;  // the innermost is last
+    }
+  } catch (const Error&) {
+    // Exited already: the event keeps the pid alone.
+  }
+}
+
+}  // namespace
+
+PortTracker::PortTracker(const Options& options, SockDiag diag, std::optional<SocketCalls> calls,
+                         std::optional<DestroyEvents> destroyed, Sink sink)
+    : options_(options),
+      diag_(std::move(diag)),
+      calls_(std::move(calls)),
+      destroyed_(std::move(destroyed)),
+      sink_(std::move(sink)) {}
+
+void PortTracker::start(EventLoop& loop) {
+  if (calls_) loop.add(calls_->fd(), EPOLLIN, [this](uint32_t) { on_call(); });
+  if (destroyed_) loop.add(destroyed_->fd(), EPOLLIN, [this](uint32_t) { on_destroyed(); });
+  rescan();
+}
+
+Clock::time_point PortTracker::next_deadline() const {
+  Clock::time_point next = next_rescan_;
+  for (const auto& p : pending_) next = std::min(next, p.next_check);
+  return next;
+}
+
+void PortTracker::on_timer() {
+  check_pending(false);
+  if (Clock::now() >= next_rescan_) rescan();
+}
+
+void PortTracker::on_call() {
+  // Calls the app made before this one have returned by now: settle them
+  // first, so events keep the app's order.
+  check_pending(true);
+  std::optional<SocketCall> call = calls_->next();
+  if (!call || !call->socket) return;
+  int fd = call->socket.get();
+  int family = sockopt(fd, SO_DOMAIN), type = sockopt(fd, SO_TYPE);
+  int protocol = sockopt(fd, SO_PROTOCOL);
+  if (family != AF_INET && family != AF_INET6) return;  // unix, netlink, ...
+  Pending p{std::move(*call), Proto::kTcp, family};
+  // A TCP port opens at listen(), a UDP port at bind(); a TCP bind() alone
+  // reaches nothing, and ping sockets are datagram sockets of another kind.
+  if (p.call.kind == SocketCall::Kind::kListen && type == SOCK_STREAM) {
+    p.proto = Proto::kTcp;
+  } else if (p.call.kind == SocketCall::Kind::kBind && type == SOCK_DGRAM &&
+             protocol == IPPROTO_UDP) {
+    p.proto = Proto::kUdp;
+  } else {
+    return;
+  }
+  p.next_check = Clock::now();
+  pending_.push_back(std::move(p));
+}
+
+PortTracker::State PortTracker::state_of(const Pending& p) const {
+  int fd = p.call.socket.get();
+  if (p.proto == Proto::kTcp)
+    return sockopt(fd, SO_ACCEPTCONN) == 1 ? State::kOpen : State::kNotYet;
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) return State::kNotYet;
+  uint16_t port = ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
+                                          : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port;
+  return port != 0 ? State::kOpen : State::kNotYet;
+}
+
+void PortTracker::check_pending(bool all) {
+  auto now = Clock::now();
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (!all && it->next_check > now) {
+      ++it;
+      continue;
+    }
+    if (state_of(*it) == State::kOpen) {
+      confirm(*it);
+      it = pending_.erase(it);  // our duplicate closes: the app's close() is final again
+      continue;
+    }
+    if (++it->step >= kCheckSteps) {
+      it = pending_.erase(it);  // the call failed, or is slow: the rescan decides
+      continue;
+    }
+    it->next_check = now + kCheckDelays[it->step];
+    ++it;
+  }
+}
+
+void PortTracker::confirm(const Pending& p) {
+  struct stat st;
+  if (fstat(p.call.socket.get(), &st) < 0) return;
+  std::vector<OpenPort> ports;
+  diag_.dump(p.proto, p.family, ports);
+  for (const auto& port : ports)
+    if (port.inode == st.st_ino) {
+      if (!open_.count(port.cookie)) report_open(port, p.call.pid);
+      return;
+    }
+}
+
+void PortTracker::on_destroyed() {
+  std::vector<uint64_t> cookies;
+  bool complete = destroyed_->read(cookies);
+  for (uint64_t cookie : cookies)
+    if (open_.count(cookie)) report_close(cookie);
+  if (!complete) rescan();  // the kernel dropped some: compare with the truth
+}
+
+void PortTracker::rescan() {
+  next_rescan_ = Clock::now() + options_.rescan_interval;
+  std::vector<OpenPort> now = diag_.open_ports();
+  std::map<uint64_t, pid_t> owners;
+  bool owners_read = false;
+  auto owner_of = [&](uint64_t inode) -> std::optional<pid_t> {
+    if (!owners_read) owners = socket_owners(options_.init_pid);
+    owners_read = true;
+    auto it = owners.find(inode);
+    if (it == owners.end()) return std::nullopt;
+    return it->second;
+  };
+  std::set<uint64_t> seen;
+  for (const auto& port : now) {
+    if (open_.count(port.cookie)) {
+      seen.insert(port.cookie);
+      continue;
+    }
+    std::optional<pid_t> owner = owner_of(port.inode);
+    // In the host's namespace, a socket of no sandbox process is not ours.
+    if (options_.host_net && !owner) continue;
+    seen.insert(port.cookie);
+    report_open(port, owner.value_or(0));
+  }
+  std::vector<uint64_t> gone;
+  for (const auto& [cookie, event] : open_)
+    if (!seen.count(cookie)) gone.push_back(cookie);
+  for (uint64_t cookie : gone) report_close(cookie);
+}
+
+void PortTracker::report_open(const OpenPort& port, pid_t pid) {
+  PortEvent event;
+  event.kind = PortEvent::Kind::kOpen;
+  event.port = port;
+  describe_owner(event, pid);
+  sink_(event);
+  open_.emplace(port.cookie, std::move(event));
+}
+
+void PortTracker::report_close(uint64_t cookie) {
+  auto it = open_.find(cookie);
+  PortEvent event = std::move(it->second);
+  open_.erase(it);
+  event.kind = PortEvent::Kind::kClose;
+  sink_(event);
+}
+
+void PortTracker::close_all() {
+  pending_.clear();
+  while (!open_.empty()) report_close(open_.begin()->first);
+}
+
+}  // namespace coracle::portmon

@@ -1,0 +1,147 @@
+#include "portmon/tcp_relay.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+
+#include <cerrno>
+
+namespace coracle::portmon {
+namespace {
+
+// One pipe's default capacity. A larger pipe moves more per splice, but
+// pipes beyond the default count against a per-user page limit that a
+// few hundred connections would reach.
+constexpr size_t kPipeCapacity = 64 * 1024;
+
+constexpr uint32_t kSocketEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+
+// close() with a zero linger time sends RST instead of FIN: the peer
+// learns that its data was not delivered.
+void reset_on_close(int fd) {
+  struct linger lg {
+    1, 0
+  };
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+}
+
+}  // namespace
+
+TcpRelay::TcpRelay(EventLoop& loop, UniqueFd client, UniqueFd upstream,
+                   const sockaddr_storage& target, socklen_t target_len,
+                   std::function<void()> on_done)
+    : loop_(loop),
+      client_(std::move(client)),
+      upstream_(std::move(upstream)),
+      on_done_(std::move(on_done)) {
+  int rc = connect(upstream_.get(), reinterpret_cast<const sockaddr*>(&target), target_len);
+  if (rc < 0 && errno != EINPROGRESS) {
+    fail();
+    return;
+  }
+  // The client is not read until the app has accepted the connection.
+  upstream_token_ =
+      loop_.add(upstream_.get(), kSocketEvents, [this](uint32_t ev) { on_upstream(ev); });
+  if (rc == 0) on_connected();
+}
+
+TcpRelay::~TcpRelay() {
+  if (client_token_) loop_.remove(client_token_, client_.get());
+  if (upstream_token_) loop_.remove(upstream_token_, upstream_.get());
+}
+
+void TcpRelay::on_upstream(uint32_t events) {
+  if (done_) return;
+  if (!connected_) {
+    if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(upstream_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      fail();  // nothing listens there (yet): the client is reset
+      return;
+    }
+    on_connected();
+    return;
+  }
+  pump_both();
+}
+
+void TcpRelay::on_connected() {
+  connected_ = true;
+  for (Direction* d : {&to_app_, &to_client_}) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+      fail();
+      return;
+    }
+    d->pipe_read.reset(p[0]);
+    d->pipe_write.reset(p[1]);
+  }
+  to_app_.from = client_.get();
+  to_app_.to = upstream_.get();
+  to_client_.from = upstream_.get();
+  to_client_.to = client_.get();
+  client_token_ = loop_.add(client_.get(), kSocketEvents, [this](uint32_t) { pump_both(); });
+  pump_both();
+}
+
+// Moves what can move without blocking. Edge-triggered: it goes on until
+// neither reading nor writing makes progress, so no readiness is lost.
+TcpRelay::Pumped TcpRelay::pump(Direction& d) {
+  for (;;) {
+    bool progress = false;
+    if (d.buffered > 0) {
+      ssize_t n = splice(d.pipe_read.get(), nullptr, d.to, nullptr, d.buffered,
+                         SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n > 0) {
+        d.buffered -= static_cast<size_t>(n);
+        d.total += static_cast<uint64_t>(n);
+        progress = true;
+      } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        return Pumped::kFailed;  // EPIPE, ECONNRESET: the receiver is gone
+      }
+    }
+    if (!d.eof && d.buffered < kPipeCapacity) {
+      ssize_t n = splice(d.from, nullptr, d.pipe_write.get(), nullptr, kPipeCapacity - d.buffered,
+                         SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n > 0) {
+        d.buffered += static_cast<size_t>(n);
+        progress = true;
+      } else if (n == 0) {
+        d.eof = true;
+        progress = true;
+      } else if (errno != EAGAIN && errno != EINTR) {
+        return Pumped::kFailed;
+      }
+    }
+    if (!progress) break;
+  }
+  if (d.eof && d.buffered == 0 && !d.shut_down) {
+    shutdown(d.to, SHUT_WR);
+    d.shut_down = true;
+  }
+  return Pumped::kOk;
+}
+
+void TcpRelay::pump_both() {
+  if (done_) return;
+  if (pump(to_app_) == Pumped::kFailed || pump(to_client_) == Pumped::kFailed) {
+    fail();
+    return;
+  }
+  if (to_app_.shut_down && to_client_.shut_down) finish();
+}
+
+void TcpRelay::fail() {
+  reset_on_close(client_.get());
+  reset_on_close(upstream_.get());
+  finish();
+}
+
+void TcpRelay::finish() {
+  if (done_) return;
+  done_ = true;
+  on_done_();
+}
+
+}  // namespace coracle::portmon
