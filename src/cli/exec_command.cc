@@ -9,6 +9,7 @@
 #include "cli/exec_options.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/parse.h"
 #include "image/default_image.h"
 #include "image/reference.h"
 #include "image/resolve.h"
@@ -76,6 +77,9 @@ std::unique_ptr<portmon::PortMonitor> make_port_monitor(const ExecFlags& flags,
   portmon::MonitorOptions options;
   for (const auto& text : flags.publish) options.publish.push_back(portmon::parse_publish(text));
   options.publish_all = flags.publish_all;
+  // A tuning knob (and the tests' way to prove the triggers work alone).
+  if (const char* ms = getenv("CORACLE_PORT_RESCAN_MS"))
+    options.rescan_interval = std::chrono::milliseconds(parse_uint(ms, "CORACLE_PORT_RESCAN_MS"));
   options.host_net = spec.net == sandbox::NetMode::Host;
   bool forwarding = !options.publish.empty() || options.publish_all;
   if (forwarding && spec.net == sandbox::NetMode::None)

@@ -61,10 +61,20 @@ void PortMonitor::attach(sandbox::Started& started) {
   // Both netlink sockets are made by the sandbox's init, so they belong to
   // its network namespace (or the host's, with --net host) and work rootless.
   auto& factory = *started.sockets;
-  SockDiag diag(factory.make_one(AF_NETLINK, SOCK_DGRAM, NETLINK_SOCK_DIAG));
+  UniqueFd diag_fd;
+  try {
+    diag_fd = factory.make_one(AF_NETLINK, SOCK_DGRAM, NETLINK_SOCK_DIAG);
+  } catch (const sandbox::SandboxEnded&) {
+    // The app was quicker than us and its sandbox is gone: nothing to
+    // watch. Its processes are being killed, so none waits on the listener.
+    return;
+  }
+  SockDiag diag(std::move(diag_fd));
   std::optional<DestroyEvents> destroyed;
   try {
     destroyed.emplace(factory.make_one(AF_NETLINK, SOCK_DGRAM, NETLINK_SOCK_DIAG));
+  } catch (const sandbox::SandboxEnded&) {
+    return;
   } catch (const Error& e) {
     // Closes are then found by the rescan alone, just later.
     if (options_.on_warning) options_.on_warning(e.what());

@@ -67,7 +67,17 @@ PortTracker::PortTracker(const Options& options, SockDiag diag, std::optional<So
       sink_(std::move(sink)) {}
 
 void PortTracker::start(EventLoop& loop) {
-  if (calls_) loop.add(calls_->fd(), EPOLLIN, [this](uint32_t) { on_call(); });
+  if (calls_) {
+    calls_token_ = loop.add(calls_->fd(), EPOLLIN, [this, &loop](uint32_t events) {
+      // Hung up: every process under the filter is gone. The fd would stay
+      // readable with nothing to receive.
+      if (events & (EPOLLHUP | EPOLLERR)) {
+        loop.remove(calls_token_, calls_->fd());
+        return;
+      }
+      on_call();
+    });
+  }
   if (destroyed_) loop.add(destroyed_->fd(), EPOLLIN, [this](uint32_t) { on_destroyed(); });
   rescan();
 }
@@ -127,8 +137,7 @@ void PortTracker::check_pending(bool all) {
       ++it;
       continue;
     }
-    if (state_of(*it) == State::kOpen) {
-      confirm(*it);
+    if (state_of(*it) == State::kOpen && confirm(*it)) {
       it = pending_.erase(it);  // our duplicate closes: the app's close() is final again
       continue;
     }
@@ -141,16 +150,32 @@ void PortTracker::check_pending(bool all) {
   }
 }
 
-void PortTracker::confirm(const Pending& p) {
+// The kernel marks a socket LISTEN a moment before it enters the table
+// that sock_diag reads (inet_csk_listen_start), so a socket that says it
+// listens may be missing from the dump for a moment: not yet confirmed.
+bool PortTracker::confirm(const Pending& p) {
   struct stat st;
-  if (fstat(p.call.socket.get(), &st) < 0) return;
+  if (fstat(p.call.socket.get(), &st) < 0) return true;  // nothing more to learn
   std::vector<OpenPort> ports;
   diag_.dump(p.proto, p.family, ports);
-  for (const auto& port : ports)
-    if (port.inode == st.st_ino) {
-      if (!open_.count(port.cookie)) report_open(port, p.call.pid);
-      return;
-    }
+  const OpenPort* found = nullptr;
+  std::set<uint64_t> present;
+  for (const auto& port : ports) {
+    present.insert(port.cookie);
+    if (port.inode == st.st_ino) found = &port;
+  }
+  if (!found) return false;
+  // The destroy broadcast comes from a kernel work queue, so the close of
+  // an older socket on this very port may still be on its way. This dump
+  // already shows it gone: say so first, or a port would read "open, open,
+  // closed" while the new socket is open.
+  std::vector<uint64_t> gone;
+  for (const auto& [cookie, e] : open_)
+    if (e.port.proto == p.proto && e.port.family == p.family && !present.count(cookie))
+      gone.push_back(cookie);
+  for (uint64_t cookie : gone) report_close(cookie);
+  if (!open_.count(found->cookie)) report_open(*found, p.call.pid);
+  return true;
 }
 
 void PortTracker::on_destroyed() {

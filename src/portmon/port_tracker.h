@@ -72,7 +72,7 @@ class PortTracker {
   void rescan();
   void check_pending(bool all);
   State state_of(const Pending& p) const;
-  void confirm(const Pending& p);
+  bool confirm(const Pending& p);
   void report_open(const OpenPort& port, pid_t pid);
   void report_close(uint64_t cookie);
 
@@ -83,6 +83,7 @@ class PortTracker {
   Sink sink_;
   std::map<uint64_t, PortEvent> open_;  // by socket cookie
   std::deque<Pending> pending_;
+  EventLoop::Token calls_token_ = 0;
   Clock::time_point next_rescan_;
 };
 

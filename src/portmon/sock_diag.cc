@@ -146,6 +146,12 @@ DestroyEvents::DestroyEvents(UniqueFd fd) : fd_(std::move(fd)) {
     throw_errno("cannot make the sock_diag socket non-blocking");
   // A burst of closes (an app dropping a thousand sockets) must not
   // overflow the default buffer; FORCE works where we hold CAP_NET_ADMIN.
+  // Bound first: the kernel does not deliver a broadcast to a socket whose
+  // port id equals the sender's, and an unbound socket's is 0, the kernel's.
+  sockaddr_nl self{};
+  self.nl_family = AF_NETLINK;
+  if (bind(fd_.get(), reinterpret_cast<sockaddr*>(&self), sizeof self) < 0)
+    throw_errno("cannot bind the sock_diag broadcast socket");
   int size = 4 << 20;
   if (setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
     setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);

@@ -21,12 +21,17 @@ std::vector<UniqueFd> SocketFactory::make(int family, int type, int protocol, un
   request.args[1] = type;
   request.args[2] = protocol;
   request.args[3] = static_cast<int32_t>(count);
-  if (int rc = send_msg(channel_.get(), request); rc < 0)
+  auto ended = [](int rc) { return rc == -EPIPE || rc == -ECONNRESET; };
+  if (int rc = send_msg(channel_.get(), request); rc < 0) {
+    if (ended(rc)) throw SandboxEnded();
     throw_errno("cannot ask the sandbox for a socket", -rc);
+  }
   Msg reply{};
   int fds[kMaxBatch];
-  if (int rc = recv_msg(channel_.get(), reply, fds, kMaxBatch); rc < 0)
+  if (int rc = recv_msg(channel_.get(), reply, fds, kMaxBatch); rc < 0) {
+    if (ended(rc)) throw SandboxEnded();
     throw_errno("the sandbox did not answer a socket request", -rc);
+  }
   std::vector<UniqueFd> out;
   for (unsigned i = 0; i < reply.nfds; ++i) out.emplace_back(fds[i]);
   if (reply.type != MsgType::SocketReply) throw Error("socket factory: unexpected reply");

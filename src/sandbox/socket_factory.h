@@ -11,9 +11,16 @@
 #include <mutex>
 #include <vector>
 
+#include "common/error.h"
 #include "common/unique_fd.h"
 
 namespace coracle::sandbox {
+
+// The sandbox's init has exited: there is no namespace to make sockets in.
+class SandboxEnded : public Error {
+ public:
+  SandboxEnded() : Error("the sandbox has ended") {}
+};
 
 class SocketFactory {
  public:
@@ -21,7 +28,7 @@ class SocketFactory {
 
   // socket(family, type, protocol) `count` times inside the sandbox (type may
   // carry SOCK_NONBLOCK; every fd arrives close-on-exec). Thread-safe.
-  // Throws coracle::Error when init refuses or is gone.
+  // Throws SandboxEnded when init is gone, coracle::Error when it refuses.
   std::vector<UniqueFd> make(int family, int type, int protocol, unsigned count = 1);
   UniqueFd make_one(int family, int type, int protocol) {
     return std::move(make(family, type, protocol, 1).front());

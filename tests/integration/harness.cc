@@ -28,6 +28,10 @@ const char* probe() {
   return CORACLE_PROBE;
 }
 
+const char* port_probe() {
+  return CORACLE_PORT_PROBE;
+}
+
 std::string store_root() {
   static TempDir* root = new TempDir();  // lives for the whole test process
   return root->path();
@@ -60,7 +64,7 @@ static std::vector<std::string> build_env(const RunOptions& o) {
   return env;
 }
 
-static pid_t spawn(const std::vector<std::string>& args, int out_w, int err_w,
+static pid_t spawn(const std::vector<std::string>& args, int in_r, int out_w, int err_w,
                    const RunOptions& o) {
   std::vector<std::string> argv_s = {CORACLE_BIN};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
@@ -73,8 +77,8 @@ static pid_t spawn(const std::vector<std::string>& args, int out_w, int err_w,
   envp.push_back(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
-    int null = open("/dev/null", O_RDONLY);
-    dup2(null, 0);
+    int in = in_r >= 0 ? in_r : open("/dev/null", O_RDONLY);
+    dup2(in, 0);
     dup2(out_w, 1);
     dup2(err_w, 2);
     if (o.uid) {
@@ -100,7 +104,7 @@ int wait_coracle(pid_t pid) {
 RunResult coracle(const std::vector<std::string>& args, const RunOptions& options) {
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) throw_errno("pipe");
-  pid_t pid = spawn(args, out[1], err[1], options);
+  pid_t pid = spawn(args, -1, out[1], err[1], options);
   close(out[1]);
   close(err[1]);
   RunResult r;
@@ -114,8 +118,20 @@ RunResult coracle(const std::vector<std::string>& args, const RunOptions& option
 pid_t spawn_coracle(const std::vector<std::string>& args, int* out_fd, const RunOptions& options) {
   int out[2];
   if (pipe2(out, O_CLOEXEC) < 0) throw_errno("pipe");
-  pid_t pid = spawn(args, out[1], 2, options);
+  pid_t pid = spawn(args, -1, out[1], 2, options);
   close(out[1]);
+  *out_fd = out[0];
+  return pid;
+}
+
+pid_t spawn_coracle(const std::vector<std::string>& args, int* in_fd, int* out_fd,
+                    const RunOptions& options) {
+  int in[2], out[2];
+  if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) throw_errno("pipe");
+  pid_t pid = spawn(args, in[0], out[1], 2, options);
+  close(in[0]);
+  close(out[1]);
+  *in_fd = in[1];
   *out_fd = out[0];
   return pid;
 }

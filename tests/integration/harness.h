@@ -28,12 +28,16 @@ RunResult coracle(const std::vector<std::string>& args, const RunOptions& option
 // Starts coracle in the background; its stdout is readable from *out_fd.
 pid_t spawn_coracle(const std::vector<std::string>& args, int* out_fd,
                     const RunOptions& options = {});
+// The same with a pipe to its stdin as well (*in_fd: the write end).
+pid_t spawn_coracle(const std::vector<std::string>& args, int* in_fd, int* out_fd,
+                    const RunOptions& options = {});
 // Waits for a spawned coracle; returns its exit status (128+N if signaled).
 int wait_coracle(pid_t pid);
 // Reads from fd until text appears or the wait bound passes; returns all read.
 std::string read_until(int fd, const std::string& text, int max_wait_ms = 20000);
 
-const char* probe();  // path of the static probe program
+const char* probe();       // path of the static probe program
+const char* port_probe();  // the static app of the port tests (port_probe.cc)
 std::string store_root();
 
 // A fresh directory under /tmp, removed with the object.

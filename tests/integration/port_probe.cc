@@ -1,0 +1,184 @@
+// A static app for the port monitor tests, run inside sandboxes. It reads
+// one command per line on stdin and answers each with a line "probe ..." on
+// stdout, written whole (the monitor writes its events to the same stream).
+//
+//   tcp4|tcp6|udp4|udp6 ADDR PORT   bind (and listen, for tcp): "probe opened ID PORT"
+//   bindonly ADDR                   a TCP socket bound, never listening
+//   unix PATH                       a listening unix socket
+//   close ID                        "probe closed ID"
+//   shutdown ID                     shutdown(SHUT_RDWR) of a listener, kept open
+//   churn N                         N TCP listeners opened and closed, one by one
+//   echo PORT                       a TCP echo server (a thread per connection)
+//   udpecho PORT                    a UDP echo server
+//   exit CODE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+
+namespace {
+
+void say(const std::string& line) {
+  std::string text = "probe " + line + "\n";
+  (void)!write(1, text.data(), text.size());
+}
+
+[[noreturn]] void die(const std::string& what) {
+  say("error " + what + ": " + strerror(errno));
+  exit(3);
+}
+
+uint16_t port_of(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  return ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
+                                       : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+}
+
+int open_inet(int family, int type, const std::string& addr, int port, bool do_listen) {
+  int fd = socket(family, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("socket");
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, addr.c_str(), &a->sin_addr);
+    len = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET6, addr.c_str(), &a->sin6_addr);
+    len = sizeof *a;
+  }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) die("bind");
+  if (do_listen && listen(fd, 512) < 0) die("listen");
+  return fd;
+}
+
+void echo_connection(int fd) {
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    for (ssize_t off = 0; off < n;) {
+      ssize_t w = write(fd, buf + off, static_cast<size_t>(n - off));
+      if (w <= 0) {
+        close(fd);
+        return;
+      }
+      off += w;
+    }
+  }
+  // The client's FIN came after all its data: answer with ours.
+  shutdown(fd, SHUT_WR);
+  close(fd);
+}
+
+void echo_server(int listener) {
+  for (;;) {
+    int c = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    std::thread(echo_connection, c).detach();
+  }
+}
+
+void udp_echo(int fd) {
+  char buf[65536];
+  for (;;) {
+    sockaddr_storage from{};
+    socklen_t len = sizeof from;
+    ssize_t n = recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
+    if (n < 0) continue;
+    sendto(fd, buf, static_cast<size_t>(n), 0, reinterpret_cast<sockaddr*>(&from), len);
+  }
+}
+
+}  // namespace
+
+int main() {
+  std::map<int, int> sockets;  // id → fd
+  int next_id = 0;
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    std::istringstream in(line);
+    std::string cmd;
+    in >> cmd;
+    if (cmd == "tcp4" || cmd == "tcp6" || cmd == "udp4" || cmd == "udp6") {
+      std::string addr;
+      int port = 0;
+      in >> addr >> port;
+      int family = cmd.back() == '4' ? AF_INET : AF_INET6;
+      bool tcp = cmd[0] == 't';
+      int fd = open_inet(family, tcp ? SOCK_STREAM : SOCK_DGRAM, addr, port, tcp);
+      int id = next_id++;
+      sockets[id] = fd;
+      say("opened " + std::to_string(id) + " " + std::to_string(port_of(fd)));
+    } else if (cmd == "bindonly") {
+      std::string addr;
+      in >> addr;
+      int fd = open_inet(AF_INET, SOCK_STREAM, addr, 0, false);
+      int id = next_id++;
+      sockets[id] = fd;
+      say("bound " + std::to_string(id) + " " + std::to_string(port_of(fd)));
+    } else if (cmd == "unix") {
+      std::string path;
+      in >> path;
+      int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_un a{};
+      a.sun_family = AF_UNIX;
+      snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+      unlink(path.c_str());
+      if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 || listen(fd, 8) < 0) die("unix");
+      int id = next_id++;
+      sockets[id] = fd;
+      say("unix " + std::to_string(id));
+    } else if (cmd == "close" || cmd == "shutdown") {
+      int id = -1;
+      in >> id;
+      if (!sockets.count(id)) die("no socket " + std::to_string(id));
+      if (cmd == "close") {
+        close(sockets[id]);
+        sockets.erase(id);
+      } else {
+        shutdown(sockets[id], SHUT_RDWR);
+      }
+      say((cmd == "close" ? "closed " : "shut ") + std::to_string(id));
+    } else if (cmd == "churn") {
+      int n = 0;
+      in >> n;
+      for (int i = 0; i < n; ++i) close(open_inet(AF_INET, SOCK_STREAM, "127.0.0.1", 0, true));
+      say("churned " + std::to_string(n));
+    } else if (cmd == "echo" || cmd == "udpecho") {
+      int port = 0;
+      in >> port;
+      bool tcp = cmd == "echo";
+      int fd = open_inet(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, "0.0.0.0", port, tcp);
+      std::thread(tcp ? echo_server : udp_echo, fd).detach();
+      say(std::string(tcp ? "echoing " : "udpechoing ") + std::to_string(port_of(fd)));
+    } else if (cmd == "exit") {
+      int code = 0;
+      in >> code;
+      say("exiting");
+      _exit(code);
+    } else if (!cmd.empty()) {
+      say("unknown " + cmd);
+    }
+  }
+  return 0;
+}
