@@ -12,7 +12,9 @@
 namespace coracle::portmon {
 namespace {
 
+// zero_ok: the host side of IP::PORT, where nothing (or 0) means any port.
 uint16_t parse_port(const std::string& text, const std::string& spec, bool zero_ok) {
+  if (text.empty() && zero_ok) return 0;
   char* end = nullptr;
   errno = 0;
   unsigned long v = text.empty() ? 0 : strtoul(text.c_str(), &end, 10);

@@ -1,7 +1,12 @@
 // The sandbox library API that the chain and the builder call: Spec in,
 // Result out, output captured through pipes.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/sockios.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <thread>
@@ -10,6 +15,7 @@
 #include "harness.h"
 #include "image/default_image.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/socket_factory.h"
 
 namespace coracle::sandbox {
 namespace {
@@ -103,6 +109,57 @@ TEST(Library, BadSpecsThrowBeforeAnythingStarts) {
   spec = default_spec({"true"});
   spec.workdir = "relative";
   EXPECT_THROW(run(spec), Error);
+}
+
+TEST(Library, NotifiedSyscallsNeedAStartHook) {
+  // Nobody would answer: the command would hang at its first bind().
+  Spec spec = default_spec({"true"});
+  spec.notify_syscalls = {"bind"};
+  EXPECT_THROW(run(spec), Error);
+  spec.notify_syscalls = {"no_such_syscall"};
+  Hooks hooks;
+  hooks.on_start = [](Started&) {};
+  EXPECT_THROW(run(spec, hooks), Error);
+}
+
+TEST(Library, AFailingStartHookKillsTheSandbox) {
+  Hooks hooks;
+  hooks.on_start = [](Started&) { throw Error("the watcher broke"); };
+  auto c = run_captured(default_spec({"sleep", "30"}), hooks);
+  EXPECT_EQ(c.result.exit_code, 125);
+  EXPECT_EQ(c.result.message, "the watcher broke");
+  EXPECT_LT(c.result.wall_ms, 10000);
+}
+
+TEST(Library, SocketFactoryAndListenerReachTheStartHook) {
+  Spec spec = default_spec({"sleep", "1"});
+  spec.socket_factory = true;
+  spec.notify_syscalls = {"listen"};
+  struct stat own_netns, sandbox_netns, socket_netns;
+  ASSERT_EQ(stat("/proc/self/ns/net", &own_netns), 0);
+  bool listener = false;
+  Hooks hooks;
+  hooks.on_start = [&](Started& started) {
+    listener = static_cast<bool>(started.seccomp_listener);
+    ASSERT_TRUE(started.sockets);
+    ASSERT_EQ(
+        stat(("/proc/" + std::to_string(started.init_pid) + "/ns/net").c_str(), &sandbox_netns), 0);
+    auto sockets = started.sockets->make(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0, 3);
+    ASSERT_EQ(sockets.size(), 3u);
+    // SIOCGSKNS: the network namespace a socket belongs to.
+    UniqueFd ns(ioctl(sockets[0].get(), SIOCGSKNS));
+    ASSERT_TRUE(ns);
+    ASSERT_EQ(fstat(ns.get(), &socket_netns), 0);
+    EXPECT_TRUE(fcntl(sockets[1].get(), F_GETFL) & O_NONBLOCK);
+    EXPECT_TRUE(fcntl(sockets[2].get(), F_GETFD) & FD_CLOEXEC);
+    EXPECT_THROW(started.sockets->make(AF_INET, SOCK_STREAM, 0, 0), Error);
+    started.seccomp_listener.reset();  // nothing listens in `sleep`
+  };
+  auto c = run_captured(spec, hooks);
+  EXPECT_EQ(c.result.exit_code, 0) << c.result.message;
+  EXPECT_TRUE(listener);
+  EXPECT_EQ(socket_netns.st_ino, sandbox_netns.st_ino);
+  EXPECT_NE(socket_netns.st_ino, own_netns.st_ino);
 }
 
 }  // namespace

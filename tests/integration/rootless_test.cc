@@ -8,6 +8,7 @@
 #include "common/fs.h"
 #include "common/parse.h"
 #include "harness.h"
+#include "port_app.h"
 #include "registry_fixture.h"
 
 namespace coracle::test {
@@ -161,6 +162,35 @@ TEST_F(Rootless, PullsFromARegistryAndRuns) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = coracle({"exec", ref}, options_);
   EXPECT_EQ(r.out, "rootless pull") << r.err;
+}
+
+TEST_F(Rootless, PortsAreSeenAndForwarded) {
+  // As a plain user the runner cannot enter the sandbox's network namespace
+  // (setns needs CAP_SYS_ADMIN in its own user namespace): every socket in
+  // there comes from the sandbox's init.
+  uint16_t host = free_host_port();
+  RunOptions triggers_only = options_;
+  triggers_only.env.push_back("CORACLE_PORT_RESCAN_MS=3600000");
+  PortApp app({"-p", "127.0.0.1:" + std::to_string(host) + ":7000"}, triggers_only);
+  EXPECT_EQ(app.send("echo 7000"), "echoing 7000");
+  EXPECT_EQ(app.send("udp6 :: 0").rfind("opened 0 ", 0), 0u);
+  ASSERT_TRUE(app.wait_for([](const auto& ev) { return ev.size() >= 3; }));
+  auto opens = app.of_kind("port.open");
+  ASSERT_EQ(opens.size(), 2u);
+  EXPECT_EQ(opens[0]["port"], 7000);
+  EXPECT_EQ(opens[0]["host_port"], host);
+  EXPECT_EQ(opens[1]["proto"], "udp");
+  int fd = connect_tcp(host);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "rootless", 8), 8);
+  char buf[8];
+  ASSERT_EQ(read(fd, buf, 8), 8);
+  EXPECT_EQ(std::string(buf, 8), "rootless");
+  close(fd);
+  EXPECT_EQ(app.send("close 0"), "closed 0");  // through the destroy broadcast
+  EXPECT_TRUE(app.wait_for([](const auto& ev) { return ev.size() >= 4; }));
+  EXPECT_EQ(app.events().back()["event"], "port.close");
+  EXPECT_EQ(app.finish(), 0);
 }
 
 }  // namespace
