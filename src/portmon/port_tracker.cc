@@ -156,8 +156,15 @@ void PortTracker::check_pending(bool all) {
 bool PortTracker::confirm(const Pending& p) {
   struct stat st;
   if (fstat(p.call.socket.get(), &st) < 0) return true;  // nothing more to learn
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(p.call.socket.get(), reinterpret_cast<sockaddr*>(&ss), &len) < 0) return true;
+  uint16_t number =
+      ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
+                                    : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  if (number == 0) return false;
   std::vector<OpenPort> ports;
-  diag_.dump(p.proto, p.family, ports);
+  diag_.dump(p.proto, p.family, ports, number);
   const OpenPort* found = nullptr;
   std::set<uint64_t> present;
   for (const auto& port : ports) {
@@ -171,7 +178,8 @@ bool PortTracker::confirm(const Pending& p) {
   // closed" while the new socket is open.
   std::vector<uint64_t> gone;
   for (const auto& [cookie, e] : open_)
-    if (e.port.proto == p.proto && e.port.family == p.family && !present.count(cookie))
+    if (e.port.proto == p.proto && e.port.family == p.family && e.port.port == number &&
+        !present.count(cookie))
       gone.push_back(cookie);
   for (uint64_t cookie : gone) report_close(cookie);
   if (!open_.count(found->cookie)) report_open(*found, p.call.pid);

@@ -72,12 +72,26 @@ SockDiag SockDiag::in_netns(int netns_fd) {
   return SockDiag(std::move(fd));
 }
 
-void SockDiag::dump(Proto proto, int family, std::vector<OpenPort>& out) {
+void SockDiag::dump(Proto proto, int family, std::vector<OpenPort>& out, uint16_t port) {
+  // The request, and optionally an inet_diag bytecode program that keeps
+  // sockets whose source port is >= port and <= port. A jump to exactly
+  // the end accepts; a jump 4 bytes past it rejects.
   struct {
     nlmsghdr nh;
     inet_diag_req_v2 req;
+    nlattr attr;
+    inet_diag_bc_op ops[4];
   } msg{};
-  msg.nh.nlmsg_len = sizeof msg;
+  msg.nh.nlmsg_len = NLMSG_LENGTH(sizeof msg.req);
+  if (port) {
+    msg.ops[0] = {INET_DIAG_BC_S_GE, 8, 20};
+    msg.ops[1] = {0, 0, port};
+    msg.ops[2] = {INET_DIAG_BC_S_LE, 8, 12};
+    msg.ops[3] = {0, 0, port};
+    msg.attr.nla_type = INET_DIAG_REQ_BYTECODE;
+    msg.attr.nla_len = static_cast<uint16_t>(NLA_HDRLEN + sizeof msg.ops);
+    msg.nh.nlmsg_len = sizeof msg;
+  }
   msg.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
   msg.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   msg.nh.nlmsg_seq = ++seq_;
@@ -88,8 +102,8 @@ void SockDiag::dump(Proto proto, int family, std::vector<OpenPort>& out) {
   msg.req.idiag_states = proto == Proto::kTcp ? (1u << TCP_LISTEN) : ~0u;
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
-  if (sendto(fd_.get(), &msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) <
-      0)
+  if (sendto(fd_.get(), &msg, msg.nh.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel),
+             sizeof kernel) < 0)
     throw_errno("cannot ask the kernel for its sockets (sock_diag)");
 
   alignas(nlmsghdr) char buf[32768];

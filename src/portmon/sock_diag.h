@@ -45,8 +45,10 @@ class SockDiag {
   // connected (a server's, not a client's), both families, sorted. Throws
   // coracle::Error if the kernel refuses the dump.
   std::vector<OpenPort> open_ports();
-  // The same for one protocol and family (AF_INET, AF_INET6), unsorted.
-  void dump(Proto proto, int family, std::vector<OpenPort>& out);
+  // The same for one protocol and family (AF_INET, AF_INET6), unsorted;
+  // with port, only sockets on that local port (filtered in the kernel, so
+  // the answer stays small however many ports are open).
+  void dump(Proto proto, int family, std::vector<OpenPort>& out, uint16_t port = 0);
 
  private:
   UniqueFd fd_;

@@ -96,6 +96,44 @@ TEST(SockDiag, ListsListenersAndBoundUdpOfBothFamiliesWithOwners) {
   EXPECT_EQ(find(SockDiag().open_ports(), Proto::kTcp, closed), nullptr);
 }
 
+TEST(SockDiag, APortFilterAnswersWithThatPortAlone) {
+  UniqueFd a = bound(AF_INET, SOCK_STREAM, "127.0.0.1", true);
+  UniqueFd b = bound(AF_INET, SOCK_STREAM, "127.0.0.1", true);
+  UniqueFd u = bound(AF_INET, SOCK_DGRAM, "127.0.0.1", false);
+  SockDiag diag;
+  std::vector<OpenPort> only;
+  diag.dump(Proto::kTcp, AF_INET, only, port_of(a.get()));
+  ASSERT_EQ(only.size(), 1u);
+  EXPECT_EQ(only[0].inode, inode_of(a.get()));
+  EXPECT_NE(only[0].cookie, 0u);
+  only.clear();
+  diag.dump(Proto::kUdp, AF_INET, only, port_of(u.get()));
+  ASSERT_EQ(only.size(), 1u);
+  EXPECT_EQ(only[0].inode, inode_of(u.get()));
+  // Unfiltered, both listeners are there, with the same cookies.
+  std::vector<OpenPort> all;
+  diag.dump(Proto::kTcp, AF_INET, all);
+  EXPECT_NE(find(all, Proto::kTcp, port_of(a.get())), nullptr);
+  EXPECT_NE(find(all, Proto::kTcp, port_of(b.get())), nullptr);
+}
+
+TEST(SockDiag, DestroyEventsCarryTheCookieOfTheClosedSocket) {
+  SockDiag diag;
+  DestroyEvents destroyed(UniqueFd(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, 4)));
+  UniqueFd a = bound(AF_INET6, SOCK_STREAM, "::1", true);
+  std::vector<OpenPort> one;
+  diag.dump(Proto::kTcp, AF_INET6, one, port_of(a.get()));
+  ASSERT_EQ(one.size(), 1u);
+  a.reset();
+  std::vector<uint64_t> cookies;
+  // The broadcast comes from a kernel work queue: a moment later.
+  for (int i = 0; i < 200 && cookies.empty(); ++i) {
+    destroyed.read(cookies);
+    if (cookies.empty()) usleep(5000);
+  }
+  EXPECT_NE(std::find(cookies.begin(), cookies.end(), one[0].cookie), cookies.end());
+}
+
 TEST(SockDiag, QueriesAnotherNetworkNamespace) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
   int ready[2];
