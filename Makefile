@@ -28,6 +28,7 @@ test: build
 
 bench: build
 	@benchmarks/exec_latency.sh $(CORACLE)
+	@benchmarks/portmon.sh $(BUILD)
 
 format:
 	@clang-format -i $$(git ls-files '*.cc' '*.h')

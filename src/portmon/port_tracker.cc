@@ -14,21 +14,20 @@
 namespace coracle::portmon {
 namespace {
 
-// How long after letting a bind()/listen() go on the socket is looked at
-// again: the call runs as soon as the app's thread is scheduled, usually
-// within microseconds; a thread kept off the CPU for longer is found by the
-// next rescan instead.
-constexpr std::chrono::microseconds kCheckDelays[] = {
-    std::chrono::microseconds(0),      std::chrono::microseconds(20),
-    std::chrono::microseconds(50),     std::chrono::microseconds(100),
-    std::chrono::microseconds(250),    std::chrono::microseconds(500),
-    std::chrono::microseconds(1000),   std::chrono::microseconds(2500),
-    std::chrono::microseconds(5000),   std::chrono::microseconds(10000),
-    std::chrono::microseconds(25000),  std::chrono::microseconds(50000),
-    std::chrono::microseconds(100000), std::chrono::microseconds(250000),
-    std::chrono::microseconds(500000),
-};
-constexpr unsigned kCheckSteps = sizeof kCheckDelays / sizeof kCheckDelays[0];
+// When to look at a socket again after letting its bind()/listen() go on.
+// The call completes as soon as the app's thread gets a CPU: usually within
+// microseconds, on a busy machine a few milliseconds later. A check is one
+// getsockopt(), so the first 10 ms are watched closely; after a second the
+// next rescan decides instead.
+std::chrono::microseconds next_check_after(std::chrono::microseconds waited) {
+  using std::chrono::microseconds;
+  if (waited < microseconds(50)) return microseconds(10);
+  if (waited < microseconds(2000)) return microseconds(100);
+  if (waited < microseconds(10000)) return microseconds(250);
+  if (waited < microseconds(100000)) return microseconds(5000);
+  return microseconds(50000);
+}
+constexpr auto kGiveUpAfter = std::chrono::seconds(1);
 
 int sockopt(int fd, int option) {
   int value = -1;
@@ -114,7 +113,7 @@ void PortTracker::on_call() {
   } else {
     return;
   }
-  p.next_check = Clock::now();
+  p.answered = p.next_check = Clock::now();
   pending_.push_back(std::move(p));
 }
 
@@ -141,11 +140,12 @@ void PortTracker::check_pending(bool all) {
       it = pending_.erase(it);  // our duplicate closes: the app's close() is final again
       continue;
     }
-    if (++it->step >= kCheckSteps) {
+    auto waited = std::chrono::duration_cast<std::chrono::microseconds>(now - it->answered);
+    if (waited >= kGiveUpAfter) {
       it = pending_.erase(it);  // the call failed, or is slow: the rescan decides
       continue;
     }
-    it->next_check = now + kCheckDelays[it->step];
+    it->next_check = now + next_check_after(waited);
     ++it;
   }
 }

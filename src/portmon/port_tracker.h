@@ -62,8 +62,7 @@ class PortTracker {
     SocketCall call;
     Proto proto;
     int family;
-    unsigned step = 0;
-    Clock::time_point next_check;
+    Clock::time_point answered, next_check;
   };
   enum class State { kOpen, kNotYet };
 

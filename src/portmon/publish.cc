@@ -113,14 +113,6 @@ int try_bind(Proto proto, const sockaddr_storage& addr, socklen_t len, bool dual
   return 0;
 }
 
-uint16_t bound_port(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  return ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
-                                       : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
-}
-
 }  // namespace
 
 HostSocket bind_host(Proto proto, const std::string& ip, uint16_t port) {
@@ -149,7 +141,7 @@ HostSocket bind_host(Proto proto, const std::string& ip, uint16_t port) {
       continue;
     }
     if (rc == 0) {
-      out.port = bound_port(out.fd.get());
+      out.port = local_port(out.fd.get());
       return out;
     }
     if (rc != -EADDRINUSE && rc != -EACCES) break;

@@ -73,6 +73,9 @@ class DestroyEvents {
   UniqueFd fd_;
 };
 
+// The local port of an inet socket (getsockname), 0 if it has none.
+uint16_t local_port(int fd);
+
 // Which process holds each socket inode, among pid and its descendants
 // (a sandbox's processes), from /proc/PID/fd links "socket:[INODE]".
 std::map<uint64_t, pid_t> socket_owners(pid_t root_pid);

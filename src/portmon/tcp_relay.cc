@@ -8,10 +8,13 @@
 namespace coracle::portmon {
 namespace {
 
-// One pipe's default capacity. A larger pipe moves more per splice, but
-// pipes beyond the default count against a per-user page limit that a
-// few hundred connections would reach.
-constexpr size_t kPipeCapacity = 64 * 1024;
+// A pipe starts at the kernel's default capacity. A direction that turns
+// out to carry bulk data gets a larger one (fewer splices and wake-ups per
+// byte). Not every pipe is made large: pipe capacity counts against a
+// per-user limit (fs.pipe-user-pages-soft, 64 MiB), which a rootless runner
+// with many connections would reach; a refused resize keeps the default.
+constexpr size_t kBulkPipeCapacity = 1024 * 1024;
+constexpr uint64_t kBulkAfter = 4 << 20;
 
 constexpr uint32_t kSocketEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
@@ -101,8 +104,13 @@ TcpRelay::Pumped TcpRelay::pump(Direction& d) {
         return Pumped::kFailed;  // EPIPE, ECONNRESET: the receiver is gone
       }
     }
-    if (!d.eof && d.buffered < kPipeCapacity) {
-      ssize_t n = splice(d.from, nullptr, d.pipe_write.get(), nullptr, kPipeCapacity - d.buffered,
+    if (!d.resize_tried && d.total >= kBulkAfter) {
+      d.resize_tried = true;
+      int size = fcntl(d.pipe_write.get(), F_SETPIPE_SZ, static_cast<int>(kBulkPipeCapacity));
+      if (size > 0) d.capacity = static_cast<size_t>(size);
+    }
+    if (!d.eof && d.buffered < d.capacity) {
+      ssize_t n = splice(d.from, nullptr, d.pipe_write.get(), nullptr, d.capacity - d.buffered,
                          SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
         d.buffered += static_cast<size_t>(n);

@@ -33,7 +33,9 @@ class TcpRelay {
   struct Direction {
     int from = -1, to = -1;
     UniqueFd pipe_read, pipe_write;
-    size_t buffered = 0;  // bytes in the pipe
+    size_t buffered = 0;          // bytes in the pipe
+    size_t capacity = 64 * 1024;  // the pipe's (the kernel's default at first)
+    bool resize_tried = false;
     uint64_t total = 0;
     bool eof = false;        // `from` sent FIN
     bool shut_down = false;  // FIN passed on to `to`

@@ -10,6 +10,11 @@
 //   churn N                         N TCP listeners opened and closed, one by one
 //   echo PORT                       a TCP echo server (a thread per connection)
 //   udpecho PORT                    a UDP echo server
+//   sink PORT                       reads each connection to its end, answers the count
+//   source PORT                     reads "N\n", writes N bytes, closes
+//   latency N GAP_US                N listeners on 127.0.0.1:0, a random gap up to
+//                                   GAP_US apart, kept open: "probe t PORT NS" each,
+//                                   NS = CLOCK_MONOTONIC right after listen()
 //   exit CODE
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -17,14 +22,19 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <time.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <random>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -109,6 +119,40 @@ void udp_echo(int fd) {
   }
 }
 
+void sink_connection(int fd) {
+  static char buf[1 << 20];  // shared scratch: the bytes are thrown away
+  unsigned long long total = 0;
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    total += static_cast<unsigned long long>(n);
+  }
+  std::string answer = std::to_string(total) + "\n";
+  (void)!write(fd, answer.data(), answer.size());
+  close(fd);
+}
+
+void source_connection(int fd) {
+  std::string request;
+  char c;
+  while (read(fd, &c, 1) == 1 && c != '\n') request += c;
+  unsigned long long left = strtoull(request.c_str(), nullptr, 10);
+  std::vector<char> buf(1 << 20, 'x');
+  while (left > 0) {
+    ssize_t n = write(fd, buf.data(), std::min<unsigned long long>(left, buf.size()));
+    if (n <= 0) break;
+    left -= static_cast<unsigned long long>(n);
+  }
+  close(fd);
+}
+
+void serve(int listener, void (*handler)(int)) {
+  for (;;) {
+    int c = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c >= 0) std::thread(handler, c).detach();
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -171,6 +215,26 @@ int main() {
       int fd = open_inet(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, "0.0.0.0", port, tcp);
       std::thread(tcp ? echo_server : udp_echo, fd).detach();
       say(std::string(tcp ? "echoing " : "udpechoing ") + std::to_string(port_of(fd)));
+    } else if (cmd == "sink" || cmd == "source") {
+      int port = 0;
+      in >> port;
+      int fd = open_inet(AF_INET, SOCK_STREAM, "0.0.0.0", port, true);
+      std::thread(serve, fd, cmd == "sink" ? sink_connection : source_connection).detach();
+      say(cmd + "ing " + std::to_string(port_of(fd)));
+    } else if (cmd == "latency") {
+      int n = 0, gap_us = 0;
+      in >> n >> gap_us;
+      std::mt19937 rng(42);
+      std::uniform_int_distribution<int> gap(0, gap_us);
+      for (int i = 0; i < n; ++i) {
+        int fd = open_inet(AF_INET, SOCK_STREAM, "127.0.0.1", 0, true);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        long long ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        say("t " + std::to_string(port_of(fd)) + " " + std::to_string(ns));
+        usleep(static_cast<useconds_t>(gap(rng)));
+      }
+      say("latency done");
     } else if (cmd == "exit") {
       int code = 0;
       in >> code;

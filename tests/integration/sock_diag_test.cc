@@ -43,11 +43,7 @@ UniqueFd bound(int family, int type, const char* addr, bool listen_too) {
 }
 
 uint16_t port_of(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  return ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
-                                       : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  return local_port(fd);
 }
 
 uint64_t inode_of(int fd) {
