@@ -28,6 +28,10 @@ std::chrono::microseconds next_check_after(std::chrono::microseconds waited) {
   return microseconds(50000);
 }
 constexpr auto kGiveUpAfter = std::chrono::seconds(1);
+// Each pending check holds a duplicate of the app's socket. An app calling
+// listen() in a loop where it fails must not exhaust the runner's fds: past
+// this many the oldest is dropped (the rescan still sees what it becomes).
+constexpr size_t kMaxPending = 256;
 
 int sockopt(int fd, int option) {
   int value = -1;
@@ -114,6 +118,7 @@ void PortTracker::on_call() {
     return;
   }
   p.answered = p.next_check = Clock::now();
+  if (pending_.size() >= kMaxPending) pending_.pop_front();
   pending_.push_back(std::move(p));
 }
 

@@ -171,6 +171,20 @@ TEST(PortMonitor, ThousandsOfOpensAndClosesStayBalancedAndLeakNothing) {
   EXPECT_EQ(app.finish(), 0);
 }
 
+TEST(PortMonitor, FailingListenCallsCannotExhaustTheRunnersFds) {
+  // Each listen() is checked for a while on a duplicate of its socket; a
+  // thousand that fail must not become a thousand fds in the runner.
+  PortApp app({"--watch-ports"}, triggers_only());
+  EXPECT_EQ(app.send("tcp4 127.0.0.1 0").rfind("opened 0 ", 0), 0u);
+  ASSERT_TRUE(app.wait_for([](const auto& ev) { return ev.size() == 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  int fds_before = open_fds(app.pid());
+  EXPECT_EQ(app.send("badlisten 400"), "badlistened 400");  // under the backlog (512)
+  // Right away, before the checks give up (a second after each call).
+  EXPECT_LE(open_fds(app.pid()), fds_before + 256 + 8);
+  EXPECT_EQ(app.finish(), 0);
+}
+
 TEST(PortMonitor, WithTheHostNetworkOnlyTheSandboxsSocketsCount) {
   // A listener of the test itself, on the same host network.
   int own = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

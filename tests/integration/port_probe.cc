@@ -8,6 +8,7 @@
 //   close ID                        "probe closed ID"
 //   shutdown ID                     shutdown(SHUT_RDWR) of a listener, kept open
 //   churn N                         N TCP listeners opened and closed, one by one
+//   badlisten N                     N listen() calls that fail (on connected TCP sockets)
 //   echo PORT                       a TCP echo server (a thread per connection)
 //   udpecho PORT                    a UDP echo server
 //   sink PORT                       reads each connection to its end, answers the count
@@ -208,6 +209,23 @@ int main() {
       in >> n;
       for (int i = 0; i < n; ++i) close(open_inet(AF_INET, SOCK_STREAM, "127.0.0.1", 0, true));
       say("churned " + std::to_string(n));
+    } else if (cmd == "badlisten") {
+      int n = 0, failed = 0;
+      in >> n;
+      int server = open_inet(AF_INET, SOCK_STREAM, "127.0.0.1", 0, true);
+      sockaddr_in to{};
+      to.sin_family = AF_INET;
+      to.sin_port = htons(port_of(server));
+      to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      std::vector<int> kept = {server};
+      for (int i = 0; i < n; ++i) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) < 0) die("connect");
+        failed += listen(fd, 1) < 0;  // EINVAL: it is connected
+        kept.push_back(fd);
+      }
+      for (int fd : kept) close(fd);
+      say("badlistened " + std::to_string(failed));
     } else if (cmd == "echo" || cmd == "udpecho") {
       int port = 0;
       in >> port;
