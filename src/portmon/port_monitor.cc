@@ -78,7 +78,7 @@ void PortMonitor::attach(sandbox::Started& started) {
     return;
   } catch (const Error& e) {
     // Closes are then found by the rescan alone, just later.
-    if (options_.on_warning) options_.on_warning(e.what());
+    warn(e.what());
   }
   PortTracker::Options to;
   to.init_pid = started.init_pid;
@@ -89,6 +89,7 @@ void PortMonitor::attach(sandbox::Started& started) {
       [this](PortEvent& e) { deliver(e); });
   if (running_->forwarder)
     running_->forwarder->start(running_->loop, started.sockets, &running_->tracker->open_ports());
+  delivery_ = std::thread([this] { delivery_thread(); });
   thread_ = std::thread([this] { loop_thread(); });
 }
 
@@ -103,7 +104,35 @@ void PortMonitor::deliver(PortEvent& event) {
       open_.erase(event.port.cookie);
     }
   }
-  if (options_.on_event) options_.on_event(event);
+  if (options_.on_event) post([this, copy = event] { options_.on_event(copy); });
+}
+
+// The caller's callbacks run on a thread of their own: one that writes to
+// a full pipe or a stopped terminal must not hold up the monitor, whose
+// loop every bind() and listen() of the app waits for.
+void PortMonitor::post(std::function<void()> call) {
+  {
+    std::lock_guard lock(outbox_mutex_);
+    outbox_.push_back(std::move(call));
+  }
+  outbox_ready_.notify_one();
+}
+
+void PortMonitor::delivery_thread() {
+  std::unique_lock lock(outbox_mutex_);
+  for (;;) {
+    outbox_ready_.wait(lock, [this] { return !outbox_.empty() || outbox_closed_; });
+    if (outbox_.empty()) return;  // closed and drained
+    std::function<void()> call = std::move(outbox_.front());
+    outbox_.pop_front();
+    lock.unlock();
+    call();
+    lock.lock();
+  }
+}
+
+void PortMonitor::warn(const std::string& text) {
+  if (options_.on_warning) post([this, text] { options_.on_warning(text); });
 }
 
 void PortMonitor::loop_thread() {
@@ -126,7 +155,7 @@ void PortMonitor::loop_thread() {
       r.tracker->on_timer();
       if (r.forwarder) r.forwarder->tick();
     } catch (const Error& e) {
-      if (options_.on_warning) options_.on_warning(std::string("port monitor: ") + e.what());
+      warn(std::string("port monitor: ") + e.what());
     }
   }
 }
@@ -141,6 +170,15 @@ void PortMonitor::stop() {
   // The sandbox is gone: whatever is still known is closed.
   if (running_->tracker) running_->tracker->close_all();
   running_.reset();
+  // Every event is delivered before stop() returns.
+  if (delivery_.joinable()) {
+    {
+      std::lock_guard lock(outbox_mutex_);
+      outbox_closed_ = true;
+    }
+    outbox_ready_.notify_one();
+    delivery_.join();
+  }
 }
 
 std::vector<PortEvent> PortMonitor::open_ports() const {

@@ -14,6 +14,8 @@
 //   monitor.stop();                         // what is still open is reported closed
 #pragma once
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -33,9 +35,12 @@ struct MonitorOptions {
   bool publish_all = false;      // every TCP port the app opens, from 127.0.0.1
   bool host_net = false;         // the host's network: only the sandbox's own sockets
   std::chrono::milliseconds rescan_interval{2000};
-  // Called on the monitor's thread, in order; must not block for long.
+  // Called in order on a delivery thread of the monitor (a slow callback
+  // delays later events, never the app); every event has been delivered
+  // when stop() returns.
   std::function<void(const PortEvent&)> on_event;
-  // A fault the monitor survived (it keeps answering the app regardless).
+  // A fault the monitor survived (it keeps answering the app regardless);
+  // on the same thread.
   std::function<void(const std::string&)> on_warning;
 };
 
@@ -73,11 +78,18 @@ class PortMonitor {
  private:
   struct Running;
   void deliver(PortEvent& event);
+  void post(std::function<void()> call);
+  void warn(const std::string& text);
   void loop_thread();
+  void delivery_thread();
 
   MonitorOptions options_;
   std::unique_ptr<Running> running_;
-  std::thread thread_;
+  std::thread thread_, delivery_;
+  std::mutex outbox_mutex_;
+  std::condition_variable outbox_ready_;
+  std::deque<std::function<void()>> outbox_;
+  bool outbox_closed_ = false;
   mutable std::mutex mutex_;
   std::map<uint64_t, PortEvent> open_;  // a copy for other threads
   std::set<uint16_t> tcp_seen_;

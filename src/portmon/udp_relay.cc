@@ -8,8 +8,6 @@
 namespace coracle::portmon {
 namespace {
 
-constexpr size_t kMaxDatagram = 65536;
-
 std::string key_of(const sockaddr_storage& addr, socklen_t len) {
   return std::string(reinterpret_cast<const char*>(&addr), len);
 }
@@ -20,7 +18,8 @@ UdpRelay::UdpRelay(EventLoop& loop, UniqueFd host, MakeSocket make_socket, Targe
     : loop_(loop),
       host_(std::move(host)),
       make_socket_(std::move(make_socket)),
-      target_(std::move(target)) {
+      target_(std::move(target)),
+      buffer_(kMaxDatagram) {
   host_token_ = loop_.add(host_.get(), EPOLLIN, [this](uint32_t) { on_host(); });
 }
 
@@ -64,7 +63,7 @@ UdpRelay::Session* UdpRelay::session_for(const sockaddr_storage& client, socklen
 }
 
 void UdpRelay::on_host() {
-  std::vector<char> buf(kMaxDatagram);
+  std::vector<char>& buf = buffer_;
   for (;;) {
     sockaddr_storage client{};
     socklen_t len = sizeof client;
@@ -82,7 +81,7 @@ void UdpRelay::on_upstream(const std::string& key) {
   auto it = sessions_.find(key);
   if (it == sessions_.end()) return;
   Session& s = it->second;
-  std::vector<char> buf(kMaxDatagram);
+  std::vector<char>& buf = buffer_;
   for (;;) {
     ssize_t n = recv(s.upstream.get(), buf.data(), buf.size(), MSG_DONTWAIT);
     if (n < 0) {

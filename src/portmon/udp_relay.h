@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "common/unique_fd.h"
 #include "portmon/event_loop.h"
@@ -31,6 +32,7 @@ class UdpRelay {
 
   static constexpr std::chrono::seconds kIdle{120};
   static constexpr size_t kMaxClients = 4096;
+  static constexpr size_t kMaxDatagram = 65536;
 
  private:
   struct Session {
@@ -52,6 +54,7 @@ class UdpRelay {
   MakeSocket make_socket_;
   Target target_;
   std::map<std::string, Session> sessions_;  // by the client's address bytes
+  std::vector<char> buffer_;                 // one datagram at a time
 };
 
 }  // namespace coracle::portmon

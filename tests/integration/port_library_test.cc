@@ -79,5 +79,60 @@ TEST(PortLibrary, RunsAroundSandboxesRepeatedlyWithoutLeakingFds) {
   EXPECT_EQ(test::count_entries("/proc/self/fd"), fds_before);
 }
 
+TEST(PortLibrary, ASlowEventConsumerNeverHoldsUpTheApp) {
+  int in[2], out[2];
+  ASSERT_EQ(pipe2(in, O_CLOEXEC), 0);
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  sandbox::Spec spec;
+  spec.rootfs = image::ensure_default_rootfs(test::store_root());
+  spec.argv = {"/port_probe"};
+  spec.volumes = {{test::port_probe(), "/port_probe", true}};
+  spec.forward_signals = false;
+  spec.stdin_fd = in[0];
+  spec.stdout_fd = out[1];
+
+  // The consumer is stuck (a full pipe, a stopped terminal) until released.
+  std::mutex mutex;
+  std::condition_variable released_cv;
+  bool released = false;
+  std::vector<PortEvent> events;
+  MonitorOptions options;
+  options.on_event = [&](const PortEvent& e) {
+    std::unique_lock lock(mutex);
+    released_cv.wait(lock, [&] { return released; });
+    events.push_back(e);
+  };
+  PortMonitor monitor(options);
+  PortMonitor::prepare(spec);
+  sandbox::Hooks hooks;
+  hooks.on_start = [&](sandbox::Started& s) { monitor.attach(s); };
+
+  std::string answer;
+  std::thread driver([&] {
+    (void)!write(in[1], "churn 200\n", 10);
+    answer = test::read_until(out[0], "churned", 20000);
+    {
+      std::lock_guard lock(mutex);
+      released = true;
+    }
+    released_cv.notify_all();
+    (void)!write(in[1], "exit 0\n", 7);
+  });
+  sandbox::Result result = sandbox::run(spec, hooks);
+  driver.join();
+  monitor.stop();
+  for (int fd : {in[0], in[1], out[0], out[1]}) close(fd);
+  EXPECT_EQ(result.exit_code, 0) << result.message;
+  // The app got through all 200 listen() calls while nobody took events.
+  EXPECT_NE(answer.find("probe churned 200"), std::string::npos) << answer;
+  // And nothing was lost: every event came, in order, once released.
+  ASSERT_EQ(events.size(), 400u);
+  for (size_t i = 0; i < events.size(); i += 2) {
+    EXPECT_EQ(events[i].kind, PortEvent::Kind::kOpen);
+    EXPECT_EQ(events[i + 1].kind, PortEvent::Kind::kClose);
+    EXPECT_EQ(events[i].port.cookie, events[i + 1].port.cookie);
+  }
+}
+
 }  // namespace
 }  // namespace coracle::portmon
