@@ -29,6 +29,10 @@ class EventLoop {
   void modify(Token token, int fd, uint32_t events);
   // Forgets fd (before it is closed) and its handler.
   void remove(Token token, int fd);
+  // Forgets only the handler, for an fd about to be closed that has no
+  // duplicate: closing it takes it out of the epoll set (one syscall less
+  // for every forwarded connection).
+  void forget(Token token) { handlers_.erase(token); }
   // Waits for events until deadline (none: until one comes) and runs their
   // handlers. Returns early when wake() is called.
   void run_once(std::optional<Clock::time_point> deadline);

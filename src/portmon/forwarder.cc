@@ -69,6 +69,8 @@ void Forwarder::activate(Binding& b) {
         });
     return;
   }
+  // Accepted connections inherit TCP_NODELAY from their listener.
+  no_delay(b.host.fd.get());
   Binding* raw = &b;
   b.token = loop_->add(b.host.fd.get(), EPOLLIN, [this, raw](uint32_t) { on_accept(*raw); });
 }
@@ -95,12 +97,11 @@ void Forwarder::on_accept(Binding& b) {
     } catch (const Error&) {
       return;  // the sandbox is ending; the client is closed
     }
-    no_delay(client.get());
-    no_delay(upstream.get());
+    no_delay(upstream.get());  // the client's comes from the listener
     uint64_t id = next_relay_++;
     relays_.emplace(
-        id, std::make_unique<TcpRelay>(*loop_, std::move(client), std::move(upstream), target, len,
-                                       [this, id] { finished_.push_back(id); }));
+        id, std::make_unique<TcpRelay>(*loop_, pipes_, std::move(client), std::move(upstream),
+                                       target, len, [this, id] { finished_.push_back(id); }));
   }
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "portmon/event_loop.h"
+#include "portmon/pipe_pool.h"
 #include "portmon/port_tracker.h"
 #include "portmon/publish.h"
 #include "portmon/tcp_relay.h"
@@ -68,6 +69,7 @@ class Forwarder {
   std::shared_ptr<sandbox::SocketFactory> sockets_;
   const std::map<uint64_t, PortEvent>* open_ports_ = nullptr;
   std::vector<std::unique_ptr<Binding>> bindings_;
+  PipePool pipes_;  // before relays_: a relay gives its pipes back as it goes
   std::unordered_map<uint64_t, std::unique_ptr<TcpRelay>> relays_;
   std::vector<uint64_t> finished_;
   uint64_t next_relay_ = 1;

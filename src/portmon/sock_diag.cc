@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
@@ -14,6 +15,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <sstream>
 #include <thread>
@@ -175,6 +177,32 @@ DestroyEvents::DestroyEvents(UniqueFd fd) : fd_(std::move(fd)) {
   self.nl_family = AF_NETLINK;
   if (bind(fd_.get(), reinterpret_cast<sockaddr*>(&self), sizeof self) < 0)
     throw_errno("cannot bind the sock_diag broadcast socket");
+  // Only sockets with no peer matter: listeners and unconnected UDP
+  // sockets. Every connection that ends (a forwarded one ends two sockets
+  // inside the sandbox) is broadcast too; a socket filter drops those in
+  // the kernel instead of waking the monitor for each. "No peer": the
+  // destination port and all 16 bytes of the destination address are 0
+  // (a reset connection has its port cleared, not its address).
+  constexpr uint32_t kId = NLMSG_HDRLEN + offsetof(inet_diag_msg, id);
+  constexpr uint32_t kDport = kId + offsetof(inet_diag_sockid, idiag_dport);
+  constexpr uint32_t kDst = kId + offsetof(inet_diag_sockid, idiag_dst);
+  struct sock_filter peerless[] = {
+      BPF_STMT(BPF_LD | BPF_H | BPF_ABS, kDport),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 9),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kDst),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 7),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kDst + 4),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 5),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kDst + 8),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 3),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kDst + 12),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, 0xffffffff),  // keep
+      BPF_STMT(BPF_RET | BPF_K, 0),           // drop
+  };
+  struct sock_fprog program = {sizeof peerless / sizeof peerless[0], peerless};
+  if (setsockopt(fd_.get(), SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) < 0)
+    throw_errno("cannot filter the sock_diag broadcast");
   int size = 4 << 20;
   if (setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
     setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);

@@ -29,10 +29,11 @@ void reset_on_close(int fd) {
 
 }  // namespace
 
-TcpRelay::TcpRelay(EventLoop& loop, UniqueFd client, UniqueFd upstream,
+TcpRelay::TcpRelay(EventLoop& loop, PipePool& pipes, UniqueFd client, UniqueFd upstream,
                    const sockaddr_storage& target, socklen_t target_len,
                    std::function<void()> on_done)
     : loop_(loop),
+      pipes_(pipes),
       client_(std::move(client)),
       upstream_(std::move(upstream)),
       on_done_(std::move(on_done)) {
@@ -48,8 +49,11 @@ TcpRelay::TcpRelay(EventLoop& loop, UniqueFd client, UniqueFd upstream,
 }
 
 TcpRelay::~TcpRelay() {
-  if (client_token_) loop_.remove(client_token_, client_.get());
-  if (upstream_token_) loop_.remove(upstream_token_, upstream_.get());
+  // Both sockets close with the relay and have no duplicates.
+  if (client_token_) loop_.forget(client_token_);
+  if (upstream_token_) loop_.forget(upstream_token_);
+  for (Direction* d : {&to_app_, &to_client_})
+    pipes_.give(std::move(d->pipe), d->buffered == 0 && !d->resize_tried);
 }
 
 void TcpRelay::on_upstream(uint32_t events) {
@@ -72,13 +76,11 @@ void TcpRelay::on_upstream(uint32_t events) {
 void TcpRelay::on_connected() {
   connected_ = true;
   for (Direction* d : {&to_app_, &to_client_}) {
-    int p[2];
-    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+    d->pipe = pipes_.take();
+    if (!d->pipe.read) {
       fail();
       return;
     }
-    d->pipe_read.reset(p[0]);
-    d->pipe_write.reset(p[1]);
   }
   to_app_.from = client_.get();
   to_app_.to = upstream_.get();
@@ -94,7 +96,7 @@ TcpRelay::Pumped TcpRelay::pump(Direction& d) {
   for (;;) {
     bool progress = false;
     if (d.buffered > 0) {
-      ssize_t n = splice(d.pipe_read.get(), nullptr, d.to, nullptr, d.buffered,
+      ssize_t n = splice(d.pipe.read.get(), nullptr, d.to, nullptr, d.buffered,
                          SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
         d.buffered -= static_cast<size_t>(n);
@@ -106,11 +108,11 @@ TcpRelay::Pumped TcpRelay::pump(Direction& d) {
     }
     if (!d.resize_tried && d.total >= kBulkAfter) {
       d.resize_tried = true;
-      int size = fcntl(d.pipe_write.get(), F_SETPIPE_SZ, static_cast<int>(kBulkPipeCapacity));
+      int size = fcntl(d.pipe.write.get(), F_SETPIPE_SZ, static_cast<int>(kBulkPipeCapacity));
       if (size > 0) d.capacity = static_cast<size_t>(size);
     }
     if (!d.eof && d.buffered < d.capacity) {
-      ssize_t n = splice(d.from, nullptr, d.pipe_write.get(), nullptr, d.capacity - d.buffered,
+      ssize_t n = splice(d.from, nullptr, d.pipe.write.get(), nullptr, d.capacity - d.buffered,
                          SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
         d.buffered += static_cast<size_t>(n);

@@ -11,6 +11,7 @@
 
 #include "common/unique_fd.h"
 #include "portmon/event_loop.h"
+#include "portmon/pipe_pool.h"
 
 namespace coracle::portmon {
 
@@ -20,8 +21,8 @@ class TcpRelay {
   // the loop's thread) when both directions are finished or the
   // connection failed; the owner destroys the relay after that handler
   // returns, never inside it.
-  TcpRelay(EventLoop& loop, UniqueFd client, UniqueFd upstream, const sockaddr_storage& target,
-           socklen_t target_len, std::function<void()> on_done);
+  TcpRelay(EventLoop& loop, PipePool& pipes, UniqueFd client, UniqueFd upstream,
+           const sockaddr_storage& target, socklen_t target_len, std::function<void()> on_done);
   ~TcpRelay();
   TcpRelay(const TcpRelay&) = delete;
   TcpRelay& operator=(const TcpRelay&) = delete;
@@ -32,7 +33,7 @@ class TcpRelay {
  private:
   struct Direction {
     int from = -1, to = -1;
-    UniqueFd pipe_read, pipe_write;
+    Pipe pipe;
     size_t buffered = 0;          // bytes in the pipe
     size_t capacity = 64 * 1024;  // the pipe's (the kernel's default at first)
     bool resize_tried = false;
@@ -50,6 +51,7 @@ class TcpRelay {
   void finish();
 
   EventLoop& loop_;
+  PipePool& pipes_;
   UniqueFd client_, upstream_;
   EventLoop::Token client_token_ = 0, upstream_token_ = 0;
   bool connected_ = false, done_ = false;

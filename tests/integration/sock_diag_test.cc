@@ -6,15 +6,19 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
+#include <thread>
 
 #include "common/unique_fd.h"
 
@@ -128,6 +132,58 @@ TEST(SockDiag, DestroyEventsCarryTheCookieOfTheClosedSocket) {
     if (cookies.empty()) usleep(5000);
   }
   EXPECT_NE(std::find(cookies.begin(), cookies.end(), one[0].cookie), cookies.end());
+}
+
+TEST(SockDiag, DestroyEventsLeaveOutConnections) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
+  // In a namespace of its own (this thread's alone), so no other socket of
+  // the host can be destroyed meanwhile.
+  std::vector<uint64_t> after_connection, after_listener;
+  std::string failure;
+  std::thread t([&] {
+    if (unshare(CLONE_NEWNET) < 0) {
+      failure = "unshare";
+      return;
+    }
+    UniqueFd ctl(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    struct ifreq lo {};
+    strcpy(lo.ifr_name, "lo");
+    lo.ifr_flags = IFF_UP;
+    if (ioctl(ctl.get(), SIOCSIFFLAGS, &lo) < 0) {
+      failure = "loopback up";
+      return;
+    }
+    DestroyEvents destroyed(UniqueFd(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, 4)));
+    UniqueFd listener = bound(AF_INET, SOCK_STREAM, "127.0.0.1", true);
+    UniqueFd client(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port_of(listener.get()));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(client.get(), reinterpret_cast<sockaddr*>(&to), sizeof to) < 0) {
+      failure = "connect";
+      return;
+    }
+    UniqueFd served(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    // A reset, so neither end lingers in TIME_WAIT or FIN_WAIT.
+    struct linger now {
+      1, 0
+    };
+    setsockopt(client.get(), SOL_SOCKET, SO_LINGER, &now, sizeof now);
+    client.reset();
+    served.reset();
+    usleep(100000);
+    destroyed.read(after_connection);
+    listener.reset();
+    for (int i = 0; i < 200 && after_listener.empty(); ++i) {
+      usleep(5000);
+      destroyed.read(after_listener);
+    }
+  });
+  t.join();
+  ASSERT_EQ(failure, "");
+  EXPECT_TRUE(after_connection.empty()) << after_connection.size() << " events";
+  EXPECT_EQ(after_listener.size(), 1u);
 }
 
 TEST(SockDiag, QueriesAnotherNetworkNamespace) {
