@@ -42,7 +42,9 @@ UniqueFd bound(int family, int type, const char* addr, bool listen_too) {
     len = sizeof *a;
   }
   EXPECT_EQ(bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len), 0) << strerror(errno);
-  if (listen_too) EXPECT_EQ(listen(fd.get(), 8), 0);
+  if (listen_too) {
+    EXPECT_EQ(listen(fd.get(), 8), 0);
+  }
   return fd;
 }
 
