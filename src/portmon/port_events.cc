@@ -39,6 +39,9 @@ nlohmann::json port_event_json(const PortEvent& e) {
     j["host_port"] = e.host_port;
   }
   if (!e.note.empty()) j["note"] = e.note;
+  // Seconds since the epoch, to the microsecond.
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(e.time.time_since_epoch());
+  j["time"] = static_cast<double>(us.count()) / 1e6;
   return j;
 }
 

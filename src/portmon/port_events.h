@@ -10,7 +10,8 @@ namespace coracle::portmon {
 
 // {"event":"port.open","proto":"tcp","family":"ipv4","address":"0.0.0.0",
 //  "port":5000,"pid":4242,"sandbox_pid":7,"process":"python3",
-//  "host_address":"127.0.0.1","host_port":5000}; host_* only when forwarded.
+//  "host_address":"127.0.0.1","host_port":5000,"time":1795000000.123456};
+// host_* only when forwarded; time: when the monitor saw it (epoch seconds).
 nlohmann::json port_event_json(const PortEvent& event);
 // "port 5000/tcp open → http://127.0.0.1:5000 (python3, pid 4242)"
 std::string port_event_line(const PortEvent& event);

@@ -232,6 +232,7 @@ void PortTracker::rescan() {
 void PortTracker::report_open(const OpenPort& port, pid_t pid) {
   PortEvent event;
   event.kind = PortEvent::Kind::kOpen;
+  event.time = std::chrono::system_clock::now();
   event.port = port;
   describe_owner(event, pid);
   sink_(event);
@@ -243,6 +244,7 @@ void PortTracker::report_close(uint64_t cookie) {
   PortEvent event = std::move(it->second);
   open_.erase(it);
   event.kind = PortEvent::Kind::kClose;
+  event.time = std::chrono::system_clock::now();
   sink_(event);
 }
 

@@ -33,6 +33,7 @@ struct PortEvent {
   std::string host_address;
   uint16_t host_port = 0;
   std::string note;  // e.g. why the host port differs, or why it is not forwarded
+  std::chrono::system_clock::time_point time;  // when the monitor saw it
 };
 
 class PortTracker {

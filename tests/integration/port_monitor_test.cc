@@ -85,6 +85,9 @@ TEST(PortMonitor, EventsArriveInOrderWithTheirFields) {
     EXPECT_EQ(e["sandbox_pid"], 2);
     EXPECT_GT(e.value("pid", 0), 2);
     EXPECT_FALSE(e.contains("host_port"));  // only watched, not forwarded
+    double now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    EXPECT_NEAR(e.value("time", 0.0), now, 60.0);  // when it was seen, epoch seconds
   }
 
   EXPECT_EQ(app.send("close 0"), "closed 0");

@@ -15,7 +15,7 @@
 //   source PORT                     reads "N\n", writes N bytes, closes
 //   latency N GAP_US                N listeners on 127.0.0.1:0, a random gap up to
 //                                   GAP_US apart, kept open: "probe t PORT NS" each,
-//                                   NS = CLOCK_MONOTONIC right after listen()
+//                                   NS = CLOCK_REALTIME right after listen()
 //   exit CODE
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -247,7 +247,7 @@ int main() {
       for (int i = 0; i < n; ++i) {
         int fd = open_inet(AF_INET, SOCK_STREAM, "127.0.0.1", 0, true);
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
+        clock_gettime(CLOCK_REALTIME, &ts);
         long long ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;
         say("t " + std::to_string(port_of(fd)) + " " + std::to_string(ns));
         usleep(static_cast<useconds_t>(gap(rng)));
