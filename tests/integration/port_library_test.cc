@@ -18,6 +18,18 @@
 namespace coracle::portmon {
 namespace {
 
+// port_probe on the default image, reading commands from stdin_fd.
+sandbox::Spec probe_spec(int stdin_fd, int stdout_fd) {
+  sandbox::Spec spec;
+  spec.rootfs = image::ensure_default_rootfs(test::store_root());
+  spec.argv = {"/port_probe"};
+  spec.volumes = {{test::port_probe(), "/port_probe", true}};
+  spec.forward_signals = false;
+  spec.stdin_fd = stdin_fd;
+  spec.stdout_fd = stdout_fd;
+  return spec;
+}
+
 TEST(PortLibrary, RunsAroundSandboxesRepeatedlyWithoutLeakingFds) {
   int fds_before = test::count_entries("/proc/self/fd");
   for (int round = 0; round < 4; ++round) {
@@ -25,13 +37,7 @@ TEST(PortLibrary, RunsAroundSandboxesRepeatedlyWithoutLeakingFds) {
     int in[2];
     ASSERT_EQ(pipe2(in, O_CLOEXEC), 0);
     UniqueFd null(open("/dev/null", O_WRONLY | O_CLOEXEC));
-    sandbox::Spec spec;
-    spec.rootfs = image::ensure_default_rootfs(test::store_root());
-    spec.argv = {"/port_probe"};
-    spec.volumes = {{test::port_probe(), "/port_probe", true}};
-    spec.forward_signals = false;
-    spec.stdin_fd = in[0];
-    spec.stdout_fd = null.get();
+    sandbox::Spec spec = probe_spec(in[0], null.get());
 
     uint16_t host = test::free_host_port();
     std::mutex mutex;
@@ -83,13 +89,7 @@ TEST(PortLibrary, ASlowEventConsumerNeverHoldsUpTheApp) {
   int in[2], out[2];
   ASSERT_EQ(pipe2(in, O_CLOEXEC), 0);
   ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
-  sandbox::Spec spec;
-  spec.rootfs = image::ensure_default_rootfs(test::store_root());
-  spec.argv = {"/port_probe"};
-  spec.volumes = {{test::port_probe(), "/port_probe", true}};
-  spec.forward_signals = false;
-  spec.stdin_fd = in[0];
-  spec.stdout_fd = out[1];
+  sandbox::Spec spec = probe_spec(in[0], out[1]);
 
   // The consumer is stuck (a full pipe, a stopped terminal) until released.
   std::mutex mutex;
