@@ -1,0 +1,34 @@
+// .dockerignore, as docker and BuildKit read it: one pattern a line, `#`
+// comments, `!` for exceptions, the last matching line decides. Patterns
+// are paths relative to the context (a leading '/' means the same), with
+// `*` and `?` inside one path element, `[...]` classes, `\` escapes and
+// `**` for any number of elements. A path is excluded when a pattern
+// matches it or one of its parent directories.
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace coracle::image {
+
+class DockerIgnore {
+ public:
+  DockerIgnore() = default;
+  explicit DockerIgnore(std::string_view text);
+
+  // path: relative to the context, '/'-separated, no leading "./".
+  bool excluded(std::string_view path) const;
+  bool empty() const { return rules_.empty(); }
+
+ private:
+  struct Rule {
+    std::string pattern;
+    bool exception = false;
+  };
+  std::vector<Rule> rules_;
+};
+
+// Go filepath.Match semantics plus `**`; exposed for tests.
+bool glob_match(std::string_view pattern, std::string_view path);
+
+}  // namespace coracle::image

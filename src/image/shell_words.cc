@@ -1,0 +1,184 @@
+#include "image/shell_words.h"
+
+#include <cctype>
+
+#include "common/error.h"
+
+namespace coracle::image {
+namespace {
+
+bool is_name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
+
+// A cursor over one word being expanded.
+class Expander {
+ public:
+  Expander(std::string_view text, char escape, const ShellWords::Lookup& env)
+      : text_(text), escape_(escape), env_(env) {}
+
+  // Expands until the end, or (inside ${...}) until an unquoted '}'.
+  std::string run(bool until_brace) {
+    std::string out;
+    while (pos_ < text_.size()) {
+      char c = text_[pos_];
+      if (until_brace && c == '}') return out;
+      if (c == escape_) {
+        ++pos_;
+        if (pos_ < text_.size())
+          out += text_[pos_++];
+        else
+          out += escape_;  // a lone escape at the end stays
+      } else if (c == '\'') {
+        out += single_quoted();
+      } else if (c == '"') {
+        out += double_quoted();
+      } else if (c == '$') {
+        out += variable();
+      } else {
+        out += c;
+        ++pos_;
+      }
+    }
+    if (until_brace) throw Error("missing '}' in '" + std::string(text_) + "'");
+    return out;
+  }
+
+  bool quoted() const { return quoted_; }
+
+ private:
+  std::string single_quoted() {
+    quoted_ = true;
+    size_t end = text_.find('\'', pos_ + 1);
+    if (end == std::string_view::npos)
+      throw Error("unterminated single quote in '" + std::string(text_) + "'");
+    std::string out(text_.substr(pos_ + 1, end - pos_ - 1));
+    pos_ = end + 1;
+    return out;
+  }
+
+  std::string double_quoted() {
+    quoted_ = true;
+    std::string out;
+    ++pos_;
+    while (pos_ < text_.size()) {
+      char c = text_[pos_];
+      if (c == '"') {
+        ++pos_;
+        return out;
+      }
+      if (c == escape_ && pos_ + 1 < text_.size()) {
+        // Inside double quotes the escape only protects ", $ and itself.
+        char next = text_[pos_ + 1];
+        if (next == '"' || next == '$' || next == escape_) {
+          out += next;
+          pos_ += 2;
+          continue;
+        }
+      }
+      if (c == '$') {
+        out += variable();
+        continue;
+      }
+      out += c;
+      ++pos_;
+    }
+    throw Error("unterminated double quote in '" + std::string(text_) + "'");
+  }
+
+  std::string variable() {
+    ++pos_;  // the '$'
+    if (pos_ >= text_.size()) return "$";
+    if (text_[pos_] == '{') return braced();
+    size_t start = pos_;
+    while (pos_ < text_.size() && is_name_char(text_[pos_])) ++pos_;
+    if (pos_ == start) return "$";  // "$/", "$ ": a plain dollar
+    return env_(std::string(text_.substr(start, pos_ - start))).value_or("");
+  }
+
+  std::string braced() {
+    ++pos_;  // the '{'
+    size_t start = pos_;
+    while (pos_ < text_.size() && is_name_char(text_[pos_])) ++pos_;
+    std::string name(text_.substr(start, pos_ - start));
+    if (name.empty()) throw Error("bad substitution in '" + std::string(text_) + "'");
+    if (pos_ >= text_.size()) throw Error("missing '}' in '" + std::string(text_) + "'");
+    std::optional<std::string> value = env_(name);
+    if (text_[pos_] == '}') {
+      ++pos_;
+      return value.value_or("");
+    }
+    bool colon = text_[pos_] == ':';
+    if (colon) ++pos_;
+    char op = pos_ < text_.size() ? text_[pos_] : '\0';
+    if (op != '-' && op != '+' && op != '?')
+      throw Error("unsupported substitution in '" + std::string(text_) +
+                  "' (coracle knows ${VAR:-word}, ${VAR:+word} and ${VAR:?message})");
+    ++pos_;
+    std::string word = run(true);
+    ++pos_;  // the '}'
+    // With ':', an empty value counts as unset.
+    bool set = value.has_value() && !(colon && value->empty());
+    if (op == '-') return set ? *value : word;
+    if (op == '+') return set ? word : "";
+    if (!set) throw Error(name + ": " + (word.empty() ? "parameter not set" : word));
+    return *value;
+  }
+
+  std::string_view text_;
+  char escape_;
+  const ShellWords::Lookup& env_;
+  size_t pos_ = 0;
+  bool quoted_ = false;
+};
+
+}  // namespace
+
+std::string ShellWords::expand(std::string_view word, const Lookup& env) const {
+  return Expander(word, escape_, env).run(false);
+}
+
+std::vector<std::string> ShellWords::split(std::string_view text) const {
+  std::vector<std::string> words;
+  std::string current;
+  bool in_word = false;
+  char quote = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (quote) {
+      current += c;
+      if (c == escape_ && quote == '"' && i + 1 < text.size())
+        current += text[++i];
+      else if (c == quote)
+        quote = 0;
+      continue;
+    }
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      if (in_word) words.push_back(std::move(current));
+      current.clear();
+      in_word = false;
+      continue;
+    }
+    in_word = true;
+    current += c;
+    if (c == escape_ && i + 1 < text.size())
+      current += text[++i];
+    else if (c == '"' || c == '\'')
+      quote = c;
+  }
+  if (quote) throw Error("unterminated quote in '" + std::string(text) + "'");
+  if (in_word) words.push_back(std::move(current));
+  return words;
+}
+
+std::vector<std::string> ShellWords::expand_words(std::string_view text, const Lookup& env) const {
+  std::vector<std::string> out;
+  for (const auto& raw : split(text)) {
+    Expander e(raw, escape_, env);
+    std::string word = e.run(false);
+    if (!word.empty() || e.quoted()) out.push_back(std::move(word));
+  }
+  return out;
+}
+
+}  // namespace coracle::image

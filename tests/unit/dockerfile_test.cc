@@ -1,0 +1,235 @@
+// The Dockerfile front end: the parser, BuildKit's word expansion and
+// .dockerignore, on the cases docker users write.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "common/error.h"
+#include "image/dockerfile.h"
+#include "image/dockerignore.h"
+#include "image/shell_words.h"
+
+namespace coracle::image {
+namespace {
+
+std::string error_of(const std::string& text) {
+  try {
+    parse_dockerfile(text);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Dockerfile, ReadsInstructionsFormsAndFlags) {
+  Dockerfile df = parse_dockerfile(
+      "# syntax=docker/dockerfile:1\n"
+      "\n"
+      "ARG BASE=busybox\n"
+      "from --platform=linux/amd64 ${BASE} AS build\n"
+      "RUN --mount=type=cache,target=/c echo hi\n"
+      "COPY --from=build --chown=1:2 --chmod=0755 a b /dst/\n"
+      "CMD [\"/bin/app\", \"--flag\"]\n"
+      "ENTRYPOINT [not json\n"
+      "HEALTHCHECK --interval=5s CMD true\n");
+  EXPECT_EQ(df.syntax, "docker/dockerfile:1");
+  ASSERT_EQ(df.instructions.size(), 7u);
+  const auto& from = df.instructions[1];
+  EXPECT_EQ(from.keyword, "FROM");
+  EXPECT_EQ(from.line, 4);
+  EXPECT_EQ(from.flag("platform"), "linux/amd64");
+  EXPECT_EQ(from.args, "${BASE} AS build");
+  EXPECT_EQ(df.instructions[2].flag("mount"), "type=cache,target=/c");
+  EXPECT_EQ(df.instructions[2].args, "echo hi");
+  const auto& copy = df.instructions[3];
+  EXPECT_EQ(copy.flag("from"), "build");
+  EXPECT_EQ(copy.flag("chown"), "1:2");
+  EXPECT_EQ(copy.flag("chmod"), "0755");
+  EXPECT_FALSE(copy.flag("link"));
+  EXPECT_EQ(copy.args, "a b /dst/");
+  ASSERT_TRUE(df.instructions[4].exec_form);
+  EXPECT_EQ(*df.instructions[4].exec_form, (std::vector<std::string>{"/bin/app", "--flag"}));
+  // Not valid JSON: the shell form, as docker does.
+  EXPECT_FALSE(df.instructions[5].exec_form);
+  EXPECT_EQ(df.instructions[5].args, "[not json");
+  EXPECT_EQ(df.instructions[6].flag("interval"), "5s");
+  EXPECT_EQ(df.instructions[6].args, "CMD true");
+}
+
+TEST(Dockerfile, ContinuationsSkipCommentsAndKeepLineNumbers) {
+  Dockerfile df = parse_dockerfile(
+      "FROM scratch\n"
+      "RUN apk add \\\n"
+      "# a comment inside\n"
+      "    curl \\\n"
+      "\n"
+      "    git\n"
+      "  # an indented comment\n"
+      "ENV A=1\n");
+  ASSERT_EQ(df.instructions.size(), 3u);
+  EXPECT_EQ(df.instructions[1].args, "apk add     curl     git");
+  EXPECT_EQ(df.instructions[1].line, 2);
+  EXPECT_EQ(df.instructions[2].line, 8);
+  EXPECT_EQ(df.instructions[2].text, "ENV A=1");
+}
+
+TEST(Dockerfile, TheEscapeDirectiveChangesTheContinuationCharacter) {
+  Dockerfile df = parse_dockerfile(
+      "# escape=`\n"
+      "FROM scratch\n"
+      "RUN dir c:\\ `\n"
+      "    /w\n");
+  EXPECT_EQ(df.escape, '`');
+  EXPECT_EQ(df.instructions[1].args, "dir c:\\     /w");
+  // A directive after anything else is a comment.
+  df = parse_dockerfile("# hello\n# escape=`\nFROM scratch\nRUN a \\\n b\n");
+  EXPECT_EQ(df.escape, '\\');
+  EXPECT_EQ(df.instructions[1].args, "a  b");
+  EXPECT_NE(error_of("# escape=x\nFROM scratch\n").find("Dockerfile:1: escape must be"),
+            std::string::npos);
+  EXPECT_NE(error_of("# escape=`\n# escape=\\\nFROM scratch\n").find("Dockerfile:2: only one"),
+            std::string::npos);
+}
+
+TEST(Dockerfile, HeredocsForRunAndCopy) {
+  Dockerfile df = parse_dockerfile(
+      "FROM scratch\n"
+      "RUN <<EOF\n"
+      "echo $HOME\n"
+      "  indented\n"
+      "EOF\n"
+      "COPY <<-\"A\" /a <<B /b\n"
+      "\t\tliteral $X\n"
+      "\tA\n"
+      "second\n"
+      "B\n"
+      "RUN echo done << notaheredoc\n");
+  ASSERT_EQ(df.instructions.size(), 4u);
+  const auto& run = df.instructions[1];
+  ASSERT_EQ(run.heredocs.size(), 1u);
+  EXPECT_EQ(run.heredocs[0].name, "EOF");
+  EXPECT_EQ(run.heredocs[0].content, "echo $HOME\n  indented\n");
+  EXPECT_TRUE(run.heredocs[0].expand);
+  const auto& copy = df.instructions[2];
+  ASSERT_EQ(copy.heredocs.size(), 2u);
+  EXPECT_EQ(copy.heredocs[0].content, "literal $X\n");  // <<- strips leading tabs
+  EXPECT_FALSE(copy.heredocs[0].expand);                // a quoted delimiter
+  EXPECT_EQ(copy.heredocs[1].content, "second\n");
+  EXPECT_EQ(df.instructions[3].line, 11);
+  EXPECT_NE(error_of("FROM scratch\nRUN <<EOF\necho\n")
+                .find("Dockerfile:2: heredoc EOF is not terminated"),
+            std::string::npos);
+}
+
+TEST(Dockerfile, BadInputIsRefusedWithItsLine) {
+  EXPECT_EQ(error_of("FROM scratch\nFROBNICATE x\n"),
+            "Dockerfile:2: unknown instruction: FROBNICATE");
+  EXPECT_NE(
+      error_of("FROM scratch\n\nONBUILD RUN x\n").find("Dockerfile:3: ONBUILD is not supported"),
+      std::string::npos);
+  EXPECT_EQ(error_of("FROM scratch\nRUN\n"), "Dockerfile:2: RUN needs an argument");
+  EXPECT_EQ(error_of("FROM scratch\nCOPY --frm=x a b\n"), "Dockerfile:2: COPY has no flag --frm");
+  EXPECT_EQ(error_of("FROM scratch\nENV --x=1 A=1\n"), "Dockerfile:2: ENV has no flag --x");
+  EXPECT_NE(error_of("RUN true\nFROM scratch\n").find("Dockerfile:1: RUN before FROM"),
+            std::string::npos);
+  EXPECT_NE(error_of("# only a comment\n").find("no FROM instruction"), std::string::npos);
+  EXPECT_NE(error_of("FROM scratch\nSHELL /bin/bash -c\n").find("Dockerfile:2: SHELL takes a JSON"),
+            std::string::npos);
+  // The name given is the one in messages (a -f FILE).
+  try {
+    parse_dockerfile("FROM scratch\nBAD\n", "app.Dockerfile");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "app.Dockerfile:2: unknown instruction: BAD");
+  }
+}
+
+TEST(Dockerfile, WindowsLineEndingsAndNoFinalNewline) {
+  Dockerfile df = parse_dockerfile("FROM scratch\r\nRUN a \\\r\n  b\r\nCMD x");
+  ASSERT_EQ(df.instructions.size(), 3u);
+  EXPECT_EQ(df.instructions[1].args, "a   b");
+  EXPECT_EQ(df.instructions[2].args, "x");
+}
+
+ShellWords::Lookup vars(std::map<std::string, std::string> values) {
+  return [values](const std::string& name) -> std::optional<std::string> {
+    auto it = values.find(name);
+    if (it == values.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+TEST(ShellWords, ExpandsAsBuildKitDoes) {
+  ShellWords w;
+  auto env = vars({{"A", "a"}, {"EMPTY", ""}, {"SP", "x y"}});
+  EXPECT_EQ(w.expand("$A/${A}/$B/$", env), "a/a//$");
+  EXPECT_EQ(w.expand("${B:-def}${EMPTY:-e}${EMPTY-f}${A:-no}", env),
+            "defe"
+            "a");
+  EXPECT_EQ(w.expand("${A:+alt}|${EMPTY:+alt}|${EMPTY+set}|${B+set}", env), "alt||set|");
+  EXPECT_EQ(w.expand("${B:-${A}x}", env), "ax");
+  EXPECT_EQ(w.expand("'$A' \"$A\" \\$A \"\\$A\" \"\\x\"", env), "$A a $A $A \\x");
+  EXPECT_EQ(w.expand("$A_$A", env), "a");  // "A_" (unset), then "A"
+  EXPECT_THROW(w.expand("${B:?needs B}", env), Error);
+  EXPECT_THROW(w.expand("${A", env), Error);
+  EXPECT_THROW(w.expand("'open", env), Error);
+  EXPECT_THROW(w.expand("${A#pat}", env), Error);
+  try {
+    w.expand("${B?B must be set}", env);
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "B: B must be set");
+  }
+}
+
+TEST(ShellWords, SplitsWordsOutsideQuotes) {
+  ShellWords w;
+  auto env = vars({{"SP", "x y"}, {"EMPTY", ""}});
+  EXPECT_EQ(w.expand_words("a \"b c\" $SP 'd e' $EMPTY \"$EMPTY\"", env),
+            (std::vector<std::string>{"a", "b c", "x y", "d e", ""}));
+  EXPECT_EQ(w.split("A=1 B=\"two words\" C='x y' D=a\\ b"),
+            (std::vector<std::string>{"A=1", "B=\"two words\"", "C='x y'", "D=a\\ b"}));
+  ShellWords tick('`');
+  EXPECT_EQ(tick.expand("c:\\dir `$A", env), "c:\\dir $A");
+}
+
+TEST(DockerIgnore, MatchesAsDockerDoes) {
+  DockerIgnore ignore(
+      "# comment\n"
+      "node_modules\n"
+      "*.log\n"
+      "/build/\n"
+      "**/*.tmp\n"
+      "docs/**\n"
+      "!docs/keep.md\n"
+      "src/[ab]?.c\n");
+  EXPECT_TRUE(ignore.excluded("node_modules"));
+  EXPECT_TRUE(ignore.excluded("node_modules/x/y.js"));  // through its parent
+  EXPECT_FALSE(ignore.excluded("lib/node_modules"));    // patterns are rooted
+  EXPECT_TRUE(ignore.excluded("debug.log"));
+  EXPECT_FALSE(ignore.excluded("logs/debug.log"));  // '*' stays in one element
+  EXPECT_TRUE(ignore.excluded("build/out.o"));
+  EXPECT_TRUE(ignore.excluded("a.tmp"));
+  EXPECT_TRUE(ignore.excluded("deep/er/b.tmp"));
+  EXPECT_TRUE(ignore.excluded("docs/guide.md"));
+  EXPECT_FALSE(ignore.excluded("docs/keep.md"));  // the exception comes last
+  EXPECT_TRUE(ignore.excluded("src/a1.c"));
+  EXPECT_FALSE(ignore.excluded("src/c1.c"));
+  EXPECT_FALSE(ignore.excluded("Dockerfile"));
+  EXPECT_FALSE(DockerIgnore("").excluded("anything"));
+}
+
+TEST(DockerIgnore, GlobDetails) {
+  EXPECT_TRUE(glob_match("a/**/b", "a/b"));
+  EXPECT_TRUE(glob_match("a/**/b", "a/x/y/b"));
+  EXPECT_FALSE(glob_match("a/**/b", "a/xb"));
+  EXPECT_TRUE(glob_match("**", "any/thing"));
+  EXPECT_TRUE(glob_match("[!a]", "b"));
+  EXPECT_FALSE(glob_match("[^a]", "a"));
+  EXPECT_TRUE(glob_match("[a-c]x", "bx"));
+  EXPECT_TRUE(glob_match("\\*", "*"));
+  EXPECT_FALSE(glob_match("\\*", "x"));
+  EXPECT_FALSE(glob_match("?", "/"));
+}
+
+}  // namespace
+}  // namespace coracle::image
