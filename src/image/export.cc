@@ -15,73 +15,45 @@
 #include "common/unique_fd.h"
 #include "image/layer_unpack.h"
 #include "image/reference.h"
+#include "image/tar_writer.h"
 
 namespace coracle::image {
 namespace {
 
-// A ustar writer for the few regular files of an image archive. (Not
-// libarchive's writer: its format table drags in the xar writer, and with
-// it libxml2, which the static binary cannot link.) Names here are at most
-// 77 bytes, so plain ustar suffices; sizes of 8 GiB and more use the
-// base-256 encoding that GNU tar, libarchive and Go's archive/tar read.
-class TarWriter {
+// An image archive: a tar of a few regular files, written to fd.
+class TarFile {
  public:
-  TarWriter(const std::string& path, int fd) : path_(path), fd_(fd) {}
+  TarFile(const std::string& path, int fd)
+      : path_(path), fd_(fd), tar_([this](const void* d, size_t n) {
+          write_all(fd_, static_cast<const char*>(d), n, path_);
+        }) {}
   void add_bytes(const std::string& name, const std::string& data) {
-    header(name, data.size());
-    write_all(fd_, data.data(), data.size(), path_);
-    pad(data.size());
+    TarEntry e;
+    e.name = name;
+    tar_.add_file(e, data);
   }
   void add_file(const std::string& name, const std::string& source) {
     UniqueFd in(open(source.c_str(), O_RDONLY | O_CLOEXEC));
     struct stat st;
     if (!in || fstat(in.get(), &st) < 0) throw_errno("cannot read " + source);
-    uint64_t size = static_cast<uint64_t>(st.st_size), copied = 0;
-    header(name, size);
+    TarEntry e;
+    e.name = name;
+    e.size = static_cast<uint64_t>(st.st_size);
+    tar_.add(e);
     char buf[1 << 16];
-    while (copied < size) {
-      ssize_t n = read(in.get(), buf, std::min<uint64_t>(sizeof buf, size - copied));
+    for (uint64_t copied = 0; copied < e.size;) {
+      ssize_t n = read(in.get(), buf, std::min<uint64_t>(sizeof buf, e.size - copied));
       if (n <= 0) throw_errno("cannot read " + source);
-      write_all(fd_, buf, static_cast<size_t>(n), path_);
+      tar_.data(buf, static_cast<size_t>(n));
       copied += static_cast<uint64_t>(n);
     }
-    pad(size);
   }
-  void finish() {
-    char zeros[1024] = {};
-    write_all(fd_, zeros, sizeof zeros, path_);
-  }
+  void finish() { tar_.finish(); }
 
  private:
-  void header(const std::string& name, uint64_t size) {
-    if (name.size() > 99) throw Error("internal: tar entry name too long: " + name);
-    char h[512] = {};
-    memcpy(h, name.data(), name.size());
-    snprintf(h + 100, 8, "%07o", 0644);
-    snprintf(h + 108, 8, "%07o", 0);
-    snprintf(h + 116, 8, "%07o", 0);
-    if (size < 077777777777ULL) {
-      snprintf(h + 124, 12, "%011llo", static_cast<unsigned long long>(size));
-    } else {
-      h[124] = static_cast<char>(0x80);
-      for (int i = 0; i < 8; ++i) h[135 - i] = static_cast<char>((size >> (8 * i)) & 0xff);
-    }
-    snprintf(h + 136, 12, "%011o", 0);
-    h[156] = '0';
-    memcpy(h + 257, "ustar", 6);
-    memcpy(h + 263, "00", 2);
-    memset(h + 148, ' ', 8);
-    unsigned sum = 0;
-    for (unsigned char c : h) sum += c;
-    snprintf(h + 148, 8, "%06o", sum);
-    write_all(fd_, h, sizeof h, path_);
-  }
-  void pad(uint64_t size) {
-    char zeros[512] = {};
-    if (size % 512) write_all(fd_, zeros, 512 - size % 512, path_);
-  }
   std::string path_;
   int fd_;
+  TarWriter tar_;
 };
 
 // The layer blob uncompressed into a file (docker-archive layers are plain
@@ -98,7 +70,7 @@ void decompress_to(const std::string& blob, const std::string& out) {
   if (n < 0) throw Error("cannot decompress layer " + blob + ": " + stream.error());
 }
 
-void write_oci(const Store& store, const ResolvedImage& img, TarWriter& tar) {
+void write_oci(const Store& store, const ResolvedImage& img, TarFile& tar) {
   tar.add_bytes("oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
   Descriptor d = img.manifest_descriptor;
   d.annotations.clear();
@@ -122,7 +94,7 @@ void write_oci(const Store& store, const ResolvedImage& img, TarWriter& tar) {
   for (const auto& l : img.manifest.layers) add_blob(l.digest);
 }
 
-void write_docker(const Store& store, const ResolvedImage& img, TarWriter& tar) {
+void write_docker(const Store& store, const ResolvedImage& img, TarFile& tar) {
   std::string config_name = img.manifest.config.digest.substr(7) + ".json";
   tar.add_file(config_name, store.blob_path(img.manifest.config.digest));
   std::string work = store.make_tmp_dir("export");
@@ -159,7 +131,7 @@ void export_image(const Store& store, const ResolvedImage& img, const std::strin
   UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!fd) throw_errno("cannot create " + tmp);
   try {
-    TarWriter tar(path, fd.get());
+    TarFile tar(path, fd.get());
     if (format == ExportFormat::kOciArchive)
       write_oci(store, img, tar);
     else
