@@ -18,7 +18,6 @@ class DockerIgnore {
 
   // path: relative to the context, '/'-separated, no leading "./".
   bool excluded(std::string_view path) const;
-  bool empty() const { return rules_.empty(); }
 
  private:
   struct Rule {

@@ -35,6 +35,11 @@ void no_delay(int fd) {
 
 }  // namespace
 
+std::string Forwarder::Binding::moved_note() const {
+  if (spec.host_port == 0 || host.port == spec.host_port) return "";
+  return "host port " + std::to_string(spec.host_port) + " is taken";
+}
+
 Forwarder::Forwarder(const Options& options) : options_(options) {
   for (const auto& spec : options_.publish) {
     auto b = std::make_unique<Binding>();
@@ -42,11 +47,6 @@ Forwarder::Forwarder(const Options& options) : options_(options) {
     b->host = bind_host(spec.proto, spec.host_ip, spec.host_port);
     bindings_.push_back(std::move(b));
   }
-}
-
-Forwarder::~Forwarder() {
-  relays_.clear();
-  bindings_.clear();
 }
 
 void Forwarder::start(EventLoop& loop, std::shared_ptr<sandbox::SocketFactory> sockets,
@@ -71,6 +71,10 @@ void Forwarder::activate(Binding& b) {
   }
   // Accepted connections inherit TCP_NODELAY from their listener.
   no_delay(b.host.fd.get());
+  accept_clients(b);
+}
+
+void Forwarder::accept_clients(Binding& b) {
   Binding* raw = &b;
   b.token = loop_->add(b.host.fd.get(), EPOLLIN, [this, raw](uint32_t) { on_accept(*raw); });
 }
@@ -174,8 +178,7 @@ void Forwarder::on_event(PortEvent& event) {
   const Binding& first = *matching.front();
   event.host_address = first.host.address;
   event.host_port = first.host.port;
-  if (first.spec.host_port != 0 && first.host.port != first.spec.host_port)
-    event.note = "host port " + std::to_string(first.spec.host_port) + " is taken";
+  event.note = first.moved_note();
 }
 
 void Forwarder::tick() {
@@ -185,8 +188,7 @@ void Forwarder::tick() {
   for (auto& b : bindings_) {
     if (b->paused_until != Clock::time_point{} && now >= b->paused_until) {
       b->paused_until = {};
-      Binding* raw = b.get();
-      b->token = loop_->add(b->host.fd.get(), EPOLLIN, [this, raw](uint32_t) { on_accept(*raw); });
+      accept_clients(*b);
     }
   }
   if (now >= next_expiry_) {

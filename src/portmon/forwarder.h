@@ -38,12 +38,14 @@ class Forwarder {
     EventLoop::Token token = 0;
     std::unique_ptr<UdpRelay> udp;
     Clock::time_point paused_until{};  // accept() ran out of fds
+    // "host port 8080 is taken" when the host port differs from the one
+    // asked for; empty otherwise.
+    std::string moved_note() const;
   };
 
   // Binds the host side of every `-p` now, before the sandbox starts, so a
   // bad address fails early. Throws coracle::Error.
   explicit Forwarder(const Options& options);
-  ~Forwarder();
   const std::vector<std::unique_ptr<Binding>>& bindings() const { return bindings_; }
 
   // From here on the loop's thread owns everything.
@@ -56,10 +58,10 @@ class Forwarder {
   // UDP clients. Called after every loop iteration.
   void tick();
   Clock::time_point next_deadline() const;
-  size_t connections() const { return relays_.size(); }
 
  private:
   void activate(Binding& b);
+  void accept_clients(Binding& b);  // (again) watches the host listener
   void on_accept(Binding& b);
   bool target_for(Proto proto, uint16_t port, sockaddr_storage& addr, socklen_t& len) const;
   UniqueFd sandbox_socket(int family, int type);
@@ -69,7 +71,9 @@ class Forwarder {
   std::shared_ptr<sandbox::SocketFactory> sockets_;
   const std::map<uint64_t, PortEvent>* open_ports_ = nullptr;
   std::vector<std::unique_ptr<Binding>> bindings_;
-  PipePool pipes_;  // before relays_: a relay gives its pipes back as it goes
+  // Members go in reverse order: relays first (they give their pipes back
+  // and leave the loop), then the pool, then the bindings.
+  PipePool pipes_;
   std::unordered_map<uint64_t, std::unique_ptr<TcpRelay>> relays_;
   std::vector<uint64_t> finished_;
   uint64_t next_relay_ = 1;

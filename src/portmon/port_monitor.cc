@@ -36,8 +36,7 @@ PortMonitor::PortMonitor(MonitorOptions options)
     e.port.port = b->spec.port;
     e.host_address = b->host.address;
     e.host_port = b->host.port;
-    if (b->spec.host_port != 0 && b->host.port != b->spec.host_port)
-      e.note = "host port " + std::to_string(b->spec.host_port) + " is taken";
+    e.note = b->moved_note();
     published_.push_back(e);
   }
 }

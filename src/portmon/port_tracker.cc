@@ -122,16 +122,10 @@ void PortTracker::on_call() {
   pending_.push_back(std::move(p));
 }
 
-PortTracker::State PortTracker::state_of(const Pending& p) const {
+// The call has taken effect: a TCP socket listens, a UDP socket has a port.
+bool PortTracker::call_done(const Pending& p) const {
   int fd = p.call.socket.get();
-  if (p.proto == Proto::kTcp)
-    return sockopt(fd, SO_ACCEPTCONN) == 1 ? State::kOpen : State::kNotYet;
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) return State::kNotYet;
-  uint16_t port = ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
-                                          : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port;
-  return port != 0 ? State::kOpen : State::kNotYet;
+  return p.proto == Proto::kTcp ? sockopt(fd, SO_ACCEPTCONN) == 1 : local_port(fd) != 0;
 }
 
 void PortTracker::check_pending(bool all) {
@@ -141,7 +135,7 @@ void PortTracker::check_pending(bool all) {
       ++it;
       continue;
     }
-    if (state_of(*it) == State::kOpen && confirm(*it)) {
+    if (call_done(*it) && confirm(*it)) {
       it = pending_.erase(it);  // our duplicate closes: the app's close() is final again
       continue;
     }
@@ -161,12 +155,7 @@ void PortTracker::check_pending(bool all) {
 bool PortTracker::confirm(const Pending& p) {
   struct stat st;
   if (fstat(p.call.socket.get(), &st) < 0) return true;  // nothing more to learn
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (getsockname(p.call.socket.get(), reinterpret_cast<sockaddr*>(&ss), &len) < 0) return true;
-  uint16_t number =
-      ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
-                                    : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  uint16_t number = local_port(p.call.socket.get());
   if (number == 0) return false;
   std::vector<OpenPort> ports;
   diag_.dump(p.proto, p.family, ports, number);

@@ -65,13 +65,12 @@ class PortTracker {
     int family;
     Clock::time_point answered, next_check;
   };
-  enum class State { kOpen, kNotYet };
 
   void on_call();
   void on_destroyed();
   void rescan();
   void check_pending(bool all);
-  State state_of(const Pending& p) const;
+  bool call_done(const Pending& p) const;
   bool confirm(const Pending& p);
   void report_open(const OpenPort& port, pid_t pid);
   void report_close(uint64_t cookie);

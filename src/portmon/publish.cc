@@ -122,22 +122,16 @@ HostSocket bind_host(Proto proto, const std::string& ip, uint16_t port) {
   std::string address = all ? "::" : ip;
   sockaddr_storage addr;
   socklen_t len;
-  if (!make_sockaddr(address, 0, addr, len)) throw Error("'" + ip + "' is not an IP address");
-  auto set_port = [&](uint16_t p) {
-    if (addr.ss_family == AF_INET)
-      reinterpret_cast<sockaddr_in*>(&addr)->sin_port = htons(p);
-    else
-      reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port = htons(p);
-  };
+  if (!make_sockaddr(address, port, addr, len)) throw Error("'" + ip + "' is not an IP address");
   HostSocket out;
   out.address = all ? "0.0.0.0" : ip;
   int rc = 0;
   unsigned tries = 0;
   for (uint32_t p = port; tries < 101; ++tries) {
-    set_port(static_cast<uint16_t>(p));
+    make_sockaddr(address, static_cast<uint16_t>(p), addr, len);
     rc = try_bind(proto, addr, len, all && addr.ss_family == AF_INET6, out.fd);
     if (rc == -EAFNOSUPPORT && all && addr.ss_family == AF_INET6) {
-      make_sockaddr("0.0.0.0", 0, addr, len);  // no IPv6 on this host
+      address = "0.0.0.0";  // no IPv6 on this host
       continue;
     }
     if (rc == 0) {

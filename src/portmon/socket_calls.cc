@@ -26,8 +26,6 @@ SocketCalls::SocketCalls(UniqueFd listener) : listener_(std::move(listener)) {
     throw_errno("cannot ask the kernel for seccomp notification sizes");
   request_.resize(std::max<size_t>(sizes.seccomp_notif, sizeof(struct seccomp_notif)));
   response_.resize(std::max<size_t>(sizes.seccomp_notif_resp, sizeof(struct seccomp_notif_resp)));
-  bind_nr_ = SYS_bind;
-  listen_nr_ = SYS_listen;
 }
 
 std::optional<SocketCall> SocketCalls::next() {
@@ -40,7 +38,7 @@ std::optional<SocketCall> SocketCalls::next() {
     throw_errno("cannot read a seccomp notification");
   }
   SocketCall call;
-  call.kind = req->data.nr == listen_nr_ ? SocketCall::Kind::kListen : SocketCall::Kind::kBind;
+  call.kind = req->data.nr == SYS_listen ? SocketCall::Kind::kListen : SocketCall::Kind::kBind;
   call.pid = static_cast<pid_t>(req->pid);
 
   // The socket, while the caller is stopped and its fd table cannot change.

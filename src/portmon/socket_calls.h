@@ -42,7 +42,6 @@ class SocketCalls {
   UniqueFd listener_;
   std::vector<char> request_;  // struct seccomp_notif, sized by the kernel
   std::vector<char> response_;
-  int bind_nr_ = -1, listen_nr_ = -1;
 };
 
 }  // namespace coracle::portmon

@@ -27,9 +27,6 @@ class TcpRelay {
   TcpRelay(const TcpRelay&) = delete;
   TcpRelay& operator=(const TcpRelay&) = delete;
 
-  uint64_t bytes_in() const { return to_app_.total; }
-  uint64_t bytes_out() const { return to_client_.total; }
-
  private:
   struct Direction {
     int from = -1, to = -1;

@@ -63,17 +63,16 @@ UdpRelay::Session* UdpRelay::session_for(const sockaddr_storage& client, socklen
 }
 
 void UdpRelay::on_host() {
-  std::vector<char>& buf = buffer_;
   for (;;) {
     sockaddr_storage client{};
     socklen_t len = sizeof client;
-    ssize_t n = recvfrom(host_.get(), buf.data(), buf.size(), MSG_DONTWAIT,
+    ssize_t n = recvfrom(host_.get(), buffer_.data(), buffer_.size(), MSG_DONTWAIT,
                          reinterpret_cast<sockaddr*>(&client), &len);
     if (n < 0) return;  // EAGAIN, or an ICMP error queued for us: next time
     Session* s = session_for(client, len);
     if (!s) continue;
     s->last_active = Clock::now();
-    send(s->upstream.get(), buf.data(), static_cast<size_t>(n), MSG_DONTWAIT);
+    send(s->upstream.get(), buffer_.data(), static_cast<size_t>(n), MSG_DONTWAIT);
   }
 }
 
@@ -81,16 +80,15 @@ void UdpRelay::on_upstream(const std::string& key) {
   auto it = sessions_.find(key);
   if (it == sessions_.end()) return;
   Session& s = it->second;
-  std::vector<char>& buf = buffer_;
   for (;;) {
-    ssize_t n = recv(s.upstream.get(), buf.data(), buf.size(), MSG_DONTWAIT);
+    ssize_t n = recv(s.upstream.get(), buffer_.data(), buffer_.size(), MSG_DONTWAIT);
     if (n < 0) {
       // ECONNREFUSED: nothing listens on the app's port (yet); the client
       // will retry or give up, as it would without us.
       return;
     }
     s.last_active = Clock::now();
-    sendto(host_.get(), buf.data(), static_cast<size_t>(n), MSG_DONTWAIT,
+    sendto(host_.get(), buffer_.data(), static_cast<size_t>(n), MSG_DONTWAIT,
            reinterpret_cast<sockaddr*>(&s.client), s.client_len);
   }
 }

@@ -28,7 +28,6 @@ class UdpRelay {
 
   // Forgets clients idle for too long.
   void expire(Clock::time_point now);
-  size_t clients() const { return sessions_.size(); }
 
   static constexpr std::chrono::seconds kIdle{120};
   static constexpr size_t kMaxClients = 4096;
