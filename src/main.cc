@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"overlay", "vfs"}));
   auto exec = coracle::cli::add_exec_command(app, global);
   auto image = coracle::cli::add_image_command(app, global);
+  auto build = coracle::cli::add_build_command(app, global);
   auto login = coracle::cli::add_login_command(app, global);
   // Everything after the first "--" is the command, verbatim: CLI11 would
   // otherwise hand it to the first positional (the image).
@@ -55,6 +56,7 @@ int main(int argc, char** argv) {
     if (!max_entry.empty()) coracle::image::set_max_entry_size(coracle::parse_bytes(max_entry));
     if (app.got_subcommand("exec")) return exec();
     if (app.got_subcommand("image")) return image();
+    if (app.got_subcommand("build")) return build();
     if (app.got_subcommand("login") || app.got_subcommand("logout")) return login();
   } catch (const coracle::Error& e) {
     fprintf(stderr, "coracle: %s\n", e.what());

@@ -36,6 +36,8 @@ std::string pull_with_progress(const std::string& root, const std::string& ref,
 std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global);
 // Registers `image` (pull, import, ls, inspect, tag, rm, gc, export, unpack).
 std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& global);
+// Registers `build`.
+std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& global);
 // Registers `login` and `logout`.
 std::function<int()> add_login_command(CLI::App& app, const GlobalOptions& global);
 

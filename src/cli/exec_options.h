@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "image/image_user.h"
 #include "image/oci.h"
 #include "sandbox/sandbox.h"
 
@@ -30,10 +31,7 @@ struct ImageDefaults {
 
 // Everything but the rootfs path. Throws coracle::Error for a bad flag.
 sandbox::Spec make_spec(const ExecFlags& flags, const ImageDefaults& image = {});
-// "1000", "1000:1000", and with the image's passwd/group "app", "app:staff"
-// → uid, gid (a user's gid is its primary group).
-std::pair<uint32_t, uint32_t> parse_user(const std::string& text, const std::string& passwd = {},
-                                         const std::string& group = {});
+using image::parse_user;
 // "SRC:DST", "SRC:DST:ro" (SRC made absolute).
 sandbox::BindMount parse_volume(const std::string& text);
 // "nofile=1024", "nofile=1024:4096", "core=0".

@@ -67,6 +67,8 @@ BuildPlan plan_build(const Dockerfile& dockerfile, const BuildArgs& args, const 
           value = words.expand(*def, lookup_in(plan.global_args));
         plan.global_args[arg] = value;
       }
+      // A stage's ARG is one of its steps: BuildScope declares it in turn.
+      if (!plan.stages.empty()) plan.stages.back().instructions.push_back(&ins);
       continue;
     }
     if (ins.keyword != "FROM") {

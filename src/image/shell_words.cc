@@ -14,8 +14,8 @@ bool is_name_char(char c) {
 // A cursor over one word being expanded.
 class Expander {
  public:
-  Expander(std::string_view text, char escape, const ShellWords::Lookup& env)
-      : text_(text), escape_(escape), env_(env) {}
+  Expander(std::string_view text, char escape, const ShellWords::Lookup& env, bool heredoc = false)
+      : text_(text), escape_(escape), env_(env), heredoc_(heredoc) {}
 
   // Expands until the end, or (inside ${...}) until an unquoted '}'.
   std::string run(bool until_brace) {
@@ -23,7 +23,20 @@ class Expander {
     while (pos_ < text_.size()) {
       char c = text_[pos_];
       if (until_brace && c == '}') return out;
-      if (c == escape_) {
+      if (heredoc_ && c == escape_) {
+        // A here-document's escape protects only '$' and itself.
+        char next = pos_ + 1 < text_.size() ? text_[pos_ + 1] : '\0';
+        if (next == '$' || next == escape_) {
+          out += next;
+          pos_ += 2;
+        } else {
+          out += c;
+          ++pos_;
+        }
+      } else if (heredoc_ && (c == '\'' || c == '"')) {
+        out += c;  // quotes are text in a here-document
+        ++pos_;
+      } else if (c == escape_) {
         ++pos_;
         if (pos_ < text_.size())
           out += text_[pos_++];
@@ -128,6 +141,7 @@ class Expander {
   std::string_view text_;
   char escape_;
   const ShellWords::Lookup& env_;
+  bool heredoc_;
   size_t pos_ = 0;
   bool quoted_ = false;
 };
@@ -136,6 +150,10 @@ class Expander {
 
 std::string ShellWords::expand(std::string_view word, const Lookup& env) const {
   return Expander(word, escape_, env).run(false);
+}
+
+std::string ShellWords::expand_heredoc(std::string_view text, const Lookup& env) const {
+  return Expander(text, escape_, env, true).run(false);
 }
 
 std::vector<std::string> ShellWords::split(std::string_view text) const {

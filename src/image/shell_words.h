@@ -23,6 +23,8 @@ class ShellWords {
   // Throws coracle::Error for an unterminated quote or ${, or a ${VAR?msg}
   // whose variable is unset.
   std::string expand(std::string_view word, const Lookup& env) const;
+  // A here-document's body: variables expanded, quotes kept as text.
+  std::string expand_heredoc(std::string_view text, const Lookup& env) const;
   // Splits on whitespace outside quotes, then expands each word. A word
   // without quotes that expands to nothing is dropped, as a shell does.
   std::vector<std::string> expand_words(std::string_view text, const Lookup& env) const;

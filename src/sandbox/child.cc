@@ -233,8 +233,18 @@ void child_main(const ChildContext& ctx) {
   if (sethostname(ctx.hostname, strlen(ctx.hostname)) < 0) fail(ctx, errno, "set the hostname");
 
   what = "set up the file system";
-  if (int rc = setup_filesystem(*ctx.mounts, trees, go.nfds, sources, &what); rc < 0)
+  int upper = -1;
+  if (int rc = setup_filesystem(*ctx.mounts, trees, go.nfds, sources, &upper, &what); rc < 0)
     fail(ctx, rc, what);
+  if (upper >= 0) {
+    // The runner reads the command's changes through this fd once the
+    // sandbox has gone; nothing inside keeps a way to it.
+    Msg handoff{};
+    handoff.type = MsgType::Upper;
+    int rc = send_msg(ctx.sync_fd, handoff, &upper, 1);
+    close(upper);
+    if (rc < 0) fail(ctx, rc, "pass the upper dir to the runner");
+  }
   for (unsigned i = 0; i < go.nfds; ++i) close(trees[i]);
   for (unsigned i = 0; i < source_count(*ctx.mounts); ++i)
     if (sources[i] >= 0) close(sources[i]);

@@ -193,6 +193,11 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped) {
   MountPlan plan;
   plan.read_only_rootfs = spec.read_only_rootfs;
   plan.private_rootfs = spec.rootfs_is_private_copy && spec.layers.empty();
+  plan.keep_upper = spec.keep_upper;
+  plan.tmp_tmpfs = spec.tmp_tmpfs;
+  if (plan.keep_upper && (plan.read_only_rootfs || plan.private_rootfs))
+    throw Error(
+        "keeping the upper dir needs an overlay rootfs (not read-only, not a private copy)");
   plan.fresh_sysfs = spec.net != NetMode::Host;
   plan.devpts_tty_gid = tty_gid_mapped;
   plan.workdir = spec.workdir.empty() ? "/" : spec.workdir;
@@ -276,7 +281,7 @@ int open_sources(const MountPlan& plan, const int* trees, unsigned ntrees, int* 
 }
 
 int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, const int* sources,
-                     const char** what) {
+                     int* upper, const char** what) {
   auto tree_at = [&](unsigned i) { return i < ntrees ? trees[i] : -1; };
   // Nothing done here may propagate back to the host's mount namespace.
   STEP(mount(nullptr, "/", nullptr, kMsRec | kMsPrivate, nullptr) == 0 ? 0 : -errno,
@@ -313,6 +318,8 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
     used += static_cast<size_t>(n);
   }
 
+  // A single read-only or private layer is the root itself; keep_upper
+  // always takes the overlay path (plan_mounts refused the other cases).
   if ((plan.read_only_rootfs || plan.private_rootfs) && layers == 1) {
     snprintf(path, sizeof path, "%s/l0", stage);
     int src = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -336,6 +343,10 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
              ? 0
              : -errno,
          "mount the overlay rootfs");
+    if (plan.keep_upper) {
+      *upper = openat(stage_fd, "upper", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      STEP(*upper < 0 ? -errno : 0, "open the overlay's upper dir");
+    }
   }
   close(stage_fd);
   snprintf(path, sizeof path, "%s/root", stage);
@@ -356,7 +367,8 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
     close(host_sys);
     close(target);
   }
-  STEP(mount_fs_at(root, "/tmp", "tmpfs", kMsNosuid | kMsNodev, "mode=1777"), "mount /tmp");
+  if (plan.tmp_tmpfs)
+    STEP(mount_fs_at(root, "/tmp", "tmpfs", kMsNosuid | kMsNodev, "mode=1777"), "mount /tmp");
 
   for (unsigned i = 0; i < plan.binds.size(); ++i) {
     const BindPlan& b = plan.binds[i];

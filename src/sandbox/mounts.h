@@ -30,6 +30,8 @@ struct MountPlan {
   std::vector<UniqueFd> lowers;          // O_PATH dirs, for the idmapped trees
   bool read_only_rootfs = false;
   bool private_rootfs = false;   // Spec::rootfs_is_private_copy
+  bool keep_upper = false;       // Spec::keep_upper
+  bool tmp_tmpfs = true;         // Spec::tmp_tmpfs
   bool fresh_sysfs = true;       // own network namespace: a sysfs of its own
   bool devpts_tty_gid = false;   // gid 5 (tty) is mapped
   std::string staging = "/tmp";  // host dir the child covers with its tmpfs
@@ -62,9 +64,10 @@ int open_sources(const MountPlan& plan, const int* trees, unsigned ntrees, int* 
 
 // Child side: everything up to and including pivot_root and chdir(workdir).
 // trees[i] is the parent's idmapped tree for source i, or -1; sources[i]
-// the child's own fd for it otherwise. Returns 0, or -errno with *what
-// naming the step.
+// the child's own fd for it otherwise. With plan.keep_upper, *upper gets a
+// directory fd of the overlay's upper dir, opened before pivot_root hides
+// it. Returns 0, or -errno with *what naming the step.
 int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, const int* sources,
-                     const char** what);
+                     int* upper, const char** what);
 
 }  // namespace coracle::sandbox

@@ -113,6 +113,7 @@ struct Outcome {
 struct Watch {
   UniqueFd listener;
   std::shared_ptr<SocketFactory> sockets;
+  std::shared_ptr<UpperDir> upper;  // Spec::keep_upper: filled in from the child
 };
 
 // Waits for the sandbox to finish: child messages, forwarded signals, timeout.
@@ -144,6 +145,9 @@ void wait_for_exit(InitProcess& init, int sock, const SignalForwarding& signals,
         out.exited = msg;
       } else if (msg.type == MsgType::Listener && msg.nfds == 1) {
         watch.listener.reset(passed);
+        passed = -1;
+      } else if (msg.type == MsgType::Upper && msg.nfds == 1 && watch.upper) {
+        watch.upper->dir.reset(passed);
         passed = -1;
       } else if (msg.type == MsgType::Started && hooks.on_start) {
         Started started;
@@ -285,9 +289,20 @@ Result run(const Spec& spec, const Hooks& hooks) {
   child_sock.reset();
   child_factory.reset();
   InitProcess init(static_cast<pid_t>(pid), pidfd);
+  Watch watch;
+  if (factory) watch.sockets = std::make_shared<SocketFactory>(std::move(factory));
 
   Result result;
   try {
+    if (spec.keep_upper) {
+      // Opened now, while the child is still ours to inspect: init turns
+      // itself non-dumpable later, which closes /proc/PID/ns to a rootless
+      // runner.
+      watch.upper = std::make_shared<UpperDir>();
+      std::string ns = "/proc/" + std::to_string(init.pid()) + "/ns/user";
+      watch.upper->userns.reset(open(ns.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!watch.upper->userns) throw_errno("cannot open " + ns);
+    }
     // The child is creating its network namespace meanwhile.
     write_id_mapping(init.pid(), ids);
     if (cgroup) cgroup->add_process(init.pid());
@@ -306,8 +321,6 @@ Result run(const Spec& spec, const Hooks& hooks) {
     return result;  // ~InitProcess kills and reaps the child
   }
   Outcome out;
-  Watch watch;
-  if (factory) watch.sockets = std::make_shared<SocketFactory>(std::move(factory));
   wait_for_exit(init, sock.get(), signals, spec, hooks, watch, out);
   result.wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   result.timed_out = out.timed_out;
@@ -332,6 +345,7 @@ Result run(const Spec& spec, const Hooks& hooks) {
     result.exit_code = killed ? 128 + result.term_signal : kExitInternal;
     if (!killed) result.message = "the sandbox's init ended without a status";
   }
+  if (watch.upper && watch.upper->dir) result.upper = std::move(watch.upper);
   if (result.oom_killed)
     result.message = "killed: out of memory (the memory limit was reached)";
   else if (result.timed_out)

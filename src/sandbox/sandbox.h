@@ -79,6 +79,23 @@ struct Spec {
   // init makes sockets in the sandbox's network namespace on request
   // (Started::sockets); works rootless, where setns() into it would not.
   bool socket_factory = false;
+  // Keep the overlay's upper dir after the run (Result::upper): what the
+  // command changed, for the builder to turn into a layer. Needs an overlay
+  // rootfs (not read_only_rootfs, not a private copy).
+  bool keep_upper = false;
+  // A fresh tmpfs on /tmp. The builder turns it off: a RUN's files in /tmp
+  // belong to the image, as with docker build.
+  bool tmp_tmpfs = true;
+};
+
+// What a run changed (Spec::keep_upper): the overlay's upper dir on the
+// sandbox's tmpfs, which this fd keeps alive after the sandbox has gone, and
+// the sandbox's user namespace. Its files belong to ids of that namespace:
+// a reader that joins it (setns) sees the container's own uids and gids
+// and may read every file, rootless too.
+struct UpperDir {
+  UniqueFd dir;     // O_RDONLY | O_DIRECTORY
+  UniqueFd userns;  // /proc/PID/ns/user of the sandbox
 };
 
 struct Result {
@@ -87,8 +104,9 @@ struct Result {
   bool oom_killed = false;
   bool timed_out = false;
   double wall_ms = 0;
-  uint64_t peak_memory_bytes = 0;  // cgroup peak when limited, else max RSS
-  std::string message;             // why, when coracle reports 125/126/127
+  uint64_t peak_memory_bytes = 0;   // cgroup peak when limited, else max RSS
+  std::string message;              // why, when coracle reports 125/126/127
+  std::shared_ptr<UpperDir> upper;  // with Spec::keep_upper, once set up
 };
 
 // What a watcher of a running sandbox gets (the port monitor, the chain).

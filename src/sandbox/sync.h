@@ -15,6 +15,7 @@ enum class MsgType : uint32_t {
   Listener,       // command → parent, before exec: the seccomp notification fd
   SocketRequest,  // parent → init: make args[3] sockets (family, type, protocol)
   SocketReply,    // init → parent: the sockets, or err
+  Upper,          // child → parent, before the command starts: the upper dir fd
 };
 
 // Image layers plus volumes; the kernel passes at most 253 (SCM_MAX_FD).

@@ -1,0 +1,142 @@
+// `coracle build`: a Dockerfile built into the store (src/image/build).
+// People get one line per step ("[2/5] RUN ..."), the RUN output as it
+// comes and CACHED marks; --json gives one event per line on stdout.
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "common/error.h"
+#include "common/parse.h"
+#include "image/build/builder.h"
+#include "image/export.h"
+#include "image/reference.h"
+#include "image/resolve.h"
+#include "image/store.h"
+
+namespace coracle::cli {
+namespace {
+
+struct BuildFlags {
+  std::vector<std::string> tags, build_args;
+  std::string file, target, net = "host", output, context = ".";
+  bool no_cache = false, json = false, quiet = false;
+  RegistryFlags registry;
+};
+
+void print_event(const image::BuildEvent& e, bool json) {
+  if (json) {
+    const char* kind = e.kind == image::BuildEvent::Step     ? "build.step"
+                       : e.kind == image::BuildEvent::Cached ? "build.cached"
+                                                             : "build.step_done";
+    nlohmann::json j = {{"event", kind},
+                        {"step", e.number},
+                        {"total", e.total},
+                        {"stage", e.stage},
+                        {"instruction", e.text}};
+    if (e.kind != image::BuildEvent::Step) j["ms"] = e.ms;
+    printf("%s\n", j.dump().c_str());
+    fflush(stdout);
+    return;
+  }
+  // The instruction's first line only: a heredoc or a long continued RUN
+  // would drown the step list.
+  std::string line = e.text.substr(0, e.text.find('\n'));
+  if (line.size() > 100) line = line.substr(0, 97) + "...";
+  if (e.kind == image::BuildEvent::Step)
+    fprintf(stderr, "[%d/%d] %s\n", e.number, e.total, line.c_str());
+  else if (e.kind == image::BuildEvent::Cached)
+    fprintf(stderr, "[%d/%d] CACHED %s\n", e.number, e.total, line.c_str());
+}
+
+}  // namespace
+
+std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& global) {
+  auto f = std::make_shared<BuildFlags>();
+  CLI::App* cmd = app.add_subcommand("build", "Build a Dockerfile into an image in the store");
+  cmd->add_option("context", f->context, "The build context directory (default .)");
+  cmd->add_option("-t,--tag", f->tags, "Name for the image (repeatable)");
+  cmd->add_option("-f,--file", f->file, "The Dockerfile (default CONTEXT/Dockerfile)");
+  cmd->add_option("--build-arg", f->build_args, "K=V for an ARG (repeatable)");
+  cmd->add_option("--target", f->target, "Build up to this stage");
+  cmd->add_flag("--no-cache", f->no_cache, "Run every step, reusing nothing");
+  cmd->add_option("--net,--network", f->net, "RUN's network: host (default), private or none")
+      ->check(CLI::IsMember({"host", "private", "none"}));
+  cmd->add_option("--output,-o", f->output, "Also write the image to oci-archive:PATH");
+  cmd->add_flag("--json", f->json, "JSON events on stdout, one per line");
+  cmd->add_flag("-q,--quiet", f->quiet, "Print only the image digest");
+  add_registry_flags(cmd, f->registry, false);
+  // One value per flag: `-t a .` must leave the context alone.
+  for (const char* name : {"--tag", "--build-arg"}) cmd->get_option(name)->allow_extra_args(false);
+
+  return [f, &global]() -> int {
+    image::Store store(global.store_root());
+    image::BuildOptions opt;
+    opt.context = f->context;
+    opt.dockerfile = f->file;
+    opt.no_cache = f->no_cache;
+    opt.use_overlay = global.use_overlay();
+    opt.net = f->net == "host"   ? sandbox::NetMode::Host
+              : f->net == "none" ? sandbox::NetMode::None
+                                 : sandbox::NetMode::Private;
+    opt.args.target = f->target;
+    std::string plat = image::host_platform().str();
+    opt.args.target_platform = opt.args.build_platform = plat;
+    for (const auto& a : f->build_args) {
+      auto eq = a.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        // docker takes "--build-arg NAME" from the environment.
+        const char* v = eq == std::string::npos ? getenv(a.c_str()) : nullptr;
+        if (!v) throw Error("--build-arg " + a + ": use NAME=VALUE");
+        opt.args.values[a] = v;
+      } else {
+        opt.args.values[a.substr(0, eq)] = a.substr(eq + 1);
+      }
+    }
+    for (const auto& t : f->tags) {
+      image::parse_reference(t);  // a bad name fails before any work
+      opt.tags.push_back(t);
+    }
+    std::string archive;
+    if (!f->output.empty()) {
+      if (f->output.rfind("oci-archive:", 0) != 0 || f->output.size() <= 12)
+        throw Error("--output " + f->output + ": use oci-archive:PATH");
+      archive = f->output.substr(12);
+    }
+    opt.fetch_base = [&](const std::string& ref) {
+      pull_with_progress(global.store_root(), ref, f->registry, f->json);
+    };
+    bool quiet = f->quiet;
+    bool json = f->json;
+    opt.on_event = [quiet, json](const image::BuildEvent& e) {
+      if (!quiet) print_event(e, json);
+    };
+    // RUN output is the user's to see, on stderr (stdout is for the result
+    // and --json events); -q keeps it out of sight.
+    opt.output_fd = quiet ? -1 : 2;
+    image::BuildResult r = image::build_image(store, opt);
+    if (!archive.empty()) {
+      auto img = image::load_image(store, r.manifest.digest, r.manifest);
+      image::export_image(store, img, archive, image::ExportFormat::kOciArchive);
+    }
+    if (json) {
+      nlohmann::json j = {{"event", "build.done"},     {"digest", r.manifest.digest},
+                          {"config", r.config_digest}, {"tags", nlohmann::json::array()},
+                          {"steps", r.steps},          {"cached", r.cached}};
+      for (const auto& t : opt.tags) j["tags"].push_back(image::parse_reference(t).str());
+      printf("%s\n", j.dump().c_str());
+    } else if (quiet) {
+      printf("%s\n", r.manifest.digest.c_str());
+    } else {
+      for (const auto& t : opt.tags)
+        fprintf(stderr, "tagged %s\n", image::parse_reference(t).str().c_str());
+      if (!archive.empty()) fprintf(stderr, "wrote %s\n", archive.c_str());
+      printf("%s\n", r.manifest.digest.c_str());
+    }
+    return 0;
+  };
+}
+
+}  // namespace coracle::cli
