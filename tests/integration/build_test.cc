@@ -1,0 +1,240 @@
+// `coracle build` through the real binary: every instruction, RUN in the
+// sandbox with its changes captured (whiteouts included), COPY/ADD from the
+// context with .dockerignore, --chown/--chmod and escapes refused,
+// multi-stage builds and --target, and each image checked from inside with
+// `coracle exec`. The cache and interop are in build_cache_test.cc.
+#include "build_fixture.h"
+
+namespace coracle::test {
+namespace {
+
+TEST_F(BuildTest, EveryMetadataInstructionReachesTheConfig) {
+  write("Dockerfile", R"(# syntax=docker/dockerfile:1
+ARG BASE=default
+FROM ${BASE}
+ARG VERSION=1.0
+ARG OVERRIDDEN=no
+ENV APP_HOME=/srv/app \
+    GREETING="hello world"
+ENV LEGACY legacy value
+LABEL org.example.version=$VERSION "quoted key"="a b"
+MAINTAINER someone@example.com
+EXPOSE 8080 53/udp
+WORKDIR $APP_HOME
+WORKDIR sub
+STOPSIGNAL SIGQUIT
+VOLUME ["/data"]
+HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD wget -q -O- localhost:8080
+USER nobody
+SHELL ["/bin/sh", "-ec"]
+ENTRYPOINT ["/bin/sh", "-c", "echo \"$0 $GREETING $OVERRIDDEN_ENV $(id -u) $(pwd)\""]
+CMD ["from-cmd"]
+ENV OVERRIDDEN_ENV=$OVERRIDDEN
+)");
+  auto r = build({"--build-arg", "OVERRIDDEN=yes", "-t", "tests/meta"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json c = config_of("tests/meta");
+  const json& cc = c["config"];
+  EXPECT_EQ(cc["WorkingDir"], "/srv/app/sub");
+  EXPECT_EQ(cc["User"], "nobody");
+  EXPECT_EQ(cc["StopSignal"], "SIGQUIT");
+  EXPECT_TRUE(cc["Volumes"].contains("/data"));
+  EXPECT_TRUE(cc["ExposedPorts"].contains("8080/tcp"));
+  EXPECT_TRUE(cc["ExposedPorts"].contains("53/udp"));
+  EXPECT_EQ(cc["Labels"]["org.example.version"], "1.0");
+  EXPECT_EQ(cc["Labels"]["quoted key"], "a b");
+  EXPECT_EQ(c["author"], "someone@example.com");
+  EXPECT_EQ(cc["Healthcheck"]["Test"], json({"CMD-SHELL", "wget -q -O- localhost:8080"}));
+  EXPECT_EQ(cc["Healthcheck"]["Interval"], 30000000000LL);
+  EXPECT_EQ(cc["Healthcheck"]["Retries"], 3);
+  EXPECT_EQ(cc["Shell"], json({"/bin/sh", "-ec"}));
+  EXPECT_EQ(cc["Cmd"], json({"from-cmd"}));
+  auto env = cc["Env"].get<std::vector<std::string>>();
+  EXPECT_NE(std::find(env.begin(), env.end(), "GREETING=hello world"), env.end());
+  EXPECT_NE(std::find(env.begin(), env.end(), "LEGACY=legacy value"), env.end());
+  EXPECT_NE(std::find(env.begin(), env.end(), "OVERRIDDEN_ENV=yes"), env.end());
+  // ARGs are build-time only: they never reach the config.
+  for (const auto& e : env) EXPECT_NE(e.rfind("VERSION=", 0), 0u) << e;
+  // History: one entry per instruction, with what created it.
+  bool saw_label = false;
+  for (const auto& h : c["history"])
+    saw_label |= h.value("created_by", "").rfind("LABEL org.example.version", 0) == 0;
+  EXPECT_TRUE(saw_label) << c["history"].dump();
+
+  // Checked from inside: the entrypoint, the user and the working dir.
+  auto run = cor({"exec", "tests/meta"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "from-cmd hello world yes 65534 /srv/app/sub\n");
+}
+
+TEST_F(BuildTest, RunFormsAndHeredocsLandInTheImage) {
+  write("Dockerfile", R"(FROM default
+ARG WHO=builder
+RUN echo "shell form by $WHO" > /shell.txt
+RUN ["/bin/sh", "-c", "echo exec form > /exec.txt"]
+RUN <<EOF
+set -e
+echo "heredoc by $WHO" > /heredoc.txt
+EOF
+RUN cat > /cat.txt <<'END'
+kept $WHO
+END
+COPY <<EOF /etc/motd
+motd for $WHO
+EOF
+WORKDIR /deep/work/dir
+RUN pwd > here.txt
+)");
+  auto r = build({"-t", "tests/run"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("RUN echo \"shell form by $WHO\""), std::string::npos) << r.err;
+  auto run = cor({"exec", "tests/run", "--", "cat", "/shell.txt", "/exec.txt", "/heredoc.txt",
+                  "/cat.txt", "/etc/motd", "/deep/work/dir/here.txt"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out,
+            "shell form by builder\nexec form\nheredoc by builder\nkept $WHO\nmotd for builder\n"
+            "/deep/work/dir\n");
+}
+
+TEST_F(BuildTest, DeletionsBecomeWhiteoutsAndOpaqueDirectories) {
+  write("Dockerfile", R"(FROM default
+RUN mkdir -p /data/old /data/keep && echo 1 > /data/old/a && echo 2 > /data/keep/b && echo 3 > /data/f
+RUN rm /data/f && rm -rf /data/keep && mkdir /data/keep && echo new > /data/keep/c && rm -rf /data/old
+)");
+  auto r = build({"-t", "tests/wh"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto run = cor({"exec", "tests/wh", "--", "sh", "-c", "find /data | sort"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "/data\n/data/keep\n/data/keep/c\n");
+  // The last layer says so with OCI whiteouts.
+  json m = manifest_of("tests/wh");
+  std::string top = m["layers"].back()["digest"];
+  std::string listing = run_sh("tar tzf " + blob(top));
+  EXPECT_NE(listing.find("data/.wh.f"), std::string::npos) << listing;
+  EXPECT_NE(listing.find("data/.wh.old"), std::string::npos) << listing;
+  EXPECT_NE(listing.find("data/keep/.wh..wh..opq"), std::string::npos) << listing;
+}
+
+TEST_F(BuildTest, CopyAndAddFromTheContext) {
+  write("Dockerfile", R"(FROM default
+COPY app/ /app/
+COPY *.conf /etc/conf.d/
+COPY --chown=nobody:nogroup --chmod=0700 secret.sh /usr/local/bin/
+ADD bundle.tar.gz /opt/bundle
+ADD plain.gz /opt/
+COPY . /ctx
+)");
+  write("app/main.sh", "echo main\n");
+  write("app/lib/util.sh", "echo util\n");
+  write("a.conf", "a\n");
+  write("b.conf", "b\n");
+  write("secret.sh", "echo secret\n");
+  write("ignored/big", "x\n");
+  write("notes.tmp", "x\n");
+  write(".dockerignore", "ignored\n*.tmp\n");
+  run_sh("mkdir -p " + work.path() + "/t/sub && echo inner > " + work.path() +
+         "/t/sub/file && tar czf " + ctx() + "/bundle.tar.gz -C " + work.path() + "/t sub");
+  run_sh("echo raw | gzip > " + ctx() + "/plain.gz");
+  auto r = build({"-t", "tests/copy"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto run = cor({"exec", "tests/copy", "--", "sh", "-c",
+                  "cat /app/main.sh /app/lib/util.sh /etc/conf.d/a.conf /etc/conf.d/b.conf "
+                  "/opt/bundle/sub/file; stat -c '%U:%G %a' /usr/local/bin/secret.sh; "
+                  "ls /opt; ls -A /ctx | sort | tr '\\n' ' '"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out,
+            "echo main\necho util\na\nb\ninner\nnobody:nogroup 700\nbundle\nplain.gz\n"
+            ".dockerignore Dockerfile a.conf app b.conf bundle.tar.gz plain.gz secret.sh ");
+}
+
+TEST_F(BuildTest, SourcesOutsideTheContextAreRefused) {
+  TempDir outside;
+  write_file_atomic(outside.path() + "/secret", "host secret\n");
+  ASSERT_EQ(symlink((outside.path() + "/secret").c_str(), (ctx() + "/link").c_str()), 0);
+  ASSERT_EQ(symlink("../../../../../../../../etc", (ctx() + "/etc-link").c_str()), 0);
+  for (const std::string source : {"../secret", "link", "etc-link/passwd"}) {
+    write("Dockerfile", "FROM default\nCOPY " + source + " /x\n");
+    auto r = build({"-t", "tests/escape"});
+    EXPECT_EQ(r.exit_code, 125) << source;
+    EXPECT_NE(r.err.find("Dockerfile:2"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("outside the build context"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(cor({"image", "inspect", "tests/escape"}).exit_code, 125);
+}
+
+TEST_F(BuildTest, MultiStageCopiesFromAStageAndTargetBuildsOnlyWhatItNeeds) {
+  const std::string never = "FROM base AS never\nRUN echo this stage is not needed && false\n\n";
+  const std::string dockerfile = R"(FROM default AS base
+RUN mkdir /out && echo built-in-base > /out/artifact
+
+FROM scratch AS files
+COPY --from=base /out/artifact /artifact
+
+)" + never + R"(FROM default
+COPY --from=files /artifact /from-files
+COPY --from=0 --chown=1000:1000 /out /copied
+RUN cat /from-files /copied/artifact && stat -c %u /copied/artifact
+)";
+  write("Dockerfile", dockerfile);
+  auto r = build({"--target", "files", "-t", "tests/files"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("not needed"), std::string::npos) << r.err;
+  EXPECT_EQ(manifest_of("tests/files")["layers"].size(), 1u);  // scratch + one COPY
+
+  // The whole file: the unused stage is skipped, the last stage is the image.
+  r = build({"-t", "tests/multi"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("not needed"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("built-in-base\nbuilt-in-base\n1000\n"), std::string::npos) << r.err;
+  auto run = cor({"exec", "tests/multi", "--", "cat", "/from-files"});
+  EXPECT_EQ(run.out, "built-in-base\n");
+}
+
+TEST_F(BuildTest, ScratchImageRunsAStaticBinary) {
+  run_sh("cp " + std::string(probe()) + " " + ctx() + "/probe");
+  write("Dockerfile", "FROM scratch\nCOPY probe /probe\nENTRYPOINT [\"/probe\"]\n");
+  auto r = build({"-t", "tests/scratch"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The entrypoint is /probe: the command is its arguments.
+  auto run = cor({"exec", "tests/scratch", "--", "fds"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find("done"), std::string::npos) << run.out;
+}
+
+TEST_F(BuildTest, BadDockerfilesAndMissingBasesSayWhereAndWhat) {
+  struct Case {
+    std::string dockerfile, expected;
+  } cases[] = {
+      {"FROM default\nRUNN echo\n", "Dockerfile:2"},
+      {"FROM default\nONBUILD RUN echo\n", "ONBUILD"},
+      {"RUN echo\n", "Dockerfile:1"},
+      {"FROM 127.0.0.1:1/missing/base:1\n", "coracle image pull 127.0.0.1:1/missing/base:1"},
+      {"FROM default\nCOPY nothing-here /x\n", "'nothing-here' not found"},
+      {"FROM default\nEXPOSE 70000\n", "Dockerfile:2: EXPOSE 70000"},
+      {"FROM default\nUSER ghost\nRUN true\n", "ghost"},
+  };
+  for (const auto& c : cases) {
+    write("Dockerfile", c.dockerfile);
+    auto r = build({"-t", "tests/bad"});
+    EXPECT_EQ(r.exit_code, 125) << c.dockerfile;
+    EXPECT_NE(r.err.find(c.expected), std::string::npos) << c.dockerfile << "\n" << r.err;
+  }
+  EXPECT_EQ(cor({"image", "inspect", "tests/bad"}).exit_code, 125);
+}
+
+TEST_F(BuildTest, AFailingRunShowsItsOutputAndMovesNoTag) {
+  write("Dockerfile", "FROM default\nRUN echo first > /f\n");
+  ASSERT_EQ(build({"-t", "tests/keep"}).exit_code, 0);
+  std::string before = manifest_digest("tests/keep");
+  write("Dockerfile",
+        "FROM default\nRUN echo first > /f\nRUN echo about to fail; echo oops >&2; exit 3\n");
+  auto r = build({"-t", "tests/keep"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("Dockerfile:3: RUN echo about to fail"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("exit status 3"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--- last output ---\nabout to fail\noops"), std::string::npos) << r.err;
+  EXPECT_EQ(manifest_digest("tests/keep"), before);
+}
+
+}  // namespace
+}  // namespace coracle::test
