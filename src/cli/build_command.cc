@@ -117,6 +117,8 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
     // and --json events); -q keeps it out of sight.
     opt.output_fd = quiet ? -1 : 2;
     image::BuildResult r = image::build_image(store, opt);
+    for (const auto& a : r.unused_build_args)
+      fprintf(stderr, "warning: --build-arg %s: no ARG in the Dockerfile uses it\n", a.c_str());
     if (!archive.empty()) {
       auto img = image::load_image(store, r.manifest.digest, r.manifest);
       image::export_image(store, img, archive, image::ExportFormat::kOciArchive);

@@ -1,0 +1,508 @@
+#include "image/build/builder.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/parse.h"
+#include "common/sha256.h"
+#include "image/build/build_cache.h"
+#include "image/build/copy_layer.h"
+#include "image/build/layer_blob.h"
+#include "image/build/layered_fs.h"
+#include "image/build/run_step.h"
+#include "image/build/stage_state.h"
+#include "image/build/upper_layer.h"
+#include "image/dockerfile.h"
+#include "image/dockerignore.h"
+#include "image/image_user.h"
+#include "image/layer_cache.h"
+#include "image/reference.h"
+#include "image/resolve.h"
+
+namespace coracle::image {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kDefaultPath =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+int64_t now_seconds() {
+  return static_cast<int64_t>(time(nullptr));
+}
+
+std::string absolute(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  char cwd[4096];
+  if (!getcwd(cwd, sizeof cwd)) throw_errno("getcwd");
+  return std::string(cwd) + "/" + path;
+}
+
+class Builder {
+ public:
+  Builder(const Store& store, const BuildOptions& opts)
+      : store_(store), opts_(opts), cache_(store) {}
+
+  BuildResult run() {
+    context_ = absolute(opts_.context);
+    struct stat st;
+    if (stat(context_.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
+      throw Error("build context " + opts_.context + " is not a directory");
+    std::string df_path = opts_.dockerfile.empty() ? context_ + "/Dockerfile" : opts_.dockerfile;
+    df_name_ = opts_.dockerfile.empty() ? "Dockerfile" : opts_.dockerfile;
+    std::string text;
+    try {
+      text = read_file(df_path);
+    } catch (const Error&) {
+      throw Error("cannot read " + df_path + " (give another one with -f)");
+    }
+    Dockerfile df = parse_dockerfile(text, df_name_);
+    escape_ = df.escape;
+    BuildPlan plan = plan_build(df, opts_.args, df_name_);
+    stages_ = &plan.stages;
+    if (stat((context_ + "/.dockerignore").c_str(), &st) == 0)
+      ignore_ = DockerIgnore(read_file(context_ + "/.dockerignore"));
+
+    // gc must not take the blobs and layers this build stands on.
+    FileLock gc = store_.gc_lock(FileLock::Mode::Shared);
+    for (int idx : plan.order) total_ += 1 + static_cast<int>(plan.stages[idx].instructions.size());
+    for (int idx : plan.order) built_[idx] = build_stage(plan, plan.stages[idx]);
+    BuildResult result = commit(built_.at(plan.target));
+    result.unused_build_args = plan.unused_build_args;
+    return result;
+  }
+
+ private:
+  std::string where(int line) const { return df_name_ + ":" + std::to_string(line); }
+
+  void event(BuildEvent::Kind kind, const Stage& stage, const std::string& text, double ms = 0) {
+    if (!opts_.on_event) return;
+    BuildEvent e;
+    e.kind = kind;
+    e.number = step_;
+    e.total = total_;
+    e.stage = stage.name.empty() ? std::to_string(stage.index) : stage.name;
+    e.text = text;
+    e.ms = ms;
+    opts_.on_event(e);
+  }
+
+  // The state a stage starts from: scratch, an earlier stage, or an image.
+  StageState base_state(const Stage& stage) {
+    if (stage.base_stage) {
+      StageState s = built_.at(*stage.base_stage);
+      s.cmd_set = false;
+      return s;
+    }
+    if (stage.base == "scratch") {
+      StageState s = scratch_state();
+      s.cache_key = chain_key("", "FROM scratch");
+      return s;
+    }
+    ResolvedImage img = resolve_base(stage.base, where(stage.line));
+    StageState s;
+    s.config = json::parse(store_.read_blob(img.manifest.config.digest));
+    s.layers = to_oci_manifest(img.manifest).layers;
+    s.cache_key = chain_key("", "FROM " + img.manifest_descriptor.digest);
+    s.created = parse_rfc3339(s.config.value("created", ""));
+    if (auto sh = s.run_config().find("Shell"); sh != s.run_config().end() && sh->is_array())
+      s.shell = sh->get<std::vector<std::string>>();
+    // The base's own history stays; a base without one gets none invented.
+    return s;
+  }
+
+  ResolvedImage resolve_base(const std::string& ref, const std::string& at) {
+    std::string name = ref == "default" ? ensure_default_image(store_) : ref;
+    if (!has_image(store_, name) && opts_.fetch_base) {
+      try {
+        opts_.fetch_base(name);
+      } catch (const Error& e) {
+        throw Error(at + ": base image " + name + " is not in the store and could not be pulled: " +
+                    e.what() + "\n(get it with `coracle image pull " + name +
+                    "`, or `coracle image import PATH --tag " + name + "`)");
+      }
+    }
+    if (!has_image(store_, name))
+      throw Error(at + ": base image " + name +
+                  " is not in the store (get it with `coracle image pull " + name +
+                  "`, or `coracle image import PATH --tag " + name + "`)");
+    return resolve_image(store_, name);
+  }
+
+  std::vector<std::string> layer_dirs(const StageState& s, const std::string& what) {
+    if (s.layers.empty()) return {};
+    return ensure_layers(store_, s.manifest(), s.image_config(), what);
+  }
+
+  StageState build_stage(const BuildPlan& plan, const Stage& stage) {
+    ++step_;
+    std::string from_text = "FROM " + stage.base + (stage.name.empty() ? "" : " AS " + stage.name);
+    event(BuildEvent::Step, stage, from_text);
+    StageState st = base_state(stage);
+    BuildScope scope(plan, opts_.args, escape_);
+    if (auto env = st.run_config().find("Env"); env != st.run_config().end() && env->is_array())
+      scope.set_base_env(env->get<std::vector<std::string>>());
+    for (const Instruction* ins : stage.instructions) {
+      ++step_;
+      current_ = {&stage, ins, false};
+      auto start = Clock::now();
+      bool cached = step(*ins, scope, st);
+      announce(false);  // metadata steps: said now, if not yet
+      double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+      cached_ += cached;
+      event(BuildEvent::Done, stage, ins->text, ms);
+    }
+    return st;
+  }
+
+  // One instruction; true when its layer came from the cache.
+  bool step(const Instruction& ins, BuildScope& scope, StageState& st) {
+    const std::string at = where(ins.line);
+    const std::string& kw = ins.keyword;
+    if (kw == "RUN") return run_step(ins, scope, st, at);
+    if (kw == "COPY" || kw == "ADD") return copy_step(ins, scope, st, at);
+    std::string resolved = apply_metadata(ins, scope, st, at);
+    st.cache_key = chain_key(st.cache_key, ins.text + "\n" + resolved);
+    if (kw == "WORKDIR") return workdir_step(ins, st, at);
+    // Dated like the newest layer below it: a rebuild of unchanged steps
+    // gives the very same config, so the same image digest.
+    st.add_history(ins.text, true, st.created);
+    return false;
+  }
+
+  // The step line, once per instruction: a layer step says it after the
+  // cache lookup, so a hit reads "CACHED" on the same line.
+  void announce(bool cached) {
+    if (current_.announced) return;
+    current_.announced = true;
+    event(cached ? BuildEvent::Cached : BuildEvent::Step, *current_.stage, current_.ins->text);
+  }
+
+  // A layer step: looked up by key, else made by make(); recorded.
+  template <typename Make>
+  bool layer_step(StageState& st, const std::string& key, const std::string& created_by,
+                  Make make) {
+    st.cache_key = key;
+    std::optional<CacheRecord> hit;
+    if (!opts_.no_cache) hit = cache_.lookup(key);
+    announce(hit.has_value());
+    if (hit) {
+      if (hit->layer) st.add_layer(*hit->layer, hit->diff_id);
+      st.add_history(created_by, !hit->layer, hit->created);
+      return true;
+    }
+    std::optional<Layer> layer = make();
+    CacheRecord rec;
+    rec.created = now_seconds();
+    if (layer) {
+      rec.layer = layer->blob;
+      rec.diff_id = layer->diff_id;
+      st.add_layer(layer->blob, layer->diff_id);
+    }
+    st.add_history(created_by, !layer, rec.created);
+    cache_.save(key, rec);
+    return false;
+  }
+
+  bool run_step(const Instruction& ins, BuildScope& scope, StageState& st, const std::string& at) {
+    sandbox::Spec spec;
+    if (ins.exec_form) {
+      spec.argv = *ins.exec_form;
+    } else {
+      std::string script = ins.args;
+      // A heredoc goes back to the shell as written: it does the quoting
+      // and expansion rules itself. A lone heredoc is the script.
+      if (!ins.heredocs.empty()) {
+        std::string trimmed = script.substr(0, script.find_last_not_of(" \t") + 1);
+        if (ins.heredocs.size() == 1 && trimmed.rfind("<<", 0) == 0 &&
+            trimmed.find_first_of(" \t") == std::string::npos) {
+          script = ins.heredocs[0].content;
+        } else {
+          for (const auto& h : ins.heredocs) script += "\n" + h.content + h.name;
+        }
+      }
+      spec.argv = st.shell;
+      spec.argv.push_back(script);
+    }
+    if (spec.argv.empty()) throw Error(at + ": RUN needs a command");
+    spec.env = scope.run_env();
+    bool has_path = false;
+    for (const auto& e : spec.env) has_path |= e.rfind("PATH=", 0) == 0;
+    if (!has_path) spec.env.insert(spec.env.begin(), kDefaultPath);
+
+    std::string key_part = ins.text + "\n" + st.user() + "\n" + st.working_dir() + "\n";
+    for (const auto& s : st.shell) key_part += s + "\x1f";
+    for (const auto& e : spec.env) key_part += "\n" + e;
+    std::string key = chain_key(st.cache_key, key_part);
+    return layer_step(st, key, ins.text, [&]() -> std::optional<Layer> {
+      if (!opts_.use_overlay)
+        throw Error(at + ": RUN needs overlayfs to capture what the command changes");
+      auto dirs = layer_dirs(st, at);
+      std::vector<FileLock> locks = lock_layers_shared(dirs);
+      LayeredFs fs(dirs);
+      std::string tmp;
+      if (dirs.empty()) {
+        tmp = store_.make_tmp_dir("build-scratch");
+        spec.rootfs = tmp;
+      } else {
+        spec.layers = dirs;
+      }
+      spec.workdir = st.working_dir();
+      if (!st.user().empty())
+        std::tie(spec.uid, spec.gid) = parse_user(st.user(), fs.read_small_file("/etc/passwd"),
+                                                  fs.read_small_file("/etc/group"));
+      spec.net = opts_.net;
+      spec.keep_upper = true;
+      spec.tmp_tmpfs = false;
+      spec.hostname = "coracle-build";
+      // Name resolution for package managers, as the host does it; bound
+      // only over a file the image has, so the layer gains nothing.
+      if (opts_.net == sandbox::NetMode::Host) {
+        auto rc = fs.lookup("/etc/resolv.conf", true);
+        struct stat hst;
+        if (rc && S_ISREG(rc->st.st_mode) && stat("/etc/resolv.conf", &hst) == 0)
+          spec.volumes.push_back({"/etc/resolv.conf", "/etc/resolv.conf", true});
+      }
+      RunOutcome outcome = run_streamed(spec, opts_.output_fd);
+      if (!tmp.empty()) remove_tree(tmp);
+      const auto& r = outcome.result;
+      if (r.exit_code != 0) {
+        std::string why = !r.message.empty() ? r.message
+                          : r.term_signal    ? "killed by signal " + std::to_string(r.term_signal)
+                                             : "exit status " + std::to_string(r.exit_code);
+        std::string msg = at + ": " + ins.text + "\nfailed: " + why;
+        if (!outcome.tail.empty()) msg += "\n--- last output ---\n" + outcome.tail;
+        throw Error(msg);
+      }
+      if (!r.upper) throw Error(at + ": the sandbox did not hand over its changes");
+      return layer_from_upper(store_, *r.upper, at);
+    });
+  }
+
+  bool copy_step(const Instruction& ins, BuildScope& scope, StageState& st, const std::string& at) {
+    bool is_add = ins.keyword == "ADD";
+    auto lookup = scope.lookup_fn();
+    std::vector<std::string> words =
+        ins.exec_form ? *ins.exec_form : scope.words().expand_words(ins.args, lookup);
+    if (words.size() < 2)
+      throw Error(at + ": " + ins.keyword + " needs a source and a destination");
+    CopyRequest req;
+    req.what = at;
+    req.unpack_archives = is_add;
+    std::string dest = words.back();
+    words.pop_back();
+    req.dest_is_dir = dest.back() == '/' || dest == "." ||
+                      (dest.size() >= 2 && dest.compare(dest.size() - 2, 2, "/.") == 0);
+    req.dest = clean_path(dest[0] == '/' ? dest : st.working_dir() + "/" + dest);
+    for (const auto& w : words) {
+      if (is_add &&
+          (w.rfind("http://", 0) == 0 || w.rfind("https://", 0) == 0 || w.rfind("git@", 0) == 0))
+        throw Error(at +
+                    ": ADD from a URL is not supported (local sources only); fetch it in a RUN");
+      req.sources.push_back(w);
+    }
+
+    auto target_dirs = layer_dirs(st, at);
+    LayeredFs target(target_dirs);
+    if (auto chown = ins.flag("chown")) {
+      std::string who = scope.words().expand(*chown, lookup);
+      try {
+        req.owner = parse_user(who, target.read_small_file("/etc/passwd"),
+                               target.read_small_file("/etc/group"));
+      } catch (const Error& e) {
+        throw Error(at + ": --chown=" + who + ": " + e.what());
+      }
+    }
+    if (auto chmod = ins.flag("chmod")) {
+      std::string m = scope.words().expand(*chmod, lookup);
+      char* end = nullptr;
+      unsigned long v = strtoul(m.c_str(), &end, 8);
+      if (m.empty() || *end || v > 07777)
+        throw Error(at + ": --chmod=" + m + ": give an octal mode such as 0755");
+      req.mode = static_cast<uint32_t>(v);
+    }
+
+    // Heredoc sources are files made from the Dockerfile's own text.
+    std::vector<const Heredoc*> docs;
+    for (auto it = req.sources.begin(); it != req.sources.end();) {
+      const Heredoc* doc = nullptr;
+      if (it->rfind("<<", 0) == 0)
+        for (const auto& h : ins.heredocs)
+          if (it->find(h.name) != std::string::npos) doc = &h;
+      if (doc) {
+        docs.push_back(doc);
+        it = req.sources.erase(it);
+      } else {
+        ++it;
+      }
+    }
+
+    // The source tree: the context, a stage, or an image.
+    std::vector<std::string> from_dirs = {context_};
+    CopyFrom from;
+    from.is_context = true;
+    from.ignore = &ignore_;
+    std::string from_key = "context";
+    std::unique_ptr<LayeredFs> from_fs;
+    if (auto f = ins.flag("from")) {
+      std::string name = scope.words().expand(*f, lookup);
+      from.is_context = false;
+      from.ignore = nullptr;
+      std::optional<int> idx = stage_index(name);
+      if (idx) {
+        const StageState& src = built_.at(*idx);
+        from_dirs = layer_dirs(src, at);
+        from_key = src.cache_key;
+      } else {
+        ResolvedImage img = resolve_base(name, at);
+        from_dirs = ensure_layers(store_, img.manifest, img.config, "image " + img.name);
+        from_key = img.manifest_descriptor.digest;
+      }
+    }
+    from_fs = std::make_unique<LayeredFs>(from_dirs);
+    from.fs = from_fs.get();
+
+    auto write_all = [&](TarWriter& tar, bool zero_mtimes) {
+      CopyRequest r = req;
+      r.zero_mtimes = zero_mtimes;
+      if (!r.sources.empty()) write_copy(r, from, target, tar);
+      for (const Heredoc* h : docs) write_heredoc(*h, r, scope, target, tar);
+    };
+    // The content key: the layer's tar with every mtime zeroed, hashed
+    // without being stored. Touching a file changes nothing; editing it does.
+    Sha256 content;
+    TarWriter probe([&](const void* p, size_t n) { content.update(p, n); });
+    write_all(probe, true);
+    probe.finish();
+    std::string key = chain_key(st.cache_key, ins.text + "\n" + from_key + "\n" + content.digest());
+    return layer_step(st, key, ins.text, [&]() -> std::optional<Layer> {
+      LayerBlob blob(store_);
+      TarWriter tar([&](const void* p, size_t n) { blob.write(p, n); });
+      write_all(tar, false);
+      tar.finish();
+      return blob.finish(at);
+    });
+  }
+
+  void write_heredoc(const Heredoc& h, const CopyRequest& req, const BuildScope& scope,
+                     const LayeredFs& target, TarWriter& tar) {
+    std::string content = h.content;
+    if (h.expand) content = scope.words().expand_heredoc(content, scope.lookup_fn());
+    std::string to = req.dest_is_dir ? clean_path(req.dest + "/" + h.name) : req.dest;
+    std::string parent = to.substr(0, to.find_last_of('/'));
+    std::string cur;
+    for (const auto& comp : split(parent, '/')) {
+      if (comp.empty()) continue;
+      cur += "/" + comp;
+      if (target.lookup(cur, true)) continue;
+      TarEntry d;
+      d.type = TarEntry::Type::kDir;
+      d.name = cur.substr(1);
+      d.mode = 0755;
+      tar.add(d);
+    }
+    TarEntry e;
+    e.name = to.substr(1);
+    e.mode = req.mode ? *req.mode : 0644;
+    if (req.owner) std::tie(e.uid, e.gid) = *req.owner;
+    tar.add_file(e, content);
+  }
+
+  // WORKDIR makes its directory when the image lacks it: a layer of the
+  // missing directories, nothing else.
+  bool workdir_step(const Instruction& ins, StageState& st, const std::string& at) {
+    std::string wd = st.working_dir();
+    auto dirs = layer_dirs(st, at);
+    LayeredFs fs(dirs);
+    auto node = fs.lookup(wd, true);
+    if (node && S_ISDIR(node->st.st_mode)) {
+      st.add_history(ins.text, true, st.created);
+      return false;
+    }
+    if (node) throw Error(at + ": WORKDIR " + wd + " exists and is not a directory");
+    std::string key = chain_key(st.cache_key, "mkdir");
+    return layer_step(st, key, ins.text, [&]() -> std::optional<Layer> {
+      LayerBlob blob(store_);
+      TarWriter tar([&](const void* p, size_t n) { blob.write(p, n); });
+      std::string cur;
+      std::optional<std::pair<uint32_t, uint32_t>> owner;
+      for (const auto& comp : split(wd, '/')) {
+        if (comp.empty()) continue;
+        cur += "/" + comp;
+        if (fs.lookup(cur, true)) continue;
+        TarEntry d;
+        d.type = TarEntry::Type::kDir;
+        d.name = cur.substr(1);
+        d.mode = 0755;
+        d.mtime = now_seconds();
+        tar.add(d);
+      }
+      tar.finish();
+      return blob.finish(at);
+    });
+  }
+
+  std::optional<int> stage_index(const std::string& name) const {
+    for (const auto& [idx, _] : built_) {
+      (void)_;
+      if (std::to_string(idx) == name) return idx;
+    }
+    std::string lower = name;
+    for (auto& c : lower) c = static_cast<char>(tolower(c));
+    for (const auto& s : *stages_)
+      if (!s.name.empty() && s.name == lower && built_.count(s.index)) return s.index;
+    return std::nullopt;
+  }
+
+  BuildResult commit(StageState& st) {
+    st.config["created"] = rfc3339(st.created ? st.created : now_seconds());
+    std::string config_json = st.config.dump();
+    BuildResult r;
+    r.config_digest = store_.put_blob(config_json);
+    Manifest m = st.manifest();
+    m.config.digest = r.config_digest;
+    m.config.size = static_cast<int64_t>(config_json.size());
+    std::string manifest_json_text = manifest_json(m);
+    r.manifest.media_type = std::string(media::kOciManifest);
+    r.manifest.digest = store_.put_blob(manifest_json_text);
+    r.manifest.size = static_cast<int64_t>(manifest_json_text.size());
+    r.manifest.platform = host_platform();
+    for (const auto& t : opts_.tags) store_.set_tag(parse_reference(t).str(), r.manifest);
+    r.steps = step_;
+    r.cached = cached_;
+    return r;
+  }
+
+  const Store& store_;
+  const BuildOptions& opts_;
+  BuildCache cache_;
+  std::string context_, df_name_;
+  char escape_ = '\\';
+  DockerIgnore ignore_;
+  std::map<int, StageState> built_;
+  const std::vector<Stage>* stages_ = nullptr;
+  int step_ = 0, total_ = 0, cached_ = 0;
+  struct Current {
+    const Stage* stage = nullptr;
+    const Instruction* ins = nullptr;
+    bool announced = false;
+  } current_;
+};
+
+}  // namespace
+
+BuildResult build_image(const Store& store, const BuildOptions& options) {
+  return Builder(store, options).run();
+}
+
+}  // namespace coracle::image

@@ -1,0 +1,334 @@
+#include "image/build/copy_layer.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <sys/sysmacros.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <memory>
+#include <set>
+#include <tuple>
+
+#include "common/error.h"
+#include "common/parse.h"
+#include "common/unique_fd.h"
+
+namespace coracle::image {
+namespace {
+
+bool has_wildcard(const std::string& s) {
+  return s.find_first_of("*?[") != std::string::npos;
+}
+
+// "a/../../b" climbs out of the root it is relative to.
+bool climbs_out(const std::string& path) {
+  int depth = 0;
+  for (const auto& part : split(path, '/')) {
+    if (part.empty() || part == ".") continue;
+    depth += part == ".." ? -1 : 1;
+    if (depth < 0) return true;
+  }
+  return false;
+}
+
+class CopyWriter {
+ public:
+  CopyWriter(const CopyRequest& r, const CopyFrom& from, const LayeredFs& target, TarWriter& tar)
+      : req_(r), from_(from), target_(target), tar_(tar) {}
+
+  void run() {
+    std::vector<LayeredFs::Node> sources;
+    bool wildcard = false;
+    for (const auto& s : req_.sources) {
+      wildcard |= has_wildcard(s);
+      auto found = expand(s);
+      if (found.empty())
+        fail(has_wildcard(s)
+                 ? "no source file matches '" + s + "'"
+                 : "'" + s + "' not found" + (from_.is_context ? " in the build context" : "") +
+                       (from_.is_context && from_.ignore ? " (or .dockerignore excludes it)" : ""));
+      sources.insert(sources.end(), found.begin(), found.end());
+    }
+    bool dest_dir = req_.dest_is_dir;
+    if ((req_.sources.size() > 1 || wildcard) && !dest_dir) {
+      // BuildKit's rule: the destination of several files is a directory.
+      auto existing = target_.lookup(req_.dest, true);
+      if (!(sources.size() == 1 && !existing) && !(existing && S_ISDIR(existing->st.st_mode)))
+        fail("with more than one source, the destination must be a directory and end with a /");
+      dest_dir = existing || sources.size() > 1;
+    }
+    for (const auto& src : sources) copy_one(src, dest_dir);
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& msg) const { throw Error(req_.what + ": " + msg); }
+
+  std::string rel(const std::string& abs) const { return abs == "/" ? "" : abs.substr(1); }
+
+  bool ignored(const std::string& abs) const {
+    return from_.is_context && from_.ignore && abs != "/" && from_.ignore->excluded(rel(abs));
+  }
+
+  // The context is one directory: a source that resolves outside it, by
+  // ".." or through a symlink, is refused, not quietly re-rooted.
+  void check_inside_context(const std::string& source, const std::string& abs) const {
+    if (climbs_out(source)) fail("'" + source + "' is outside the build context");
+    if (!from_.is_context || abs == "/") return;
+    UniqueFd ctx(open(from_.fs->dirs()[0].c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!ctx) throw_errno("cannot open the build context " + from_.fs->dirs()[0]);
+    struct open_how how {};
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    std::string r = rel(abs);
+    long fd = syscall(SYS_openat2, ctx.get(), r.c_str(), &how, sizeof how);
+    if (fd >= 0) {
+      close(static_cast<int>(fd));
+      return;
+    }
+    if (errno == EXDEV)
+      fail("'" + source + "' leads outside the build context (through a symlink)");
+  }
+
+  std::vector<LayeredFs::Node> expand(const std::string& source) const {
+    std::vector<LayeredFs::Node> out;
+    std::string abs = clean_path("/" + source);
+    if (!has_wildcard(source)) {
+      check_inside_context(source, abs);
+      if (ignored(abs)) return out;
+      auto node = from_.fs->lookup(abs, true);
+      if (node) out.push_back(*node);
+      return out;
+    }
+    if (climbs_out(source)) fail("'" + source + "' is outside the build context");
+    // Component by component: wildcards match names in each candidate dir.
+    std::vector<std::string> candidates = {"/"};
+    for (const auto& comp : split(abs, '/')) {
+      if (comp.empty()) continue;
+      std::vector<std::string> next;
+      for (const auto& dir : candidates) {
+        std::string base = dir == "/" ? "/" : dir + "/";
+        if (!has_wildcard(comp)) {
+          next.push_back(base + comp);
+          continue;
+        }
+        for (const auto& name : from_.fs->list(dir))
+          if (glob_match(comp, name)) next.push_back(base + name);
+      }
+      candidates = std::move(next);
+    }
+    for (const auto& c : candidates) {
+      if (ignored(c)) continue;
+      check_inside_context(c.substr(1), c);
+      if (auto node = from_.fs->lookup(c, true)) out.push_back(*node);
+    }
+    return out;
+  }
+
+  // Directories leading to path (absolute, a directory) that the stage
+  // lacks, outermost first.
+  void make_parents(const std::string& dir_path) {
+    std::string cur;
+    for (const auto& comp : split(dir_path, '/')) {
+      if (comp.empty()) continue;
+      cur += "/" + comp;
+      if (made_.count(cur)) continue;
+      auto existing = target_.lookup(cur, true);
+      if (existing && S_ISDIR(existing->st.st_mode)) continue;
+      if (existing) fail(cur + " is not a directory in the image");
+      TarEntry e;
+      e.type = TarEntry::Type::kDir;
+      e.name = cur.substr(1);
+      e.mode = 0755;
+      if (req_.owner) std::tie(e.uid, e.gid) = *req_.owner;
+      e.mtime = mtime_for(0);
+      tar_.add(e);
+      made_.insert(cur);
+    }
+  }
+
+  int64_t mtime_for(int64_t t) const { return req_.zero_mtimes ? 0 : t; }
+
+  std::string parent_of(const std::string& path) const {
+    auto slash = path.find_last_of('/');
+    return slash == 0 ? "/" : path.substr(0, slash);
+  }
+
+  void copy_one(const LayeredFs::Node& src, bool dest_dir) {
+    std::string dest = clean_path(req_.dest);
+    if (S_ISDIR(src.st.st_mode)) {
+      make_parents(dest);
+      walk(src, dest);
+      return;
+    }
+    auto existing = target_.lookup(dest, true);
+    bool into = dest_dir || (existing && S_ISDIR(existing->st.st_mode));
+    std::string base = src.path.substr(src.path.find_last_of('/') + 1);
+    if (req_.unpack_archives && S_ISREG(src.st.st_mode) && unpack_archive(src, dest)) return;
+    std::string to = into ? (dest == "/" ? "/" + base : dest + "/" + base) : dest;
+    make_parents(parent_of(to));
+    emit(src, to);
+  }
+
+  void walk(const LayeredFs::Node& dir, const std::string& dest) {
+    for (const auto& name : from_.fs->list(dir.path)) {
+      auto node = from_.fs->child(dir, name);
+      if (!node || ignored(node->path)) continue;
+      std::string to = dest == "/" ? "/" + name : dest + "/" + name;
+      emit(*node, to);
+      if (S_ISDIR(node->st.st_mode)) walk(*node, to);
+    }
+  }
+
+  void emit(const LayeredFs::Node& node, const std::string& to) {
+    const struct stat& st = node.st;
+    TarEntry e;
+    e.name = to.substr(1);
+    e.mode = req_.mode ? *req_.mode : st.st_mode & 07777;
+    if (req_.owner)
+      std::tie(e.uid, e.gid) = *req_.owner;
+    else if (!from_.is_context) {
+      e.uid = st.st_uid;
+      e.gid = st.st_gid;
+    }
+    e.mtime = mtime_for(st.st_mtim.tv_sec);
+    if (S_ISDIR(st.st_mode)) {
+      e.type = TarEntry::Type::kDir;
+      tar_.add(e);
+    } else if (S_ISLNK(st.st_mode)) {
+      e.type = TarEntry::Type::kSymlink;
+      e.mode = 0777;
+      e.link = from_.fs->read_link(node);
+      tar_.add(e);
+    } else if (S_ISREG(st.st_mode)) {
+      e.type = TarEntry::Type::kFile;
+      e.size = static_cast<uint64_t>(st.st_size);
+      tar_.add(e);
+      UniqueFd fd(from_.fs->open_file(node));
+      copy_data(fd.get(), e.size, node.path);
+    } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode)) {
+      e.type = S_ISCHR(st.st_mode)   ? TarEntry::Type::kCharDev
+               : S_ISBLK(st.st_mode) ? TarEntry::Type::kBlockDev
+                                     : TarEntry::Type::kFifo;
+      e.dev_major = major(st.st_rdev);
+      e.dev_minor = minor(st.st_rdev);
+      tar_.add(e);
+    }
+  }
+
+  void copy_data(int fd, uint64_t size, const std::string& path) {
+    if (buf_.empty()) buf_.resize(1 << 20);
+    while (size > 0) {
+      ssize_t n = read(fd, buf_.data(), std::min<uint64_t>(size, buf_.size()));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw_errno(req_.what + ": cannot read " + path);
+      if (n == 0) fail(path + " shrank while it was being copied");
+      tar_.data(buf_.data(), static_cast<size_t>(n));
+      size -= static_cast<uint64_t>(n);
+    }
+  }
+
+  // ADD of a local tar: its entries land below dest. False when the file
+  // is not a tar archive (it is then copied as it is).
+  bool unpack_archive(const LayeredFs::Node& src, const std::string& dest) {
+    UniqueFd fd(from_.fs->open_file(src));
+    std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), archive_read_free);
+    archive_read_support_format_tar(a.get());
+    archive_read_support_format_gnutar(a.get());
+    for (auto f : {archive_read_support_filter_gzip, archive_read_support_filter_bzip2,
+                   archive_read_support_filter_xz, archive_read_support_filter_zstd})
+      f(a.get());
+    if (archive_read_open_fd(a.get(), fd.get(), 1 << 16) != ARCHIVE_OK) return false;
+    archive_entry* entry;
+    int rc = archive_read_next_header(a.get(), &entry);
+    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) return false;
+    make_parents(dest);
+    std::string prefix = dest == "/" ? "" : dest.substr(1) + "/";
+    std::string name = src.path;
+    do {
+      std::string path = archive_entry_pathname(entry) ? archive_entry_pathname(entry) : "";
+      if (climbs_out(path)) fail(name + ": entry '" + path + "' leads outside the destination");
+      std::string clean = clean_path("/" + path);
+      if (clean == "/") continue;
+      TarEntry e;
+      e.name = prefix + clean.substr(1);
+      e.mode = req_.mode ? *req_.mode : archive_entry_perm(entry);
+      e.uid = req_.owner ? req_.owner->first : static_cast<uint64_t>(archive_entry_uid(entry));
+      e.gid = req_.owner ? req_.owner->second : static_cast<uint64_t>(archive_entry_gid(entry));
+      e.mtime = mtime_for(archive_entry_mtime(entry));
+      if (const char* hl = archive_entry_hardlink(entry)) {
+        if (climbs_out(hl)) fail(name + ": link '" + hl + "' leads outside the destination");
+        e.type = TarEntry::Type::kHardlink;
+        e.link = prefix + clean_path(std::string("/") + hl).substr(1);
+        tar_.add(e);
+        continue;
+      }
+      switch (archive_entry_filetype(entry)) {
+        case AE_IFDIR:
+          e.type = TarEntry::Type::kDir;
+          break;
+        case AE_IFLNK:
+          e.type = TarEntry::Type::kSymlink;
+          e.link = archive_entry_symlink(entry) ? archive_entry_symlink(entry) : "";
+          break;
+        case AE_IFCHR:
+          e.type = TarEntry::Type::kCharDev;
+          break;
+        case AE_IFBLK:
+          e.type = TarEntry::Type::kBlockDev;
+          break;
+        case AE_IFIFO:
+          e.type = TarEntry::Type::kFifo;
+          break;
+        case AE_IFREG:
+          e.type = TarEntry::Type::kFile;
+          break;
+        default:
+          continue;
+      }
+      if (e.type == TarEntry::Type::kCharDev || e.type == TarEntry::Type::kBlockDev) {
+        e.dev_major = archive_entry_rdevmajor(entry);
+        e.dev_minor = archive_entry_rdevminor(entry);
+      }
+      if (e.type != TarEntry::Type::kFile) {
+        tar_.add(e);
+        continue;
+      }
+      e.size = static_cast<uint64_t>(archive_entry_size(entry));
+      tar_.add(e);
+      uint64_t left = e.size;
+      if (buf_.empty()) buf_.resize(1 << 20);
+      while (left > 0) {
+        la_ssize_t n =
+            archive_read_data(a.get(), buf_.data(), std::min<uint64_t>(left, buf_.size()));
+        if (n <= 0) fail(name + ": the archive is corrupt at '" + path + "'");
+        tar_.data(buf_.data(), static_cast<size_t>(n));
+        left -= static_cast<uint64_t>(n);
+      }
+    } while ((rc = archive_read_next_header(a.get(), &entry)) == ARCHIVE_OK || rc == ARCHIVE_WARN);
+    if (rc != ARCHIVE_EOF)
+      fail(name + ": cannot read the archive: " + archive_error_string(a.get()));
+    return true;
+  }
+
+  const CopyRequest& req_;
+  const CopyFrom& from_;
+  const LayeredFs& target_;
+  TarWriter& tar_;
+  std::set<std::string> made_;
+  std::vector<char> buf_;
+};
+
+}  // namespace
+
+void write_copy(const CopyRequest& request, const CopyFrom& from, const LayeredFs& target,
+                TarWriter& tar) {
+  CopyWriter(request, from, target, tar).run();
+}
+
+}  // namespace coracle::image
