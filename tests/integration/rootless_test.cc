@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "common/fs.h"
 #include "common/parse.h"
 #include "harness.h"
@@ -191,6 +193,38 @@ TEST_F(Rootless, PortsAreSeenAndForwarded) {
   EXPECT_TRUE(app.wait_for([](const auto& ev) { return ev.size() >= 4; }));
   EXPECT_EQ(app.events().back()["event"], "port.close");
   EXPECT_EQ(app.finish(), 0);
+}
+
+TEST_F(Rootless, BuildKeepsTheContainersOwnersAndReadsPrivateFiles) {
+  std::string ctx = home_.path() + "/ctx";
+  mkdir_p(ctx);
+  write_file_atomic(ctx + "/hello.txt", "hello\n");
+  // A file only uid 1000 may read: the layer helper reads it from inside
+  // the sandbox's user namespace, where it is readable to container root.
+  write_file_atomic(ctx + "/Dockerfile",
+                    "FROM default\n"
+                    "RUN echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd && "
+                    "mkdir -p /home/app && echo secret > /home/app/private && "
+                    "chmod 600 /home/app/private && chown -R 1000:1000 /home/app\n"
+                    "COPY --chown=app hello.txt /home/app/\n");
+  run_sh("chown -R " + std::to_string(uid_) + " " + ctx);
+  auto r = coracle({"build", "-t", "tests/rootless", ctx}, options_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // (Run rootless, the unpacked copy's owners are the caller's: the layer
+  // cache cannot chown to subordinate ids yet. The layers are right.)
+  auto run = coracle({"exec", "tests/rootless", "--", "cat", "/home/app/private"}, options_);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "secret\n");
+  // The layers themselves say 1000:1000, whatever the runner's own uid.
+  std::string listing;
+  auto inspected = coracle({"image", "inspect", "tests/rootless"}, options_);
+  ASSERT_EQ(inspected.exit_code, 0) << inspected.err;
+  nlohmann::json image = nlohmann::json::parse(inspected.out);
+  for (const auto& l : image["layers"])
+    listing += run_sh("tar --numeric-owner -tzvf " + home_.path() + "/store/oci/blobs/sha256/" +
+                      l["digest"].get<std::string>().substr(7));
+  EXPECT_NE(listing.find("-rw------- 1000/1000"), std::string::npos) << listing;
+  EXPECT_NE(listing.find("1000/1000         6"), std::string::npos) << listing;
 }
 
 }  // namespace

@@ -215,6 +215,20 @@ class Builder {
   }
 
   bool run_step(const Instruction& ins, BuildScope& scope, StageState& st, const std::string& at) {
+    // BuildKit's RUN extensions: the network can be chosen per step; cache
+    // and secret mounts and --security are refused rather than ignored.
+    for (const char* flag : {"mount", "security"})
+      if (ins.flag(flag))
+        throw Error(at + ": RUN --" + flag + " is not supported by coracle build");
+    sandbox::NetMode net = opts_.net;
+    if (auto n = ins.flag("network")) {
+      if (*n == "none")
+        net = sandbox::NetMode::None;
+      else if (*n == "host")
+        net = sandbox::NetMode::Host;
+      else if (*n != "default")
+        throw Error(at + ": RUN --network=" + *n + ": use default, none or host");
+    }
     sandbox::Spec spec;
     if (ins.exec_form) {
       spec.argv = *ins.exec_form;
@@ -261,13 +275,13 @@ class Builder {
       if (!st.user().empty())
         std::tie(spec.uid, spec.gid) = parse_user(st.user(), fs.read_small_file("/etc/passwd"),
                                                   fs.read_small_file("/etc/group"));
-      spec.net = opts_.net;
+      spec.net = net;
       spec.keep_upper = true;
       spec.tmp_tmpfs = false;
       spec.hostname = "coracle-build";
       // Name resolution for package managers, as the host does it; bound
       // only over a file the image has, so the layer gains nothing.
-      if (opts_.net == sandbox::NetMode::Host) {
+      if (net == sandbox::NetMode::Host) {
         auto rc = fs.lookup("/etc/resolv.conf", true);
         struct stat hst;
         if (rc && S_ISREG(rc->st.st_mode) && stat("/etc/resolv.conf", &hst) == 0)
@@ -291,6 +305,9 @@ class Builder {
 
   bool copy_step(const Instruction& ins, BuildScope& scope, StageState& st, const std::string& at) {
     bool is_add = ins.keyword == "ADD";
+    for (const char* flag : {"parents", "exclude", "checksum", "keep-git-dir"})
+      if (ins.flag(flag))
+        throw Error(at + ": " + ins.keyword + " --" + flag + " is not supported by coracle build");
     auto lookup = scope.lookup_fn();
     std::vector<std::string> words =
         ins.exec_form ? *ins.exec_form : scope.words().expand_words(ins.args, lookup);
