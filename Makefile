@@ -29,6 +29,7 @@ test: build
 bench: build
 	@benchmarks/exec_latency.sh $(CORACLE)
 	@benchmarks/portmon.sh $(BUILD)
+	@benchmarks/build.sh $(CORACLE)
 
 format:
 	@clang-format -i $$(git ls-files '*.cc' '*.h')
