@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "common/error.h"
 #include "common/fs.h"
@@ -350,18 +351,19 @@ class Builder {
     }
 
     // Heredoc sources are files made from the Dockerfile's own text.
-    std::vector<const Heredoc*> docs;
     for (auto it = req.sources.begin(); it != req.sources.end();) {
       const Heredoc* doc = nullptr;
       if (it->rfind("<<", 0) == 0)
         for (const auto& h : ins.heredocs)
           if (it->find(h.name) != std::string::npos) doc = &h;
-      if (doc) {
-        docs.push_back(doc);
-        it = req.sources.erase(it);
-      } else {
+      if (!doc) {
         ++it;
+        continue;
       }
+      std::string content =
+          doc->expand ? scope.words().expand_heredoc(doc->content, lookup) : doc->content;
+      req.inline_files.emplace_back(doc->name, std::move(content));
+      it = req.sources.erase(it);
     }
 
     // The source tree: the context, a stage, or an image.
@@ -392,8 +394,7 @@ class Builder {
     auto write_all = [&](TarWriter& tar, bool zero_mtimes) {
       CopyRequest r = req;
       r.zero_mtimes = zero_mtimes;
-      if (!r.sources.empty()) write_copy(r, from, target, tar);
-      for (const Heredoc* h : docs) write_heredoc(*h, r, scope, target, tar);
+      write_copy(r, from, target, tar);
     };
     // The content key: the layer's tar with every mtime zeroed, hashed
     // without being stored. Touching a file changes nothing; editing it does.
@@ -409,30 +410,6 @@ class Builder {
       tar.finish();
       return blob.finish(at);
     });
-  }
-
-  void write_heredoc(const Heredoc& h, const CopyRequest& req, const BuildScope& scope,
-                     const LayeredFs& target, TarWriter& tar) {
-    std::string content = h.content;
-    if (h.expand) content = scope.words().expand_heredoc(content, scope.lookup_fn());
-    std::string to = req.dest_is_dir ? clean_path(req.dest + "/" + h.name) : req.dest;
-    std::string parent = to.substr(0, to.find_last_of('/'));
-    std::string cur;
-    for (const auto& comp : split(parent, '/')) {
-      if (comp.empty()) continue;
-      cur += "/" + comp;
-      if (target.lookup(cur, true)) continue;
-      TarEntry d;
-      d.type = TarEntry::Type::kDir;
-      d.name = cur.substr(1);
-      d.mode = 0755;
-      tar.add(d);
-    }
-    TarEntry e;
-    e.name = to.substr(1);
-    e.mode = req.mode ? *req.mode : 0644;
-    if (req.owner) std::tie(e.uid, e.gid) = *req.owner;
-    tar.add_file(e, content);
   }
 
   // WORKDIR makes its directory when the image lacks it: a layer of the
@@ -451,18 +428,11 @@ class Builder {
     return layer_step(st, key, ins.text, [&]() -> std::optional<Layer> {
       LayerBlob blob(store_);
       TarWriter tar([&](const void* p, size_t n) { blob.write(p, n); });
-      std::string cur;
-      std::optional<std::pair<uint32_t, uint32_t>> owner;
-      for (const auto& comp : split(wd, '/')) {
-        if (comp.empty()) continue;
-        cur += "/" + comp;
-        if (fs.lookup(cur, true)) continue;
-        TarEntry d;
-        d.type = TarEntry::Type::kDir;
-        d.name = cur.substr(1);
-        d.mode = 0755;
-        d.mtime = now_seconds();
-        tar.add(d);
+      std::set<std::string> made;
+      try {
+        add_missing_dirs(fs, wd, tar, std::nullopt, now_seconds(), made);
+      } catch (const Error& e) {
+        throw Error(at + ": WORKDIR " + wd + ": " + e.what());
       }
       tar.finish();
       return blob.finish(at);

@@ -18,6 +18,7 @@
 #include "common/error.h"
 #include "common/parse.h"
 #include "common/unique_fd.h"
+#include "image/build/tree_tar.h"
 
 namespace coracle::image {
 namespace {
@@ -44,7 +45,7 @@ class CopyWriter {
 
   void run() {
     std::vector<LayeredFs::Node> sources;
-    bool wildcard = false;
+    bool wildcard = req_.inline_files.size() > 1;
     for (const auto& s : req_.sources) {
       wildcard |= has_wildcard(s);
       auto found = expand(s);
@@ -56,14 +57,25 @@ class CopyWriter {
       sources.insert(sources.end(), found.begin(), found.end());
     }
     bool dest_dir = req_.dest_is_dir;
-    if ((req_.sources.size() > 1 || wildcard) && !dest_dir) {
+    size_t count = req_.sources.size() + req_.inline_files.size();
+    if ((count > 1 || wildcard) && !dest_dir) {
       // BuildKit's rule: the destination of several files is a directory.
       auto existing = target_.lookup(req_.dest, true);
-      if (!(sources.size() == 1 && !existing) && !(existing && S_ISDIR(existing->st.st_mode)))
+      size_t found = sources.size() + req_.inline_files.size();
+      if (!(found == 1 && !existing) && !(existing && S_ISDIR(existing->st.st_mode)))
         fail("with more than one source, the destination must be a directory and end with a /");
-      dest_dir = existing || sources.size() > 1;
+      dest_dir = existing || found > 1;
     }
     for (const auto& src : sources) copy_one(src, dest_dir);
+    for (const auto& [name, content] : req_.inline_files) {
+      std::string to = dest_dir ? clean_path(req_.dest + "/" + name) : req_.dest;
+      make_parents(parent_of(to));
+      TarEntry e;
+      e.name = to.substr(1);
+      e.mode = req_.mode ? *req_.mode : 0644;
+      if (req_.owner) std::tie(e.uid, e.gid) = *req_.owner;
+      tar_.add_file(e, content);
+    }
   }
 
  private:
@@ -130,25 +142,12 @@ class CopyWriter {
     return out;
   }
 
-  // Directories leading to path (absolute, a directory) that the stage
-  // lacks, outermost first.
+  // Directories leading to dir_path that the stage lacks.
   void make_parents(const std::string& dir_path) {
-    std::string cur;
-    for (const auto& comp : split(dir_path, '/')) {
-      if (comp.empty()) continue;
-      cur += "/" + comp;
-      if (made_.count(cur)) continue;
-      auto existing = target_.lookup(cur, true);
-      if (existing && S_ISDIR(existing->st.st_mode)) continue;
-      if (existing) fail(cur + " is not a directory in the image");
-      TarEntry e;
-      e.type = TarEntry::Type::kDir;
-      e.name = cur.substr(1);
-      e.mode = 0755;
-      if (req_.owner) std::tie(e.uid, e.gid) = *req_.owner;
-      e.mtime = mtime_for(0);
-      tar_.add(e);
-      made_.insert(cur);
+    try {
+      add_missing_dirs(target_, dir_path, tar_, req_.owner, mtime_for(0), made_);
+    } catch (const Error& e) {
+      fail(e.what());
     }
   }
 
@@ -210,26 +209,9 @@ class CopyWriter {
       e.size = static_cast<uint64_t>(st.st_size);
       tar_.add(e);
       UniqueFd fd(from_.fs->open_file(node));
-      copy_data(fd.get(), e.size, node.path);
-    } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode)) {
-      e.type = S_ISCHR(st.st_mode)   ? TarEntry::Type::kCharDev
-               : S_ISBLK(st.st_mode) ? TarEntry::Type::kBlockDev
-                                     : TarEntry::Type::kFifo;
-      e.dev_major = major(st.st_rdev);
-      e.dev_minor = minor(st.st_rdev);
+      write_file_data(tar_, fd.get(), e.size, buf_, req_.what + ": " + node.path);
+    } else if (set_special_type(e, st)) {
       tar_.add(e);
-    }
-  }
-
-  void copy_data(int fd, uint64_t size, const std::string& path) {
-    if (buf_.empty()) buf_.resize(1 << 20);
-    while (size > 0) {
-      ssize_t n = read(fd, buf_.data(), std::min<uint64_t>(size, buf_.size()));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) throw_errno(req_.what + ": cannot read " + path);
-      if (n == 0) fail(path + " shrank while it was being copied");
-      tar_.data(buf_.data(), static_cast<size_t>(n));
-      size -= static_cast<uint64_t>(n);
     }
   }
 
@@ -325,6 +307,28 @@ class CopyWriter {
 };
 
 }  // namespace
+
+void add_missing_dirs(const LayeredFs& target, const std::string& dir, TarWriter& tar,
+                      const std::optional<std::pair<uint32_t, uint32_t>>& owner, int64_t mtime,
+                      std::set<std::string>& made) {
+  std::string cur;
+  for (const auto& comp : split(dir, '/')) {
+    if (comp.empty()) continue;
+    cur += "/" + comp;
+    if (made.count(cur)) continue;
+    auto existing = target.lookup(cur, true);
+    if (existing && S_ISDIR(existing->st.st_mode)) continue;
+    if (existing) throw Error(cur + " is not a directory in the image");
+    TarEntry e;
+    e.type = TarEntry::Type::kDir;
+    e.name = cur.substr(1);
+    e.mode = 0755;
+    if (owner) std::tie(e.uid, e.gid) = *owner;
+    e.mtime = mtime;
+    tar.add(e);
+    made.insert(cur);
+  }
+}
 
 void write_copy(const CopyRequest& request, const CopyFrom& from, const LayeredFs& target,
                 TarWriter& tar) {

@@ -15,6 +15,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,7 +34,10 @@ struct CopyRequest {
   std::optional<uint32_t> mode;                        // --chmod
   bool unpack_archives = false;                        // ADD
   bool zero_mtimes = false;  // for the cache key: a touch alone changes nothing
-  std::string what;          // "Dockerfile:7" for errors
+  // Heredoc sources (COPY <<EOF): files made from the Dockerfile's text,
+  // name → content, written 0644 (or --chmod).
+  std::vector<std::pair<std::string, std::string>> inline_files;
+  std::string what;  // "Dockerfile:7" for errors
 };
 
 struct CopyFrom {
@@ -48,5 +52,12 @@ struct CopyFrom {
 // context, a bad destination.
 void write_copy(const CopyRequest& request, const CopyFrom& from, const LayeredFs& target,
                 TarWriter& tar);
+
+// Directory entries (0755, owner or 0:0) for each component of dir (an
+// absolute path) that target lacks, outermost first; made holds the ones
+// already written and gains these.
+void add_missing_dirs(const LayeredFs& target, const std::string& dir, TarWriter& tar,
+                      const std::optional<std::pair<uint32_t, uint32_t>>& owner, int64_t mtime,
+                      std::set<std::string>& made);
 
 }  // namespace coracle::image

@@ -98,8 +98,6 @@ class Walker {
 
   std::string shown(const std::string& name) const { return "/" + opts_.prefix + name; }
 
-  void copy_data(int fd, uint64_t size, const std::string& path);
-
   TarWriter& tar_;
   const TreeTarOptions& opts_;
   std::map<std::pair<dev_t, ino_t>, std::string> links_;
@@ -174,35 +172,41 @@ void Walker::entry(int dir_fd, const std::string& dir_name, const std::string& n
     e.size = static_cast<uint64_t>(st.st_size);
     e.xattrs = read_xattrs(fd.get());
     tar_.add(e);
-    copy_data(fd.get(), e.size, path);
-    return;
-  }
-  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode)) {
-    e.type = S_ISCHR(st.st_mode)   ? TarEntry::Type::kCharDev
-             : S_ISBLK(st.st_mode) ? TarEntry::Type::kBlockDev
-                                   : TarEntry::Type::kFifo;
-    e.dev_major = major(st.st_rdev);
-    e.dev_minor = minor(st.st_rdev);
-    tar_.add(e);
+    write_file_data(tar_, fd.get(), e.size, buf_, shown(path));
     return;
   }
   // Sockets have no place in an image (docker and buildah skip them too).
-}
-
-void Walker::copy_data(int fd, uint64_t size, const std::string& path) {
-  if (buf_.empty()) buf_.resize(1 << 20);
-  uint64_t left = size;
-  while (left > 0) {
-    ssize_t n = read(fd, buf_.data(), std::min<uint64_t>(left, buf_.size()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw_errno("cannot read " + shown(path));
-    if (n == 0) throw Error("file " + shown(path) + " shrank while it was being archived");
-    tar_.data(buf_.data(), static_cast<size_t>(n));
-    left -= static_cast<uint64_t>(n);
-  }
+  if (set_special_type(e, st)) tar_.add(e);
 }
 
 }  // namespace
+
+bool set_special_type(TarEntry& e, const struct stat& st) {
+  if (S_ISCHR(st.st_mode))
+    e.type = TarEntry::Type::kCharDev;
+  else if (S_ISBLK(st.st_mode))
+    e.type = TarEntry::Type::kBlockDev;
+  else if (S_ISFIFO(st.st_mode))
+    e.type = TarEntry::Type::kFifo;
+  else
+    return false;
+  e.dev_major = major(st.st_rdev);
+  e.dev_minor = minor(st.st_rdev);
+  return true;
+}
+
+void write_file_data(TarWriter& tar, int fd, uint64_t size, std::vector<char>& buf,
+                     const std::string& what) {
+  if (buf.empty()) buf.resize(1 << 20);
+  while (size > 0) {
+    ssize_t n = read(fd, buf.data(), std::min<uint64_t>(size, buf.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_errno("cannot read " + what);
+    if (n == 0) throw Error(what + " shrank while it was being archived");
+    tar.data(buf.data(), static_cast<size_t>(n));
+    size -= static_cast<uint64_t>(n);
+  }
+}
 
 void write_tree(int dir_fd, TarWriter& tar, const TreeTarOptions& options) {
   Walker(tar, options).walk(dir_fd, "");

@@ -3,11 +3,14 @@
 // the xattrs an image carries (file capabilities, user.*) kept. For an
 // overlay upper dir, its whiteouts become the OCI ".wh." entries.
 #pragma once
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "image/tar_writer.h"
 
@@ -35,6 +38,15 @@ struct TreeTarOptions {
 // from the root, so symlinks in the tree are entries, never followed.
 // Throws coracle::Error naming the entry.
 void write_tree(int dir_fd, TarWriter& tar, const TreeTarOptions& options = {});
+
+// Helpers for writers of layer entries from files:
+// the type and device numbers of a character/block device or fifo into e
+// (false for anything else);
+bool set_special_type(TarEntry& e, const struct stat& st);
+// size bytes of fd as the current entry's data (buf is reused between
+// calls); what names the file in errors.
+void write_file_data(TarWriter& tar, int fd, uint64_t size, std::vector<char>& buf,
+                     const std::string& what);
 
 // One entry: name in dir_fd (a file, link or directory; a directory with
 // everything below it), written as options.prefix + as_name. A directory
