@@ -49,6 +49,22 @@ class BuildTest : public ::testing::Test {
   std::string blob(const std::string& digest) const {
     return store.path() + "/oci/blobs/sha256/" + digest.substr(7);
   }
+  // Exports ref and has skopeo and umoci read it: the image is a valid OCI
+  // image to other tools, not only to coracle. Returns umoci's rootfs.
+  std::string expect_tools_accept(const std::string& ref) {
+    std::string name = ref;
+    for (auto& c : name)
+      if (c == '/' || c == ':') c = '_';
+    std::string archive = work.path() + "/" + name + ".tar";
+    auto r = cor({"image", "export", ref, archive});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    run_sh("skopeo inspect oci-archive:" + archive + " >/dev/null");
+    std::string layout = work.path() + "/" + name + "-layout";
+    run_sh("skopeo copy --quiet oci-archive:" + archive + " oci:" + layout + ":t");
+    std::string bundle = work.path() + "/" + name + "-bundle";
+    run_sh("umoci unpack --image " + layout + ":t " + bundle + " >/dev/null");
+    return bundle + "/rootfs";
+  }
   // The --json events of a build, of one kind.
   static std::vector<json> events(const std::string& out, const std::string& kind) {
     std::vector<json> found;

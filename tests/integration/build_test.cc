@@ -65,6 +65,7 @@ ENV OVERRIDDEN_ENV=$OVERRIDDEN
   auto run = cor({"exec", "tests/meta"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(run.out, "from-cmd hello world yes 65534 /srv/app/sub\n");
+  expect_tools_accept("tests/meta");
 }
 
 TEST_F(BuildTest, RunFormsAndHeredocsLandInTheImage) {
@@ -94,6 +95,7 @@ RUN pwd > here.txt
   EXPECT_EQ(run.out,
             "shell form by builder\nexec form\nheredoc by builder\nkept $WHO\nmotd for builder\n"
             "/deep/work/dir\n");
+  expect_tools_accept("tests/run");
 }
 
 TEST_F(BuildTest, DeletionsBecomeWhiteoutsAndOpaqueDirectories) {
@@ -113,6 +115,9 @@ RUN rm /data/f && rm -rf /data/keep && mkdir /data/keep && echo new > /data/keep
   EXPECT_NE(listing.find("data/.wh.f"), std::string::npos) << listing;
   EXPECT_NE(listing.find("data/.wh.old"), std::string::npos) << listing;
   EXPECT_NE(listing.find("data/keep/.wh..wh..opq"), std::string::npos) << listing;
+  // umoci applies them the same way.
+  std::string rootfs = expect_tools_accept("tests/wh");
+  EXPECT_EQ(run_sh("cd " + rootfs + " && find data | sort"), "data\ndata/keep\ndata/keep/c\n");
 }
 
 TEST_F(BuildTest, CopyAndAddFromTheContext) {
@@ -145,6 +150,7 @@ COPY . /ctx
   EXPECT_EQ(run.out,
             "echo main\necho util\na\nb\ninner\nnobody:nogroup 700\nbundle\nplain.gz\n"
             ".dockerignore Dockerfile a.conf app b.conf bundle.tar.gz plain.gz secret.sh ");
+  expect_tools_accept("tests/copy");
 }
 
 TEST_F(BuildTest, SourcesOutsideTheContextAreRefused) {
@@ -181,13 +187,17 @@ RUN cat /from-files /copied/artifact && stat -c %u /copied/artifact
   EXPECT_EQ(r.err.find("not needed"), std::string::npos) << r.err;
   EXPECT_EQ(manifest_of("tests/files")["layers"].size(), 1u);  // scratch + one COPY
 
-  // The whole file: the unused stage is skipped, the last stage is the image.
+  // The whole file: the unused stage is skipped, the last stage is the
+  // image; COPY --from also takes an image of the store.
+  write("Dockerfile", dockerfile + "COPY --from=tests/files /artifact /from-image\n");
   r = build({"-t", "tests/multi"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err.find("not needed"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("built-in-base\nbuilt-in-base\n1000\n"), std::string::npos) << r.err;
-  auto run = cor({"exec", "tests/multi", "--", "cat", "/from-files"});
-  EXPECT_EQ(run.out, "built-in-base\n");
+  auto run = cor({"exec", "tests/multi", "--", "cat", "/from-files", "/from-image"});
+  EXPECT_EQ(run.out, "built-in-base\nbuilt-in-base\n");
+  expect_tools_accept("tests/files");
+  expect_tools_accept("tests/multi");
 }
 
 TEST_F(BuildTest, ScratchImageRunsAStaticBinary) {
@@ -199,6 +209,7 @@ TEST_F(BuildTest, ScratchImageRunsAStaticBinary) {
   auto run = cor({"exec", "tests/scratch", "--", "fds"});
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_NE(run.out.find("done"), std::string::npos) << run.out;
+  expect_tools_accept("tests/scratch");
 }
 
 TEST_F(BuildTest, BadDockerfilesAndMissingBasesSayWhereAndWhat) {
