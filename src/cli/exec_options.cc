@@ -78,25 +78,6 @@ sandbox::Rlimit parse_ulimit(const std::string& text) {
   return {it->second, soft, hard};
 }
 
-std::vector<std::string> parse_env_file(const std::string& text) {
-  std::vector<std::string> env;
-  for (auto line : split(text, '\n')) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    auto first = line.find_first_not_of(" \t");
-    if (first == std::string::npos || line[first] == '#') continue;
-    line = line.substr(first);
-    if (line.rfind("export ", 0) == 0) line = line.substr(7);
-    auto eq = line.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw Error("invalid env-file line '" + line + "': use K=V");
-    std::string value = line.substr(eq + 1);
-    if (value.size() >= 2 && (value[0] == '"' || value[0] == '\'') && value.back() == value[0])
-      value = value.substr(1, value.size() - 2);
-    env.push_back(line.substr(0, eq + 1) + value);
-  }
-  return env;
-}
-
 sandbox::Spec make_spec(const ExecFlags& f, const ImageDefaults& image) {
   sandbox::Spec spec;
   const image::ImageConfig* cfg = image.config;

@@ -36,7 +36,6 @@ using image::parse_user;
 sandbox::BindMount parse_volume(const std::string& text);
 // "nofile=1024", "nofile=1024:4096", "core=0".
 sandbox::Rlimit parse_ulimit(const std::string& text);
-// dotenv lines: K=V, comments and blank lines skipped, optional "export ".
-std::vector<std::string> parse_env_file(const std::string& text);
+using coracle::parse_env_file;
 
 }  // namespace coracle::cli

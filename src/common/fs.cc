@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -210,6 +211,97 @@ void remove_tree_at(int dir_fd, const char* name) {
   } else if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT) {
     throw_errno(std::string("cannot remove ") + name);
   }
+}
+
+namespace {
+
+void copy_entries(int src_dir, int dst_dir, const std::string& where,
+                  const std::vector<std::string>& skip) {
+  int fd = openat(src_dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw_errno("cannot read " + where);
+  DIR* d = fdopendir(fd);
+  if (!d) {
+    close(fd);
+    throw_errno("cannot read " + where);
+  }
+  std::vector<std::string> names;
+  while (struct dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    if (std::find(skip.begin(), skip.end(), n) != skip.end()) continue;
+    names.push_back(n);
+  }
+  closedir(d);
+  for (const auto& name : names) {
+    std::string path = where + "/" + name;
+    struct stat st, existing;
+    if (fstatat(src_dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
+      throw_errno("cannot stat " + path);
+    bool have = fstatat(dst_dir, name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0;
+    // Something of another kind in the way goes; a directory stays and
+    // takes the copy's entries.
+    if (have && !(S_ISDIR(st.st_mode) && S_ISDIR(existing.st_mode))) {
+      if (S_ISDIR(existing.st_mode))
+        remove_tree_at(dst_dir, name.c_str());
+      else if (unlinkat(dst_dir, name.c_str(), 0) < 0)
+        throw_errno("cannot replace " + path);
+      have = false;
+    }
+    struct timespec times[2] = {st.st_atim, st.st_mtim};
+    if (S_ISDIR(st.st_mode)) {
+      if (!have && mkdirat(dst_dir, name.c_str(), 0700) < 0) throw_errno("cannot create " + path);
+      UniqueFd from(openat(src_dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      UniqueFd to(openat(dst_dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!from || !to) throw_errno("cannot open " + path);
+      copy_entries(from.get(), to.get(), path, {});
+      fchmod(to.get(), st.st_mode & 07777);
+      futimens(to.get(), times);
+    } else if (S_ISLNK(st.st_mode)) {
+      std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+      ssize_t n = readlinkat(src_dir, name.c_str(), target.data(), target.size());
+      if (n < 0) throw_errno("cannot read the link " + path);
+      target.resize(static_cast<size_t>(n));
+      if (symlinkat(target.c_str(), dst_dir, name.c_str()) < 0) throw_errno("cannot create " + path);
+    } else if (S_ISREG(st.st_mode)) {
+      UniqueFd from(openat(src_dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      if (!from) throw_errno("cannot open " + path);
+      UniqueFd to(openat(dst_dir, name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                         st.st_mode & 07777));
+      if (!to) throw_errno("cannot create " + path);
+      off_t left = st.st_size;
+      while (left > 0) {
+        ssize_t n = copy_file_range(from.get(), nullptr, to.get(), nullptr,
+                                    static_cast<size_t>(left), 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          // Across file systems where the kernel cannot: plain reads.
+          char buf[65536];
+          ssize_t r = read(from.get(), buf, sizeof buf);
+          if (r < 0 && errno == EINTR) continue;
+          if (r < 0) throw_errno("cannot read " + path);
+          if (r == 0) break;
+          write_all(to.get(), buf, static_cast<size_t>(r), path);
+          n = r;
+        }
+        left -= n;
+      }
+      fchmod(to.get(), st.st_mode & 07777);
+      futimens(to.get(), times);
+    }
+    // Devices, fifos and sockets are not application files: left out.
+  }
+}
+
+}  // namespace
+
+void copy_tree(const std::string& src, const std::string& dst,
+               const std::vector<std::string>& skip_top) {
+  UniqueFd from(open(src.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!from) throw_errno("cannot open " + src);
+  mkdir_p(dst);
+  UniqueFd to(open(dst.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!to) throw_errno("cannot open " + dst);
+  copy_entries(from.get(), to.get(), src, skip_top);
 }
 
 }  // namespace coracle

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 namespace coracle {
 
@@ -27,6 +28,12 @@ void write_file(const std::string& path, const std::string& data);
 // Writes data to path through a temporary file and rename: all or nothing.
 void write_file_atomic(const std::string& path, const std::string& data, mode_t mode = 0644);
 void mkdir_p(const std::string& path, mode_t mode = 0755);
+// Copies the tree at src into dst (made if missing): files, directories and
+// symlinks, with their modes and mtimes. What dst already has of the same
+// name is replaced; nothing else in dst is removed. Symlinks are copied,
+// never followed. Top-level names of src in skip_top are left out.
+void copy_tree(const std::string& src, const std::string& dst,
+               const std::vector<std::string>& skip_top = {});
 // rm -rf that never follows symlinks and stays on one file system.
 void remove_tree(const std::string& path);
 // The same for the entry name of the directory dir_fd.
