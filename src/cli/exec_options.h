@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "common/parse.h"
 #include "image/image_user.h"
 #include "image/oci.h"
 #include "sandbox/sandbox.h"
