@@ -261,17 +261,19 @@ void copy_entries(int src_dir, int dst_dir, const std::string& where,
       ssize_t n = readlinkat(src_dir, name.c_str(), target.data(), target.size());
       if (n < 0) throw_errno("cannot read the link " + path);
       target.resize(static_cast<size_t>(n));
-      if (symlinkat(target.c_str(), dst_dir, name.c_str()) < 0) throw_errno("cannot create " + path);
+      if (symlinkat(target.c_str(), dst_dir, name.c_str()) < 0)
+        throw_errno("cannot create " + path);
     } else if (S_ISREG(st.st_mode)) {
       UniqueFd from(openat(src_dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
       if (!from) throw_errno("cannot open " + path);
-      UniqueFd to(openat(dst_dir, name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+      UniqueFd to(openat(dst_dir, name.c_str(),
+                         O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
                          st.st_mode & 07777));
       if (!to) throw_errno("cannot create " + path);
       off_t left = st.st_size;
       while (left > 0) {
-        ssize_t n = copy_file_range(from.get(), nullptr, to.get(), nullptr,
-                                    static_cast<size_t>(left), 0);
+        ssize_t n =
+            copy_file_range(from.get(), nullptr, to.get(), nullptr, static_cast<size_t>(left), 0);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
           // Across file systems where the kernel cannot: plain reads.
@@ -302,6 +304,60 @@ void copy_tree(const std::string& src, const std::string& dst,
   UniqueFd to(open(dst.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!to) throw_errno("cannot open " + dst);
   copy_entries(from.get(), to.get(), src, skip_top);
+}
+
+std::map<std::string, std::string> read_regular_files(const std::string& dir, size_t max_size) {
+  std::map<std::string, std::string> files;
+  UniqueFd d(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!d) {
+    if (errno == ENOENT) return files;
+    throw_errno("cannot open " + dir);
+  }
+  DIR* list = fdopendir(dup(d.get()));
+  if (!list) throw_errno("cannot read " + dir);
+  std::vector<std::string> names;
+  while (struct dirent* e = readdir(list)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  closedir(list);
+  for (const auto& n : names) {
+    UniqueFd f(openat(d.get(), n.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    struct stat st;
+    if (!f || fstat(f.get(), &st) < 0 || !S_ISREG(st.st_mode)) continue;
+    if (static_cast<size_t>(st.st_size) > max_size)
+      throw Error(dir + "/" + n + " is too large (" + std::to_string(st.st_size) + " bytes)");
+    std::string data(static_cast<size_t>(st.st_size), '\0');
+    ssize_t got = pread(f.get(), data.data(), data.size(), 0);
+    if (got < 0) throw_errno("cannot read " + dir + "/" + n);
+    data.resize(static_cast<size_t>(got));
+    files.emplace(n, std::move(data));
+  }
+  return files;
+}
+
+void remove_file(const std::string& path) {
+  if (unlink(path.c_str()) < 0 && errno != ENOENT) throw_errno("cannot remove " + path);
+}
+
+std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = opendir(dir.c_str());
+  if (!d) {
+    if (errno == ENOENT || errno == ENOTDIR) return names;
+    throw_errno("cannot read " + dir);
+  }
+  while (struct dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+void rename_path(const std::string& from, const std::string& to) {
+  if (rename(from.c_str(), to.c_str()) < 0) throw_errno("cannot move " + from + " to " + to);
 }
 
 }  // namespace coracle

@@ -5,6 +5,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,16 @@ void mkdir_p(const std::string& path, mode_t mode = 0755);
 // never followed. Top-level names of src in skip_top are left out.
 void copy_tree(const std::string& src, const std::string& dst,
                const std::vector<std::string>& skip_top = {});
+// The regular files directly in dir (not below it; symlinks ignored), name
+// → content; empty when dir does not exist. A file over max_size throws.
+std::map<std::string, std::string> read_regular_files(const std::string& dir,
+                                                      size_t max_size = 64 << 20);
+// The entry names of dir, sorted (empty when it does not exist).
+std::vector<std::string> list_dir(const std::string& dir);
+// rename(2), with the paths in the error.
+void rename_path(const std::string& from, const std::string& to);
+// unlink(path); a missing file is not an error.
+void remove_file(const std::string& path);
 // rm -rf that never follows symlinks and stays on one file system.
 void remove_tree(const std::string& path);
 // The same for the entry name of the directory dir_fd.

@@ -1,0 +1,161 @@
+#include "chain/assistants.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "chain/state.h"
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/parse.h"
+
+namespace coracle::chain {
+namespace {
+
+bool is_dir(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool is_file(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool valid_name(const std::string& n) {
+  return !n.empty() && n.size() <= 128 && n[0] != '.' &&
+         n.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+             std::string::npos;
+}
+
+// The names of the assistant folders in dir.
+std::vector<std::string> folders(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& n : list_dir(dir))
+    if (is_dir(dir + "/" + n) && is_file(dir + "/" + n + "/name")) out.push_back(n);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+AssistantName parse_assistant_name(const std::string& text) {
+  auto colon = text.find(':');
+  if (colon == std::string::npos)
+    throw Error("assistant name '" + text +
+                "' has no type: use builtin:NAME, local:NAME or remote:NAME (see `coracle "
+                "assistants list`)");
+  AssistantName n{text.substr(0, colon), text.substr(colon + 1)};
+  if (n.kind != "builtin" && n.kind != "local" && n.kind != "remote")
+    throw Error("assistant name '" + text + "': the type must be builtin, local or remote");
+  if (!valid_name(n.name)) throw Error("assistant name '" + text + "': bad name after the ':'");
+  return n;
+}
+
+ExternalAssistant load_assistant_dir(const std::string& dir, const std::string& full_name) {
+  if (!is_dir(dir)) throw Error("assistant folder " + dir + " does not exist");
+  ExternalAssistant a;
+  a.full_name = full_name;
+  a.dir = dir;
+  if (!is_file(dir + "/name"))
+    throw Error("assistant folder " + dir + " has no `name` file (it holds the assistant's name)");
+  a.name = trimmed(read_file(dir + "/name"));
+  if (!valid_name(a.name))
+    throw Error(dir + "/name: '" + a.name +
+                "' is not a valid assistant name (letters, digits, . _ -)");
+  if (is_file(dir + "/image")) {
+    a.image = trimmed(read_file(dir + "/image"));
+    if (a.image->empty()) throw Error(dir + "/image is empty: write an image reference in it");
+  } else if (is_file(dir + "/Dockerfile")) {
+    // An assistant is run by its image's own command: say so now rather
+    // than after a build.
+    std::string df = read_file(dir + "/Dockerfile");
+    bool has_command = false;
+    for (const auto& line : split(df, '\n')) {
+      std::string t = trimmed(line);
+      for (auto& c : t) c = static_cast<char>(toupper(c));
+      has_command |= t.rfind("ENTRYPOINT", 0) == 0 || t.rfind("CMD", 0) == 0;
+    }
+    if (!has_command)
+      throw Error(dir +
+                  "/Dockerfile has no ENTRYPOINT or CMD: the assistant would have nothing to run");
+  } else {
+    throw Error("assistant folder " + dir + " has neither a Dockerfile nor an `image` file");
+  }
+  if (is_file(dir + "/.ayup-env")) {
+    try {
+      a.env = parse_env_file(read_file(dir + "/.ayup-env"));
+    } catch (const Error&) {
+      // The message would quote the line, and the file holds secrets.
+      throw Error(dir + "/.ayup-env has a line that is not K=V");
+    }
+  }
+  return a;
+}
+
+AssistantRegistry::AssistantRegistry(std::string store_root, std::string remote_dir)
+    : local_dir_(store_root + "/assistants"), remote_dir_(std::move(remote_dir)) {}
+
+bool AssistantRegistry::is_builtin(const AssistantName& n) {
+  return n.kind == "builtin" && (n.name == "dockerfile" || n.name == "exec");
+}
+
+std::vector<std::string> AssistantRegistry::list() const {
+  std::vector<std::string> out = {"builtin:dockerfile", "builtin:exec"};
+  for (const auto& n : folders(local_dir_)) out.push_back("local:" + n);
+  if (!remote_dir_.empty())
+    for (const auto& n : folders(remote_dir_)) out.push_back("remote:" + n);
+  return out;
+}
+
+ExternalAssistant AssistantRegistry::find(const AssistantName& name) const {
+  std::string base = name.kind == "local" ? local_dir_ : remote_dir_;
+  std::string dir = base + "/" + name.name;
+  if (name.kind == "builtin" || base.empty() || !is_file(dir + "/name")) {
+    std::string known;
+    for (const auto& n : list()) known += "\n  " + n;
+    throw Error("unknown assistant " + name.str() + "; the assistants are:" + known);
+  }
+  return load_assistant_dir(dir, name.str());
+}
+
+std::string AssistantRegistry::push(const std::string& dir) const {
+  ExternalAssistant a = load_assistant_dir(dir, "");
+  std::string target = local_dir_ + "/" + a.name;
+  std::string tmp = local_dir_ + "/.tmp-" + a.name + "-" + std::to_string(getpid());
+  mkdir_p(local_dir_, 0700);
+  remove_tree(tmp);
+  try {
+    copy_tree(dir, tmp);
+    remove_tree(target);
+    rename_path(tmp, target);
+  } catch (...) {
+    remove_tree(tmp);
+    throw;
+  }
+  return "local:" + a.name;
+}
+
+bool AssistantRegistry::remove(const std::string& name) const {
+  if (!valid_name(name)) return false;
+  std::string dir = local_dir_ + "/" + name;
+  if (!is_dir(dir)) return false;
+  remove_tree(dir);
+  return true;
+}
+
+std::string default_remote_dir() {
+  if (const char* env = getenv("CORACLE_ASSISTANTS")) return env;
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return {};
+  std::string dir(exe, static_cast<size_t>(n));
+  dir = dir.substr(0, dir.find_last_of('/'));
+  for (const std::string& candidate : {dir + "/assistants", dir + "/../share/coracle/assistants"})
+    if (is_dir(candidate)) return candidate;
+  return {};
+}
+
+}  // namespace coracle::chain
