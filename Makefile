@@ -14,14 +14,10 @@ build: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build $(BUILD)
 
-# The main job, for now: a shell command on the embedded default image, in
-# every namespace, with /in read-only and /out writable.
+# The main job: examples/hello through the assistant chain (builtin:dockerfile
+# builds it, builtin:exec serves it; the page is fetched from the host).
 run: build
-	@mkdir -p $(BUILD)/run/in $(BUILD)/run/out
-	@echo "hello from the host" > $(BUILD)/run/in/greeting
-	$(CORACLE) exec --in $(BUILD)/run/in --out $(BUILD)/run/out -- /bin/sh -c \
-	  'echo "pid $$$$ on $$(hostname) as $$(id -u)"; cat /in/greeting; date > /out/stamp; ls /'
-	@echo "written to $(BUILD)/run/out/stamp:"; cat $(BUILD)/run/out/stamp
+	@scripts/run-hello.sh $(CORACLE)
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure --timeout 600

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   auto exec = coracle::cli::add_exec_command(app, global);
   auto image = coracle::cli::add_image_command(app, global);
   auto build = coracle::cli::add_build_command(app, global);
+  auto chain = coracle::cli::add_run_command(app, global);
   auto login = coracle::cli::add_login_command(app, global);
   // Everything after the first "--" is the command, verbatim: CLI11 would
   // otherwise hand it to the first positional (the image).
@@ -57,6 +58,8 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("exec")) return exec();
     if (app.got_subcommand("image")) return image();
     if (app.got_subcommand("build")) return build();
+    for (const char* name : {"run", "app", "assistants"})
+      if (app.got_subcommand(name)) return chain();
     if (app.got_subcommand("login") || app.got_subcommand("logout")) return login();
   } catch (const coracle::Error& e) {
     fprintf(stderr, "coracle: %s\n", e.what());

@@ -1,5 +1,55 @@
-// The assistant chain (issue 6): Ayup-compatible state dir, assistant names,
-// the step loop and the builtins. Not built yet; this header marks the
-// module's place in the tree and its rule: it calls sandbox, image and
-// portmon and makes no syscalls of its own.
+// The assistant chain (the main job): assistants run one after another on
+// an app folder, each in its own sandbox with /in (the app and its state,
+// read-only) and /out (what it makes), each naming the next; builtin:exec
+// finally runs the app with its ports found and forwarded. The ABI is
+// Ayup's (../shared/DESIGN.md); this module calls sandbox, image and
+// portmon for everything it does.
 #pragma once
+#include <chrono>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace coracle::chain {
+
+struct ChainOptions {
+  std::string app_dir;
+  // --assistant: a name (builtin:, local:, remote:) or an assistant folder;
+  // else APP/.ayup/first, else auto-detection.
+  std::string assistant;
+  int max_steps = 64;
+  std::string output_dir;                // write the result here instead of into APP
+  std::chrono::milliseconds timeout{0};  // builtin:exec's
+  std::vector<std::string> publish;      // -p for builtin:exec
+  std::string store_root;
+  std::string remote_dir;  // bundled assistants
+  bool use_overlay = true;
+  // Pulls a reference that is not in the store (may throw).
+  std::function<void(const std::string& ref)> fetch_image;
+  // One event of DESIGN.md's stream per call (step.start, log, port.*,
+  // step.end, chain.end, ...).
+  std::function<void(const nlohmann::json&)> on_event;
+  // The same for people, where a line says it better than the JSON can
+  // be rendered (ports: "port 5000/tcp open → http://127.0.0.1:5000").
+  std::function<void(const std::string&)> on_text;
+  // Where steps' output goes live (the terminal); -1 for nowhere.
+  int output_fd = 2;
+};
+
+struct ChainResult {
+  int exit_code = 0;  // 0, the app's own status, or 125
+  int steps = 0;
+};
+
+// Runs the chain. A failed step, an ABI error or --max-steps throws
+// coracle::Error naming the step (exit 125, or the step's own status where
+// that is the cause) and writes nothing back.
+ChainResult run_chain(const ChainOptions& options);
+
+// APP/.ayup/first: read (empty when unset) or write it.
+std::string first_assistant(const std::string& app_dir);
+void set_first_assistant(const std::string& app_dir, const std::string& name);
+
+}  // namespace coracle::chain

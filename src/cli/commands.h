@@ -38,6 +38,8 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
 std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& global);
 // Registers `build`.
 std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& global);
+// Registers `run`, `app assistant` and `assistants list|push|rm`.
+std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global);
 // Registers `login` and `logout`.
 std::function<int()> add_login_command(CLI::App& app, const GlobalOptions& global);
 

@@ -1,0 +1,164 @@
+// The builtin assistants:
+//  - builtin:dockerfile builds the app's Dockerfile (context: the app) and
+//    writes image, cmd, workingdir, ports and next=builtin:exec;
+//  - builtin:exec runs the app: cmd in workingdir of image (or of the
+//    default image, with the app at workingdir), output live and into
+//    state/log, state ports and every port the monitor sees forwarded. The
+//    app's own exit status is its result, not a failed step.
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+
+#include "chain/steps.h"
+#include "common/error.h"
+#include "common/fs.h"
+#include "image/build/builder.h"
+#include "image/default_image.h"
+#include "image/image_user.h"
+#include "image/resolve.h"
+#include "portmon/port_events.h"
+#include "portmon/portmon.h"
+
+namespace coracle::chain {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxLog = 1 << 20;  // state/log keeps the newest MiB
+
+std::string app_tag(const std::string& app_dir) {
+  std::string base = app_dir.substr(app_dir.find_last_of('/') + 1);
+  std::string name;
+  for (char c : base) {
+    c = static_cast<char>(tolower(c));
+    name += (isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '-';
+  }
+  while (!name.empty() && !isalnum(static_cast<unsigned char>(name[0]))) name.erase(0, 1);
+  return "localhost/coracle-app/" + (name.empty() ? std::string("app") : name) + ":latest";
+}
+
+}  // namespace
+
+StepOutcome run_builtin_dockerfile(const StepContext& ctx) {
+  struct stat st;
+  if (stat((ctx.app_dir + "/Dockerfile").c_str(), &st) < 0)
+    throw Error(ctx.what + ": the app has no Dockerfile");
+  image::BuildOptions b;
+  b.context = ctx.app_dir;
+  b.tags = {app_tag(ctx.options.app_dir)};
+  b.use_overlay = ctx.options.use_overlay;
+  b.fetch_base = ctx.options.fetch_image;
+  b.output_fd = ctx.options.output_fd;
+  b.on_event = [&](const image::BuildEvent& e) {
+    if (!ctx.options.on_event || e.kind == image::BuildEvent::Done) return;
+    ctx.options.on_event(
+        {{"event", e.kind == image::BuildEvent::Cached ? "build.cached" : "build.step"},
+         {"step", ctx.number},
+         {"build_step", e.number},
+         {"total", e.total},
+         {"instruction", e.text}});
+  };
+  try {
+    image::build_image(ctx.store, b);
+  } catch (const Error& e) {
+    throw Error(ctx.what + ": " + e.what());
+  }
+  image::ResolvedImage img = image::resolve_image(ctx.store, b.tags[0]);
+  json config = json::parse(ctx.store.read_blob(img.manifest.config.digest))["config"];
+  std::vector<std::string> cmd;
+  for (const char* k : {"Entrypoint", "Cmd"})
+    if (config.contains(k) && config[k].is_array())
+      for (const auto& a : config[k]) cmd.push_back(a.get<std::string>());
+  if (cmd.empty())
+    throw Error(ctx.what + ": the Dockerfile has no ENTRYPOINT or CMD to run the app");
+  json ports = json::array();
+  if (config.contains("ExposedPorts") && config["ExposedPorts"].is_object())
+    for (const auto& [key, _] : config["ExposedPorts"].items()) {
+      auto slash = key.find('/');
+      if (slash != std::string::npos && key.substr(slash + 1) != "tcp") continue;
+      ports.push_back(std::stoi(key.substr(0, slash)));
+    }
+  std::string wd = config.value("WorkingDir", "");
+  StepOutcome out;
+  out.state = ctx.state;
+  out.state.set("image", b.tags[0]);
+  out.state.set("cmd", json(cmd).dump());
+  out.state.set("workingdir", wd.empty() ? "/" : wd);
+  out.state.set("ports", ports.dump());
+  out.next = "builtin:exec";
+  return out;
+}
+
+StepOutcome run_builtin_exec(const StepContext& ctx) {
+  auto cmd = ctx.state.cmd(ctx.what);
+  if (!cmd)
+    throw Error(ctx.what +
+                ": state/cmd is missing: an assistant must write the command to run "
+                "(a JSON array) to /out/state/cmd");
+  std::vector<uint16_t> ports = ctx.state.ports(ctx.what);
+  std::string wd = ctx.state.working_dir();
+
+  sandbox::Spec spec;
+  std::optional<image::ImageRootfs> rootfs;
+  if (auto ref = ctx.state.get("image"); ref && !trimmed(*ref).empty()) {
+    std::string name = trimmed(*ref);
+    if (!image::has_image(ctx.store, name) && ctx.options.fetch_image)
+      ctx.options.fetch_image(name);
+    rootfs = image::prepare_rootfs(ctx.store, name);
+    spec.layers = rootfs->layer_dirs;
+    spec.env = rootfs->image.config.env;
+    if (!rootfs->image.config.user.empty())
+      std::tie(spec.uid, spec.gid) = image::parse_user(
+          rootfs->image.config.user, image::read_image_file(rootfs->layer_dirs, "etc/passwd"),
+          image::read_image_file(rootfs->layer_dirs, "etc/group"));
+  } else {
+    // No image: the default one, with the app where the command runs. The
+    // app is read-only: what it writes at run time is not the app.
+    spec.rootfs = image::ensure_default_rootfs(ctx.store.root());
+    spec.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+    spec.volumes.push_back({ctx.app_dir, wd, true});
+  }
+  spec.argv = *cmd;
+  spec.workdir = wd;
+  spec.net = sandbox::NetMode::Private;
+  spec.hostname = "coracle-app";
+  spec.timeout = ctx.options.timeout;
+
+  portmon::MonitorOptions mon;
+  for (uint16_t p : ports)
+    mon.publish.push_back(portmon::parse_publish(std::to_string(p) + ":" + std::to_string(p)));
+  for (const auto& text : ctx.options.publish) mon.publish.push_back(portmon::parse_publish(text));
+  mon.publish_all = true;
+  mon.on_event = [&](const portmon::PortEvent& e) {
+    if (ctx.options.on_event) ctx.options.on_event(portmon::port_event_json(e));
+    if (ctx.options.on_text) ctx.options.on_text(portmon::port_event_line(e));
+  };
+  mon.on_warning = [&](const std::string& text) {
+    if (ctx.options.on_event) ctx.options.on_event({{"event", "warning"}, {"message", text}});
+    if (ctx.options.on_text) ctx.options.on_text("warning: " + text);
+  };
+  portmon::PortMonitor monitor(mon);
+  for (const auto& p : monitor.published()) {
+    if (ctx.options.on_event) ctx.options.on_event(portmon::publish_event_json(p));
+    if (ctx.options.on_text) ctx.options.on_text(portmon::publish_event_line(p));
+  }
+  portmon::PortMonitor::prepare(spec);
+  sandbox::Hooks hooks;
+  hooks.on_start = [&monitor](sandbox::Started& s) { monitor.attach(s); };
+  StreamedRun run = run_with_output(spec, hooks, ctx.options, true, kMaxLog);
+  monitor.stop();
+  const sandbox::Result& r = run.result;
+  // A sandbox that could not start is coracle's failure, not the app's.
+  if (r.exit_code == 125 && !r.message.empty()) throw Error(ctx.what + ": " + r.message);
+
+  StepOutcome out;
+  out.state = ctx.state;
+  out.state.set("log", run.kept);
+  std::set<uint16_t> seen = monitor.tcp_ports_seen();
+  seen.insert(ports.begin(), ports.end());
+  out.state.set("ports", json(std::vector<uint16_t>(seen.begin(), seen.end())).dump());
+  out.app_exit = r.exit_code;
+  return out;
+}
+
+}  // namespace coracle::chain

@@ -1,0 +1,148 @@
+#include "chain/chain.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+
+#include "chain/steps.h"
+#include "common/error.h"
+#include "common/fs.h"
+#include "image/store.h"
+
+namespace coracle::chain {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+bool exists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+std::string absolute(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  char cwd[4096];
+  if (!getcwd(cwd, sizeof cwd)) throw_errno("getcwd");
+  return std::string(cwd) + "/" + path;
+}
+
+// Where the chain works: ROOT/tmp/chain-PID-..., swept if coracle dies.
+struct Workspace {
+  std::string root;
+  explicit Workspace(const image::Store& store) : root(store.make_tmp_dir("chain")) {}
+  ~Workspace() {
+    try {
+      remove_tree(root);
+    } catch (...) {
+    }
+  }
+};
+
+// The first assistant: --assistant, APP/.ayup/first, or detection.
+std::string pick_first(const ChainOptions& o, const AppState& state, const AssistantRegistry& reg) {
+  if (!o.assistant.empty()) return o.assistant;
+  if (auto f = state.get("first"); f && !trimmed(*f).empty()) return trimmed(*f);
+  if (exists(o.app_dir + "/Dockerfile")) return "builtin:dockerfile";
+  std::string known;
+  for (const auto& n : reg.list()) known += "\n  " + n;
+  throw Error("no assistant for " + o.app_dir +
+              ": it has no Dockerfile and no .ayup/first; choose one with --assistant NAME or "
+              "`coracle app assistant NAME`. The assistants are:" +
+              known);
+}
+
+}  // namespace
+
+std::string first_assistant(const std::string& app_dir) {
+  std::string path = app_dir + "/.ayup/first";
+  return exists(path) ? trimmed(read_file(path)) : "";
+}
+
+void set_first_assistant(const std::string& app_dir, const std::string& name) {
+  if (!exists(app_dir)) throw Error("app folder " + app_dir + " does not exist");
+  if (name.find('/') == std::string::npos) parse_assistant_name(name);
+  mkdir_p(app_dir + "/.ayup");
+  write_file_atomic(app_dir + "/.ayup/first", name + "\n");
+}
+
+ChainResult run_chain(const ChainOptions& given) {
+  ChainOptions o = given;
+  o.app_dir = absolute(o.app_dir);
+  struct stat st;
+  if (stat(o.app_dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
+    throw Error("app folder " + given.app_dir + " does not exist");
+  if (o.max_steps < 1) throw Error("--max-steps must be at least 1");
+  image::Store store(o.store_root);
+  AssistantRegistry registry(o.store_root, o.remote_dir);
+  Workspace ws(store);
+
+  // The app without its state, and the state apart: a step sees both, and
+  // nothing of APP changes until the whole chain has succeeded.
+  std::string app = ws.root + "/app0";
+  copy_tree(o.app_dir, app, {".ayup"});
+  AppState state = AppState::load(o.app_dir + "/.ayup");
+  std::string current = pick_first(o, state, registry);
+
+  ChainResult result;
+  std::optional<int> app_exit;
+  for (int step = 1; !current.empty(); ++step) {
+    if (step > o.max_steps)
+      throw Error("the chain did not end after " + std::to_string(o.max_steps) +
+                  " steps (--max-steps); the last asked for " + current);
+    std::string what = "step " + std::to_string(step) + " (" + current + ")";
+    if (o.on_event) o.on_event({{"event", "step.start"}, {"step", step}, {"assistant", current}});
+    auto start = Clock::now();
+    std::string work = ws.root + "/step" + std::to_string(step);
+    mkdir_p(work);
+    StepContext ctx{o, store, work, app, state, step, what};
+    StepOutcome out;
+    if (current.find('/') != std::string::npos) {
+      // --assistant PATH: a folder used as it is.
+      out = run_external(ctx, load_assistant_dir(absolute(current), current));
+    } else {
+      AssistantName name = parse_assistant_name(current);
+      if (name.kind == "builtin") {
+        if (name.name == "dockerfile")
+          out = run_builtin_dockerfile(ctx);
+        else if (name.name == "exec")
+          out = run_builtin_exec(ctx);
+        else
+          registry.find(name);  // throws, listing the assistants
+      } else {
+        out = run_external(ctx, registry.find(name));
+      }
+    }
+    // Commit the step: only now does anything of it count.
+    state = std::move(out.state);
+    if (out.new_app) app = *out.new_app;
+    if (out.app_exit) app_exit = out.app_exit;
+    result.steps = step;
+    double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    if (o.on_event) {
+      json end = {{"event", "step.end"},
+                  {"step", step},
+                  {"assistant", current},
+                  {"exit", 0},
+                  {"next", out.next.empty() ? "nil" : out.next},
+                  {"ms", ms}};
+      if (out.app_exit) end["app_exit"] = *out.app_exit;
+      o.on_event(end);
+    }
+    current = out.next;
+  }
+
+  // Write back: files added or overwritten, never deleted; .ayup is the state.
+  std::string dest = o.output_dir.empty() ? o.app_dir : absolute(o.output_dir);
+  copy_tree(app, dest, {".ayup"});
+  state.save(dest + "/.ayup");
+  result.exit_code = app_exit.value_or(0);
+  if (o.on_event)
+    o.on_event({{"event", "chain.end"},
+                {"steps", result.steps},
+                {"exit", result.exit_code},
+                {"written_to", dest}});
+  return result;
+}
+
+}  // namespace coracle::chain

@@ -1,0 +1,118 @@
+// An external assistant's step: its image (pulled or built from its
+// folder), run with the app and state at /in (read-only) and empty
+// /out/app and /out/state; what it wrote there becomes the app and the
+// state, by the ABI's rules.
+#include <sys/stat.h>
+
+#include "chain/steps.h"
+#include "common/error.h"
+#include "common/fs.h"
+#include "image/build/builder.h"
+#include "image/image_user.h"
+#include "image/resolve.h"
+
+namespace coracle::chain {
+namespace {
+
+void set_env(std::vector<std::string>& env, const std::string& entry) {
+  auto key = entry.substr(0, entry.find('=') + 1);
+  for (auto& e : env)
+    if (e.compare(0, key.size(), key) == 0) {
+      e = entry;
+      return;
+    }
+  env.push_back(entry);
+}
+
+std::string image_tag(const ExternalAssistant& a) {
+  std::string kind = a.full_name.substr(0, a.full_name.find(':'));
+  if (kind.empty() || kind.find('/') != std::string::npos) kind = "path";
+  std::string name = a.name;
+  for (auto& c : name) c = static_cast<char>(tolower(c));
+  return "localhost/coracle-assistant/" + kind + "-" + name + ":latest";
+}
+
+}  // namespace
+
+std::string assistant_image(const StepContext& ctx, const ExternalAssistant& a) {
+  if (a.image) {
+    if (!image::has_image(ctx.store, *a.image) && ctx.options.fetch_image)
+      ctx.options.fetch_image(*a.image);
+    if (!image::has_image(ctx.store, *a.image))
+      throw Error(ctx.what + ": its image " + *a.image +
+                  " is not in the store (get it with `coracle image pull " + *a.image + "`)");
+    return *a.image;
+  }
+  image::BuildOptions b;
+  b.context = a.dir;
+  b.tags = {image_tag(a)};
+  b.use_overlay = ctx.options.use_overlay;
+  b.fetch_base = ctx.options.fetch_image;
+  b.output_fd = ctx.options.output_fd;
+  b.on_event = [&](const image::BuildEvent& e) {
+    if (!ctx.options.on_event || e.kind == image::BuildEvent::Done) return;
+    ctx.options.on_event(
+        {{"event", e.kind == image::BuildEvent::Cached ? "build.cached" : "build.step"},
+         {"step", ctx.number},
+         {"build_step", e.number},
+         {"total", e.total},
+         {"instruction", e.text}});
+  };
+  try {
+    image::build_image(ctx.store, b);
+  } catch (const Error& e) {
+    throw Error(ctx.what + ": building the assistant " + a.dir + " failed: " + e.what());
+  }
+  return b.tags[0];
+}
+
+StepOutcome run_external(const StepContext& ctx, const ExternalAssistant& a) {
+  std::string ref = assistant_image(ctx, a);
+  image::ImageRootfs rootfs = image::prepare_rootfs(ctx.store, ref);
+  const image::ImageConfig& cfg = rootfs.image.config;
+
+  std::string out_app = ctx.work_dir + "/out/app", out_state = ctx.work_dir + "/out/state";
+  mkdir_p(out_app);
+  mkdir_p(out_state);
+  std::string in_state = ctx.work_dir + "/in-state";
+  ctx.state.save(in_state);
+
+  sandbox::Spec spec;
+  spec.layers = rootfs.layer_dirs;
+  spec.argv = cfg.entrypoint;
+  spec.argv.insert(spec.argv.end(), cfg.cmd.begin(), cfg.cmd.end());
+  if (spec.argv.empty())
+    throw Error(ctx.what + ": the image " + ref + " has no ENTRYPOINT or CMD to run");
+  spec.env = cfg.env;
+  // .ayup-env: the assistant's secrets and settings, given, never shown.
+  for (const auto& e : a.env) set_env(spec.env, e);
+  spec.workdir = cfg.working_dir.empty() ? "/" : cfg.working_dir;
+  if (!cfg.user.empty())
+    std::tie(spec.uid, spec.gid) =
+        image::parse_user(cfg.user, image::read_image_file(rootfs.layer_dirs, "etc/passwd"),
+                          image::read_image_file(rootfs.layer_dirs, "etc/group"));
+  // Assistants fetch packages and talk to services, like the builder's RUN.
+  spec.net = sandbox::NetMode::Host;
+  spec.hostname = "coracle-assistant";
+  spec.volumes = {{ctx.app_dir, "/in/app", true},
+                  {in_state, "/in/state", true},
+                  {out_app, "/out/app", false},
+                  {out_state, "/out/state", false}};
+  spec.timeout = ctx.options.timeout;
+  StreamedRun run = run_with_output(spec, {}, ctx.options, false, 0);
+  const sandbox::Result& r = run.result;
+  if (r.exit_code != 0) {
+    std::string why = !r.message.empty() ? r.message
+                      : r.term_signal    ? "killed by signal " + std::to_string(r.term_signal)
+                                         : "exited with status " + std::to_string(r.exit_code);
+    throw Error(ctx.what + " failed: " + why,
+                r.exit_code == 125 || r.term_signal ? 125 : r.exit_code);
+  }
+  StepOutcome out;
+  out.state = ctx.state;
+  out.next = out.state.merge_out(out_state, ctx.what);
+  out.new_app = out_app;
+  return out;
+}
+
+}  // namespace coracle::chain

@@ -1,0 +1,50 @@
+// The chain's steps (internal to src/chain): what one step gets and gives.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chain/assistants.h"
+#include "chain/chain.h"
+#include "chain/state.h"
+#include "image/store.h"
+#include "sandbox/sandbox.h"
+
+namespace coracle::chain {
+
+struct StepContext {
+  const ChainOptions& options;
+  const image::Store& store;
+  std::string work_dir;  // this step's own scratch dir (under ROOT/tmp)
+  std::string app_dir;   // the current app (read-only to the step)
+  const AppState& state;
+  int number = 0;
+  std::string what;  // "step 2 (local:helper)"
+};
+
+struct StepOutcome {
+  std::optional<std::string> new_app;  // the app's new dir (/out/app), if replaced
+  AppState state;                      // the state after the step
+  std::string next;                    // empty: the chain ends
+  std::optional<int> app_exit;         // builtin:exec: the app's own status
+};
+
+StepOutcome run_external(const StepContext& ctx, const ExternalAssistant& assistant);
+StepOutcome run_builtin_dockerfile(const StepContext& ctx);
+StepOutcome run_builtin_exec(const StepContext& ctx);
+
+// Runs spec with its stdout and stderr copied live to output_fd and, line
+// by line, into `log` events (stream stdout/stderr); keeps the combined
+// output when keep is set (at most max_keep bytes, the newest).
+struct StreamedRun {
+  sandbox::Result result;
+  std::string kept;
+};
+StreamedRun run_with_output(sandbox::Spec spec, const sandbox::Hooks& hooks,
+                            const ChainOptions& options, bool keep, size_t max_keep);
+
+// The image an external assistant runs: pulled when missing, or built from
+// its Dockerfile (cached: a rebuild of an unchanged folder costs ms).
+std::string assistant_image(const StepContext& ctx, const ExternalAssistant& assistant);
+
+}  // namespace coracle::chain

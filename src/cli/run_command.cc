@@ -1,0 +1,147 @@
+// `coracle run` (the assistant chain), `coracle app assistant` and
+// `coracle assistants list|push|rm`. People get a line per step and the
+// steps' own output live on stderr; --json gives DESIGN.md's event stream
+// on stdout.
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "chain/assistants.h"
+#include "chain/chain.h"
+#include "cli/commands.h"
+#include "common/error.h"
+#include "common/parse.h"
+
+namespace coracle::cli {
+namespace {
+
+struct RunFlags {
+  std::string app = ".", assistant, output, timeout, first_name, push_path, rm_name;
+  int max_steps = 64;
+  std::vector<std::string> publish;
+  bool json = false;
+  RegistryFlags registry;
+};
+
+// Events come from several threads (step output, the port monitor).
+std::mutex print_mutex;
+
+void print_line(FILE* f, const std::string& line) {
+  std::lock_guard<std::mutex> lock(print_mutex);
+  fprintf(f, "%s\n", line.c_str());
+  fflush(f);
+}
+
+// The step events for people; the rest is said by on_text or the output.
+void print_human(const nlohmann::json& e) {
+  std::string kind = e.value("event", "");
+  if (kind == "step.start") {
+    print_line(stderr, "── step " + std::to_string(e["step"].get<int>()) + ": " +
+                           e["assistant"].get<std::string>());
+  } else if (kind == "step.end") {
+    char ms[32];
+    snprintf(ms, sizeof ms, "%.0f ms", e["ms"].get<double>());
+    std::string line = "── step " + std::to_string(e["step"].get<int>()) + " done (" + ms + ")";
+    if (e.contains("app_exit"))
+      line += ", the app exited with " + std::to_string(e["app_exit"].get<int>());
+    std::string next = e.value("next", "nil");
+    line += next == "nil" ? "" : " → " + next;
+    print_line(stderr, line);
+  } else if (kind == "build.step" || kind == "build.cached") {
+    std::string text = e.value("instruction", "");
+    text = text.substr(0, text.find('\n'));
+    print_line(stderr, "   [" + std::to_string(e["build_step"].get<int>()) + "/" +
+                           std::to_string(e["total"].get<int>()) + "] " +
+                           (kind == "build.cached" ? "CACHED " : "") + text);
+  } else if (kind == "chain.end") {
+    print_line(stderr, "── written to " + e.value("written_to", std::string()));
+  }
+}
+
+}  // namespace
+
+std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global) {
+  auto f = std::make_shared<RunFlags>();
+  CLI::App* run = app.add_subcommand("run", "Run the assistant chain on an app folder");
+  run->add_option("app", f->app, "The app folder (default .)");
+  run->add_option("--assistant", f->assistant, "First assistant: a name or an assistant folder");
+  run->add_option("--max-steps", f->max_steps, "Stop a chain longer than this (default 64)");
+  run->add_option("--output", f->output, "Write the resulting app and state here, not into APP");
+  run->add_option("--timeout", f->timeout, "Stop the app (and each step) after this long");
+  run->add_option("-p,--publish", f->publish, "[HOSTIP:]HOSTPORT:PORT[/udp] for the app")
+      ->allow_extra_args(false);
+  run->add_flag("--json", f->json, "JSON events on stdout, one per line");
+  add_registry_flags(run, f->registry, false);
+
+  CLI::App* app_cmd = app.add_subcommand("app", "An app folder's settings");
+  app_cmd->require_subcommand(1);
+  CLI::App* first = app_cmd->add_subcommand("assistant", "Show or set the app's first assistant");
+  first->add_option("name", f->first_name, "builtin:NAME, local:NAME or remote:NAME");
+  first->add_option("--app", f->app, "The app folder (default .)");
+
+  CLI::App* assistants = app.add_subcommand("assistants", "The assistants coracle knows");
+  assistants->require_subcommand(1);
+  CLI::App* list = assistants->add_subcommand("list", "List builtin, local and remote assistants");
+  CLI::App* push = assistants->add_subcommand("push", "Add an assistant folder as local:NAME");
+  push->add_option("path", f->push_path, "The folder (a name file and a Dockerfile or image file)")
+      ->required();
+  CLI::App* rm = assistants->add_subcommand("rm", "Remove local:NAME");
+  rm->add_option("name", f->rm_name, "The name (with or without local:)")->required();
+
+  return [f, &global, run, first, list, push, rm]() -> int {
+    chain::AssistantRegistry registry(global.store_root(), chain::default_remote_dir());
+    if (list->parsed()) {
+      for (const auto& n : registry.list()) printf("%s\n", n.c_str());
+      return 0;
+    }
+    if (push->parsed()) {
+      printf("%s\n", registry.push(f->push_path).c_str());
+      return 0;
+    }
+    if (rm->parsed()) {
+      std::string name = f->rm_name.rfind("local:", 0) == 0 ? f->rm_name.substr(6) : f->rm_name;
+      if (!registry.remove(name)) throw Error("there is no assistant local:" + name);
+      printf("removed local:%s\n", name.c_str());
+      return 0;
+    }
+    if (first->parsed()) {
+      if (f->first_name.empty()) {
+        std::string name = chain::first_assistant(f->app);
+        printf("%s\n", name.empty() ? "(none: detected at run time)" : name.c_str());
+      } else {
+        chain::set_first_assistant(f->app, f->first_name);
+      }
+      return 0;
+    }
+    if (!run->parsed()) return 0;
+    chain::ChainOptions o;
+    o.app_dir = f->app;
+    o.assistant = f->assistant;
+    o.max_steps = f->max_steps;
+    o.output_dir = f->output;
+    if (!f->timeout.empty()) o.timeout = parse_duration(f->timeout);
+    o.publish = f->publish;
+    o.store_root = global.store_root();
+    o.remote_dir = chain::default_remote_dir();
+    o.use_overlay = global.use_overlay();
+    bool json = f->json;
+    o.fetch_image = [&global, f, json](const std::string& ref) {
+      pull_with_progress(global.store_root(), ref, f->registry, json);
+    };
+    if (json) {
+      o.output_fd = -1;
+      o.on_event = [](const nlohmann::json& e) { print_line(stdout, e.dump()); };
+    } else {
+      o.output_fd = 2;
+      o.on_event = [](const nlohmann::json& e) { print_human(e); };
+      o.on_text = [](const std::string& line) { print_line(stderr, line); };
+    }
+    chain::ChainResult r = chain::run_chain(o);
+    return r.exit_code;
+  };
+}
+
+}  // namespace coracle::cli
