@@ -1,0 +1,279 @@
+// `coracle run` through the real binary, one test per rule of the assistant
+// ABI (../shared/DESIGN.md): the in/out layout, the state merge, app
+// replacement, next/nil, detection, --max-steps, failed steps committing
+// nothing, write-back and --output, names, .ayup-env, the event stream.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "common/fs.h"
+#include "harness.h"
+
+namespace coracle::test {
+namespace {
+
+using nlohmann::json;
+
+class ChainTest : public ::testing::Test {
+ protected:
+  TempDir store, work;
+  std::string app() const { return work.path() + "/app"; }
+
+  void SetUp() override {
+    mkdir_p(app());
+    write_file_atomic(app() + "/main.txt", "original\n");
+  }
+  // An assistant folder whose command is the shell script body.
+  std::string assistant(const std::string& name, const std::string& script) {
+    std::string dir = work.path() + "/assistants/" + name;
+    mkdir_p(dir);
+    write_file_atomic(dir + "/name", name + "\n");
+    write_file_atomic(dir + "/Dockerfile",
+                      "FROM default\nCOPY --chmod=0555 cmd /assistant/cmd\n"
+                      "ENTRYPOINT [\"/assistant/cmd\"]\n");
+    write_file_atomic(dir + "/cmd", "#!/bin/sh\nset -e\n" + script);
+    return dir;
+  }
+  std::string push(const std::string& name, const std::string& script) {
+    auto r = cor({"assistants", "push", assistant(name, script)});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return "local:" + name;
+  }
+  RunResult cor(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--root", store.path()});
+    return coracle(args);
+  }
+  RunResult run(std::vector<std::string> extra) {
+    std::vector<std::string> args = {"run", app()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return cor(args);
+  }
+  std::map<std::string, std::string> state() { return read_regular_files(app() + "/.ayup"); }
+  // Every file under dir with its content: a snapshot to compare.
+  std::string snapshot(const std::string& dir) {
+    return run_sh("cd " + dir +
+                  " && find . -type f | sort | while read f; do echo \"$f\"; cat "
+                  "\"$f\"; done");
+  }
+  static std::vector<json> events(const std::string& out) {
+    std::vector<json> v;
+    for (const auto& line : lines_with(out, "{")) v.push_back(json::parse(line));
+    return v;
+  }
+};
+
+TEST_F(ChainTest, InAndOutLayoutAndTheStateMerge) {
+  mkdir_p(app() + "/.ayup");
+  write_file_atomic(app() + "/.ayup/keep", "kept\n");
+  write_file_atomic(app() + "/.ayup/clear-empty", "x\n");
+  write_file_atomic(app() + "/.ayup/clear-null", "x\n");
+  std::string a = push("inspect", R"SH(
+# /in is read-only, /in/app has no .ayup, /out starts empty.
+touch /in/app/x 2>/dev/null && exit 9
+[ -e /in/app/.ayup ] && exit 10
+[ -z "$(ls -A /out/app)$(ls -A /out/state)" ] || exit 11
+cat /in/state/keep > /out/app/seen-keep
+cp /in/app/main.txt /out/app/main.txt
+echo new > /out/app/added.txt
+: > /out/state/clear-empty
+echo null > /out/state/clear-null
+printf '["echo", "hi"]' > /out/state/cmd
+printf '[5000]' > /out/state/ports
+)SH");
+  auto r = run({"--assistant", a});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto s = state();
+  EXPECT_EQ(s["keep"], "kept\n");  // persisted: the step did not write it
+  EXPECT_EQ(s.count("clear-empty"), 0u);
+  EXPECT_EQ(s.count("clear-null"), 0u);
+  EXPECT_EQ(s["cmd"], "[\"echo\", \"hi\"]");
+  EXPECT_EQ(s["ports"], "[5000]");
+  EXPECT_EQ(read_file(app() + "/seen-keep"), "kept\n");
+  EXPECT_EQ(read_file(app() + "/added.txt"), "new\n");
+}
+
+TEST_F(ChainTest, AppIsReplacedByOutAppButWriteBackNeverDeletes) {
+  write_file_atomic(app() + "/dropped.txt", "the step does not copy me\n");
+  std::string a = push("rewrite", R"SH(
+echo rewritten > /out/app/main.txt
+[ -e /in/app/dropped.txt ] && echo seen > /out/state/dropped-was-there
+echo "next" > /out/app/only-new.txt
+echo local:check > /out/state/next
+)SH");
+  // The next step sees the app as the first step left it: dropped.txt gone.
+  push("check", R"SH(
+[ -e /in/app/dropped.txt ] && exit 12
+cp -a /in/app/. /out/app/
+)SH");
+  auto r = run({"--assistant", a});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(app() + "/main.txt"), "rewritten\n");
+  EXPECT_EQ(read_file(app() + "/only-new.txt"), "next\n");
+  // Written back by adding and overwriting only: the user's file stays.
+  EXPECT_EQ(read_file(app() + "/dropped.txt"), "the step does not copy me\n");
+  EXPECT_EQ(state()["dropped-was-there"], "seen\n");
+}
+
+TEST_F(ChainTest, AFailingStepCommitsNothingAndNamesItself) {
+  mkdir_p(app() + "/.ayup");
+  write_file_atomic(app() + "/.ayup/keep", "before\n");
+  std::string before = snapshot(app());
+  std::string ok = push("ok",
+                        "cp -a /in/app/. /out/app/\necho changed > /out/state/keep\n"
+                        "echo local:fails > /out/state/next\n");
+  push("fails", "echo partial > /out/app/partial\necho from the failing step\nexit 3\n");
+  auto r = run({"--assistant", ok});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("step 2 (local:fails) failed: exited with status 3"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(snapshot(app()), before);  // not even step 1's change
+}
+
+TEST_F(ChainTest, BrokenStateFilesAreABIErrors) {
+  std::string before = snapshot(app());
+  struct Case {
+    std::string script, expected;
+  } cases[] = {
+      {"echo 'python app.py' > /out/state/cmd", "state/cmd"},
+      {"echo '[0]' > /out/state/ports", "1..65535"},
+      {"echo '[80, 70000]' > /out/state/ports", "1..65535"},
+      {"echo exec > /out/state/next", "not an assistant name"},
+      {"echo local:no-such-assistant > /out/state/next",
+       "unknown assistant local:no-such-assistant"},
+  };
+  int i = 0;
+  for (const auto& c : cases) {
+    std::string name = "broken" + std::to_string(i++);
+    auto r = run({"--assistant", push(name, "cp -a /in/app/. /out/app/\n" + c.script + "\n")});
+    EXPECT_EQ(r.exit_code, 125) << c.script;
+    EXPECT_NE(r.err.find(c.expected), std::string::npos) << c.script << "\n" << r.err;
+    EXPECT_EQ(snapshot(app()), before) << c.script;
+  }
+}
+
+TEST_F(ChainTest, ALoopOfThreeIsStoppedByMaxSteps) {
+  std::string a = push("a",
+                       "cp -a /in/app/. /out/app/\necho x >> /out/app/trail\n"
+                       "echo local:b > /out/state/next\n");
+  push("b", "cp -a /in/app/. /out/app/\necho local:c > /out/state/next\n");
+  push("c", "cp -a /in/app/. /out/app/\necho local:a > /out/state/next\n");
+  std::string before = snapshot(app());
+  auto r = run({"--assistant", a, "--max-steps", "5", "--json"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("did not end after 5 steps"), std::string::npos) << r.err;
+  EXPECT_EQ(snapshot(app()), before);
+  int starts = 0;
+  for (const auto& e : events(r.out)) starts += e["event"] == "step.start";
+  EXPECT_EQ(starts, 5);
+}
+
+TEST_F(ChainTest, NamesFoldersAndAppsThatDoNotExist) {
+  auto r = run({"--assistant", "local:nope"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("unknown assistant local:nope"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("builtin:exec"), std::string::npos) << r.err;  // the list
+  EXPECT_NE(r.err.find("remote:hello"), std::string::npos) << r.err;
+  r = run({"--assistant", "nocolon"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("has no type"), std::string::npos) << r.err;
+  // No Dockerfile and no first assistant: the error lists the assistants.
+  r = run({});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("no assistant for"), std::string::npos) << r.err;
+  std::string dir = work.path() + "/bad";
+  mkdir_p(dir);
+  write_file_atomic(dir + "/Dockerfile", "FROM default\n");
+  r = run({"--assistant", dir});
+  EXPECT_NE(r.err.find("no `name` file"), std::string::npos) << r.err;
+  write_file_atomic(dir + "/name", "bad\n");
+  r = run({"--assistant", dir});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("no ENTRYPOINT or CMD"), std::string::npos) << r.err;
+  r = cor({"run", work.path() + "/missing-app"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
+}
+
+TEST_F(ChainTest, AyupEnvIsTheAssistantsEnvironmentAndIsNeverPrinted) {
+  std::string dir = assistant("env", "echo \"$API_TOKEN\" > /out/state/token\n");
+  write_file_atomic(dir + "/.ayup-env", "# secrets\nAPI_TOKEN=s3cr3t-value\n");
+  auto r = run({"--assistant", dir, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(state()["token"], "s3cr3t-value\n");
+  EXPECT_EQ(r.out.find("s3cr3t"), std::string::npos);
+  EXPECT_EQ(r.err.find("s3cr3t"), std::string::npos);
+}
+
+TEST_F(ChainTest, DockerfileAppRunsThroughExecWithEventsInOrder) {
+  write_file_atomic(app() + "/Dockerfile",
+                    "FROM default\nEXPOSE 8000\nWORKDIR /srv\nCOPY main.txt .\n"
+                    "CMD [\"sh\", \"-c\", \"httpd -p 8000 -h /srv && cat main.txt && sleep 1 "
+                    "&& exit 7\"]\n");
+  auto r = run({"--json"});
+  // The app's own status is the result, and its log and ports commit.
+  EXPECT_EQ(r.exit_code, 7) << r.err;
+  std::vector<std::string> order;
+  for (const auto& e : events(r.out)) {
+    std::string kind = e["event"];
+    if (kind == "build.step" || kind == "build.cached" || kind == "log") continue;
+    order.push_back(kind +
+                    (e.contains("assistant") ? " " + e["assistant"].get<std::string>() : ""));
+  }
+  std::vector<std::string> expected = {"step.start builtin:dockerfile",
+                                       "step.end builtin:dockerfile",
+                                       "step.start builtin:exec",
+                                       "port.publish",
+                                       "port.open",
+                                       "port.close",
+                                       "step.end builtin:exec",
+                                       "chain.end"};
+  EXPECT_EQ(order, expected) << r.out;
+  auto s = state();
+  EXPECT_EQ(s["cmd"],
+            "[\"sh\",\"-c\",\"httpd -p 8000 -h /srv && cat main.txt && sleep 1 && exit 7\"]");
+  EXPECT_EQ(s["workingdir"], "/srv");
+  EXPECT_EQ(s["ports"], "[8000]");
+  EXPECT_EQ(s["log"], "original\n");
+  EXPECT_EQ(s.count("next"), 0u);
+}
+
+TEST_F(ChainTest, AnAssistantReadsThePreviousExecsLog) {
+  write_file_atomic(app() + "/run.sh", "echo first run says hi\n");
+  auto r = run({"--assistant", "remote:run-sh"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(state()["log"], "first run says hi\n");
+  r = run({"--assistant", "remote:run-sh"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("the last run ended with: first run says hi"), std::string::npos) << r.err;
+}
+
+TEST_F(ChainTest, OutputDirGetsTheResultAndTheAppStaysAsItWas) {
+  std::string before = snapshot(app());
+  std::string out = work.path() + "/result";
+  auto r = run({"--assistant", push("w", "echo made > /out/app/made.txt\necho v > /out/state/v\n"),
+                "--output", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(snapshot(app()), before);
+  EXPECT_EQ(read_file(out + "/made.txt"), "made\n");
+  EXPECT_EQ(read_file(out + "/.ayup/v"), "v\n");
+}
+
+TEST_F(ChainTest, LocalAndRemoteAssistantsAndTheFirstOne) {
+  std::string name = push("lister", "echo listed > /out/state/by\n");
+  auto list = cor({"assistants", "list"});
+  EXPECT_NE(list.out.find("local:lister\n"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("remote:static-site\n"), std::string::npos) << list.out;
+  ASSERT_EQ(cor({"app", "assistant", name, "--app", app()}).exit_code, 0);
+  EXPECT_EQ(cor({"app", "assistant", "--app", app()}).out, "local:lister\n");
+  auto r = run({});  // .ayup/first picks it
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(state()["by"], "listed\n");
+  EXPECT_EQ(state()["first"], "local:lister\n");
+  ASSERT_EQ(cor({"assistants", "rm", name}).exit_code, 0);
+  EXPECT_EQ(run({}).exit_code, 125);  // gone
+}
+
+}  // namespace
+}  // namespace coracle::test
