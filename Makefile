@@ -26,6 +26,7 @@ bench: build
 	@benchmarks/exec_latency.sh $(CORACLE)
 	@benchmarks/portmon.sh $(BUILD)
 	@benchmarks/build.sh $(CORACLE)
+	@benchmarks/chain.sh $(CORACLE)
 
 format:
 	@clang-format -i $$(git ls-files '*.cc' '*.h')
