@@ -135,6 +135,7 @@ ChainResult run_chain(const ChainOptions& given) {
   // Write back: files added or overwritten, never deleted; .ayup is the state.
   std::string dest = o.output_dir.empty() ? o.app_dir : absolute(o.output_dir);
   copy_tree(app, dest, {".ayup"});
+  if (!o.version.empty()) state.set("version", o.version + "\n");
   state.save(dest + "/.ayup");
   result.exit_code = app_exit.value_or(0);
   if (o.on_event)

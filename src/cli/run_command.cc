@@ -127,6 +127,7 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
     o.store_root = global.store_root();
     o.remote_dir = chain::default_remote_dir();
     o.use_overlay = global.use_overlay();
+    o.version = CORACLE_VERSION;
     bool json = f->json;
     o.fetch_image = [&global, f, json](const std::string& ref) {
       pull_with_progress(global.store_root(), ref, f->registry, json);

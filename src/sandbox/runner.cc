@@ -123,6 +123,7 @@ void wait_for_exit(InitProcess& init, int sock, const SignalForwarding& signals,
   std::optional<Clock::time_point> term_at, kill_at;
   if (spec.timeout.count() > 0) term_at = start + spec.timeout;
   bool sock_open = true;
+  int interrupts = 0;
   while (true) {
     struct pollfd fds[3] = {
         {init.pidfd(), POLLIN, 0}, {sock_open ? sock : -1, POLLIN, 0}, {signals.fd(), POLLIN, 0}};
@@ -166,8 +167,15 @@ void wait_for_exit(InitProcess& init, int sock, const SignalForwarding& signals,
     }
     if (fds[2].revents) {
       struct signalfd_siginfo si;
-      while (read(signals.fd(), &si, sizeof si) == sizeof si)
-        init.signal(static_cast<int>(si.ssi_signo));
+      while (read(signals.fd(), &si, sizeof si) == sizeof si) {
+        // A second Ctrl-C (or SIGTERM) means "now": an app that handles or
+        // ignores the first must not keep the user waiting.
+        bool interrupt = si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM;
+        if (interrupt && ++interrupts >= 2)
+          init.signal(SIGKILL);
+        else
+          init.signal(static_cast<int>(si.ssi_signo));
+      }
     }
     if (fds[0].revents) {
       out.init_status = init.reap();

@@ -237,6 +237,7 @@ TEST_F(ChainTest, DockerfileAppRunsThroughExecWithEventsInOrder) {
   EXPECT_EQ(s["ports"], "[8000]");
   EXPECT_EQ(s["log"], "original\n");
   EXPECT_EQ(s.count("next"), 0u);
+  EXPECT_FALSE(s["version"].empty());  // the tool that made the state
 }
 
 TEST_F(ChainTest, AnAssistantReadsThePreviousExecsLog) {

@@ -107,6 +107,21 @@ TEST(Lifecycle, SignalsAreForwardedToTheCommand) {
   }
 }
 
+TEST(Lifecycle, ASecondInterruptKillsACommandThatIgnoresTheFirst) {
+  int out;
+  pid_t pid = spawn_coracle({"exec", "--", "/bin/sh", "-c",
+                             "trap 'echo got INT' INT; echo ready; while :; do sleep 0.05; done"},
+                            &out);
+  std::string seen = read_until(out, "ready\n");
+  ASSERT_NE(seen.find("ready"), std::string::npos);
+  kill(pid, SIGINT);
+  seen += read_until(out, "got INT");
+  EXPECT_NE(seen.find("got INT"), std::string::npos) << seen;
+  kill(pid, SIGINT);
+  EXPECT_EQ(wait_coracle(pid), 128 + SIGKILL);
+  close(out);
+}
+
 TEST(Lifecycle, ManySequentialRunsLeaveNothingBehind) {
   // Warm up the default image first so it is not counted as a change.
   ASSERT_EQ(coracle({"exec", "--", "true"}).exit_code, 0);
