@@ -276,5 +276,42 @@ TEST_F(ChainTest, LocalAndRemoteAssistantsAndTheFirstOne) {
   EXPECT_EQ(run({}).exit_code, 125);  // gone
 }
 
+TEST_F(ChainTest, AnImageFileAssistantJumpsStraightToExecInItsImage) {
+  // The assistant's image, built beforehand; its folder only names it.
+  std::string src = assistant("img-src", R"SH(
+printf 'tests/chain-image' > /out/state/image
+printf '["sh", "-c", "echo running in $MARK"]' > /out/state/cmd
+echo builtin:exec > /out/state/next
+)SH");
+  write_file_atomic(src + "/Dockerfile",
+                    "FROM default\nENV MARK=the-assistants-image\n"
+                    "COPY --chmod=0555 cmd /assistant/cmd\nENTRYPOINT [\"/assistant/cmd\"]\n");
+  ASSERT_EQ(cor({"build", "-q", "-t", "tests/chain-image", src}).exit_code, 0);
+  std::string dir = work.path() + "/by-image";
+  mkdir_p(dir);
+  write_file_atomic(dir + "/name", "by-image\n");
+  write_file_atomic(dir + "/image", "tests/chain-image\n");
+  auto r = run({"--assistant", dir});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(state()["log"], "running in the-assistants-image\n");
+}
+
+TEST_F(ChainTest, AKilledStepAndATimedOutAppAreReported) {
+  std::string before = snapshot(app());
+  auto r = run({"--assistant", push("killed", "echo partial > /out/state/x\nkill -9 $$\n")});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("step 1 (local:killed) failed: killed by signal 9"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(snapshot(app()), before);
+  // The app's own end is the result, also when --timeout ends it.
+  r = run({"--assistant",
+           push("forever",
+                "printf '[\"sh\", \"-c\", \"echo up; sleep 30\"]' > /out/state/cmd\n"
+                "echo builtin:exec > /out/state/next\n"),
+           "--timeout", "1s"});
+  EXPECT_EQ(r.exit_code, 128 + SIGTERM) << r.err;
+  EXPECT_EQ(state()["log"], "up\n");
+}
+
 }  // namespace
 }  // namespace coracle::test

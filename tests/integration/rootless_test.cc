@@ -227,5 +227,20 @@ TEST_F(Rootless, BuildKeepsTheContainersOwnersAndReadsPrivateFiles) {
   EXPECT_NE(listing.find("1000/1000         6"), std::string::npos) << listing;
 }
 
+TEST_F(Rootless, TheChainRunsAsAPlainUser) {
+  std::string app = home_.path() + "/app";
+  mkdir_p(app);
+  write_file_atomic(app + "/run.sh", "echo \"app as $(id -u)\" > /dev/stderr; echo done\n");
+  run_sh("chown -R " + std::to_string(uid_) + " " + app);
+  auto r = coracle({"run", app, "--assistant", "remote:run-sh"}, options_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("app as 0"), std::string::npos) << r.err;
+  // The result is the caller's own.
+  struct stat st;
+  ASSERT_EQ(stat((app + "/.ayup/log").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, uid_);
+  EXPECT_EQ(read_file(app + "/.ayup/cmd"), "[\"sh\", \"run.sh\"]");
+}
+
 }  // namespace
 }  // namespace coracle::test
