@@ -43,27 +43,13 @@ StepOutcome run_builtin_dockerfile(const StepContext& ctx) {
   struct stat st;
   if (stat((ctx.app_dir + "/Dockerfile").c_str(), &st) < 0)
     throw Error(ctx.what + ": the app has no Dockerfile");
-  image::BuildOptions b;
-  b.context = ctx.app_dir;
-  b.tags = {app_tag(ctx.options.app_dir)};
-  b.use_overlay = ctx.options.use_overlay;
-  b.fetch_base = ctx.options.fetch_image;
-  b.output_fd = ctx.options.output_fd;
-  b.on_event = [&](const image::BuildEvent& e) {
-    if (!ctx.options.on_event || e.kind == image::BuildEvent::Done) return;
-    ctx.options.on_event(
-        {{"event", e.kind == image::BuildEvent::Cached ? "build.cached" : "build.step"},
-         {"step", ctx.number},
-         {"build_step", e.number},
-         {"total", e.total},
-         {"instruction", e.text}});
-  };
+  std::string tag = app_tag(ctx.options.app_dir);
   try {
-    image::build_image(ctx.store, b);
+    build_for_step(ctx, ctx.app_dir, tag);
   } catch (const Error& e) {
     throw Error(ctx.what + ": " + e.what());
   }
-  image::ResolvedImage img = image::resolve_image(ctx.store, b.tags[0]);
+  image::ResolvedImage img = image::resolve_image(ctx.store, tag);
   json config = json::parse(ctx.store.read_blob(img.manifest.config.digest))["config"];
   std::vector<std::string> cmd;
   for (const char* k : {"Entrypoint", "Cmd"})
@@ -81,7 +67,7 @@ StepOutcome run_builtin_dockerfile(const StepContext& ctx) {
   std::string wd = config.value("WorkingDir", "");
   StepOutcome out;
   out.state = ctx.state;
-  out.state.set("image", b.tags[0]);
+  out.state.set("image", tag);
   out.state.set("cmd", json(cmd).dump());
   out.state.set("workingdir", wd.empty() ? "/" : wd);
   out.state.set("ports", ports.dump());

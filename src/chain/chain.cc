@@ -20,13 +20,6 @@ bool exists(const std::string& path) {
   return stat(path.c_str(), &st) == 0;
 }
 
-std::string absolute(const std::string& path) {
-  if (path.empty() || path[0] == '/') return path;
-  char cwd[4096];
-  if (!getcwd(cwd, sizeof cwd)) throw_errno("getcwd");
-  return std::string(cwd) + "/" + path;
-}
-
 // Where the chain works: ROOT/tmp/chain-PID-..., swept if coracle dies.
 struct Workspace {
   std::string root;
@@ -68,7 +61,7 @@ void set_first_assistant(const std::string& app_dir, const std::string& name) {
 
 ChainResult run_chain(const ChainOptions& given) {
   ChainOptions o = given;
-  o.app_dir = absolute(o.app_dir);
+  o.app_dir = absolute_path(o.app_dir);
   struct stat st;
   if (stat(o.app_dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
     throw Error("app folder " + given.app_dir + " does not exist");
@@ -99,7 +92,7 @@ ChainResult run_chain(const ChainOptions& given) {
     StepOutcome out;
     if (current.find('/') != std::string::npos) {
       // --assistant PATH: a folder used as it is.
-      out = run_external(ctx, load_assistant_dir(absolute(current), current));
+      out = run_external(ctx, load_assistant_dir(absolute_path(current), current));
     } else {
       AssistantName name = parse_assistant_name(current);
       if (name.kind == "builtin") {
@@ -133,7 +126,7 @@ ChainResult run_chain(const ChainOptions& given) {
   }
 
   // Write back: files added or overwritten, never deleted; .ayup is the state.
-  std::string dest = o.output_dir.empty() ? o.app_dir : absolute(o.output_dir);
+  std::string dest = o.output_dir.empty() ? o.app_dir : absolute_path(o.output_dir);
   copy_tree(app, dest, {".ayup"});
   if (!o.version.empty()) state.set("version", o.version + "\n");
   state.save(dest + "/.ayup");

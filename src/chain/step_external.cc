@@ -43,9 +43,19 @@ std::string assistant_image(const StepContext& ctx, const ExternalAssistant& a) 
                   " is not in the store (get it with `coracle image pull " + *a.image + "`)");
     return *a.image;
   }
+  std::string tag = image_tag(a);
+  try {
+    build_for_step(ctx, a.dir, tag);
+  } catch (const Error& e) {
+    throw Error(ctx.what + ": building the assistant " + a.dir + " failed: " + e.what());
+  }
+  return tag;
+}
+
+void build_for_step(const StepContext& ctx, const std::string& context, const std::string& tag) {
   image::BuildOptions b;
-  b.context = a.dir;
-  b.tags = {image_tag(a)};
+  b.context = context;
+  b.tags = {tag};
   b.use_overlay = ctx.options.use_overlay;
   b.fetch_base = ctx.options.fetch_image;
   b.output_fd = ctx.options.output_fd;
@@ -58,12 +68,7 @@ std::string assistant_image(const StepContext& ctx, const ExternalAssistant& a) 
          {"total", e.total},
          {"instruction", e.text}});
   };
-  try {
-    image::build_image(ctx.store, b);
-  } catch (const Error& e) {
-    throw Error(ctx.what + ": building the assistant " + a.dir + " failed: " + e.what());
-  }
-  return b.tags[0];
+  image::build_image(ctx.store, b);
 }
 
 StepOutcome run_external(const StepContext& ctx, const ExternalAssistant& a) {

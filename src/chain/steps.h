@@ -43,6 +43,10 @@ struct StreamedRun {
 StreamedRun run_with_output(sandbox::Spec spec, const sandbox::Hooks& hooks,
                             const ChainOptions& options, bool keep, size_t max_keep);
 
+// coracle build of context into tag, its steps relayed as build.step /
+// build.cached events of this chain step; errors are prefixed with the step.
+void build_for_step(const StepContext& ctx, const std::string& context, const std::string& tag);
+
 // The image an external assistant runs: pulled when missing, or built from
 // its Dockerfile (cached: a rebuild of an unchanged folder costs ms).
 std::string assistant_image(const StepContext& ctx, const ExternalAssistant& assistant);

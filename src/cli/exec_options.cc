@@ -14,13 +14,6 @@
 namespace coracle::cli {
 namespace {
 
-std::string absolute(const std::string& path) {
-  if (path.empty() || path[0] == '/') return path;
-  char cwd[PATH_MAX];
-  if (!getcwd(cwd, sizeof cwd)) throw_errno("getcwd");
-  return std::string(cwd) + "/" + path;
-}
-
 void set_env(std::vector<std::string>& env, const std::string& entry) {
   auto key = entry.substr(0, entry.find('='));
   for (auto& e : env)
@@ -37,7 +30,7 @@ sandbox::BindMount parse_volume(const std::string& text) {
   auto parts = split(text, ':');
   if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty())
     throw Error("invalid volume '" + text + "': use SRC:DST[:ro]");
-  sandbox::BindMount m{absolute(parts[0]), parts[1], false};
+  sandbox::BindMount m{absolute_path(parts[0]), parts[1], false};
   if (parts.size() == 3) {
     if (parts[2] == "ro")
       m.read_only = true;
@@ -122,13 +115,13 @@ sandbox::Spec make_spec(const ExecFlags& f, const ImageDefaults& image) {
   spec.workdir = !f.workdir.empty()                 ? f.workdir
                  : cfg && !cfg->working_dir.empty() ? cfg->working_dir
                                                     : "/";
-  if (!f.in_dir.empty()) spec.in_dir = absolute(f.in_dir);
-  if (!f.out_dir.empty()) spec.out_dir = absolute(f.out_dir);
+  if (!f.in_dir.empty()) spec.in_dir = absolute_path(f.in_dir);
+  if (!f.out_dir.empty()) spec.out_dir = absolute_path(f.out_dir);
   for (const auto& v : f.volumes) spec.volumes.push_back(parse_volume(v));
   spec.read_only_rootfs = f.read_only;
   spec.cap_add = f.cap_add;
   spec.cap_drop = f.cap_drop;
-  spec.seccomp_profile = f.seccomp == "unconfined" ? "unconfined" : absolute(f.seccomp);
+  spec.seccomp_profile = f.seccomp == "unconfined" ? "unconfined" : absolute_path(f.seccomp);
   if (!f.memory.empty()) spec.limits.memory_bytes = parse_bytes(f.memory);
   if (!f.pids.empty()) spec.limits.pids = parse_uint(f.pids, "--pids");
   if (!f.cpus.empty()) {

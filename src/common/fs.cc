@@ -360,4 +360,11 @@ void rename_path(const std::string& from, const std::string& to) {
   if (rename(from.c_str(), to.c_str()) < 0) throw_errno("cannot move " + from + " to " + to);
 }
 
+std::string absolute_path(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  char cwd[4096];
+  if (!getcwd(cwd, sizeof cwd)) throw_errno("getcwd");
+  return std::string(cwd) + "/" + path;
+}
+
 }  // namespace coracle

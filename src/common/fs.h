@@ -21,6 +21,8 @@ int mkdir_p_in_root(int root_fd, const char* path);
 int touch_in_root(int root_fd, const char* path);
 
 std::string read_file(const std::string& path);
+// path made absolute against the working directory (not resolved).
+std::string absolute_path(const std::string& path);
 // write(2) until all of data is written (EINTR retried); path names the
 // file in the error.
 void write_all(int fd, const void* data, size_t size, const std::string& path);

@@ -42,20 +42,13 @@ int64_t now_seconds() {
   return static_cast<int64_t>(time(nullptr));
 }
 
-std::string absolute(const std::string& path) {
-  if (path.empty() || path[0] == '/') return path;
-  char cwd[4096];
-  if (!getcwd(cwd, sizeof cwd)) throw_errno("getcwd");
-  return std::string(cwd) + "/" + path;
-}
-
 class Builder {
  public:
   Builder(const Store& store, const BuildOptions& opts)
       : store_(store), opts_(opts), cache_(store) {}
 
   BuildResult run() {
-    context_ = absolute(opts_.context);
+    context_ = absolute_path(opts_.context);
     struct stat st;
     if (stat(context_.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
       throw Error("build context " + opts_.context + " is not a directory");
