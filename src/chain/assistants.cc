@@ -1,8 +1,5 @@
 #include "chain/assistants.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdlib>
 
@@ -14,16 +11,6 @@
 namespace coracle::chain {
 namespace {
 
-bool is_dir(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-bool is_file(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
 bool valid_name(const std::string& n) {
   return !n.empty() && n.size() <= 128 && n[0] != '.' &&
          n.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
@@ -34,7 +21,7 @@ bool valid_name(const std::string& n) {
 std::vector<std::string> folders(const std::string& dir) {
   std::vector<std::string> out;
   for (const auto& n : list_dir(dir))
-    if (is_dir(dir + "/" + n) && is_file(dir + "/" + n + "/name")) out.push_back(n);
+    if (is_directory(dir + "/" + n) && is_regular_file(dir + "/" + n + "/name")) out.push_back(n);
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -55,20 +42,20 @@ AssistantName parse_assistant_name(const std::string& text) {
 }
 
 ExternalAssistant load_assistant_dir(const std::string& dir, const std::string& full_name) {
-  if (!is_dir(dir)) throw Error("assistant folder " + dir + " does not exist");
+  if (!is_directory(dir)) throw Error("assistant folder " + dir + " does not exist");
   ExternalAssistant a;
   a.full_name = full_name;
   a.dir = dir;
-  if (!is_file(dir + "/name"))
+  if (!is_regular_file(dir + "/name"))
     throw Error("assistant folder " + dir + " has no `name` file (it holds the assistant's name)");
   a.name = trimmed(read_file(dir + "/name"));
   if (!valid_name(a.name))
     throw Error(dir + "/name: '" + a.name +
                 "' is not a valid assistant name (letters, digits, . _ -)");
-  if (is_file(dir + "/image")) {
+  if (is_regular_file(dir + "/image")) {
     a.image = trimmed(read_file(dir + "/image"));
     if (a.image->empty()) throw Error(dir + "/image is empty: write an image reference in it");
-  } else if (is_file(dir + "/Dockerfile")) {
+  } else if (is_regular_file(dir + "/Dockerfile")) {
     // An assistant is run by its image's own command: say so now rather
     // than after a build.
     std::string df = read_file(dir + "/Dockerfile");
@@ -84,7 +71,7 @@ ExternalAssistant load_assistant_dir(const std::string& dir, const std::string& 
   } else {
     throw Error("assistant folder " + dir + " has neither a Dockerfile nor an `image` file");
   }
-  if (is_file(dir + "/.ayup-env")) {
+  if (is_regular_file(dir + "/.ayup-env")) {
     try {
       a.env = parse_env_file(read_file(dir + "/.ayup-env"));
     } catch (const Error&) {
@@ -113,7 +100,7 @@ std::vector<std::string> AssistantRegistry::list() const {
 ExternalAssistant AssistantRegistry::find(const AssistantName& name) const {
   std::string base = name.kind == "local" ? local_dir_ : remote_dir_;
   std::string dir = base + "/" + name.name;
-  if (name.kind == "builtin" || base.empty() || !is_file(dir + "/name")) {
+  if (name.kind == "builtin" || base.empty() || !is_regular_file(dir + "/name")) {
     std::string known;
     for (const auto& n : list()) known += "\n  " + n;
     throw Error("unknown assistant " + name.str() + "; the assistants are:" + known);
@@ -124,9 +111,9 @@ ExternalAssistant AssistantRegistry::find(const AssistantName& name) const {
 std::string AssistantRegistry::push(const std::string& dir) const {
   ExternalAssistant a = load_assistant_dir(dir, "");
   std::string target = local_dir_ + "/" + a.name;
-  std::string tmp = local_dir_ + "/.tmp-" + a.name + "-" + std::to_string(getpid());
   mkdir_p(local_dir_, 0700);
-  remove_tree(tmp);
+  // Staged beside its place and renamed in: a push never leaves half a copy.
+  std::string tmp = make_unique_dir(local_dir_, ".tmp-" + a.name + "-");
   try {
     copy_tree(dir, tmp);
     remove_tree(target);
@@ -141,20 +128,17 @@ std::string AssistantRegistry::push(const std::string& dir) const {
 bool AssistantRegistry::remove(const std::string& name) const {
   if (!valid_name(name)) return false;
   std::string dir = local_dir_ + "/" + name;
-  if (!is_dir(dir)) return false;
+  if (!is_directory(dir)) return false;
   remove_tree(dir);
   return true;
 }
 
 std::string default_remote_dir() {
   if (const char* env = getenv("CORACLE_ASSISTANTS")) return env;
-  char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) return {};
-  std::string dir(exe, static_cast<size_t>(n));
-  dir = dir.substr(0, dir.find_last_of('/'));
+  std::string dir = executable_dir();
+  if (dir.empty()) return {};
   for (const std::string& candidate : {dir + "/assistants", dir + "/../share/coracle/assistants"})
-    if (is_dir(candidate)) return candidate;
+    if (is_directory(candidate)) return candidate;
   return {};
 }
 

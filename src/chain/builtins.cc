@@ -5,8 +5,6 @@
 //    default image, with the app at workingdir), output live and into
 //    state/log, state ports and every port the monitor sees forwarded. The
 //    app's own exit status is its result, not a failed step.
-#include <sys/stat.h>
-
 #include <nlohmann/json.hpp>
 
 #include "chain/steps.h"
@@ -40,8 +38,7 @@ std::string app_tag(const std::string& app_dir) {
 }  // namespace
 
 StepOutcome run_builtin_dockerfile(const StepContext& ctx) {
-  struct stat st;
-  if (stat((ctx.app_dir + "/Dockerfile").c_str(), &st) < 0)
+  if (!path_exists(ctx.app_dir + "/Dockerfile"))
     throw Error(ctx.what + ": the app has no Dockerfile");
   std::string tag = app_tag(ctx.options.app_dir);
   try {
@@ -101,7 +98,7 @@ StepOutcome run_builtin_exec(const StepContext& ctx) {
     // No image: the default one, with the app where the command runs. The
     // app is read-only: what it writes at run time is not the app.
     spec.rootfs = image::ensure_default_rootfs(ctx.store.root());
-    spec.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+    spec.env = {std::string("PATH=") + sandbox::kDefaultPath};
     spec.volumes.push_back({ctx.app_dir, wd, true});
   }
   spec.argv = *cmd;

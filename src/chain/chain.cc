@@ -1,7 +1,5 @@
 #include "chain/chain.h"
 
-#include <sys/stat.h>
-
 #include <chrono>
 
 #include "chain/steps.h"
@@ -14,11 +12,6 @@ namespace {
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
-
-bool exists(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0;
-}
 
 // Where the chain works: ROOT/tmp/chain-PID-..., swept if coracle dies.
 struct Workspace {
@@ -36,7 +29,7 @@ struct Workspace {
 std::string pick_first(const ChainOptions& o, const AppState& state, const AssistantRegistry& reg) {
   if (!o.assistant.empty()) return o.assistant;
   if (auto f = state.get("first"); f && !trimmed(*f).empty()) return trimmed(*f);
-  if (exists(o.app_dir + "/Dockerfile")) return "builtin:dockerfile";
+  if (path_exists(o.app_dir + "/Dockerfile")) return "builtin:dockerfile";
   std::string known;
   for (const auto& n : reg.list()) known += "\n  " + n;
   throw Error("no assistant for " + o.app_dir +
@@ -49,11 +42,11 @@ std::string pick_first(const ChainOptions& o, const AppState& state, const Assis
 
 std::string first_assistant(const std::string& app_dir) {
   std::string path = app_dir + "/.ayup/first";
-  return exists(path) ? trimmed(read_file(path)) : "";
+  return path_exists(path) ? trimmed(read_file(path)) : "";
 }
 
 void set_first_assistant(const std::string& app_dir, const std::string& name) {
-  if (!exists(app_dir)) throw Error("app folder " + app_dir + " does not exist");
+  if (!path_exists(app_dir)) throw Error("app folder " + app_dir + " does not exist");
   if (name.find('/') == std::string::npos) parse_assistant_name(name);
   mkdir_p(app_dir + "/.ayup");
   write_file_atomic(app_dir + "/.ayup/first", name + "\n");
@@ -62,9 +55,7 @@ void set_first_assistant(const std::string& app_dir, const std::string& name) {
 ChainResult run_chain(const ChainOptions& given) {
   ChainOptions o = given;
   o.app_dir = absolute_path(o.app_dir);
-  struct stat st;
-  if (stat(o.app_dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
-    throw Error("app folder " + given.app_dir + " does not exist");
+  if (!is_directory(o.app_dir)) throw Error("app folder " + given.app_dir + " does not exist");
   if (o.max_steps < 1) throw Error("--max-steps must be at least 1");
   image::Store store(o.store_root);
   AssistantRegistry registry(o.store_root, o.remote_dir);

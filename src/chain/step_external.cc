@@ -2,27 +2,16 @@
 // folder), run with the app and state at /in (read-only) and empty
 // /out/app and /out/state; what it wrote there becomes the app and the
 // state, by the ABI's rules.
-#include <sys/stat.h>
-
 #include "chain/steps.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/parse.h"
 #include "image/build/builder.h"
 #include "image/image_user.h"
 #include "image/resolve.h"
 
 namespace coracle::chain {
 namespace {
-
-void set_env(std::vector<std::string>& env, const std::string& entry) {
-  auto key = entry.substr(0, entry.find('=') + 1);
-  for (auto& e : env)
-    if (e.compare(0, key.size(), key) == 0) {
-      e = entry;
-      return;
-    }
-  env.push_back(entry);
-}
 
 std::string image_tag(const ExternalAssistant& a) {
   std::string kind = a.full_name.substr(0, a.full_name.find(':'));

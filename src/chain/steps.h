@@ -40,7 +40,7 @@ struct StreamedRun {
   sandbox::Result result;
   std::string kept;
 };
-StreamedRun run_with_output(sandbox::Spec spec, const sandbox::Hooks& hooks,
+StreamedRun run_with_output(const sandbox::Spec& spec, const sandbox::Hooks& hooks,
                             const ChainOptions& options, bool keep, size_t max_keep);
 
 // coracle build of context into tag, its steps relayed as build.step /

@@ -12,19 +12,7 @@
 #include "common/parse.h"
 
 namespace coracle::cli {
-namespace {
-
-void set_env(std::vector<std::string>& env, const std::string& entry) {
-  auto key = entry.substr(0, entry.find('='));
-  for (auto& e : env)
-    if (e.compare(0, key.size() + 1, key + "=") == 0) {
-      e = entry;
-      return;
-    }
-  env.push_back(entry);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 sandbox::BindMount parse_volume(const std::string& text) {
   auto parts = split(text, ':');
@@ -97,7 +85,7 @@ sandbox::Spec make_spec(const ExecFlags& f, const ImageDefaults& image) {
     throw Error("invalid --net '" + f.net + "': use private, none or host");
 
   // The environment a shell in an image expects; -e and --env-file override.
-  spec.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  spec.env = {std::string("PATH=") + sandbox::kDefaultPath,
               std::string("HOME=") + (spec.uid == 0 ? "/root" : "/"), "HOSTNAME=" + f.hostname};
   if (cfg)
     for (const auto& e : cfg->env)

@@ -21,6 +21,14 @@ int mkdir_p_in_root(int root_fd, const char* path);
 int touch_in_root(int root_fd, const char* path);
 
 std::string read_file(const std::string& path);
+// What path is (symlinks followed); false when it does not exist.
+bool path_exists(const std::string& path);
+bool is_directory(const std::string& path);
+bool is_regular_file(const std::string& path);
+// The directory of the running binary (/proc/self/exe); empty if unknown.
+std::string executable_dir();
+// A new, empty directory in parent named prefix + a unique suffix (mkdtemp).
+std::string make_unique_dir(const std::string& parent, const std::string& prefix);
 // path made absolute against the working directory (not resolved).
 std::string absolute_path(const std::string& path);
 // write(2) until all of data is written (EINTR retried); path names the

@@ -7,23 +7,38 @@
 
 namespace coracle {
 
-void drain_two(int out_fd, int err_fd, std::string& out, std::string& err) {
-  struct pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
-  std::string* sinks[2] = {&out, &err};
-  int open_count = 2;
+void drain_pipes(int first_fd, int second_fd,
+                 const std::function<void(int which, std::string_view data)>& sink) {
+  struct pollfd fds[2] = {{first_fd, POLLIN, 0}, {second_fd, POLLIN, 0}};
+  int open_count = (first_fd >= 0) + (second_fd >= 0);
   char buf[65536];
   while (open_count > 0) {
     if (poll(fds, 2, -1) < 0) continue;
     for (int i = 0; i < 2; ++i) {
-      if (!fds[i].revents) continue;
+      if (fds[i].fd < 0 || !fds[i].revents) continue;
       ssize_t n = read(fds[i].fd, buf, sizeof buf);
       if (n > 0) {
-        sinks[i]->append(buf, static_cast<size_t>(n));
+        sink(i, std::string_view(buf, static_cast<size_t>(n)));
       } else if (n == 0 || errno != EINTR) {
         fds[i].fd = -1;
         --open_count;
+        sink(i, {});
       }
     }
+  }
+}
+
+void drain_two(int out_fd, int err_fd, std::string& out, std::string& err) {
+  drain_pipes(out_fd, err_fd,
+              [&](int which, std::string_view data) { (which == 0 ? out : err).append(data); });
+}
+
+void write_best_effort(int fd, std::string_view data) {
+  while (fd >= 0 && !data.empty()) {
+    ssize_t w = write(fd, data.data(), data.size());
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return;
+    data.remove_prefix(static_cast<size_t>(w));
   }
 }
 

@@ -99,4 +99,14 @@ std::vector<std::string> parse_env_file(const std::string& text) {
   return env;
 }
 
+void set_env(std::vector<std::string>& env, const std::string& entry) {
+  auto key = entry.substr(0, entry.find('=') + 1);
+  for (auto& e : env)
+    if (e.compare(0, key.size(), key) == 0) {
+      e = entry;
+      return;
+    }
+  env.push_back(entry);
+}
+
 }  // namespace coracle

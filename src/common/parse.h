@@ -19,5 +19,7 @@ std::vector<std::string> split(std::string_view text, char sep);
 // dotenv lines (--env-file, an assistant's .ayup-env): K=V, comments and
 // blank lines skipped, optional "export ", quotes around a value removed.
 std::vector<std::string> parse_env_file(const std::string& text);
+// Sets "K=V" in a K=V list: replaces the entry for K, or appends.
+void set_env(std::vector<std::string>& env, const std::string& entry);
 
 }  // namespace coracle

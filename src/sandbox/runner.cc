@@ -34,7 +34,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 // Blocks the forwarded signals for the duration of a run and restores the
 // caller's mask afterwards; they are read from a signalfd instead.

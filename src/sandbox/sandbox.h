@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/unique_fd.h"
@@ -41,6 +42,10 @@ struct Limits {
   std::optional<double> cpus;
   bool any() const { return memory_bytes || pids || cpus; }
 };
+
+// PATH for a command whose environment sets none (Docker's default).
+inline constexpr const char* kDefaultPath =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 struct Spec {
   std::string rootfs;               // host directory, the lower layer
@@ -131,6 +136,13 @@ Result run(const Spec& spec, const Hooks& hooks = {});
 // Can this kernel mount overlayfs? (Loaded, or available as a module.)
 // Without it, images run on a flattened private copy (rootfs_is_private_copy).
 bool overlay_supported();
+
+// run() with stdin /dev/null and the command's output handed to sink as it
+// comes, on a reader thread: stream 1 (stdout) or 2 (stderr), and an empty
+// piece when that stream ends. With merge, both go down one pipe in the
+// order written, reported as stream 1.
+using OutputSink = std::function<void(int stream, std::string_view data)>;
+Result run_streamed(Spec spec, const Hooks& hooks, const OutputSink& sink, bool merge = false);
 
 // run() with stdout and stderr captured (stdin is /dev/null).
 struct Captured {

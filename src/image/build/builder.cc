@@ -35,9 +35,6 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kDefaultPath =
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 int64_t now_seconds() {
   return static_cast<int64_t>(time(nullptr));
 }
@@ -246,7 +243,7 @@ class Builder {
     spec.env = scope.run_env();
     bool has_path = false;
     for (const auto& e : spec.env) has_path |= e.rfind("PATH=", 0) == 0;
-    if (!has_path) spec.env.insert(spec.env.begin(), kDefaultPath);
+    if (!has_path) spec.env.insert(spec.env.begin(), std::string("PATH=") + sandbox::kDefaultPath);
 
     std::string key_part = ins.text + "\n" + st.user() + "\n" + st.working_dir() + "\n";
     for (const auto& s : st.shell) key_part += s + "\x1f";
@@ -281,7 +278,7 @@ class Builder {
         if (rc && S_ISREG(rc->st.st_mode) && stat("/etc/resolv.conf", &hst) == 0)
           spec.volumes.push_back({"/etc/resolv.conf", "/etc/resolv.conf", true});
       }
-      RunOutcome outcome = run_streamed(spec, opts_.output_fd);
+      RunOutcome outcome = run_step_command(spec, opts_.output_fd);
       if (!tmp.empty()) remove_tree(tmp);
       const auto& r = outcome.result;
       if (r.exit_code != 0) {

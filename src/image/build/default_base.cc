@@ -8,6 +8,7 @@
 #include "image/build/builder.h"
 #include "image/build/layer_blob.h"
 #include "image/build/stage_state.h"
+#include "sandbox/sandbox.h"
 
 extern "C" const char coracle_default_rootfs_start[];
 extern "C" const char coracle_default_rootfs_end[];
@@ -23,7 +24,7 @@ std::string ensure_default_image(const Store& store) {
              static_cast<size_t>(coracle_default_rootfs_end - coracle_default_rootfs_start));
   Layer layer = blob.finish("the embedded default image");
   StageState st = scratch_state();
-  st.run_config()["Env"] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+  st.run_config()["Env"] = {std::string("PATH=") + sandbox::kDefaultPath};
   st.run_config()["Cmd"] = {"sh"};
   st.add_layer(layer.blob, layer.diff_id);
   st.add_history("coracle's embedded default image (Debian's busybox-static)", false, 0);

@@ -1,6 +1,6 @@
-// A RUN step: the command in coracle's sandbox on the stage's layers, its
-// output streamed to the user as it comes and its last lines kept for the
-// error message, its file system changes kept (Spec::keep_upper).
+// A RUN step's command in the sandbox: its output (stdout and stderr in
+// the order written) streamed to the user as it comes, and its last lines
+// kept for the error message.
 #pragma once
 #include <string>
 
@@ -13,8 +13,7 @@ struct RunOutcome {
   std::string tail;  // the last few KiB of the output
 };
 
-// Runs spec (its stdout/stderr are replaced by a pipe) and copies the
-// output to output_fd as it arrives.
-RunOutcome run_streamed(sandbox::Spec spec, int output_fd);
+// Runs spec, copying its output to output_fd (-1: nowhere).
+RunOutcome run_step_command(const sandbox::Spec& spec, int output_fd);
 
 }  // namespace coracle::image

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/fs.h"
 #include "common/unique_fd.h"
 #include "image/build/tree_tar.h"
 #include "image/tar_writer.h"
@@ -26,16 +27,7 @@ namespace {
     // treat the sandbox's files as they do inside.
     if (setns(upper.userns.get(), CLONE_NEWUSER) < 0)
       throw_errno("cannot join the sandbox's user namespace");
-    TarWriter tar([&](const void* p, size_t n) {
-      const char* c = static_cast<const char*>(p);
-      while (n > 0) {
-        ssize_t w = ::write(data_fd, c, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) throw_errno("cannot pass the layer on");
-        c += w;
-        n -= static_cast<size_t>(w);
-      }
-    });
+    TarWriter tar([&](const void* p, size_t n) { write_all(data_fd, p, n, "the layer pipe"); });
     TreeTarOptions options;
     options.overlay_whiteouts = true;
     write_tree(upper.dir.get(), tar, options);
