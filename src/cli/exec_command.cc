@@ -140,6 +140,10 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
   cmd->add_option("--cap-drop", flags->cap_drop, "Drop a capability (or ALL)");
   cmd->add_option("--seccomp", flags->seccomp, "unconfined, or a Docker/OCI profile JSON file");
   cmd->add_option("-m,--memory", flags->memory, "Memory limit (e.g. 256m)");
+  cmd->add_option("--upper-size", flags->upper_size,
+                  "Bound of the writable layer, a tmpfs (default: --memory, else 1g)");
+  cmd->add_option("--tmp-size", flags->tmp_size,
+                  "Bound of the /tmp tmpfs (default: --memory, else 1g)");
   cmd->add_option("--pids", flags->pids, "Maximum number of processes");
   cmd->add_option("--cpus", flags->cpus, "CPU quota in cores (e.g. 0.5)");
   cmd->add_option("--ulimit", flags->ulimits, "NAME=SOFT[:HARD], e.g. nofile=1024:4096");

@@ -111,6 +111,8 @@ sandbox::Spec make_spec(const ExecFlags& f, const ImageDefaults& image) {
   spec.cap_drop = f.cap_drop;
   spec.seccomp_profile = f.seccomp == "unconfined" ? "unconfined" : absolute_path(f.seccomp);
   if (!f.memory.empty()) spec.limits.memory_bytes = parse_bytes(f.memory);
+  if (!f.upper_size.empty()) spec.upper_size_bytes = parse_bytes(f.upper_size);
+  if (!f.tmp_size.empty()) spec.tmp_size_bytes = parse_bytes(f.tmp_size);
   if (!f.pids.empty()) spec.limits.pids = parse_uint(f.pids, "--pids");
   if (!f.cpus.empty()) {
     char* end = nullptr;

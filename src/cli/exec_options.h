@@ -17,6 +17,7 @@ struct ExecFlags {
   std::vector<std::string> env, env_files, volumes, cap_add, cap_drop, ulimits;
   std::string workdir, user, hostname = "coracle", net = "private", in_dir, out_dir;
   std::string seccomp, memory, pids, cpus, timeout;
+  std::string upper_size, tmp_size;  // tmpfs bounds (default: --memory, else 1g)
   bool read_only = false;
   std::vector<std::string> publish;  // -p
   bool publish_all = false;          // -P

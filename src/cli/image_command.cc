@@ -205,8 +205,13 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
     }
     if (unpack->parsed()) {
       auto img = image::resolve_image(store, f->ref, platform_of(*f));
-      image::flatten_image(store, img, f->dest);
+      uint64_t devices = image::flatten_image(store, img, f->dest);
       printf("unpacked %s into %s\n", img.name.c_str(), f->dest.c_str());
+      if (devices)
+        fprintf(stderr,
+                "coracle: skipped %llu device node(s) of the image: coracle never makes them "
+                "from an image (bind the ones you need with -v)\n",
+                static_cast<unsigned long long>(devices));
       return 0;
     }
     return 0;

@@ -54,7 +54,6 @@ void set_max_entry_size(uint64_t bytes);
 struct UnpackOptions {
   WhiteoutMode whiteouts = WhiteoutMode::Overlay;
   bool preserve_owners = true;  // chown to the tar's uid/gid (needs root)
-  bool allow_devices = false;   // create character and block devices
   uint64_t max_entry_size = image::max_entry_size();
   // Leave directory modes and times to the caller (UnpackStats::dirs), for
   // a flatten whose next layers must still write into a 0555 directory.

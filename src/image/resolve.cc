@@ -137,7 +137,7 @@ std::string read_image_file(const std::vector<std::string>& layer_dirs, const st
   return {};
 }
 
-void flatten_image(const Store& store, const ResolvedImage& image, const std::string& dest) {
+uint64_t flatten_image(const Store& store, const ResolvedImage& image, const std::string& dest) {
   struct stat st;
   if (stat(dest.c_str(), &st) == 0) {
     DIR* d = opendir(dest.c_str());
@@ -147,18 +147,20 @@ void flatten_image(const Store& store, const ResolvedImage& image, const std::st
     closedir(d);
     if (entries) throw Error(dest + " is not empty; unpack into a new or empty directory");
   } else {
-    mkdir_p(dest, 0755);
+    // Like umoci's bundles: the tree holds the image's setuid files with
+    // their owners, so only the caller may reach into it.
+    mkdir_p(dest, 0700);
   }
   UniqueFd root(open(dest.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) throw_errno("cannot open " + dest);
   UnpackOptions opt;
   opt.whiteouts = WhiteoutMode::Apply;
   opt.preserve_owners = geteuid() == 0;
-  opt.allow_devices = geteuid() == 0;
   // A directory made read-only by one layer must take the next layers'
   // files (without root's CAP_DAC_OVERRIDE): modes go on at the very end.
   opt.defer_dir_modes = true;
   std::vector<DeferredDir> dirs;
+  uint64_t skipped_devices = 0;
   const auto& diff_ids = image.config.diff_ids;
   if (diff_ids.size() != image.manifest.layers.size())
     throw Error("image " + image.name + ": the manifest and the config disagree on the layers");
@@ -171,8 +173,10 @@ void flatten_image(const Store& store, const ResolvedImage& image, const std::st
     if (stats.diff_id != diff_ids[i])
       throw Error(what + " unpacks to " + stats.diff_id + ", but the config says " + diff_ids[i]);
     dirs.insert(dirs.end(), stats.dirs.begin(), stats.dirs.end());
+    skipped_devices += stats.skipped_devices;
   }
   apply_dir_modes(root.get(), dirs);
+  return skipped_devices;
 }
 
 }  // namespace coracle::image

@@ -49,8 +49,10 @@ ImageRootfs prepare_rootfs(const Store& store, const std::string& text,
 // deletes it (an overlay whiteout).
 std::string read_image_file(const std::vector<std::string>& layer_dirs, const std::string& path);
 
-// `image unpack`: the image's layers applied in order into dest (created,
-// must be empty), whiteouts applied: the flattened rootfs, like umoci's.
-void flatten_image(const Store& store, const ResolvedImage& image, const std::string& dest);
+// `image unpack` and the vfs driver: the image's layers applied in order
+// into dest (created 0700, or empty), whiteouts applied: the flattened
+// rootfs, like umoci's. Device nodes are never made; returns how many were
+// skipped.
+uint64_t flatten_image(const Store& store, const ResolvedImage& image, const std::string& dest);
 
 }  // namespace coracle::image

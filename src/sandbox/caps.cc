@@ -34,7 +34,7 @@ int parse_cap_name(const std::string& name) {
 }
 
 CapPlan::CapPlan(uint32_t uid, const std::vector<std::string>& add,
-                 const std::vector<std::string>& drop)
+                 const std::vector<std::string>& drop, bool host_writes)
     : last_cap_(static_cast<int>(cap_max_bits()) - 1) {
   uint64_t all = last_cap_ >= 63 ? ~0ULL : (1ULL << (last_cap_ + 1)) - 1;
   mask_ = default_cap_mask();
@@ -44,6 +44,14 @@ CapPlan::CapPlan(uint32_t uid, const std::vector<std::string>& add,
   for (const auto& n : drop) mask_ &= is_all(n) ? 0 : ~(1ULL << parse_cap_name(n));
   for (const auto& n : add) mask_ |= is_all(n) ? all : 1ULL << parse_cap_name(n);
   mask_ &= all;
+  if (host_writes) {
+    for (const auto& n : add)
+      if (!is_all(n) && parse_cap_name(n) == CAP_SETFCAP)
+        throw Error(
+            "--cap-add SETFCAP cannot be used with a writable bind (--out, -v): a file "
+            "capability set there would work on the host; bind read-only or leave it out");
+    mask_ &= ~(1ULL << CAP_SETFCAP);
+  }
 
   state_ = cap_init();  // all clear
   if (!state_) throw_errno("cap_init");

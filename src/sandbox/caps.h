@@ -13,7 +13,11 @@ namespace coracle::sandbox {
 
 class CapPlan {
  public:
-  CapPlan(uint32_t uid, const std::vector<std::string>& add, const std::vector<std::string>& drop);
+  // host_writes: the sandbox can write to a host directory, so CAP_SETFCAP
+  // goes (a file capability set there would work on the host); asking for
+  // it by name is an error, ALL leaves it out.
+  CapPlan(uint32_t uid, const std::vector<std::string>& add, const std::vector<std::string>& drop,
+          bool host_writes = false);
   ~CapPlan();
   CapPlan(const CapPlan&) = delete;
   CapPlan& operator=(const CapPlan&) = delete;

@@ -107,8 +107,14 @@ int command_entry(void* arg) {
   if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
     for (int fd = 3; fd < 1024; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
   }
-  // The watch filter goes first: the profile might not allow seccomp()
-  // itself. Its listener fd leaves for the runner, which must answer every
+  // The guard and the watch filter go first: the profile might not allow
+  // seccomp() itself. The guard holds whatever profile the user chose,
+  // "unconfined" included.
+  if (ctx.guard) {
+    if (int rc = load_seccomp(*ctx.guard); rc < 0)
+      fail(ctx, rc, "load the host-write guard (seccomp)");
+  }
+  // The watch filter's listener fd leaves for the runner, which must answer every
   // notification, and is closed here so nothing in the sandbox can.
   if (ctx.notify) {
     int listener = load_seccomp_listener(*ctx.notify);
@@ -133,9 +139,18 @@ int command_entry(void* arg) {
 [[noreturn]] void init_loop(const ChildContext& ctx, pid_t command) {
   // Non-dumpable: a process of the sandbox running as the same uid cannot
   // ptrace init or read its memory, and init holds the socket to the runner.
-  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  // If either step fails, init would stay a way in: the sandbox ends.
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+    int err = errno;
+    kill(command, SIGKILL);
+    fail(ctx, err, "make init non-dumpable");
+  }
   // init keeps only CAP_KILL, to pass signals to a command of any uid.
-  cap_set_proc(ctx.init_caps);
+  if (cap_set_proc(ctx.init_caps) < 0) {
+    int err = errno;
+    kill(command, SIGKILL);
+    fail(ctx, err, "drop init's capabilities");
+  }
   for (int fd = 0; fd < 3; ++fd) close(fd);
 
   Msg started{};

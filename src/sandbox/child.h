@@ -30,6 +30,8 @@ struct ChildContext {
   const SeccompProgram* seccomp = nullptr;
   // Stacked under seccomp; its listener fd goes to the runner before exec.
   const SeccompProgram* notify = nullptr;
+  // The host-write guard (writable binds), stacked under seccomp too.
+  const SeccompProgram* guard = nullptr;
   int factory_fd = -1;  // init serves SocketFactory requests on it
   const char* hostname = nullptr;
   uid_t uid = 0;

@@ -47,9 +47,15 @@ struct FdPath {
   operator const char*() const { return buf; }
 };
 
-int set_read_only(int tree, bool recursive) {
+// Every tree the sandbox gets from outside (image layers, the rootfs, -v,
+// --in, --out) is nodev and nosuid: a device node or a setuid file that an
+// image or a host directory carries grants nothing inside. Only the /dev
+// nodes that coracle binds itself keep working (setup_dev). Nothing is lost
+// by nosuid: the command runs with no_new_privs, which ignores setuid bits
+// and file capabilities anyway.
+int set_bind_attrs(int tree, bool read_only, bool recursive) {
   struct mount_attr attr {};
-  attr.attr_set = MOUNT_ATTR_RDONLY;
+  attr.attr_set = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | (read_only ? MOUNT_ATTR_RDONLY : 0);
   unsigned flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
   return sys_mount_setattr(tree, "", flags, &attr) == 0 ? 0 : -errno;
 }
@@ -61,7 +67,7 @@ int bind_fd(int source, int target, bool read_only, bool recursive) {
   if (recursive) flags |= AT_RECURSIVE;
   int tree = sys_open_tree(source, "", flags);
   if (tree < 0) return -errno;
-  int rc = read_only ? set_read_only(tree, recursive) : 0;
+  int rc = set_bind_attrs(tree, read_only, recursive);
   if (rc == 0 &&
       sys_move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
     rc = -errno;
@@ -70,9 +76,7 @@ int bind_fd(int source, int target, bool read_only, bool recursive) {
 }
 
 int attach_tree(int tree, int target, bool read_only) {
-  if (read_only) {
-    if (int rc = set_read_only(tree, true); rc < 0) return rc;
-  }
+  if (int rc = set_bind_attrs(tree, read_only, true); rc < 0) return rc;
   if (sys_move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
     return -errno;
   return 0;
@@ -189,6 +193,16 @@ int mask_paths(int root, const char** what) {
 
 }  // namespace
 
+uint64_t upper_size_bytes(const Spec& spec) {
+  if (spec.upper_size_bytes) return spec.upper_size_bytes;
+  return spec.limits.memory_bytes.value_or(kDefaultScratchBytes);
+}
+
+uint64_t tmp_size_bytes(const Spec& spec) {
+  if (spec.tmp_size_bytes) return spec.tmp_size_bytes;
+  return spec.limits.memory_bytes.value_or(kDefaultScratchBytes);
+}
+
 MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped) {
   MountPlan plan;
   plan.read_only_rootfs = spec.read_only_rootfs;
@@ -199,6 +213,10 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped) {
     throw Error(
         "keeping the upper dir needs an overlay rootfs (not read-only, not a private copy)");
   plan.fresh_sysfs = spec.net != NetMode::Host;
+  // Both tmpfs mounts are bounded: unbounded, each could take half the
+  // host's RAM. Their pages count against --memory too, when it is set.
+  plan.staging_options = "mode=0700,size=" + std::to_string(upper_size_bytes(spec));
+  plan.tmp_options = "mode=1777,size=" + std::to_string(tmp_size_bytes(spec));
   plan.devpts_tty_gid = tty_gid_mapped;
   plan.workdir = spec.workdir.empty() ? "/" : spec.workdir;
   if (plan.workdir[0] != '/')
@@ -243,7 +261,8 @@ std::vector<UniqueFd> make_idmapped_trees(const MountPlan& plan, pid_t child) {
         source, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE));
     if (!tree) return UniqueFd();
     struct mount_attr attr {};
-    attr.attr_set = MOUNT_ATTR_IDMAP | (read_only ? MOUNT_ATTR_RDONLY : 0);
+    attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID |
+                    (read_only ? MOUNT_ATTR_RDONLY : 0);
     attr.userns_fd = static_cast<uint64_t>(userns.get());
     // Only the top mount is idmapped: submounts keep their owners, and a
     // file system that cannot be idmapped (EINVAL) is bound as it is.
@@ -287,7 +306,9 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
   STEP(mount(nullptr, "/", nullptr, kMsRec | kMsPrivate, nullptr) == 0 ? 0 : -errno,
        "make / private");
   const char* stage = plan.staging.c_str();
-  STEP(mount("tmpfs", stage, "tmpfs", kMsNosuid | kMsNodev, "mode=0700") == 0 ? 0 : -errno,
+  STEP(mount("tmpfs", stage, "tmpfs", kMsNosuid | kMsNodev, plan.staging_options.c_str()) == 0
+           ? 0
+           : -errno,
        "mount the staging tmpfs");
   int stage_fd = open(stage, O_PATH | O_DIRECTORY | O_CLOEXEC);
   STEP(stage_fd < 0 ? -errno : 0, "open the staging tmpfs");
@@ -339,9 +360,8 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
     STEP(n < 0 || static_cast<size_t>(n) >= sizeof opts ? -E2BIG : 0,
          "list the image layers (too many for one overlay)");
     snprintf(path, sizeof path, "%s/root", stage);
-    STEP(mount("overlay", path, "overlay", plan.read_only_rootfs ? kMsRdonly : 0, opts) == 0
-             ? 0
-             : -errno,
+    unsigned long flags = kMsNosuid | kMsNodev | (plan.read_only_rootfs ? kMsRdonly : 0);
+    STEP(mount("overlay", path, "overlay", flags, opts) == 0 ? 0 : -errno,
          "mount the overlay rootfs");
     if (plan.keep_upper) {
       *upper = openat(stage_fd, "upper", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -368,7 +388,8 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
     close(target);
   }
   if (plan.tmp_tmpfs)
-    STEP(mount_fs_at(root, "/tmp", "tmpfs", kMsNosuid | kMsNodev, "mode=1777"), "mount /tmp");
+    STEP(mount_fs_at(root, "/tmp", "tmpfs", kMsNosuid | kMsNodev, plan.tmp_options.c_str()),
+         "mount /tmp");
 
   for (unsigned i = 0; i < plan.binds.size(); ++i) {
     const BindPlan& b = plan.binds[i];

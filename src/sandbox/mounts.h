@@ -35,6 +35,8 @@ struct MountPlan {
   bool fresh_sysfs = true;       // own network namespace: a sysfs of its own
   bool devpts_tty_gid = false;   // gid 5 (tty) is mapped
   std::string staging = "/tmp";  // host dir the child covers with its tmpfs
+  std::string staging_options;   // its mount data (mode, size: the upper's bound)
+  std::string tmp_options;       // /tmp's tmpfs (mode, size)
   std::string workdir = "/";
   std::vector<BindPlan> binds;
 };

@@ -206,7 +206,11 @@ Result run(const Spec& spec, const Hooks& hooks) {
     throw Error("user " + std::to_string(spec.uid) + ":" + std::to_string(spec.gid) +
                 " is not mapped in the sandbox; as a plain user, add subordinate ids for yourself "
                 "to /etc/subuid and /etc/subgid");
-  CapPlan caps(spec.uid, spec.cap_add, spec.cap_drop);
+  // A sandbox that can write to a host directory gets the host-write guard:
+  // nothing it writes there may raise anyone's privileges on the host.
+  bool host_writes = spec.out_dir.has_value();
+  for (const auto& v : spec.volumes) host_writes |= !v.read_only;
+  CapPlan caps(spec.uid, spec.cap_add, spec.cap_drop, host_writes);
   SeccompProgram seccomp;
   if (spec.seccomp_profile.empty())
     seccomp = default_seccomp_program(caps.mask());
@@ -251,6 +255,7 @@ Result run(const Spec& spec, const Hooks& hooks) {
   ctx.init_caps = init_caps.get();
   ctx.seccomp = &seccomp;
   if (!notify.code.empty()) ctx.notify = &notify;
+  if (host_writes) ctx.guard = &host_write_guard_program();
   ctx.factory_fd = child_factory.get();
   ctx.hostname = spec.hostname.c_str();
   ctx.uid = spec.uid;

@@ -91,7 +91,18 @@ struct Spec {
   // A fresh tmpfs on /tmp. The builder turns it off: a RUN's files in /tmp
   // belong to the image, as with docker build.
   bool tmp_tmpfs = true;
+  // Bounds of the two tmpfs mounts: the overlay's writable layer (what the
+  // command writes to its rootfs) and /tmp. 0: --memory's limit when set,
+  // else kDefaultScratchBytes. A write past the bound fails with ENOSPC.
+  uint64_t upper_size_bytes = 0;
+  uint64_t tmp_size_bytes = 0;
 };
+
+// The default bound of the writable layer and of /tmp, each (documented in
+// the README and docs/security.md).
+inline constexpr uint64_t kDefaultScratchBytes = 1ULL << 30;
+uint64_t upper_size_bytes(const Spec& spec);
+uint64_t tmp_size_bytes(const Spec& spec);
 
 // What a run changed (Spec::keep_upper): the overlay's upper dir on the
 // sandbox's tmpfs, which this fd keeps alive after the sandbox has gone, and

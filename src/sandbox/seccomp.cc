@@ -1,10 +1,13 @@
 #include "sandbox/seccomp.h"
 
+#include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <stddef.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -226,6 +229,101 @@ SeccompProgram notify_program(const std::vector<std::string>& syscalls) {
 int load_seccomp_listener(const SeccompProgram& program) {
   long fd = install_filter(program, SECCOMP_FILTER_FLAG_NEW_LISTENER);
   return fd < 0 ? -errno : static_cast<int>(fd);
+}
+
+// The host-write guard: a seccomp filter stacked on the profile whenever a
+// sandbox can write to a host directory (--out, a writable -v, a chain
+// step's /out).
+//
+// Why it is needed: writable binds are idmapped so that container root is
+// the caller on the host (files in --out belong to the caller, as the README
+// promises). For a root runner that makes container root host root on those
+// files: it could leave a `-rwsr-xr-x root` binary or a file capability
+// (security.capability) in a host directory, and a plain host user who ran
+// it would become root. So, in such a sandbox:
+//  - no syscall may set S_ISUID or S_ISGID: chmod, fchmod, fchmodat,
+//    fchmodat2, and the ones that create a file with a mode (open, openat
+//    and creat with O_CREAT or O_TMPFILE, mknod, mknodat) fail with EPERM
+//    when the mode has either bit;
+//  - openat2 (its mode is behind a pointer) and io_uring (its requests are
+//    not syscalls) fail with ENOSYS, so programs fall back to openat;
+//  - no new user namespace (unshare or clone with CLONE_NEWUSER: EPERM;
+//    clone3, whose flags are behind a pointer: ENOSYS), since its owner
+//    would get every capability again, CAP_SETFCAP included;
+//  - CAP_SETFCAP itself is dropped (runner.cc), so security.capability
+//    cannot be written.
+// The filter applies to the whole sandbox: setuid files cannot be made in
+// its own rootfs either (they would grant nothing under no_new_privs).
+// The 32-bit x86 ABIs get the same rules: int 0x80 is another way in.
+namespace {
+
+constexpr uint64_t kPrivilegeBits[] = {S_ISUID, S_ISGID};
+constexpr uint64_t kO_TMPFILE_BIT = 020000000;  // __O_TMPFILE, without O_DIRECTORY
+
+int resolve(const char* name) {
+  int nr = seccomp_syscall_resolve_name(name);
+  // fchmodat2 (Linux 6.6) has the same number on every architecture; an
+  // older libseccomp may not know its name.
+  if (nr == __NR_SCMP_ERROR && std::string_view(name) == "fchmodat2") return 452;
+  return nr;
+}
+
+void add(scmp_filter_ctx ctx, uint32_t action, const char* name,
+         std::initializer_list<scmp_arg_cmp> args = {}) {
+  int nr = resolve(name);
+  if (nr == __NR_SCMP_ERROR) return;  // not a syscall of this architecture
+  int rc =
+      seccomp_rule_add_array(ctx, action, nr, static_cast<unsigned>(args.size()), args.begin());
+  if (rc < 0 && rc != -EEXIST) throw_errno(std::string("host-write guard: rule for ") + name, -rc);
+}
+
+scmp_arg_cmp has_bits(unsigned arg, uint64_t bits) {
+  return scmp_arg_cmp{arg, SCMP_CMP_MASKED_EQ, bits, bits};
+}
+
+}  // namespace
+
+SeccompProgram compile_host_write_guard() {
+  FilterCtx f{seccomp_init(SCMP_ACT_ALLOW)};
+  if (!f.ctx) throw Error("seccomp_init failed");
+  seccomp_attr_set(f.ctx, SCMP_FLTATR_CTL_NNP, 0);  // the child sets it itself
+#if defined(__x86_64__)
+  for (uint32_t arch : {SCMP_ARCH_X86, SCMP_ARCH_X32}) {
+    int rc = seccomp_arch_add(f.ctx, arch);
+    if (rc < 0 && rc != -EEXIST) throw_errno("host-write guard: add a 32-bit ABI", -rc);
+  }
+#endif
+  const uint32_t eperm = SCMP_ACT_ERRNO(EPERM), enosys = SCMP_ACT_ERRNO(ENOSYS);
+  for (uint64_t bit : kPrivilegeBits) {
+    add(f.ctx, eperm, "chmod", {has_bits(1, bit)});
+    add(f.ctx, eperm, "fchmod", {has_bits(1, bit)});
+    add(f.ctx, eperm, "fchmodat", {has_bits(2, bit)});
+    add(f.ctx, eperm, "fchmodat2", {has_bits(2, bit)});
+    add(f.ctx, eperm, "creat", {has_bits(1, bit)});
+    add(f.ctx, eperm, "mknod", {has_bits(1, bit)});
+    add(f.ctx, eperm, "mknodat", {has_bits(2, bit)});
+    for (uint64_t create : {uint64_t{O_CREAT}, kO_TMPFILE_BIT}) {
+      add(f.ctx, eperm, "open", {has_bits(1, create), has_bits(2, bit)});
+      add(f.ctx, eperm, "openat", {has_bits(2, create), has_bits(3, bit)});
+    }
+  }
+  add(f.ctx, enosys, "openat2");
+  add(f.ctx, enosys, "io_uring_setup");
+  add(f.ctx, eperm, "unshare", {has_bits(0, CLONE_NEWUSER)});
+  add(f.ctx, eperm, "clone", {has_bits(0, CLONE_NEWUSER)});
+  add(f.ctx, enosys, "clone3");
+  return SeccompProgram{export_bpf(f.ctx)};
+}
+
+uint64_t profile_cap_mask(const std::string& profile_json) {
+  uint64_t mask = 0;
+  json profile = json::parse(profile_json);
+  for (const auto& rule : profile.value("syscalls", json::array()))
+    for (const char* side : {"includes", "excludes"})
+      if (rule.contains(side) && rule[side].contains("caps"))
+        for (const auto& c : rule[side]["caps"])
+          mask |= 1ULL << parse_cap_name(c.get<std::string>());
+  return mask;
 }
 
 }  // namespace coracle::sandbox

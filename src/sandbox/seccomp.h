@@ -42,4 +42,14 @@ SeccompProgram notify_program(const std::vector<std::string>& syscalls);
 // listener (the kernel allows one per filter chain).
 int load_seccomp_listener(const SeccompProgram& program);
 
+// The host-write guard, stacked on the profile when the sandbox can write to
+// a host directory: no setuid/setgid bit can be set, no user namespace made
+// (seccomp.cc says why, rule by rule). Precompiled at build time.
+const SeccompProgram& host_write_guard_program();
+SeccompProgram compile_host_write_guard();
+
+// The capabilities that a profile's includes/excludes test (bit N: cap N):
+// two capability sets that differ elsewhere compile to the same filter.
+uint64_t profile_cap_mask(const std::string& profile_json);
+
 }  // namespace coracle::sandbox

@@ -1,7 +1,8 @@
 // Build-time tool: compiles the default profile for the default capability
 // set with the same code the runner uses (libseccomp) and writes the BPF as
 // C++ source, so the common case pays nothing at run time (compiling the
-// profile costs more than the rest of the sandbox setup together).
+// profile costs more than the rest of the sandbox setup together). The
+// host-write guard is precompiled the same way.
 #include <cstdio>
 
 #include "sandbox/caps.h"
@@ -24,13 +25,19 @@ int main(int argc, char** argv) {
           "0x%llxULL;\n",
           static_cast<unsigned long long>(mask));
   fprintf(out,
-          "extern const struct sock_filter kPrecompiledFilter[];\nconst struct sock_filter "
-          "kPrecompiledFilter[] = {\n");
-  for (const auto& ins : program.code)
-    fprintf(out, "  {0x%04x, %u, %u, 0x%08x},\n", ins.code, ins.jt, ins.jf, ins.k);
-  fprintf(out,
-          "};\nextern const unsigned kPrecompiledFilterLen;\nconst unsigned kPrecompiledFilterLen "
-          "= %zu;\n}\n",
-          program.code.size());
+          "extern const uint64_t kPrecompiledRelevantCaps;\nconst uint64_t "
+          "kPrecompiledRelevantCaps = 0x%llxULL;\n",
+          static_cast<unsigned long long>(profile_cap_mask(default_seccomp_profile())));
+  auto emit = [out](const char* name, const SeccompProgram& p) {
+    fprintf(out, "extern const struct sock_filter %s[];\nconst struct sock_filter %s[] = {\n", name,
+            name);
+    for (const auto& ins : p.code)
+      fprintf(out, "  {0x%04x, %u, %u, 0x%08x},\n", ins.code, ins.jt, ins.jf, ins.k);
+    fprintf(out, "};\nextern const unsigned %sLen;\nconst unsigned %sLen = %zu;\n", name, name,
+            p.code.size());
+  };
+  emit("kPrecompiledFilter", program);
+  emit("kPrecompiledGuard", compile_host_write_guard());
+  fprintf(out, "}\n");
   return fclose(out) == 0 ? 0 : 1;
 }

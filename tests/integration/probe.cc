@@ -2,12 +2,16 @@
 // what the sandbox looks like from inside, in lines the tests parse.
 #include <fcntl.h>
 #include <linux/bpf.h>
+#include <linux/capability.h>
+#include <linux/openat2.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -64,6 +68,40 @@ int main(int argc, char** argv) {
     printf("forked %d\n", got);
     for (pid_t p : kids) kill(p, SIGKILL);
     for (pid_t p : kids) waitpid(p, nullptr, 0);
+    return 0;
+  }
+  if (!strcmp(argv[1], "plant") && argc > 2) {
+    // Tries every way of leaving a privilege-raising file in argv[2]: a
+    // setuid/setgid bit at creation or by chmod, a file capability.
+    char path[512];
+    auto at = [&](const char* name) {
+      snprintf(path, sizeof path, "%s/%s", argv[2], name);
+      return path;
+    };
+    int dir = open(argv[2], O_PATH | O_DIRECTORY);
+    report("creat", creat(at("creat"), 04755) < 0 ? -1 : 0);
+    report("open", open(at("open"), O_CREAT | O_WRONLY, 04755) < 0 ? -1 : 0);
+    report("openat", openat(dir, "openat", O_CREAT | O_WRONLY, 06755) < 0 ? -1 : 0);
+    report("tmpfile", open(argv[2], O_TMPFILE | O_WRONLY, 04755) < 0 ? -1 : 0);
+    report("mknod", mknod(at("mknod"), S_IFREG | 04755, 0));
+    report("mknodat", mknodat(dir, "mknodat", S_IFREG | 02755, 0));
+    struct open_how how {};
+    how.flags = O_CREAT | O_WRONLY;
+    how.mode = 04755;
+    report("openat2", syscall(SYS_openat2, dir, "openat2", &how, sizeof how) < 0 ? -1 : 0);
+    int fd = open(at("plain"), O_CREAT | O_WRONLY, 0755);
+    report("chmod", chmod(at("plain"), 04755));
+    report("fchmod", fchmod(fd, 02755));
+    report("fchmodat", fchmodat(dir, "plain", 06755, 0));
+    report("fchmodat2", syscall(452, dir, "plain", 04755, 0));
+    mkdir(at("dir"), 0755);
+    report("chmod_dir", chmod(at("dir"), 02755));
+    // A v2 file capability: CAP_SETUID permitted and effective.
+    struct vfs_cap_data cap {};
+    cap.magic_etc = VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE;
+    cap.data[0].permitted = 1u << CAP_SETUID;
+    report("setcap", setxattr(at("plain"), "security.capability", &cap, XATTR_CAPS_SZ_2, 0));
+    report("unshare_user", unshare(CLONE_NEWUSER));
     return 0;
   }
   return 2;

@@ -1,0 +1,248 @@
+// The red team's attacks on the sandbox itself, each replayed: device nodes
+// from an image or a host directory, privilege-raising files planted on the
+// host through a bind, unbounded tmpfs. (The chain's attacks are in
+// chain_security_test.cc.)
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/fs.h"
+#include "common/parse.h"
+#include "harness.h"
+
+namespace coracle::test {
+namespace {
+
+using nlohmann::json;
+
+// Every file under dir that could raise a host user's privileges: a setuid
+// or setgid bit, or a security.capability xattr.
+std::vector<std::string> privilege_raising_files(const std::string& dir) {
+  std::vector<std::string> found;
+  DIR* d = opendir(dir.c_str());
+  if (!d) return found;
+  while (auto* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    std::string path = dir + "/" + name;
+    struct stat st;
+    if (lstat(path.c_str(), &st) < 0) continue;
+    if (st.st_mode & (S_ISUID | S_ISGID)) found.push_back(path + " (mode)");
+    if (!S_ISLNK(st.st_mode) && getxattr(path.c_str(), "security.capability", nullptr, 0) >= 0)
+      found.push_back(path + " (file capability)");
+    if (S_ISDIR(st.st_mode))
+      for (auto& f : privilege_raising_files(path)) found.push_back(f);
+  }
+  closedir(d);
+  return found;
+}
+
+class Security : public ::testing::Test {
+ protected:
+  TempDir work, store;
+  RunResult cor(std::vector<std::string> args, const RunOptions& o = {}) {
+    args.insert(args.begin(), {"--root", store.path()});
+    return coracle(args, o);
+  }
+};
+
+// A loop device standing in for a host disk, its backing file saying so.
+class LoopDevice {
+ public:
+  explicit LoopDevice(const std::string& backing) {
+    write_file_atomic(backing, "SECRET-DISK-CONTENT\n" + std::string(1 << 20, '\0'));
+    FILE* p = popen(("losetup -f --show " + backing + " 2>/dev/null").c_str(), "r");
+    char buf[64] = {};
+    if (p && fgets(buf, sizeof buf, p)) path_ = split(buf, '\n')[0];
+    if (p) pclose(p);
+  }
+  ~LoopDevice() {
+    if (!path_.empty()) run_sh("losetup -d " + path_);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+TEST_F(Security, AnImagesDeviceNodesAreNeverUsableWithEitherDriver) {
+  if (geteuid() != 0) GTEST_SKIP() << "device nodes can be made only as root";
+  LoopDevice disk(work.path() + "/disk.img");
+  if (disk.path().empty()) GTEST_SKIP() << "no loop device on this kernel";
+  struct stat st;
+  ASSERT_EQ(stat(disk.path().c_str(), &st), 0);
+  json layer = busybox_layer();
+  layer.push_back({{"name", "bin/head"}, {"type", "symlink"}, {"target", "busybox"}});
+  layer.push_back({{"name", "disk"},
+                   {"type", "blockdev"},
+                   {"major", major(st.st_rdev)},
+                   {"minor", minor(st.st_rdev)},
+                   {"mode", 0666}});
+  layer.push_back(
+      {{"name", "null"}, {"type", "chardev"}, {"major", 1}, {"minor", 3}, {"mode", 0666}});
+  layer.push_back(
+      {{"name", "console"}, {"type", "chardev"}, {"major", 5}, {"minor", 1}, {"mode", 0666}});
+  make_layout(work.path() + "/lay", {{"tag", "devs"}, {"layers", {layer}}});
+  ASSERT_EQ(cor({"image", "import", work.path() + "/lay"}).exit_code, 0);
+  // (A missing node would be made a plain file by `>`: only existing ones
+  // are written to.)
+  std::string script =
+      "for n in disk null console; do test -e /$n && echo EXISTS-$n && echo x > /$n && "
+      "echo WROTE-$n; done; head -c 11 /disk 2>/dev/null; true";
+  for (const char* driver : {"vfs", "overlay"}) {
+    SCOPED_TRACE(driver);
+    auto r = cor({"--storage-driver", driver, "exec", "devs", "--", "sh", "-c", script});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.find("SECRET-DISK"), std::string::npos) << r.out;
+    // Not even made: the image's nodes are skipped when its layers are laid out.
+    EXPECT_EQ(r.out, "");
+  }
+  // The disk is as it was.
+  EXPECT_EQ(read_file(work.path() + "/disk.img").substr(0, 11), "SECRET-DISK");
+
+  // image unpack makes none either, and its tree is the caller's alone.
+  auto r = cor({"image", "unpack", "devs", work.path() + "/flat"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("skipped 3 device node"), std::string::npos) << r.err;
+  for (const char* node : {"disk", "null", "console"})
+    EXPECT_NE(lstat((work.path() + "/flat/" + node).c_str(), &st), 0) << node;
+  ASSERT_EQ(stat((work.path() + "/flat").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+}
+
+TEST_F(Security, HostDirectoriesAreNodevWhateverTheirMount) {
+  if (geteuid() != 0) GTEST_SKIP() << "device nodes can be made only as root";
+  // A host directory that holds a device node (a /dev/null twin), bound in
+  // every way the CLI allows, and used as a read-only --rootfs.
+  std::string dir = work.path() + "/dir";
+  mkdir_p(dir);
+  ASSERT_EQ(mknod((dir + "/null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
+  std::string rootfs = work.path() + "/rootfs";
+  run_sh("mkdir -p " + rootfs + "/bin && cp /bin/busybox " + rootfs + "/bin/ && ln -s busybox " +
+         rootfs + "/bin/sh");
+  ASSERT_EQ(mknod((rootfs + "/null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
+  std::string write = "echo x > /d/null && echo WROTE";
+  for (auto args : std::vector<std::vector<std::string>>{
+           {"-v", dir + ":/d"}, {"-v", dir + ":/d:ro"}, {"--out", dir, "-v", dir + ":/d"}}) {
+    args.insert(args.begin(), "exec");
+    for (const char* a : {"--", "sh", "-c", write.c_str()}) args.push_back(a);
+    auto r = cor(args);
+    EXPECT_EQ(r.out.find("WROTE"), std::string::npos) << args[2];
+    EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;
+  }
+  for (const char* mode : {"--read-only", "--cap-add=ALL"}) {
+    auto r = cor(
+        {"exec", mode, "--rootfs", rootfs, "--", "/bin/sh", "-c", "echo x > /null && echo WROTE"});
+    EXPECT_EQ(r.out.find("WROTE"), std::string::npos) << mode;
+  }
+  // coracle's own /dev nodes still work.
+  auto r = cor({"exec", "--", "sh", "-c", "echo x > /dev/null && head -c 1 /dev/zero | wc -c"});
+  EXPECT_EQ(r.out, "1\n") << r.err;
+}
+
+// What probe `plant` reports, by syscall.
+std::map<std::string, std::string> plant_report(const std::string& out) {
+  std::map<std::string, std::string> m;
+  for (const auto& line : split(out, '\n')) {
+    auto sp = line.find(' ');
+    if (sp != std::string::npos) m[line.substr(0, sp)] = line.substr(sp + 1);
+  }
+  return m;
+}
+
+TEST_F(Security, NoPrivilegeRaisingFileCanBePlantedThroughABind) {
+  std::string probe_bind = std::string(probe()) + ":/probe:ro";
+  struct Case {
+    std::string name;
+    std::vector<std::string> args;
+    std::string target;
+  };
+  std::string out = work.path() + "/out", vol = work.path() + "/vol", file = work.path() + "/f";
+  std::vector<Case> cases = {
+      {"--out", {"--out", out}, "/out"},
+      {"-v", {"-v", vol + ":/data"}, "/data"},
+      {"unconfined", {"--seccomp", "unconfined", "--out", out}, "/out"},
+      {"cap-add ALL", {"--cap-add", "ALL", "-v", vol + ":/data"}, "/data"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    mkdir_p(out);
+    mkdir_p(vol);
+    std::vector<std::string> args = {"exec", "-v", probe_bind};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    for (const auto& a : {std::string("--"), std::string("/probe"), std::string("plant"), c.target})
+      args.push_back(a);
+    auto r = cor(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto rep = plant_report(r.out);
+    for (const char* call :
+         {"creat", "open", "openat", "tmpfile", "mknod", "mknodat", "chmod", "fchmod", "fchmodat",
+          "fchmodat2", "chmod_dir", "setcap", "unshare_user"})
+      EXPECT_NE(rep[call], "OK") << call;
+    EXPECT_EQ(rep["openat2"], "ENOSYS");
+    EXPECT_EQ(privilege_raising_files(out), std::vector<std::string>{});
+    EXPECT_EQ(privilege_raising_files(vol), std::vector<std::string>{});
+    remove_tree(out);
+    remove_tree(vol);
+  }
+  // Ordinary files are still made, owned by the caller, modes kept.
+  mkdir_p(out);
+  auto r = cor({"exec", "--out", out, "--", "sh", "-c",
+                "echo hi > /out/f && chmod 0750 /out/f && mkdir -m 1777 /out/t"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  struct stat st;
+  ASSERT_EQ(stat((out + "/f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0750u);
+  EXPECT_EQ(st.st_uid, getuid());
+  ASSERT_EQ(stat((out + "/t").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 01777u);
+  // Asking for CAP_SETFCAP beside a writable bind is refused up front.
+  r = cor({"exec", "--cap-add", "SETFCAP", "--out", out, "--", "true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("SETFCAP"), std::string::npos) << r.err;
+  // Without a writable bind nothing changes: an image may still chmod its
+  // own files (a package manager installing sudo, say).
+  mkdir_p(vol);
+  r = cor({"exec", "-v", vol + ":/ro:ro", "--", "sh", "-c",
+           "touch /x && chmod 4755 /x && stat -c %a /x"});
+  EXPECT_EQ(r.out, "4755\n") << r.err;
+}
+
+TEST_F(Security, TmpfsMountsAreBounded) {
+  // Default: a GiB each for the writable layer and /tmp; --memory sets both;
+  // --upper-size and --tmp-size set each.
+  auto df = [&](std::vector<std::string> flags) {
+    std::vector<std::string> args = {"exec"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    for (const char* a : {"--", "sh", "-c", "df -k /tmp / | tail -2 | awk '{print $2}'"})
+      args.push_back(a);
+    auto r = cor(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return split(r.out, '\n');
+  };
+  auto lines = df({});
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "1048576");
+  EXPECT_EQ(lines[1], "1048576");  // the overlay reports its upper's tmpfs
+  lines = df({"--memory", "64m"});
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "65536");
+  EXPECT_EQ(lines[1], "65536");
+  lines = df({"--tmp-size", "8m"});
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "8192");
+  // Filling the writable layer past its bound fails with ENOSPC, not the host.
+  auto r = cor({"exec", "--upper-size", "4m", "--", "sh", "-c",
+                "dd if=/dev/zero of=/big bs=1M count=16 2>&1; echo rc=$?"});
+  EXPECT_NE(r.out.find("No space left on device"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace coracle::test
