@@ -1,12 +1,18 @@
 #include "chain/assistants.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 
 #include "chain/state.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
+#include "common/unique_fd.h"
 
 namespace coracle::chain {
 namespace {
@@ -41,26 +47,58 @@ AssistantName parse_assistant_name(const std::string& text) {
   return n;
 }
 
+namespace {
+
+// A file of an assistant folder: a regular file directly in it, opened
+// without following a symlink (a `name` linked to /etc/shadow is refused,
+// not read). Empty when missing; throws when it is something else.
+std::optional<std::string> assistant_file(int dir, const std::string& dir_path, const char* name) {
+  UniqueFd f(openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!f) {
+    if (errno == ENOENT) return std::nullopt;
+    if (errno == ELOOP)
+      throw Error("assistant folder " + dir_path + ": `" + name +
+                  "` is a symlink; an assistant's files must be its own");
+    throw_errno("cannot read " + dir_path + "/" + name);
+  }
+  struct stat st;
+  if (fstat(f.get(), &st) < 0) throw_errno("cannot read " + dir_path + "/" + name);
+  if (!S_ISREG(st.st_mode))
+    throw Error("assistant folder " + dir_path + ": `" + name + "` is not a regular file");
+  if (st.st_size > (1 << 20))
+    throw Error("assistant folder " + dir_path + ": `" + name + "` is larger than 1 MiB");
+  std::string data(static_cast<size_t>(st.st_size), '\0');
+  ssize_t n = pread(f.get(), data.data(), data.size(), 0);
+  if (n < 0) throw_errno("cannot read " + dir_path + "/" + name);
+  data.resize(static_cast<size_t>(n));
+  return data;
+}
+
+}  // namespace
+
 ExternalAssistant load_assistant_dir(const std::string& dir, const std::string& full_name) {
-  if (!is_directory(dir)) throw Error("assistant folder " + dir + " does not exist");
+  UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) throw Error("assistant folder " + dir + " does not exist");
   ExternalAssistant a;
   a.full_name = full_name;
   a.dir = dir;
-  if (!is_regular_file(dir + "/name"))
+  // No error below quotes a file's content: whatever the folder holds
+  // stays out of messages and logs.
+  auto name = assistant_file(fd.get(), dir, "name");
+  if (!name)
     throw Error("assistant folder " + dir + " has no `name` file (it holds the assistant's name)");
-  a.name = trimmed(read_file(dir + "/name"));
+  a.name = trimmed(*name);
   if (!valid_name(a.name))
-    throw Error(dir + "/name: '" + a.name +
-                "' is not a valid assistant name (letters, digits, . _ -)");
-  if (is_regular_file(dir + "/image")) {
-    a.image = trimmed(read_file(dir + "/image"));
+    throw Error(dir + "/name does not hold a valid assistant name (letters, digits, . _ -)");
+  auto dockerfile = assistant_file(fd.get(), dir, "Dockerfile");
+  if (auto image = assistant_file(fd.get(), dir, "image")) {
+    a.image = trimmed(*image);
     if (a.image->empty()) throw Error(dir + "/image is empty: write an image reference in it");
-  } else if (is_regular_file(dir + "/Dockerfile")) {
+  } else if (dockerfile) {
     // An assistant is run by its image's own command: say so now rather
     // than after a build.
-    std::string df = read_file(dir + "/Dockerfile");
     bool has_command = false;
-    for (const auto& line : split(df, '\n')) {
+    for (const auto& line : split(*dockerfile, '\n')) {
       std::string t = trimmed(line);
       for (auto& c : t) c = static_cast<char>(toupper(c));
       has_command |= t.rfind("ENTRYPOINT", 0) == 0 || t.rfind("CMD", 0) == 0;
@@ -71,9 +109,9 @@ ExternalAssistant load_assistant_dir(const std::string& dir, const std::string& 
   } else {
     throw Error("assistant folder " + dir + " has neither a Dockerfile nor an `image` file");
   }
-  if (is_regular_file(dir + "/.ayup-env")) {
+  if (auto env = assistant_file(fd.get(), dir, ".ayup-env")) {
     try {
-      a.env = parse_env_file(read_file(dir + "/.ayup-env"));
+      a.env = parse_env_file(*env);
     } catch (const Error&) {
       // The message would quote the line, and the file holds secrets.
       throw Error(dir + "/.ayup-env has a line that is not K=V");

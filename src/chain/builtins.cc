@@ -108,8 +108,16 @@ StepOutcome run_builtin_exec(const StepContext& ctx) {
   spec.timeout = ctx.options.timeout;
 
   portmon::MonitorOptions mon;
-  for (uint16_t p : ports)
-    mon.publish.push_back(portmon::parse_publish(std::to_string(p) + ":" + std::to_string(p)));
+  // Ports named by state (which any step may write) are published on
+  // 127.0.0.1 only, and never on a privileged host port: a low one gets
+  // any free port instead. -p is the user's own choice.
+  for (uint16_t p : ports) {
+    portmon::Publish pub;
+    pub.host_ip = "127.0.0.1";
+    pub.host_port = p < 1024 ? 0 : p;
+    pub.port = p;
+    mon.publish.push_back(pub);
+  }
   for (const auto& text : ctx.options.publish) mon.publish.push_back(portmon::parse_publish(text));
   mon.publish_all = true;
   mon.on_event = [&](const portmon::PortEvent& e) {

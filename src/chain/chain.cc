@@ -2,10 +2,12 @@
 
 #include <chrono>
 
+#include "chain/app_folder.h"
 #include "chain/steps.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "image/store.h"
+#include "sandbox/sandbox.h"
 
 namespace coracle::chain {
 namespace {
@@ -14,22 +16,41 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 // Where the chain works: ROOT/tmp/chain-PID-..., swept if coracle dies.
+// Steps leave files of their own uids there: a rootless runner removes
+// them from inside a user namespace that maps those uids.
 struct Workspace {
   std::string root;
   explicit Workspace(const image::Store& store) : root(store.make_tmp_dir("chain")) {}
   ~Workspace() {
     try {
-      remove_tree(root);
+      sandbox::remove_sandbox_tree(root);
     } catch (...) {
     }
   }
 };
 
-// The first assistant: --assistant, APP/.ayup/first, or detection.
+// Workspaces of chains that died (killed, or their removal failed): what
+// the store's own sweep could not remove.
+void sweep_stale_workspaces(const image::Store& store) {
+  for (const auto& dir : store.stale_tmp_dirs("chain")) {
+    try {
+      sandbox::remove_sandbox_tree(dir);
+    } catch (const Error&) {
+      // Best effort: the next run tries again.
+    }
+  }
+}
+
+// The first assistant: --assistant (a name or a folder), else
+// APP/.ayup/first (a name only: state never names a host folder), else
+// detection.
 std::string pick_first(const ChainOptions& o, const AppState& state, const AssistantRegistry& reg) {
   if (!o.assistant.empty()) return o.assistant;
-  if (auto f = state.get("first"); f && !trimmed(*f).empty()) return trimmed(*f);
-  if (path_exists(o.app_dir + "/Dockerfile")) return "builtin:dockerfile";
+  if (auto f = state.get("first"); f && !trimmed(*f).empty() && trimmed(*f) != "nil") {
+    check_state_file("first", *f, o.app_dir + "/.ayup");
+    return trimmed(*f);
+  }
+  if (is_regular_file(o.app_dir + "/Dockerfile")) return "builtin:dockerfile";
   std::string known;
   for (const auto& n : reg.list()) known += "\n  " + n;
   throw Error("no assistant for " + o.app_dir +
@@ -41,15 +62,18 @@ std::string pick_first(const ChainOptions& o, const AppState& state, const Assis
 }  // namespace
 
 std::string first_assistant(const std::string& app_dir) {
-  std::string path = app_dir + "/.ayup/first";
-  return path_exists(path) ? trimmed(read_file(path)) : "";
+  return AppFolder::open(app_dir, false).first_assistant();
 }
 
 void set_first_assistant(const std::string& app_dir, const std::string& name) {
-  if (!path_exists(app_dir)) throw Error("app folder " + app_dir + " does not exist");
-  if (name.find('/') == std::string::npos) parse_assistant_name(name);
-  mkdir_p(app_dir + "/.ayup");
-  write_file_atomic(app_dir + "/.ayup/first", name + "\n");
+  AppFolder folder = AppFolder::open(app_dir, true);
+  if (name.find('/') != std::string::npos)
+    throw Error("'" + name +
+                "' is a folder: an app's state names assistants only (builtin:NAME, "
+                "local:NAME, remote:NAME); push the folder with `coracle assistants push` or "
+                "give it with --assistant");
+  parse_assistant_name(name);
+  folder.set_first_assistant(name);
 }
 
 ChainResult run_chain(const ChainOptions& given) {
@@ -57,15 +81,18 @@ ChainResult run_chain(const ChainOptions& given) {
   o.app_dir = absolute_path(o.app_dir);
   if (!is_directory(o.app_dir)) throw Error("app folder " + given.app_dir + " does not exist");
   if (o.max_steps < 1) throw Error("--max-steps must be at least 1");
+  // Locked for the whole run: a second run on this app says so and stops.
+  AppFolder folder = AppFolder::open(o.app_dir, true);
   image::Store store(o.store_root);
+  sweep_stale_workspaces(store);
   AssistantRegistry registry(o.store_root, o.remote_dir);
   Workspace ws(store);
 
   // The app without its state, and the state apart: a step sees both, and
   // nothing of APP changes until the whole chain has succeeded.
   std::string app = ws.root + "/app0";
-  copy_tree(o.app_dir, app, {".ayup"});
-  AppState state = AppState::load(o.app_dir + "/.ayup");
+  folder.copy_app_to(app);
+  AppState state = folder.load_state();
   std::string current = pick_first(o, state, registry);
 
   ChainResult result;
@@ -81,8 +108,9 @@ ChainResult run_chain(const ChainOptions& given) {
     mkdir_p(work);
     StepContext ctx{o, store, work, app, state, step, what};
     StepOutcome out;
-    if (current.find('/') != std::string::npos) {
-      // --assistant PATH: a folder used as it is.
+    if (step == 1 && current == o.assistant && current.find('/') != std::string::npos) {
+      // --assistant PATH: a folder used as it is. Only the command line
+      // may name a folder: `first` and `next` are checked to be names.
       out = run_external(ctx, load_assistant_dir(absolute_path(current), current));
     } else {
       AssistantName name = parse_assistant_name(current);
@@ -118,9 +146,11 @@ ChainResult run_chain(const ChainOptions& given) {
 
   // Write back: files added or overwritten, never deleted; .ayup is the state.
   std::string dest = o.output_dir.empty() ? o.app_dir : absolute_path(o.output_dir);
-  copy_tree(app, dest, {".ayup"});
-  if (!o.version.empty()) state.set("version", o.version + "\n");
-  state.save(dest + "/.ayup");
+  if (!o.version.empty() && !state.get("version")) state.set("version", o.version + "\n");
+  if (o.output_dir.empty())
+    folder.write_back(app, state);
+  else
+    AppFolder::open_output(dest).write_back(app, state);
   result.exit_code = app_exit.value_or(0);
   if (o.on_event)
     o.on_event({{"event", "chain.end"},

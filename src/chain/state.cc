@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "chain/assistants.h"
 #include "common/error.h"
 #include "common/fs.h"
 
@@ -44,6 +45,23 @@ std::optional<std::string> AppState::get(const std::string& name) const {
   return it->second;
 }
 
+namespace {
+
+// What a bad value is, in words: a state file's content is never quoted in
+// an error (a step may have written anything there, a secret included).
+std::string kind_of(const json& j) {
+  if (j.is_discarded()) return "text that is not JSON";
+  if (j.is_object()) return "a JSON object";
+  if (j.is_array()) return j.empty() ? "an empty array" : "an array";
+  if (j.is_string()) return "a string";
+  if (j.is_boolean()) return "a boolean";
+  if (j.is_null()) return "null";
+  if (j.is_number_integer()) return "a number out of range";
+  return "a number that is not whole";
+}
+
+}  // namespace
+
 void check_state_file(const std::string& name, const std::string& content,
                       const std::string& what) {
   std::string where = what + ": state/" + name;
@@ -51,25 +69,35 @@ void check_state_file(const std::string& name, const std::string& content,
   if (name == "cmd") {
     json j = json::parse(t, nullptr, false);
     if (!j.is_array() || j.empty())
-      throw Error(where +
-                  ": must be a JSON array of strings, e.g. [\"python\", \"app.py\"]; got '" + t +
-                  "'");
+      throw Error(where + ": must be a JSON array of strings, e.g. [\"python\", \"app.py\"]; got " +
+                  kind_of(j));
     for (const auto& a : j)
-      if (!a.is_string()) throw Error(where + ": every element must be a string; got '" + t + "'");
+      if (!a.is_string())
+        throw Error(where + ": every element must be a string; one is " + kind_of(a));
   } else if (name == "ports") {
     json j = json::parse(t, nullptr, false);
     if (!j.is_array())
-      throw Error(where + ": must be a JSON array of ports, e.g. [5000]; got '" + t + "'");
+      throw Error(where + ": must be a JSON array of ports, e.g. [5000]; got " + kind_of(j));
     for (const auto& p : j)
       if (!p.is_number_integer() || p.get<int64_t>() < 1 || p.get<int64_t>() > 65535)
-        throw Error(where + ": ports are whole numbers 1..65535; got " + p.dump());
+        throw Error(where + ": ports are whole numbers 1..65535; one is " + kind_of(p));
   } else if (name == "workingdir") {
-    if (t.empty() || t[0] != '/')
-      throw Error(where + ": must be an absolute path; got '" + t + "'");
+    if (t.empty() || t[0] != '/') throw Error(where + ": must be an absolute path");
   } else if (name == "next" || name == "first") {
-    if (t != "nil" && t.find(':') == std::string::npos)
-      throw Error(where + ": '" + t +
-                  "' is not an assistant name (builtin:NAME, local:NAME or remote:NAME)");
+    // Only names: a host folder is never taken from state (it could be any
+    // folder of the host, with its .ayup-env secrets).
+    bool ok = t == "nil";
+    if (!ok) {
+      try {
+        parse_assistant_name(t);
+        ok = true;
+      } catch (const Error&) {
+      }
+    }
+    if (!ok)
+      throw Error(where +
+                  ": is not an assistant name (builtin:NAME, local:NAME or remote:NAME; a "
+                  "folder only with --assistant)");
   }
 }
 

@@ -17,6 +17,15 @@
 
 namespace coracle {
 
+int open_beneath(int dir_fd, const char* path, int flags, mode_t mode) {
+  struct open_how how {};
+  how.flags = static_cast<uint64_t>(flags) | O_CLOEXEC;
+  how.mode = (flags & O_CREAT) ? mode : 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  long fd = syscall(SYS_openat2, dir_fd, path, &how, sizeof how);
+  return fd < 0 ? -errno : static_cast<int>(fd);
+}
+
 int open_in_root(int root_fd, const char* path, int flags, mode_t mode) {
   struct open_how how {};
   how.flags = static_cast<uint64_t>(flags) | O_CLOEXEC;
@@ -254,7 +263,7 @@ void copy_entries(int src_dir, int dst_dir, const std::string& where,
       UniqueFd to(openat(dst_dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!from || !to) throw_errno("cannot open " + path);
       copy_entries(from.get(), to.get(), path, {});
-      fchmod(to.get(), st.st_mode & 07777);
+      fchmod(to.get(), st.st_mode & kCopiedModeBits);
       futimens(to.get(), times);
     } else if (S_ISLNK(st.st_mode)) {
       std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
@@ -268,7 +277,7 @@ void copy_entries(int src_dir, int dst_dir, const std::string& where,
       if (!from) throw_errno("cannot open " + path);
       UniqueFd to(openat(dst_dir, name.c_str(),
                          O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-                         st.st_mode & 07777));
+                         st.st_mode & kCopiedModeBits));
       if (!to) throw_errno("cannot create " + path);
       off_t left = st.st_size;
       while (left > 0) {
@@ -287,7 +296,7 @@ void copy_entries(int src_dir, int dst_dir, const std::string& where,
         }
         left -= n;
       }
-      fchmod(to.get(), st.st_mode & 07777);
+      fchmod(to.get(), st.st_mode & kCopiedModeBits);
       futimens(to.get(), times);
     }
     // Devices, fifos and sockets are not application files: left out.
@@ -300,28 +309,72 @@ void copy_tree(const std::string& src, const std::string& dst,
                const std::vector<std::string>& skip_top) {
   UniqueFd from(open(src.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!from) throw_errno("cannot open " + src);
+  copy_tree_at(from.get(), src, dst, skip_top);
+}
+
+void copy_tree_at(int src_fd, const std::string& src, const std::string& dst,
+                  const std::vector<std::string>& skip_top) {
+  UniqueFd from(openat(src_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!from) throw_errno("cannot open " + src);
   mkdir_p(dst);
   UniqueFd to(open(dst.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!to) throw_errno("cannot open " + dst);
   copy_entries(from.get(), to.get(), src, skip_top);
 }
 
+std::optional<std::string> read_file_in_root(const std::string& root, const std::string& path,
+                                             size_t max_size) {
+  UniqueFd dir(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) throw_errno("cannot open " + root);
+  int fd = open_in_root(dir.get(), path.c_str(), O_RDONLY | O_NONBLOCK);
+  if (fd == -ENOENT) return std::nullopt;
+  if (fd < 0) throw_errno("cannot open " + path + " in " + root, -fd);
+  UniqueFd file(fd);
+  struct stat st;
+  if (fstat(fd, &st) < 0) throw_errno("cannot read " + path + " in " + root);
+  if (!S_ISREG(st.st_mode)) throw Error(path + " in " + root + " is not a regular file");
+  if (static_cast<size_t>(st.st_size) > max_size)
+    throw Error(path + " in " + root + " is too large (" + std::to_string(st.st_size) + " bytes)");
+  std::string data(static_cast<size_t>(st.st_size), '\0');
+  ssize_t got = pread(fd, data.data(), data.size(), 0);
+  if (got < 0) throw_errno("cannot read " + path + " in " + root);
+  data.resize(static_cast<size_t>(got));
+  return data;
+}
+
 std::map<std::string, std::string> read_regular_files(const std::string& dir, size_t max_size) {
-  std::map<std::string, std::string> files;
   UniqueFd d(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!d) {
-    if (errno == ENOENT) return files;
+    if (errno == ENOENT) return {};
     throw_errno("cannot open " + dir);
   }
-  DIR* list = fdopendir(dup(d.get()));
-  if (!list) throw_errno("cannot read " + dir);
+  return read_regular_files_at(d.get(), dir, max_size);
+}
+
+std::vector<std::string> list_dir_at(int dir_fd, const std::string& where) {
+  int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* list = fd < 0 ? nullptr : fdopendir(fd);
+  if (!list) {
+    int err = errno;
+    if (fd >= 0) close(fd);
+    throw_errno("cannot read " + where, err);
+  }
   std::vector<std::string> names;
   while (struct dirent* e = readdir(list)) {
     std::string n = e->d_name;
     if (n != "." && n != "..") names.push_back(n);
   }
   closedir(list);
-  for (const auto& n : names) {
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::map<std::string, std::string> read_regular_files_at(int dir_fd, const std::string& dir,
+                                                         size_t max_size) {
+  std::map<std::string, std::string> files;
+  UniqueFd d(openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!d) throw_errno("cannot open " + dir);
+  for (const auto& n : list_dir_at(d.get(), dir)) {
     UniqueFd f(openat(d.get(), n.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     struct stat st;
     if (!f || fstat(f.get(), &st) < 0 || !S_ISREG(st.st_mode)) continue;
@@ -341,19 +394,12 @@ void remove_file(const std::string& path) {
 }
 
 std::vector<std::string> list_dir(const std::string& dir) {
-  std::vector<std::string> names;
-  DIR* d = opendir(dir.c_str());
+  UniqueFd d(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!d) {
-    if (errno == ENOENT || errno == ENOTDIR) return names;
+    if (errno == ENOENT || errno == ENOTDIR) return {};
     throw_errno("cannot read " + dir);
   }
-  while (struct dirent* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") names.push_back(n);
-  }
-  closedir(d);
-  std::sort(names.begin(), names.end());
-  return names;
+  return list_dir_at(d.get(), dir);
 }
 
 void rename_path(const std::string& from, const std::string& to) {

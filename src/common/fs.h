@@ -6,11 +6,17 @@
 #include <sys/types.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace coracle {
 
+// openat2(dir_fd, path, flags, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): path
+// stays under dir_fd and no component may be a symlink (ELOOP). For what a
+// user hands coracle (an app folder), where a symlink means someone else's
+// file.
+int open_beneath(int dir_fd, const char* path, int flags, mode_t mode = 0);
 // openat2(root_fd, path, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS).
 int open_in_root(int root_fd, const char* path, int flags, mode_t mode = 0);
 // Creates every missing directory of path (mode 0755) inside root_fd and
@@ -21,6 +27,10 @@ int mkdir_p_in_root(int root_fd, const char* path);
 int touch_in_root(int root_fd, const char* path);
 
 std::string read_file(const std::string& path);
+// A regular file at path resolved inside root (RESOLVE_IN_ROOT: a symlink
+// cannot lead out of root); nullopt when missing.
+std::optional<std::string> read_file_in_root(const std::string& root, const std::string& path,
+                                             size_t max_size = 16 << 20);
 // What path is (symlinks followed); false when it does not exist.
 bool path_exists(const std::string& path);
 bool is_directory(const std::string& path);
@@ -45,10 +55,21 @@ void mkdir_p(const std::string& path, mode_t mode = 0755);
 // never followed. Top-level names of src in skip_top are left out.
 void copy_tree(const std::string& src, const std::string& dst,
                const std::vector<std::string>& skip_top = {});
+// The same from an open directory (src names it in errors).
+void copy_tree_at(int src_fd, const std::string& src, const std::string& dst,
+                  const std::vector<std::string>& skip_top = {});
+// The mode bits a copy keeps: never setuid or setgid (a copy made by root
+// must not hand anyone root's rights).
+inline constexpr mode_t kCopiedModeBits = 01777;
 // The regular files directly in dir (not below it; symlinks ignored), name
 // → content; empty when dir does not exist. A file over max_size throws.
 std::map<std::string, std::string> read_regular_files(const std::string& dir,
                                                       size_t max_size = 64 << 20);
+// The same in an open directory (dir names it in errors).
+std::map<std::string, std::string> read_regular_files_at(int dir_fd, const std::string& dir,
+                                                         size_t max_size = 64 << 20);
+// The entry names of an open directory, sorted.
+std::vector<std::string> list_dir_at(int dir_fd, const std::string& where);
 // The entry names of dir, sorted (empty when it does not exist).
 std::vector<std::string> list_dir(const std::string& dir);
 // rename(2), with the paths in the error.

@@ -104,18 +104,20 @@ Store::Store(std::string root) : root_(std::move(root)) {
   sweep_tmp();
 }
 
-void Store::sweep_tmp() const {
-  DIR* dir = opendir(tmp_dir().c_str());
-  if (!dir) return;
+std::vector<std::string> Store::stale_tmp_dirs(const std::string& purpose) const {
   std::vector<std::string> stale;
-  while (struct dirent* e = readdir(dir)) {
-    pid_t pid = owner_of(e->d_name);
-    if (pid > 0 && kill(pid, 0) < 0 && errno == ESRCH) stale.push_back(e->d_name);
+  for (const auto& name : list_dir(tmp_dir())) {
+    if (!purpose.empty() && name.rfind(purpose + "-", 0) != 0) continue;
+    pid_t pid = owner_of(name.c_str());
+    if (pid > 0 && kill(pid, 0) < 0 && errno == ESRCH) stale.push_back(tmp_dir() + "/" + name);
   }
-  closedir(dir);
-  for (const auto& name : stale) {
+  return stale;
+}
+
+void Store::sweep_tmp() const {
+  for (const auto& path : stale_tmp_dirs()) {
     try {
-      remove_tree(tmp_dir() + "/" + name);
+      remove_tree(path);
     } catch (const Error&) {
       // Best effort: the next command tries again.
     }

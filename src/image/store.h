@@ -69,6 +69,10 @@ class Store {
   std::string lock_path(const std::string& name) const { return root_ + "/locks/" + name; }
   // A fresh, empty directory under tmp/ named after this process.
   std::string make_tmp_dir(const std::string& purpose) const;
+  // The dirs under tmp/ whose process has died (of one purpose, or all):
+  // what a killed command left. The store removes them when it opens;
+  // a caller whose dirs hold files of other uids removes the rest.
+  std::vector<std::string> stale_tmp_dirs(const std::string& purpose = "") const;
 
   bool has_blob(const std::string& digest) const;
   // Reads a small blob (manifests, configs) and checks its digest.

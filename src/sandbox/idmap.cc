@@ -1,6 +1,8 @@
 #include "sandbox/idmap.h"
 
+#include <fcntl.h>
 #include <pwd.h>
+#include <sched.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,6 +13,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
+#include "common/unique_fd.h"
 
 extern char** environ;
 
@@ -139,6 +142,59 @@ void write_id_mapping(pid_t pid, const IdMapping& m) {
   write_file(proc + "/uid_map", format_map(m.uids));
   if (!m.setgroups_allowed) write_file(proc + "/setgroups", "deny");
   write_file(proc + "/gid_map", format_map(m.gids));
+}
+
+}  // namespace coracle::sandbox
+
+namespace coracle::sandbox {
+
+void remove_sandbox_tree(const std::string& path) {
+  try {
+    remove_tree(path);
+    return;
+  } catch (const Error&) {
+    if (geteuid() == 0) throw;
+  }
+  // Rootless: a sandbox's files of its subordinate uids (a step's 0700
+  // directory of uid 1000, say) are not the caller's to remove. A user
+  // namespace with the sandbox's own mapping makes the caller their root.
+  IdMapping ids = plan_id_mapping();
+  if (!ids.via_helpers) throw Error("cannot remove " + path + " (files of other users in it)");
+  int ready[2], go[2];
+  if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0) throw_errno("pipe");
+  UniqueFd ready_r(ready[0]), ready_w(ready[1]), go_r(go[0]), go_w(go[1]);
+  pid_t pid = fork();
+  if (pid < 0) throw_errno("fork");
+  if (pid == 0) {
+    char c = 0;
+    bool ok = unshare(CLONE_NEWUSER) == 0;
+    if (write(ready_w.get(), &c, 1) != 1 || !ok) _exit(2);
+    if (read(go_r.get(), &c, 1) != 1) _exit(2);
+    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) _exit(2);
+    try {
+      remove_tree(path);
+    } catch (...) {
+      _exit(1);
+    }
+    _exit(0);
+  }
+  ready_w.reset();
+  go_r.reset();
+  char c;
+  bool mapped = false;
+  if (read(ready_r.get(), &c, 1) == 1) {
+    try {
+      write_id_mapping(pid, ids);
+      mapped = write(go_w.get(), &c, 1) == 1;
+    } catch (const Error&) {
+    }
+  }
+  go_w.reset();  // an unmapped child reads end of file and gives up
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!mapped || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw Error("cannot remove " + path + " (even as root of the sandbox's user namespace)");
 }
 
 }  // namespace coracle::sandbox

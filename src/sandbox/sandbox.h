@@ -162,6 +162,12 @@ struct Captured {
 };
 Captured run_captured(Spec spec, const Hooks& hooks = {});
 
+// rm -rf of a tree that sandboxes wrote into (a chain's workspace): as a
+// plain user with subordinate ids, files of the sandbox's other uids are
+// removed from a user namespace with the sandbox's mapping. Throws when
+// something stays.
+void remove_sandbox_tree(const std::string& path);
+
 // Removes what dead runners left behind (cgroups of a runner killed with
 // SIGKILL). Called at the start of every run; cheap when there is nothing.
 void sweep_leftovers();

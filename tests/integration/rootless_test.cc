@@ -242,5 +242,40 @@ TEST_F(Rootless, TheChainRunsAsAPlainUser) {
   EXPECT_EQ(read_file(app + "/.ayup/cmd"), "[\"sh\", \"run.sh\"]");
 }
 
+TEST_F(Rootless, AWriteBackOfUnreadableFilesIsRefusedWholeAndLeavesNoWorkspace) {
+  // A step (container root = the caller) leaves what the caller cannot
+  // read on the host: a 0000 directory, a 0600 file of container uid 1000
+  // (a subordinate uid outside). Nothing may be written half way, and the
+  // workspace must not stay behind.
+  std::string app = home_.path() + "/app";
+  mkdir_p(app + "/.ayup");
+  write_file_atomic(app + "/main.txt", "original\n");
+  write_file_atomic(app + "/.ayup/log", "old log\n");
+  std::string dir = home_.path() + "/assistant";
+  mkdir_p(dir);
+  write_file_atomic(dir + "/name", "unreadable\n");
+  write_file_atomic(dir + "/Dockerfile",
+                    "FROM default\nCOPY --chmod=0555 cmd /assistant/cmd\n"
+                    "ENTRYPOINT [\"/assistant/cmd\"]\n");
+  write_file_atomic(dir + "/cmd",
+                    "#!/bin/sh\nset -e\necho changed > /out/app/main.txt\n"
+                    "mkdir -p /out/app/locked/inner && echo x > /out/app/locked/inner/f\n"
+                    "chmod 0 /out/app/locked\n"
+                    "mkdir /out/app/theirs && echo x > /out/app/theirs/f && "
+                    "chown -R 1000:1000 /out/app/theirs\n"
+                    "echo secret > /out/app/private && chown 1000:1000 /out/app/private && "
+                    "chmod 600 /out/app/private\necho 'new log' > /out/state/log\n");
+  run_sh("chown -R " + std::to_string(uid_) + " " + app + " " + dir);
+  auto r = coracle({"run", app, "--assistant", dir}, options_);
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("nothing was written"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("private"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("locked"), std::string::npos) << r.err;
+  EXPECT_EQ(read_file(app + "/main.txt"), "original\n");
+  EXPECT_EQ(read_file(app + "/.ayup/log"), "old log\n");
+  EXPECT_FALSE(path_exists(app + "/locked"));
+  EXPECT_EQ(count_entries(home_.path() + "/store/tmp"), 0);
+}
+
 }  // namespace
 }  // namespace coracle::test

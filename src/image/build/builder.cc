@@ -53,7 +53,16 @@ class Builder {
     df_name_ = opts_.dockerfile.empty() ? "Dockerfile" : opts_.dockerfile;
     std::string text;
     try {
-      text = read_file(df_path);
+      // The context's own Dockerfile is resolved inside the context (as
+      // BuildKit does): a context that links it to a host file (a
+      // hostile app folder) cannot make the builder read that file.
+      if (opts_.dockerfile.empty()) {
+        auto found = read_file_in_root(context_, "Dockerfile");
+        if (!found) throw Error("missing");
+        text = std::move(*found);
+      } else {
+        text = read_file(df_path);
+      }
     } catch (const Error&) {
       throw Error("cannot read " + df_path + " (give another one with -f)");
     }
@@ -61,8 +70,7 @@ class Builder {
     escape_ = df.escape;
     BuildPlan plan = plan_build(df, opts_.args, df_name_);
     stages_ = &plan.stages;
-    if (stat((context_ + "/.dockerignore").c_str(), &st) == 0)
-      ignore_ = DockerIgnore(read_file(context_ + "/.dockerignore"));
+    if (auto text = read_file_in_root(context_, ".dockerignore")) ignore_ = DockerIgnore(*text);
 
     // gc must not take the blobs and layers this build stands on.
     FileLock gc = store_.gc_lock(FileLock::Mode::Shared);

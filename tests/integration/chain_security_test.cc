@@ -1,0 +1,280 @@
+// The red team's attacks on the chain, replayed through `coracle run`: a
+// symlinked .ayup, `next` naming a host folder, symlinked assistant files,
+// state contents quoted in errors, a write-back that deletes or goes half
+// way, ports on every address, two runs on one app.
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "common/fs.h"
+#include "harness.h"
+
+namespace coracle::test {
+namespace {
+
+using nlohmann::json;
+
+class ChainSecurity : public ::testing::Test {
+ protected:
+  TempDir store, work;
+  std::string app() const { return work.path() + "/app"; }
+
+  void SetUp() override {
+    mkdir_p(app());
+    write_file_atomic(app() + "/main.txt", "original\n");
+  }
+  std::string assistant(const std::string& name, const std::string& script,
+                        const std::string& parent = "") {
+    std::string dir = (parent.empty() ? work.path() + "/assistants" : parent) + "/" + name;
+    mkdir_p(dir);
+    write_file_atomic(dir + "/name", name + "\n");
+    write_file_atomic(dir + "/Dockerfile",
+                      "FROM default\nCOPY --chmod=0555 cmd /assistant/cmd\n"
+                      "ENTRYPOINT [\"/assistant/cmd\"]\n");
+    write_file_atomic(dir + "/cmd", "#!/bin/sh\nset -e\n" + script);
+    return dir;
+  }
+  std::string push(const std::string& name, const std::string& script) {
+    auto r = cor({"assistants", "push", assistant(name, script)});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return "local:" + name;
+  }
+  RunResult cor(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--root", store.path()});
+    return coracle(args);
+  }
+  RunResult run(std::vector<std::string> extra) {
+    std::vector<std::string> args = {"run", app()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return cor(args);
+  }
+  // Every entry under dir (type, mode, content): a snapshot to compare.
+  std::string snapshot(const std::string& dir) {
+    return run_sh("cd " + dir +
+                  " && find . | sort | while read f; do stat -c '%n %F %a %s' \"$f\"; "
+                  "[ -f \"$f\" ] && [ ! -L \"$f\" ] && cat \"$f\"; done; true");
+  }
+};
+
+TEST_F(ChainSecurity, ASymlinkedAyupIsRefusedNeitherReadNorWritten) {
+  // .ayup links to a directory of someone else's files.
+  std::string secrets = work.path() + "/secrets";
+  mkdir_p(secrets);
+  write_file_atomic(secrets + "/token", "TOPSECRET-token\n");
+  ASSERT_EQ(symlink(secrets.c_str(), (app() + "/.ayup").c_str()), 0);
+  std::string a = push("leak", R"SH(
+cat /in/state/* > /out/app/leaked 2>/dev/null || true
+echo "hello" > /out/state/log
+echo "x" > /out/state/token
+)SH");
+  std::string before = snapshot(secrets), app_before = snapshot(app());
+  auto r = run({"--assistant", a});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find(".ayup is a symlink"), std::string::npos) << r.err;
+  EXPECT_EQ(snapshot(secrets), before);
+  EXPECT_EQ(snapshot(app()), app_before);
+  // `coracle app assistant` refuses it too.
+  r = cor({"app", "assistant", "builtin:exec", "--app", app()});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_EQ(snapshot(secrets), before);
+
+  // A real .ayup whose state files link out: they are not state.
+  ASSERT_EQ(unlink((app() + "/.ayup").c_str()), 0);
+  mkdir_p(app() + "/.ayup");
+  ASSERT_EQ(symlink((secrets + "/token").c_str(), (app() + "/.ayup/log").c_str()), 0);
+  r = run({"--assistant", a});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(app() + "/leaked"), "");  // nothing was there to read
+  EXPECT_EQ(read_file(secrets + "/token"), "TOPSECRET-token\n");
+  EXPECT_EQ(read_file(app() + "/.ayup/log"), "hello\n");  // the link was replaced, not followed
+  struct stat st;
+  ASSERT_EQ(lstat((app() + "/.ayup/log").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+}
+
+TEST_F(ChainSecurity, StateNeverNamesAHostFolder) {
+  // A folder with secrets, and an assistant folder a step could point at.
+  std::string evil = assistant("evil", R"SH(
+echo "$SECRET" > /out/app/pwned
+)SH",
+                               work.path() + "/host:x");
+  write_file_atomic(evil + "/.ayup-env", "SECRET=TOPSECRET-env\n");
+  for (const std::string& next : {evil, "local:" + evil, "remote:../../" + evil}) {
+    SCOPED_TRACE(next);
+    std::string a = push("jump", "echo '" + next + "' > /out/state/next\n");
+    auto r = run({"--assistant", a});
+    EXPECT_EQ(r.exit_code, 125);
+    EXPECT_NE(r.err.find("is not an assistant name"), std::string::npos) << r.err;
+    EXPECT_FALSE(path_exists(app() + "/pwned"));
+  }
+  // Nor .ayup/first, nor `coracle app assistant`.
+  mkdir_p(app() + "/.ayup");
+  write_file_atomic(app() + "/.ayup/first", evil + "\n");
+  auto r = run({});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_FALSE(path_exists(app() + "/pwned"));
+  r = cor({"app", "assistant", evil, "--app", app()});
+  EXPECT_EQ(r.exit_code, 125);
+  // From the command line a folder is fine: the user named it.
+  remove_file(app() + "/.ayup/first");
+  r = run({"--assistant", evil});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(app() + "/pwned"), "TOPSECRET-env\n");
+}
+
+TEST_F(ChainSecurity, AnAssistantsFilesAreItsOwnAndNeverQuoted) {
+  std::string secret = work.path() + "/shadow";
+  write_file_atomic(secret, "root:TOPSECRET-hash:19000::::::\n", 0600);
+  // `name` linked to the secret: refused, and the secret is not printed.
+  std::string a = assistant("linked-name", "true\n");
+  remove_file(a + "/name");
+  ASSERT_EQ(symlink(secret.c_str(), (a + "/name").c_str()), 0);
+  auto r = run({"--assistant", a});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("symlink"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("TOPSECRET"), std::string::npos) << r.err;
+  // A `name` that holds a secret-looking line is not quoted either.
+  write_file_atomic(a + "/name.tmp", "TOPSECRET not a name\n");
+  remove_file(a + "/name");
+  rename_path(a + "/name.tmp", a + "/name");
+  r = run({"--assistant", a});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_EQ(r.err.find("TOPSECRET"), std::string::npos) << r.err;
+  // .ayup-env linked to the secret: refused, nothing reaches the step.
+  std::string b = assistant("linked-env", "env > /out/app/env\n");
+  ASSERT_EQ(symlink(secret.c_str(), (b + "/.ayup-env").c_str()), 0);
+  r = run({"--assistant", b});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_FALSE(path_exists(app() + "/env"));
+  EXPECT_EQ(r.err.find("TOPSECRET"), std::string::npos) << r.err;
+  // A Dockerfile linked out of the app: the builder looks inside the app.
+  ASSERT_EQ(symlink(secret.c_str(), (app() + "/Dockerfile").c_str()), 0);
+  r = run({"--assistant", "builtin:dockerfile"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_EQ(r.err.find("TOPSECRET"), std::string::npos) << r.err;
+  remove_file(app() + "/Dockerfile");
+  // A state file a step wrote is not quoted in the ABI error.
+  std::string c = push("bad-cmd", "echo 'TOPSECRET-state [' > /out/state/cmd\n");
+  r = run({"--assistant", c});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("state/cmd"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("TOPSECRET"), std::string::npos) << r.err;
+}
+
+TEST_F(ChainSecurity, TheWriteBackNeverDeletesOrReplacesADirectory) {
+  mkdir_p(app() + "/data");
+  write_file_atomic(app() + "/data/db", "precious\n");
+  mkdir_p(app() + "/.git/objects");
+  write_file_atomic(app() + "/.git/HEAD", "ref: refs/heads/main\n");
+  write_file_atomic(app() + "/file", "a file\n");
+  std::string outside = work.path() + "/outside";
+  mkdir_p(outside);
+  ASSERT_EQ(symlink(outside.c_str(), (app() + "/linked").c_str()), 0);
+  struct Case {
+    const char* name;
+    const char* script;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"file over a dir", "echo x > /out/app/data", "data is a directory"},
+      {"link over a dir", "ln -s /etc /out/app/.git", ".git is a directory"},
+      {"dir over a file", "mkdir /out/app/file", "file is a file"},
+      {"dir through a link", "mkdir /out/app/linked && echo x > /out/app/linked/f",
+       "linked is a symlink"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::string before = snapshot(app()), outside_before = snapshot(outside);
+    std::string a = push("conflict", std::string("echo new > /out/app/new.txt\n") + c.script +
+                                         "\n" + "echo '[\"true\"]' > /out/state/cmd\n");
+    auto r = run({"--assistant", a});
+    EXPECT_EQ(r.exit_code, 125);
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("nothing was written"), std::string::npos) << r.err;
+    // All or nothing: not even new.txt or the state came through.
+    EXPECT_EQ(snapshot(app()), before);
+    EXPECT_EQ(snapshot(outside), outside_before);
+  }
+  // Without a conflict the result lands; the user's directories stay.
+  std::string a = push("fine", "cp -a /in/app/. /out/app/\necho more > /out/app/data/more\n");
+  auto r = run({"--assistant", a});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(app() + "/data/db"), "precious\n");
+  EXPECT_EQ(read_file(app() + "/data/more"), "more\n");
+  EXPECT_EQ(read_file(app() + "/.git/HEAD"), "ref: refs/heads/main\n");
+}
+
+TEST_F(ChainSecurity, AWriteBackThatFailsHalfWayLeavesNothing) {
+  if (geteuid() != 0) GTEST_SKIP() << "mounts a read-only tmpfs in the app";
+  // A read-only directory inside the app: root's permissions do not help,
+  // so the write-back fails after it started writing elsewhere.
+  mkdir_p(app() + "/ro");
+  ASSERT_EQ(mount("tmpfs", (app() + "/ro").c_str(), "tmpfs", MS_RDONLY, "size=1m"), 0);
+  struct Unmount {
+    std::string p;
+    ~Unmount() { umount2(p.c_str(), MNT_DETACH); }
+  } unmount{app() + "/ro"};
+  mkdir_p(app() + "/.ayup");
+  write_file_atomic(app() + "/.ayup/log", "old log\n");
+  std::string a = push("many", R"SH(
+mkdir -p /out/app/a/new-dir /out/app/ro
+for i in 1 2 3; do echo $i > /out/app/a/f$i; done
+echo changed > /out/app/main.txt
+echo new > /out/app/ro/f
+echo 'new log' > /out/state/log
+)SH");
+  std::string before = snapshot(app());
+  auto r = run({"--assistant", a});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("Read-only file system"), std::string::npos) << r.err;
+  EXPECT_EQ(snapshot(app()), before);
+  EXPECT_EQ(read_file(app() + "/.ayup/log"), "old log\n");
+  EXPECT_EQ(count_entries(store.path() + "/tmp"), 0);
+}
+
+TEST_F(ChainSecurity, ChainPortsArePublishedOnLoopbackAndNeverOnAPrivilegedPort) {
+  std::string a = push("ports", R"SH(
+echo '[81, 444, 15001]' > /out/state/ports
+echo '["true"]' > /out/state/cmd
+echo builtin:exec > /out/state/next
+)SH");
+  auto r = run({"--assistant", a, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  int published = 0;
+  for (const auto& line : lines_with(r.out, "{")) {
+    json e = json::parse(line);
+    if (e["event"] != "port.publish") continue;
+    ++published;
+    EXPECT_EQ(e["host_address"], "127.0.0.1") << line;
+    EXPECT_GE(e["host_port"].get<int>(), 1024) << line;
+    if (e["port"] == 15001) EXPECT_EQ(e["host_port"], 15001) << line;
+  }
+  EXPECT_EQ(published, 3) << r.out;
+}
+
+TEST_F(ChainSecurity, TwoRunsOnOneAppDoNotInterleave) {
+  // The first run's step takes a while; the second run comes meanwhile.
+  std::string a = push("slow", "sleep 3\ncp -a /in/app/. /out/app/ && echo one > /out/app/who\n");
+  int out_fd = -1;
+  pid_t first = spawn_coracle({"--root", store.path(), "run", app(), "--assistant", a}, &out_fd);
+  // The lock is taken before the workspace is made.
+  for (int i = 0; i < 250 && count_entries(store.path() + "/tmp") < 1; ++i) usleep(20000);
+  ASSERT_GE(count_entries(store.path() + "/tmp"), 1);
+  auto r = run({"--assistant", a});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("in use by another"), std::string::npos) << r.err;
+  EXPECT_EQ(wait_coracle(first), 0);
+  close(out_fd);
+  EXPECT_EQ(read_file(app() + "/who"), "one\n");
+  // Once it has ended, the app is free again.
+  r = run({"--assistant", push("quick", "cp -a /in/app/. /out/app/\n")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+}  // namespace
+}  // namespace coracle::test
