@@ -51,6 +51,7 @@ class Reachable {
   }
   bool has_blob(const std::string& hex) const { return blobs_.count("sha256:" + hex) > 0; }
   bool has_chain(const std::string& hex) const { return chains_.count(hex) > 0; }
+  const std::set<std::string>& blobs() const { return blobs_; }
 
  private:
   const Store& store_;
@@ -58,6 +59,12 @@ class Reachable {
 };
 
 }  // namespace
+
+std::set<std::string> reachable_blobs(const Store& store) {
+  Reachable reachable(store);
+  for (const auto& t : store.tags()) reachable.add(t.target);
+  return reachable.blobs();
+}
 
 GcResult collect_garbage(const Store& store) {
   FileLock gc = store.gc_lock(FileLock::Mode::Exclusive);

@@ -7,6 +7,7 @@
 // something in while it decides.
 #pragma once
 #include <cstdint>
+#include <set>
 #include <string>
 
 #include "image/store.h"
@@ -21,5 +22,9 @@ struct GcResult {
 };
 
 GcResult collect_garbage(const Store& store);
+
+// The digests of every blob a tag reaches (what gc keeps). The caller
+// holds the gc lock exclusively, or the answer may be stale.
+std::set<std::string> reachable_blobs(const Store& store);
 
 }  // namespace coracle::image

@@ -1,13 +1,17 @@
 #include "image/pull.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "common/error.h"
 #include "common/file_lock.h"
 #include "common/sha256.h"
 #include "image/credentials.h"
+#include "image/gc.h"
 #include "image/reference.h"
 #include "image/resolve.h"
 
@@ -29,17 +33,56 @@ class Events {
   std::mutex mutex_;
 };
 
+// What one pull added to the store, so that a failed pull can take it
+// back out (and a finished one its download locks).
+class Added {
+ public:
+  void blob(const std::string& digest) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    blobs_.push_back(digest);
+  }
+  void lock_file(const std::string& path) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    lock_files_.push_back(path);
+  }
+  // With `gc` given up: if no other command is using the store right now
+  // (the gc lock is free), removes this pull's download locks and, when
+  // the pull failed, the blobs it added that no tag reaches. Otherwise
+  // leaves them for `image gc`: another pull may be counting on a blob.
+  void clean_up(const Store& store, FileLock& gc, bool failed) {
+    gc.unlock();
+    FileLock exclusive;
+    try {
+      exclusive = FileLock::try_lock(store.lock_path("gc.lock"), FileLock::Mode::Exclusive);
+    } catch (const Error&) {
+      return;
+    }
+    if (!exclusive) return;
+    for (const auto& path : lock_files_) unlink(path.c_str());
+    if (!failed || blobs_.empty()) return;
+    std::set<std::string> reachable = reachable_blobs(store);
+    for (const auto& digest : blobs_)
+      if (!reachable.count(digest)) unlink(store.blob_path(digest).c_str());
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::string> blobs_, lock_files_;
+};
+
 // One blob into the store, at most once across processes: the per-blob
 // lock makes a concurrent pull of the same image wait, then find it there.
 void fetch_blob(const Store& store, RegistryClient& client, const Descriptor& d,
-                const std::string& role, const std::string& image, Events& events) {
+                const std::string& role, const std::string& image, Events& events, Added& added) {
   if (!is_sha256_digest(d.digest))
     throw Error("the manifest names blob '" + d.digest + "', which is not a sha256 digest");
   if (store.has_blob(d.digest)) {
     events.emit({PullEvent::Kind::kBlobCached, d.digest, role, d.size, 0});
     return;
   }
-  FileLock lock(store.lock_path("blob-" + d.digest.substr(7)), FileLock::Mode::Exclusive);
+  std::string lock_path = store.lock_path("blob-" + d.digest.substr(7));
+  FileLock lock(lock_path, FileLock::Mode::Exclusive);
+  added.lock_file(lock_path);
   if (store.has_blob(d.digest)) {
     events.emit({PullEvent::Kind::kBlobCached, d.digest, role, d.size, 0});
     return;
@@ -55,6 +98,7 @@ void fetch_blob(const Store& store, RegistryClient& client, const Descriptor& d,
   });
   try {
     writer.commit(d.digest, d.size, "the " + role + " of " + image + " from " + client.endpoint());
+    added.blob(d.digest);
   } catch (const Error& e) {
     throw Error(std::string(e.what()) +
                 "; the registry's copy is damaged (coracle kept none of it): pushing the image "
@@ -131,20 +175,34 @@ std::string pull_image(const Store& store, const std::string& text, const PullOp
 
   // gc must not take blobs that are in but not yet tagged.
   FileLock gc = store.gc_lock(FileLock::Mode::Shared);
-  std::vector<std::pair<Descriptor, std::string>> blobs = {{manifest.config, "config"}};
-  for (const auto& l : manifest.layers) blobs.emplace_back(l, "layer");
-  parallel_for(blobs, opt.parallel, [&](const std::pair<Descriptor, std::string>& b) {
-    fetch_blob(store, client, b.first, b.second, what, events);
-  });
+  Added added;
+  std::string digest;
+  try {
+    std::vector<std::pair<Descriptor, std::string>> blobs = {{manifest.config, "config"}};
+    for (const auto& l : manifest.layers) blobs.emplace_back(l, "layer");
+    parallel_for(blobs, opt.parallel, [&](const std::pair<Descriptor, std::string>& b) {
+      fetch_blob(store, client, b.first, b.second, what, events, added);
+    });
 
-  ImageConfig config = parse_config(store.read_blob(manifest.config.digest), "config of " + what);
-  if (config.diff_ids.size() != manifest.layers.size())
-    throw Error("image " + what + ": the manifest has " + std::to_string(manifest.layers.size()) +
-                " layers but its config lists " + std::to_string(config.diff_ids.size()));
-  std::string digest = store.put_blob(manifest_text);
-  Descriptor target{
-      std::string(media::kOciManifest), digest, static_cast<int64_t>(manifest_text.size()), {}, {}};
-  store.set_tag(what, target);
+    ImageConfig config = parse_config(store.read_blob(manifest.config.digest), "config of " + what);
+    if (config.diff_ids.size() != manifest.layers.size())
+      throw Error("image " + what + ": the manifest has " + std::to_string(manifest.layers.size()) +
+                  " layers but its config lists " + std::to_string(config.diff_ids.size()));
+    bool had_manifest = store.has_blob(sha256_digest(manifest_text));
+    digest = store.put_blob(manifest_text);
+    if (!had_manifest) added.blob(digest);
+    Descriptor target{std::string(media::kOciManifest),
+                      digest,
+                      static_cast<int64_t>(manifest_text.size()),
+                      {},
+                      {}};
+    store.set_tag(what, target);
+  } catch (...) {
+    // A failed pull leaves the store as it found it.
+    added.clean_up(store, gc, true);
+    throw;
+  }
+  added.clean_up(store, gc, false);
   events.emit({PullEvent::Kind::kDone, digest, "manifest", total, 0});
   return what;
 }

@@ -112,10 +112,24 @@ echo "$SECRET" > /out/app/pwned
     EXPECT_NE(r.err.find("is not an assistant name"), std::string::npos) << r.err;
     EXPECT_FALSE(path_exists(app() + "/pwned"));
   }
+  // The red team's version: the step learns where its /out/app is on the
+  // host (mountinfo shows bind sources, as with runc and crun), builds an
+  // assistant folder there and names it. Knowing the path gets it nothing.
+  std::string a = push("self-made", R"SH(
+host=$(awk '$5 == "/out/app" { print $4 }' /proc/self/mountinfo)
+mkdir -p /out/app/made:1
+echo made > /out/app/made:1/name
+printf 'FROM default\nCMD ["sh", "-c", "echo pwned > /out/app/pwned"]\n' > /out/app/made:1/Dockerfile
+echo "$host/made:1" > /out/state/next
+)SH");
+  auto r = run({"--assistant", a});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("is not an assistant name"), std::string::npos) << r.err;
+  EXPECT_FALSE(path_exists(app() + "/pwned"));
   // Nor .ayup/first, nor `coracle app assistant`.
   mkdir_p(app() + "/.ayup");
   write_file_atomic(app() + "/.ayup/first", evil + "\n");
-  auto r = run({});
+  r = run({});
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_FALSE(path_exists(app() + "/pwned"));
   r = cor({"app", "assistant", evil, "--app", app()});

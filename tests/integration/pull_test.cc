@@ -300,6 +300,32 @@ TEST_F(PullTest, TamperedBlobInRegistryIsRefused) {
   expect_blobs_whole();
 }
 
+TEST_F(PullTest, AFailedPullLeavesTheStoreAsItFoundIt) {
+  // A store with an image in it already.
+  make_layout(work.path() + "/small", {{"tag", "small"}, {"layers", {busybox_layer()}}});
+  ASSERT_EQ(cor({"image", "import", work.path() + "/small"}).exit_code, 0);
+  auto listing = [&] {
+    return run_sh("cd " + store.path() + " && ls oci/blobs/sha256 locks; cat oci/index.json");
+  };
+  std::string before = listing();
+  RegistryServer reg;
+  std::string big = make_big_image(work.path(), 1);
+  reg.push("oci:" + work.path() + "/big:t", "tests/tampered:2");
+  std::string path = reg.blob_path(big);
+  std::string whole = read_file(path), data = whole;
+  data[data.size() / 2] ^= 0x55;
+  write_file_atomic(path, data);
+  // The config and the busybox layer arrive whole; the big layer does not.
+  auto r = cor({"image", "pull", reg.host() + "/tests/tampered:2"});
+  ASSERT_EQ(r.exit_code, 125);
+  EXPECT_EQ(listing(), before);
+  // A pull that works leaves no download locks either.
+  write_file_atomic(path, whole);
+  r = cor({"image", "pull", reg.host() + "/tests/tampered:2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(run_sh("ls " + store.path() + "/locks | grep -c '^blob-' || true"), "0\n");
+}
+
 TEST_F(PullTest, CutTransferIsResumedWithRange) {
   RegistryServer reg;
   std::string big = make_big_image(work.path(), 4);
