@@ -12,6 +12,8 @@ packages=(
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   # the embedded default image is made from this
   busybox-static
+  # outbound networking for sandboxes (assistants, build RUN, --net pasta)
+  passt
   # tests: newuidmap/newgidmap for the rootless user, ip for namespace checks
   uidmap iproute2 passwd util-linux procps
   # tests: real image tools and a real registry

@@ -103,7 +103,7 @@ StepOutcome run_builtin_exec(const StepContext& ctx) {
   }
   spec.argv = *cmd;
   spec.workdir = wd;
-  spec.net = sandbox::NetMode::Private;
+  spec.net = ctx.options.net;
   spec.hostname = "coracle-app";
   spec.timeout = ctx.options.timeout;
 
@@ -120,6 +120,7 @@ StepOutcome run_builtin_exec(const StepContext& ctx) {
   }
   for (const auto& text : ctx.options.publish) mon.publish.push_back(portmon::parse_publish(text));
   mon.publish_all = true;
+  mon.host_net = spec.net == sandbox::NetMode::Host;
   mon.on_event = [&](const portmon::PortEvent& e) {
     if (ctx.options.on_event) ctx.options.on_event(portmon::port_event_json(e));
     if (ctx.options.on_text) ctx.options.on_text(portmon::port_event_line(e));

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "sandbox/sandbox.h"
+
 namespace coracle::chain {
 
 struct ChainOptions {
@@ -23,6 +25,10 @@ struct ChainOptions {
   std::string output_dir;                // write the result here instead of into APP
   std::chrono::milliseconds timeout{0};  // builtin:exec's
   std::vector<std::string> publish;      // -p for builtin:exec
+  // The steps' and the app's network: their own namespace with outbound
+  // access (never the host's, whose 127.0.0.1 services and abstract
+  // sockets a step must not reach), unless the user asks.
+  sandbox::NetMode net = sandbox::NetMode::Pasta;
   std::string store_root;
   std::string remote_dir;  // bundled assistants
   bool use_overlay = true;

@@ -85,8 +85,9 @@ StepOutcome run_external(const StepContext& ctx, const ExternalAssistant& a) {
     std::tie(spec.uid, spec.gid) =
         image::parse_user(cfg.user, image::read_image_file(rootfs.layer_dirs, "etc/passwd"),
                           image::read_image_file(rootfs.layer_dirs, "etc/group"));
-  // Assistants fetch packages and talk to services, like the builder's RUN.
-  spec.net = sandbox::NetMode::Host;
+  // Assistants fetch packages and talk to services, like the builder's RUN:
+  // outbound access, from a namespace of their own.
+  spec.net = ctx.options.net;
   spec.hostname = "coracle-assistant";
   spec.volumes = {{ctx.app_dir, "/in/app", true},
                   {in_state, "/in/state", true},

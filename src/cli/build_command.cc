@@ -21,7 +21,7 @@ namespace {
 
 struct BuildFlags {
   std::vector<std::string> tags, build_args;
-  std::string file, target, net = "host", output, context = ".";
+  std::string file, target, net = "pasta", output, context = ".";
   bool no_cache = false, json = false, quiet = false;
   RegistryFlags registry;
 };
@@ -62,8 +62,10 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
   cmd->add_option("--build-arg", f->build_args, "K=V for an ARG (repeatable)");
   cmd->add_option("--target", f->target, "Build up to this stage");
   cmd->add_flag("--no-cache", f->no_cache, "Run every step, reusing nothing");
-  cmd->add_option("--net,--network", f->net, "RUN's network: host (default), private or none")
-      ->check(CLI::IsMember({"host", "private", "none"}));
+  cmd->add_option("--net,--network", f->net,
+                  "RUN's network: pasta (own namespace, outbound access: the default), private "
+                  "(loopback only), none, or host (the host's own, services on 127.0.0.1 "
+                  "included)");
   cmd->add_option("--output,-o", f->output, "Also write the image to oci-archive:PATH");
   cmd->add_flag("--json", f->json, "JSON events on stdout, one per line");
   cmd->add_flag("-q,--quiet", f->quiet, "Print only the image digest");
@@ -78,9 +80,7 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
     opt.dockerfile = f->file;
     opt.no_cache = f->no_cache;
     opt.use_overlay = global.use_overlay();
-    opt.net = f->net == "host"   ? sandbox::NetMode::Host
-              : f->net == "none" ? sandbox::NetMode::None
-                                 : sandbox::NetMode::Private;
+    opt.net = sandbox::parse_net_mode(f->net);
     opt.args.target = f->target;
     std::string plat = image::host_platform().str();
     opt.args.target_platform = opt.args.build_platform = plat;

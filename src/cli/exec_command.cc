@@ -130,7 +130,9 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
   cmd->add_option("-w,--workdir", flags->workdir, "Working directory inside (created if missing)");
   cmd->add_option("-u,--user", flags->user, "UID[:GID] to run as inside (default 0:0)");
   cmd->add_option("--hostname", flags->hostname, "Hostname inside")->capture_default_str();
-  cmd->add_option("--net", flags->net, "private (own netns, loopback up), none, or host")
+  cmd->add_option("--net,--network", flags->net,
+                  "private (own netns, loopback only: the fast default), pasta (own netns with "
+                  "outbound access), none, or host")
       ->capture_default_str();
   cmd->add_option("--in", flags->in_dir, "Directory mounted read-only at /in");
   cmd->add_option("--out", flags->out_dir, "Directory mounted read-write at /out");

@@ -75,14 +75,7 @@ sandbox::Spec make_spec(const ExecFlags& f, const ImageDefaults& image) {
   std::string user = !f.user.empty() ? f.user : cfg ? cfg->user : "";
   if (!user.empty()) std::tie(spec.uid, spec.gid) = parse_user(user, image.passwd, image.group);
   spec.hostname = f.hostname;
-  if (f.net == "private")
-    spec.net = sandbox::NetMode::Private;
-  else if (f.net == "none")
-    spec.net = sandbox::NetMode::None;
-  else if (f.net == "host")
-    spec.net = sandbox::NetMode::Host;
-  else
-    throw Error("invalid --net '" + f.net + "': use private, none or host");
+  spec.net = sandbox::parse_net_mode(f.net);
 
   // The environment a shell in an image expects; -e and --env-file override.
   spec.env = {std::string("PATH=") + sandbox::kDefaultPath,

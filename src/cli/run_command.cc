@@ -14,12 +14,14 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "common/parse.h"
+#include "sandbox/sandbox.h"
 
 namespace coracle::cli {
 namespace {
 
 struct RunFlags {
   std::string app = ".", assistant, output, timeout, first_name, push_path, rm_name;
+  std::string net = "pasta";
   int max_steps = 64;
   std::vector<std::string> publish;
   bool json = false;
@@ -71,6 +73,11 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
   run->add_option("--max-steps", f->max_steps, "Stop a chain longer than this (default 64)");
   run->add_option("--output", f->output, "Write the resulting app and state here, not into APP");
   run->add_option("--timeout", f->timeout, "Stop the app (and each step) after this long");
+  run->add_option("--net,--network", f->net,
+                  "The steps' and the app's network: pasta (own namespace, outbound access: "
+                  "the default), private (loopback only), none, or host (the host's own, "
+                  "services on its 127.0.0.1 included)")
+      ->capture_default_str();
   run->add_option("-p,--publish", f->publish, "[HOSTIP:]HOSTPORT:PORT[/udp] for the app")
       ->allow_extra_args(false);
   run->add_flag("--json", f->json, "JSON events on stdout, one per line");
@@ -124,6 +131,7 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
     o.output_dir = f->output;
     if (!f->timeout.empty()) o.timeout = parse_duration(f->timeout);
     o.publish = f->publish;
+    o.net = sandbox::parse_net_mode(f->net);
     o.store_root = global.store_root();
     o.remote_dir = chain::default_remote_dir();
     o.use_overlay = global.use_overlay();

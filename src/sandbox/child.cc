@@ -212,12 +212,10 @@ void child_main(const ChildContext& ctx) {
   // The network namespace is made here, not by clone3: its setup is the
   // costliest of all namespaces, and here it overlaps with the parent
   // writing the id maps. It is owned by the new user namespace all the same.
-  if (ctx.new_netns) {
-    if (unshare(CLONE_NEWNET) < 0) fail(ctx, errno, "create the network namespace");
-    if (ctx.loopback_up) {
-      if (int rc = send_netlink_request(*ctx.loopback_up); rc < 0)
-        fail(ctx, rc, "bring up loopback");
-    }
+  // (With pasta, clone3 makes it: pasta must find it there at once.)
+  if (ctx.new_netns && unshare(CLONE_NEWNET) < 0) fail(ctx, errno, "create the network namespace");
+  if (ctx.loopback_up) {
+    if (int rc = send_netlink_request(*ctx.loopback_up); rc < 0) fail(ctx, rc, "bring up loopback");
   }
 
   Msg go{};

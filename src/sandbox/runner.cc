@@ -24,6 +24,7 @@
 #include "sandbox/child.h"
 #include "sandbox/idmap.h"
 #include "sandbox/net.h"
+#include "sandbox/pasta.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/socket_factory.h"
 #include "sandbox/sync.h"
@@ -243,9 +244,11 @@ Result run(const Spec& spec, const Hooks& hooks) {
 
   ChildContext ctx;
   ctx.sync_fd = child_sock.get();
-  ctx.new_netns = spec.net != NetMode::Host;
+  // With pasta the namespace must exist before the runner starts pasta on
+  // it (or pasta would join the host's): clone3 makes it.
+  ctx.new_netns = spec.net != NetMode::Host && spec.net != NetMode::Pasta;
   std::vector<char> loopback_up;
-  if (spec.net == NetMode::Private) {
+  if (spec.net == NetMode::Private || spec.net == NetMode::Pasta) {
     loopback_up = build_loopback_up_request();
     ctx.loopback_up = &loopback_up;
   }
@@ -278,6 +281,7 @@ Result run(const Spec& spec, const Hooks& hooks) {
   struct clone_args args {};
   args.flags =
       CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
+  if (spec.net == NetMode::Pasta) args.flags |= CLONE_NEWNET;
   int pidfd = -1;
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
@@ -305,6 +309,7 @@ Result run(const Spec& spec, const Hooks& hooks) {
   if (factory) watch.sockets = std::make_shared<SocketFactory>(std::move(factory));
 
   Result result;
+  std::unique_ptr<Pasta> pasta;  // stopped when the run is over
   try {
     if (spec.keep_upper) {
       // Opened now, while the child is still ours to inspect: init turns
@@ -317,6 +322,9 @@ Result run(const Spec& spec, const Hooks& hooks) {
     }
     // The child is creating its network namespace meanwhile.
     write_id_mapping(init.pid(), ids);
+    // Before Go: the command starts with its network up, and init is still
+    // dumpable, so a rootless pasta may join its namespaces.
+    if (spec.net == NetMode::Pasta) pasta = Pasta::start(init.pid());
     if (cgroup) cgroup->add_process(init.pid());
     std::vector<UniqueFd> trees;
     if (ids.rootful) trees = make_idmapped_trees(mounts, init.pid());

@@ -22,7 +22,12 @@ namespace coracle::sandbox {
 
 class SocketFactory;
 
-enum class NetMode { Private, None, Host };
+// Private: own namespace, loopback only (the fast path). Pasta: own
+// namespace with outbound access through pasta (pasta.h). None: own
+// namespace, loopback down. Host: the host's namespace.
+enum class NetMode { Private, None, Host, Pasta };
+// "private", "pasta", "none", "host" (podman's names); throws coracle::Error.
+NetMode parse_net_mode(std::string_view text);
 
 struct BindMount {
   std::string source;  // host path

@@ -2,8 +2,11 @@
 // symlinked .ayup, `next` naming a host folder, symlinked assistant files,
 // state contents quoted in errors, a write-back that deletes or goes half
 // way, ports on every address, two runs on one app.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +16,7 @@
 
 #include "common/fs.h"
 #include "harness.h"
+#include "test_host.h"
 
 namespace coracle::test {
 namespace {
@@ -269,6 +273,37 @@ echo builtin:exec > /out/state/next
     if (e["port"] == 15001) EXPECT_EQ(e["host_port"], 15001) << line;
   }
   EXPECT_EQ(published, 3) << r.out;
+}
+
+TEST_F(ChainSecurity, StepsReachOutButNeverTheHostsLoopback) {
+  // A service only the host may reach.
+  int tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(tcp, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  listen(tcp, 16);
+  socklen_t len = sizeof a;
+  getsockname(tcp, reinterpret_cast<sockaddr*>(&a), &len);
+  std::string port = std::to_string(ntohs(a.sin_port));
+  TestHost outside;
+  outside.serve("pkg", "a package\n");
+  std::string dir =
+      assistant("netcheck", "/probe connect tcp 127.0.0.1 " + port + " > /out/app/host.txt\n" +
+                                outside.fetch_command("pkg") + " > /out/app/fetched.txt\n");
+  run_sh(std::string("cp ") + probe() + " " + dir + "/probe");
+  write_file_atomic(dir + "/Dockerfile",
+                    "FROM default\nCOPY probe /probe\nCOPY --chmod=0555 cmd /assistant/cmd\n"
+                    "ENTRYPOINT [\"/assistant/cmd\"]\n");
+  auto r = run({"--assistant", dir});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(app() + "/host.txt"), "connect ECONNREFUSED\n");
+  EXPECT_EQ(read_file(app() + "/fetched.txt"), "a package\n");
+  // --net host hands a step the host's own network, when asked.
+  r = run({"--assistant", dir, "--net", "host"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(app() + "/host.txt"), "connect OK\n");
+  close(tcp);
 }
 
 TEST_F(ChainSecurity, TwoRunsOnOneAppDoNotInterleave) {

@@ -1,15 +1,20 @@
 // A static helper bound into sandboxes by the integration tests: it reports
 // what the sandbox looks like from inside, in lines the tests parse.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/capability.h>
 #include <linux/openat2.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -68,6 +73,36 @@ int main(int argc, char** argv) {
     printf("forked %d\n", got);
     for (pid_t p : kids) kill(p, SIGKILL);
     for (pid_t p : kids) waitpid(p, nullptr, 0);
+    return 0;
+  }
+  if (!strcmp(argv[1], "connect") && argc > 3) {
+    // connect tcp HOST PORT | connect abstract NAME: can this sandbox reach it?
+    int fd;
+    long rc;
+    if (!strcmp(argv[2], "abstract")) {
+      fd = socket(AF_UNIX, SOCK_STREAM, 0);
+      struct sockaddr_un a {};
+      a.sun_family = AF_UNIX;
+      size_t n = strlen(argv[3]);
+      if (n + 1 > sizeof a.sun_path) return 2;
+      memcpy(a.sun_path + 1, argv[3], n);  // a leading NUL: the abstract namespace
+      rc = connect(fd, reinterpret_cast<sockaddr*>(&a),
+                   static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + 1 + n));
+    } else {
+      if (argc < 5) return 2;
+      fd = socket(AF_INET, SOCK_STREAM, 0);
+      struct sockaddr_in a {};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<uint16_t>(atoi(argv[4])));
+      inet_pton(AF_INET, argv[3], &a.sin_addr);
+      // A short wait: an unreachable address must not hang the test.
+      struct timeval tv {
+        2, 0
+      };
+      setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+      rc = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    }
+    report("connect", rc);
     return 0;
   }
   if (!strcmp(argv[1], "plant") && argc > 2) {

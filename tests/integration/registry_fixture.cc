@@ -1,5 +1,6 @@
 #include "registry_fixture.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -61,12 +62,16 @@ int free_port() {
 }
 
 bool wait_for_port(int port, int max_wait_ms) {
+  return wait_for_address("127.0.0.1", port, max_wait_ms);
+}
+
+bool wait_for_address(const std::string& ip, int port, int max_wait_ms) {
   auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(max_wait_ms);
   while (std::chrono::steady_clock::now() < until) {
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
     a.sin_port = htons(static_cast<uint16_t>(port));
     int rc = connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
     close(s);

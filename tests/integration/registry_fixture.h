@@ -29,6 +29,8 @@ class Background {
 int free_port();
 // Waits until something accepts connections on 127.0.0.1:port.
 bool wait_for_port(int port, int max_wait_ms = 15000);
+// The same for ip:port (a test host's address).
+bool wait_for_address(const std::string& ip, int port, int max_wait_ms = 15000);
 
 class RegistryServer {
  public:

@@ -2,12 +2,16 @@
 // from an image or a host directory, privilege-raising files planted on the
 // host through a bind, unbounded tmpfs. (The chain's attacks are in
 // chain_security_test.cc.)
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
+#include <stddef.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -16,6 +20,7 @@
 #include "common/fs.h"
 #include "common/parse.h"
 #include "harness.h"
+#include "test_host.h"
 
 namespace coracle::test {
 namespace {
@@ -242,6 +247,115 @@ TEST_F(Security, TmpfsMountsAreBounded) {
   auto r = cor({"exec", "--upper-size", "4m", "--", "sh", "-c",
                 "dd if=/dev/zero of=/big bs=1M count=16 2>&1; echo rc=$?"});
   EXPECT_NE(r.out.find("No space left on device"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace coracle::test
+
+namespace coracle::test {
+namespace {
+
+// Services on the host that only the host may reach: a TCP port on
+// 127.0.0.1 and an abstract unix socket (the CVE-2020-15257 class).
+class HostOnlyServices {
+ public:
+  HostOnlyServices() {
+    tcp_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(tcp_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    listen(tcp_, 16);
+    socklen_t len = sizeof a;
+    getsockname(tcp_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    abstract_name_ = "coracle-test-" + std::to_string(getpid());
+    unix_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un u{};
+    u.sun_family = AF_UNIX;
+    memcpy(u.sun_path + 1, abstract_name_.data(), abstract_name_.size());
+    bind(unix_, reinterpret_cast<sockaddr*>(&u),
+         static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + abstract_name_.size()));
+    listen(unix_, 16);
+  }
+  ~HostOnlyServices() {
+    close(tcp_);
+    close(unix_);
+  }
+  // Shell lines that try both (and the host's loopback through the
+  // gateway, which pasta would map to it without --no-map-gw); /probe
+  // prints "connect OK" for each one reached.
+  std::string probes() const {
+    std::string p = std::to_string(port_);
+    return "/probe connect tcp 127.0.0.1 " + p + "; /probe connect abstract " + abstract_name_ +
+           "; gw=$(ip route 2>/dev/null | awk '/default/ {print $3}'); [ -n \"$gw\" ] && "
+           "/probe connect tcp $gw " +
+           p + "; true";
+  }
+
+ private:
+  int tcp_ = -1, unix_ = -1;
+  int port_ = 0;
+  std::string abstract_name_;
+};
+
+int count_of(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
+  return n;
+}
+
+TEST_F(Security, BuildRunsReachOutButNeverTheHostsOwnServices) {
+  HostOnlyServices host;
+  TestHost outside;
+  outside.serve("file", "from the test host\n");
+  std::string ctx = work.path() + "/ctx";
+  mkdir_p(ctx);
+  run_sh(std::string("cp ") + probe() + " " + ctx + "/probe");
+  write_file_atomic(ctx + "/Dockerfile", "FROM default\nCOPY probe /probe\nRUN (" + host.probes() +
+                                             ") > /reached\n"
+                                             "RUN " +
+                                             outside.fetch_command("file") + " > /fetched\n");
+  auto r = cor({"build", "-t", "net-default", ctx});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto reached = cor({"exec", "net-default", "--", "cat", "/reached"});
+  EXPECT_EQ(count_of(reached.out, "connect OK"), 0) << reached.out;
+  EXPECT_GE(count_of(reached.out, "connect "), 2) << reached.out;
+  auto fetched = cor({"exec", "net-default", "--", "cat", "/fetched"});
+  EXPECT_NE(fetched.out.find("from the test host"), std::string::npos) << fetched.out;
+
+  // The host's network only when asked: then the probes do reach (which
+  // shows they can tell).
+  r = cor({"build", "--no-cache", "--net", "host", "-t", "net-host", ctx});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  reached = cor({"exec", "net-host", "--", "cat", "/reached"});
+  EXPECT_EQ(count_of(reached.out, "connect OK"), 2) << reached.out;
+
+  // RUN --network=none: nothing at all.
+  write_file_atomic(ctx + "/Dockerfile",
+                    "FROM default\nRUN --network=none " + outside.fetch_command("file") +
+                        " > /fetched; cat /sys/class/net/lo/operstate > /lo\n");
+  r = cor({"build", "-t", "net-none", ctx});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(cor({"exec", "net-none", "--", "cat", "/fetched"}).out, "");
+  EXPECT_EQ(cor({"exec", "net-none", "--", "cat", "/lo"}).out, "down\n");
+}
+
+TEST_F(Security, ExecWithPastaReachesOutButNotTheHost) {
+  HostOnlyServices host;
+  TestHost outside;
+  outside.serve("file", "hello from outside\n");
+  std::string probe_bind = std::string(probe()) + ":/probe:ro";
+  auto r = cor({"exec", "--net", "pasta", "-v", probe_bind, "--", "sh", "-c",
+                outside.fetch_command("file") + "; " + host.probes()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("hello from outside"), std::string::npos) << r.out;
+  EXPECT_EQ(count_of(r.out, "connect OK"), 0) << r.out;
+  // pasta went with the sandbox.
+  EXPECT_EQ(run_sh("pgrep -fc '^/usr/bin/pasta' || true"), "0\n");
+  // The default exec network is loopback only: the test host is out of reach.
+  r = cor({"exec", "--", "sh", "-c", outside.fetch_command("file") + " || echo unreachable"});
+  EXPECT_EQ(r.out.find("hello from outside"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -280,7 +280,7 @@ class Builder {
       spec.hostname = "coracle-build";
       // Name resolution for package managers, as the host does it; bound
       // only over a file the image has, so the layer gains nothing.
-      if (net == sandbox::NetMode::Host) {
+      if (net == sandbox::NetMode::Host || net == sandbox::NetMode::Pasta) {
         auto rc = fs.lookup("/etc/resolv.conf", true);
         struct stat hst;
         if (rc && S_ISREG(rc->st.st_mode) && stat("/etc/resolv.conf", &hst) == 0)

@@ -36,7 +36,9 @@ struct BuildOptions {
   std::vector<std::string> tags;
   BuildArgs args;
   bool no_cache = false;
-  sandbox::NetMode net = sandbox::NetMode::Host;
+  // RUN's network (RUN --network=default): its own namespace with outbound
+  // access, never the host's unless asked.
+  sandbox::NetMode net = sandbox::NetMode::Pasta;
   bool use_overlay = true;  // false: a RUN cannot be captured (no overlayfs)
   // Asked for a FROM image that is not in the store (a pull); may throw.
   std::function<void(const std::string& ref)> fetch_base;

@@ -1,0 +1,42 @@
+// Outbound networking for a sandbox's own network namespace, through pasta
+// (Debian package passt, podman's choice): pasta joins the namespace, gives
+// it a tap interface with the host's addresses and routes, and carries the
+// sandbox's TCP, UDP and ICMP out through ordinary sockets of the host.
+// Rootless as well as root.
+//
+// What it must not do, and the flags that say so:
+//  - reach the host itself: --no-map-gw (by default pasta maps the
+//    gateway's address to the host's loopback, which would hand the
+//    sandbox every service bound to the host's 127.0.0.1);
+//  - publish or import ports on its own: -t/-u/-T/-U none (coracle's port
+//    monitor decides what is forwarded, on which address).
+#pragma once
+#include <sys/types.h>
+
+#include <memory>
+
+#include "common/unique_fd.h"
+
+namespace coracle::sandbox {
+
+class Pasta {
+ public:
+  // Starts pasta for the network and user namespaces of pid (which must
+  // still be inspectable: before the sandbox's init turns non-dumpable) and
+  // returns once the interface is configured. Throws coracle::Error, naming
+  // the package when pasta is missing.
+  static std::unique_ptr<Pasta> start(pid_t pid);
+  // Stops it.
+  ~Pasta();
+  Pasta(const Pasta&) = delete;
+  Pasta& operator=(const Pasta&) = delete;
+
+ private:
+  explicit Pasta(UniqueFd pidfd) : pidfd_(std::move(pidfd)) {}
+  UniqueFd pidfd_;  // the daemon's
+};
+
+// Where pasta is (PATH, then /usr/bin), or "" when it is not installed.
+std::string pasta_path();
+
+}  // namespace coracle::sandbox
