@@ -219,14 +219,19 @@ void child_main(const ChildContext& ctx) {
   }
 
   Msg go{};
-  int trees[kMaxMsgFds];
+  int received[kMaxMsgFds], trees[kMaxMsgFds];
   // End of stream here means the runner died or gave up: nothing to report to.
-  if (recv_msg(ctx.sync_fd, go, trees, kMaxMsgFds) < 0 || go.type != MsgType::Go) _exit(125);
+  if (recv_msg(ctx.sync_fd, go, received, kMaxMsgFds) < 0 || go.type != MsgType::Go ||
+      go.ntrees > kMaxMsgFds)
+    _exit(125);
+  // The trees back in their sources' places; -1 where a source has none.
+  for (unsigned i = 0, next = 0; i < go.ntrees; ++i)
+    trees[i] = go.has_tree[i] && next < go.nfds ? received[next++] : -1;
 
   // Opened with the caller's own access rights, before the uid changes.
   int sources[kMaxMsgFds];
   const char* what = "open the mount sources";
-  if (int rc = open_sources(*ctx.mounts, trees, go.nfds, sources, &what); rc < 0)
+  if (int rc = open_sources(*ctx.mounts, trees, go.ntrees, sources, &what); rc < 0)
     fail(ctx, rc, what);
 
   if (ctx.unshare_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
@@ -247,7 +252,7 @@ void child_main(const ChildContext& ctx) {
 
   what = "set up the file system";
   int upper = -1;
-  if (int rc = setup_filesystem(*ctx.mounts, trees, go.nfds, sources, &upper, &what); rc < 0)
+  if (int rc = setup_filesystem(*ctx.mounts, trees, go.ntrees, sources, &upper, &what); rc < 0)
     fail(ctx, rc, what);
   if (upper >= 0) {
     // The runner reads the command's changes through this fd once the
@@ -258,7 +263,7 @@ void child_main(const ChildContext& ctx) {
     close(upper);
     if (rc < 0) fail(ctx, rc, "pass the upper dir to the runner");
   }
-  for (unsigned i = 0; i < go.nfds; ++i) close(trees[i]);
+  for (unsigned i = 0; i < go.nfds; ++i) close(received[i]);
   for (unsigned i = 0; i < source_count(*ctx.mounts); ++i)
     if (sources[i] >= 0) close(sources[i]);
 

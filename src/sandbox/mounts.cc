@@ -209,9 +209,11 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped) {
   plan.private_rootfs = spec.rootfs_is_private_copy && spec.layers.empty();
   plan.keep_upper = spec.keep_upper;
   plan.tmp_tmpfs = spec.tmp_tmpfs;
-  if (plan.keep_upper && (plan.read_only_rootfs || plan.private_rootfs))
+  if ((plan.keep_upper || !spec.upper_dir.empty()) &&
+      (plan.read_only_rootfs || plan.private_rootfs))
     throw Error(
         "keeping the upper dir needs an overlay rootfs (not read-only, not a private copy)");
+  plan.upper_dir = spec.upper_dir;
   plan.fresh_sysfs = spec.net != NetMode::Host;
   // Both tmpfs mounts are bounded: unbounded, each could take half the
   // host's RAM. Their pages count against --memory too, when it is set.
@@ -281,6 +283,9 @@ std::vector<UniqueFd> make_idmapped_trees(const MountPlan& plan, pid_t child) {
     if (!source) throw_errno("cannot open " + b.source);
     trees.push_back(make(source.get(), b.read_only));
   }
+  // The upper dir is bound as it is: owned by container root's host uid,
+  // its files keep the sandbox's host ids (never host root's).
+  if (!plan.upper_dir.empty()) trees.emplace_back();
   return trees;
 }
 
@@ -290,11 +295,14 @@ int open_sources(const MountPlan& plan, const int* trees, unsigned ntrees, int* 
   for (unsigned i = 0; i < source_count(plan); ++i) {
     sources[i] = -1;
     if (i < ntrees && trees[i] >= 0) continue;
-    bool is_layer = i < layers;
-    const char* path =
-        is_layer ? plan.lower_paths[i].c_str() : plan.binds[i - layers].source.c_str();
+    bool is_layer = i < layers, is_bind = !is_layer && i - layers < plan.binds.size();
+    const char* path = is_layer  ? plan.lower_paths[i].c_str()
+                       : is_bind ? plan.binds[i - layers].source.c_str()
+                                 : plan.upper_dir.c_str();
     sources[i] = open(path, O_PATH | O_CLOEXEC);
-    STEP(sources[i] < 0 ? -errno : 0, is_layer ? "open the rootfs" : "open a volume source");
+    STEP(sources[i] < 0 ? -errno : 0, is_layer  ? "open the rootfs"
+                                      : is_bind ? "open a volume source"
+                                                : "open the upper dir");
   }
   return 0;
 }
@@ -350,13 +358,31 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
     close(src);
     close(dst);
   } else {
-    // Read-only with several layers: an overlay of lower layers only.
-    char opts[4200];
+    // Read-only with several layers: an overlay of lower layers only. The
+    // upper and work dirs are on the staging tmpfs, or on the caller's disk
+    // dir (Spec::upper_dir) bound at STAGE/disk.
+    char upper_base[4200];
+    snprintf(upper_base, sizeof upper_base, "%s", stage);
+    if (!plan.upper_dir.empty()) {
+      unsigned k = static_cast<unsigned>(source_count(plan)) - 1;
+      mkdirat(stage_fd, "disk", 0700);
+      int disk = openat(stage_fd, "disk", O_PATH | O_DIRECTORY | O_CLOEXEC);
+      STEP(disk < 0 ? -errno : 0, "open the upper dir's mount point");
+      int rc = bind_fd(sources[k], disk, false, true);
+      close(disk);
+      STEP(rc, "bind the upper dir");
+      disk = openat(stage_fd, "disk", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      STEP(disk < 0 ? -errno : 0, "open the upper dir");
+      for (const char* d : {"upper", "work"}) mkdirat(disk, d, 0755);
+      close(disk);
+      snprintf(upper_base, sizeof upper_base, "%s/disk", stage);
+    }
+    char opts[8500];
     int n =
         plan.read_only_rootfs
             ? snprintf(opts, sizeof opts, "lowerdir=%s,userxattr", lowerdir)
             : snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s/upper,workdir=%s/work,userxattr",
-                       lowerdir, stage, stage);
+                       lowerdir, upper_base, upper_base);
     STEP(n < 0 || static_cast<size_t>(n) >= sizeof opts ? -E2BIG : 0,
          "list the image layers (too many for one overlay)");
     snprintf(path, sizeof path, "%s/root", stage);
@@ -364,7 +390,8 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
     STEP(mount("overlay", path, "overlay", flags, opts) == 0 ? 0 : -errno,
          "mount the overlay rootfs");
     if (plan.keep_upper) {
-      *upper = openat(stage_fd, "upper", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      snprintf(path, sizeof path, "%s/upper", upper_base);
+      *upper = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       STEP(*upper < 0 ? -errno : 0, "open the overlay's upper dir");
     }
   }

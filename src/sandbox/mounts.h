@@ -39,14 +39,15 @@ struct MountPlan {
   std::string tmp_options;       // /tmp's tmpfs (mode, size)
   std::string workdir = "/";
   std::vector<BindPlan> binds;
+  std::string upper_dir;  // Spec::upper_dir: a plain bind, never idmapped
 };
 
 MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped);
 
-// Mount sources, in the order trees and sources use: the lower layers, then
-// the binds.
+// Mount sources, in the order trees and sources use: the lower layers, the
+// binds, then the upper dir when there is one.
 inline size_t source_count(const MountPlan& plan) {
-  return plan.lowers.size() + plan.binds.size();
+  return plan.lowers.size() + plan.binds.size() + (plan.upper_dir.empty() ? 0 : 1);
 }
 
 // Parent side, once the child's id maps are written: for each rootfs layer

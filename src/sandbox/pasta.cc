@@ -45,6 +45,12 @@ std::unique_ptr<Pasta> Pasta::start(pid_t pid) {
     throw Error(
         "this network needs pasta, which is not installed: apt-get install passt (or use --net "
         "private for loopback only)");
+  // pasta makes its tap device from /dev/net/tun. Debian's mode is 0666; a
+  // host without udev may leave it 0600, which stops a plain user.
+  if (geteuid() != 0 && access("/dev/net/tun", R_OK | W_OK) < 0)
+    throw Error(
+        "pasta needs /dev/net/tun, which this user cannot open (Debian's default mode is 0666: "
+        "as root, chmod 0666 /dev/net/tun), or use --net private for loopback only");
   // pasta daemonizes once the namespace is configured and says where the
   // daemon is in its pid file: a private directory of ours.
   char dir_template[] = "/tmp/coracle-pasta-XXXXXX";
@@ -103,10 +109,12 @@ std::unique_ptr<Pasta> Pasta::start(pid_t pid) {
   char buf[1024];
   ssize_t n;
   while ((n = read(err_read.get(), buf, sizeof buf)) > 0) said.append(buf, static_cast<size_t>(n));
+  std::string why;  // without pasta's complaints that it has no syslog
+  for (const auto& line : split(said, '\n'))
+    if (!line.empty() && line.rfind("Failed to send", 0) != 0)
+      why += (why.empty() ? "" : "; ") + line;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw Error(
-        "pasta could not set up the sandbox's network" +
-        (said.empty() ? std::string() : ": " + said.substr(0, said.find_last_not_of('\n') + 1)));
+    throw Error("pasta could not set up the sandbox's network" + (why.empty() ? "" : ": " + why));
   pid_t daemon = 0;
   try {
     daemon = static_cast<pid_t>(parse_uint(split(read_file(pid_file), '\n')[0], "pasta's pid"));

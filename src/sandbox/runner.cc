@@ -218,6 +218,11 @@ Result run(const Spec& spec, const Hooks& hooks) {
   else if (spec.seccomp_profile != "unconfined")
     seccomp = compile_seccomp(read_file(spec.seccomp_profile), caps.mask());
   MountPlan mounts = plan_mounts(spec, maps_id(ids.gids, 5));
+  // The overlay writes its upper dir as container root: as a root runner,
+  // that is the mapped host uid, which must own it.
+  if (!spec.upper_dir.empty() && ids.rootful &&
+      chown(spec.upper_dir.c_str(), ids.uids[0].outside, ids.gids[0].outside) < 0)
+    throw_errno("cannot hand " + spec.upper_dir + " to the sandbox");
   SeccompProgram notify;
   if (!spec.notify_syscalls.empty()) {
     // Nobody to answer would hang the command at its first bind().
@@ -329,9 +334,13 @@ Result run(const Spec& spec, const Hooks& hooks) {
     std::vector<UniqueFd> trees;
     if (ids.rootful) trees = make_idmapped_trees(mounts, init.pid());
     std::vector<int> tree_fds;
-    for (const auto& t : trees) tree_fds.push_back(t.get());
     Msg go{};
     go.type = MsgType::Go;
+    go.ntrees = static_cast<uint32_t>(trees.size());
+    for (size_t i = 0; i < trees.size(); ++i) {
+      go.has_tree[i] = trees[i] ? 1 : 0;
+      if (trees[i]) tree_fds.push_back(trees[i].get());
+    }
     if (int rc = send_msg(sock.get(), go, tree_fds.data(), static_cast<unsigned>(tree_fds.size()));
         rc < 0)
       throw_errno("cannot start the sandbox", -rc);

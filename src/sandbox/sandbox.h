@@ -101,6 +101,12 @@ struct Spec {
   // else kDefaultScratchBytes. A write past the bound fails with ENOSPC.
   uint64_t upper_size_bytes = 0;
   uint64_t tmp_size_bytes = 0;
+  // A host directory (empty, the caller's own, e.g. under the store) for the
+  // overlay's upper and work dirs instead of the bounded tmpfs: for a
+  // command whose changes may grow large (the builder's RUN). Needs an
+  // overlay rootfs. Its files keep the sandbox's host ids: the caller
+  // removes it with remove_sandbox_tree.
+  std::string upper_dir;
 };
 
 // The default bound of the writable layer and of /tmp, each (documented in

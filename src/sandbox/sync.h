@@ -30,6 +30,10 @@ struct Msg {
   uint64_t maxrss_kib;  // Exited
   int32_t args[4];      // SocketRequest: family, type, protocol, count
   char context[240];    // Failure: what was being done, NUL-terminated
+  // Go: which mount sources have an idmapped tree (1) or not (0); the fds
+  // carry only the trees, in order (SCM_RIGHTS cannot carry a -1).
+  uint8_t has_tree[kMaxMsgFds];
+  uint32_t ntrees;  // Go: entries of has_tree in use
 };
 
 // Sends one message with up to kMaxMsgFds fds. Returns 0 or -errno; safe in

@@ -101,7 +101,7 @@ TEST(ExecBasic, NotExecutableIs126) {
 TEST(ExecBasic, CoracleFailuresAre125WithAMessage) {
   auto r = coracle({"exec", "--net", "bogus", "--", "true"});
   EXPECT_EQ(r.exit_code, 125);
-  EXPECT_NE(r.err.find("invalid --net 'bogus'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("unknown network 'bogus'"), std::string::npos) << r.err;
   r = coracle({"exec", "--rootfs", "/no/such/dir", "--", "true"});
   EXPECT_EQ(r.exit_code, 125);
   r = coracle({"exec", "-v", "/no/such/source:/x", "--", "true"});

@@ -22,6 +22,9 @@ class Rootless : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (geteuid() != 0) return;  // already a plain user: run as ourselves
+    // pasta (steps' and RUN's outbound network) opens /dev/net/tun: 0666 on
+    // Debian, but a VM without udev may leave it 0600.
+    chmod("/dev/net/tun", 0666);
     if (!getpwnam(kUser)) {
       // useradd also gives the user subordinate id ranges in /etc/subuid.
       int rc = system(

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/xattr.h>
@@ -356,6 +357,30 @@ TEST_F(Security, ExecWithPastaReachesOutButNotTheHost) {
   // The default exec network is loopback only: the test host is out of reach.
   r = cor({"exec", "--", "sh", "-c", outside.fetch_command("file") + " || echo unreachable"});
   EXPECT_EQ(r.out.find("hello from outside"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace coracle::test
+
+namespace coracle::test {
+namespace {
+
+TEST_F(Security, ABuildRunWritesToDiskUnderTheStoreNotToTheBoundedTmpfs) {
+  // A RUN that installs a toolchain may write gigabytes: its writable layer
+  // is a directory under the store (the store's file system), removed after
+  // the step, while an exec's is the bounded tmpfs.
+  std::string ctx = work.path() + "/ctx";
+  mkdir_p(ctx);
+  write_file_atomic(ctx + "/Dockerfile",
+                    "FROM default\nRUN df -k / | tail -1 | awk '{print $2}' > /size\n");
+  auto r = cor({"build", "-t", "disk-upper", ctx});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  struct statvfs fs;
+  ASSERT_EQ(statvfs(store.path().c_str(), &fs), 0);
+  uint64_t store_kib = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize / 1024;
+  EXPECT_EQ(cor({"exec", "disk-upper", "--", "cat", "/size"}).out,
+            std::to_string(store_kib) + "\n");
+  EXPECT_EQ(count_entries(store.path() + "/tmp"), 0);
 }
 
 }  // namespace

@@ -276,6 +276,21 @@ class Builder {
                                                   fs.read_small_file("/etc/group"));
       spec.net = net;
       spec.keep_upper = true;
+      // What a RUN writes may be large (a compiler, a package cache): it
+      // goes to disk under the store, not to the sandbox's bounded tmpfs.
+      std::string scratch = store_.make_tmp_dir("build-run");
+      struct RemoveScratch {
+        std::string dir;
+        ~RemoveScratch() {
+          try {
+            sandbox::remove_sandbox_tree(dir);
+          } catch (const Error&) {
+            // Swept with the store's other leftovers.
+          }
+        }
+      } remove_scratch{scratch};
+      spec.upper_dir = scratch + "/upper";
+      mkdir_p(spec.upper_dir, 0700);
       spec.tmp_tmpfs = false;
       spec.hostname = "coracle-build";
       // Name resolution for package managers, as the host does it; bound
