@@ -14,6 +14,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "chain_fixture.h"
 #include "common/fs.h"
 #include "harness.h"
 #include "test_host.h"
@@ -23,40 +24,8 @@ namespace {
 
 using nlohmann::json;
 
-class ChainSecurity : public ::testing::Test {
+class ChainSecurity : public ChainFixture {
  protected:
-  TempDir store, work;
-  std::string app() const { return work.path() + "/app"; }
-
-  void SetUp() override {
-    mkdir_p(app());
-    write_file_atomic(app() + "/main.txt", "original\n");
-  }
-  std::string assistant(const std::string& name, const std::string& script,
-                        const std::string& parent = "") {
-    std::string dir = (parent.empty() ? work.path() + "/assistants" : parent) + "/" + name;
-    mkdir_p(dir);
-    write_file_atomic(dir + "/name", name + "\n");
-    write_file_atomic(dir + "/Dockerfile",
-                      "FROM default\nCOPY --chmod=0555 cmd /assistant/cmd\n"
-                      "ENTRYPOINT [\"/assistant/cmd\"]\n");
-    write_file_atomic(dir + "/cmd", "#!/bin/sh\nset -e\n" + script);
-    return dir;
-  }
-  std::string push(const std::string& name, const std::string& script) {
-    auto r = cor({"assistants", "push", assistant(name, script)});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return "local:" + name;
-  }
-  RunResult cor(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--root", store.path()});
-    return coracle(args);
-  }
-  RunResult run(std::vector<std::string> extra) {
-    std::vector<std::string> args = {"run", app()};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return cor(args);
-  }
   // Every entry under dir (type, mode, content): a snapshot to compare.
   std::string snapshot(const std::string& dir) {
     return run_sh("cd " + dir +
@@ -184,6 +153,24 @@ TEST_F(ChainSecurity, AnAssistantsFilesAreItsOwnAndNeverQuoted) {
   EXPECT_EQ(r.err.find("TOPSECRET"), std::string::npos) << r.err;
 }
 
+TEST_F(ChainSecurity, AStepsSetuidFileNeverReachesTheAppFolder) {
+  // The step is container root, which is host root on /out: it tries to
+  // leave a setuid-root shell and a setgid directory for the write-back.
+  std::string a = push("suid", R"SH(
+cp /bin/busybox /out/app/tool
+chmod 4755 /out/app/tool || true
+mkdir /out/app/shared && (chmod 2775 /out/app/shared || true)
+)SH");
+  auto r = run({"--assistant", a});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  struct stat st;
+  ASSERT_EQ(stat((app() + "/tool").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+  EXPECT_EQ(st.st_uid, getuid());
+  ASSERT_EQ(stat((app() + "/shared").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07000, 0u);
+}
+
 TEST_F(ChainSecurity, TheWriteBackNeverDeletesOrReplacesADirectory) {
   mkdir_p(app() + "/data");
   write_file_atomic(app() + "/data/db", "precious\n");
@@ -276,16 +263,8 @@ echo builtin:exec > /out/state/next
 }
 
 TEST_F(ChainSecurity, StepsReachOutButNeverTheHostsLoopback) {
-  // A service only the host may reach.
-  int tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(tcp, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  listen(tcp, 16);
-  socklen_t len = sizeof a;
-  getsockname(tcp, reinterpret_cast<sockaddr*>(&a), &len);
-  std::string port = std::to_string(ntohs(a.sin_port));
+  LoopbackListener host_only;  // a service only the host may reach
+  std::string port = std::to_string(host_only.port());
   TestHost outside;
   outside.serve("pkg", "a package\n");
   std::string dir =
@@ -303,7 +282,6 @@ TEST_F(ChainSecurity, StepsReachOutButNeverTheHostsLoopback) {
   r = run({"--assistant", dir, "--net", "host"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(read_file(app() + "/host.txt"), "connect OK\n");
-  close(tcp);
 }
 
 TEST_F(ChainSecurity, TwoRunsOnOneAppDoNotInterleave) {

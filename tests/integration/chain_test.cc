@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "chain_fixture.h"
 #include "common/fs.h"
 #include "harness.h"
 
@@ -16,40 +17,8 @@ namespace {
 
 using nlohmann::json;
 
-class ChainTest : public ::testing::Test {
+class ChainTest : public ChainFixture {
  protected:
-  TempDir store, work;
-  std::string app() const { return work.path() + "/app"; }
-
-  void SetUp() override {
-    mkdir_p(app());
-    write_file_atomic(app() + "/main.txt", "original\n");
-  }
-  // An assistant folder whose command is the shell script body.
-  std::string assistant(const std::string& name, const std::string& script) {
-    std::string dir = work.path() + "/assistants/" + name;
-    mkdir_p(dir);
-    write_file_atomic(dir + "/name", name + "\n");
-    write_file_atomic(dir + "/Dockerfile",
-                      "FROM default\nCOPY --chmod=0555 cmd /assistant/cmd\n"
-                      "ENTRYPOINT [\"/assistant/cmd\"]\n");
-    write_file_atomic(dir + "/cmd", "#!/bin/sh\nset -e\n" + script);
-    return dir;
-  }
-  std::string push(const std::string& name, const std::string& script) {
-    auto r = cor({"assistants", "push", assistant(name, script)});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return "local:" + name;
-  }
-  RunResult cor(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--root", store.path()});
-    return coracle(args);
-  }
-  RunResult run(std::vector<std::string> extra) {
-    std::vector<std::string> args = {"run", app()};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return cor(args);
-  }
   std::map<std::string, std::string> state() { return read_regular_files(app() + "/.ayup"); }
   // Every file under dir with its content: a snapshot to compare.
   std::string snapshot(const std::string& dir) {

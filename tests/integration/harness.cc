@@ -1,12 +1,13 @@
 #include "harness.h"
 
-#include <gtest/gtest.h>
-#include <sys/wait.h>
-
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -208,6 +209,28 @@ nlohmann::json busybox_layer() {
                {"data", "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n"}});
   l.push_back({{"name", "etc/group"}, {"data", "root:x:0:\nstaff:x:1001:\nwheel:x:10:\n"}});
   return l;
+}
+
+int count_occurrences(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
+  return n;
+}
+
+LoopbackListener::LoopbackListener() {
+  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 || listen(fd_, 16) < 0 ||
+      getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) < 0)
+    ADD_FAILURE() << "cannot listen on 127.0.0.1: " << strerror(errno);
+  port_ = ntohs(a.sin_port);
+}
+
+LoopbackListener::~LoopbackListener() {
+  if (fd_ >= 0) close(fd_);
 }
 
 }  // namespace coracle::test

@@ -57,6 +57,25 @@ int count_entries(const std::string& dir);
 std::vector<std::string> lines_with(const std::string& text, const std::string& prefix);
 std::string status_field(const std::string& proc_status, const std::string& field);
 
+// How many times what occurs in text.
+int count_occurrences(const std::string& text, const std::string& what);
+
+// A TCP socket of the test itself listening on 127.0.0.1 (a free port):
+// a service only the host should reach. Closed with the object.
+class LoopbackListener {
+ public:
+  LoopbackListener();
+  ~LoopbackListener();
+  LoopbackListener(const LoopbackListener&) = delete;
+  LoopbackListener& operator=(const LoopbackListener&) = delete;
+  int fd() const { return fd_; }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
 // Runs a shell command; a failure is a test failure. Returns its output.
 std::string run_sh(const std::string& cmd);
 // Writes an OCI image layout at dir (tests/fixtures/make_layout.py spec).

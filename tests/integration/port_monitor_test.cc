@@ -190,15 +190,8 @@ TEST(PortMonitor, FailingListenCallsCannotExhaustTheRunnersFds) {
 
 TEST(PortMonitor, WithTheHostNetworkOnlyTheSandboxsSocketsCount) {
   // A listener of the test itself, on the same host network.
-  int own = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(own, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(listen(own, 1), 0);
-  socklen_t len = sizeof a;
-  getsockname(own, reinterpret_cast<sockaddr*>(&a), &len);
-  uint16_t own_port = ntohs(a.sin_port);
+  LoopbackListener own;
+  auto own_port = static_cast<uint16_t>(own.port());
 
   PortApp app({"--watch-ports", "--net", "host"}, rescan_every(100));
   uint16_t port = port_in(app.send("tcp4 127.0.0.1 0"));
@@ -210,7 +203,6 @@ TEST(PortMonitor, WithTheHostNetworkOnlyTheSandboxsSocketsCount) {
   EXPECT_EQ(app.finish(), 0);
   EXPECT_EQ(count(app.events(), "port.open", own_port), 0u);
   EXPECT_EQ(app.of_kind("port.open").size(), 1u);
-  close(own);
 }
 
 TEST(PortMonitor, AppWithoutPortsRunsAsUsual) {

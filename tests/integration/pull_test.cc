@@ -87,12 +87,6 @@ std::vector<pid_t> child_pids(pid_t parent) {
   return out;
 }
 
-int count(const std::string& text, const std::string& what) {
-  int n = 0;
-  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
-  return n;
-}
-
 TEST_F(PullTest, UmociImageRunsWithItsWhiteoutsAndStoreIsReadableByUmociAndSkopeo) {
   RegistryServer reg;
   reg.push(make_umoci_image(work.path()), "tests/umoci:1");
@@ -122,8 +116,8 @@ TEST_F(PullTest, UmociImageRunsWithItsWhiteoutsAndStoreIsReadableByUmociAndSkope
 
   // A second pull finds everything present.
   r = cor({"image", "pull", "--json", reg.host() + "/tests/umoci:1"});
-  EXPECT_EQ(count(r.out, "pull.blob.exists"), 3) << r.out;
-  EXPECT_EQ(count(r.out, "pull.blob.done"), 0) << r.out;
+  EXPECT_EQ(count_occurrences(r.out, "pull.blob.exists"), 3) << r.out;
+  EXPECT_EQ(count_occurrences(r.out, "pull.blob.done"), 0) << r.out;
 
   // umoci and skopeo read what coracle pulled.
   std::string name = reg.host() + "/tests/umoci:1";
@@ -337,7 +331,7 @@ TEST_F(PullTest, CutTransferIsResumedWithRange) {
   std::string log = proxy.log();
   EXPECT_NE(log.find("CUT"), std::string::npos) << log;
   EXPECT_NE(log.find("Range: bytes="), std::string::npos) << log;
-  EXPECT_EQ(count(log, "GET /v2/tests/cut/blobs/" + big), 2) << log;
+  EXPECT_EQ(count_occurrences(log, "GET /v2/tests/cut/blobs/" + big), 2) << log;
   r = cor({"exec", ref, "--", "sh", "-c", "test -s /random && echo ok"});
   EXPECT_EQ(r.out, "ok\n") << r.err;
 }
@@ -355,7 +349,7 @@ TEST_F(PullTest, ConcurrentPullsBothSucceedAndDownloadOnce) {
   t2.join();
   EXPECT_EQ(a.exit_code, 0) << a.err;
   EXPECT_EQ(b.exit_code, 0) << b.err;
-  EXPECT_EQ(count(proxy.log(), "GET /v2/tests/twice/blobs/" + big), 1) << proxy.log();
+  EXPECT_EQ(count_occurrences(proxy.log(), "GET /v2/tests/twice/blobs/" + big), 1) << proxy.log();
   EXPECT_TRUE(has_tag(ref));
   expect_blobs_whole();
 }

@@ -261,15 +261,6 @@ namespace {
 class HostOnlyServices {
  public:
   HostOnlyServices() {
-    tcp_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(tcp_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    listen(tcp_, 16);
-    socklen_t len = sizeof a;
-    getsockname(tcp_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
     abstract_name_ = "coracle-test-" + std::to_string(getpid());
     unix_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un u{};
@@ -279,15 +270,12 @@ class HostOnlyServices {
          static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + abstract_name_.size()));
     listen(unix_, 16);
   }
-  ~HostOnlyServices() {
-    close(tcp_);
-    close(unix_);
-  }
+  ~HostOnlyServices() { close(unix_); }
   // Shell lines that try both (and the host's loopback through the
   // gateway, which pasta would map to it without --no-map-gw); /probe
   // prints "connect OK" for each one reached.
   std::string probes() const {
-    std::string p = std::to_string(port_);
+    std::string p = std::to_string(tcp_.port());
     return "/probe connect tcp 127.0.0.1 " + p + "; /probe connect abstract " + abstract_name_ +
            "; gw=$(ip route 2>/dev/null | awk '/default/ {print $3}'); [ -n \"$gw\" ] && "
            "/probe connect tcp $gw " +
@@ -295,16 +283,10 @@ class HostOnlyServices {
   }
 
  private:
-  int tcp_ = -1, unix_ = -1;
-  int port_ = 0;
+  LoopbackListener tcp_;
+  int unix_ = -1;
   std::string abstract_name_;
 };
-
-int count_of(const std::string& text, const std::string& what) {
-  int n = 0;
-  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
-  return n;
-}
 
 TEST_F(Security, BuildRunsReachOutButNeverTheHostsOwnServices) {
   HostOnlyServices host;
@@ -320,8 +302,8 @@ TEST_F(Security, BuildRunsReachOutButNeverTheHostsOwnServices) {
   auto r = cor({"build", "-t", "net-default", ctx});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto reached = cor({"exec", "net-default", "--", "cat", "/reached"});
-  EXPECT_EQ(count_of(reached.out, "connect OK"), 0) << reached.out;
-  EXPECT_GE(count_of(reached.out, "connect "), 2) << reached.out;
+  EXPECT_EQ(count_occurrences(reached.out, "connect OK"), 0) << reached.out;
+  EXPECT_GE(count_occurrences(reached.out, "connect "), 2) << reached.out;
   auto fetched = cor({"exec", "net-default", "--", "cat", "/fetched"});
   EXPECT_NE(fetched.out.find("from the test host"), std::string::npos) << fetched.out;
 
@@ -330,7 +312,7 @@ TEST_F(Security, BuildRunsReachOutButNeverTheHostsOwnServices) {
   r = cor({"build", "--no-cache", "--net", "host", "-t", "net-host", ctx});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   reached = cor({"exec", "net-host", "--", "cat", "/reached"});
-  EXPECT_EQ(count_of(reached.out, "connect OK"), 2) << reached.out;
+  EXPECT_EQ(count_occurrences(reached.out, "connect OK"), 2) << reached.out;
 
   // RUN --network=none: nothing at all.
   write_file_atomic(ctx + "/Dockerfile",
@@ -351,7 +333,7 @@ TEST_F(Security, ExecWithPastaReachesOutButNotTheHost) {
                 outside.fetch_command("file") + "; " + host.probes()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("hello from outside"), std::string::npos) << r.out;
-  EXPECT_EQ(count_of(r.out, "connect OK"), 0) << r.out;
+  EXPECT_EQ(count_occurrences(r.out, "connect OK"), 0) << r.out;
   // pasta went with the sandbox.
   EXPECT_EQ(run_sh("pgrep -fc '^/usr/bin/pasta' || true"), "0\n");
   // The default exec network is loopback only: the test host is out of reach.
@@ -381,6 +363,22 @@ TEST_F(Security, ABuildRunWritesToDiskUnderTheStoreNotToTheBoundedTmpfs) {
   EXPECT_EQ(cor({"exec", "disk-upper", "--", "cat", "/size"}).out,
             std::to_string(store_kib) + "\n");
   EXPECT_EQ(count_entries(store.path() + "/tmp"), 0);
+}
+
+}  // namespace
+}  // namespace coracle::test
+
+namespace coracle::test {
+namespace {
+
+TEST_F(Security, InitIsNonDumpableAndKeepsOnlyCapKill) {
+  // The command runs as container root, like init: only init's
+  // non-dumpable flag keeps it from reading init's memory and environment.
+  auto r = cor({"exec", "--", "sh", "-c",
+                "grep CapEff /proc/1/status; cat /proc/1/environ >/dev/null 2>&1 && echo READ; "
+                "ls -l /proc/1/fd/ >/dev/null 2>&1 && echo LISTED; true"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "CapEff:\t0000000000000020\n");
 }
 
 }  // namespace
