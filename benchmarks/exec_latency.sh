@@ -6,6 +6,9 @@
 #   crun run (an OCI bundle on the same rootfs)
 #   unshare -Umpiunf -r /bin/true               (namespaces only, no rootfs)
 # and the runner's peak RSS. Usage: benchmarks/exec_latency.sh [CORACLE] [RUNS]
+# With CORACLE_BASELINE=PATH (another coracle binary, e.g. a build of the
+# previous commit), it runs in the same hyperfine run too, as
+# "coracle-baseline": before and after, side by side.
 # Needs root (crun as root; bwrap and unshare work either way).
 set -euo pipefail
 coracle=$(realpath "${1:-build/coracle}")
@@ -31,11 +34,16 @@ cmds=(
   "crun run --bundle $work/bundle coracle-bench"
   "unshare -Umpiunf -r /bin/true"
 )
+if [ -n "${CORACLE_BASELINE:-}" ]; then
+  cp "$CORACLE_BASELINE" "$work/coracle-baseline"
+  cmds+=("$work/coracle-baseline exec --rootfs $rootfs -- /bin/true")
+fi
 # crun 1.8 refuses hybrid cgroups (v1 controllers + an empty v2 mount): every
 # command runs in a private mount namespace without /sys/fs/cgroup/unified.
 unshare -m --propagation private sh -c '
   umount /sys/fs/cgroup/unified 2>/dev/null || true
-  exec hyperfine -N --style none --warmup 50 --runs "$0" --export-csv "$1" --export-markdown "$2" "$3" "$4" "$5" "$6"
+  runs=$0 csv=$1 md=$2; shift 2
+  exec hyperfine -N --style none --warmup 50 --runs "$runs" --export-csv "$csv" --export-markdown "$md" "$@"
 ' "$runs" "$work/result.csv" "$work/result.md" "${cmds[@]}" >"$work/hyperfine.log" 2>&1 ||
   { cat "$work/hyperfine.log" >&2; exit 1; }
 

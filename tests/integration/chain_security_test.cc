@@ -216,30 +216,40 @@ TEST_F(ChainSecurity, TheWriteBackNeverDeletesOrReplacesADirectory) {
 
 TEST_F(ChainSecurity, AWriteBackThatFailsHalfWayLeavesNothing) {
   if (geteuid() != 0) GTEST_SKIP() << "mounts a read-only tmpfs in the app";
-  // A read-only directory inside the app: root's permissions do not help,
-  // so the write-back fails after it started writing elsewhere.
+  // Read-only places in the app (root's permissions do not help): a
+  // directory the result writes into, and .ayup itself, which is written
+  // after the app's files. The write-back must fail having written nothing.
+  struct Unmount {
+    std::vector<std::string> paths;
+    ~Unmount() {
+      for (const auto& p : paths) umount2(p.c_str(), MNT_DETACH);
+    }
+  } unmount;
   mkdir_p(app() + "/ro");
   ASSERT_EQ(mount("tmpfs", (app() + "/ro").c_str(), "tmpfs", MS_RDONLY, "size=1m"), 0);
-  struct Unmount {
-    std::string p;
-    ~Unmount() { umount2(p.c_str(), MNT_DETACH); }
-  } unmount{app() + "/ro"};
+  unmount.paths.push_back(app() + "/ro");
   mkdir_p(app() + "/.ayup");
+  ASSERT_EQ(mount("tmpfs", (app() + "/.ayup").c_str(), "tmpfs", 0, "size=1m"), 0);
+  unmount.paths.push_back(app() + "/.ayup");
   write_file_atomic(app() + "/.ayup/log", "old log\n");
-  std::string a = push("many", R"SH(
-mkdir -p /out/app/a/new-dir /out/app/ro
+  ASSERT_EQ(mount(nullptr, (app() + "/.ayup").c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr),
+            0);
+  for (bool into_ro : {true, false}) {
+    SCOPED_TRACE(into_ro ? "a read-only directory" : "a read-only .ayup");
+    std::string a = push("many", std::string(R"SH(
+mkdir -p /out/app/a/new-dir
 for i in 1 2 3; do echo $i > /out/app/a/f$i; done
 echo changed > /out/app/main.txt
-echo new > /out/app/ro/f
 echo 'new log' > /out/state/log
-)SH");
-  std::string before = snapshot(app());
-  auto r = run({"--assistant", a});
-  EXPECT_EQ(r.exit_code, 125);
-  EXPECT_NE(r.err.find("Read-only file system"), std::string::npos) << r.err;
-  EXPECT_EQ(snapshot(app()), before);
-  EXPECT_EQ(read_file(app() + "/.ayup/log"), "old log\n");
-  EXPECT_EQ(count_entries(store.path() + "/tmp"), 0);
+)SH") + (into_ro ? "mkdir -p /out/app/ro && echo new > /out/app/ro/f\n" : ""));
+    std::string before = snapshot(app());
+    auto r = run({"--assistant", a});
+    EXPECT_EQ(r.exit_code, 125);
+    EXPECT_NE(r.err.find("Read-only file system"), std::string::npos) << r.err;
+    EXPECT_EQ(snapshot(app()), before);
+    EXPECT_EQ(read_file(app() + "/main.txt"), "original\n");
+    EXPECT_EQ(count_entries(store.path() + "/tmp"), 0);
+  }
 }
 
 TEST_F(ChainSecurity, ChainPortsArePublishedOnLoopbackAndNeverOnAPrivilegedPort) {
