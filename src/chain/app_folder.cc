@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/parse.h"
 
 namespace coracle::chain {
 

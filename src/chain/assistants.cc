@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cstdlib>
 
-#include "chain/state.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"

@@ -10,6 +10,7 @@
 #include "chain/steps.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/parse.h"
 #include "image/build/builder.h"
 #include "image/default_image.h"
 #include "image/image_user.h"

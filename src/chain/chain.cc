@@ -6,6 +6,7 @@
 #include "chain/steps.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/parse.h"
 #include "image/store.h"
 #include "sandbox/sandbox.h"
 

@@ -5,17 +5,11 @@
 #include "chain/assistants.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/parse.h"
 
 namespace coracle::chain {
 
 using nlohmann::json;
-
-std::string trimmed(const std::string& text) {
-  size_t b = text.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  size_t e = text.find_last_not_of(" \t\r\n");
-  return text.substr(b, e - b + 1);
-}
 
 namespace {
 

@@ -47,7 +47,4 @@ class AppState {
 // workingdir, next); throws coracle::Error("WHAT: state/NAME: ...").
 void check_state_file(const std::string& name, const std::string& content, const std::string& what);
 
-// Trimmed of surrounding whitespace and newlines.
-std::string trimmed(const std::string& text);
-
 }  // namespace coracle::chain

@@ -16,6 +16,8 @@ uint64_t parse_bytes(std::string_view text);
 // A decimal number that fits in uint64_t.
 uint64_t parse_uint(std::string_view text, std::string_view what);
 std::vector<std::string> split(std::string_view text, char sep);
+// text without the whitespace and newlines around it.
+std::string trimmed(const std::string& text);
 // dotenv lines (--env-file, an assistant's .ayup-env): K=V, comments and
 // blank lines skipped, optional "export ", quotes around a value removed.
 std::vector<std::string> parse_env_file(const std::string& text);
