@@ -1,5 +1,7 @@
 #include "chain/chain.h"
 
+#include <sys/stat.h>
+
 #include <chrono>
 
 #include "chain/app_folder.h"
@@ -45,13 +47,17 @@ void sweep_stale_workspaces(const image::Store& store) {
 // The first assistant: --assistant (a name or a folder), else
 // APP/.ayup/first (a name only: state never names a host folder), else
 // detection.
-std::string pick_first(const ChainOptions& o, const AppState& state, const AssistantRegistry& reg) {
+std::string pick_first(const ChainOptions& o, const AppState& state, const AssistantRegistry& reg,
+                       const std::string& app_copy) {
   if (!o.assistant.empty()) return o.assistant;
   if (auto f = state.get("first"); f && !trimmed(*f).empty() && trimmed(*f) != "nil") {
     check_state_file("first", *f, o.app_dir + "/.ayup");
     return trimmed(*f);
   }
-  if (is_regular_file(o.app_dir + "/Dockerfile")) return "builtin:dockerfile";
+  // The app's own Dockerfile (a symlink to elsewhere is not one).
+  struct stat st;
+  if (lstat((app_copy + "/Dockerfile").c_str(), &st) == 0 && S_ISREG(st.st_mode))
+    return "builtin:dockerfile";
   std::string known;
   for (const auto& n : reg.list()) known += "\n  " + n;
   throw Error("no assistant for " + o.app_dir +
@@ -94,7 +100,7 @@ ChainResult run_chain(const ChainOptions& given) {
   std::string app = ws.root + "/app0";
   folder.copy_app_to(app);
   AppState state = folder.load_state();
-  std::string current = pick_first(o, state, registry);
+  std::string current = pick_first(o, state, registry, app);
 
   ChainResult result;
   std::optional<int> app_exit;

@@ -57,6 +57,42 @@ std::string staging_name() {
   return ".coracle-writeback-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
 }
 
+// A file the result has exactly as the folder has it is left alone, so an
+// unchanged app costs no write: same type and mode, same size, and the
+// same mtime to the nanosecond (rsync's quick check, as the chain's own
+// copies keep it) or else the same bytes (tools like busybox `cp -a`
+// keep only whole seconds); a symlink with the same target.
+bool unchanged(int src, int dest, const std::string& name, const struct stat& st,
+               const struct stat& have) {
+  if ((st.st_mode & S_IFMT) != (have.st_mode & S_IFMT)) return false;
+  if (S_ISLNK(st.st_mode)) {
+    char a[4096], b[4096];
+    ssize_t na = readlinkat(src, name.c_str(), a, sizeof a);
+    ssize_t nb = readlinkat(dest, name.c_str(), b, sizeof b);
+    return na >= 0 && na == nb && memcmp(a, b, static_cast<size_t>(na)) == 0;
+  }
+  if (!S_ISREG(st.st_mode) || st.st_size != have.st_size ||
+      (st.st_mode & kCopiedModeBits) != (have.st_mode & 07777))
+    return false;
+  if (st.st_mtim.tv_sec == have.st_mtim.tv_sec && st.st_mtim.tv_nsec == have.st_mtim.tv_nsec)
+    return true;
+  UniqueFd a(openat(src, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  UniqueFd b(openat(dest, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!a || !b) return false;
+  char x[65536], y[65536];
+  while (true) {
+    ssize_t nx = read(a.get(), x, sizeof x);
+    if (nx <= 0) return nx == 0 && read(b.get(), y, 1) == 0;
+    size_t got = 0;
+    while (got < static_cast<size_t>(nx)) {
+      ssize_t ny = read(b.get(), y + got, static_cast<size_t>(nx) - got);
+      if (ny <= 0) return false;
+      got += static_cast<size_t>(ny);
+    }
+    if (memcmp(x, y, got) != 0) return false;
+  }
+}
+
 class WriteBack {
  public:
   WriteBack(int src_root, const std::string& src_path, int dest_root, const std::string& dest_path)
@@ -138,6 +174,7 @@ class WriteBack {
           problems_.push_back(path + ": coracle cannot read this file of the result (" +
                               strerror(errno) + "); a step must leave its files readable");
       }
+      if (exists && unchanged(src.get(), dest, name, st, have)) continue;
       placements_.push_back({rel, name, kind, st.st_mode, {st.st_atim, st.st_mtim}, exists, {}});
       if (kind != Kind::Dir) continue;
       UniqueFd child;

@@ -205,10 +205,15 @@ TEST_F(ChainSecurity, TheWriteBackNeverDeletesOrReplacesADirectory) {
     EXPECT_EQ(snapshot(app()), before);
     EXPECT_EQ(snapshot(outside), outside_before);
   }
-  // Without a conflict the result lands; the user's directories stay.
+  // Without a conflict the result lands; the user's directories stay, and
+  // the files the step kept as they were are not written again.
+  struct stat before_st, after_st;
+  ASSERT_EQ(stat((app() + "/data/db").c_str(), &before_st), 0);
   std::string a = push("fine", "cp -a /in/app/. /out/app/\necho more > /out/app/data/more\n");
   auto r = run({"--assistant", a});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(stat((app() + "/data/db").c_str(), &after_st), 0);
+  EXPECT_EQ(after_st.st_ino, before_st.st_ino);
   EXPECT_EQ(read_file(app() + "/data/db"), "precious\n");
   EXPECT_EQ(read_file(app() + "/data/more"), "more\n");
   EXPECT_EQ(read_file(app() + "/.git/HEAD"), "ref: refs/heads/main\n");
