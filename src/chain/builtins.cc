@@ -107,6 +107,8 @@ StepOutcome run_builtin_exec(const StepContext& ctx) {
   spec.net = ctx.options.net;
   spec.hostname = "coracle-app";
   spec.timeout = ctx.options.timeout;
+  spec.upper_size_bytes = ctx.options.upper_size_bytes;
+  spec.tmp_size_bytes = ctx.options.tmp_size_bytes;
 
   portmon::MonitorOptions mon;
   // Ports named by state (which any step may write) are published on

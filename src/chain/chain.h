@@ -6,6 +6,7 @@
 // portmon for everything it does.
 #pragma once
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -29,6 +30,9 @@ struct ChainOptions {
   // access (never the host's, whose 127.0.0.1 services and abstract
   // sockets a step must not reach), unless the user asks.
   sandbox::NetMode net = sandbox::NetMode::Pasta;
+  // Bounds of each step's and the app's writable layer and /tmp (tmpfs);
+  // 0: the sandbox's default (sandbox::kDefaultScratchBytes).
+  uint64_t upper_size_bytes = 0, tmp_size_bytes = 0;
   std::string store_root;
   std::string remote_dir;  // bundled assistants
   bool use_overlay = true;

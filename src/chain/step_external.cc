@@ -94,6 +94,8 @@ StepOutcome run_external(const StepContext& ctx, const ExternalAssistant& a) {
                   {out_app, "/out/app", false},
                   {out_state, "/out/state", false}};
   spec.timeout = ctx.options.timeout;
+  spec.upper_size_bytes = ctx.options.upper_size_bytes;
+  spec.tmp_size_bytes = ctx.options.tmp_size_bytes;
   StreamedRun run = run_with_output(spec, {}, ctx.options, false, 0);
   const sandbox::Result& r = run.result;
   if (r.exit_code != 0) {

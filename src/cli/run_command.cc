@@ -21,7 +21,7 @@ namespace {
 
 struct RunFlags {
   std::string app = ".", assistant, output, timeout, first_name, push_path, rm_name;
-  std::string net = "pasta";
+  std::string net = "pasta", upper_size, tmp_size;
   int max_steps = 64;
   std::vector<std::string> publish;
   bool json = false;
@@ -78,6 +78,10 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
                   "the default), private (loopback only), none, or host (the host's own, "
                   "services on its 127.0.0.1 included)")
       ->capture_default_str();
+  run->add_option("--upper-size", f->upper_size,
+                  "Bound of each step's and the app's writable layer, a tmpfs (default 1g)");
+  run->add_option("--tmp-size", f->tmp_size,
+                  "Bound of each step's and the app's /tmp, a tmpfs (default 1g)");
   run->add_option("-p,--publish", f->publish, "[HOSTIP:]HOSTPORT:PORT[/udp] for the app")
       ->allow_extra_args(false);
   run->add_flag("--json", f->json, "JSON events on stdout, one per line");
@@ -132,6 +136,8 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
     if (!f->timeout.empty()) o.timeout = parse_duration(f->timeout);
     o.publish = f->publish;
     o.net = sandbox::parse_net_mode(f->net);
+    if (!f->upper_size.empty()) o.upper_size_bytes = parse_bytes(f->upper_size);
+    if (!f->tmp_size.empty()) o.tmp_size_bytes = parse_bytes(f->tmp_size);
     o.store_root = global.store_root();
     o.remote_dir = chain::default_remote_dir();
     o.use_overlay = global.use_overlay();

@@ -299,6 +299,16 @@ TEST_F(ChainSecurity, StepsReachOutButNeverTheHostsLoopback) {
   EXPECT_EQ(read_file(app() + "/host.txt"), "connect OK\n");
 }
 
+TEST_F(ChainSecurity, StepsHaveBoundedTmpfsMountsThatTheUserCanSet) {
+  std::string a = push("df", "df -k /tmp / | tail -2 | awk '{print $2}' > /out/app/sizes\n");
+  auto r = run({"--assistant", a});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(app() + "/sizes"), "1048576\n1048576\n");
+  r = run({"--assistant", a, "--tmp-size", "16m", "--upper-size", "32m"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(app() + "/sizes"), "16384\n32768\n");
+}
+
 TEST_F(ChainSecurity, TwoRunsOnOneAppDoNotInterleave) {
   // The first run's step takes a while; the second run comes meanwhile.
   std::string a = push("slow", "sleep 3\ncp -a /in/app/. /out/app/ && echo one > /out/app/who\n");
