@@ -205,9 +205,26 @@ int command_entry(void* arg) {
 
 }  // namespace
 
+// The runner's command line and environment, in init's copy of its memory,
+// become "coracle-init" and nothing: the command can read /proc/1/cmdline.
+void scrub_process_strings(const ChildContext& ctx) {
+  static const char kName[] = "coracle-init";
+  if (ctx.arg_end > ctx.arg_start + sizeof kName) {
+    char* args = reinterpret_cast<char*>(ctx.arg_start);
+    memset(args, 0, ctx.arg_end - ctx.arg_start);
+    memcpy(args, kName, sizeof kName);
+    // A non-NUL last byte tells the kernel the area was rewritten (as by
+    // setproctitle): it then shows the first string only, not the NULs.
+    args[ctx.arg_end - ctx.arg_start - 1] = '.';
+  }
+  if (ctx.env_end > ctx.env_start)
+    memset(reinterpret_cast<char*>(ctx.env_start), 0, ctx.env_end - ctx.env_start);
+}
+
 void child_main(const ChildContext& ctx) {
   // The sandbox dies with its runner, even on SIGKILL.
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  scrub_process_strings(ctx);
 
   // The network namespace is made here, not by clone3: its setup is the
   // costliest of all namespaces, and here it overlaps with the parent

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,11 @@ struct ChildContext {
   // is suspended until the exec, so no page of it is copied.
   char* command_stack = nullptr;
   size_t command_stack_size = 0;
+  // Where the runner's argv and environment strings are (the child has a
+  // copy of them): init overwrites them, so /proc/1/cmdline and environ in
+  // the sandbox show nothing of the host (the binary's path, the caller's
+  // arguments, -e values). Zero when unknown.
+  uintptr_t arg_start = 0, arg_end = 0, env_start = 0, env_end = 0;
 };
 
 [[noreturn]] void child_main(const ChildContext& ctx);

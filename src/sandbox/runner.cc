@@ -87,6 +87,32 @@ class InitProcess {
   bool reaped_ = false;
 };
 
+// Fields 48-51 of /proc/self/stat: where this process's argv and
+// environment strings are. Read once; they never move.
+struct StringAreas {
+  uintptr_t arg_start = 0, arg_end = 0, env_start = 0, env_end = 0;
+};
+const StringAreas& process_string_areas() {
+  static const StringAreas areas = [] {
+    StringAreas a;
+    try {
+      std::string stat = read_file("/proc/self/stat");
+      // Fields after the command name, which may hold spaces: from ") ".
+      auto fields = split(stat.substr(stat.rfind(')') + 2), ' ');
+      // fields[0] is field 3 (state), so field N is fields[N - 3].
+      if (fields.size() > 51 - 3) {
+        a.arg_start = std::stoull(fields[48 - 3]);
+        a.arg_end = std::stoull(fields[49 - 3]);
+        a.env_start = std::stoull(fields[50 - 3]);
+        a.env_end = std::stoull(fields[51 - 3]);
+      }
+    } catch (...) {
+    }
+    return a;
+  }();
+  return areas;
+}
+
 std::vector<std::string> search_path(const std::vector<std::string>& env) {
   std::string path = kDefaultPath;
   for (const auto& e : env)
@@ -282,6 +308,11 @@ Result run(const Spec& spec, const Hooks& hooks) {
   std::unique_ptr<char[]> command_stack(new char[kCommandStack]);
   ctx.command_stack = command_stack.get();
   ctx.command_stack_size = kCommandStack;
+  const StringAreas& areas = process_string_areas();
+  ctx.arg_start = areas.arg_start;
+  ctx.arg_end = areas.arg_end;
+  ctx.env_start = areas.env_start;
+  ctx.env_end = areas.env_end;
 
   struct clone_args args {};
   args.flags =

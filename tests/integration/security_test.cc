@@ -383,3 +383,22 @@ TEST_F(Security, InitIsNonDumpableAndKeepsOnlyCapKill) {
 
 }  // namespace
 }  // namespace coracle::test
+
+namespace coracle::test {
+namespace {
+
+TEST_F(Security, PidOneShowsNothingOfTheHost) {
+  // The runner's command line holds the binary's host path and the
+  // caller's arguments, -e values included; init is a copy of the runner.
+  auto r = cor({"exec", "-e", "TOKEN=TOPSECRET-arg", "--", "sh", "-c",
+                "cat /proc/1/cmdline; echo; ps -o args | head -2 | tail -1; "
+                "cat /proc/1/environ 2>/dev/null; true"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("TOPSECRET"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(CORACLE_BIN), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(store.path()), std::string::npos) << r.out;
+  EXPECT_EQ(r.out, std::string("coracle-init") + '\0' + "\ncoracle-init\n");
+}
+
+}  // namespace
+}  // namespace coracle::test
