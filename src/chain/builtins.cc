@@ -15,6 +15,7 @@
 #include "image/default_image.h"
 #include "image/image_user.h"
 #include "image/resolve.h"
+#include "launch/launch.h"
 #include "portmon/port_events.h"
 #include "portmon/portmon.h"
 
@@ -82,30 +83,27 @@ StepOutcome run_builtin_exec(const StepContext& ctx) {
   std::vector<uint16_t> ports = ctx.state.ports(ctx.what);
   std::string wd = ctx.state.working_dir();
 
-  sandbox::Spec spec;
-  std::optional<image::ImageRootfs> rootfs;
-  if (auto ref = ctx.state.get("image"); ref && !trimmed(*ref).empty()) {
-    std::string name = trimmed(*ref);
-    if (!image::has_image(ctx.store, name) && ctx.options.fetch_image)
-      ctx.options.fetch_image(name);
-    rootfs = image::prepare_rootfs(ctx.store, name);
-    spec.layers = rootfs->layer_dirs;
-    spec.env = rootfs->image.config.env;
-    if (!rootfs->image.config.user.empty())
-      std::tie(spec.uid, spec.gid) = image::parse_user(
-          rootfs->image.config.user, image::read_image_file(rootfs->layer_dirs, "etc/passwd"),
-          image::read_image_file(rootfs->layer_dirs, "etc/group"));
-  } else {
-    // No image: the default one, with the app where the command runs. The
-    // app is read-only: what it writes at run time is not the app.
-    spec.rootfs = image::ensure_default_rootfs(ctx.store.root());
-    spec.env = {std::string("PATH=") + sandbox::kDefaultPath};
-    spec.volumes.push_back({ctx.app_dir, wd, true});
+  // cmd is the whole command line (ENTRYPOINT + CMD, as builtin:dockerfile
+  // wrote it): the image's entrypoint is not added again.
+  launch::ProcessOverrides process;
+  process.entrypoint.emplace();
+  process.command = *cmd;
+  process.workdir = wd;
+  process.hostname = "coracle-app";
+  launch::RootfsRequest request;
+  auto ref = ctx.state.get("image");
+  if (ref && !trimmed(*ref).empty()) {
+    request.image = trimmed(*ref);
+    request.pull_image = ctx.options.fetch_image;
   }
-  spec.argv = *cmd;
-  spec.workdir = wd;
+  request.use_overlay = ctx.options.use_overlay;
+  // Held until the app has ended: the image's layers stay locked.
+  launch::Rootfs rootfs = launch::prepare_rootfs(ctx.store.root(), request);
+  sandbox::Spec spec = launch::make_spec(rootfs, process);
+  // No image: the default one, with the app where the command runs. The
+  // app is read-only: what it writes at run time is not the app.
+  if (request.image.empty()) spec.volumes.push_back({ctx.app_dir, wd, true});
   spec.net = ctx.options.net;
-  spec.hostname = "coracle-app";
   spec.timeout = ctx.options.timeout;
   spec.upper_size_bytes = ctx.options.upper_size_bytes;
   spec.tmp_size_bytes = ctx.options.tmp_size_bytes;

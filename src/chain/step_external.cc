@@ -9,6 +9,7 @@
 #include "image/build/builder.h"
 #include "image/image_user.h"
 #include "image/resolve.h"
+#include "launch/launch.h"
 
 namespace coracle::chain {
 namespace {
@@ -62,8 +63,13 @@ void build_for_step(const StepContext& ctx, const std::string& context, const st
 
 StepOutcome run_external(const StepContext& ctx, const ExternalAssistant& a) {
   std::string ref = assistant_image(ctx, a);
-  image::ImageRootfs rootfs = image::prepare_rootfs(ctx.store, ref);
-  const image::ImageConfig& cfg = rootfs.image.config;
+  launch::RootfsRequest request;
+  request.image = ref;
+  request.pull = launch::PullPolicy::Never;  // assistant_image got it
+  request.use_overlay = ctx.options.use_overlay;
+  launch::Rootfs rootfs = launch::prepare_rootfs(ctx.store.root(), request);
+  if (!rootfs.config() || rootfs.config()->entrypoint.size() + rootfs.config()->cmd.size() == 0)
+    throw Error(ctx.what + ": the image " + ref + " has no ENTRYPOINT or CMD to run");
 
   std::string out_app = ctx.work_dir + "/out/app", out_state = ctx.work_dir + "/out/state";
   mkdir_p(out_app);
@@ -71,24 +77,14 @@ StepOutcome run_external(const StepContext& ctx, const ExternalAssistant& a) {
   std::string in_state = ctx.work_dir + "/in-state";
   ctx.state.save(in_state);
 
-  sandbox::Spec spec;
-  spec.layers = rootfs.layer_dirs;
-  spec.argv = cfg.entrypoint;
-  spec.argv.insert(spec.argv.end(), cfg.cmd.begin(), cfg.cmd.end());
-  if (spec.argv.empty())
-    throw Error(ctx.what + ": the image " + ref + " has no ENTRYPOINT or CMD to run");
-  spec.env = cfg.env;
+  launch::ProcessOverrides process;
+  process.hostname = "coracle-assistant";
   // .ayup-env: the assistant's secrets and settings, given, never shown.
-  for (const auto& e : a.env) set_env(spec.env, e);
-  spec.workdir = cfg.working_dir.empty() ? "/" : cfg.working_dir;
-  if (!cfg.user.empty())
-    std::tie(spec.uid, spec.gid) =
-        image::parse_user(cfg.user, image::read_image_file(rootfs.layer_dirs, "etc/passwd"),
-                          image::read_image_file(rootfs.layer_dirs, "etc/group"));
+  process.env = a.env;
+  sandbox::Spec spec = launch::make_spec(rootfs, process);
   // Assistants fetch packages and talk to services, like the builder's RUN:
   // outbound access, from a namespace of their own.
   spec.net = ctx.options.net;
-  spec.hostname = "coracle-assistant";
   spec.volumes = {{ctx.app_dir, "/in/app", true},
                   {in_state, "/in/state", true},
                   {out_app, "/out/app", false},

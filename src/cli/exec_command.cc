@@ -14,6 +14,7 @@
 #include "image/reference.h"
 #include "image/resolve.h"
 #include "image/store.h"
+#include "launch/launch.h"
 #include "portmon/port_events.h"
 #include "portmon/portmon.h"
 #include "sandbox/sandbox.h"
@@ -41,27 +42,6 @@ void report(const sandbox::Result& r, bool json) {
   printf("%s\n", j.dump().c_str());
   fflush(stdout);
 }
-
-// An image flattened into ROOT/tmp for one run (the vfs storage driver).
-struct PrivateCopy {
-  std::string dir, rootfs;
-  PrivateCopy(const image::Store& store, const image::ResolvedImage& img)
-      : dir(store.make_tmp_dir("run")), rootfs(dir + "/rootfs") {
-    try {
-      image::flatten_image(store, img, rootfs);
-    } catch (...) {
-      remove();
-      throw;
-    }
-  }
-  ~PrivateCopy() { remove(); }
-  void remove() {
-    try {
-      remove_tree(dir);
-    } catch (const Error&) {
-    }
-  }
-};
 
 // One whole line per write(): the monitor's thread prints while the app
 // may write to the same stdout, and a line must not be split by it.
@@ -125,10 +105,16 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
       ->check(CLI::ExistingDirectory);
   cmd->add_option("image", flags->image, "Image to run (default: the embedded busybox image)");
   cmd->add_option("command", flags->command, "Command and arguments (after --)");
+  auto entrypoint = std::make_shared<std::string>();
+  CLI::Option* entrypoint_option = cmd->add_option(
+      "--entrypoint", *entrypoint,
+      "Run this instead of the image's ENTRYPOINT ('' for none; a JSON array for several words)");
   cmd->add_option("-e,--env", flags->env, "Set K=V, or pass the host's K");
   cmd->add_option("--env-file", flags->env_files, "Read K=V lines from a file");
   cmd->add_option("-w,--workdir", flags->workdir, "Working directory inside (created if missing)");
-  cmd->add_option("-u,--user", flags->user, "UID[:GID] to run as inside (default 0:0)");
+  cmd->add_option("-u,--user", flags->user,
+                  "User to run as inside: NAME or UID, [:GROUP or GID] (default: the image's, "
+                  "else 0:0)");
   cmd->add_option("--hostname", flags->hostname, "Hostname inside")->capture_default_str();
   cmd->add_option("--net,--network", flags->net,
                   "private (own netns, loopback only: the fast default), pasta (own netns with "
@@ -169,7 +155,8 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
     cmd->get_option(name)->allow_extra_args(false);
   cmd->positionals_at_end();
 
-  return [flags, json, pull, registry, &global]() -> int {
+  return [flags, json, pull, registry, entrypoint, entrypoint_option, &global]() -> int {
+    if (entrypoint_option->count()) flags->entrypoint = *entrypoint;
     // Without "--", `exec IMAGE CMD...` (docker's shape); with --rootfs there
     // is no image, so every positional is the command.
     if (global.has_command) {
@@ -180,49 +167,20 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
       flags->command.insert(flags->command.begin(), flags->image);
       flags->image.clear();
     }
-    bool from_store = flags->rootfs.empty() && !flags->image.empty() && flags->image != "default";
+    launch::RootfsRequest request;
+    request.image = flags->image;
+    request.rootfs = flags->rootfs;
+    request.pull = launch::parse_pull_policy(*pull);
+    if (!registry->platform.empty()) request.platform = image::parse_platform(registry->platform);
+    request.use_overlay = global.use_overlay();
+    request.pull_image = [&](const std::string& ref) {
+      // Progress goes to stderr: stdout belongs to the command.
+      pull_with_progress(global.store_root(), ref, *registry, false);
+    };
     // Held until the run ends: gc leaves the image's layers alone meanwhile.
-    std::optional<image::ImageRootfs> rootfs;
-    ImageDefaults defaults;
-    if (from_store) {
-      image::Store store(global.store_root());
-      bool missing = !image::has_image(store, flags->image);
-      if (*pull == "always" || (*pull == "missing" && missing)) {
-        try {
-          // Progress goes to stderr: stdout belongs to the command.
-          pull_with_progress(global.store_root(), flags->image, *registry, false);
-        } catch (const Error& e) {
-          if (!missing) throw;
-          std::string ref = image::parse_reference(flags->image).str();
-          throw Error("image " + ref + " is not in the store and pulling it failed: " + e.what() +
-                      "\n(to use a local copy instead: `coracle image import PATH --tag " + ref +
-                      "`; --pull never does not try the registry)");
-        }
-      }
-      image::Platform platform = registry->platform.empty()
-                                     ? image::host_platform()
-                                     : image::parse_platform(registry->platform);
-      rootfs = image::prepare_rootfs(store, flags->image, platform);
-      defaults.config = &rootfs->image.config;
-      if (!flags->user.empty() || !rootfs->image.config.user.empty()) {
-        defaults.passwd = image::read_image_file(rootfs->layer_dirs, "etc/passwd");
-        defaults.group = image::read_image_file(rootfs->layer_dirs, "etc/group");
-      }
-    }
-    sandbox::Spec spec = make_spec(*flags, defaults);
-    // Without overlayfs, the image is flattened into a copy for this run
-    // alone (under ROOT/tmp, so a killed run's copy is swept later).
-    std::optional<PrivateCopy> copy;
-    if (rootfs && !global.use_overlay()) {
-      copy.emplace(image::Store(global.store_root()), rootfs->image);
-      spec.rootfs = copy->rootfs;
-      spec.rootfs_is_private_copy = true;
-    } else if (rootfs)
-      spec.layers = rootfs->layer_dirs;
-    else if (!flags->rootfs.empty())
-      spec.rootfs = flags->rootfs;
-    else
-      spec.rootfs = image::ensure_default_rootfs(global.store_root());
+    launch::Rootfs rootfs = launch::prepare_rootfs(global.store_root(), request);
+    sandbox::Spec spec = launch::make_spec(rootfs, process_overrides(*flags));
+    apply_sandbox_flags(spec, *flags);
     std::unique_ptr<portmon::PortMonitor> monitor = make_port_monitor(*flags, spec, *json);
     sandbox::Hooks hooks;
     if (monitor) {

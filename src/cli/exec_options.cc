@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstdlib>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "common/fs.h"
@@ -59,43 +60,55 @@ sandbox::Rlimit parse_ulimit(const std::string& text) {
   return {it->second, soft, hard};
 }
 
-sandbox::Spec make_spec(const ExecFlags& f, const ImageDefaults& image) {
-  sandbox::Spec spec;
-  const image::ImageConfig* cfg = image.config;
-  if (cfg) {
-    // Docker's rule: ENTRYPOINT stays, the given command replaces CMD.
-    spec.argv = cfg->entrypoint;
-    const auto& args = f.command.empty() ? cfg->cmd : f.command;
-    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-    if (spec.argv.empty())
-      throw Error("the image has neither ENTRYPOINT nor CMD; give a command after --");
-  } else {
-    spec.argv = f.command.empty() ? std::vector<std::string>{"/bin/sh"} : f.command;
+launch::ProcessOverrides process_overrides(const ExecFlags& f) {
+  launch::ProcessOverrides o;
+  if (f.entrypoint) {
+    // '' clears it; a JSON array gives several words (podman's form);
+    // anything else is one program, as docker takes it.
+    const std::string& e = *f.entrypoint;
+    if (e.empty()) {
+      o.entrypoint.emplace();
+    } else if (e[0] == '[') {
+      auto j = nlohmann::json::parse(e, nullptr, false);
+      if (!j.is_array() || j.empty())
+        throw Error("invalid --entrypoint: a JSON array of strings, or one program");
+      o.entrypoint.emplace();
+      for (const auto& w : j) {
+        if (!w.is_string())
+          throw Error("invalid --entrypoint: a JSON array of strings, or one program");
+        o.entrypoint->push_back(w.get<std::string>());
+      }
+    } else {
+      o.entrypoint = std::vector<std::string>{e};
+    }
   }
-  std::string user = !f.user.empty() ? f.user : cfg ? cfg->user : "";
-  if (!user.empty()) std::tie(spec.uid, spec.gid) = parse_user(user, image.passwd, image.group);
-  spec.hostname = f.hostname;
-  spec.net = sandbox::parse_net_mode(f.net);
-
-  // The environment a shell in an image expects; -e and --env-file override.
-  spec.env = {std::string("PATH=") + sandbox::kDefaultPath,
-              std::string("HOME=") + (spec.uid == 0 ? "/root" : "/"), "HOSTNAME=" + f.hostname};
-  if (cfg)
-    for (const auto& e : cfg->env)
-      if (e.find('=') != std::string::npos) set_env(spec.env, e);
+  o.command = f.command;
+  o.user = f.user;
+  o.workdir = f.workdir;
+  o.hostname = f.hostname;
   for (const auto& file : f.env_files)
-    for (const auto& e : parse_env_file(read_file(file))) set_env(spec.env, e);
+    for (const auto& e : parse_env_file(read_file(file))) o.env.push_back(e);
   for (const auto& e : f.env) {
     if (e.empty() || e[0] == '=') throw Error("invalid -e '" + e + "': use K=V or K");
     if (e.find('=') != std::string::npos) {
-      set_env(spec.env, e);
+      o.env.push_back(e);
     } else if (const char* v = std::getenv(e.c_str())) {
-      set_env(spec.env, e + "=" + v);  // -e K passes the host's value, like docker
+      o.env.push_back(e + "=" + v);  // -e K passes the host's value, like docker
     }
   }
-  spec.workdir = !f.workdir.empty()                 ? f.workdir
-                 : cfg && !cfg->working_dir.empty() ? cfg->working_dir
-                                                    : "/";
+  return o;
+}
+
+sandbox::Spec make_spec(const ExecFlags& f, const image::ImageConfig* config,
+                        const launch::UserDb& users) {
+  sandbox::Spec spec;
+  launch::apply_process(spec, config, process_overrides(f), users);
+  apply_sandbox_flags(spec, f);
+  return spec;
+}
+
+void apply_sandbox_flags(sandbox::Spec& spec, const ExecFlags& f) {
+  spec.net = sandbox::parse_net_mode(f.net);
   if (!f.in_dir.empty()) spec.in_dir = absolute_path(f.in_dir);
   if (!f.out_dir.empty()) spec.out_dir = absolute_path(f.out_dir);
   for (const auto& v : f.volumes) spec.volumes.push_back(parse_volume(v));
@@ -115,7 +128,6 @@ sandbox::Spec make_spec(const ExecFlags& f, const ImageDefaults& image) {
   }
   for (const auto& u : f.ulimits) spec.rlimits.push_back(parse_ulimit(u));
   if (!f.timeout.empty()) spec.timeout = parse_duration(f.timeout);
-  return spec;
 }
 
 }  // namespace coracle::cli

@@ -1,12 +1,14 @@
 // Translation of `coracle exec` flags into a sandbox::Spec. Separate from the
 // command so unit tests can check it without running anything.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/parse.h"
 #include "image/image_user.h"
 #include "image/oci.h"
+#include "launch/launch.h"
 #include "sandbox/sandbox.h"
 
 namespace coracle::cli {
@@ -16,6 +18,7 @@ struct ExecFlags {
   std::vector<std::string> command;
   std::vector<std::string> env, env_files, volumes, cap_add, cap_drop, ulimits;
   std::string workdir, user, hostname = "coracle", net = "private", in_dir, out_dir;
+  std::optional<std::string> entrypoint;  // --entrypoint ('' clears it)
   std::string seccomp, memory, pids, cpus, timeout;
   std::string upper_size, tmp_size;  // tmpfs bounds (default: --memory, else 1g)
   bool read_only = false;
@@ -25,14 +28,16 @@ struct ExecFlags {
   bool ports_wanted() const { return !publish.empty() || publish_all || watch_ports; }
 };
 
-// What an image's config says about running it; flags override each part.
-struct ImageDefaults {
-  const image::ImageConfig* config = nullptr;
-  std::string passwd, group;  // the image's /etc/passwd and /etc/group, for user names
-};
-
-// Everything but the rootfs path. Throws coracle::Error for a bad flag.
-sandbox::Spec make_spec(const ExecFlags& flags, const ImageDefaults& image = {});
+// The process flags (--entrypoint, the command, -e, --env-file, -u, -w,
+// --hostname) as launch overrides. Throws coracle::Error for a bad flag.
+launch::ProcessOverrides process_overrides(const ExecFlags& flags);
+// The rest of the flags (network, binds, capabilities, seccomp, limits,
+// rlimits, timeout) into spec. Throws coracle::Error for a bad flag.
+void apply_sandbox_flags(sandbox::Spec& spec, const ExecFlags& flags);
+// Both, over an image's config and users (null: no image), for a spec
+// without its rootfs: what the unit tests check.
+sandbox::Spec make_spec(const ExecFlags& flags, const image::ImageConfig* config = nullptr,
+                        const launch::UserDb& users = {});
 using image::parse_user;
 // "SRC:DST", "SRC:DST:ro" (SRC made absolute).
 sandbox::BindMount parse_volume(const std::string& text);

@@ -1,0 +1,104 @@
+// The one path from "what to run" to a sandbox::Spec: an image of the store
+// (pulled by policy), a rootfs directory or the embedded default image, its
+// config, and the caller's overrides, by Docker's rules. `coracle exec`, the
+// chain's steps, builtin:exec and the builder's RUN all start here, so they
+// cannot drift apart (one environment, one user lookup, one storage
+// driver). The caller then adds what is its own (binds, limits, network).
+#pragma once
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/file_lock.h"
+#include "image/oci.h"
+#include "image/store.h"
+#include "sandbox/sandbox.h"
+
+namespace coracle::launch {
+
+// What the caller asks of the process, over the image's config (the
+// process flags of `docker run`).
+struct ProcessOverrides {
+  // --entrypoint: replaces the image's ENTRYPOINT; an empty vector clears
+  // it, and the image's CMD with it (Docker's rule).
+  std::optional<std::vector<std::string>> entrypoint;
+  std::vector<std::string> command;  // replaces the image's CMD when not empty
+  std::vector<std::string> env;      // K=V, over the image's
+  std::string user;                  // NAME or UID, [:GROUP or GID]; "": the image's
+  std::string workdir;               // "": the image's, else /
+  std::string hostname = "coracle";
+};
+
+// The rootfs's own /etc/passwd and /etc/group, for users given by name.
+struct UserDb {
+  std::string passwd, group;
+};
+
+// Docker's rules, into spec: argv (ENTRYPOINT + CMD, as overridden; /bin/sh
+// with neither and no config), env (PATH, HOME and HOSTNAME, then the
+// image's, then the caller's), uid/gid (by name through users), workdir,
+// hostname. Throws coracle::Error for an image with nothing to run or a user
+// the rootfs does not know.
+void apply_process(sandbox::Spec& spec, const image::ImageConfig* config,
+                   const ProcessOverrides& overrides, const UserDb& users);
+
+enum class PullPolicy { Missing, Always, Never };
+
+struct RootfsRequest {
+  // A reference or manifest digest; "" or "default": the embedded default
+  // image. Ignored when rootfs is set.
+  std::string image;
+  std::string rootfs;  // a host directory to run on (never written)
+  PullPolicy pull = PullPolicy::Missing;
+  image::Platform platform = image::host_platform();
+  bool use_overlay = true;  // false: the vfs driver, a flattened copy per run
+  // Puts a reference into the store (a pull with the caller's progress
+  // output); throws coracle::Error. Without it, a missing image is an error.
+  std::function<void(const std::string& ref)> pull_image;
+};
+
+// A rootfs ready to run. It keeps the image's layers locked against gc and
+// the vfs driver's private copy until it is destroyed: keep it alive until
+// the sandbox has ended.
+class Rootfs {
+ public:
+  ~Rootfs();
+  Rootfs(Rootfs&&) noexcept;
+  Rootfs& operator=(Rootfs&&) noexcept;
+
+  // The image's config; null for a rootfs directory or the default image.
+  const image::ImageConfig* config() const;
+  // The image's name as stored, or the directory.
+  const std::string& name() const;
+  const UserDb& users() const;
+  // spec.rootfs or spec.layers (and rootfs_is_private_copy).
+  void apply(sandbox::Spec& spec) const;
+
+ private:
+  friend Rootfs prepare_rootfs(const std::string& store_root, const RootfsRequest& request);
+  Rootfs();
+
+ public:
+  struct State;  // defined in rootfs.cc
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+// Resolves (and, by policy, pulls) the image in the store at store_root,
+// and lays out its rootfs: overlay lowers, or a flattened private copy under
+// ROOT/tmp for the vfs driver. A rootfs directory costs nothing more than
+// reading its users (the exec fast path opens no store). Throws
+// coracle::Error saying how to get a missing image.
+Rootfs prepare_rootfs(const std::string& store_root, const RootfsRequest& request);
+
+// The usual pair: the rootfs into a new spec, then the process rules over
+// its config and users.
+sandbox::Spec make_spec(const Rootfs& rootfs, const ProcessOverrides& overrides);
+
+// "missing", "always", "never"; throws coracle::Error.
+PullPolicy parse_pull_policy(const std::string& text);
+
+}  // namespace coracle::launch

@@ -1,0 +1,103 @@
+// The one launch path through the binary: exec, the chain's steps and
+// builtin:exec give a process the same environment, users by name work on
+// every kind of rootfs, --entrypoint, and the storage driver is obeyed
+// everywhere.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "chain_fixture.h"
+#include "common/fs.h"
+#include "common/parse.h"
+#include "harness.h"
+
+namespace coracle::test {
+namespace {
+
+using nlohmann::json;
+
+class LaunchTest : public ChainFixture {
+ protected:
+  // An image with an ENTRYPOINT, an Env and a user of its own.
+  void import_entry_image() {
+    json layer = busybox_layer();
+    layer.push_back({{"name", "bin/env"}, {"type", "symlink"}, {"target", "busybox"}});
+    layer.push_back({{"name", "bin/sort"}, {"type", "symlink"}, {"target", "busybox"}});
+    make_layout(work.path() + "/lay", {{"tag", "entry"},
+                                       {"layers", {layer}},
+                                       {"entrypoint", {"/bin/echo", "from-entrypoint"}},
+                                       {"cmd", {"default-arg"}},
+                                       {"env", {"MODE=image"}}});
+    ASSERT_EQ(cor({"image", "import", work.path() + "/lay"}).exit_code, 0);
+  }
+};
+
+TEST_F(LaunchTest, EntrypointCanBeReplacedOrCleared) {
+  import_entry_image();
+  EXPECT_EQ(cor({"exec", "entry"}).out, "from-entrypoint default-arg\n");
+  EXPECT_EQ(cor({"exec", "entry", "--", "mine"}).out, "from-entrypoint mine\n");
+  auto r = cor({"exec", "--entrypoint", "", "entry", "--", "/bin/sh", "-c", "echo plain"});
+  EXPECT_EQ(r.out, "plain\n") << r.err;
+  r = cor({"exec", "--entrypoint", "/bin/id", "entry", "--", "-u"});
+  EXPECT_EQ(r.out, "0\n") << r.err;
+}
+
+TEST_F(LaunchTest, UsersByNameOnEveryKindOfRootfs) {
+  // The default image and a --rootfs directory have their own passwd.
+  auto r = cor({"exec", "-u", "nobody", "--", "id", "-u"});
+  EXPECT_EQ(r.out, "65534\n") << r.err;
+  std::string rootfs = work.path() + "/rootfs";
+  run_sh("mkdir -p " + rootfs + "/bin " + rootfs + "/etc && cp /bin/busybox " + rootfs +
+         "/bin/ && ln -s busybox " + rootfs + "/bin/id");
+  write_file_atomic(rootfs + "/etc/passwd", "root:x:0:0::/root:/bin/sh\nbob:x:1234:1234::/:/x\n");
+  write_file_atomic(rootfs + "/etc/group", "root:x:0:\nbob:x:1234:\n");
+  r = cor({"exec", "-u", "bob", "--rootfs", rootfs, "--", "/bin/id"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("uid=1234(bob) gid=1234(bob)"), std::string::npos) << r.out;
+  r = cor({"exec", "-u", "ghost", "--", "true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("ghost"), std::string::npos) << r.err;
+}
+
+TEST_F(LaunchTest, ExecAndTheChainGiveTheSameEnvironment) {
+  import_entry_image();
+  auto exec = cor({"exec", "--entrypoint", "", "--hostname", "coracle-app", "entry", "--", "env"});
+  ASSERT_EQ(exec.exit_code, 0) << exec.err;
+  // builtin:exec on the same image, through a state that names it.
+  std::string a = push("use-entry", R"SH(
+echo entry > /out/state/image
+echo '["env"]' > /out/state/cmd
+echo builtin:exec > /out/state/next
+)SH");
+  auto run_result = run({"--assistant", a});
+  ASSERT_EQ(run_result.exit_code, 0) << run_result.err;
+  auto sorted = [](const std::string& text) {
+    auto lines = split(text, '\n');
+    std::vector<std::string> kept;
+    for (auto& l : lines)
+      if (!l.empty()) kept.push_back(l);
+    std::sort(kept.begin(), kept.end());
+    return kept;
+  };
+  auto log = read_file(app() + "/.ayup/log");
+  EXPECT_EQ(sorted(log), sorted(exec.out));
+  for (const char* key : {"PATH=", "HOME=/root", "HOSTNAME=coracle-app", "MODE=image"})
+    EXPECT_NE(log.find(key), std::string::npos) << key << " in " << log;
+}
+
+TEST_F(LaunchTest, TheVfsDriverIsObeyedByTheChainsSteps) {
+  std::string a = push("root-kind", R"SH(
+awk '$5 == "/" { print $9 }' /proc/self/mountinfo > /out/app/root-fs
+)SH");
+  auto r = cor({"--storage-driver", "vfs", "run", app(), "--assistant", a});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string kind = read_file(app() + "/root-fs");
+  EXPECT_EQ(kind.find("overlay"), std::string::npos) << kind;
+  r = run({"--assistant", a});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(app() + "/root-fs"), "overlay\n");
+  EXPECT_EQ(count_entries(store.path() + "/tmp"), 0);
+}
+
+}  // namespace
+}  // namespace coracle::test

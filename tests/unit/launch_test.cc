@@ -1,0 +1,111 @@
+// Docker's rules for a container's process (launch::apply_process), and the
+// exec flags on top: without root, without a store.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "cli/exec_options.h"
+#include "common/error.h"
+#include "launch/launch.h"
+
+namespace coracle::launch {
+namespace {
+
+image::ImageConfig web_image() {
+  image::ImageConfig c;
+  c.entrypoint = {"/entry.sh"};
+  c.cmd = {"serve", "--port", "80"};
+  c.env = {"PATH=/opt/bin:/usr/bin", "MODE=prod"};
+  c.working_dir = "/srv";
+  c.user = "web";
+  return c;
+}
+
+const UserDb kUsers{
+    "root:x:0:0::/root:/bin/sh\nweb:x:33:33::/var/www:/bin/sh\n"
+    "nobody:x:65534:65534::/nonexistent:/bin/false\n",
+    "root:x:0:\nweb:x:33:\nstaff:x:50:\nnogroup:x:65534:\n"};
+
+std::string env_of(const sandbox::Spec& s, const std::string& key) {
+  for (const auto& e : s.env)
+    if (e.rfind(key + "=", 0) == 0) return e.substr(key.size() + 1);
+  return "<unset>";
+}
+
+TEST(Launch, EntrypointAndCmdFollowDockersRules) {
+  auto config = web_image();
+  sandbox::Spec s;
+  apply_process(s, &config, {}, kUsers);
+  EXPECT_EQ(s.argv, (std::vector<std::string>{"/entry.sh", "serve", "--port", "80"}));
+  ProcessOverrides o;
+  o.command = {"debug"};  // replaces CMD, keeps ENTRYPOINT
+  apply_process(s, &config, o, kUsers);
+  EXPECT_EQ(s.argv, (std::vector<std::string>{"/entry.sh", "debug"}));
+  o.entrypoint = std::vector<std::string>{"/bin/sh"};  // drops CMD too
+  o.command = {};
+  apply_process(s, &config, o, kUsers);
+  EXPECT_EQ(s.argv, (std::vector<std::string>{"/bin/sh"}));
+  o.entrypoint = std::vector<std::string>{};  // cleared: the command is all
+  o.command = {"ls", "-l"};
+  apply_process(s, &config, o, kUsers);
+  EXPECT_EQ(s.argv, (std::vector<std::string>{"ls", "-l"}));
+  o.command = {};
+  EXPECT_THROW(apply_process(s, &config, o, kUsers), Error);
+  apply_process(s, nullptr, {}, kUsers);  // no image: a shell
+  EXPECT_EQ(s.argv, (std::vector<std::string>{"/bin/sh"}));
+}
+
+TEST(Launch, EnvironmentUserAndWorkdir) {
+  auto config = web_image();
+  sandbox::Spec s;
+  ProcessOverrides o;
+  o.env = {"MODE=dev", "EXTRA=1"};
+  o.hostname = "box";
+  apply_process(s, &config, o, kUsers);
+  EXPECT_EQ(s.uid, 33u);
+  EXPECT_EQ(s.gid, 33u);
+  EXPECT_EQ(env_of(s, "PATH"), "/opt/bin:/usr/bin");  // the image's over the default
+  EXPECT_EQ(env_of(s, "HOME"), "/var/www");           // from the image's passwd
+  EXPECT_EQ(env_of(s, "HOSTNAME"), "box");
+  EXPECT_EQ(env_of(s, "MODE"), "dev");  // the caller's over the image's
+  EXPECT_EQ(env_of(s, "EXTRA"), "1");
+  EXPECT_EQ(s.workdir, "/srv");
+  EXPECT_EQ(s.hostname, "box");
+  o.user = "nobody:staff";
+  o.workdir = "/tmp";
+  apply_process(s, &config, o, kUsers);
+  EXPECT_EQ(s.uid, 65534u);
+  EXPECT_EQ(s.gid, 50u);
+  EXPECT_EQ(env_of(s, "HOME"), "/nonexistent");
+  EXPECT_EQ(s.workdir, "/tmp");
+  o.user = "ghost";
+  EXPECT_THROW(apply_process(s, &config, o, kUsers), Error);
+  // No image, no passwd entry: root's home is /root, another user's /.
+  sandbox::Spec bare;
+  apply_process(bare, nullptr, {}, {});
+  EXPECT_EQ(env_of(bare, "HOME"), "/root");
+  EXPECT_EQ(env_of(bare, "PATH"), sandbox::kDefaultPath);
+  EXPECT_EQ(bare.workdir, "/");
+}
+
+TEST(Launch, ExecFlagsForTheEntrypoint) {
+  cli::ExecFlags f;
+  f.entrypoint = "";
+  f.command = {"echo", "hi"};
+  auto config = web_image();
+  EXPECT_EQ(cli::make_spec(f, &config, kUsers).argv, (std::vector<std::string>{"echo", "hi"}));
+  f.entrypoint = "/bin/busybox";
+  EXPECT_EQ(cli::make_spec(f, &config, kUsers).argv,
+            (std::vector<std::string>{"/bin/busybox", "echo", "hi"}));
+  f.entrypoint = R"(["/bin/sh", "-c"])";
+  f.command = {"echo hi"};
+  EXPECT_EQ(cli::make_spec(f, &config, kUsers).argv,
+            (std::vector<std::string>{"/bin/sh", "-c", "echo hi"}));
+  f.entrypoint = "[1]";
+  EXPECT_THROW(cli::make_spec(f, &config, kUsers), Error);
+  EXPECT_EQ(parse_pull_policy("never"), PullPolicy::Never);
+  EXPECT_THROW(parse_pull_policy("sometimes"), Error);
+}
+
+}  // namespace
+}  // namespace coracle::launch
