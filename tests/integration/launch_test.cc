@@ -85,6 +85,22 @@ echo builtin:exec > /out/state/next
     EXPECT_NE(log.find(key), std::string::npos) << key << " in " << log;
 }
 
+TEST_F(LaunchTest, ABuildRunGetsTheSameDefaultsAndItsStagesUser) {
+  std::string ctx = work.path() + "/ctx";
+  mkdir_p(ctx);
+  write_file_atomic(ctx + "/Dockerfile",
+                    "FROM default\nARG WHO=builder\nRUN env > /root-env\n"
+                    "USER nobody\nRUN env > /tmp/nobody-env && cat /tmp/nobody-env\n");
+  auto r = cor({"build", "-t", "envs", ctx});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string root_env = cor({"exec", "envs", "--", "cat", "/root-env"}).out;
+  for (const char* want : {"HOME=/root", "HOSTNAME=coracle-build", "WHO=builder", "PATH="})
+    EXPECT_NE(root_env.find(want), std::string::npos) << want << " in " << root_env;
+  // USER nobody: the default image's passwd names its home (the RUN
+  // printed its environment with the build's output).
+  EXPECT_NE((r.out + r.err).find("HOME=/nonexistent"), std::string::npos) << r.out << r.err;
+}
+
 TEST_F(LaunchTest, TheVfsDriverIsObeyedByTheChainsSteps) {
   std::string a = push("root-kind", R"SH(
 awk '$5 == "/" { print $9 }' /proc/self/mountinfo > /out/app/root-fs

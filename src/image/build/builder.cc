@@ -28,6 +28,7 @@
 #include "image/layer_cache.h"
 #include "image/reference.h"
 #include "image/resolve.h"
+#include "launch/launch.h"
 
 namespace coracle::image {
 namespace {
@@ -248,14 +249,13 @@ class Builder {
       spec.argv.push_back(script);
     }
     if (spec.argv.empty()) throw Error(at + ": RUN needs a command");
-    spec.env = scope.run_env();
-    bool has_path = false;
-    for (const auto& e : spec.env) has_path |= e.rfind("PATH=", 0) == 0;
-    if (!has_path) spec.env.insert(spec.env.begin(), std::string("PATH=") + sandbox::kDefaultPath);
+    // The stage's environment and the build args in scope: over the
+    // defaults (PATH, HOME, HOSTNAME) that launch gives every process.
+    std::vector<std::string> run_env = scope.run_env();
 
     std::string key_part = ins.text + "\n" + st.user() + "\n" + st.working_dir() + "\n";
     for (const auto& s : st.shell) key_part += s + "\x1f";
-    for (const auto& e : spec.env) key_part += "\n" + e;
+    for (const auto& e : run_env) key_part += "\n" + e;
     std::string key = chain_key(st.cache_key, key_part);
     return layer_step(st, key, ins.text, [&]() -> std::optional<Layer> {
       if (!opts_.use_overlay)
@@ -270,10 +270,18 @@ class Builder {
       } else {
         spec.layers = dirs;
       }
-      spec.workdir = st.working_dir();
-      if (!st.user().empty())
-        std::tie(spec.uid, spec.gid) = parse_user(st.user(), fs.read_small_file("/etc/passwd"),
-                                                  fs.read_small_file("/etc/group"));
+      // Docker's rules for the process, as for every sandbox: the RUN's
+      // command is the whole command line; the user is looked up in the
+      // stage's own passwd and group.
+      launch::ProcessOverrides process;
+      process.entrypoint.emplace();
+      process.command = spec.argv;
+      process.env = run_env;
+      process.user = st.user();
+      process.workdir = st.working_dir();
+      process.hostname = "coracle-build";
+      launch::apply_process(spec, nullptr, process,
+                            {fs.read_small_file("/etc/passwd"), fs.read_small_file("/etc/group")});
       spec.net = net;
       spec.keep_upper = true;
       // What a RUN writes may be large (a compiler, a package cache): it
@@ -292,7 +300,6 @@ class Builder {
       spec.upper_dir = scratch + "/upper";
       mkdir_p(spec.upper_dir, 0700);
       spec.tmp_tmpfs = false;
-      spec.hostname = "coracle-build";
       // Name resolution for package managers, as the host does it; bound
       // only over a file the image has, so the layer gains nothing.
       if (net == sandbox::NetMode::Host || net == sandbox::NetMode::Pasta) {
