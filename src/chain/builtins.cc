@@ -104,6 +104,7 @@ StepOutcome run_builtin_exec(const StepContext& ctx) {
   // app is read-only: what it writes at run time is not the app.
   if (request.image.empty()) spec.volumes.push_back({ctx.app_dir, wd, true});
   spec.net = ctx.options.net;
+  launch::add_etc_files(spec);
   spec.timeout = ctx.options.timeout;
   spec.upper_size_bytes = ctx.options.upper_size_bytes;
   spec.tmp_size_bytes = ctx.options.tmp_size_bytes;

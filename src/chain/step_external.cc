@@ -89,6 +89,7 @@ StepOutcome run_external(const StepContext& ctx, const ExternalAssistant& a) {
                   {in_state, "/in/state", true},
                   {out_app, "/out/app", false},
                   {out_state, "/out/state", false}};
+  launch::add_etc_files(spec);
   spec.timeout = ctx.options.timeout;
   spec.upper_size_bytes = ctx.options.upper_size_bytes;
   spec.tmp_size_bytes = ctx.options.tmp_size_bytes;

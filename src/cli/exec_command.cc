@@ -120,6 +120,8 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
                   "private (own netns, loopback only: the fast default), pasta (own netns with "
                   "outbound access), none, or host")
       ->capture_default_str();
+  cmd->add_option("--dns", flags->dns, "Nameserver for /etc/resolv.conf instead of the host's");
+  cmd->add_option("--add-host", flags->add_hosts, "NAME:IP line for /etc/hosts");
   cmd->add_option("--in", flags->in_dir, "Directory mounted read-only at /in");
   cmd->add_option("--out", flags->out_dir, "Directory mounted read-write at /out");
   cmd->add_option("-v,--volume", flags->volumes, "Bind SRC:DST[:ro]");
@@ -150,8 +152,8 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
   cmd->add_flag("--json", *json, "Port events and the run's result as JSON lines on stdout");
   // One value per occurrence, as docker and podman take them: `-e A=1 IMAGE`
   // must leave IMAGE alone.
-  for (const char* name :
-       {"--env", "--env-file", "--volume", "--cap-add", "--cap-drop", "--ulimit", "--publish"})
+  for (const char* name : {"--env", "--env-file", "--volume", "--cap-add", "--cap-drop", "--ulimit",
+                           "--publish", "--dns", "--add-host"})
     cmd->get_option(name)->allow_extra_args(false);
   cmd->positionals_at_end();
 

@@ -128,6 +128,7 @@ void apply_sandbox_flags(sandbox::Spec& spec, const ExecFlags& f) {
   }
   for (const auto& u : f.ulimits) spec.rlimits.push_back(parse_ulimit(u));
   if (!f.timeout.empty()) spec.timeout = parse_duration(f.timeout);
+  launch::add_etc_files(spec, {f.dns, f.add_hosts});
 }
 
 }  // namespace coracle::cli

@@ -17,6 +17,7 @@ struct ExecFlags {
   std::string rootfs, image;
   std::vector<std::string> command;
   std::vector<std::string> env, env_files, volumes, cap_add, cap_drop, ulimits;
+  std::vector<std::string> dns, add_hosts;  // --dns, --add-host
   std::string workdir, user, hostname = "coracle", net = "private", in_dir, out_dir;
   std::optional<std::string> entrypoint;  // --entrypoint ('' clears it)
   std::string seccomp, memory, pids, cpus, timeout;
@@ -32,7 +33,9 @@ struct ExecFlags {
 // --hostname) as launch overrides. Throws coracle::Error for a bad flag.
 launch::ProcessOverrides process_overrides(const ExecFlags& flags);
 // The rest of the flags (network, binds, capabilities, seccomp, limits,
-// rlimits, timeout) into spec. Throws coracle::Error for a bad flag.
+// rlimits, timeout) into spec, and the generated /etc files for its
+// hostname and network (--dns, --add-host). Throws coracle::Error for a
+// bad flag.
 void apply_sandbox_flags(sandbox::Spec& spec, const ExecFlags& flags);
 // Both, over an image's config and users (null: no image), for a spec
 // without its rootfs: what the unit tests check.

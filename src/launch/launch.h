@@ -98,6 +98,26 @@ Rootfs prepare_rootfs(const std::string& store_root, const RootfsRequest& reques
 // its config and users.
 sandbox::Spec make_spec(const Rootfs& rootfs, const ProcessOverrides& overrides);
 
+// What the user says of a sandbox's /etc files.
+struct EtcOptions {
+  std::vector<std::string> dns;        // --dns IP: the nameservers instead of the host's
+  std::vector<std::string> add_hosts;  // --add-host NAME:IP
+};
+
+// /etc/hostname, /etc/hosts and /etc/resolv.conf for spec, as podman makes
+// them, from its hostname and network (set those first) and the host's
+// resolvers; a file the spec already binds is left to that bind. Throws
+// coracle::Error for a bad --dns or --add-host.
+void add_etc_files(sandbox::Spec& spec, const EtcOptions& options = {});
+
+// Their contents (etc_files.cc), for the unit tests: the host's resolv.conf
+// with its loopback resolvers replaced by pasta's forwarding address (with
+// pasta; dropped in a loopback-only namespace; kept with the host's
+// network), or dns when given.
+std::string resolv_conf_for(sandbox::NetMode net, const std::string& host_text,
+                            const std::vector<std::string>& dns);
+std::string hosts_for(const std::string& hostname, const std::vector<std::string>& add_hosts);
+
 // "missing", "always", "never"; throws coracle::Error.
 PullPolicy parse_pull_policy(const std::string& text);
 

@@ -147,6 +147,43 @@ int setup_dev(int root, bool tty_gid, const char** what) {
   return 0;
 }
 
+// The generated files: written to the staging tmpfs (stage), each bound
+// read-only over its target. A target that cannot be made or bound (a
+// read-only rootfs without it, a directory there) is left out: the image
+// keeps its own.
+int bind_generated(int root, const char* stage, const MountPlan& plan, const char** what) {
+  if (plan.generated.empty()) return 0;
+  int dir = open(stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  STEP(dir < 0 ? -errno : 0, "open the staging tmpfs");
+  for (unsigned i = 0; i < plan.generated.size(); ++i) {
+    const GeneratedFile& g = plan.generated[i];
+    char name[32];
+    snprintf(name, sizeof name, "gen%u", i);
+    int file = openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+    if (file < 0) {
+      close(dir);
+      *what = "write a generated file";
+      return -errno;
+    }
+    size_t done = 0;
+    while (done < g.content.size()) {
+      ssize_t n = write(file, g.content.data() + done, g.content.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    close(file);
+    int target = touch_in_root(root, g.target.c_str());
+    if (target < 0) continue;
+    int source = openat(dir, name, O_PATH | O_CLOEXEC);
+    if (source >= 0) bind_fd(source, target, true, false);
+    if (source >= 0) close(source);
+    close(target);
+  }
+  close(dir);
+  return 0;
+}
+
 // The OCI/Docker defaults: files that leak host state are covered by
 // /dev/null (directories by an empty read-only tmpfs), kernel knobs are
 // read-only.
@@ -214,6 +251,11 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped) {
     throw Error(
         "keeping the upper dir needs an overlay rootfs (not read-only, not a private copy)");
   plan.upper_dir = spec.upper_dir;
+  for (const auto& g : spec.generated_files) {
+    if (g.target.empty() || g.target[0] != '/')
+      throw Error("generated file target '" + g.target + "' must be an absolute path");
+    plan.generated.push_back(g);
+  }
   plan.fresh_sysfs = spec.net != NetMode::Host;
   // Both tmpfs mounts are bounded: unbounded, each could take half the
   // host's RAM. Their pages count against --memory too, when it is set.
@@ -347,20 +389,22 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
     used += static_cast<size_t>(n);
   }
 
-  // A single read-only or private layer is the root itself; keep_upper
-  // always takes the overlay path (plan_mounts refused the other cases).
-  if ((plan.read_only_rootfs || plan.private_rootfs) && layers == 1) {
+  // A private copy, writable, is the root itself; keep_upper always takes
+  // the overlay path (plan_mounts refused the other cases). A read-only
+  // rootfs is an overlay too: its upper dir takes only the mount points
+  // that the image lacks (/proc, /etc/hosts, ...), and the root turns
+  // read-only once they are all mounted (make_root_read_only).
+  if (plan.private_rootfs && !plan.read_only_rootfs && layers == 1) {
     snprintf(path, sizeof path, "%s/l0", stage);
     int src = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     int dst = openat(stage_fd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
     STEP(src < 0 || dst < 0 ? -errno : 0, "open the rootfs");
-    STEP(bind_fd(src, dst, plan.read_only_rootfs, true), "bind the rootfs");
+    STEP(bind_fd(src, dst, false, true), "bind the rootfs");
     close(src);
     close(dst);
   } else {
-    // Read-only with several layers: an overlay of lower layers only. The
-    // upper and work dirs are on the staging tmpfs, or on the caller's disk
-    // dir (Spec::upper_dir) bound at STAGE/disk.
+    // The upper and work dirs are on the staging tmpfs, or on the caller's
+    // disk dir (Spec::upper_dir) bound at STAGE/disk.
     char upper_base[4200];
     snprintf(upper_base, sizeof upper_base, "%s", stage);
     if (!plan.upper_dir.empty()) {
@@ -378,15 +422,12 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
       snprintf(upper_base, sizeof upper_base, "%s/disk", stage);
     }
     char opts[8500];
-    int n =
-        plan.read_only_rootfs
-            ? snprintf(opts, sizeof opts, "lowerdir=%s,userxattr", lowerdir)
-            : snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s/upper,workdir=%s/work,userxattr",
-                       lowerdir, upper_base, upper_base);
+    int n = snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s/upper,workdir=%s/work,userxattr",
+                     lowerdir, upper_base, upper_base);
     STEP(n < 0 || static_cast<size_t>(n) >= sizeof opts ? -E2BIG : 0,
          "list the image layers (too many for one overlay)");
     snprintf(path, sizeof path, "%s/root", stage);
-    unsigned long flags = kMsNosuid | kMsNodev | (plan.read_only_rootfs ? kMsRdonly : 0);
+    unsigned long flags = kMsNosuid | kMsNodev;
     STEP(mount("overlay", path, "overlay", flags, opts) == 0 ? 0 : -errno,
          "mount the overlay rootfs");
     if (plan.keep_upper) {
@@ -418,6 +459,7 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
     STEP(mount_fs_at(root, "/tmp", "tmpfs", kMsNosuid | kMsNodev, plan.tmp_options.c_str()),
          "mount /tmp");
 
+  if (int rc = bind_generated(root, stage, plan, what); rc < 0) return rc;
   for (unsigned i = 0; i < plan.binds.size(); ++i) {
     const BindPlan& b = plan.binds[i];
     int target =
@@ -435,6 +477,14 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
     int wd = mkdir_p_in_root(root, plan.workdir.c_str());
     STEP(wd, "create the working directory");
     close(wd);
+  }
+  // Read-only from here on: the root mount alone (its submounts, /tmp and
+  // the writable binds, keep their own flags).
+  if (plan.read_only_rootfs) {
+    struct mount_attr attr {};
+    attr.attr_set = MOUNT_ATTR_RDONLY;
+    STEP(sys_mount_setattr(root, "", AT_EMPTY_PATH, &attr) == 0 ? 0 : -errno,
+         "make the rootfs read-only");
   }
   // pivot_root(".", ".") stacks the old root on the new one; detaching it
   // leaves the host's file system unreachable (bubblewrap's and runc's trick,

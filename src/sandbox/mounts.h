@@ -39,7 +39,8 @@ struct MountPlan {
   std::string tmp_options;       // /tmp's tmpfs (mode, size)
   std::string workdir = "/";
   std::vector<BindPlan> binds;
-  std::string upper_dir;  // Spec::upper_dir: a plain bind, never idmapped
+  std::string upper_dir;                 // Spec::upper_dir: a plain bind, never idmapped
+  std::vector<GeneratedFile> generated;  // Spec::generated_files
 };
 
 MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped);

@@ -64,9 +64,22 @@ std::unique_ptr<Pasta> Pasta::start(pid_t pid) {
     }
   } cleanup{dir, pid_file};
 
-  std::vector<std::string> args = {exe,    "--config-net", "--quiet", "--no-map-gw", "-t",
-                                   "none", "-u",           "none",    "-T",          "none",
-                                   "-U",   "none",         "-P",      pid_file};
+  std::vector<std::string> args = {exe,
+                                   "--config-net",
+                                   "--quiet",
+                                   "--no-map-gw",
+                                   "-t",
+                                   "none",
+                                   "-u",
+                                   "none",
+                                   "-T",
+                                   "none",
+                                   "-U",
+                                   "none",
+                                   "-P",
+                                   pid_file,
+                                   "--dns-forward",
+                                   kPastaDnsForward};
   // As root, pasta would switch to nobody before it opens the sandbox's
   // namespaces, and nobody may not: it stays root, inside the sandbox's
   // user namespace, where root is an unprivileged host uid's.

@@ -19,6 +19,10 @@
 
 namespace coracle::sandbox {
 
+// The address a sandbox with pasta sends DNS queries to: pasta forwards them
+// to the host's first resolver (--dns-forward), a loopback one included.
+inline constexpr const char* kPastaDnsForward = "169.254.1.1";
+
 class Pasta {
  public:
   // Starts pasta for the network and user namespaces of pid (which must

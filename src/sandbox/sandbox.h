@@ -35,6 +35,14 @@ struct BindMount {
   bool read_only = false;
 };
 
+// A file coracle writes for the sandbox (/etc/hosts, /etc/resolv.conf,
+// /etc/hostname): made on the sandbox's own tmpfs and bound read-only over
+// target, so the rootfs (and a build's layer) never gets it.
+struct GeneratedFile {
+  std::string target;  // absolute, inside the sandbox
+  std::string content;
+};
+
 struct Rlimit {
   int resource;  // RLIMIT_*
   rlim_t soft;
@@ -68,6 +76,9 @@ struct Spec {
   std::optional<std::string> in_dir;   // at /in, read-only
   std::optional<std::string> out_dir;  // at /out, read-write
   std::vector<BindMount> volumes;
+  // Bound before the volumes, so a volume on the same target wins. One
+  // whose target cannot be made (a read-only rootfs without it) is left out.
+  std::vector<GeneratedFile> generated_files;
   std::vector<std::string> cap_add, cap_drop;  // "NET_ADMIN", "CAP_SYS_TIME", "ALL"
   // "" for the built-in default profile, "unconfined", or a Docker/OCI JSON file.
   std::string seccomp_profile;

@@ -15,7 +15,8 @@ class TestHost {
  public:
   TestHost();
   ~TestHost();
-  const std::string& ip() const { return ip_; }  // the test host's address
+  const std::string& ip() const { return ip_; }     // the test host's address
+  const std::string& netns() const { return ns_; }  // for `ip netns exec`
   int port() const { return 8080; }
   // A file the HTTP server serves at /name.
   void serve(const std::string& name, const std::string& content);

@@ -300,15 +300,12 @@ class Builder {
       spec.upper_dir = scratch + "/upper";
       mkdir_p(spec.upper_dir, 0700);
       spec.tmp_tmpfs = false;
-      // Name resolution for package managers, as the host does it; bound
-      // only over a file the image has, so the layer gains nothing.
-      if (net == sandbox::NetMode::Host || net == sandbox::NetMode::Pasta) {
-        auto rc = fs.lookup("/etc/resolv.conf", true);
-        struct stat hst;
-        if (rc && S_ISREG(rc->st.st_mode) && stat("/etc/resolv.conf", &hst) == 0)
-          spec.volumes.push_back({"/etc/resolv.conf", "/etc/resolv.conf", true});
-      }
+      // Name resolution for package managers (and /etc/hosts, hostname) as
+      // for every sandbox; what the mount points leave in the upper dir is
+      // taken out again before it becomes the layer.
+      launch::add_etc_files(spec);
       RunOutcome outcome = run_step_command(spec, opts_.output_fd);
+      remove_mount_stubs(spec, fs);
       if (!tmp.empty()) remove_tree(tmp);
       const auto& r = outcome.result;
       if (r.exit_code != 0) {
@@ -322,6 +319,22 @@ class Builder {
       if (!r.upper) throw Error(at + ": the sandbox did not hand over its changes");
       return layer_from_upper(store_, *r.upper, at);
     });
+  }
+
+  // A generated file's mount point the sandbox had to make (the image has
+  // no such file) is an empty file in the upper dir, and its directory a
+  // copy-up: neither is the RUN's doing, so neither goes into the layer.
+  static void remove_mount_stubs(const sandbox::Spec& spec, const LayeredFs& lower) {
+    std::string upper = spec.upper_dir + "/upper";
+    for (const auto& g : spec.generated_files) {
+      if (lower.lookup(g.target)) continue;
+      std::string path = upper + g.target;
+      struct stat st;
+      if (lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0)
+        unlink(path.c_str());
+      // Its directory, if nothing else of the RUN is in it (ENOTEMPTY).
+      rmdir(path.substr(0, path.rfind('/')).c_str());
+    }
   }
 
   bool copy_step(const Instruction& ins, BuildScope& scope, StageState& st, const std::string& at) {

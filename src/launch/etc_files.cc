@@ -1,0 +1,89 @@
+// /etc/hostname, /etc/hosts and /etc/resolv.conf for every sandbox, as
+// podman makes them: generated from the sandbox's hostname and network and
+// the host's resolvers, bound read-only (sandbox::GeneratedFile), never
+// written into the rootfs or a build's layer.
+#include <algorithm>
+#include <cstring>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/parse.h"
+#include "launch/launch.h"
+#include "sandbox/pasta.h"
+
+namespace coracle::launch {
+namespace {
+
+bool is_loopback(const std::string& ip) {
+  return ip.rfind("127.", 0) == 0 || ip == "::1";
+}
+
+bool looks_like_ip(const std::string& text) {
+  return !text.empty() && text.find_first_not_of("0123456789abcdefABCDEF.:") == std::string::npos;
+}
+
+}  // namespace
+
+std::string resolv_conf_for(sandbox::NetMode net, const std::string& host_text,
+                            const std::vector<std::string>& dns) {
+  std::string out;
+  std::vector<std::string> servers;
+  for (const auto& line : split(host_text, '\n')) {
+    std::string t = trimmed(line);
+    if (t.rfind("nameserver", 0) == 0 && t.size() > 10 && (t[10] == ' ' || t[10] == '\t')) {
+      std::string ip = trimmed(t.substr(11));
+      // A resolver on the host's loopback is the host's own: from a
+      // namespace of its own, pasta's forwarding address reaches it.
+      if (is_loopback(ip) && net != sandbox::NetMode::Host) {
+        if (net != sandbox::NetMode::Pasta) continue;
+        ip = sandbox::kPastaDnsForward;
+      }
+      if (std::find(servers.begin(), servers.end(), ip) == servers.end()) servers.push_back(ip);
+    } else if (!t.empty()) {
+      out += t + "\n";  // search, options, comments
+    }
+  }
+  if (!dns.empty()) servers = dns;
+  if (servers.empty() && net == sandbox::NetMode::Pasta)
+    servers.push_back(sandbox::kPastaDnsForward);
+  for (const auto& s : servers) out += "nameserver " + s + "\n";
+  return out;
+}
+
+std::string hosts_for(const std::string& hostname, const std::vector<std::string>& add_hosts) {
+  std::string out = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t" +
+                    hostname + "\n";
+  for (const auto& entry : add_hosts) {
+    // NAME:IP (docker's form; IPv6 addresses keep their colons).
+    auto colon = entry.find(':');
+    std::string name = colon == std::string::npos ? "" : entry.substr(0, colon);
+    std::string ip = colon == std::string::npos ? "" : entry.substr(colon + 1);
+    if (name.empty() || !looks_like_ip(ip))
+      throw Error("invalid --add-host '" + entry + "': use NAME:IP");
+    out += ip + "\t" + name + "\n";
+  }
+  return out;
+}
+
+void add_etc_files(sandbox::Spec& spec, const EtcOptions& options) {
+  for (const auto& ip : options.dns)
+    if (!looks_like_ip(ip)) throw Error("invalid --dns '" + ip + "': give an IP address");
+  std::string host_resolv;
+  try {
+    host_resolv = read_file("/etc/resolv.conf");
+  } catch (const Error&) {
+  }
+  const std::pair<const char*, std::string> files[] = {
+      {"/etc/hostname", spec.hostname + "\n"},
+      {"/etc/hosts", hosts_for(spec.hostname, options.add_hosts)},
+      {"/etc/resolv.conf", resolv_conf_for(spec.net, host_resolv, options.dns)},
+  };
+  for (const auto& [target, content] : files) {
+    // The user's own bind of the file wins.
+    bool bound = false;
+    for (const auto& v : spec.volumes) bound |= v.target == target;
+    if (!bound) spec.generated_files.push_back({target, content});
+  }
+}
+
+}  // namespace coracle::launch
