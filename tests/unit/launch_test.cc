@@ -107,5 +107,27 @@ TEST(Launch, ExecFlagsForTheEntrypoint) {
   EXPECT_THROW(parse_pull_policy("sometimes"), Error);
 }
 
+TEST(Launch, ResolvConfAndHostsFiles) {
+  const std::string host =
+      "# managed\nsearch corp.example\nnameserver 127.0.0.53\n"
+      "nameserver 10.0.0.2\noptions edns0\n";
+  EXPECT_EQ(resolv_conf_for(sandbox::NetMode::Pasta, host, {}),
+            "# managed\nsearch corp.example\noptions edns0\nnameserver 169.254.1.1\n"
+            "nameserver 10.0.0.2\n");
+  EXPECT_EQ(resolv_conf_for(sandbox::NetMode::Host, host, {}),
+            "# managed\nsearch corp.example\noptions edns0\nnameserver 127.0.0.53\n"
+            "nameserver 10.0.0.2\n");
+  EXPECT_EQ(resolv_conf_for(sandbox::NetMode::Private, host, {}),
+            "# managed\nsearch corp.example\noptions edns0\nnameserver 10.0.0.2\n");
+  EXPECT_EQ(resolv_conf_for(sandbox::NetMode::Pasta, "", {}), "nameserver 169.254.1.1\n");
+  EXPECT_EQ(resolv_conf_for(sandbox::NetMode::Pasta, host, {"9.9.9.9"}),
+            "# managed\nsearch corp.example\noptions edns0\nnameserver 9.9.9.9\n");
+  EXPECT_EQ(hosts_for("box", {"db:10.0.0.5", "v6:fd00::1"}),
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tbox\n"
+            "10.0.0.5\tdb\nfd00::1\tv6\n");
+  EXPECT_THROW(hosts_for("box", {"db"}), Error);
+  EXPECT_THROW(hosts_for("box", {"db:not-an-ip"}), Error);
+}
+
 }  // namespace
 }  // namespace coracle::launch
