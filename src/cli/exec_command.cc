@@ -120,6 +120,8 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
                   "private (own netns, loopback only: the fast default), pasta (own netns with "
                   "outbound access), none, or host")
       ->capture_default_str();
+  cmd->add_option("--tmpfs", flags->tmpfs,
+                  "A tmpfs at PATH[:size=N,mode=M,ro,noexec] (bounded like /tmp by default)");
   cmd->add_option("--dns", flags->dns, "Nameserver for /etc/resolv.conf instead of the host's");
   cmd->add_option("--add-host", flags->add_hosts, "NAME:IP line for /etc/hosts");
   cmd->add_option("--in", flags->in_dir, "Directory mounted read-only at /in");

@@ -29,6 +29,33 @@ sandbox::BindMount parse_volume(const std::string& text) {
   return m;
 }
 
+sandbox::TmpfsMount parse_tmpfs(const std::string& text) {
+  sandbox::TmpfsMount t;
+  auto colon = text.find(':');
+  t.target = text.substr(0, colon);
+  if (t.target.empty() || t.target[0] != '/')
+    throw Error("invalid --tmpfs '" + text + "': use /PATH[:size=N,mode=M,ro,noexec]");
+  if (colon == std::string::npos) return t;
+  for (const auto& opt : split(text.substr(colon + 1), ',')) {
+    if (opt.rfind("size=", 0) == 0) {
+      t.size_bytes = parse_bytes(opt.substr(5));
+    } else if (opt.rfind("mode=", 0) == 0) {
+      char* end = nullptr;
+      unsigned long mode = std::strtoul(opt.c_str() + 5, &end, 8);
+      if (*end || opt.size() == 5 || mode > 07777)
+        throw Error("invalid --tmpfs mode '" + opt.substr(5) + "': an octal mode like 1777");
+      t.mode = static_cast<unsigned>(mode);
+    } else if (opt == "ro" || opt == "rw") {
+      t.read_only = opt == "ro";
+    } else if (opt == "noexec" || opt == "exec") {
+      t.noexec = opt == "noexec";
+    } else if (opt != "nosuid" && opt != "nodev") {  // always so
+      throw Error("invalid --tmpfs option '" + opt + "': use size=, mode=, ro, noexec");
+    }
+  }
+  return t;
+}
+
 sandbox::Rlimit parse_ulimit(const std::string& text) {
   static const std::map<std::string, int> kNames = {{"core", RLIMIT_CORE},
                                                     {"cpu", RLIMIT_CPU},
@@ -112,6 +139,7 @@ void apply_sandbox_flags(sandbox::Spec& spec, const ExecFlags& f) {
   if (!f.in_dir.empty()) spec.in_dir = absolute_path(f.in_dir);
   if (!f.out_dir.empty()) spec.out_dir = absolute_path(f.out_dir);
   for (const auto& v : f.volumes) spec.volumes.push_back(parse_volume(v));
+  for (const auto& t : f.tmpfs) spec.tmpfs.push_back(parse_tmpfs(t));
   spec.read_only_rootfs = f.read_only;
   spec.cap_add = f.cap_add;
   spec.cap_drop = f.cap_drop;

@@ -18,6 +18,7 @@ struct ExecFlags {
   std::vector<std::string> command;
   std::vector<std::string> env, env_files, volumes, cap_add, cap_drop, ulimits;
   std::vector<std::string> dns, add_hosts;  // --dns, --add-host
+  std::vector<std::string> tmpfs;           // --tmpfs PATH[:OPTS]
   std::string workdir, user, hostname = "coracle", net = "private", in_dir, out_dir;
   std::optional<std::string> entrypoint;  // --entrypoint ('' clears it)
   std::string seccomp, memory, pids, cpus, timeout;
@@ -44,6 +45,8 @@ sandbox::Spec make_spec(const ExecFlags& flags, const image::ImageConfig* config
 using image::parse_user;
 // "SRC:DST", "SRC:DST:ro" (SRC made absolute).
 sandbox::BindMount parse_volume(const std::string& text);
+// "PATH" or "PATH:size=64m,mode=1777,ro,noexec" (docker's --tmpfs).
+sandbox::TmpfsMount parse_tmpfs(const std::string& text);
 // "nofile=1024", "nofile=1024:4096", "core=0".
 sandbox::Rlimit parse_ulimit(const std::string& text);
 using coracle::parse_env_file;

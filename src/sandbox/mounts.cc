@@ -246,6 +246,17 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped) {
   plan.private_rootfs = spec.rootfs_is_private_copy && spec.layers.empty();
   plan.keep_upper = spec.keep_upper;
   plan.tmp_tmpfs = spec.tmp_tmpfs;
+  for (const auto& t : spec.tmpfs) {
+    if (t.target.empty() || t.target[0] != '/')
+      throw Error("tmpfs target '" + t.target + "' must be an absolute path");
+    if (t.target == "/tmp") plan.tmp_tmpfs = false;  // the user's own /tmp
+    char options[96];
+    snprintf(options, sizeof options, "mode=%o,size=%llu", t.mode & 07777,
+             static_cast<unsigned long long>(t.size_bytes ? t.size_bytes : tmp_size_bytes(spec)));
+    plan.tmpfs.push_back(
+        {t.target, options,
+         kMsNosuid | kMsNodev | (t.read_only ? kMsRdonly : 0) | (t.noexec ? kMsNoexec : 0)});
+  }
   if ((plan.keep_upper || !spec.upper_dir.empty()) &&
       (plan.read_only_rootfs || plan.private_rootfs))
     throw Error(
@@ -459,6 +470,9 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
     STEP(mount_fs_at(root, "/tmp", "tmpfs", kMsNosuid | kMsNodev, plan.tmp_options.c_str()),
          "mount /tmp");
 
+  for (const auto& t : plan.tmpfs)
+    STEP(mount_fs_at(root, t.target.c_str(), "tmpfs", t.flags, t.options.c_str()),
+         "mount a --tmpfs");
   if (int rc = bind_generated(root, stage, plan, what); rc < 0) return rc;
   for (unsigned i = 0; i < plan.binds.size(); ++i) {
     const BindPlan& b = plan.binds[i];

@@ -41,6 +41,11 @@ struct MountPlan {
   std::vector<BindPlan> binds;
   std::string upper_dir;                 // Spec::upper_dir: a plain bind, never idmapped
   std::vector<GeneratedFile> generated;  // Spec::generated_files
+  struct Tmpfs {
+    std::string target, options;  // options: "mode=...,size=..."
+    unsigned long flags;
+  };
+  std::vector<Tmpfs> tmpfs;  // Spec::tmpfs
 };
 
 MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped);

@@ -43,6 +43,14 @@ struct GeneratedFile {
   std::string content;
 };
 
+// --tmpfs: a tmpfs of its own at target (nosuid, nodev, always bounded).
+struct TmpfsMount {
+  std::string target;
+  uint64_t size_bytes = 0;  // 0: as /tmp (tmp_size_bytes)
+  unsigned mode = 01777;
+  bool read_only = false, noexec = false;
+};
+
 struct Rlimit {
   int resource;  // RLIMIT_*
   rlim_t soft;
@@ -79,6 +87,8 @@ struct Spec {
   // Bound before the volumes, so a volume on the same target wins. One
   // whose target cannot be made (a read-only rootfs without it) is left out.
   std::vector<GeneratedFile> generated_files;
+  // More tmpfs mounts (one at /tmp replaces the default /tmp).
+  std::vector<TmpfsMount> tmpfs;
   std::vector<std::string> cap_add, cap_drop;  // "NET_ADMIN", "CAP_SYS_TIME", "ALL"
   // "" for the built-in default profile, "unconfined", or a Docker/OCI JSON file.
   std::string seccomp_profile;

@@ -244,6 +244,12 @@ TEST_F(Security, TmpfsMountsAreBounded) {
   lines = df({"--tmp-size", "8m"});
   ASSERT_GE(lines.size(), 2u);
   EXPECT_EQ(lines[0], "8192");
+  // --tmpfs mounts are bounded like /tmp unless given a size; one at /tmp
+  // replaces the default.
+  auto r0 = cor({"exec", "--tmpfs", "/cache", "--tmpfs", "/tmp:size=2m,mode=0700", "--", "sh", "-c",
+                 "df -k /cache /tmp | tail -2 | awk '{print $2}'; stat -c %a /tmp; "
+                 "grep ' /tmp ' /proc/self/mountinfo | wc -l"});
+  EXPECT_EQ(r0.out, "1048576\n2048\n700\n1\n") << r0.err;
   // Filling the writable layer past its bound fails with ENOSPC, not the host.
   auto r = cor({"exec", "--upper-size", "4m", "--", "sh", "-c",
                 "dd if=/dev/zero of=/big bs=1M count=16 2>&1; echo rc=$?"});

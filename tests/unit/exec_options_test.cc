@@ -35,6 +35,21 @@ TEST(ExecOptions, Ulimits) {
   EXPECT_THROW(parse_ulimit("nofile=9:1"), Error);
 }
 
+TEST(ExecOptions, Tmpfs) {
+  auto t = parse_tmpfs("/run");
+  EXPECT_EQ(t.target, "/run");
+  EXPECT_EQ(t.size_bytes, 0u);
+  EXPECT_EQ(t.mode, 01777u);
+  t = parse_tmpfs("/cache:size=64m,mode=0700,ro,noexec,nosuid");
+  EXPECT_EQ(t.size_bytes, 64u << 20);
+  EXPECT_EQ(t.mode, 0700u);
+  EXPECT_TRUE(t.read_only);
+  EXPECT_TRUE(t.noexec);
+  EXPECT_THROW(parse_tmpfs("rel"), Error);
+  EXPECT_THROW(parse_tmpfs("/x:mode=9"), Error);
+  EXPECT_THROW(parse_tmpfs("/x:suid"), Error);
+}
+
 TEST(ExecOptions, EnvFile) {
   auto env = parse_env_file("# c\n\nA=1\nexport B='x y'\r\nC=\"q\"\n  D=with=eq\n");
   EXPECT_EQ(env, (std::vector<std::string>{"A=1", "B=x y", "C=q", "D=with=eq"}));
