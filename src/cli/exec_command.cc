@@ -120,6 +120,9 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
                   "private (own netns, loopback only: the fast default), pasta (own netns with "
                   "outbound access), none, or host")
       ->capture_default_str();
+  cmd->add_option("--device", flags->devices,
+                  "Bind a host device node: HOST[:CONTAINER][:PERMS] (serial ports, GPIO, "
+                  "cameras; the node's own mode decides who may use it)");
   cmd->add_option("--tmpfs", flags->tmpfs,
                   "A tmpfs at PATH[:size=N,mode=M,ro,noexec] (bounded like /tmp by default)");
   cmd->add_option("--dns", flags->dns, "Nameserver for /etc/resolv.conf instead of the host's");

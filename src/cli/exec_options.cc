@@ -29,6 +29,24 @@ sandbox::BindMount parse_volume(const std::string& text) {
   return m;
 }
 
+sandbox::DeviceMount parse_device(const std::string& text) {
+  auto parts = split(text, ':');
+  auto is_perms = [](const std::string& p) {
+    return !p.empty() && p.find_first_not_of("rwm") == std::string::npos;
+  };
+  sandbox::DeviceMount d;
+  if (parts.empty() || parts.size() > 3 || parts[0].empty() || parts[0][0] != '/' ||
+      (parts.size() == 3 && !is_perms(parts[2])))
+    throw Error("invalid --device '" + text + "': use /dev/HOST[:/dev/CONTAINER][:rwm]");
+  d.source = parts[0];
+  if (parts.size() >= 2 && !(parts.size() == 2 && is_perms(parts[1]))) {
+    if (parts[1].empty() || parts[1][0] != '/')
+      throw Error("invalid --device '" + text + "': the container path must be absolute");
+    d.target = parts[1];
+  }
+  return d;
+}
+
 sandbox::TmpfsMount parse_tmpfs(const std::string& text) {
   sandbox::TmpfsMount t;
   auto colon = text.find(':');
@@ -140,6 +158,7 @@ void apply_sandbox_flags(sandbox::Spec& spec, const ExecFlags& f) {
   if (!f.out_dir.empty()) spec.out_dir = absolute_path(f.out_dir);
   for (const auto& v : f.volumes) spec.volumes.push_back(parse_volume(v));
   for (const auto& t : f.tmpfs) spec.tmpfs.push_back(parse_tmpfs(t));
+  for (const auto& d : f.devices) spec.devices.push_back(parse_device(d));
   spec.read_only_rootfs = f.read_only;
   spec.cap_add = f.cap_add;
   spec.cap_drop = f.cap_drop;

@@ -19,6 +19,7 @@ struct ExecFlags {
   std::vector<std::string> env, env_files, volumes, cap_add, cap_drop, ulimits;
   std::vector<std::string> dns, add_hosts;  // --dns, --add-host
   std::vector<std::string> tmpfs;           // --tmpfs PATH[:OPTS]
+  std::vector<std::string> devices;         // --device HOST[:CONTAINER][:PERMS]
   std::string workdir, user, hostname = "coracle", net = "private", in_dir, out_dir;
   std::optional<std::string> entrypoint;  // --entrypoint ('' clears it)
   std::string seccomp, memory, pids, cpus, timeout;
@@ -45,6 +46,10 @@ sandbox::Spec make_spec(const ExecFlags& flags, const image::ImageConfig* config
 using image::parse_user;
 // "SRC:DST", "SRC:DST:ro" (SRC made absolute).
 sandbox::BindMount parse_volume(const std::string& text);
+// "HOST", "HOST:CONTAINER", "HOST:CONTAINER:rwm", "HOST:rw" (docker's
+// --device). The permissions are checked for form: the node's own mode
+// decides what the sandbox may do with it.
+sandbox::DeviceMount parse_device(const std::string& text);
 // "PATH" or "PATH:size=64m,mode=1777,ro,noexec" (docker's --tmpfs).
 sandbox::TmpfsMount parse_tmpfs(const std::string& text);
 // "nofile=1024", "nofile=1024:4096", "core=0".

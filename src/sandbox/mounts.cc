@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/mount.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -53,21 +54,23 @@ struct FdPath {
 // nodes that coracle binds itself keep working (setup_dev). Nothing is lost
 // by nosuid: the command runs with no_new_privs, which ignores setuid bits
 // and file capabilities anyway.
-int set_bind_attrs(int tree, bool read_only, bool recursive) {
+// (An explicit --device is the one bind that keeps its device working.)
+int set_bind_attrs(int tree, bool read_only, bool recursive, bool device = false) {
   struct mount_attr attr {};
-  attr.attr_set = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | (read_only ? MOUNT_ATTR_RDONLY : 0);
+  attr.attr_set =
+      (device ? 0 : MOUNT_ATTR_NODEV) | MOUNT_ATTR_NOSUID | (read_only ? MOUNT_ATTR_RDONLY : 0);
   unsigned flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
   return sys_mount_setattr(tree, "", flags, &attr) == 0 ? 0 : -errno;
 }
 
 // Clones the mount tree at source, optionally read-only, and attaches it on
 // target. Both are fds; nothing is looked up by path.
-int bind_fd(int source, int target, bool read_only, bool recursive) {
+int bind_fd(int source, int target, bool read_only, bool recursive, bool device = false) {
   unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH;
   if (recursive) flags |= AT_RECURSIVE;
   int tree = sys_open_tree(source, "", flags);
   if (tree < 0) return -errno;
-  int rc = set_bind_attrs(tree, read_only, recursive);
+  int rc = set_bind_attrs(tree, read_only, recursive, device);
   if (rc == 0 &&
       sys_move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
     rc = -errno;
@@ -75,8 +78,8 @@ int bind_fd(int source, int target, bool read_only, bool recursive) {
   return rc;
 }
 
-int attach_tree(int tree, int target, bool read_only) {
-  if (int rc = set_bind_attrs(tree, read_only, true); rc < 0) return rc;
+int attach_tree(int tree, int target, bool read_only, bool device = false) {
+  if (int rc = set_bind_attrs(tree, read_only, true, device); rc < 0) return rc;
   if (sys_move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
     return -errno;
   return 0;
@@ -297,15 +300,56 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped) {
     plan.binds.push_back(std::move(bind));
   };
   if (spec.in_dir) add(*spec.in_dir, "/in", true);
+  for (const auto& v : spec.volumes)
+    if (stat(v.source.c_str(), &st) == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)))
+      throw Error(v.source + " is a device node: pass it with --device " + v.source +
+                  (v.target == v.source ? "" : ":" + v.target) +
+                  " (a -v bind never carries a usable device)");
   if (spec.out_dir) add(*spec.out_dir, "/out", false);
   for (const auto& v : spec.volumes) add(v.source, v.target, v.read_only);
+  for (const auto& d : spec.devices) {
+    if (stat(d.source.c_str(), &st) < 0) throw_errno("cannot use the device " + d.source);
+    if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+      throw Error("--device " + d.source + " is not a device node");
+    add(d.source, d.target.empty() ? d.source : d.target, false);
+    plan.binds.back().device = true;
+  }
   if (source_count(plan) > static_cast<size_t>(kMaxMsgFds))
     throw Error("too many mounts: at most " + std::to_string(kMaxMsgFds) +
                 " image layers and volumes (--in and --out included) together");
   return plan;
 }
 
-std::vector<UniqueFd> make_idmapped_trees(const MountPlan& plan, pid_t child) {
+// A root runner's --device: a twin of the host's node (same type, numbers
+// and mode), owned by container root's host ids, in a directory only root
+// may enter (/tmp/coracle-device-PID-...: removed by DeviceTwins when the
+// run ends, swept if the runner was killed), cloned into a detached mount.
+// Inside, the device belongs to container root as on the host it belongs
+// to root: a 0660 serial port works. nodev is cleared on the clone alone
+// (wherever /tmp is mounted). An empty fd when anything fails: the plain
+// bind follows.
+UniqueFd make_device_tree(const std::string& source, uid_t owner, gid_t group,
+                          std::vector<std::string>& made) {
+  struct stat st;
+  if (stat(source.c_str(), &st) < 0) return UniqueFd();
+  std::string dir = "/tmp/coracle-device-" + std::to_string(getpid()) + "-XXXXXX";
+  if (!mkdtemp(dir.data())) return UniqueFd();
+  made.push_back(dir);
+  std::string node = dir + "/node";
+  UniqueFd tree;
+  if (mknod(node.c_str(), (st.st_mode & S_IFMT) | (st.st_mode & 0777), st.st_rdev) == 0 &&
+      chown(node.c_str(), owner, group) == 0 && chmod(node.c_str(), st.st_mode & 0777) == 0) {
+    tree.reset(sys_open_tree(AT_FDCWD, node.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+    struct mount_attr attr {};
+    attr.attr_set = MOUNT_ATTR_NOSUID;
+    attr.attr_clr = MOUNT_ATTR_NODEV;
+    if (tree && sys_mount_setattr(tree.get(), "", AT_EMPTY_PATH, &attr) < 0) tree.reset();
+  }
+  return tree;
+}
+
+std::vector<UniqueFd> make_idmapped_trees(const MountPlan& plan, pid_t child, uid_t root_uid,
+                                          gid_t root_gid, std::vector<std::string>& device_dirs) {
   std::vector<UniqueFd> trees;
   char ns_path[64];
   snprintf(ns_path, sizeof ns_path, "/proc/%d/ns/user", child);
@@ -331,10 +375,17 @@ std::vector<UniqueFd> make_idmapped_trees(const MountPlan& plan, pid_t child) {
     trees.push_back(make(lower.get(), !plan.private_rootfs || plan.read_only_rootfs));
     if (!trees.back()) return {};  // no idmapped mounts here: plain binds everywhere
   }
+  // Twins a killed runner left: looked for only by a run that makes some.
+  for (const auto& b : plan.binds)
+    if (b.device) {
+      sweep_device_twins();
+      break;
+    }
   for (const auto& b : plan.binds) {
     UniqueFd source(open(b.source.c_str(), O_PATH | O_CLOEXEC));
     if (!source) throw_errno("cannot open " + b.source);
-    trees.push_back(make(source.get(), b.read_only));
+    trees.push_back(b.device ? make_device_tree(b.source, root_uid, root_gid, device_dirs)
+                             : make(source.get(), b.read_only));
   }
   // The upper dir is bound as it is: owned by container root's host uid,
   // its files keep the sandbox's host ids (never host root's).
@@ -480,10 +531,10 @@ int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, c
         b.is_dir ? mkdir_p_in_root(root, b.target.c_str()) : touch_in_root(root, b.target.c_str());
     STEP(target, b.is_dir ? "create a bind mount point" : "create a file bind mount point");
     unsigned k = layers + i;
-    int rc = tree_at(k) >= 0 ? attach_tree(tree_at(k), target, b.read_only)
-                             : bind_fd(sources[k], target, b.read_only, true);
+    int rc = tree_at(k) >= 0 ? attach_tree(tree_at(k), target, b.read_only, b.device)
+                             : bind_fd(sources[k], target, b.read_only, true, b.device);
     close(target);
-    STEP(rc, "bind a volume");
+    STEP(rc, b.device ? "bind a --device" : "bind a volume");
   }
   if (int rc = mask_paths(root, what); rc < 0) return rc;
 
@@ -529,6 +580,26 @@ bool overlay_supported() {
   struct stat st;
   return stat(("/lib/modules/" + std::string(u.release) + "/kernel/fs/overlayfs").c_str(), &st) ==
          0;
+}
+
+}  // namespace coracle::sandbox
+
+namespace coracle::sandbox {
+
+void remove_device_twins(const std::vector<std::string>& dirs) {
+  for (const auto& d : dirs) {
+    unlink((d + "/node").c_str());
+    rmdir(d.c_str());
+  }
+}
+
+void sweep_device_twins() {
+  for (const auto& name : list_dir("/tmp")) {
+    if (name.rfind("coracle-device-", 0) != 0) continue;
+    long pid = strtol(name.c_str() + 15, nullptr, 10);
+    if (pid > 0 && kill(static_cast<pid_t>(pid), 0) < 0 && errno == ESRCH)
+      remove_device_twins({"/tmp/" + name});
+  }
 }
 
 }  // namespace coracle::sandbox

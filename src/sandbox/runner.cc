@@ -346,6 +346,10 @@ Result run(const Spec& spec, const Hooks& hooks) {
 
   Result result;
   std::unique_ptr<Pasta> pasta;  // stopped when the run is over
+  struct DeviceTwins {
+    std::vector<std::string> dirs;
+    ~DeviceTwins() { remove_device_twins(dirs); }
+  } device_twins;  // --device nodes of a root runner, removed when it is over
   try {
     if (spec.keep_upper) {
       // Opened now, while the child is still ours to inspect: init turns
@@ -363,7 +367,9 @@ Result run(const Spec& spec, const Hooks& hooks) {
     if (spec.net == NetMode::Pasta) pasta = Pasta::start(init.pid());
     if (cgroup) cgroup->add_process(init.pid());
     std::vector<UniqueFd> trees;
-    if (ids.rootful) trees = make_idmapped_trees(mounts, init.pid());
+    if (ids.rootful)
+      trees = make_idmapped_trees(mounts, init.pid(), ids.uids[0].outside, ids.gids[0].outside,
+                                  device_twins.dirs);
     std::vector<int> tree_fds;
     Msg go{};
     go.type = MsgType::Go;

@@ -43,6 +43,12 @@ struct GeneratedFile {
   std::string content;
 };
 
+// --device: a host device node bound in, the only bind without nodev.
+struct DeviceMount {
+  std::string source;  // the host's node, e.g. /dev/ttyUSB0
+  std::string target;  // inside; empty: the same path
+};
+
 // --tmpfs: a tmpfs of its own at target (nosuid, nodev, always bounded).
 struct TmpfsMount {
   std::string target;
@@ -87,6 +93,7 @@ struct Spec {
   // Bound before the volumes, so a volume on the same target wins. One
   // whose target cannot be made (a read-only rootfs without it) is left out.
   std::vector<GeneratedFile> generated_files;
+  std::vector<DeviceMount> devices;
   // More tmpfs mounts (one at /tmp replaces the default /tmp).
   std::vector<TmpfsMount> tmpfs;
   std::vector<std::string> cap_add, cap_drop;  // "NET_ADMIN", "CAP_SYS_TIME", "ALL"

@@ -408,3 +408,34 @@ TEST_F(Security, PidOneShowsNothingOfTheHost) {
 
 }  // namespace
 }  // namespace coracle::test
+
+namespace coracle::test {
+namespace {
+
+TEST_F(Security, OnlyAnExplicitDeviceIsUsableAndItWorksAsOnTheHost) {
+  if (geteuid() != 0) GTEST_SKIP() << "a loop device needs root";
+  LoopDevice disk(work.path() + "/disk.img");
+  if (disk.path().empty()) GTEST_SKIP() << "no loop device on this kernel";
+  // A 0660/0600 node of host root (a disk, a serial port of the dialout
+  // group) belongs to container root inside, as it belongs to root outside.
+  auto r = cor({"exec", "--device", disk.path() + ":/dev/disk0", "--", "sh", "-c",
+                "stat -c '%u %t,%T' /dev/disk0; head -c 11 /dev/disk0; echo"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("SECRET-DISK"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.substr(0, 2), "0 ") << r.out;
+  // Nothing of it stays on the host.
+  EXPECT_EQ(run_sh("ls -d /tmp/coracle-device-* 2>/dev/null | wc -l"), "0\n");
+  r = cor({"exec", "--device", "/dev/null", "--", "sh", "-c", "echo x > /dev/null && echo ok"});
+  EXPECT_EQ(r.out, "ok\n") << r.err;
+  // A device through -v is refused with the way to do it; --device of a
+  // file is refused.
+  r = cor({"exec", "-v", disk.path() + ":/dev/disk0", "--", "true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("--device " + disk.path() + ":/dev/disk0"), std::string::npos) << r.err;
+  r = cor({"exec", "--device", work.path() + "/disk.img", "--", "true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("not a device node"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace coracle::test

@@ -35,6 +35,19 @@ TEST(ExecOptions, Ulimits) {
   EXPECT_THROW(parse_ulimit("nofile=9:1"), Error);
 }
 
+TEST(ExecOptions, Devices) {
+  auto d = parse_device("/dev/ttyUSB0");
+  EXPECT_EQ(d.source, "/dev/ttyUSB0");
+  EXPECT_EQ(d.target, "");
+  d = parse_device("/dev/ttyUSB0:/dev/serial:rw");
+  EXPECT_EQ(d.target, "/dev/serial");
+  d = parse_device("/dev/video0:rwm");
+  EXPECT_EQ(d.target, "");
+  EXPECT_THROW(parse_device("dev/x"), Error);
+  EXPECT_THROW(parse_device("/dev/x:/y:rwx"), Error);
+  EXPECT_THROW(parse_device("/dev/x:rel"), Error);
+}
+
 TEST(ExecOptions, Tmpfs) {
   auto t = parse_tmpfs("/run");
   EXPECT_EQ(t.target, "/run");
