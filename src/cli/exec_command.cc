@@ -130,6 +130,10 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
   cmd->add_option("--in", flags->in_dir, "Directory mounted read-only at /in");
   cmd->add_option("--out", flags->out_dir, "Directory mounted read-write at /out");
   cmd->add_option("-v,--volume", flags->volumes, "Bind SRC:DST[:ro]");
+  cmd->add_flag("-t,--tty", flags->tty,
+                "A terminal for the command (a pty of the sandbox's own; job control works)");
+  cmd->add_flag("-i,--interactive", flags->interactive,
+                "With -t: what you type goes to the command (without -t stdin is always passed)");
   cmd->add_flag("--read-only", flags->read_only, "Rootfs read-only (no overlay)");
   cmd->add_option("--cap-add", flags->cap_add, "Add a capability (or ALL)");
   cmd->add_option("--cap-drop", flags->cap_drop, "Drop a capability (or ALL)");

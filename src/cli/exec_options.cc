@@ -128,6 +128,12 @@ launch::ProcessOverrides process_overrides(const ExecFlags& f) {
     }
   }
   o.command = f.command;
+  // A terminal's programs want to know what it is: the caller's TERM (-e
+  // may still say otherwise).
+  if (f.tty) {
+    const char* term = std::getenv("TERM");
+    o.env.push_back(std::string("TERM=") + (term && *term ? term : "xterm"));
+  }
   o.user = f.user;
   o.workdir = f.workdir;
   o.hostname = f.hostname;
@@ -160,6 +166,8 @@ void apply_sandbox_flags(sandbox::Spec& spec, const ExecFlags& f) {
   for (const auto& t : f.tmpfs) spec.tmpfs.push_back(parse_tmpfs(t));
   for (const auto& d : f.devices) spec.devices.push_back(parse_device(d));
   spec.read_only_rootfs = f.read_only;
+  spec.tty = f.tty;
+  spec.tty_input = f.tty && f.interactive;
   spec.cap_add = f.cap_add;
   spec.cap_drop = f.cap_drop;
   spec.seccomp_profile = f.seccomp == "unconfined" ? "unconfined" : absolute_path(f.seccomp);

@@ -25,9 +25,10 @@ struct ExecFlags {
   std::string seccomp, memory, pids, cpus, timeout;
   std::string upper_size, tmp_size;  // tmpfs bounds (default: --memory, else 1g)
   bool read_only = false;
-  std::vector<std::string> publish;  // -p
-  bool publish_all = false;          // -P
-  bool watch_ports = false;          // report ports, forward nothing
+  bool tty = false, interactive = false;  // -t, -i
+  std::vector<std::string> publish;       // -p
+  bool publish_all = false;               // -P
+  bool watch_ports = false;               // report ports, forward nothing
   bool ports_wanted() const { return !publish.empty() || publish_all || watch_ports; }
 };
 

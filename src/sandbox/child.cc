@@ -5,12 +5,14 @@
 #include <linux/close_range.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -67,13 +69,47 @@ int exec_command(const ChildContext& ctx) {
   return err;
 }
 
-[[noreturn]] void command_main(const ChildContext& ctx);
+// What the command starts from: the context, and with Spec::tty the slave
+// of the sandbox's own pty (else -1). On init's stack: CLONE_VFORK keeps it
+// there until the exec.
+struct CommandStart {
+  const ChildContext* ctx;
+  int tty_slave;
+};
+
+[[noreturn]] void command_main(const ChildContext& ctx, int tty_slave);
 
 int command_entry(void* arg) {
-  command_main(*static_cast<const ChildContext*>(arg));
+  auto* start = static_cast<CommandStart*>(arg);
+  command_main(*start->ctx, start->tty_slave);
 }
 
-[[noreturn]] void command_main(const ChildContext& ctx) {
+// Spec::tty: a pty from the sandbox's own devpts (never the host's). The
+// master goes to the runner, which relays it to the user's terminal; the
+// slave becomes the command's stdio and controlling terminal. Returns the
+// slave, or -errno.
+int open_sandbox_pty(const ChildContext& ctx) {
+  int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return -errno;
+  int unlock = 0;
+  int slave = -1;
+  if (ioctl(master, TIOCSPTLCK, &unlock) == 0)
+    slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  int err = slave < 0 ? errno : 0;
+  if (slave >= 0) {
+    Msg handoff{};
+    handoff.type = MsgType::Pty;
+    err = -send_msg(ctx.sync_fd, handoff, &master, 1);
+  }
+  close(master);
+  if (err) {
+    if (slave >= 0) close(slave);
+    return -err;
+  }
+  return slave;
+}
+
+[[noreturn]] void command_main(const ChildContext& ctx, int tty_slave) {
   // Nothing the runner ignored or handled may carry over into the command.
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
@@ -82,7 +118,15 @@ int command_entry(void* arg) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
 
-  if (int rc = install_stdio(ctx.stdio); rc < 0) fail(ctx, rc, "set up stdin/stdout/stderr");
+  if (tty_slave >= 0) {
+    // A session of its own with the pty as its controlling terminal: job
+    // control, Ctrl-C and Ctrl-Z work inside as in a terminal.
+    const int stdio[3] = {tty_slave, tty_slave, tty_slave};
+    if (int rc = install_stdio(stdio); rc < 0) fail(ctx, rc, "set up the terminal");
+    if (setsid() < 0 || ioctl(0, TIOCSCTTY, 0) < 0) fail(ctx, errno, "take the terminal");
+  } else if (int rc = install_stdio(ctx.stdio); rc < 0) {
+    fail(ctx, rc, "set up stdin/stdout/stderr");
+  }
   for (const auto& r : ctx.rlimits) {
     struct rlimit lim {
       r.soft, r.hard
@@ -297,8 +341,14 @@ void child_main(const ChildContext& ctx) {
   // Shares init's memory and suspends init until the exec: no page tables
   // copied, no copy-on-write faults. Safe because init does nothing
   // meanwhile, and the command writes only its own stack.
+  CommandStart start{&ctx, -1};
+  if (ctx.tty) {
+    start.tty_slave = open_sandbox_pty(ctx);
+    if (start.tty_slave < 0) fail(ctx, start.tty_slave, "open a terminal in the sandbox's devpts");
+  }
   pid_t command = clone(command_entry, ctx.command_stack + ctx.command_stack_size,
-                        CLONE_VM | CLONE_VFORK | SIGCHLD, const_cast<ChildContext*>(&ctx));
+                        CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
+  if (start.tty_slave >= 0) close(start.tty_slave);
   if (command < 0) fail(ctx, errno, "start the command");
   init_loop(ctx, command);
 }

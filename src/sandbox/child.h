@@ -51,6 +51,7 @@ struct ChildContext {
   // the sandbox show nothing of the host (the binary's path, the caller's
   // arguments, -e values). Zero when unknown.
   uintptr_t arg_start = 0, arg_end = 0, env_start = 0, env_end = 0;
+  bool tty = false;  // Spec::tty: the command gets a pty of the sandbox's devpts
 };
 
 [[noreturn]] void child_main(const ChildContext& ctx);

@@ -28,6 +28,7 @@
 #include "sandbox/sandbox.h"
 #include "sandbox/socket_factory.h"
 #include "sandbox/sync.h"
+#include "sandbox/terminal.h"
 
 namespace coracle::sandbox {
 namespace {
@@ -40,10 +41,12 @@ constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, 
 // caller's mask afterwards; they are read from a signalfd instead.
 class SignalForwarding {
  public:
-  explicit SignalForwarding(bool enabled) {
+  // with_winch: SIGWINCH is read too (a terminal's size), not forwarded.
+  SignalForwarding(bool enabled, bool with_winch) {
     sigemptyset(&set_);
     for (int s : kForwardedSignals) sigaddset(&set_, s);
-    if (!enabled) return;
+    if (with_winch) sigaddset(&set_, SIGWINCH);
+    if (!enabled && !with_winch) return;
     sigprocmask(SIG_BLOCK, &set_, &saved_);
     fd_.reset(signalfd(-1, &set_, SFD_CLOEXEC | SFD_NONBLOCK));
     active_ = true;
@@ -144,23 +147,28 @@ struct Watch {
 
 // Waits for the sandbox to finish: child messages, forwarded signals, timeout.
 void wait_for_exit(InitProcess& init, int sock, const SignalForwarding& signals, const Spec& spec,
-                   const Hooks& hooks, Watch& watch, Outcome& out) {
+                   const Hooks& hooks, Watch& watch, Outcome& out, TerminalRelay* tty) {
   auto start = Clock::now();
   std::optional<Clock::time_point> term_at, kill_at;
   if (spec.timeout.count() > 0) term_at = start + spec.timeout;
   bool sock_open = true;
   int interrupts = 0;
   while (true) {
-    struct pollfd fds[3] = {
-        {init.pidfd(), POLLIN, 0}, {sock_open ? sock : -1, POLLIN, 0}, {signals.fd(), POLLIN, 0}};
+    struct pollfd fds[5] = {{init.pidfd(), POLLIN, 0},
+                            {sock_open ? sock : -1, POLLIN, 0},
+                            {signals.fd(), POLLIN, 0},
+                            {tty ? tty->master_fd() : -1, POLLIN, 0},
+                            {tty && tty->master_fd() >= 0 ? tty->input_fd() : -1, POLLIN, 0}};
     int timeout_ms = -1;
     auto deadline = kill_at ? kill_at : term_at;
     if (deadline) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now());
       timeout_ms = static_cast<int>(std::max<int64_t>(0, left.count() + 1));
     }
-    int n = poll(fds, 3, timeout_ms);
+    int n = poll(fds, 5, timeout_ms);
     if (n < 0 && errno != EINTR) throw_errno("poll");
+    if (fds[3].revents) tty->from_master();
+    if (fds[4].revents) tty->from_input();
     if (fds[1].revents) {
       Msg msg;
       int passed = -1;
@@ -172,6 +180,9 @@ void wait_for_exit(InitProcess& init, int sock, const SignalForwarding& signals,
         out.exited = msg;
       } else if (msg.type == MsgType::Listener && msg.nfds == 1) {
         watch.listener.reset(passed);
+        passed = -1;
+      } else if (msg.type == MsgType::Pty && msg.nfds == 1 && tty) {
+        tty->attach(UniqueFd(passed));
         passed = -1;
       } else if (msg.type == MsgType::Upper && msg.nfds == 1 && watch.upper) {
         watch.upper->dir.reset(passed);
@@ -196,6 +207,10 @@ void wait_for_exit(InitProcess& init, int sock, const SignalForwarding& signals,
       while (read(signals.fd(), &si, sizeof si) == sizeof si) {
         // A second Ctrl-C (or SIGTERM) means "now": an app that handles or
         // ignores the first must not keep the user waiting.
+        if (si.ssi_signo == SIGWINCH) {
+          if (tty) tty->resize();
+          continue;
+        }
         bool interrupt = si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM;
         if (interrupt && ++interrupts >= 2)
           init.signal(SIGKILL);
@@ -205,6 +220,7 @@ void wait_for_exit(InitProcess& init, int sock, const SignalForwarding& signals,
     }
     if (fds[0].revents) {
       out.init_status = init.reap();
+      if (tty) tty->drain();
       return;
     }
     auto now = Clock::now();
@@ -271,7 +287,10 @@ Result run(const Spec& spec, const Hooks& hooks) {
     factory.reset(pair[0]);
     child_factory.reset(pair[1]);
   }
-  SignalForwarding signals(spec.forward_signals);
+  SignalForwarding signals(spec.forward_signals, spec.tty);
+  std::unique_ptr<TerminalRelay> tty;
+  if (spec.tty)
+    tty = std::make_unique<TerminalRelay>(spec.tty_input ? spec.stdin_fd : -1, spec.stdout_fd);
 
   ChildContext ctx;
   ctx.sync_fd = child_sock.get();
@@ -291,6 +310,7 @@ Result run(const Spec& spec, const Hooks& hooks) {
   if (!notify.code.empty()) ctx.notify = &notify;
   if (host_writes) ctx.guard = &host_write_guard_program();
   ctx.factory_fd = child_factory.get();
+  ctx.tty = spec.tty;
   ctx.hostname = spec.hostname.c_str();
   ctx.uid = spec.uid;
   ctx.gid = spec.gid;
@@ -387,7 +407,7 @@ Result run(const Spec& spec, const Hooks& hooks) {
     return result;  // ~InitProcess kills and reaps the child
   }
   Outcome out;
-  wait_for_exit(init, sock.get(), signals, spec, hooks, watch, out);
+  wait_for_exit(init, sock.get(), signals, spec, hooks, watch, out, tty.get());
   result.wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   result.timed_out = out.timed_out;
   if (cgroup) {

@@ -108,6 +108,11 @@ struct Spec {
   // Forward SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 received by the
   // calling process to the sandbox while it runs.
   bool forward_signals = true;
+  // A pty for the command (from the sandbox's own devpts), relayed to
+  // stdout_fd and, with tty_input, from stdin_fd; the user's terminal in
+  // raw mode meanwhile, the size kept in step (SIGWINCH).
+  bool tty = false;
+  bool tty_input = false;
   // Syscalls (e.g. "bind", "listen") of the command and all its descendants
   // that stop until a supervisor answers them (seccomp user notification).
   // The listener comes to Hooks::on_start, which must take it and answer

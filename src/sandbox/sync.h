@@ -16,6 +16,7 @@ enum class MsgType : uint32_t {
   SocketRequest,  // parent → init: make args[3] sockets (family, type, protocol)
   SocketReply,    // init → parent: the sockets, or err
   Upper,          // child → parent, before the command starts: the upper dir fd
+  Pty,            // init → parent, before the command starts: the pty master
 };
 
 // Image layers plus volumes; the kernel passes at most 253 (SCM_MAX_FD).
