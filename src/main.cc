@@ -2,6 +2,8 @@
 // in Linux namespaces, and run apps under a port-monitoring exec backend.
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "cli/commands.h"
@@ -12,6 +14,33 @@
 #ifndef CORACLE_VERSION
 #define CORACLE_VERSION "0.0.0"
 #endif
+
+namespace {
+
+// The subcommand the command line names, found before CLI11 parses it, so
+// that only its options are registered: registering every command's costs
+// ~0.1 ms, paid by each exec (docs/benchmarks.md). Empty when none is
+// named or the name is unknown (--help, --version, a typo): then all are
+// registered, for CLI11's own help and errors.
+std::string named_command(int argc, char** argv) {
+  static const char* const kKnown[] = {"exec",       "image", "build", "run",
+                                       "assistants", "app",   "login", "logout"};
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--") break;
+    if (a == "--root" || a == "--max-entry-size" || a == "--storage-driver") {
+      ++i;  // its value
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') continue;
+    for (const char* k : kKnown)
+      if (a == k) return a;
+    return "";
+  }
+  return "";
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"coracle: run OCI images and assistant chains in Linux namespaces, no daemon"};
@@ -30,11 +59,19 @@ int main(int argc, char** argv) {
                  "overlay (default where the kernel has it) or vfs (images run on a flattened "
                  "copy; or CORACLE_STORAGE_DRIVER)")
       ->check(CLI::IsMember({"overlay", "vfs"}));
-  auto exec = coracle::cli::add_exec_command(app, global);
-  auto image = coracle::cli::add_image_command(app, global);
-  auto build = coracle::cli::add_build_command(app, global);
-  auto chain = coracle::cli::add_run_command(app, global);
-  auto login = coracle::cli::add_login_command(app, global);
+  std::string named = named_command(argc, argv);
+  auto wanted = [&](std::initializer_list<const char*> names) {
+    if (named.empty()) return true;
+    for (const char* n : names)
+      if (named == n) return true;
+    return false;
+  };
+  std::function<int()> exec, image, build, chain, login;
+  if (wanted({"exec"})) exec = coracle::cli::add_exec_command(app, global);
+  if (wanted({"image"})) image = coracle::cli::add_image_command(app, global);
+  if (wanted({"build"})) build = coracle::cli::add_build_command(app, global);
+  if (wanted({"run", "app", "assistants"})) chain = coracle::cli::add_run_command(app, global);
+  if (wanted({"login", "logout"})) login = coracle::cli::add_login_command(app, global);
   // Everything after the first "--" is the command, verbatim: CLI11 would
   // otherwise hand it to the first positional (the image).
   std::vector<std::string> args;
@@ -55,12 +92,13 @@ int main(int argc, char** argv) {
   }
   try {
     if (!max_entry.empty()) coracle::image::set_max_entry_size(coracle::parse_bytes(max_entry));
-    if (app.got_subcommand("exec")) return exec();
-    if (app.got_subcommand("image")) return image();
-    if (app.got_subcommand("build")) return build();
-    for (const char* name : {"run", "app", "assistants"})
-      if (app.got_subcommand(name)) return chain();
-    if (app.got_subcommand("login") || app.got_subcommand("logout")) return login();
+    if (exec && app.got_subcommand("exec")) return exec();
+    if (image && app.got_subcommand("image")) return image();
+    if (build && app.got_subcommand("build")) return build();
+    if (chain)
+      for (const char* name : {"run", "app", "assistants"})
+        if (app.got_subcommand(name)) return chain();
+    if (login && (app.got_subcommand("login") || app.got_subcommand("logout"))) return login();
   } catch (const coracle::Error& e) {
     fprintf(stderr, "coracle: %s\n", e.what());
     return e.exit_code();
