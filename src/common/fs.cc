@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "common/parse.h"
 #include "common/unique_fd.h"
 
 namespace coracle {
@@ -407,10 +408,21 @@ void rename_path(const std::string& from, const std::string& to) {
 }
 
 std::string absolute_path(const std::string& path) {
-  if (path.empty() || path[0] == '/') return path;
-  char cwd[4096];
-  if (!getcwd(cwd, sizeof cwd)) throw_errno("getcwd");
-  return std::string(cwd) + "/" + path;
+  if (path.empty()) return path;
+  std::string full = path;
+  if (path[0] != '/') {
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd)) throw_errno("getcwd");
+    full = std::string(cwd) + "/" + path;
+  }
+  // Without "." components and repeated slashes ("./app" is cwd/app). ".."
+  // stays: it means something else after a symlink.
+  std::string out;
+  for (const auto& part : split(full, '/')) {
+    if (part.empty() || part == ".") continue;
+    out += "/" + part;
+  }
+  return out.empty() ? "/" : out;
 }
 
 bool path_exists(const std::string& path) {

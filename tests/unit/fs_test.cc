@@ -61,4 +61,13 @@ TEST(Fs, AtomicWriteAndRead) {
 }
 
 }  // namespace
+TEST(Fs, AbsolutePathsAreLexicallyTidy) {
+  EXPECT_EQ(absolute_path("/a/./b//c/."), "/a/b/c");
+  EXPECT_EQ(absolute_path("/a/../b"), "/a/../b");  // ".." is left to the kernel
+  EXPECT_EQ(absolute_path("/"), "/");
+  char cwd[4096];
+  ASSERT_NE(getcwd(cwd, sizeof cwd), nullptr);
+  EXPECT_EQ(absolute_path("./x"), std::string(cwd == std::string("/") ? "" : cwd) + "/x");
+}
+
 }  // namespace coracle
