@@ -30,6 +30,10 @@ nogroup:x:65534:
 G
 printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$r/etc/hosts"
 echo "hosts: files dns" > "$r/etc/nsswitch.conf"
+# Mount points for the files every sandbox gets (coracle binds its own
+# over them): present, so no run has to make them in its overlay.
+: > "$r/etc/hostname"
+: > "$r/etc/resolv.conf"
 chmod 1777 "$r/tmp" "$r/var/tmp"
 chmod 0700 "$r/root"
 chmod 0755 "$r/app"
