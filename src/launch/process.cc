@@ -10,8 +10,7 @@ namespace {
 
 // ENTRYPOINT + CMD as the overrides leave them: a new command replaces
 // CMD; a new entrypoint replaces ENTRYPOINT and drops the image's CMD.
-std::vector<std::string> command_line(const image::ImageConfig* config,
-                                      const ProcessOverrides& o) {
+std::vector<std::string> command_line(const image::ImageConfig* config, const ProcessOverrides& o) {
   std::vector<std::string> argv, cmd;
   if (o.entrypoint) {
     argv = *o.entrypoint;
@@ -41,16 +40,17 @@ std::string home_of(uint32_t uid, const std::string& passwd) {
 
 }  // namespace
 
-void apply_process(sandbox::Spec& spec, const image::ImageConfig* config,
-                   const ProcessOverrides& o, const UserDb& users) {
+void apply_process(sandbox::Spec& spec, const image::ImageConfig* config, const ProcessOverrides& o,
+                   const UserDb& users) {
   spec.argv = command_line(config, o);
   std::string user = !o.user.empty() ? o.user : config ? config->user : "";
-  if (!user.empty()) std::tie(spec.uid, spec.gid) = image::parse_user(user, users.passwd, users.group);
+  if (!user.empty())
+    std::tie(spec.uid, spec.gid) = image::parse_user(user, users.passwd, users.group);
   spec.hostname = o.hostname;
   // The environment a shell in an image expects, then the image's own,
   // then the caller's.
-  spec.env = {std::string("PATH=") + sandbox::kDefaultPath, "HOME=" + home_of(spec.uid, users.passwd),
-              "HOSTNAME=" + o.hostname};
+  spec.env = {std::string("PATH=") + sandbox::kDefaultPath,
+              "HOME=" + home_of(spec.uid, users.passwd), "HOSTNAME=" + o.hostname};
   if (config)
     for (const auto& e : config->env)
       if (e.find('=') != std::string::npos) set_env(spec.env, e);

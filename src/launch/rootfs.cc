@@ -37,8 +37,12 @@ Rootfs& Rootfs::operator=(Rootfs&&) noexcept = default;
 const image::ImageConfig* Rootfs::config() const {
   return state_->image ? &state_->image->image.config : nullptr;
 }
-const std::string& Rootfs::name() const { return state_->name; }
-const UserDb& Rootfs::users() const { return state_->users; }
+const std::string& Rootfs::name() const {
+  return state_->name;
+}
+const UserDb& Rootfs::users() const {
+  return state_->users;
+}
 
 void Rootfs::apply(sandbox::Spec& spec) const {
   if (!state_->dir.empty()) {

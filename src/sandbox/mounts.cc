@@ -14,6 +14,8 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "sandbox/device_twins.h"
+#include "sandbox/mount_api.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/sync.h"
 
@@ -29,16 +31,6 @@ constexpr unsigned long kMsRdonly = 1, kMsNosuid = 2, kMsNodev = 4, kMsNoexec = 
 constexpr unsigned long kMsBind = 4096, kMsRec = 16384, kMsPrivate = 1 << 18;
 constexpr unsigned long kMsStrictatime = 1 << 24;
 constexpr int kMntDetach = 2;
-
-int sys_open_tree(int dfd, const char* path, unsigned flags) {
-  return static_cast<int>(syscall(SYS_open_tree, dfd, path, flags));
-}
-int sys_move_mount(int from, const char* from_path, int to, const char* to_path, unsigned flags) {
-  return static_cast<int>(syscall(SYS_move_mount, from, from_path, to, to_path, flags));
-}
-int sys_mount_setattr(int dfd, const char* path, unsigned flags, struct mount_attr* attr) {
-  return static_cast<int>(syscall(SYS_mount_setattr, dfd, path, flags, attr, sizeof *attr));
-}
 
 // "/proc/self/fd/N": mount(2) follows it to the fd's file. The host /proc
 // is still mounted until pivot_root, and self resolves in its pid namespace.
@@ -320,34 +312,6 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped) {
   return plan;
 }
 
-// A root runner's --device: a twin of the host's node (same type, numbers
-// and mode), owned by container root's host ids, in a directory only root
-// may enter (/tmp/coracle-device-PID-...: removed by DeviceTwins when the
-// run ends, swept if the runner was killed), cloned into a detached mount.
-// Inside, the device belongs to container root as on the host it belongs
-// to root: a 0660 serial port works. nodev is cleared on the clone alone
-// (wherever /tmp is mounted). An empty fd when anything fails: the plain
-// bind follows.
-UniqueFd make_device_tree(const std::string& source, uid_t owner, gid_t group,
-                          std::vector<std::string>& made) {
-  struct stat st;
-  if (stat(source.c_str(), &st) < 0) return UniqueFd();
-  std::string dir = "/tmp/coracle-device-" + std::to_string(getpid()) + "-XXXXXX";
-  if (!mkdtemp(dir.data())) return UniqueFd();
-  made.push_back(dir);
-  std::string node = dir + "/node";
-  UniqueFd tree;
-  if (mknod(node.c_str(), (st.st_mode & S_IFMT) | (st.st_mode & 0777), st.st_rdev) == 0 &&
-      chown(node.c_str(), owner, group) == 0 && chmod(node.c_str(), st.st_mode & 0777) == 0) {
-    tree.reset(sys_open_tree(AT_FDCWD, node.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
-    struct mount_attr attr {};
-    attr.attr_set = MOUNT_ATTR_NOSUID;
-    attr.attr_clr = MOUNT_ATTR_NODEV;
-    if (tree && sys_mount_setattr(tree.get(), "", AT_EMPTY_PATH, &attr) < 0) tree.reset();
-  }
-  return tree;
-}
-
 std::vector<UniqueFd> make_idmapped_trees(const MountPlan& plan, pid_t child, uid_t root_uid,
                                           gid_t root_gid, std::vector<std::string>& device_dirs) {
   std::vector<UniqueFd> trees;
@@ -580,26 +544,6 @@ bool overlay_supported() {
   struct stat st;
   return stat(("/lib/modules/" + std::string(u.release) + "/kernel/fs/overlayfs").c_str(), &st) ==
          0;
-}
-
-}  // namespace coracle::sandbox
-
-namespace coracle::sandbox {
-
-void remove_device_twins(const std::vector<std::string>& dirs) {
-  for (const auto& d : dirs) {
-    unlink((d + "/node").c_str());
-    rmdir(d.c_str());
-  }
-}
-
-void sweep_device_twins() {
-  for (const auto& name : list_dir("/tmp")) {
-    if (name.rfind("coracle-device-", 0) != 0) continue;
-    long pid = strtol(name.c_str() + 15, nullptr, 10);
-    if (pid > 0 && kill(static_cast<pid_t>(pid), 0) < 0 && errno == ESRCH)
-      remove_device_twins({"/tmp/" + name});
-  }
 }
 
 }  // namespace coracle::sandbox

@@ -65,13 +65,9 @@ inline size_t source_count(const MountPlan& plan) {
 // Empty when the kernel has no idmapped mounts.
 // Device binds (--device) get a twin node owned by container root's host
 // ids (root_uid, root_gid) instead, in a directory named in device_dirs:
-// remove_device_twins() once the sandbox has ended.
+// remove_device_twins() (device_twins.h) once the sandbox has ended.
 std::vector<UniqueFd> make_idmapped_trees(const MountPlan& plan, pid_t child, uid_t root_uid,
                                           gid_t root_gid, std::vector<std::string>& device_dirs);
-void remove_device_twins(const std::vector<std::string>& dirs);
-// The twins of runners that died (SIGKILL) before removing theirs
-// (make_idmapped_trees looks for them when it makes some).
-void sweep_device_twins();
 
 // Child side, before it changes uid: opens (O_PATH) every source that has no
 // tree in trees, into sources[i] (source_count order). The child

@@ -22,6 +22,7 @@
 #include "common/parse.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/child.h"
+#include "sandbox/device_twins.h"
 #include "sandbox/idmap.h"
 #include "sandbox/net.h"
 #include "sandbox/pasta.h"
