@@ -7,16 +7,13 @@
 //    an error, never followed;
 //  - the folder is locked (flock) for the whole run: two runs on one app
 //    never interleave their write-backs;
-//  - the write-back adds and overwrites, never deletes: a directory of the
-//    user's is never removed or replaced; a type conflict (a file or
-//    symlink against a directory) is an error before anything is written;
-//  - the write-back is all or nothing: every file is checked and staged
-//    beside its place first, then renamed in; a failure before the renames
-//    removes what was staged.
+//  - the write-back is common/tree_merge.h: it adds and overwrites, never
+//    deletes, never goes through a symlink, all or nothing.
 #pragma once
 #include <string>
 
 #include "chain/state.h"
+#include "common/file_lock.h"
 #include "common/unique_fd.h"
 
 namespace coracle::chain {
@@ -55,7 +52,8 @@ class AppFolder {
   UniqueFd state_dir(bool create) const;
 
   std::string path_;
-  UniqueFd fd_;  // O_RDONLY | O_DIRECTORY; holds the flock
+  UniqueFd fd_;    // O_RDONLY | O_DIRECTORY
+  FileLock lock_;  // on the folder, for the whole run
 };
 
 }  // namespace coracle::chain

@@ -1,8 +1,6 @@
 #include "chain/assistants.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -52,31 +50,27 @@ namespace {
 // without following a symlink (a `name` linked to /etc/shadow is refused,
 // not read). Empty when missing; throws when it is something else.
 std::optional<std::string> assistant_file(int dir, const std::string& dir_path, const char* name) {
-  UniqueFd f(openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-  if (!f) {
-    if (errno == ENOENT) return std::nullopt;
-    if (errno == ELOOP)
+  std::string data;
+  switch (read_regular_file_at(dir, name, dir_path + "/" + name, 1 << 20, data)) {
+    case FileAt::Read:
+      return data;
+    case FileAt::Missing:
+      return std::nullopt;
+    case FileAt::Symlink:
       throw Error("assistant folder " + dir_path + ": `" + name +
                   "` is a symlink; an assistant's files must be its own");
-    throw_errno("cannot read " + dir_path + "/" + name);
+    case FileAt::NotRegular:
+      throw Error("assistant folder " + dir_path + ": `" + name + "` is not a regular file");
+    case FileAt::TooLarge:
+      break;
   }
-  struct stat st;
-  if (fstat(f.get(), &st) < 0) throw_errno("cannot read " + dir_path + "/" + name);
-  if (!S_ISREG(st.st_mode))
-    throw Error("assistant folder " + dir_path + ": `" + name + "` is not a regular file");
-  if (st.st_size > (1 << 20))
-    throw Error("assistant folder " + dir_path + ": `" + name + "` is larger than 1 MiB");
-  std::string data(static_cast<size_t>(st.st_size), '\0');
-  ssize_t n = pread(f.get(), data.data(), data.size(), 0);
-  if (n < 0) throw_errno("cannot read " + dir_path + "/" + name);
-  data.resize(static_cast<size_t>(n));
-  return data;
+  throw Error("assistant folder " + dir_path + ": `" + name + "` is larger than 1 MiB");
 }
 
 }  // namespace
 
 ExternalAssistant load_assistant_dir(const std::string& dir, const std::string& full_name) {
-  UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd fd = open_directory(AT_FDCWD, dir, true);
   if (!fd) throw Error("assistant folder " + dir + " does not exist");
   ExternalAssistant a;
   a.full_name = full_name;

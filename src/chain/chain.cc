@@ -1,7 +1,5 @@
 #include "chain/chain.h"
 
-#include <sys/stat.h>
-
 #include <chrono>
 
 #include "chain/app_folder.h"
@@ -55,9 +53,7 @@ std::string pick_first(const ChainOptions& o, const AppState& state, const Assis
     return trimmed(*f);
   }
   // The app's own Dockerfile (a symlink to elsewhere is not one).
-  struct stat st;
-  if (lstat((app_copy + "/Dockerfile").c_str(), &st) == 0 && S_ISREG(st.st_mode))
-    return "builtin:dockerfile";
+  if (is_regular_file(app_copy + "/Dockerfile", false)) return "builtin:dockerfile";
   std::string known;
   for (const auto& n : reg.list()) known += "\n  " + n;
   throw Error("no assistant for " + o.app_dir +

@@ -40,12 +40,15 @@ FileLock FileLock::on_fd(UniqueFd fd, Mode mode) {
 }
 
 FileLock FileLock::try_lock(const std::string& path, Mode mode) {
-  UniqueFd fd = open_lock_file(path);
+  return try_on_fd(open_lock_file(path), mode);
+}
+
+FileLock FileLock::try_on_fd(UniqueFd fd, Mode mode) {
   FileLock lock;
   if (flock(fd.get(), op(mode) | LOCK_NB) == 0)
     lock.fd_ = std::move(fd);
   else if (errno != EWOULDBLOCK)
-    throw_errno("cannot lock " + path);
+    throw_errno("cannot take a file lock");
   return lock;
 }
 

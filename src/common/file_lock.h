@@ -17,6 +17,9 @@ class FileLock {
   FileLock(const std::string& path, Mode mode);
   // Locks an fd the caller already has open (e.g. a directory).
   static FileLock on_fd(UniqueFd fd, Mode mode);
+  // Like on_fd, but gives up at once: an unlocked FileLock if another
+  // process holds a conflicting lock.
+  static FileLock try_on_fd(UniqueFd fd, Mode mode);
   // Like the constructor, but gives up at once: an unlocked FileLock if
   // another process holds a conflicting lock.
   static FileLock try_lock(const std::string& path, Mode mode);

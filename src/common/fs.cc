@@ -153,19 +153,40 @@ void write_file(const std::string& path, const std::string& data) {
 }
 
 void write_file_atomic(const std::string& path, const std::string& data, mode_t mode) {
+  write_file_atomic_at(AT_FDCWD, path, data, mode);
+}
+
+void write_file_atomic_at(int dir_fd, const std::string& name, const std::string& data,
+                          mode_t mode) {
   // pid and a counter: unique across processes and across threads.
   static std::atomic<unsigned> counter{0};
-  std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(counter++);
-  UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  std::string tmp = name + ".tmp." + std::to_string(getpid()) + "." + std::to_string(counter++);
+  UniqueFd fd(
+      openat(dir_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
   if (!fd) throw_errno("cannot create " + tmp);
-  write_all(fd.get(), data.data(), data.size(), tmp);
-  if (fsync(fd.get()) < 0) throw_errno("cannot sync " + tmp);
-  fd.reset();
-  if (rename(tmp.c_str(), path.c_str()) < 0) {
-    int err = errno;
-    unlink(tmp.c_str());
-    throw_errno("cannot rename " + tmp + " to " + path, err);
+  try {
+    write_all(fd.get(), data.data(), data.size(), tmp);
+    if (fsync(fd.get()) < 0) throw_errno("cannot sync " + tmp);
+  } catch (...) {
+    unlinkat(dir_fd, tmp.c_str(), 0);
+    throw;
   }
+  fd.reset();
+  if (renameat(dir_fd, tmp.c_str(), dir_fd, name.c_str()) < 0) {
+    int err = errno;
+    unlinkat(dir_fd, tmp.c_str(), 0);
+    throw_errno("cannot rename " + tmp + " to " + name, err);
+  }
+}
+
+void make_dir_at(int dir_fd, const std::string& name, const std::string& where) {
+  if (mkdirat(dir_fd, name.c_str(), 0755) < 0 && errno != EEXIST)
+    throw_errno("cannot create " + where);
+}
+
+UniqueFd open_directory(int dir_fd, const std::string& name, bool follow) {
+  return UniqueFd(
+      openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW)));
 }
 
 void mkdir_p(const std::string& path, mode_t mode) {
@@ -370,22 +391,35 @@ std::vector<std::string> list_dir_at(int dir_fd, const std::string& where) {
   return names;
 }
 
+FileAt read_regular_file_at(int dir_fd, const std::string& name, const std::string& where,
+                            size_t max_size, std::string& data) {
+  UniqueFd f(openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!f) {
+    if (errno == ENOENT) return FileAt::Missing;
+    if (errno == ELOOP) return FileAt::Symlink;
+    throw_errno("cannot read " + where);
+  }
+  struct stat st;
+  if (fstat(f.get(), &st) < 0) throw_errno("cannot read " + where);
+  if (!S_ISREG(st.st_mode)) return FileAt::NotRegular;
+  if (static_cast<size_t>(st.st_size) > max_size) return FileAt::TooLarge;
+  data.assign(static_cast<size_t>(st.st_size), '\0');
+  ssize_t got = pread(f.get(), data.data(), data.size(), 0);
+  if (got < 0) throw_errno("cannot read " + where);
+  data.resize(static_cast<size_t>(got));
+  return FileAt::Read;
+}
+
 std::map<std::string, std::string> read_regular_files_at(int dir_fd, const std::string& dir,
                                                          size_t max_size) {
   std::map<std::string, std::string> files;
   UniqueFd d(openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!d) throw_errno("cannot open " + dir);
   for (const auto& n : list_dir_at(d.get(), dir)) {
-    UniqueFd f(openat(d.get(), n.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-    struct stat st;
-    if (!f || fstat(f.get(), &st) < 0 || !S_ISREG(st.st_mode)) continue;
-    if (static_cast<size_t>(st.st_size) > max_size)
-      throw Error(dir + "/" + n + " is too large (" + std::to_string(st.st_size) + " bytes)");
-    std::string data(static_cast<size_t>(st.st_size), '\0');
-    ssize_t got = pread(f.get(), data.data(), data.size(), 0);
-    if (got < 0) throw_errno("cannot read " + dir + "/" + n);
-    data.resize(static_cast<size_t>(got));
-    files.emplace(n, std::move(data));
+    std::string data;
+    FileAt got = read_regular_file_at(d.get(), n, dir + "/" + n, max_size, data);
+    if (got == FileAt::TooLarge) throw Error(dir + "/" + n + " is too large");
+    if (got == FileAt::Read) files.emplace(n, std::move(data));
   }
   return files;
 }
@@ -435,9 +469,9 @@ bool is_directory(const std::string& path) {
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-bool is_regular_file(const std::string& path) {
+bool is_regular_file(const std::string& path, bool follow) {
   struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  return (follow ? stat(path.c_str(), &st) : lstat(path.c_str(), &st)) == 0 && S_ISREG(st.st_mode);
 }
 
 std::string executable_dir() {

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "common/unique_fd.h"
+
 namespace coracle {
 
 // openat2(dir_fd, path, flags, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): path
@@ -34,7 +36,7 @@ std::optional<std::string> read_file_in_root(const std::string& root, const std:
 // What path is (symlinks followed); false when it does not exist.
 bool path_exists(const std::string& path);
 bool is_directory(const std::string& path);
-bool is_regular_file(const std::string& path);
+bool is_regular_file(const std::string& path, bool follow = true);
 // The directory of the running binary (/proc/self/exe); empty if unknown.
 std::string executable_dir();
 // A new, empty directory in parent named prefix + a unique suffix (mkdtemp).
@@ -48,6 +50,15 @@ void write_all(int fd, const void* data, size_t size, const std::string& path);
 void write_file(const std::string& path, const std::string& data);
 // Writes data to path through a temporary file and rename: all or nothing.
 void write_file_atomic(const std::string& path, const std::string& data, mode_t mode = 0644);
+// The same for name in the open directory dir_fd (AT_FDCWD: a path); the
+// temporary file is made without following a symlink, and removed on failure.
+void write_file_atomic_at(int dir_fd, const std::string& name, const std::string& data,
+                          mode_t mode = 0644);
+// The directory name in dir_fd (AT_FDCWD: a path), O_RDONLY; without
+// following a symlink unless follow. Empty, with errno set, when it cannot.
+UniqueFd open_directory(int dir_fd, const std::string& name, bool follow = false);
+// mkdirat(dir_fd, name, 0755); one that exists is fine. where names it.
+void make_dir_at(int dir_fd, const std::string& name, const std::string& where);
 void mkdir_p(const std::string& path, mode_t mode = 0755);
 // Copies the tree at src into dst (made if missing): files, directories and
 // symlinks, with their modes and mtimes. What dst already has of the same
@@ -65,6 +76,11 @@ inline constexpr mode_t kCopiedModeBits = 01777;
 // → content; empty when dir does not exist. A file over max_size throws.
 std::map<std::string, std::string> read_regular_files(const std::string& dir,
                                                       size_t max_size = 64 << 20);
+// A regular file directly in dir_fd, never through a symlink: Read (into
+// data), or why not. where names it in errors (other failures throw).
+enum class FileAt { Read, Missing, Symlink, NotRegular, TooLarge };
+FileAt read_regular_file_at(int dir_fd, const std::string& name, const std::string& where,
+                            size_t max_size, std::string& data);
 // The same in an open directory (dir names it in errors).
 std::map<std::string, std::string> read_regular_files_at(int dir_fd, const std::string& dir,
                                                          size_t max_size = 64 << 20);

@@ -1,5 +1,5 @@
-// AppFolder::write_back: the chain's result into the user's folder, all or
-// nothing, never deleting, never through a symlink (app_folder.h).
+// merge_tree (tree_merge.h): a tree into a user's directory, all or
+// nothing, never deleting, never through a symlink.
 //
 // Three phases:
 //  1. plan: walk the result and the folder side by side (fds only). Every
@@ -21,11 +21,11 @@
 #include <map>
 #include <vector>
 
-#include "chain/app_folder.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/tree_merge.h"
 
-namespace coracle::chain {
+namespace coracle {
 namespace {
 
 enum class Kind { Dir, File, Link };
@@ -98,7 +98,7 @@ class WriteBack {
   WriteBack(int src_root, const std::string& src_path, int dest_root, const std::string& dest_path)
       : src_root_(src_root), src_path_(src_path), dest_root_(dest_root), dest_path_(dest_path) {}
 
-  // Phase 1 for the app tree (the folder's .ayup is never part of it).
+  // Phase 1 for the tree (files_dir is never part of it).
   void plan_app() {
     plan_dir("", dest_root_);
     if (problems_.empty()) return;
@@ -110,13 +110,15 @@ class WriteBack {
     throw Error(text);
   }
 
-  // Phase 1 for the state: each file becomes .ayup/NAME.
-  void plan_state(const AppState& state, bool state_dir_exists) {
-    state_ = &state;
-    if (!state_dir_exists) {
+  // Phase 1 for the files: each becomes FILES_DIR/NAME.
+  void plan_files(const std::string& files_dir, const std::map<std::string, std::string>& files,
+                  bool files_dir_exists) {
+    files_dir_ = files_dir;
+    files_ = &files;
+    if (!files_dir_exists) {
       struct timespec now;
       clock_gettime(CLOCK_REALTIME, &now);
-      placements_.push_back({"", ".ayup", Kind::Dir, 0755, {now, now}, false, {}});
+      placements_.push_back({"", files_dir_, Kind::Dir, 0755, {now, now}, false, {}});
     }
   }
 
@@ -147,7 +149,7 @@ class WriteBack {
       return;
     }
     for (const auto& name : list_dir_at(src.get(), join(src_path_, rel))) {
-      if (rel.empty() && name == ".ayup") continue;  // the state goes its own way
+      if (rel.empty() && name == files_dir_) continue;  // the files go their own way
       std::string path = join(rel, name);
       struct stat st, have;
       if (fstatat(src.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
@@ -240,13 +242,13 @@ class WriteBack {
         stage_file(p, parent, path, nullptr);
       }
     }
-    if (!state_) return;
-    int dir = dest_dir(".ayup");
+    if (!files_) return;
+    int dir = dest_dir(files_dir_);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    state_files_.reserve(state_->files().size());
-    for (const auto& [name, content] : state_->files()) {
-      state_files_.push_back({".ayup", name, Kind::File, 0644, {now, now}, false, {}});
+    state_files_.reserve(files_->size());
+    for (const auto& [name, content] : *files_) {
+      state_files_.push_back({files_dir_, name, Kind::File, 0644, {now, now}, false, {}});
       stage_file(state_files_.back(), dir, "", &content);
     }
     // One flush of the whole file system instead of one per file: what is
@@ -298,13 +300,13 @@ class WriteBack {
       fchmodat(parent, (*it)->name.c_str(), (*it)->mode & kCopiedModeBits, 0);
       utimensat(parent, (*it)->name.c_str(), (*it)->times, AT_SYMLINK_NOFOLLOW);
     }
-    if (!state_) return;
-    // .ayup mirrors the state: a state file the chain removed goes (only
+    if (!files_) return;
+    // files_dir mirrors the files: one no longer there goes (only
     // regular files: whatever else the user keeps there stays).
-    int dir = dest_dir(".ayup");
-    for (const auto& name : list_dir_at(dir, dest_path_ + "/.ayup")) {
+    int dir = dest_dir(files_dir_);
+    for (const auto& name : list_dir_at(dir, dest_path_ + "/" + files_dir_)) {
       struct stat st;
-      if (state_->files().count(name) || name.rfind(".coracle-writeback-", 0) == 0) continue;
+      if (files_->count(name) || name.rfind(".coracle-writeback-", 0) == 0) continue;
       if (fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
         unlinkat(dir, name.c_str(), 0);
     }
@@ -316,22 +318,24 @@ class WriteBack {
   std::string dest_path_;
   std::vector<std::string> problems_;
   std::vector<Placement> placements_;   // parents before children
-  std::vector<Placement> state_files_;  // .ayup/NAME
+  std::vector<Placement> state_files_;  // FILES_DIR/NAME
   std::vector<Placement*> created_;     // dirs made by stage()
-  const AppState* state_ = nullptr;
+  std::string files_dir_;
+  const std::map<std::string, std::string>* files_ = nullptr;
   std::map<std::string, UniqueFd> open_dirs_, src_dirs_;
 };
 
 }  // namespace
 
-void AppFolder::write_back(const std::string& src, const AppState& state) const {
+void merge_tree(const std::string& src, int dest_fd, const std::string& dest_path,
+                const std::string& files_dir, const std::map<std::string, std::string>& files,
+                bool files_dir_exists) {
   UniqueFd src_root(::open(src.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!src_root) throw_errno("cannot open " + src);
-  UniqueFd ayup = state_dir(false);  // throws for a symlinked .ayup, first
-  WriteBack wb(src_root.get(), src, fd_.get(), path_);
+  WriteBack wb(src_root.get(), src, dest_fd, dest_path);
   wb.plan_app();
-  wb.plan_state(state, static_cast<bool>(ayup));
+  wb.plan_files(files_dir, files, files_dir_exists);
   wb.run();
 }
 
-}  // namespace coracle::chain
+}  // namespace coracle
