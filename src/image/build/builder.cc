@@ -324,16 +324,25 @@ class Builder {
   // A generated file's mount point the sandbox had to make (the image has
   // no such file) is an empty file in the upper dir, and its directory a
   // copy-up: neither is the RUN's doing, so neither goes into the layer.
+  // The upper dir is the RUN's own work, so hostile: every step below it is
+  // opened without following a symlink (a RUN could swap /etc for a link
+  // to a host directory).
   static void remove_mount_stubs(const sandbox::Spec& spec, const LayeredFs& lower) {
-    std::string upper = spec.upper_dir + "/upper";
+    UniqueFd upper = open_directory(AT_FDCWD, spec.upper_dir + "/upper");
+    if (!upper) return;
     for (const auto& g : spec.generated_files) {
       if (lower.lookup(g.target)) continue;
-      std::string path = upper + g.target;
+      std::string rel = g.target.substr(1);  // "etc/hosts"
+      std::string parent = rel.substr(0, rel.rfind('/')), name = rel.substr(rel.rfind('/') + 1);
+      int fd = open_beneath(upper.get(), parent.c_str(), O_RDONLY | O_DIRECTORY);
+      if (fd < 0) continue;
+      UniqueFd dir(fd);
       struct stat st;
-      if (lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0)
-        unlink(path.c_str());
+      if (fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+          st.st_size == 0)
+        unlinkat(dir.get(), name.c_str(), 0);
       // Its directory, if nothing else of the RUN is in it (ENOTEMPTY).
-      rmdir(path.substr(0, path.rfind('/')).c_str());
+      unlinkat(upper.get(), parent.c_str(), AT_REMOVEDIR);
     }
   }
 
