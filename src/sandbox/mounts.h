@@ -1,12 +1,11 @@
-// The sandbox's file system: an overlay of the rootfs with a tmpfs upper
-// layer (gone with the mount namespace, so nothing is left on disk), fresh
-// /proc, a minimal /dev, /sys read-only, /tmp, the /in, /out and -v binds,
-// the masked /proc and /sys paths of the OCI defaults, then pivot_root.
+// The sandbox's file system: the mount plan (mount_plan.h) and the two
+// sides that carry it out around clone.
 //
-// Every source is opened in the parent (with the caller's rights, before any
-// namespace exists) and reaches the child as an fd; every target is resolved
-// inside the new root with RESOLVE_IN_ROOT, so a symlink in the image cannot
-// send a mount outside it.
+// Every source is opened outside the sandbox's reach (the rootfs by the
+// parent, binds by the child with the caller's own rights before its uid
+// changes) and reaches the setup as an fd; every target is resolved inside
+// the new root with RESOLVE_IN_ROOT, so a symlink in the image cannot send a
+// mount outside it.
 #pragma once
 #include <sys/types.h>
 
@@ -14,48 +13,10 @@
 #include <vector>
 
 #include "common/unique_fd.h"
-#include "sandbox/sandbox.h"
+#include "sandbox/mount_calls.h"
+#include "sandbox/mount_plan.h"
 
 namespace coracle::sandbox {
-
-struct BindPlan {
-  std::string source;  // absolute host path, checked by the parent
-  std::string target;  // absolute, inside the sandbox
-  bool read_only = false;
-  bool is_dir = true;
-  bool device = false;  // --device: the one bind that is not nodev
-};
-
-struct MountPlan {
-  std::vector<std::string> lower_paths;  // the rootfs layers, lowest first
-  std::vector<UniqueFd> lowers;          // O_PATH dirs, for the idmapped trees
-  bool read_only_rootfs = false;
-  bool private_rootfs = false;   // Spec::rootfs_is_private_copy
-  bool keep_upper = false;       // Spec::keep_upper
-  bool tmp_tmpfs = true;         // Spec::tmp_tmpfs
-  bool fresh_sysfs = true;       // own network namespace: a sysfs of its own
-  bool devpts_tty_gid = false;   // gid 5 (tty) is mapped
-  std::string staging = "/tmp";  // host dir the child covers with its tmpfs
-  std::string staging_options;   // its mount data (mode, size: the upper's bound)
-  std::string tmp_options;       // /tmp's tmpfs (mode, size)
-  std::string workdir = "/";
-  std::vector<BindPlan> binds;
-  std::string upper_dir;                 // Spec::upper_dir: a plain bind, never idmapped
-  std::vector<GeneratedFile> generated;  // Spec::generated_files
-  struct Tmpfs {
-    std::string target, options;  // options: "mode=...,size=..."
-    unsigned long flags;
-  };
-  std::vector<Tmpfs> tmpfs;  // Spec::tmpfs
-};
-
-MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped);
-
-// Mount sources, in the order trees and sources use: the lower layers, the
-// binds, then the upper dir when there is one.
-inline size_t source_count(const MountPlan& plan) {
-  return plan.lowers.size() + plan.binds.size() + (plan.upper_dir.empty() ? 0 : 1);
-}
 
 // Parent side, once the child's id maps are written: for each rootfs layer
 // and each bind, a detached mount idmapped to the child's user namespace, so files
@@ -76,12 +37,13 @@ std::vector<UniqueFd> make_idmapped_trees(const MountPlan& plan, pid_t child, ui
 int open_sources(const MountPlan& plan, const int* trees, unsigned ntrees, int* sources,
                  const char** what);
 
-// Child side: everything up to and including pivot_root and chdir(workdir).
-// trees[i] is the parent's idmapped tree for source i, or -1; sources[i]
-// the child's own fd for it otherwise. With plan.keep_upper, *upper gets a
-// directory fd of the overlay's upper dir, opened before pivot_root hides
-// it. Returns 0, or -errno with *what naming the step.
-int setup_filesystem(const MountPlan& plan, const int* trees, unsigned ntrees, const int* sources,
-                     int* upper, const char** what);
+// Child side: the plan's operations in order, up to and including
+// pivot_root and chdir to the working directory, through sys. trees[i] is
+// the parent's idmapped tree for source i, or -1; sources[i] the child's
+// own fd for it otherwise. A KeepUpper operation puts a directory fd of the
+// overlay's upper dir in *upper. Returns 0, or -errno with *what naming the
+// operation. Allocates nothing.
+int apply_mount_plan(const MountPlan& plan, const MountCalls& sys, const int* trees,
+                     unsigned ntrees, const int* sources, int* upper, const char** what);
 
 }  // namespace coracle::sandbox

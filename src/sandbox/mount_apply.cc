@@ -1,0 +1,250 @@
+// The child's half of the mount plan: one loop over the operations, through
+// a MountCalls table. Runs after clone, so it allocates nothing, throws
+// nothing, and reports a failure as -errno plus the operation's name.
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "sandbox/mount_calls.h"
+#include "sandbox/mounts.h"
+
+namespace coracle::sandbox {
+namespace {
+
+constexpr unsigned long kMsRdonly = 1, kMsBind = 4096, kMsRec = 16384, kMsPrivate = 1 << 18;
+constexpr int kMntDetach = 2;
+
+// "/proc/self/fd/N": mount(2) follows it to the fd's file. The host /proc
+// is still mounted until pivot_root, and self resolves in its pid namespace.
+struct FdPath {
+  char buf[32];
+  explicit FdPath(int fd) { snprintf(buf, sizeof buf, "/proc/self/fd/%d", fd); }
+  operator const char*() const { return buf; }
+};
+
+const char* data_or_null(const std::string& data) {
+  return data.empty() ? nullptr : data.c_str();
+}
+
+class Applier {
+ public:
+  Applier(const MountCalls& sys, const int* trees, unsigned ntrees, const int* sources)
+      : sys_(sys), trees_(trees), ntrees_(ntrees), sources_(sources) {}
+  ~Applier() {
+    if (dir_ >= 0) sys_.close(dir_);
+    if (root_ >= 0) sys_.close(root_);
+  }
+
+  int apply(const MountOp& op, int* upper);
+
+ private:
+  // Every tree the sandbox gets from outside (image layers, the rootfs, -v,
+  // --in, --out) is nodev and nosuid: a device node or a setuid file that an
+  // image or a host directory carries grants nothing inside. Only the /dev
+  // nodes that coracle binds itself, and an explicit --device, keep working.
+  // Nothing is lost by nosuid: the command runs with no_new_privs, which
+  // ignores setuid bits and file capabilities anyway.
+  int set_attrs(int tree, bool read_only, bool recursive, bool device) {
+    struct mount_attr attr {};
+    attr.attr_set =
+        (device ? 0 : MOUNT_ATTR_NODEV) | MOUNT_ATTR_NOSUID | (read_only ? MOUNT_ATTR_RDONLY : 0);
+    return sys_.mount_setattr(tree, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr);
+  }
+  int move_onto(int tree, int target) {
+    return sys_.move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+  }
+  // Clones the mount tree at (dfd, path) ("" for dfd itself) and attaches
+  // it on target. Nothing is looked up by path but a host source.
+  int clone_onto(int dfd, const char* path, int target, bool read_only, bool recursive,
+                 bool device) {
+    unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (*path ? 0 : AT_EMPTY_PATH) |
+                     (recursive ? AT_RECURSIVE : 0);
+    int tree = sys_.open_tree(dfd, path, flags);
+    if (tree < 0) return tree;
+    int rc = set_attrs(tree, read_only, recursive, device);
+    if (rc >= 0) rc = move_onto(tree, target);
+    sys_.close(tree);
+    return rc;
+  }
+  // The mount point of op, made when missing (a directory or an empty
+  // file), as an fd.
+  int open_target(const MountOp& op, bool is_dir) {
+    const char* path = op.target.c_str();
+    switch (op.base) {
+      case MountBase::Host:
+        return sys_.open(path, O_PATH | O_CLOEXEC | (is_dir ? O_DIRECTORY : 0), 0);
+      case MountBase::Root:
+        return is_dir ? sys_.mkdir_p_in_root(root_, path) : sys_.touch_in_root(root_, path);
+      case MountBase::Dir:
+        if (!is_dir)
+          return sys_.openat(dir_, path, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (int rc = sys_.mkdirat(dir_, path, 0755); rc < 0 && rc != -EEXIST) return rc;
+        return sys_.openat(dir_, path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+    }
+    return -EINVAL;
+  }
+  int mount_fs(const MountOp& op);
+  int write_generated(const MountOp& op);
+  int mask(const MountOp& op);
+  int pivot(const MountOp& op);
+
+  const MountCalls& sys_;
+  const int* trees_;
+  unsigned ntrees_;
+  const int* sources_;
+  int root_ = -1, dir_ = -1;
+};
+
+int Applier::mount_fs(const MountOp& op) {
+  const char* data = data_or_null(op.data);
+  if (op.base == MountBase::Host)
+    return sys_.mount(op.fstype.c_str(), op.target.c_str(), op.fstype.c_str(), op.flags, data);
+  int target = open_target(op, true);
+  if (target < 0) return target;
+  int rc = sys_.mount(op.fstype.c_str(), FdPath(target), op.fstype.c_str(), op.flags, data);
+  sys_.close(target);
+  if (rc < 0 || !op.enter) return rc;
+  // The fd above is the directory under the new mount; names are made in
+  // the mount itself.
+  if (dir_ >= 0) sys_.close(dir_);
+  dir_ = sys_.open_in_root(root_, op.target.c_str(), O_PATH | O_DIRECTORY);
+  return dir_ < 0 ? dir_ : 0;
+}
+
+// Written on the staging tmpfs, then bound read-only. A target that cannot
+// be made or bound (a read-only rootfs without it, a directory there) is
+// left out: the image keeps its own.
+int Applier::write_generated(const MountOp& op) {
+  int file = sys_.open(op.host_path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+  if (file < 0) return file;
+  unsigned long done = 0;
+  while (done < op.data.size()) {
+    long n = sys_.write(file, op.data.data() + done, op.data.size() - done);
+    if (n == -EINTR) continue;
+    if (n <= 0) {
+      sys_.close(file);
+      return n < 0 ? static_cast<int>(n) : -EIO;
+    }
+    done += static_cast<unsigned long>(n);
+  }
+  sys_.close(file);
+  int target = sys_.touch_in_root(root_, op.target.c_str());
+  if (target < 0) return 0;
+  clone_onto(AT_FDCWD, op.host_path.c_str(), target, true, false, false);
+  sys_.close(target);
+  return 0;
+}
+
+int Applier::mask(const MountOp& op) {
+  int target = sys_.open_in_root(root_, op.target.c_str(), O_PATH | O_NOFOLLOW);
+  if (target == -ENOENT) return 0;
+  if (target < 0) return target;
+  struct stat st;
+  int rc = sys_.fstat(target, &st);
+  if (rc >= 0 && op.step == MountStep::ReadOnly)
+    rc = clone_onto(target, "", target, true, true, false);
+  else if (rc >= 0 && S_ISDIR(st.st_mode))
+    rc = sys_.mount("tmpfs", FdPath(target), "tmpfs", kMsRdonly, "size=0,mode=0555");
+  else if (rc >= 0)
+    rc = sys_.mount("/dev/null", FdPath(target), nullptr, kMsBind, nullptr);
+  sys_.close(target);
+  return rc;
+}
+
+// pivot_root(".", ".") stacks the old root on the new one; detaching it
+// leaves the host's file system unreachable (bubblewrap's and runc's trick,
+// without needing a directory for the old root).
+int Applier::pivot(const MountOp& op) {
+  int rc = sys_.fchdir(root_);
+  if (rc >= 0) rc = sys_.pivot_root(".", ".");
+  if (rc >= 0) rc = sys_.umount2(".", kMntDetach);
+  if (rc >= 0) rc = sys_.chdir("/");
+  if (rc >= 0) rc = sys_.chdir(op.target.c_str());
+  return rc;
+}
+
+int Applier::apply(const MountOp& op, int* upper) {
+  switch (op.step) {
+    case MountStep::MakePrivate:
+      return sys_.mount(nullptr, "/", nullptr, kMsRec | kMsPrivate, nullptr);
+    case MountStep::Mount:
+      return mount_fs(op);
+    case MountStep::Mkdir: {
+      int rc;
+      if (op.base == MountBase::Root) {
+        rc = sys_.mkdir_p_in_root(root_, op.target.c_str());
+        if (rc >= 0) sys_.close(rc);
+      } else {
+        rc = op.base == MountBase::Host ? sys_.mkdir(op.target.c_str(), op.mode)
+                                        : sys_.mkdirat(dir_, op.target.c_str(), op.mode);
+      }
+      return rc == -EEXIST ? 0 : rc;
+    }
+    case MountStep::Symlink:
+      return sys_.symlinkat(op.data.c_str(), dir_, op.target.c_str());
+    case MountStep::BindHost: {
+      int target = open_target(op, op.is_dir);
+      int rc = target;
+      if (target >= 0) {
+        rc = op.read_only ? clone_onto(AT_FDCWD, op.data.c_str(), target, true, true, false)
+                          : sys_.mount(op.data.c_str(), FdPath(target), nullptr, kMsBind, nullptr);
+        sys_.close(target);
+      }
+      return op.optional ? 0 : rc;
+    }
+    case MountStep::Attach: {
+      int target = open_target(op, op.is_dir);
+      if (target < 0) return target;
+      int tree =
+          op.source >= 0 && static_cast<unsigned>(op.source) < ntrees_ ? trees_[op.source] : -1;
+      int rc;
+      if (tree >= 0) {
+        rc = set_attrs(tree, op.read_only, true, op.device);
+        if (rc >= 0) rc = move_onto(tree, target);
+      } else {
+        rc = clone_onto(sources_[op.source], "", target, op.read_only, true, op.device);
+      }
+      sys_.close(target);
+      return rc;
+    }
+    case MountStep::Generated:
+      return write_generated(op);
+    case MountStep::KeepUpper:
+      *upper = sys_.open(op.target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+      return *upper < 0 ? *upper : 0;
+    case MountStep::EnterRoot:
+      root_ = sys_.open(op.target.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+      return root_ < 0 ? root_ : 0;
+    case MountStep::Mask:
+    case MountStep::ReadOnly:
+      return mask(op);
+    case MountStep::RootReadOnly: {
+      struct mount_attr attr {};
+      attr.attr_set = MOUNT_ATTR_RDONLY;
+      return sys_.mount_setattr(root_, "", AT_EMPTY_PATH, &attr);
+    }
+    case MountStep::PivotRoot:
+      return pivot(op);
+  }
+  return -EINVAL;
+}
+
+}  // namespace
+
+int apply_mount_plan(const MountPlan& plan, const MountCalls& sys, const int* trees,
+                     unsigned ntrees, const int* sources, int* upper, const char** what) {
+  Applier applier(sys, trees, ntrees, sources);
+  for (const MountOp& op : plan.ops) {
+    int rc = applier.apply(op, upper);
+    if (rc < 0) {
+      *what = op.what;
+      return rc;
+    }
+  }
+  return 0;
+}
+
+}  // namespace coracle::sandbox

@@ -1,0 +1,290 @@
+#include "sandbox/mount_plan.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+
+#include "common/error.h"
+#include "sandbox/sync.h"
+
+namespace coracle::sandbox {
+namespace {
+
+constexpr unsigned long kMsRdonly = 1, kMsNosuid = 2, kMsNodev = 4, kMsNoexec = 8;
+constexpr unsigned long kMsStrictatime = 1 << 24;
+
+// The OCI/Docker defaults: files that leak host state are covered by
+// /dev/null (directories by an empty read-only tmpfs), kernel knobs are
+// read-only.
+constexpr const char* kMaskedPaths[] = {"/proc/asound",
+                                        "/proc/acpi",
+                                        "/proc/kcore",
+                                        "/proc/keys",
+                                        "/proc/latency_stats",
+                                        "/proc/timer_list",
+                                        "/proc/timer_stats",
+                                        "/proc/sched_debug",
+                                        "/proc/scsi",
+                                        "/sys/firmware",
+                                        "/sys/devices/virtual/powercap"};
+constexpr const char* kReadOnlyPaths[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                                          "/proc/sysrq-trigger"};
+
+// Builds the op list; each helper appends one operation.
+struct OpList {
+  std::vector<MountOp>& ops;
+
+  MountOp& add(MountStep step, MountBase base, std::string target, const char* what) {
+    MountOp op;
+    op.step = step;
+    op.base = base;
+    op.target = std::move(target);
+    op.what = what;
+    ops.push_back(std::move(op));
+    return ops.back();
+  }
+  MountOp& mount(MountBase base, std::string target, const char* fstype, unsigned long flags,
+                 std::string data, const char* what) {
+    MountOp& op = add(MountStep::Mount, base, std::move(target), what);
+    op.fstype = fstype;
+    op.flags = flags;
+    op.data = std::move(data);
+    return op;
+  }
+  void mkdir(MountBase base, std::string target, mode_t mode, const char* what) {
+    add(MountStep::Mkdir, base, std::move(target), what).mode = mode;
+  }
+  void attach(MountBase base, std::string target, int source, bool read_only, const char* what,
+              bool is_dir = true, bool device = false) {
+    MountOp& op = add(MountStep::Attach, base, std::move(target), what);
+    op.source = source;
+    op.read_only = read_only;
+    op.is_dir = is_dir;
+    op.device = device;
+  }
+};
+
+// The rootfs: the layers at STAGE/l<i> under an overlay at STAGE/root (its
+// upper dir on the staging tmpfs, or on the caller's dir bound at
+// STAGE/disk), or a writable private copy bound at STAGE/root itself. A
+// read-only rootfs is an overlay too: its upper dir takes only the mount
+// points the image lacks (/proc, /etc/hosts, ...), and the root turns
+// read-only once they are all mounted.
+void plan_rootfs(OpList& list, const Spec& spec, MountPlan& plan, const std::string& stage) {
+  unsigned layers = static_cast<unsigned>(plan.lowers.size());
+  bool private_rootfs = spec.rootfs_is_private_copy && spec.layers.empty();
+  plan.layers_read_only = !private_rootfs || spec.read_only_rootfs;
+  list.mkdir(MountBase::Host, stage + "/root", 0755, "make the root's mount point");
+  if (private_rootfs && !spec.read_only_rootfs) {
+    list.attach(MountBase::Host, stage + "/root", 0, false, "bind the rootfs");
+    return;
+  }
+  std::string lowerdir;
+  for (unsigned i = 0; i < layers; ++i) {
+    std::string dir = stage + "/l" + std::to_string(i);
+    list.mkdir(MountBase::Host, dir, 0755, "make a layer's mount point");
+    // Layers are shared by every run: read-only (a read-only private copy too).
+    list.attach(MountBase::Host, dir, static_cast<int>(i), true, "attach a rootfs layer");
+    lowerdir = dir + (lowerdir.empty() ? "" : ":") + lowerdir;  // topmost first
+  }
+  std::string upper_base = stage;
+  if (!spec.upper_dir.empty()) {
+    upper_base = stage + "/disk";
+    list.mkdir(MountBase::Host, upper_base, 0700, "make the upper dir's mount point");
+    list.attach(MountBase::Host, upper_base, static_cast<int>(source_count(plan)) - 1, false,
+                "bind the upper dir");
+  }
+  list.mkdir(MountBase::Host, upper_base + "/upper", 0755, "make the overlay's upper dir");
+  list.mkdir(MountBase::Host, upper_base + "/work", 0755, "make the overlay's work dir");
+  std::string options = "lowerdir=" + lowerdir + ",upperdir=" + upper_base +
+                        "/upper,workdir=" + upper_base + "/work,userxattr";
+  // One page of mount data is all the kernel takes.
+  if (options.size() >= 4096)
+    throw Error("too many image layers for one overlay (" + std::to_string(layers) + ")");
+  list.mount(MountBase::Host, stage + "/root", "overlay", kMsNosuid | kMsNodev, options,
+             "mount the overlay rootfs");
+  if (spec.keep_upper)
+    list.add(MountStep::KeepUpper, MountBase::Host, upper_base + "/upper",
+             "open the overlay's upper dir");
+}
+
+// A minimal /dev: a tmpfs with the host's harmless nodes bound in (nodes
+// cannot be made in a user namespace, and a bind keeps them usable where a
+// node on this tmpfs would not be), the usual links, its own devpts, shm
+// and mqueue.
+void plan_dev(OpList& list, bool tty_gid_mapped) {
+  list.mount(MountBase::Root, "/dev", "tmpfs", kMsNosuid | kMsNoexec | kMsStrictatime,
+             "mode=755,size=65536k", "mount tmpfs on /dev")
+      .enter = true;
+  for (const char* node : {"null", "zero", "full", "random", "urandom", "tty"}) {
+    MountOp& op = list.add(MountStep::BindHost, MountBase::Dir, node, "bind a /dev node");
+    op.data = std::string("/dev/") + node;
+    op.is_dir = false;
+    op.optional = op.target == "tty";  // a host without /dev/tty still works
+  }
+  static const char* const kLinks[][2] = {
+      {"fd", "/proc/self/fd"},       {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+      {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"},         {"core", "/proc/kcore"}};
+  for (const auto& link : kLinks)
+    list.add(MountStep::Symlink, MountBase::Dir, link[0], "make a /dev link").data = link[1];
+  list.mkdir(MountBase::Dir, "pts", 0755, "make /dev/pts");
+  list.mkdir(MountBase::Dir, "shm", 01777, "make /dev/shm");
+  list.mkdir(MountBase::Dir, "mqueue", 0755, "make /dev/mqueue");
+  list.mount(MountBase::Root, "/dev/pts", "devpts", kMsNosuid | kMsNoexec,
+             tty_gid_mapped ? "newinstance,ptmxmode=0666,mode=0620,gid=5"
+                            : "newinstance,ptmxmode=0666,mode=0620",
+             "mount devpts on /dev/pts");
+  list.mount(MountBase::Root, "/dev/shm", "tmpfs", kMsNosuid | kMsNodev | kMsNoexec,
+             "mode=1777,size=65536k", "mount tmpfs on /dev/shm");
+  list.mount(MountBase::Root, "/dev/mqueue", "mqueue", kMsNosuid | kMsNodev | kMsNoexec, "",
+             "mount mqueue on /dev/mqueue");
+}
+
+}  // namespace
+
+uint64_t upper_size_bytes(const Spec& spec) {
+  if (spec.upper_size_bytes) return spec.upper_size_bytes;
+  return spec.limits.memory_bytes.value_or(kDefaultScratchBytes);
+}
+
+uint64_t tmp_size_bytes(const Spec& spec) {
+  if (spec.tmp_size_bytes) return spec.tmp_size_bytes;
+  return spec.limits.memory_bytes.value_or(kDefaultScratchBytes);
+}
+
+std::string clean_sandbox_path(const std::string& path, const char* what) {
+  if (path.empty() || path[0] != '/')
+    throw Error(std::string(what) + " '" + path + "' must be an absolute path");
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t end = path.find('/', i);
+    if (end == std::string::npos) end = path.size();
+    std::string part = path.substr(i, end - i);
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(std::move(part));
+    }
+    i = end + 1;
+  }
+  std::string clean;
+  for (const auto& p : parts) clean += "/" + p;
+  return clean.empty() ? "/" : clean;
+}
+
+MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped, const std::string& staging) {
+  MountPlan plan;
+  OpList list{plan.ops};
+  struct stat st;
+  // The child covers this host directory with its staging tmpfs, in its
+  // own mount namespace: the host's stays as it is.
+  std::string stage = staging;
+  if (stage.empty()) stage = stat("/tmp", &st) == 0 && S_ISDIR(st.st_mode) ? "/tmp" : "/mnt";
+  bool private_rootfs = spec.rootfs_is_private_copy && spec.layers.empty();
+  if ((spec.keep_upper || !spec.upper_dir.empty()) && (spec.read_only_rootfs || private_rootfs))
+    throw Error(
+        "keeping the upper dir needs an overlay rootfs (not read-only, not a private copy)");
+  std::string workdir =
+      clean_sandbox_path(spec.workdir.empty() ? "/" : spec.workdir, "working directory");
+
+  // The sources.
+  plan.lower_paths = spec.layers.empty() ? std::vector<std::string>{spec.rootfs} : spec.layers;
+  for (const auto& p : plan.lower_paths) {
+    plan.lowers.emplace_back(open(p.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!plan.lowers.back()) throw_errno("cannot open rootfs " + p);
+  }
+  auto add_bind = [&](const std::string& source, const std::string& target, bool ro) {
+    BindPlan bind;
+    bind.source = source;
+    bind.target = clean_sandbox_path(target, "mount target");
+    bind.read_only = ro;
+    if (stat(source.c_str(), &st) < 0)
+      throw_errno("cannot use " + source + " (for " + target + ")");
+    bind.is_dir = S_ISDIR(st.st_mode);
+    plan.binds.push_back(std::move(bind));
+  };
+  if (spec.in_dir) add_bind(*spec.in_dir, "/in", true);
+  for (const auto& v : spec.volumes)
+    if (stat(v.source.c_str(), &st) == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)))
+      throw Error(v.source + " is a device node: pass it with --device " + v.source +
+                  (v.target == v.source ? "" : ":" + v.target) +
+                  " (a -v bind never carries a usable device)");
+  if (spec.out_dir) add_bind(*spec.out_dir, "/out", false);
+  for (const auto& v : spec.volumes) add_bind(v.source, v.target, v.read_only);
+  for (const auto& d : spec.devices) {
+    if (stat(d.source.c_str(), &st) < 0) throw_errno("cannot use the device " + d.source);
+    if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+      throw Error("--device " + d.source + " is not a device node");
+    add_bind(d.source, d.target.empty() ? d.source : d.target, false);
+    plan.binds.back().device = true;
+  }
+  plan.upper_dir = spec.upper_dir;
+  if (source_count(plan) > static_cast<size_t>(kMaxMsgFds))
+    throw Error("too many mounts: at most " + std::to_string(kMaxMsgFds) +
+                " image layers and volumes (--in and --out included) together");
+
+  // The operations, in order.
+  list.add(MountStep::MakePrivate, MountBase::Host, "/", "make / private");
+  // Both tmpfs mounts are bounded: unbounded, each could take half the
+  // host's RAM. Their pages count against --memory too, when it is set.
+  list.mount(MountBase::Host, stage, "tmpfs", kMsNosuid | kMsNodev,
+             "mode=0700,size=" + std::to_string(upper_size_bytes(spec)), "mount the staging tmpfs");
+  plan_rootfs(list, spec, plan, stage);
+  list.add(MountStep::EnterRoot, MountBase::Host, stage + "/root", "open the new root");
+
+  list.mount(MountBase::Root, "/proc", "proc", kMsNosuid | kMsNodev | kMsNoexec, "", "mount /proc");
+  plan_dev(list, tty_gid_mapped);
+  if (spec.net != NetMode::Host) {
+    // A network namespace of its own: a sysfs of its own too.
+    list.mount(MountBase::Root, "/sys", "sysfs", kMsRdonly | kMsNosuid | kMsNodev | kMsNoexec, "",
+               "mount /sys");
+  } else {
+    // The host's network namespace: its sysfs, read-only.
+    MountOp& op = list.add(MountStep::BindHost, MountBase::Root, "/sys", "bind /sys read-only");
+    op.data = "/sys";
+    op.read_only = true;
+  }
+  bool tmp_tmpfs = spec.tmp_tmpfs;
+  for (const auto& t : spec.tmpfs)
+    tmp_tmpfs &= clean_sandbox_path(t.target, "tmpfs target") != "/tmp";
+  if (tmp_tmpfs)
+    list.mount(MountBase::Root, "/tmp", "tmpfs", kMsNosuid | kMsNodev,
+               "mode=1777,size=" + std::to_string(tmp_size_bytes(spec)), "mount /tmp");
+  for (const auto& t : spec.tmpfs) {
+    char options[96];
+    snprintf(options, sizeof options, "mode=%o,size=%llu", t.mode & 07777,
+             static_cast<unsigned long long>(t.size_bytes ? t.size_bytes : tmp_size_bytes(spec)));
+    list.mount(MountBase::Root, clean_sandbox_path(t.target, "tmpfs target"), "tmpfs",
+               kMsNosuid | kMsNodev | (t.read_only ? kMsRdonly : 0) | (t.noexec ? kMsNoexec : 0),
+               options, "mount a --tmpfs");
+  }
+  for (size_t i = 0; i < spec.generated_files.size(); ++i) {
+    const GeneratedFile& g = spec.generated_files[i];
+    MountOp& op =
+        list.add(MountStep::Generated, MountBase::Root,
+                 clean_sandbox_path(g.target, "generated file target"), "write a generated file");
+    op.data = g.content;
+    op.host_path = stage + "/gen" + std::to_string(i);
+    op.is_dir = false;
+  }
+  for (size_t i = 0; i < plan.binds.size(); ++i) {
+    const BindPlan& b = plan.binds[i];
+    list.attach(MountBase::Root, b.target, static_cast<int>(plan.lowers.size() + i), b.read_only,
+                b.device ? "bind a --device" : "bind a volume", b.is_dir, b.device);
+  }
+  for (const char* path : kMaskedPaths)
+    list.add(MountStep::Mask, MountBase::Root, path, "mask a /proc or /sys path");
+  for (const char* path : kReadOnlyPaths)
+    list.add(MountStep::ReadOnly, MountBase::Root, path, "make a /proc path read-only");
+  if (workdir != "/") list.mkdir(MountBase::Root, workdir, 0755, "create the working directory");
+  // Read-only from here on: the root mount alone (its submounts, /tmp and
+  // the writable binds, keep their own flags).
+  if (spec.read_only_rootfs)
+    list.add(MountStep::RootReadOnly, MountBase::Root, "/", "make the rootfs read-only");
+  list.add(MountStep::PivotRoot, MountBase::Root, workdir, "pivot_root");
+  return plan;
+}
+
+}  // namespace coracle::sandbox

@@ -1,0 +1,402 @@
+// The sandbox's mount plan, without root: what plan_mounts decides for a
+// Spec (order, flags, masked paths, targets, read-only mode), and what the
+// child's loop does with a plan, through a recording MountCalls table.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "sandbox/mounts.h"
+#include "temp_dir.h"
+
+namespace coracle::sandbox {
+namespace {
+
+constexpr unsigned long kMsRdonly = 1, kMsNosuid = 2, kMsNodev = 4;
+
+struct PlanFixture : ::testing::Test {
+  test::UnitTempDir tmp;
+  Spec spec;
+  void SetUp() override {
+    make_dir(tmp.path + "/rootfs");
+    make_dir(tmp.path + "/data");
+    spec.rootfs = tmp.path + "/rootfs";
+    spec.argv = {"/bin/true"};
+  }
+  static void make_dir(const std::string& path) { ASSERT_EQ(mkdir(path.c_str(), 0755), 0); }
+  MountPlan plan() { return plan_mounts(spec, true, "/stage"); }
+};
+
+// Index of the first op with this step and target, or -1.
+int find(const MountPlan& p, MountStep step, const std::string& target) {
+  for (size_t i = 0; i < p.ops.size(); ++i)
+    if (p.ops[i].step == step && p.ops[i].target == target) return static_cast<int>(i);
+  return -1;
+}
+
+TEST_F(PlanFixture, StagesAnOverlayThenBuildsTheRootInsideItAndPivotsLast) {
+  spec.workdir = "/srv/app";
+  MountPlan p = plan();
+  ASSERT_GE(p.ops.size(), 10u);
+  EXPECT_EQ(p.ops.front().step, MountStep::MakePrivate);
+  EXPECT_EQ(p.ops[1].step, MountStep::Mount);  // the staging tmpfs, bounded
+  EXPECT_EQ(p.ops[1].target, "/stage");
+  EXPECT_NE(p.ops[1].data.find("size=1073741824"), std::string::npos);
+  int overlay = find(p, MountStep::Mount, "/stage/root");
+  ASSERT_GE(overlay, 0);
+  EXPECT_EQ(p.ops[overlay].fstype, "overlay");
+  EXPECT_EQ(p.ops[overlay].data,
+            "lowerdir=/stage/l0,upperdir=/stage/upper,workdir=/stage/work,userxattr");
+  int enter = find(p, MountStep::EnterRoot, "/stage/root");
+  EXPECT_GT(enter, overlay);
+  EXPECT_EQ(p.ops.back().step, MountStep::PivotRoot);
+  EXPECT_EQ(p.ops.back().target, "/srv/app");
+  EXPECT_LT(find(p, MountStep::Mkdir, "/srv/app"), static_cast<int>(p.ops.size()) - 1);
+  // /proc before what masks it; /dev's nodes in the /dev tmpfs.
+  EXPECT_LT(find(p, MountStep::Mount, "/proc"), find(p, MountStep::Mask, "/proc/kcore"));
+  EXPECT_LT(find(p, MountStep::Mount, "/sys"), find(p, MountStep::Mask, "/sys/firmware"));
+  EXPECT_LT(find(p, MountStep::Mount, "/dev"), find(p, MountStep::BindHost, "null"));
+  EXPECT_EQ(p.ops[find(p, MountStep::Mount, "/dev/pts")].data.find("gid=5") != std::string::npos,
+            true);
+}
+
+TEST_F(PlanFixture, EveryTargetOnceTheRootExistsIsResolvedInsideIt) {
+  spec.volumes = {{tmp.path + "/data", "/srv//data/../cache/.", false}};
+  spec.tmpfs = {{"/run/../scratch", 0, 01777, false, false}};
+  spec.generated_files = {{"/etc/hosts", "127.0.0.1 localhost\n"}};
+  MountPlan p = plan();
+  bool in_root = false;
+  for (const MountOp& op : p.ops) {
+    if (op.step == MountStep::EnterRoot) {
+      in_root = true;
+      continue;
+    }
+    if (!in_root) {
+      // Before: only the staging tmpfs and what is on it, by host path.
+      EXPECT_EQ(op.base, MountBase::Host) << op.what;
+      EXPECT_TRUE(op.target == "/" || op.target.rfind("/stage", 0) == 0) << op.target;
+      continue;
+    }
+    EXPECT_NE(op.base, MountBase::Host) << op.what << " " << op.target;
+    if (op.base == MountBase::Dir) {
+      EXPECT_EQ(op.target.find('/'), std::string::npos) << op.target;  // one name
+    } else {
+      ASSERT_FALSE(op.target.empty());
+      EXPECT_EQ(op.target[0], '/') << op.target;
+      for (const char* bad : {"/../", "/./", "//"})
+        if (op.target != "/")
+          EXPECT_EQ((op.target + "/").find(bad), std::string::npos) << op.target;
+    }
+    if (op.step == MountStep::Generated) EXPECT_EQ(op.host_path.rfind("/stage/", 0), 0u);
+  }
+  EXPECT_GE(find(p, MountStep::Attach, "/srv/cache"), 0);
+  EXPECT_GE(find(p, MountStep::Mount, "/scratch"), 0);
+  spec.volumes = {{tmp.path + "/data", "relative/path", false}};
+  EXPECT_THROW(plan(), Error);
+}
+
+TEST_F(PlanFixture, EverythingFromOutsideIsNosuidAndNodevButTheDeviceNodes) {
+  spec.volumes = {{tmp.path + "/data", "/data", true}};
+  spec.devices = {{"/dev/null", "/dev/mine"}};
+  spec.tmpfs = {{"/cache", 0, 0755, true, true}};
+  MountPlan p = plan();
+  for (const MountOp& op : p.ops) {
+    if (op.step == MountStep::Mount) {
+      EXPECT_TRUE(op.flags & kMsNosuid) << op.target;
+      // /dev holds the bound nodes, /dev/pts the ptys: device files by design.
+      if (op.target != "/dev" && op.target != "/dev/pts")
+        EXPECT_TRUE(op.flags & kMsNodev) << op.target;
+    }
+    if (op.step == MountStep::Attach) EXPECT_EQ(op.device, op.target == "/dev/mine") << op.target;
+    // Layers are never written through (not even by a bug in the setup).
+    if (op.step == MountStep::Attach && op.target.rfind("/stage/l", 0) == 0)
+      EXPECT_TRUE(op.read_only);
+  }
+  EXPECT_TRUE(p.ops[find(p, MountStep::Attach, "/data")].read_only);
+  EXPECT_FALSE(p.ops[find(p, MountStep::Attach, "/dev/mine")].read_only);
+  unsigned long cache = p.ops[find(p, MountStep::Mount, "/cache")].flags;
+  EXPECT_TRUE(cache & kMsRdonly);
+  EXPECT_EQ(p.ops[find(p, MountStep::Mount, "/sys")].flags & kMsRdonly, kMsRdonly);
+  // A device given as a volume would be a dead node: refused with the hint.
+  spec.devices.clear();
+  spec.volumes = {{"/dev/null", "/dev/null", false}};
+  try {
+    plan();
+    ADD_FAILURE() << "a device as -v was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--device /dev/null"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(PlanFixture, TheOciMaskedAndReadOnlyPathsAreAllThere) {
+  MountPlan p = plan();
+  for (const char* path :
+       {"/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+        "/sys/devices/virtual/powercap"})
+    EXPECT_GE(find(p, MountStep::Mask, path), 0) << path;
+  for (const char* path :
+       {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"})
+    EXPECT_GE(find(p, MountStep::ReadOnly, path), 0) << path;
+  // Masks come after the binds, so no bind can uncover what they cover.
+  spec.volumes = {{tmp.path + "/data", "/proc/keys", false}};
+  p = plan();
+  EXPECT_LT(find(p, MountStep::Attach, "/proc/keys"), find(p, MountStep::Mask, "/proc/keys"));
+}
+
+TEST_F(PlanFixture, BindsComeAfterTheGeneratedFilesAndTmpfsSoTheUsersWin) {
+  spec.generated_files = {{"/etc/hosts", "x"}};
+  spec.volumes = {{tmp.path + "/data", "/etc/hosts", true}};
+  spec.tmpfs = {{"/tmp", 4096, 01777, false, false}};
+  MountPlan p = plan();
+  EXPECT_LT(find(p, MountStep::Generated, "/etc/hosts"), find(p, MountStep::Attach, "/etc/hosts"));
+  // A --tmpfs at /tmp replaces the default one rather than stacking on it.
+  int tmp_mounts = 0;
+  for (const MountOp& op : p.ops) tmp_mounts += op.step == MountStep::Mount && op.target == "/tmp";
+  EXPECT_EQ(tmp_mounts, 1);
+  EXPECT_NE(p.ops[find(p, MountStep::Mount, "/tmp")].data.find("size=4096"), std::string::npos);
+}
+
+TEST_F(PlanFixture, ReadOnlyRootfsTurnsTheRootReadOnlyAfterEveryMountPoint) {
+  spec.read_only_rootfs = true;
+  spec.volumes = {{tmp.path + "/data", "/new/dir", false}};
+  MountPlan p = plan();
+  // Still an overlay: its upper takes the mount points the image lacks.
+  EXPECT_GE(find(p, MountStep::Mount, "/stage/root"), 0);
+  int ro = find(p, MountStep::RootReadOnly, "/");
+  ASSERT_GE(ro, 0);
+  EXPECT_EQ(ro, static_cast<int>(p.ops.size()) - 2);  // just before pivot_root
+  EXPECT_LT(find(p, MountStep::Attach, "/new/dir"), ro);
+  spec.read_only_rootfs = false;
+  EXPECT_LT(find(plan(), MountStep::RootReadOnly, "/"), 0);
+}
+
+TEST_F(PlanFixture, LayersAreListedTopmostFirstAndAPrivateCopyIsTheRootItself) {
+  make_dir(tmp.path + "/l1");
+  spec.layers = {tmp.path + "/rootfs", tmp.path + "/l1"};
+  MountPlan p = plan();
+  EXPECT_EQ(p.ops[find(p, MountStep::Mount, "/stage/root")].data.rfind(
+                "lowerdir=/stage/l1:/stage/l0,", 0),
+            0u);
+  EXPECT_EQ(p.ops[find(p, MountStep::Attach, "/stage/l1")].source, 1);
+
+  spec.layers.clear();
+  spec.rootfs_is_private_copy = true;
+  p = plan();
+  EXPECT_LT(find(p, MountStep::Mount, "/stage/root"), 0);  // no overlay
+  int root = find(p, MountStep::Attach, "/stage/root");
+  ASSERT_GE(root, 0);
+  EXPECT_FALSE(p.ops[root].read_only);
+  EXPECT_FALSE(p.layers_read_only);
+  spec.keep_upper = true;  // nothing to keep without an overlay
+  EXPECT_THROW(plan(), Error);
+}
+
+TEST_F(PlanFixture, AnUpperDirOnDiskIsTheLastSourceAndKeepUpperOpensIt) {
+  make_dir(tmp.path + "/upper");
+  spec.upper_dir = tmp.path + "/upper";
+  spec.keep_upper = true;
+  spec.volumes = {{tmp.path + "/data", "/data", false}};
+  MountPlan p = plan();
+  ASSERT_EQ(source_count(p), 3u);
+  int disk = find(p, MountStep::Attach, "/stage/disk");
+  ASSERT_GE(disk, 0);
+  EXPECT_EQ(p.ops[disk].source, 2);
+  EXPECT_NE(p.ops[find(p, MountStep::Mount, "/stage/root")].data.find("upperdir=/stage/disk/upper"),
+            std::string::npos);
+  EXPECT_GE(find(p, MountStep::KeepUpper, "/stage/disk/upper"), 0);
+}
+
+TEST_F(PlanFixture, TheHostsNetworkGetsTheHostsSysfsReadOnly) {
+  spec.net = NetMode::Host;
+  MountPlan p = plan();
+  EXPECT_LT(find(p, MountStep::Mount, "/sys"), 0);
+  int sys = find(p, MountStep::BindHost, "/sys");
+  ASSERT_GE(sys, 0);
+  EXPECT_TRUE(p.ops[sys].read_only);
+  EXPECT_EQ(p.ops[sys].data, "/sys");
+}
+
+// A MountCalls table that records what the loop asks for. Fds are numbers
+// from 100 on, each remembered with what it names.
+struct FakeKernel {
+  std::vector<std::string> log;
+  std::map<int, std::string> open_fds;
+  int next_fd = 100;
+  std::string fail_mount_type;      // mount() of this fstype fails with EPERM
+  std::vector<std::string> absent;  // open_in_root gives ENOENT
+  int touch_error = 0;              // touch_in_root fails with it
+  std::map<std::string, std::string> written;
+
+  int fd_for(const std::string& what) {
+    open_fds[next_fd] = what;
+    return next_fd++;
+  }
+  std::string name(const char* path) {
+    int fd;
+    if (path && sscanf(path, "/proc/self/fd/%d", &fd) == 1) return "fd:" + open_fds[fd];
+    return path ? path : "(null)";
+  }
+  std::string name(int fd) { return fd == AT_FDCWD ? "cwd" : "fd:" + open_fds[fd]; }
+};
+FakeKernel* fake;
+
+MountCalls fake_calls() {
+  MountCalls c{};
+  c.mount = [](const char* source, const char* target, const char* fstype, unsigned long flags,
+               const char*) {
+    if (fstype && fake->fail_mount_type == fstype) return -EPERM;
+    fake->log.push_back("mount " +
+                        std::string(fstype   ? fstype
+                                    : source ? source
+                                             : "") +
+                        " on " + fake->name(target) + ((flags & 4096) ? " bind" : ""));
+    return 0;
+  };
+  c.umount2 = [](const char* target, int) {
+    fake->log.push_back(std::string("umount ") + target);
+    return 0;
+  };
+  c.open_tree = [](int dfd, const char* path, unsigned) {
+    return fake->fd_for("tree of " + (*path ? std::string(path) : fake->name(dfd)));
+  };
+  c.move_mount = [](int from, const char*, int to, const char*, unsigned) {
+    fake->log.push_back("move " + fake->name(from) + " onto " + fake->name(to));
+    return 0;
+  };
+  c.mount_setattr = [](int dfd, const char*, unsigned, struct mount_attr* attr) {
+    fake->log.push_back("setattr " + fake->name(dfd) +
+                        ((attr->attr_set & MOUNT_ATTR_RDONLY) ? " ro" : " rw") +
+                        ((attr->attr_set & MOUNT_ATTR_NODEV) ? "" : " dev"));
+    return 0;
+  };
+  c.open = [](const char* path, int flags, mode_t) {
+    return fake->fd_for(((flags & O_CREAT) ? "new " : "host ") + std::string(path));
+  };
+  c.openat = [](int dfd, const char* path, int, mode_t) {
+    return fake->fd_for(fake->open_fds[dfd] + "/" + path);
+  };
+  c.open_in_root = [](int root, const char* path, int) {
+    EXPECT_EQ(fake->open_fds[root], "host /stage/root") << path;
+    for (const auto& a : fake->absent)
+      if (a == path) return -ENOENT;
+    return fake->fd_for(std::string("root ") + path);
+  };
+  c.mkdir_p_in_root = [](int root, const char* path) {
+    EXPECT_EQ(fake->open_fds[root], "host /stage/root") << path;
+    return fake->fd_for(std::string("root ") + path);
+  };
+  c.touch_in_root = [](int root, const char* path) {
+    EXPECT_EQ(fake->open_fds[root], "host /stage/root") << path;
+    if (fake->touch_error) return -fake->touch_error;
+    return fake->fd_for(std::string("root ") + path);
+  };
+  c.mkdir = [](const char*, mode_t) { return 0; };
+  c.mkdirat = [](int, const char*, mode_t) { return 0; };
+  c.symlinkat = [](const char*, int, const char*) { return 0; };
+  c.write = [](int fd, const void* data, unsigned long size) {
+    fake->written[fake->open_fds[fd]].append(static_cast<const char*>(data), size);
+    return static_cast<long>(size);
+  };
+  c.fstat = [](int, struct stat* st) {
+    memset(st, 0, sizeof *st);
+    st->st_mode = S_IFREG | 0444;
+    return 0;
+  };
+  c.close = [](int fd) {
+    EXPECT_EQ(fake->open_fds.erase(fd), 1u) << "close of an fd not open: " << fd;
+    return 0;
+  };
+  c.fchdir = [](int fd) {
+    fake->log.push_back("fchdir " + fake->name(fd));
+    return 0;
+  };
+  c.chdir = [](const char* path) {
+    fake->log.push_back(std::string("chdir ") + path);
+    return 0;
+  };
+  c.pivot_root = [](const char*, const char*) {
+    fake->log.push_back("pivot_root");
+    return 0;
+  };
+  return c;
+}
+
+struct ApplyFixture : PlanFixture {
+  FakeKernel kernel;
+  int trees[4] = {-1, -1, -1, -1}, sources[4] = {7, 8, 9, 10};
+  int upper = -1;
+  const char* what = "";
+  void SetUp() override {
+    PlanFixture::SetUp();
+    fake = &kernel;
+    for (int fd : sources) kernel.open_fds[fd] = "source " + std::to_string(fd);
+  }
+  int apply(const MountPlan& p) {
+    return apply_mount_plan(p, fake_calls(), trees, 4, sources, &upper, &what);
+  }
+  bool logged(const std::string& line) {
+    return std::find(kernel.log.begin(), kernel.log.end(), line) != kernel.log.end();
+  }
+};
+
+TEST_F(ApplyFixture, ThePlanBecomesMountsInsideTheRootAndLeavesNoFdOpen) {
+  spec.volumes = {{tmp.path + "/data", "/data", true}};
+  spec.generated_files = {{"/etc/hostname", "box\n"}};
+  spec.workdir = "/w";
+  MountPlan p = plan();
+  ASSERT_EQ(apply(p), 0) << what;
+  EXPECT_TRUE(logged("mount tmpfs on /stage"));
+  EXPECT_TRUE(logged("mount overlay on /stage/root"));
+  EXPECT_TRUE(logged("mount proc on fd:root /proc"));
+  EXPECT_TRUE(logged("mount /dev/null on fd:root /dev/null bind"));    // in the /dev tmpfs
+  EXPECT_TRUE(logged("mount /dev/null on fd:root /proc/kcore bind"));  // masked
+  EXPECT_TRUE(logged("move fd:tree of fd:source 7 onto fd:host /stage/l0"));
+  EXPECT_TRUE(logged("setattr fd:tree of fd:source 8 ro"));  // the volume, nodev
+  EXPECT_TRUE(logged("move fd:tree of fd:source 8 onto fd:root /data"));
+  EXPECT_TRUE(logged("move fd:tree of /stage/gen0 onto fd:root /etc/hostname"));
+  EXPECT_EQ(kernel.written["new /stage/gen0"], "box\n");
+  ASSERT_GE(kernel.log.size(), 4u);
+  EXPECT_EQ(kernel.log[kernel.log.size() - 4], "pivot_root");
+  EXPECT_EQ(kernel.log.back(), "chdir /w");
+  // What the loop opened, it closed; the sources are the caller's.
+  for (const auto& [fd, name] : kernel.open_fds) EXPECT_LT(fd, 100) << name;
+}
+
+TEST_F(ApplyFixture, AnIdmappedTreeIsAttachedAsItIsAndAMissingMaskedPathIsSkipped) {
+  trees[0] = 50;
+  kernel.open_fds[50] = "idmapped layer";
+  kernel.absent = {"/proc/kcore", "/sys/firmware"};
+  ASSERT_EQ(apply(plan()), 0) << what;
+  EXPECT_TRUE(logged("move fd:idmapped layer onto fd:host /stage/l0"));
+  for (const auto& line : kernel.log) {
+    EXPECT_EQ(line.find("/proc/kcore"), std::string::npos) << line;
+    EXPECT_EQ(line.find("tree of fd:source 7"), std::string::npos) << line;
+  }
+}
+
+TEST_F(ApplyFixture, AFailureNamesTheOperationAndStopsThere) {
+  kernel.fail_mount_type = "proc";
+  EXPECT_EQ(apply(plan()), -EPERM);
+  EXPECT_STREQ(what, "mount /proc");
+  EXPECT_FALSE(logged("pivot_root"));
+  EXPECT_TRUE(kernel.open_fds.size() == 4) << "fds left open after the failure";
+}
+
+TEST_F(ApplyFixture, AGeneratedFileWhoseTargetCannotBeMadeIsLeftOut) {
+  spec.generated_files = {{"/etc/resolv.conf", "nameserver 10.0.0.1\n"}};
+  kernel.touch_error = EROFS;
+  ASSERT_EQ(apply(plan()), 0) << what;
+  for (const auto& line : kernel.log) EXPECT_EQ(line.find("gen0"), std::string::npos) << line;
+  EXPECT_TRUE(logged("pivot_root"));
+}
+
+}  // namespace
+}  // namespace coracle::sandbox
