@@ -48,9 +48,13 @@ enum class PullPolicy { Missing, Always, Never };
 
 struct RootfsRequest {
   // A reference or manifest digest; "" or "default": the embedded default
-  // image. Ignored when rootfs is set.
+  // image. Ignored when rootfs or layers is set.
   std::string image;
   std::string rootfs;  // a host directory to run on (never written)
+  // Or layer directories the caller holds locked (the builder's stage),
+  // lowest first; an empty list is an empty rootfs (FROM scratch). The
+  // users come from the layers, as from an image's.
+  std::optional<std::vector<std::string>> layers;
   PullPolicy pull = PullPolicy::Missing;
   image::Platform platform = image::host_platform();
   bool use_overlay = true;  // false: the vfs driver, a flattened copy per run

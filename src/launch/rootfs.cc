@@ -13,8 +13,9 @@ namespace coracle::launch {
 
 struct Rootfs::State {
   std::string name;
-  std::optional<image::ImageRootfs> image;  // the layers, locked
-  std::string dir;                          // a directory to run on
+  std::optional<image::ImageRootfs> image;  // its layers locked
+  std::vector<std::string> layers;          // overlay lowers, lowest first
+  std::string dir;                          // or a directory to run on
   bool private_copy = false;                // dir is this run's own (vfs)
   std::string private_parent;               // ROOT/tmp/run-...: removed at the end
   UserDb users;
@@ -49,7 +50,7 @@ void Rootfs::apply(sandbox::Spec& spec) const {
     spec.rootfs = state_->dir;
     spec.rootfs_is_private_copy = state_->private_copy;
   } else {
-    spec.layers = state_->image->layer_dirs;
+    spec.layers = state_->layers;
   }
 }
 
@@ -88,6 +89,19 @@ Rootfs prepare_rootfs(const std::string& store_root, const RootfsRequest& r) {
     s.users = users_of_dir(r.rootfs);
     return out;
   }
+  if (r.layers) {
+    s.name = "build stage";
+    if (r.layers->empty()) {
+      // FROM scratch: an empty directory of this run's own.
+      s.private_parent = image::Store(store_root).make_tmp_dir("scratch");
+      s.dir = s.private_parent;
+      return out;
+    }
+    s.layers = *r.layers;
+    s.users.passwd = image::read_image_file(s.layers, "etc/passwd");
+    s.users.group = image::read_image_file(s.layers, "etc/group");
+    return out;
+  }
   if (r.image.empty() || r.image == "default") {
     s.name = "default";
     s.dir = image::ensure_default_rootfs(store_root);
@@ -98,8 +112,9 @@ Rootfs prepare_rootfs(const std::string& store_root, const RootfsRequest& r) {
   obtain(store, r);
   s.image = image::prepare_rootfs(store, r.image, r.platform);
   s.name = s.image->image.name;
-  s.users.passwd = image::read_image_file(s.image->layer_dirs, "etc/passwd");
-  s.users.group = image::read_image_file(s.image->layer_dirs, "etc/group");
+  s.layers = s.image->layer_dirs;
+  s.users.passwd = image::read_image_file(s.layers, "etc/passwd");
+  s.users.group = image::read_image_file(s.layers, "etc/group");
   if (!r.use_overlay) {
     // Without overlayfs, the image is flattened into a copy for this run
     // alone (under ROOT/tmp, so a killed run's copy is swept later).

@@ -229,9 +229,9 @@ class Builder {
       else if (*n != "default")
         throw Error(at + ": RUN --network=" + *n + ": use default, none or host");
     }
-    sandbox::Spec spec;
+    std::vector<std::string> argv;
     if (ins.exec_form) {
-      spec.argv = *ins.exec_form;
+      argv = *ins.exec_form;
     } else {
       std::string script = ins.args;
       // A heredoc goes back to the shell as written: it does the quoting
@@ -245,10 +245,10 @@ class Builder {
           for (const auto& h : ins.heredocs) script += "\n" + h.content + h.name;
         }
       }
-      spec.argv = st.shell;
-      spec.argv.push_back(script);
+      argv = st.shell;
+      argv.push_back(script);
     }
-    if (spec.argv.empty()) throw Error(at + ": RUN needs a command");
+    if (argv.empty()) throw Error(at + ": RUN needs a command");
     // The stage's environment and the build args in scope: over the
     // defaults (PATH, HOME, HOSTNAME) that launch gives every process.
     std::vector<std::string> run_env = scope.run_env();
@@ -263,25 +263,21 @@ class Builder {
       auto dirs = layer_dirs(st, at);
       std::vector<FileLock> locks = lock_layers_shared(dirs);
       LayeredFs fs(dirs);
-      std::string tmp;
-      if (dirs.empty()) {
-        tmp = store_.make_tmp_dir("build-scratch");
-        spec.rootfs = tmp;
-      } else {
-        spec.layers = dirs;
-      }
-      // Docker's rules for the process, as for every sandbox: the RUN's
-      // command is the whole command line; the user is looked up in the
-      // stage's own passwd and group.
+      // The one launch path, as for every sandbox: the stage's layers as
+      // the rootfs, Docker's rules for the process (the RUN's command is
+      // the whole command line; the user is looked up in the stage's own
+      // passwd and group).
+      launch::RootfsRequest request;
+      request.layers = dirs;
+      launch::Rootfs rootfs = launch::prepare_rootfs(store_.root(), request);
       launch::ProcessOverrides process;
       process.entrypoint.emplace();
-      process.command = spec.argv;
+      process.command = argv;
       process.env = run_env;
       process.user = st.user();
       process.workdir = st.working_dir();
       process.hostname = "coracle-build";
-      launch::apply_process(spec, nullptr, process,
-                            {fs.read_small_file("/etc/passwd"), fs.read_small_file("/etc/group")});
+      sandbox::Spec spec = launch::make_spec(rootfs, process);
       spec.net = net;
       spec.keep_upper = true;
       // What a RUN writes may be large (a compiler, a package cache): it
@@ -306,7 +302,6 @@ class Builder {
       launch::add_etc_files(spec);
       RunOutcome outcome = run_step_command(spec, opts_.output_fd);
       remove_mount_stubs(spec, fs);
-      if (!tmp.empty()) remove_tree(tmp);
       const auto& r = outcome.result;
       if (r.exit_code != 0) {
         std::string why = !r.message.empty() ? r.message
