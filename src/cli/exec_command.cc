@@ -122,7 +122,7 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
       ->capture_default_str();
   cmd->add_option("--device", flags->devices,
                   "Bind a host device node: HOST[:CONTAINER][:PERMS] (serial ports, GPIO, "
-                  "cameras; the node's own mode decides who may use it)");
+                  "cameras; PERMS: some of rwm, enforced by a device cgroup as root)");
   cmd->add_option("--tmpfs", flags->tmpfs,
                   "A tmpfs at PATH[:size=N,mode=M,ro,noexec] (bounded like /tmp by default)");
   cmd->add_option("--dns", flags->dns, "Nameserver for /etc/resolv.conf instead of the host's");

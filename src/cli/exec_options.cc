@@ -44,6 +44,7 @@ sandbox::DeviceMount parse_device(const std::string& text) {
       throw Error("invalid --device '" + text + "': the container path must be absolute");
     d.target = parts[1];
   }
+  if (is_perms(parts.back()) && parts.size() >= 2) d.perms = parts.back();
   return d;
 }
 

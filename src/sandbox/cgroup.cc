@@ -118,6 +118,11 @@ std::unique_ptr<Cgroup> Cgroup::create(const Limits& limits) {
       auto quota = static_cast<uint64_t>(std::llround(*limits.cpus * 100000));
       write_file(dir + "/cpu.max", std::to_string(quota) + " 100000");
     }
+    if (!limits.devices.empty()) {
+      UniqueFd dir_fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!dir_fd) throw_errno("cannot open cgroup " + dir);
+      attach_device_program(dir_fd.get(), load_device_program(limits.devices).get());
+    }
     cg->dir_fd_.reset(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!cg->dir_fd_) throw_errno("cannot open cgroup " + dir);
     return cg;
@@ -149,6 +154,13 @@ std::unique_ptr<Cgroup> Cgroup::create(const Limits& limits) {
     write_file(cpu + "/cpu.cfs_period_us", "100000");
     write_file(cpu + "/cpu.cfs_quota_us",
                std::to_string(static_cast<int64_t>(std::llround(*limits.cpus * 100000))));
+  }
+  if (!limits.devices.empty()) {
+    // Everything denied, then the rules allowed one by one.
+    std::string devices = make("devices");
+    write_file(devices + "/devices.deny", "a");
+    for (const auto& rule : limits.devices)
+      write_file(devices + "/devices.allow", v1_device_line(rule));
   }
   return cg;
 }
@@ -192,7 +204,7 @@ void sweep_cgroups() {
     bases.push_back(v2_base());
   } else {
     auto own = own_cgroups();
-    for (const char* c : {"memory", "pids", "cpu"}) bases.push_back(v1_base(own, c));
+    for (const char* c : {"memory", "pids", "cpu", "devices"}) bases.push_back(v1_base(own, c));
   }
   for (const auto& base : bases) {
     DIR* dir = opendir(base.c_str());

@@ -313,7 +313,9 @@ void child_main(const ChildContext& ctx) {
 
   what = "set up the file system";
   int upper = -1;
-  if (int rc = apply_mount_plan(*ctx.mounts, real_mount_calls(), trees, go.ntrees, sources, &upper, &what); rc < 0)
+  if (int rc = apply_mount_plan(*ctx.mounts, real_mount_calls(), trees, go.ntrees, sources, &upper,
+                                &what);
+      rc < 0)
     fail(ctx, rc, what);
   if (upper >= 0) {
     // The runner reads the command's changes through this fd once the

@@ -238,6 +238,26 @@ void wait_for_exit(InitProcess& init, int sock, const SignalForwarding& signals,
   }
 }
 
+// The device cgroup's rules for --device: the defaults and each device
+// with its permissions. Only root can have one; a plain user's devices get
+// none, and asking for less than rwm is then an error rather than a
+// promise not kept.
+std::vector<DeviceRule> device_rules(const Spec& spec, bool rootful) {
+  if (spec.devices.empty()) return {};
+  std::vector<DeviceRule> rules = default_device_rules();
+  for (const auto& d : spec.devices) {
+    DeviceRule rule = device_rule_for(d.source, d.perms);
+    bool all = rule.access.find('r') != std::string::npos &&
+               rule.access.find('w') != std::string::npos &&
+               rule.access.find('m') != std::string::npos;
+    if (!rootful && !all)
+      throw Error("--device " + d.source + ":" + d.perms +
+                  ": permissions other than rwm need a device cgroup, which needs root");
+    rules.push_back(rule);
+  }
+  return rootful ? rules : std::vector<DeviceRule>{};
+}
+
 }  // namespace
 
 Result run(const Spec& spec, const Hooks& hooks) {
@@ -272,7 +292,9 @@ Result run(const Spec& spec, const Hooks& hooks) {
     if (!hooks.on_start) throw Error("notify_syscalls needs a Hooks::on_start to answer them");
     notify = notify_program(spec.notify_syscalls);
   }
-  std::unique_ptr<Cgroup> cgroup = spec.limits.any() ? Cgroup::create(spec.limits) : nullptr;
+  Limits limits = spec.limits;
+  limits.devices = device_rules(spec, ids.rootful);
+  std::unique_ptr<Cgroup> cgroup = limits.any() ? Cgroup::create(limits) : nullptr;
 
   std::unique_ptr<_cap_struct, int (*)(void*)> init_caps(cap_init(), cap_free);
   cap_value_t kill_cap = CAP_KILL;

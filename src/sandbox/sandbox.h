@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/unique_fd.h"
+#include "sandbox/device_cgroup.h"
 
 namespace coracle::sandbox {
 
@@ -47,6 +48,9 @@ struct GeneratedFile {
 struct DeviceMount {
   std::string source;  // the host's node, e.g. /dev/ttyUSB0
   std::string target;  // inside; empty: the same path
+  // Some of "rwm" (read, write, mknod); "": all. Enforced by a device
+  // cgroup, which needs root.
+  std::string perms;
 };
 
 // --tmpfs: a tmpfs of its own at target (nosuid, nodev, always bounded).
@@ -67,7 +71,10 @@ struct Limits {
   std::optional<uint64_t> memory_bytes;
   std::optional<uint64_t> pids;
   std::optional<double> cpus;
-  bool any() const { return memory_bytes || pids || cpus; }
+  // Not empty: a device cgroup allowing these nodes and no other
+  // (device_cgroup.h). The runner fills it for a sandbox with --device.
+  std::vector<DeviceRule> devices;
+  bool any() const { return memory_bytes || pids || cpus || !devices.empty(); }
 };
 
 // PATH for a command whose environment sets none (Docker's default).

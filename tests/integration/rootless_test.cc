@@ -121,6 +121,18 @@ TEST_F(Rootless, LimitsNeedADelegatedCgroup) {
   EXPECT_NE(r.err.find("memory"), std::string::npos) << r.err;
 }
 
+TEST_F(Rootless, DevicePermissionsNeedRoot) {
+  // No device cgroup for a plain user: fewer than rwm would be a promise
+  // not kept. All of them is fine.
+  auto r = coracle({"exec", "--device", "/dev/null:/dev/n:r", "--", "true"}, options_);
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("needs root"), std::string::npos) << r.err;
+  r = coracle(
+      {"exec", "--device", "/dev/null:/dev/n", "--", "sh", "-c", "echo x > /dev/n && echo ok"},
+      options_);
+  EXPECT_EQ(r.out, "ok\n") << r.err;
+}
+
 // Rootless, layers are unpacked as the caller's own files (no chown), with
 // overlay whiteouts all the same (a 0:0 device needs no privilege), and a
 // flatten writes into directories that a lower layer made read-only.

@@ -13,6 +13,7 @@
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "common/fs.h"
 #include "common/parse.h"
 #include "harness.h"
+#include "sandbox/device_cgroup.h"
 #include "test_host.h"
 
 namespace coracle::test {
@@ -435,6 +437,68 @@ TEST_F(Security, OnlyAnExplicitDeviceIsUsableAndItWorksAsOnTheHost) {
   r = cor({"exec", "--device", work.path() + "/disk.img", "--", "true"});
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_NE(r.err.find("not a device node"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace coracle::test
+
+namespace coracle::test {
+namespace {
+
+TEST_F(Security, ADevicesPermissionsAreEnforcedByTheDeviceCgroup) {
+  if (geteuid() != 0) GTEST_SKIP() << "a loop device needs root";
+  LoopDevice disk(work.path() + "/disk.img");
+  if (disk.path().empty()) GTEST_SKIP() << "no loop device on this kernel";
+  // r: read, no write. The usual /dev nodes still work.
+  auto r = cor({"exec", "--device", disk.path() + ":/dev/disk0:r", "--", "sh", "-c",
+                "head -c 11 /dev/disk0; echo; echo x > /dev/disk0 && echo WROTE; "
+                "echo y > /dev/null && head -c 1 /dev/zero | wc -c"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "SECRET-DISK\n1\n");
+  EXPECT_NE(r.err.find("Operation not permitted"), std::string::npos) << r.err;
+  // rw (and the default, rwm): writes go through.
+  r = cor({"exec", "--device", disk.path() + ":/dev/disk0:rw", "--", "sh", "-c",
+           "printf W > /dev/disk0 && echo WROTE"});
+  EXPECT_EQ(r.out, "WROTE\n") << r.err;
+}
+
+// The cgroup v2 program itself, attached to a cgroup of the host's v2
+// hierarchy (the unified one on a hybrid host): a process in it opens
+// exactly what the rules allow.
+TEST(DeviceCgroup, TheV2ProgramAllowsExactlyItsRules) {
+  if (geteuid() != 0) GTEST_SKIP() << "attaching a cgroup program needs root";
+  std::string v2;
+  for (const auto& line : split(read_file("/proc/self/mountinfo"), '\n'))
+    if (line.find(" - cgroup2 ") != std::string::npos) v2 = split(line, ' ')[4];
+  if (v2.empty()) GTEST_SKIP() << "no cgroup2 hierarchy mounted";
+  std::string dir = v2 + "/coracle-devtest-" + std::to_string(getpid());
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0) << strerror(errno);
+  {
+    UniqueFd cg(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(cg);
+    std::vector<sandbox::DeviceRule> rules = {{'c', 1, 3, "r"}, {'c', 1, 5, "rw"}};
+    sandbox::attach_device_program(cg.get(), sandbox::load_device_program(rules).get());
+  }
+  pid_t child = fork();
+  if (child == 0) {
+    std::string pid = std::to_string(getpid());
+    int procs = open((dir + "/cgroup.procs").c_str(), O_WRONLY);
+    if (procs < 0 || write(procs, pid.data(), pid.size()) < 0) _exit(100);
+    auto opens = [](const char* path, int flags) {
+      int fd = open(path, flags);
+      if (fd >= 0) close(fd);
+      return fd >= 0 ? 1 : 0;
+    };
+    int bits = opens("/dev/null", O_RDONLY) | opens("/dev/null", O_WRONLY) << 1 |
+               opens("/dev/zero", O_RDWR) << 2 | opens("/dev/full", O_RDONLY) << 3;
+    _exit(bits);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  rmdir(dir.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  // null: read only; zero: read and write; full: nothing.
+  EXPECT_EQ(WEXITSTATUS(status), 0b0101);
 }
 
 }  // namespace

@@ -39,10 +39,13 @@ TEST(ExecOptions, Devices) {
   auto d = parse_device("/dev/ttyUSB0");
   EXPECT_EQ(d.source, "/dev/ttyUSB0");
   EXPECT_EQ(d.target, "");
+  EXPECT_EQ(d.perms, "");
   d = parse_device("/dev/ttyUSB0:/dev/serial:rw");
   EXPECT_EQ(d.target, "/dev/serial");
-  d = parse_device("/dev/video0:rwm");
+  EXPECT_EQ(d.perms, "rw");
+  d = parse_device("/dev/video0:r");
   EXPECT_EQ(d.target, "");
+  EXPECT_EQ(d.perms, "r");
   EXPECT_THROW(parse_device("dev/x"), Error);
   EXPECT_THROW(parse_device("/dev/x:/y:rwx"), Error);
   EXPECT_THROW(parse_device("/dev/x:rel"), Error);
