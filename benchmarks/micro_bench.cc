@@ -4,7 +4,7 @@
 
 #include "cli/exec_options.h"
 #include "sandbox/caps.h"
-#include "sandbox/idmap.h"
+#include "common/userns.h"
 #include "sandbox/seccomp.h"
 
 namespace coracle::sandbox {

@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
+#include "common/userns.h"
 #include "image/store.h"
 #include "sandbox/sandbox.h"
 
@@ -24,7 +25,7 @@ struct Workspace {
   explicit Workspace(const image::Store& store) : root(store.make_tmp_dir("chain")) {}
   ~Workspace() {
     try {
-      sandbox::remove_sandbox_tree(root);
+      remove_mapped_tree(root);
     } catch (...) {
     }
   }
@@ -35,7 +36,7 @@ struct Workspace {
 void sweep_stale_workspaces(const image::Store& store) {
   for (const auto& dir : store.stale_tmp_dirs("chain")) {
     try {
-      sandbox::remove_sandbox_tree(dir);
+      remove_mapped_tree(dir);
     } catch (const Error&) {
       // Best effort: the next run tries again.
     }

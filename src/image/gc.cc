@@ -12,6 +12,7 @@
 #include "common/fs.h"
 #include "common/sha256.h"
 #include "common/unique_fd.h"
+#include "common/userns.h"
 #include "image/layer_cache.h"
 
 namespace coracle::image {
@@ -82,8 +83,13 @@ GcResult collect_garbage(const Store& store) {
     result.blob_bytes += static_cast<uint64_t>(st.st_size);
   }
 
+  // A layer dir of another ownership (a cache made before the user had a
+  // subordinate range, or with another one) is never used again.
+  const std::string& suffix = layer_ownership().dir_suffix;
   for (const auto& hex : entries(store.layers_dir())) {
-    if (reachable.has_chain(hex)) continue;
+    bool current =
+        hex.size() == 64 + suffix.size() && hex.compare(64, std::string::npos, suffix) == 0;
+    if (current && reachable.has_chain(hex.substr(0, 64))) continue;
     std::string dir = store.layers_dir() + "/" + hex;
     UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) continue;
@@ -96,7 +102,7 @@ GcResult collect_garbage(const Store& store) {
     // if this gc is killed halfway through deleting it.
     std::string doomed = store.make_tmp_dir("gc") + "/" + hex;
     if (rename(dir.c_str(), doomed.c_str()) < 0) throw_errno("cannot remove " + dir);
-    remove_tree(doomed.substr(0, doomed.rfind('/')));
+    remove_mapped_tree(doomed.substr(0, doomed.rfind('/')));
     unlink(store.lock_path("layer-" + hex).c_str());
     ++result.layers_removed;
   }

@@ -34,7 +34,7 @@ bool is_dir(const std::string& path) {
 }
 
 void unpack_one(const Store& store, const Descriptor& layer, const std::string& diff_id,
-                const std::string& dir, const std::string& what) {
+                const std::string& dir, const std::string& what, bool preserve_owners) {
   // One process unpacks a given layer; the others wait here and find it done.
   FileLock lock(store.lock_path("layer-" + dir.substr(dir.rfind('/') + 1)),
                 FileLock::Mode::Exclusive);
@@ -47,7 +47,7 @@ void unpack_one(const Store& store, const Descriptor& layer, const std::string& 
     UniqueFd dest(open(tmp.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!dest) throw_errno("cannot open " + tmp);
     UnpackOptions opt;
-    opt.preserve_owners = geteuid() == 0;
+    opt.preserve_owners = preserve_owners;
     UnpackStats stats = unpack_layer(in.get(), dest.get(), opt, what + ": layer " + layer.digest);
     if (stats.diff_id != diff_id)
       throw Error(what + ": layer " + layer.digest + " unpacks to " + stats.diff_id +
@@ -73,6 +73,46 @@ void unpack_one(const Store& store, const Descriptor& layer, const std::string& 
 
 }  // namespace
 
+const LayerOwnership& layer_ownership() {
+  static const LayerOwnership ownership = [] {
+    LayerOwnership o;
+    if (geteuid() == 0) {
+      o.preserve = true;
+      return o;
+    }
+    IdMapping ids = plan_id_mapping();
+    if (!ids.via_helpers) return o;
+    o.preserve = true;
+    std::string text;
+    for (const auto* ranges : {&ids.uids, &ids.gids})
+      for (const auto& r : *ranges)
+        text += std::to_string(r.inside) + ":" + std::to_string(r.outside) + ":" +
+                std::to_string(r.count) + ";";
+    o.dir_suffix = "-ids-" + sha256_digest(text).substr(7, 12);
+    o.userns = std::move(ids);
+    return o;
+  }();
+  return ownership;
+}
+
+void with_layer_owners(const std::string& what, const std::function<void(bool)>& fn) {
+  const LayerOwnership& o = layer_ownership();
+  if (o.userns) {
+    run_as_mapped_root(*o.userns, what, [&] { fn(true); });
+    return;
+  }
+  static bool warned = false;
+  if (!o.preserve && !warned) {
+    warned = true;
+    fprintf(stderr,
+            "coracle: warning: no subordinate ids for you in /etc/subuid and /etc/subgid (or no "
+            "newuidmap): every file of an image belongs to root in the sandbox. To keep the "
+            "image's owners, add a range: sudo usermod --add-subuids 100000-165535 "
+            "--add-subgids 100000-165535 $USER (and install uidmap)\n");
+  }
+  fn(o.preserve);
+}
+
 std::vector<std::string> ensure_layers(const Store& store, const Manifest& manifest,
                                        const ImageConfig& config, const std::string& what,
                                        const std::function<void(const LayerEvent&)>& progress) {
@@ -84,7 +124,7 @@ std::vector<std::string> ensure_layers(const Store& store, const Manifest& manif
   std::vector<std::string> dirs;
   std::vector<size_t> missing;
   for (size_t i = 0; i < ids.size(); ++i) {
-    dirs.push_back(store.layers_dir() + "/" + ids[i].substr(7));
+    dirs.push_back(store.layers_dir() + "/" + ids[i].substr(7) + layer_ownership().dir_suffix);
     if (is_dir(dirs.back())) {
       if (progress) progress({i, manifest.layers[i].digest, LayerEvent::Cached});
     } else {
@@ -98,6 +138,7 @@ std::vector<std::string> ensure_layers(const Store& store, const Manifest& manif
   std::mutex mu;
   std::exception_ptr first_error;
   size_t next = 0;
+  bool preserve_owners = false;
   auto worker = [&] {
     while (true) {
       size_t i;
@@ -109,7 +150,7 @@ std::vector<std::string> ensure_layers(const Store& store, const Manifest& manif
       }
       auto start = std::chrono::steady_clock::now();
       try {
-        unpack_one(store, manifest.layers[i], config.diff_ids[i], dirs[i], what);
+        unpack_one(store, manifest.layers[i], config.diff_ids[i], dirs[i], what, preserve_owners);
       } catch (...) {
         std::lock_guard<std::mutex> g(mu);
         if (!first_error) first_error = std::current_exception();
@@ -124,11 +165,15 @@ std::vector<std::string> ensure_layers(const Store& store, const Manifest& manif
   };
   unsigned n = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(),
                                                static_cast<unsigned>(missing.size())));
-  std::vector<std::thread> threads;
-  for (unsigned t = 1; t < n; ++t) threads.emplace_back(worker);
-  worker();
-  for (auto& t : threads) t.join();
-  if (first_error) std::rethrow_exception(first_error);
+  // The threads start inside: a plain user's unpack runs in a forked child.
+  with_layer_owners("unpack the layers of " + what, [&](bool preserve) {
+    preserve_owners = preserve;
+    std::vector<std::thread> threads;
+    for (unsigned t = 1; t < n; ++t) threads.emplace_back(worker);
+    worker();
+    for (auto& t : threads) t.join();
+    if (first_error) std::rethrow_exception(first_error);
+  });
   return dirs;
 }
 

@@ -5,10 +5,12 @@
 // and its diff_id has been checked.
 #pragma once
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/file_lock.h"
+#include "common/userns.h"
 #include "image/oci.h"
 #include "image/store.h"
 
@@ -29,6 +31,29 @@ struct LayerEvent {
 std::vector<std::string> ensure_layers(const Store& store, const Manifest& manifest,
                                        const ImageConfig& config, const std::string& what,
                                        const std::function<void(const LayerEvent&)>& progress = {});
+
+// Who owns the files of an unpacked layer (and of a flattened copy for the
+// sandbox). As root: the image's own ids (the sandbox sees them through
+// idmapped mounts). As a plain user with subordinate ids (/etc/subuid and
+// /etc/subgid, newuidmap): the image's ids through the sandbox's own
+// mapping, so that uid 1000 of the image is uid 1000 in the sandbox (host
+// uid subuid+999), unpacked in a user namespace with that mapping, as
+// podman does. Without a range: the caller owns every file (uid 0 inside).
+struct LayerOwnership {
+  bool preserve = false;            // the image's owners are kept
+  std::optional<IdMapping> userns;  // through this mapping (a plain user)
+  // Layer dirs unpacked through a mapping are named for it: a cache made
+  // before (all the caller's) or with another range is not taken for one.
+  std::string dir_suffix;
+};
+const LayerOwnership& layer_ownership();
+
+// Runs fn(preserve_owners) where files can be given the image's owners: in
+// a user namespace with the mapping (a forked child: fn must not count on
+// other threads, and what it changes in memory stays there), or here. The
+// first time a plain user without a range unpacks, one warning says how to
+// add one.
+void with_layer_owners(const std::string& what, const std::function<void(bool)>& fn);
 
 // Shared locks on layer directories, held while a sandbox runs on them so
 // that gc leaves them alone.

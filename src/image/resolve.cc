@@ -137,7 +137,8 @@ std::string read_image_file(const std::vector<std::string>& layer_dirs, const st
   return {};
 }
 
-uint64_t flatten_image(const Store& store, const ResolvedImage& image, const std::string& dest) {
+uint64_t flatten_image(const Store& store, const ResolvedImage& image, const std::string& dest,
+                       bool for_sandbox) {
   struct stat st;
   if (stat(dest.c_str(), &st) == 0) {
     DIR* d = opendir(dest.c_str());
@@ -151,32 +152,44 @@ uint64_t flatten_image(const Store& store, const ResolvedImage& image, const std
     // their owners, so only the caller may reach into it.
     mkdir_p(dest, 0700);
   }
-  UniqueFd root(open(dest.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!root) throw_errno("cannot open " + dest);
-  UnpackOptions opt;
-  opt.whiteouts = WhiteoutMode::Apply;
-  opt.preserve_owners = geteuid() == 0;
-  // A directory made read-only by one layer must take the next layers'
-  // files (without root's CAP_DAC_OVERRIDE): modes go on at the very end.
-  opt.defer_dir_modes = true;
-  std::vector<DeferredDir> dirs;
-  uint64_t skipped_devices = 0;
-  const auto& diff_ids = image.config.diff_ids;
-  if (diff_ids.size() != image.manifest.layers.size())
-    throw Error("image " + image.name + ": the manifest and the config disagree on the layers");
-  for (size_t i = 0; i < image.manifest.layers.size(); ++i) {
-    const auto& layer = image.manifest.layers[i];
-    std::string what = "image " + image.name + ": layer " + layer.digest;
-    UniqueFd in(open(store.blob_path(layer.digest).c_str(), O_RDONLY | O_CLOEXEC));
-    if (!in) throw_errno(what + " is not in the store");
-    UnpackStats stats = unpack_layer(in.get(), root.get(), opt, what);
-    if (stats.diff_id != diff_ids[i])
-      throw Error(what + " unpacks to " + stats.diff_id + ", but the config says " + diff_ids[i]);
-    dirs.insert(dirs.end(), stats.dirs.begin(), stats.dirs.end());
-    skipped_devices += stats.skipped_devices;
-  }
-  apply_dir_modes(root.get(), dirs);
-  return skipped_devices;
+  uint64_t skipped = 0;
+  auto flatten = [&](bool preserve) {
+    UniqueFd root(open(dest.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) throw_errno("cannot open " + dest);
+    UnpackOptions opt;
+    opt.whiteouts = WhiteoutMode::Apply;
+    opt.preserve_owners = preserve;
+    // A directory made read-only by one layer must take the next layers'
+    // files (without root's CAP_DAC_OVERRIDE): modes go on at the very end.
+    opt.defer_dir_modes = true;
+    std::vector<DeferredDir> dirs;
+    uint64_t skipped_devices = 0;
+    const auto& diff_ids = image.config.diff_ids;
+    if (diff_ids.size() != image.manifest.layers.size())
+      throw Error("image " + image.name + ": the manifest and the config disagree on the layers");
+    for (size_t i = 0; i < image.manifest.layers.size(); ++i) {
+      const auto& layer = image.manifest.layers[i];
+      std::string what = "image " + image.name + ": layer " + layer.digest;
+      UniqueFd in(open(store.blob_path(layer.digest).c_str(), O_RDONLY | O_CLOEXEC));
+      if (!in) throw_errno(what + " is not in the store");
+      UnpackStats stats = unpack_layer(in.get(), root.get(), opt, what);
+      if (stats.diff_id != diff_ids[i])
+        throw Error(what + " unpacks to " + stats.diff_id + ", but the config says " + diff_ids[i]);
+      dirs.insert(dirs.end(), stats.dirs.begin(), stats.dirs.end());
+      skipped_devices += stats.skipped_devices;
+    }
+    apply_dir_modes(root.get(), dirs);
+    skipped = skipped_devices;
+  };
+  if (for_sandbox && geteuid() != 0)
+    with_layer_owners("unpack image " + image.name, flatten);
+  else
+    flatten(geteuid() == 0);
+  // A sandbox's / is 0755, as every image's (the layer cache does the
+  // same): a user other than root must be able to walk it. Its parent, in
+  // the store, keeps others out.
+  if (for_sandbox && chmod(dest.c_str(), 0755) < 0) throw_errno("cannot open up " + dest);
+  return skipped;
 }
 
 }  // namespace coracle::image

@@ -52,7 +52,12 @@ std::string read_image_file(const std::vector<std::string>& layer_dirs, const st
 // `image unpack` and the vfs driver: the image's layers applied in order
 // into dest (created 0700, or empty), whiteouts applied: the flattened
 // rootfs, like umoci's. Device nodes are never made; returns how many were
-// skipped.
-uint64_t flatten_image(const Store& store, const ResolvedImage& image, const std::string& dest);
+// skipped. As root the files keep the image's owners; as a plain user they
+// are the caller's (`image unpack`), or with for_sandbox the image's owners
+// through the sandbox's mapping, as the layer cache has them
+// (layer_ownership(); remove the tree with remove_mapped_tree; the count is
+// then not known: 0).
+uint64_t flatten_image(const Store& store, const ResolvedImage& image, const std::string& dest,
+                       bool for_sandbox = false);
 
 }  // namespace coracle::image

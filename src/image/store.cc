@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/userns.h"
 
 namespace coracle::image {
 namespace {
@@ -117,7 +118,9 @@ std::vector<std::string> Store::stale_tmp_dirs(const std::string& purpose) const
 void Store::sweep_tmp() const {
   for (const auto& path : stale_tmp_dirs()) {
     try {
-      remove_tree(path);
+      // A killed run's vfs copy or RUN layer may hold files of the
+      // caller's subordinate ids.
+      remove_mapped_tree(path);
     } catch (const Error&) {
       // Best effort: the next command tries again.
     }

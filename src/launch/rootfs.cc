@@ -4,6 +4,7 @@
 // embedded default image.
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/userns.h"
 #include "image/default_image.h"
 #include "image/reference.h"
 #include "image/resolve.h"
@@ -23,7 +24,7 @@ struct Rootfs::State {
   ~State() {
     if (private_parent.empty()) return;
     try {
-      sandbox::remove_sandbox_tree(private_parent);
+      remove_mapped_tree(private_parent);
     } catch (const Error&) {
       // Swept with the store's other leftovers.
     }
@@ -121,7 +122,7 @@ Rootfs prepare_rootfs(const std::string& store_root, const RootfsRequest& r) {
     s.private_parent = store.make_tmp_dir("run");
     s.dir = s.private_parent + "/rootfs";
     s.private_copy = true;
-    image::flatten_image(store, s.image->image, s.dir);
+    image::flatten_image(store, s.image->image, s.dir, true);
   }
   return out;
 }

@@ -23,7 +23,7 @@
 #include "sandbox/cgroup.h"
 #include "sandbox/child.h"
 #include "sandbox/device_twins.h"
-#include "sandbox/idmap.h"
+#include "common/userns.h"
 #include "sandbox/net.h"
 #include "sandbox/pasta.h"
 #include "sandbox/sandbox.h"

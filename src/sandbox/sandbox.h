@@ -145,7 +145,7 @@ struct Spec {
   // overlay's upper and work dirs instead of the bounded tmpfs: for a
   // command whose changes may grow large (the builder's RUN). Needs an
   // overlay rootfs. Its files keep the sandbox's host ids: the caller
-  // removes it with remove_sandbox_tree.
+  // removes it with remove_mapped_tree (common/userns.h).
   std::string upper_dir;
 };
 
@@ -212,12 +212,6 @@ struct Captured {
   std::string out, err;
 };
 Captured run_captured(Spec spec, const Hooks& hooks = {});
-
-// rm -rf of a tree that sandboxes wrote into (a chain's workspace): as a
-// plain user with subordinate ids, files of the sandbox's other uids are
-// removed from a user namespace with the sandbox's mapping. Throws when
-// something stays.
-void remove_sandbox_tree(const std::string& path);
 
 // Removes what dead runners left behind (cgroups of a runner killed with
 // SIGKILL). Called at the start of every run; cheap when there is nothing.

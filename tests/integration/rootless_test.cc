@@ -167,6 +167,94 @@ TEST_F(Rootless, ImagesImportRunAndUnpack) {
   run_sh("chmod -R u+w " + work.path());
 }
 
+// The image's owners survive as a plain user: its layers are unpacked in a
+// user namespace mapped through the user's subordinate range, the same
+// mapping the sandbox has, so the image's uid 1000 is uid 1000 inside.
+TEST_F(Rootless, TheImagesOwnersAreKeptThroughTheSubordinateRange) {
+  TempDir work;
+  nlohmann::json layer = busybox_layer();
+  layer.push_back(
+      {{"name", "data"}, {"type", "dir"}, {"mode", 0755}, {"uid", 1000}, {"gid", 1000}});
+  layer.push_back(
+      {{"name", "data/own"}, {"data", "mine"}, {"mode", 0600}, {"uid", 1000}, {"gid", 1000}});
+  layer.push_back({{"name", "secret"}, {"data", "only root"}, {"mode", 0600}});
+  make_layout(work.path() + "/lay", {{"tag", "owners"}, {"layers", {layer}}});
+  run_sh("chown -R " + std::to_string(uid_) + " " + work.path());
+  std::string root = work.path() + "/store";
+  auto r = coracle({"--root", root, "image", "import", work.path() + "/lay"}, options_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* driver : {"overlay", "vfs"}) {
+    r = coracle({"--root", root, "--storage-driver", driver, "exec", "owners", "--", "stat", "-c",
+                 "%u:%g", "/data", "/data/own", "/secret"},
+                options_);
+    EXPECT_EQ(r.out, "1000:1000\n1000:1000\n0:0\n") << driver << ": " << r.err;
+    // uid 1000 writes in its own directory and reads its own 0600 file.
+    r = coracle({"--root", root, "--storage-driver", driver, "exec", "-u", "1000", "owners", "--",
+                 "sh", "-c", "touch /data/x && cat /data/own"},
+                options_);
+    EXPECT_EQ(r.out, "mine") << driver << ": " << r.err;
+  }
+  // On the host, the layer's files belong to the range: 1000 is its 1000th id.
+  uint32_t base = 0;
+  for (const auto& line : split(read_file("/etc/subuid"), '\n'))
+    if (line.rfind(std::string(kUser) + ":", 0) == 0)
+      base = static_cast<uint32_t>(std::stoul(split(line, ':')[1]));
+  if (geteuid() == 0) {
+    ASSERT_NE(base, 0u);
+    std::string dir = run_sh("ls -d " + root + "/layers/*-ids-* | head -1");
+    ASSERT_FALSE(dir.empty());
+    dir.pop_back();
+    struct stat st;
+    ASSERT_EQ(stat((dir + "/data").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, base + 999);
+    // A cache of another ownership (as unpacked before, all the caller's)
+    // is never used, and gc takes it away; the current one stays.
+    std::string hex = dir.substr(dir.rfind('/') + 1, 64);
+    run_sh("mkdir " + root + "/layers/" + hex + " && chown " + std::to_string(uid_) + " " + root +
+           "/layers/" + hex);
+    r = coracle({"--root", root, "image", "gc"}, options_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_FALSE(path_exists(root + "/layers/" + hex));
+    EXPECT_TRUE(path_exists(dir));
+  }
+  r = coracle({"--root", root, "image", "rm", "owners"}, options_);
+  r = coracle({"--root", root, "image", "gc"}, options_);
+  EXPECT_EQ(r.exit_code, 0) << r.err;  // the range's files removed through the mapping
+  EXPECT_EQ(run_sh("ls " + root + "/layers | wc -l"), "0\n");
+}
+
+// A user without a subordinate range: every file is the caller's (root
+// inside), and one warning says how to add a range.
+TEST_F(Rootless, WithoutASubordinateRangeOneWarningSaysHowToAddOne) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs a second user without a range";
+  constexpr const char* kBare = "coracle-test-bare";
+  if (!getpwnam(kBare))
+    ASSERT_EQ(
+        system("useradd --system --no-create-home --shell /usr/sbin/nologin coracle-test-bare"), 0);
+  ASSERT_EQ(run_sh("grep -c '^coracle-test-bare:' /etc/subuid || true"), "0\n");
+  struct passwd* pw = getpwnam(kBare);
+  TempDir work;
+  nlohmann::json layer = busybox_layer();
+  layer.push_back(
+      {{"name", "data"}, {"type", "dir"}, {"mode", 0755}, {"uid", 1000}, {"gid", 1000}});
+  make_layout(work.path() + "/lay", {{"tag", "bare"}, {"layers", {layer}}});
+  run_sh("chown -R " + std::to_string(pw->pw_uid) + " " + work.path());
+  RunOptions bare = options_;
+  bare.uid = pw->pw_uid;
+  bare.gid = pw->pw_gid;
+  bare.home = work.path();
+  std::string root = work.path() + "/store";
+  auto r = coracle({"--root", root, "image", "import", work.path() + "/lay"}, bare);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = coracle({"--root", root, "exec", "bare", "--", "stat", "-c", "%u", "/data"}, bare);
+  EXPECT_EQ(r.out, "0\n") << r.err;
+  std::string all = r.err;
+  r = coracle({"--root", root, "exec", "bare", "--", "true"}, bare);
+  all += r.err;
+  EXPECT_EQ(count_occurrences(all, "no subordinate ids"), 1) << all;
+  EXPECT_NE(all.find("usermod --add-subuids"), std::string::npos) << all;
+}
+
 TEST_F(Rootless, PullsFromARegistryAndRuns) {
   RegistryServer reg(RegistryServer::Auth::kBasic);
   TempDir work;

@@ -1,8 +1,8 @@
-#include "sandbox/idmap.h"
+#include "common/userns.h"
 
 #include <gtest/gtest.h>
 
-namespace coracle::sandbox {
+namespace coracle {
 namespace {
 
 TEST(IdMap, ParsesSubordinateRangesByNameOrUid) {
@@ -38,4 +38,4 @@ TEST(IdMap, RootNeverMapsToHostRoot) {
 }
 
 }  // namespace
-}  // namespace coracle::sandbox
+}  // namespace coracle

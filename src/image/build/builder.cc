@@ -15,6 +15,7 @@
 #include "common/fs.h"
 #include "common/parse.h"
 #include "common/sha256.h"
+#include "common/userns.h"
 #include "image/build/build_cache.h"
 #include "image/build/copy_layer.h"
 #include "image/build/layer_blob.h"
@@ -287,7 +288,7 @@ class Builder {
         std::string dir;
         ~RemoveScratch() {
           try {
-            sandbox::remove_sandbox_tree(dir);
+            remove_mapped_tree(dir);
           } catch (const Error&) {
             // Swept with the store's other leftovers.
           }

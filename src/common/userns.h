@@ -7,10 +7,11 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
-namespace coracle::sandbox {
+namespace coracle {
 
 inline constexpr uint32_t kRootfulBase = 1000000000;  // documented in README
 inline constexpr uint32_t kRootfulCount = 65536;
@@ -30,7 +31,21 @@ IdMapping plan_id_mapping();
 bool maps_id(const std::vector<IdRange>& ranges, uint32_t id);
 // Writes the maps of the user namespace of pid (which must not have exec'd).
 void write_id_mapping(pid_t pid, const IdMapping& mapping);
+// Runs fn in a child process that is root of a new user namespace with
+// the mapping ids (written from outside, by newuidmap/newgidmap when
+// ids.via_helpers): as a plain user, files of the subordinate ids can be
+// made, chowned and removed there. An exception of fn comes back as an
+// Error with its message; what names the job when the namespace cannot be
+// had. fn runs in a forked copy of this process: it must not count on
+// other threads, and what it changes in memory stays in the child.
+void run_as_mapped_root(const IdMapping& ids, const std::string& what,
+                        const std::function<void()>& fn);
+// Removes a tree whose files may belong to the caller's subordinate ids
+// (what a rootless sandbox wrote, a layer with the image's owners): as root
+// of a user namespace with the caller's mapping when the caller alone
+// cannot. Throws coracle::Error.
+void remove_mapped_tree(const std::string& path);
 // Parses /etc/subuid-style text for name or uid; empty when absent.
 std::vector<IdRange> parse_subid(const std::string& text, const std::string& name, uid_t uid);
 
-}  // namespace coracle::sandbox
+}  // namespace coracle

@@ -1,4 +1,4 @@
-#include "sandbox/idmap.h"
+#include "common/userns.h"
 
 #include <fcntl.h>
 #include <pwd.h>
@@ -17,7 +17,7 @@
 
 extern char** environ;
 
-namespace coracle::sandbox {
+namespace coracle {
 
 std::vector<IdRange> parse_subid(const std::string& text, const std::string& name, uid_t uid) {
   std::vector<IdRange> ranges;
@@ -144,57 +144,85 @@ void write_id_mapping(pid_t pid, const IdMapping& m) {
   write_file(proc + "/gid_map", format_map(m.gids));
 }
 
-}  // namespace coracle::sandbox
+void run_as_mapped_root(const IdMapping& ids, const std::string& what,
+                        const std::function<void()>& fn) {
+  int ready[2], go[2], report[2];
+  if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0)
+    throw_errno("pipe");
+  UniqueFd ready_r(ready[0]), ready_w(ready[1]), go_r(go[0]), go_w(go[1]);
+  UniqueFd report_r(report[0]), report_w(report[1]);
+  // What the child prints goes out once, not once more from its copy of a
+  // buffer the parent had not flushed yet.
+  fflush(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) throw_errno("fork");
+  if (pid == 0) {
+    // The maps can only be written from outside (newuidmap is setuid root,
+    // and a setuid binary does nothing for a process of an unmapped user
+    // namespace): the parent writes them while the child waits.
+    char c = 0;
+    bool ok = unshare(CLONE_NEWUSER) == 0;
+    if (write(ready_w.get(), &c, 1) != 1 || !ok) _exit(2);
+    if (read(go_r.get(), &c, 1) != 1) _exit(2);
+    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) _exit(2);
+    int status = 0;
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      std::string message = e.what();
+      (void)!write(report_w.get(), message.data(), message.size());
+      status = 1;
+    }
+    fflush(nullptr);
+    _exit(status);
+  }
+  ready_w.reset();
+  go_r.reset();
+  report_w.reset();
+  char c;
+  bool mapped = false;
+  std::string map_error;
+  if (read(ready_r.get(), &c, 1) == 1) {
+    try {
+      write_id_mapping(pid, ids);
+      mapped = write(go_w.get(), &c, 1) == 1;
+    } catch (const Error& e) {
+      map_error = e.what();
+    }
+  }
+  go_w.reset();  // an unmapped child reads end of file and gives up
+  std::string message;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(report_r.get(), buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) message.append(buf, static_cast<size_t>(n));
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!message.empty()) throw Error(message);
+  if (!mapped || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw Error("cannot " + what + " in a user namespace mapped through /etc/subuid" +
+                (map_error.empty() ? "" : ": " + map_error));
+}
 
-namespace coracle::sandbox {
-
-void remove_sandbox_tree(const std::string& path) {
+void remove_mapped_tree(const std::string& path) {
   try {
     remove_tree(path);
     return;
   } catch (const Error&) {
     if (geteuid() == 0) throw;
   }
-  // Rootless: a sandbox's files of its subordinate uids (a step's 0700
+  // Rootless: a sandbox's or a layer's files of its subordinate uids (a step's 0700
   // directory of uid 1000, say) are not the caller's to remove. A user
   // namespace with the sandbox's own mapping makes the caller their root.
   IdMapping ids = plan_id_mapping();
   if (!ids.via_helpers) throw Error("cannot remove " + path + " (files of other users in it)");
-  int ready[2], go[2];
-  if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0) throw_errno("pipe");
-  UniqueFd ready_r(ready[0]), ready_w(ready[1]), go_r(go[0]), go_w(go[1]);
-  pid_t pid = fork();
-  if (pid < 0) throw_errno("fork");
-  if (pid == 0) {
-    char c = 0;
-    bool ok = unshare(CLONE_NEWUSER) == 0;
-    if (write(ready_w.get(), &c, 1) != 1 || !ok) _exit(2);
-    if (read(go_r.get(), &c, 1) != 1) _exit(2);
-    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) _exit(2);
-    try {
-      remove_tree(path);
-    } catch (...) {
-      _exit(1);
-    }
-    _exit(0);
+  try {
+    run_as_mapped_root(ids, "remove " + path, [&] { remove_tree(path); });
+  } catch (const Error& e) {
+    throw Error("cannot remove " + path +
+                " (even as root of the caller's mapped user namespace): " + e.what());
   }
-  ready_w.reset();
-  go_r.reset();
-  char c;
-  bool mapped = false;
-  if (read(ready_r.get(), &c, 1) == 1) {
-    try {
-      write_id_mapping(pid, ids);
-      mapped = write(go_w.get(), &c, 1) == 1;
-    } catch (const Error&) {
-    }
-  }
-  go_w.reset();  // an unmapped child reads end of file and gives up
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!mapped || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw Error("cannot remove " + path + " (even as root of the sandbox's user namespace)");
 }
 
-}  // namespace coracle::sandbox
+}  // namespace coracle
