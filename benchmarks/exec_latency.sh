@@ -8,7 +8,8 @@
 # and the runner's peak RSS. Usage: benchmarks/exec_latency.sh [CORACLE] [RUNS]
 # With CORACLE_BASELINE=PATH (another coracle binary, e.g. a build of the
 # previous commit), it runs in the same hyperfine run too, as
-# "coracle-baseline": before and after, side by side.
+# "coracle-baseline", and then both run interleaved (exec_ab.py: hyperfine's
+# order alone moves medians on a VM): before and after, side by side.
 # Needs root (crun as root; bwrap and unshare work either way).
 set -euo pipefail
 coracle=$(realpath "${1:-build/coracle}")
@@ -64,3 +65,13 @@ for _ in $(seq 20); do
 done
 echo
 echo "coracle runner peak RSS (max of 20 runs, /usr/bin/time %M): $((rss / 1024)).$(((rss % 1024) * 10 / 1024)) MiB"
+
+if [ -n "${CORACLE_BASELINE:-}" ]; then
+  echo
+  echo "Interleaved (exec_ab.py, $((runs / 3)) rounds):"
+  echo
+  unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null || true
+    exec python3 "$0" --rounds "$1" --rootfs "$2" "$3" "$4"' \
+    "$(dirname "$0")/exec_ab.py" "$((runs / 3))" "$rootfs" "$work/coracle-baseline" "$coracle" |
+    sed -e "s|$work/coracle-baseline|coracle-baseline|" -e "s|$coracle|coracle|"
+fi

@@ -87,7 +87,7 @@ class Applier {
     return -EINVAL;
   }
   int mount_fs(const MountOp& op);
-  int write_generated(const MountOp& op);
+  int write_file(const MountOp& op);
   int mask(const MountOp& op);
   int pivot(const MountOp& op);
 
@@ -114,28 +114,21 @@ int Applier::mount_fs(const MountOp& op) {
   return dir_ < 0 ? dir_ : 0;
 }
 
-// Written on the staging tmpfs, then bound read-only. A target that cannot
-// be made or bound (a read-only rootfs without it, a directory there) is
-// left out: the image keeps its own.
-int Applier::write_generated(const MountOp& op) {
-  int file = sys_.open(op.host_path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+// A new file (O_EXCL: on a tmpfs of the plan's own, nothing else can be
+// there) holding op.data.
+int Applier::write_file(const MountOp& op) {
+  int file = sys_.open(op.target.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
   if (file < 0) return file;
   unsigned long done = 0;
-  while (done < op.data.size()) {
+  int rc = 0;
+  while (done < op.data.size() && rc == 0) {
     long n = sys_.write(file, op.data.data() + done, op.data.size() - done);
     if (n == -EINTR) continue;
-    if (n <= 0) {
-      sys_.close(file);
-      return n < 0 ? static_cast<int>(n) : -EIO;
-    }
-    done += static_cast<unsigned long>(n);
+    if (n <= 0) rc = n < 0 ? static_cast<int>(n) : -EIO;
+    if (n > 0) done += static_cast<unsigned long>(n);
   }
   sys_.close(file);
-  int target = sys_.touch_in_root(root_, op.target.c_str());
-  if (target < 0) return 0;
-  clone_onto(AT_FDCWD, op.host_path.c_str(), target, true, false, false);
-  sys_.close(target);
-  return 0;
+  return rc;
 }
 
 int Applier::mask(const MountOp& op) {
@@ -210,8 +203,8 @@ int Applier::apply(const MountOp& op, int* upper) {
       sys_.close(target);
       return rc;
     }
-    case MountStep::Generated:
-      return write_generated(op);
+    case MountStep::WriteFile:
+      return write_file(op);
     case MountStep::KeepUpper:
       *upper = sys_.open(op.target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
       return *upper < 0 ? *upper : 0;

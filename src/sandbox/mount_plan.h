@@ -39,8 +39,8 @@ enum class MountStep : uint8_t {
                  // missing, a file or a directory as is_dir says), read_only
                  // (then submounts too)
   Attach,        // mount source `source` (its idmapped tree, or a bind of it) on target
-  Generated,     // data written to host_path (staging tmpfs), bound read-only on
-                 // target; a target that cannot be made or bound is left alone
+  WriteFile,     // a new file at target (a host path on a tmpfs of the plan's
+                 // own) holding data
   KeepUpper,     // target (host) opened for the runner: the overlay's upper dir
   EnterRoot,     // target (host) becomes the root that Base::Root paths resolve in
   Mask,          // a directory: an empty read-only tmpfs; a file: /dev/null; absent: nothing
@@ -60,8 +60,7 @@ struct MountOp {
   MountBase base = MountBase::Root;
   std::string target;
   std::string fstype;
-  std::string data;         // mount data, symlink text, host source file, generated content
-  std::string host_path;    // Generated: where the content is written
+  std::string data;         // mount data, symlink text, host source path, file content
   unsigned long flags = 0;  // MS_* of a Mount
   mode_t mode = 0755;       // Mkdir
   int source = -1;          // Attach: index into the mount sources (source_count order)
@@ -69,7 +68,8 @@ struct MountOp {
   bool device = false;      // Attach: a --device, the one bind without nodev
   bool is_dir = true;       // Attach, BindHost: the mount point's kind
   bool enter = false;       // Mount
-  bool optional = false;    // BindHost: a failure is not an error (/dev/tty)
+  bool optional = false;    // BindHost: a failure is not an error (/dev/tty, a
+                            // generated file whose target cannot be made)
   const char* what = "";    // names the operation in an error
 };
 

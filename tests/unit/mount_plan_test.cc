@@ -94,7 +94,9 @@ TEST_F(PlanFixture, EveryTargetOnceTheRootExistsIsResolvedInsideIt) {
         if (op.target != "/")
           EXPECT_EQ((op.target + "/").find(bad), std::string::npos) << op.target;
     }
-    if (op.step == MountStep::Generated) EXPECT_EQ(op.host_path.rfind("/stage/", 0), 0u);
+    if (op.step == MountStep::BindHost && op.target == "/etc/hosts") {
+      EXPECT_EQ(op.data, "/stage/gen/0");  // the generated file's own tmpfs
+    }
   }
   EXPECT_GE(find(p, MountStep::Attach, "/srv/cache"), 0);
   EXPECT_GE(find(p, MountStep::Mount, "/scratch"), 0);
@@ -156,12 +158,37 @@ TEST_F(PlanFixture, BindsComeAfterTheGeneratedFilesAndTmpfsSoTheUsersWin) {
   spec.volumes = {{tmp.path + "/data", "/etc/hosts", true}};
   spec.tmpfs = {{"/tmp", 4096, 01777, false, false}};
   MountPlan p = plan();
-  EXPECT_LT(find(p, MountStep::Generated, "/etc/hosts"), find(p, MountStep::Attach, "/etc/hosts"));
+  EXPECT_LT(find(p, MountStep::BindHost, "/etc/hosts"), find(p, MountStep::Attach, "/etc/hosts"));
   // A --tmpfs at /tmp replaces the default one rather than stacking on it.
   int tmp_mounts = 0;
   for (const MountOp& op : p.ops) tmp_mounts += op.step == MountStep::Mount && op.target == "/tmp";
   EXPECT_EQ(tmp_mounts, 1);
   EXPECT_NE(p.ops[find(p, MountStep::Mount, "/tmp")].data.find("size=4096"), std::string::npos);
+}
+
+TEST_F(PlanFixture, MountPointsTheImageLacksAreMadeInTheUpperDirBeforeTheOverlay) {
+  spec.generated_files = {{"/etc/hostname", "h"}, {"/etc/hosts", "x"}};
+  MountPlan p = plan();  // the rootfs has no /etc at all
+  int overlay = find(p, MountStep::Mount, "/stage/root");
+  int dir = find(p, MountStep::Mkdir, "/stage/upper/etc");
+  ASSERT_GE(dir, 0);
+  EXPECT_LT(dir, overlay);
+  EXPECT_LT(find(p, MountStep::WriteFile, "/stage/upper/etc/hostname"), overlay);
+  EXPECT_LT(find(p, MountStep::WriteFile, "/stage/upper/etc/hosts"), overlay);
+  // The image's own file: bound over, nothing made for it.
+  make_dir(spec.rootfs + "/etc");
+  ASSERT_EQ(chmod((spec.rootfs + "/etc").c_str(), 0755), 0);
+  write_file_atomic(spec.rootfs + "/etc/hosts", "");
+  p = plan();
+  EXPECT_GE(find(p, MountStep::WriteFile, "/stage/upper/etc/hostname"), 0);
+  EXPECT_LT(find(p, MountStep::WriteFile, "/stage/upper/etc/hosts"), 0);
+  // A /etc the overlay would not show as a plain directory: left to the
+  // overlay (a symlink must stay a symlink).
+  ASSERT_EQ(chmod((spec.rootfs + "/etc").c_str(), 0700), 0);
+  EXPECT_LT(find(plan(), MountStep::Mkdir, "/stage/upper/etc"), 0);
+  ASSERT_EQ(rename((spec.rootfs + "/etc").c_str(), (spec.rootfs + "/real-etc").c_str()), 0);
+  ASSERT_EQ(symlink("real-etc", (spec.rootfs + "/etc").c_str()), 0);
+  EXPECT_LT(find(plan(), MountStep::Mkdir, "/stage/upper/etc"), 0);
 }
 
 TEST_F(PlanFixture, ReadOnlyRootfsTurnsTheRootReadOnlyAfterEveryMountPoint) {
@@ -252,7 +279,7 @@ MountCalls fake_calls() {
   MountCalls c{};
   c.mount = [](const char* source, const char* target, const char* fstype, unsigned long flags,
                const char*) {
-    if (fstype && fake->fail_mount_type == fstype) return -EPERM;
+    if (fstype && !fake->fail_mount_type.empty() && fake->fail_mount_type == fstype) return -EPERM;
     fake->log.push_back("mount " +
                         std::string(fstype   ? fstype
                                     : source ? source
@@ -361,8 +388,13 @@ TEST_F(ApplyFixture, ThePlanBecomesMountsInsideTheRootAndLeavesNoFdOpen) {
   EXPECT_TRUE(logged("move fd:tree of fd:source 7 onto fd:host /stage/l0"));
   EXPECT_TRUE(logged("setattr fd:tree of fd:source 8 ro"));  // the volume, nodev
   EXPECT_TRUE(logged("move fd:tree of fd:source 8 onto fd:root /data"));
-  EXPECT_TRUE(logged("move fd:tree of /stage/gen0 onto fd:root /etc/hostname"));
-  EXPECT_EQ(kernel.written["new /stage/gen0"], "box\n");
+  EXPECT_TRUE(logged("mount /stage/gen/0 on fd:root /etc/hostname bind"));
+  EXPECT_EQ(kernel.written["new /stage/gen/0"], "box\n");
+  // Written first, then the tmpfs made read-only, then bound.
+  auto at = [&](const std::string& line) {
+    return std::find(kernel.log.begin(), kernel.log.end(), line) - kernel.log.begin();
+  };
+  EXPECT_LT(at("mount  on /stage/gen"), at("mount /stage/gen/0 on fd:root /etc/hostname bind"));
   ASSERT_GE(kernel.log.size(), 4u);
   EXPECT_EQ(kernel.log[kernel.log.size() - 4], "pivot_root");
   EXPECT_EQ(kernel.log.back(), "chdir /w");
@@ -394,7 +426,8 @@ TEST_F(ApplyFixture, AGeneratedFileWhoseTargetCannotBeMadeIsLeftOut) {
   spec.generated_files = {{"/etc/resolv.conf", "nameserver 10.0.0.1\n"}};
   kernel.touch_error = EROFS;
   ASSERT_EQ(apply(plan()), 0) << what;
-  for (const auto& line : kernel.log) EXPECT_EQ(line.find("gen0"), std::string::npos) << line;
+  for (const auto& line : kernel.log)
+    EXPECT_EQ(line.find("/etc/resolv.conf"), std::string::npos) << line;
   EXPECT_TRUE(logged("pivot_root"));
 }
 
