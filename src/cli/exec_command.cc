@@ -1,4 +1,5 @@
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -128,7 +129,7 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
   cmd->add_option("--dns", flags->dns, "Nameserver for /etc/resolv.conf instead of the host's");
   cmd->add_option("--add-host", flags->add_hosts, "NAME:IP line for /etc/hosts");
   cmd->add_option("--in", flags->in_dir, "Directory mounted read-only at /in");
-  cmd->add_option("--out", flags->out_dir, "Directory mounted read-write at /out");
+  cmd->add_option("--out", flags->out_dir, "Directory mounted read-write at /out (made when missing)");
   cmd->add_option("-v,--volume", flags->volumes, "Bind SRC:DST[:ro]");
   cmd->add_flag("-t,--tty", flags->tty,
                 "A terminal for the command (a pty of the sandbox's own; job control works)");
@@ -192,6 +193,10 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
     launch::Rootfs rootfs = launch::prepare_rootfs(global.store_root(), request);
     sandbox::Spec spec = launch::make_spec(rootfs, process_overrides(*flags));
     apply_sandbox_flags(spec, *flags);
+    // --out names where the results go: made when missing, as `-o DIR`
+    // makes its directory in other tools (its parent must exist).
+    if (spec.out_dir && !path_exists(*spec.out_dir) && mkdir(spec.out_dir->c_str(), 0755) < 0)
+      throw_errno("cannot create the --out directory " + *spec.out_dir);
     std::unique_ptr<portmon::PortMonitor> monitor = make_port_monitor(*flags, spec, *json);
     sandbox::Hooks hooks;
     if (monitor) {

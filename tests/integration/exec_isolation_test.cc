@@ -59,6 +59,18 @@ TEST(Isolation, PrivateNetworkHasOnlyLoopbackUp) {
   EXPECT_GE(std::stoi(r.out), 2) << "the host's interfaces should be visible with --net host";
 }
 
+TEST(Isolation, AMissingOutDirectoryIsMadeButNotItsParents) {
+  TempDir work;
+  auto r = coracle(
+      {"exec", "--out", work.path() + "/build", "--", "/bin/sh", "-c", "echo made > /out/result"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(work.path() + "/build/result"), "made\n");
+  // A typo in a parent is an error, not a tree of new directories.
+  r = coracle({"exec", "--out", work.path() + "/no/such/build", "--", "true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("--out"), std::string::npos) << r.err;
+}
+
 TEST(Isolation, InIsReadOnlyAndOutIsWritableAndOwnedByTheCaller) {
   TempDir in, out;
   write_file_atomic(in.path() + "/greeting", "hi\n");
