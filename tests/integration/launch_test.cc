@@ -57,6 +57,27 @@ TEST_F(LaunchTest, UsersByNameOnEveryKindOfRootfs) {
   r = cor({"exec", "-u", "ghost", "--", "true"});
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_NE(r.err.find("ghost"), std::string::npos) << r.err;
+  // NAME:GROUP, through the same files; an image's own passwd too.
+  r = cor({"exec", "-u", "nobody:tty", "--", "id"});
+  EXPECT_NE(r.out.find("uid=65534(nobody) gid=5(tty)"), std::string::npos) << r.out << r.err;
+  r = cor({"exec", "-u", "bob:root", "--rootfs", rootfs, "--", "/bin/id"});
+  EXPECT_NE(r.out.find("uid=1234(bob) gid=0(root)"), std::string::npos) << r.out << r.err;
+  import_entry_image();  // its passwd has app (1000:1001), its group staff (1001)
+  r = cor({"exec", "-u", "app:wheel", "--entrypoint", "/bin/id", "entry", "--", "-u"});
+  EXPECT_EQ(r.out, "1000\n") << r.err;
+  r = cor({"exec", "-u", "app:wheel", "--entrypoint", "/bin/id", "entry", "--", "-g"});
+  EXPECT_EQ(r.out, "10\n") << r.err;
+}
+
+TEST_F(LaunchTest, ReadOnlyWorksOnAnImageWithoutMountPoints) {
+  // A layout made entry by entry, like umoci's and skopeo's, has no /proc,
+  // /dev, /sys or /tmp: they are made in the overlay's upper dir, never in
+  // the image, and the root is read-only all the same.
+  import_entry_image();
+  auto r = cor({"exec", "--read-only", "--entrypoint", "/bin/sh", "entry", "--", "-c",
+                "cat /proc/1/cmdline >/dev/null && echo proc; touch /x 2>/dev/null || echo ro"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "proc\nro\n") << r.err;
 }
 
 TEST_F(LaunchTest, ExecAndTheChainGiveTheSameEnvironment) {
