@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -313,10 +314,15 @@ void child_main(const ChildContext& ctx) {
 
   what = "set up the file system";
   int upper = -1;
+  // The plan's modes are meant as written (a 0644 /etc/resolv.conf must
+  // be readable by every user inside), whatever the caller's umask; the
+  // command then starts with Docker's 022.
+  umask(0);
   if (int rc = apply_mount_plan(*ctx.mounts, real_mount_calls(), trees, go.ntrees, sources, &upper,
                                 &what);
       rc < 0)
     fail(ctx, rc, what);
+  umask(022);
   if (upper >= 0) {
     // The runner reads the command's changes through this fd once the
     // sandbox has gone; nothing inside keeps a way to it.

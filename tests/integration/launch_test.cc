@@ -3,6 +3,7 @@
 // every kind of rootfs, --entrypoint, and the storage driver is obeyed
 // everywhere.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
 
@@ -67,6 +68,18 @@ TEST_F(LaunchTest, UsersByNameOnEveryKindOfRootfs) {
   EXPECT_EQ(r.out, "1000\n") << r.err;
   r = cor({"exec", "-u", "app:wheel", "--entrypoint", "/bin/id", "entry", "--", "-g"});
   EXPECT_EQ(r.out, "10\n") << r.err;
+}
+
+TEST_F(LaunchTest, ACallersUmaskDoesNotLockOtherUsersOut) {
+  // Under umask 077 the sandbox's / and its generated /etc files came out
+  // 0700 and 0600: no user but root could run anything. The command gets
+  // Docker's 022.
+  mode_t saved = umask(077);
+  auto r = cor({"exec", "-u", "nobody", "--", "sh", "-c",
+                "cat /etc/hostname /etc/hosts >/dev/null && umask"});
+  umask(saved);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "0022\n") << r.err;
 }
 
 TEST_F(LaunchTest, ReadOnlyWorksOnAnImageWithoutMountPoints) {
