@@ -14,6 +14,9 @@ packages=(
   busybox-static
   # outbound networking for sandboxes (assistants, build RUN, --net pasta)
   passt
+  # the micro-VM backend (exec --vm): the VMM, a guest kernel with virtio
+  # modules, erofs images of the layers
+  qemu-system-x86 linux-image-cloud-amd64 erofs-utils
   # tests: newuidmap/newgidmap for the rootless user, ip for namespace checks
   uidmap iproute2 passwd util-linux procps
   # tests: real image tools and a real registry

@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/parse.h"
 #include "image/layer_unpack.h"
+#include "vm/agent.h"
 
 #ifndef CORACLE_VERSION
 #define CORACLE_VERSION "0.0.0"
@@ -43,6 +44,8 @@ std::string named_command(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Inside a micro-VM, the guest kernel runs this binary as its init.
+  if (coracle::vm::is_guest_init(argc, argv)) coracle::vm::agent_main();
   CLI::App app{"coracle: run OCI images and assistant chains in Linux namespaces, no daemon"};
   app.name("coracle");
   app.set_version_flag("--version", "coracle " CORACLE_VERSION);

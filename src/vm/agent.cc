@@ -1,0 +1,81 @@
+#include "vm/agent.h"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "common/fs.h"
+#include "common/parse.h"
+
+namespace coracle::vm {
+namespace {
+
+// The kernel's log, the one place an agent can complain before it has a
+// channel to the host (the host shows it when the guest ends early).
+void kmsg(const std::string& text) {
+  int fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  std::string line = "coracle-agent: " + text + "\n";
+  (void)!write(fd, line.data(), line.size());
+  close(fd);
+}
+
+[[noreturn]] void power_off() {
+  sync();
+  reboot(RB_POWER_OFF);
+  _exit(1);  // PID 1 exiting panics the guest: the host sees it end
+}
+
+void mount_or_log(const char* source, const char* target, const char* type) {
+  mkdir(target, 0755);
+  if (mount(source, target, type, MS_NOSUID | MS_NOEXEC, nullptr) < 0)
+    kmsg(std::string("cannot mount ") + target + ": " + strerror(errno));
+}
+
+// The modules in the order the host wrote (dependencies first).
+bool load_modules() {
+  std::string order;
+  try {
+    order = read_file("/modules/order");
+  } catch (const std::exception& e) {
+    kmsg(e.what());
+    return false;
+  }
+  for (const auto& name : split(order, '\n')) {
+    if (name.empty()) continue;
+    std::string path = "/modules/" + name;
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)) {
+      kmsg("cannot load " + name + ": " + strerror(errno));
+      if (fd >= 0) close(fd);
+      return false;
+    }
+    close(fd);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool is_guest_init(int argc, char** argv) {
+  return getpid() == 1 && argc >= 1 && strcmp(argv[0], "/init") == 0;
+}
+
+void agent_main() {
+  mount_or_log("devtmpfs", "/dev", "devtmpfs");
+  mount_or_log("proc", "/proc", "proc");
+  mount_or_log("sysfs", "/sys", "sysfs");
+  if (!load_modules()) power_off();
+  kmsg("modules loaded");
+  power_off();
+}
+
+}  // namespace coracle::vm
