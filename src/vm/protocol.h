@@ -1,0 +1,74 @@
+// The agent's protocol: frames on one virtio-serial port between the host
+// and the guest agent (docs/vm.md). A frame is a 4-byte little-endian
+// length (of what follows), a 1-byte type and the payload. Independent of
+// the VMM: qemu's virtio-serial today, a VMM of coracle's own later.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace coracle::vm {
+
+enum class FrameType : uint8_t {
+  // guest -> host
+  Ready = 1,   // the agent is up; payload: its version
+  Stdout = 2,  // the command's output
+  Stderr = 3,
+  Exit = 4,    // JSON {"exit_code": N, "signal": S}
+  Failed = 5,  // the agent could not start the command: JSON {"errno": E, "what": "..."}
+  Port = 6,    // a port event, JSON as the namespace backend's
+  // host -> guest
+  Start = 16,     // JSON GuestSpec
+  Stdin = 17,     // input for the command
+  StdinEnd = 18,  // no more input
+  Signal = 19,    // payload: the signal's number, decimal
+};
+
+// Larger frames are refused: a hostile guest cannot make the host buffer
+// without bound.
+inline constexpr uint32_t kMaxFramePayload = 1 << 20;
+
+struct Frame {
+  FrameType type;
+  std::string payload;
+};
+
+std::string encode_frame(FrameType type, std::string_view payload);
+
+// Reassembles frames from a byte stream read in any pieces.
+class FrameReader {
+ public:
+  void feed(const char* data, size_t size);
+  // The next whole frame, if one is in. Throws coracle::Error for a frame
+  // over kMaxFramePayload or of no known type.
+  std::optional<Frame> next();
+
+ private:
+  std::string buffer_;
+};
+
+// What the guest runs: the launch path's result, as the agent needs it.
+struct GuestSpec {
+  std::vector<std::string> argv, env;
+  uint32_t uid = 0, gid = 0;
+  std::string workdir = "/";
+  std::string hostname = "coracle";
+  unsigned layers = 0;  // /dev/vda.. in order, lowest first: erofs images
+  bool read_only = false;
+  struct Share {
+    std::string tag;     // the virtio-fs tag
+    std::string target;  // where it goes inside
+    bool read_only = false;
+  };
+  std::vector<Share> shares;                               // /in, /out, -v
+  std::vector<std::pair<std::string, std::string>> files;  // generated: target, content
+};
+
+std::string to_json(const GuestSpec& spec);
+// Throws coracle::Error for anything malformed (the agent refuses it).
+GuestSpec guest_spec_from_json(std::string_view text);
+
+}  // namespace coracle::vm
