@@ -14,6 +14,7 @@
 
 #include "common/fs.h"
 #include "common/parse.h"
+#include "vm/protocol.h"
 
 namespace coracle::vm {
 namespace {
@@ -63,6 +64,27 @@ bool load_modules() {
   return true;
 }
 
+// The host's channel: the virtio-serial port the host named
+// org.coracle.agent (its /dev node appears once virtio_console has probed
+// the device, which can take a moment after the module loads).
+int open_channel() {
+  for (int attempt = 0; attempt < 500; ++attempt) {
+    for (const auto& port : list_dir("/sys/class/virtio-ports")) {
+      std::string name;
+      try {
+        name = read_file("/sys/class/virtio-ports/" + port + "/name");
+      } catch (const std::exception&) {
+        continue;
+      }
+      if (name != "org.coracle.agent\n") continue;
+      int fd = open(("/dev/" + port).c_str(), O_RDWR | O_CLOEXEC);
+      if (fd >= 0) return fd;
+    }
+    usleep(2000);
+  }
+  return -1;
+}
+
 }  // namespace
 
 bool is_guest_init(int argc, char** argv) {
@@ -75,6 +97,13 @@ void agent_main() {
   mount_or_log("sysfs", "/sys", "sysfs");
   if (!load_modules()) power_off();
   kmsg("modules loaded");
+  int channel = open_channel();
+  if (channel < 0) {
+    kmsg("no channel to the host (a virtio-serial port named org.coracle.agent)");
+    power_off();
+  }
+  std::string ready = encode_frame(FrameType::Ready, "1");
+  (void)!write(channel, ready.data(), ready.size());
   power_off();
 }
 
