@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "temp_dir.h"
+#include "vm/guest_kernel.h"
 #include "vm/initramfs.h"
 
 namespace coracle::vm {
@@ -106,6 +107,74 @@ TEST_F(ModulesDir, TheInitramfsCarriesTheAgentAndTheModulesInOrderDecompressed) 
             "0-base_dep.ko\n1-libcrc32c.ko\n2-erofs.ko\n3-overlay.ko\n");
   EXPECT_EQ(entries["modules/2-erofs.ko"].data, "erofs module");
   EXPECT_EQ(entries["modules/3-overlay.ko"].data, "overlay module");  // gunzipped
+}
+
+}  // namespace
+}  // namespace coracle::vm
+
+namespace coracle::vm {
+namespace {
+
+struct BootDir : ::testing::Test {
+  test::UnitTempDir tmp;
+  void kernel(const std::string& version, bool with_modules = true) {
+    mkdir_p(tmp.path + "/boot");
+    write_file_atomic(tmp.path + "/boot/vmlinuz-" + version, "bzImage");
+    if (!with_modules) return;
+    mkdir_p(tmp.path + "/modules/" + version);
+    write_file_atomic(tmp.path + "/modules/" + version + "/modules.dep", "");
+  }
+  GuestKernel find() { return find_guest_kernel(tmp.path + "/boot", tmp.path + "/modules"); }
+};
+
+TEST_F(BootDir, TheNewestCloudKernelWithItsModulesIsChosen) {
+  unsetenv("CORACLE_VM_KERNEL");
+  kernel("6.1.0-9-cloud-amd64");
+  kernel("6.1.0-57-cloud-amd64");
+  kernel("6.1.0-60-cloud-amd64", false);  // no modules: unusable
+  kernel("6.1.0-99-amd64");               // not a cloud kernel: its virtio is built differently
+  GuestKernel k = find();
+  EXPECT_EQ(k.version, "6.1.0-57-cloud-amd64");
+  EXPECT_EQ(k.image, tmp.path + "/boot/vmlinuz-6.1.0-57-cloud-amd64");
+  EXPECT_EQ(k.modules_dir, tmp.path + "/modules/6.1.0-57-cloud-amd64");
+}
+
+TEST_F(BootDir, NoKernelSaysWhatToInstallAndTheEnvironmentWins) {
+  unsetenv("CORACLE_VM_KERNEL");
+  mkdir_p(tmp.path + "/boot");
+  try {
+    find();
+    ADD_FAILURE() << "no kernel was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("linux-image-cloud-amd64"), std::string::npos);
+  }
+  kernel("6.1.0-1-cloud-amd64");
+  setenv("CORACLE_VM_KERNEL", (tmp.path + "/boot/vmlinuz-6.1.0-1-cloud-amd64").c_str(), 1);
+  setenv("CORACLE_VM_MODULES", (tmp.path + "/modules/6.1.0-1-cloud-amd64").c_str(), 1);
+  EXPECT_EQ(find().version, "6.1.0-1-cloud-amd64");
+  setenv("CORACLE_VM_KERNEL", (tmp.path + "/nothing").c_str(), 1);
+  EXPECT_THROW(find(), Error);
+  unsetenv("CORACLE_VM_KERNEL");
+  unsetenv("CORACLE_VM_MODULES");
+}
+
+TEST_F(BootDir, TheInitramfsIsMadeOnceAndAgainForAnotherAgent) {
+  kernel("6.1.0-1-cloud-amd64");
+  std::string modules = tmp.path + "/modules/6.1.0-1-cloud-amd64";
+  std::string deps;
+  for (const auto& m : guest_modules()) {
+    write_file_atomic(modules + "/" + m + ".ko", m);
+    deps += m + ".ko:\n";
+  }
+  write_file_atomic(modules + "/modules.dep", deps);
+  write_file_atomic(tmp.path + "/agent", "one");
+  GuestKernel k{tmp.path + "/boot/vmlinuz-6.1.0-1-cloud-amd64", modules, "6.1.0-1-cloud-amd64"};
+  std::string first = ensure_initramfs(tmp.path + "/cache", k, tmp.path + "/agent");
+  EXPECT_EQ(ensure_initramfs(tmp.path + "/cache", k, tmp.path + "/agent"), first);
+  write_file_atomic(tmp.path + "/agent", "two!");  // a new build
+  std::string second = ensure_initramfs(tmp.path + "/cache", k, tmp.path + "/agent");
+  EXPECT_NE(second, first);
+  EXPECT_NE(read_file(second).find("two!"), std::string::npos);
 }
 
 }  // namespace
