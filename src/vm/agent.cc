@@ -10,10 +10,14 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
+#include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
+#include "vm/agent_run.h"
 #include "vm/protocol.h"
 
 namespace coracle::vm {
@@ -102,8 +106,37 @@ void agent_main() {
     kmsg("no channel to the host (a virtio-serial port named org.coracle.agent)");
     power_off();
   }
-  std::string ready = encode_frame(FrameType::Ready, "1");
-  (void)!write(channel, ready.data(), ready.size());
+  if (!send_all(channel, encode_frame(FrameType::Ready, "1"))) power_off();
+  // The host's Start frame: what to run.
+  FrameReader reader;
+  std::optional<Frame> start;
+  char buf[65536];
+  while (!start) {
+    ssize_t n = read(channel, buf, sizeof buf);
+    if (n <= 0) power_off();
+    reader.feed(buf, static_cast<size_t>(n));
+    try {
+      start = reader.next();
+    } catch (const std::exception& e) {
+      kmsg(e.what());
+      power_off();
+    }
+  }
+  GuestSpec spec;
+  std::string failure;
+  try {
+    if (start->type != FrameType::Start) throw Error("the host did not send Start first");
+    spec = guest_spec_from_json(start->payload);
+    failure = prepare_guest_rootfs(spec);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (!failure.empty()) {
+    nlohmann::json j = {{"errno", 0}, {"what", failure}};
+    send_all(channel, encode_frame(FrameType::Failed, j.dump()));
+    power_off();
+  }
+  run_guest_command(spec, channel);
   power_off();
 }
 

@@ -1,0 +1,222 @@
+#include "vm/agent_run.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/fs.h"
+
+namespace coracle::vm {
+namespace {
+
+constexpr const char* kRoot = "/run/root";
+
+std::string errno_text(const std::string& what) {
+  return what + ": " + strerror(errno);
+}
+
+// virtio_blk probes its devices after the module is loaded: the node can
+// be a moment late.
+bool wait_for(const std::string& path) {
+  for (int i = 0; i < 1000; ++i) {
+    if (access(path.c_str(), F_OK) == 0) return true;
+    usleep(2000);
+  }
+  return false;
+}
+
+}  // namespace
+
+bool send_all(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+std::string prepare_guest_rootfs(const GuestSpec& spec) {
+  if (spec.layers == 0 || spec.layers > 26) return "the guest needs 1 to 26 layers";
+  mkdir("/run", 0755);
+  if (mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+    return errno_text("mount /run");
+  std::string lowerdir;
+  for (unsigned i = 0; i < spec.layers; ++i) {
+    std::string dev = std::string("/dev/vd") + static_cast<char>('a' + i);
+    std::string dir = "/run/l" + std::to_string(i);
+    mkdir(dir.c_str(), 0755);
+    if (!wait_for(dev)) return dev + " did not appear";
+    if (mount(dev.c_str(), dir.c_str(), "erofs", MS_RDONLY | MS_NODEV, nullptr) < 0)
+      return errno_text("mount " + dev);
+    lowerdir = dir + (lowerdir.empty() ? "" : ":") + lowerdir;  // topmost first
+  }
+  for (const char* d : {"/run/upper", "/run/work", kRoot}) mkdir(d, 0755);
+  // userxattr: the layers mark opaque directories with user.overlay.opaque,
+  // as the store's layer dirs do.
+  std::string options = "lowerdir=" + lowerdir + ",upperdir=/run/upper,workdir=/run/work,userxattr";
+  if (mount("overlay", kRoot, "overlay", MS_NODEV, options.c_str()) < 0)
+    return errno_text("mount the overlay rootfs");
+  struct Fs {
+    const char *type, *target, *data;
+    unsigned long flags;
+  };
+  const Fs kFs[] = {
+      {"proc", "/proc", nullptr, MS_NOSUID | MS_NODEV | MS_NOEXEC},
+      {"sysfs", "/sys", nullptr, MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY},
+      {"devtmpfs", "/dev", nullptr, MS_NOSUID | MS_NOEXEC},
+      {"devpts", "/dev/pts", "newinstance,ptmxmode=0666,mode=0620", MS_NOSUID | MS_NOEXEC},
+      {"tmpfs", "/dev/shm", "mode=1777", MS_NOSUID | MS_NODEV | MS_NOEXEC},
+      {"tmpfs", "/tmp", "mode=1777", MS_NOSUID | MS_NODEV}};
+  UniqueFd root(open(kRoot, O_PATH | O_DIRECTORY | O_CLOEXEC));
+  for (const auto& fs : kFs) {
+    int fd = mkdir_p_in_root(root.get(), fs.target);
+    if (fd < 0) return std::string("make ") + fs.target + ": " + strerror(-fd);
+    std::string at = "/proc/self/fd/" + std::to_string(fd);
+    int rc = mount(fs.type, at.c_str(), fs.type, fs.flags, fs.data);
+    close(fd);
+    if (rc < 0) return errno_text(std::string("mount ") + fs.target);
+  }
+  // The generated files, written into the overlay (its upper dir is this
+  // run's own tmpfs), through the root so a symlink cannot lead out.
+  for (const auto& [target, content] : spec.files) {
+    int fd = touch_in_root(root.get(), target.c_str());
+    if (fd < 0) continue;  // a directory there: the image keeps its own
+    close(fd);
+    int file = open_in_root(root.get(), target.c_str(), O_WRONLY | O_TRUNC | O_NOFOLLOW);
+    if (file < 0) continue;
+    bool ok = send_all(file, content);
+    fchmod(file, 0644);
+    close(file);
+    if (!ok) return "write " + target;
+  }
+  if (!spec.workdir.empty()) {
+    int fd = mkdir_p_in_root(root.get(), spec.workdir.c_str());
+    if (fd >= 0) close(fd);
+  }
+  return "";
+}
+
+void run_guest_command(const GuestSpec& spec, int channel) {
+  int out[2], err[2], in[2], exec_err[2];
+  if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(in, O_CLOEXEC) < 0 ||
+      pipe2(exec_err, O_CLOEXEC) < 0) {
+    send_all(channel, encode_frame(FrameType::Failed, R"({"errno":24,"what":"pipes"})"));
+    return;
+  }
+  std::vector<char*> argv, envp;
+  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  pid_t child = fork();
+  if (child == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    const char* what = "chroot";
+    if (chroot(kRoot) == 0 && (what = "chdir", chdir(spec.workdir.c_str()) == 0) &&
+        (what = "setgroups", setgroups(0, nullptr) == 0) &&
+        (what = "setgid", setresgid(spec.gid, spec.gid, spec.gid) == 0) &&
+        (what = "setuid", setresuid(spec.uid, spec.uid, spec.uid) == 0)) {
+      what = spec.argv[0].c_str();
+      // execvpe searches the PATH of this process's own environment.
+      setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
+      for (const auto& e : spec.env)
+        if (e.rfind("PATH=", 0) == 0) setenv("PATH", e.c_str() + 5, 1);
+      execvpe(argv[0], argv.data(), envp.data());
+    }
+    // One write, so the agent reads errno and what together.
+    int e = errno;
+    char report[512];
+    size_t len = std::min(strlen(what), sizeof report - sizeof e);
+    memcpy(report, &e, sizeof e);
+    memcpy(report + sizeof e, what, len);
+    (void)!write(exec_err[1], report, sizeof e + len);
+    _exit(127);
+  }
+  for (int fd : {out[1], err[1], in[0], exec_err[1]}) close(fd);
+  char report[512];
+  ssize_t got = read(exec_err[0], report, sizeof report);
+  close(exec_err[0]);
+  if (got >= static_cast<ssize_t>(sizeof(int))) {
+    int e;
+    memcpy(&e, report, sizeof e);
+    nlohmann::json j = {{"errno", e}, {"what", std::string(report + sizeof e, got - sizeof e)}};
+    waitpid(child, nullptr, 0);
+    send_all(channel, encode_frame(FrameType::Failed, j.dump()));
+    return;
+  }
+  // Relay until both output pipes end; input and signals meanwhile.
+  FrameReader from_host;
+  int stdin_fd = in[1];
+  struct pollfd fds[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {channel, POLLIN, 0}};
+  char buf[65536];
+  while (fds[0].fd >= 0 || fds[1].fd >= 0) {
+    if (poll(fds, 3, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !fds[i].revents) continue;
+      ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        send_all(channel, encode_frame(i == 0 ? FrameType::Stdout : FrameType::Stderr,
+                                       std::string_view(buf, static_cast<size_t>(n))));
+      } else if (n == 0 || errno != EINTR) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+      }
+    }
+    if (fds[2].revents) {
+      ssize_t n = read(channel, buf, sizeof buf);
+      if (n <= 0) {
+        fds[2].fd = -1;  // the host is gone: the run ends with the VM
+        kill(child, SIGKILL);
+        continue;
+      }
+      from_host.feed(buf, static_cast<size_t>(n));
+      try {
+        while (auto f = from_host.next()) {
+          if (f->type == FrameType::Stdin && stdin_fd >= 0) {
+            if (!send_all(stdin_fd, f->payload)) {
+              close(stdin_fd);
+              stdin_fd = -1;
+            }
+          } else if (f->type == FrameType::StdinEnd && stdin_fd >= 0) {
+            close(stdin_fd);
+            stdin_fd = -1;
+          } else if (f->type == FrameType::Signal) {
+            kill(child, std::atoi(f->payload.c_str()));
+          }
+        }
+      } catch (const Error&) {
+        kill(child, SIGKILL);
+      }
+    }
+  }
+  if (stdin_fd >= 0) close(stdin_fd);
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  nlohmann::json j = {
+      {"exit_code", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)},
+      {"signal", WIFSIGNALED(status) ? WTERMSIG(status) : 0}};
+  send_all(channel, encode_frame(FrameType::Exit, j.dump()));
+}
+
+}  // namespace coracle::vm

@@ -1,0 +1,146 @@
+#include "vm/vm_runner.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "vm/agent_run.h"
+#include "vm/guest_kernel.h"
+#include "vm/layer_images.h"
+#include "vm/qemu.h"
+
+namespace coracle::vm {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The last lines of the guest's console, for an error that needs them.
+std::string console_tail(const std::string& path) {
+  std::string text;
+  try {
+    text = read_file(path);
+  } catch (const Error&) {
+    return "";
+  }
+  size_t at = text.size() > 2000 ? text.size() - 2000 : 0;
+  return text.substr(at);
+}
+
+}  // namespace
+
+VmResult run_in_vm(const VmRunRequest& r) {
+  VmResult result;
+  VmConfig config;
+  config.kernel = find_guest_kernel();
+  config.initramfs = ensure_initramfs(r.cache_dir, config.kernel, r.agent);
+  config.disks = ensure_layer_images(r.cache_dir + "/layers", r.layer_dirs);
+  config.memory_bytes = r.memory_bytes;
+  config.cpus = r.cpus;
+  config.network = r.network;
+  config.kvm = result.kvm = kvm_usable();
+  std::string scratch = make_unique_dir(r.cache_dir, "run-");
+  struct RemoveScratch {
+    std::string dir;
+    ~RemoveScratch() {
+      try {
+        remove_tree(dir);
+      } catch (const Error&) {
+      }
+    }
+  } remove_scratch{scratch};
+  config.console_log = scratch + "/console.log";
+  GuestSpec guest = r.guest;
+  guest.layers = static_cast<unsigned>(r.layer_dirs.size());
+
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) throw_errno("socketpair");
+  UniqueFd channel(pair[0]), guest_end(pair[1]);
+  config.channel_fd = guest_end.get();
+  VmProcess qemu(config);
+  guest_end.reset();
+
+  auto deadline = r.timeout.count() ? Clock::now() + r.timeout : Clock::time_point::max();
+  FrameReader reader;
+  bool exited = false;
+  int stdin_fd = r.stdin_fd;
+  char buf[65536];
+  while (true) {
+    struct pollfd fds[3] = {{channel.get(), POLLIN, 0},
+                            {qemu.pidfd(), POLLIN, 0},
+                            {stdin_fd, static_cast<short>(stdin_fd >= 0 ? POLLIN : 0), 0}};
+    int wait_ms = -1;
+    if (deadline != Clock::time_point::max())
+      wait_ms = static_cast<int>(std::max<int64_t>(
+          0,
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
+    int n = poll(fds, 3, wait_ms);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) {  // the timeout: the VM ends, as a sandbox is killed
+      result.timed_out = true;
+      result.exit_code = 124;
+      break;
+    }
+    if (fds[0].revents) {
+      ssize_t got = read(channel.get(), buf, sizeof buf);
+      if (got <= 0) break;  // the VM is gone (powered off, or crashed)
+      reader.feed(buf, static_cast<size_t>(got));
+      while (auto f = reader.next()) {
+        switch (f->type) {
+          case FrameType::Ready:
+            if (!send_all(channel.get(), encode_frame(FrameType::Start, to_json(guest))))
+              throw Error("the micro-VM closed its channel");
+            if (stdin_fd < 0) send_all(channel.get(), encode_frame(FrameType::StdinEnd, ""));
+            break;
+          case FrameType::Stdout:
+            write_all(r.stdout_fd, f->payload.data(), f->payload.size(), "stdout");
+            break;
+          case FrameType::Stderr:
+            write_all(r.stderr_fd, f->payload.data(), f->payload.size(), "stderr");
+            break;
+          case FrameType::Exit: {
+            auto j = nlohmann::json::parse(f->payload, nullptr, false);
+            if (!j.is_object()) throw Error("the guest sent a malformed exit status");
+            result.exit_code = j.value("exit_code", 125);
+            result.signal = j.value("signal", 0);
+            exited = true;
+            break;
+          }
+          case FrameType::Failed: {
+            auto j = nlohmann::json::parse(f->payload, nullptr, false);
+            int e = j.is_object() ? j.value("errno", 0) : 0;
+            std::string what = j.is_object() ? j.value("what", "") : "";
+            result.exit_code = e == ENOENT || e == ENOTDIR ? 127 : e ? 126 : 125;
+            result.message = e ? what + ": " + strerror(e) : "the guest agent: " + what;
+            exited = true;
+            break;
+          }
+          default:
+            break;
+        }
+      }
+    }
+    if (fds[2].revents) {
+      ssize_t got = read(stdin_fd, buf, sizeof buf);
+      if (got > 0) {
+        send_all(channel.get(), encode_frame(FrameType::Stdin, std::string_view(buf, got)));
+      } else {
+        send_all(channel.get(), encode_frame(FrameType::StdinEnd, ""));
+        stdin_fd = -1;
+      }
+    }
+    if (fds[1].revents && !fds[0].revents) break;  // qemu ended, its output read
+  }
+  if (!exited && !result.timed_out)
+    result.message =
+        "the micro-VM ended before the command did\n" + console_tail(config.console_log);
+  return result;  // ~VmProcess ends qemu if the guest has not powered off
+}
+
+}  // namespace coracle::vm

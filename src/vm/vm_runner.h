@@ -1,0 +1,37 @@
+// The host's half of a run in a micro-VM: the guest's kernel, initramfs and
+// erofs layers (cached), qemu, and the relay of the agent's frames to the
+// caller's stdio, ending with the command's exit status.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vm/protocol.h"
+
+namespace coracle::vm {
+
+struct VmRunRequest {
+  std::vector<std::string> layer_dirs;  // the rootfs, lowest first
+  GuestSpec guest;                      // its layer count is set from layer_dirs
+  std::string cache_dir;                // ROOT/vm: initramfs and erofs images
+  std::string agent = "/proc/self/exe";  // the static coracle binary the guest runs
+  uint64_t memory_bytes = 512ULL << 20;
+  unsigned cpus = 1;
+  bool network = false;  // outbound through qemu's user-mode networking
+  int stdin_fd = -1;     // relayed while open; -1: the command's stdin is empty
+  int stdout_fd = 1, stderr_fd = 2;
+  std::chrono::milliseconds timeout{0};
+};
+
+struct VmResult {
+  int exit_code = 125;  // the command's, or 125/126/127 as for namespaces
+  int signal = 0;
+  bool timed_out = false;
+  bool kvm = false;     // else TCG emulation
+  std::string message;  // why coracle (not the command) failed
+};
+
+VmResult run_in_vm(const VmRunRequest& request);
+
+}  // namespace coracle::vm
