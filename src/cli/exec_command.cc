@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/exec_options.h"
+#include "cli/exec_vm.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
@@ -129,7 +130,8 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
   cmd->add_option("--dns", flags->dns, "Nameserver for /etc/resolv.conf instead of the host's");
   cmd->add_option("--add-host", flags->add_hosts, "NAME:IP line for /etc/hosts");
   cmd->add_option("--in", flags->in_dir, "Directory mounted read-only at /in");
-  cmd->add_option("--out", flags->out_dir, "Directory mounted read-write at /out (made when missing)");
+  cmd->add_option("--out", flags->out_dir,
+                  "Directory mounted read-write at /out (made when missing)");
   cmd->add_option("-v,--volume", flags->volumes, "Bind SRC:DST[:ro]");
   cmd->add_flag("-t,--tty", flags->tty,
                 "A terminal for the command (a pty of the sandbox's own; job control works)");
@@ -159,6 +161,9 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
                 "Forward every TCP port the command opens, from 127.0.0.1");
   cmd->add_flag("--watch-ports", flags->watch_ports,
                 "Report ports as the command opens and closes them (forward nothing)");
+  cmd->add_flag("--vm", flags->vm,
+                "Run in a micro-VM (qemu; KVM where it works, else emulation) instead of "
+                "namespaces");
   cmd->add_flag("--json", *json, "Port events and the run's result as JSON lines on stdout");
   // One value per occurrence, as docker and podman take them: `-e A=1 IMAGE`
   // must leave IMAGE alone.
@@ -197,6 +202,11 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
     // makes its directory in other tools (its parent must exist).
     if (spec.out_dir && !path_exists(*spec.out_dir) && mkdir(spec.out_dir->c_str(), 0755) < 0)
       throw_errno("cannot create the --out directory " + *spec.out_dir);
+    if (flags->vm) {
+      sandbox::Result result = run_exec_in_vm(spec, *flags, global);
+      report(result, *json);
+      return result.exit_code;
+    }
     std::unique_ptr<portmon::PortMonitor> monitor = make_port_monitor(*flags, spec, *json);
     sandbox::Hooks hooks;
     if (monitor) {

@@ -29,6 +29,7 @@ struct ExecFlags {
   std::vector<std::string> publish;       // -p
   bool publish_all = false;               // -P
   bool watch_ports = false;               // report ports, forward nothing
+  bool vm = false;                        // --vm: a micro-VM, not namespaces
   bool ports_wanted() const { return !publish.empty() || publish_all || watch_ports; }
 };
 

@@ -136,7 +136,7 @@ void agent_main() {
     send_all(channel, encode_frame(FrameType::Failed, j.dump()));
     power_off();
   }
-  run_guest_command(spec, channel);
+  run_guest_command(spec, channel, reader);
   power_off();
 }
 

@@ -37,6 +37,29 @@ bool wait_for(const std::string& path) {
   return false;
 }
 
+// The host's frames during a run: input for the command, its end,
+// signals. False for a broken stream (the command is then killed).
+bool take_frames(FrameReader& from_host, pid_t child, int& stdin_fd) {
+  try {
+    while (auto f = from_host.next()) {
+      if (f->type == FrameType::Stdin && stdin_fd >= 0) {
+        if (!send_all(stdin_fd, f->payload)) {
+          close(stdin_fd);
+          stdin_fd = -1;
+        }
+      } else if (f->type == FrameType::StdinEnd && stdin_fd >= 0) {
+        close(stdin_fd);
+        stdin_fd = -1;
+      } else if (f->type == FrameType::Signal) {
+        kill(child, std::atoi(f->payload.c_str()));
+      }
+    }
+  } catch (const Error&) {
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool send_all(int fd, const std::string& data) {
@@ -52,6 +75,7 @@ bool send_all(int fd, const std::string& data) {
 
 std::string prepare_guest_rootfs(const GuestSpec& spec) {
   if (spec.layers == 0 || spec.layers > 26) return "the guest needs 1 to 26 layers";
+  if (sethostname(spec.hostname.data(), spec.hostname.size()) < 0) return errno_text("sethostname");
   mkdir("/run", 0755);
   if (mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
     return errno_text("mount /run");
@@ -111,7 +135,7 @@ std::string prepare_guest_rootfs(const GuestSpec& spec) {
   return "";
 }
 
-void run_guest_command(const GuestSpec& spec, int channel) {
+void run_guest_command(const GuestSpec& spec, int channel, FrameReader& from_host) {
   int out[2], err[2], in[2], exec_err[2];
   if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(in, O_CLOEXEC) < 0 ||
       pipe2(exec_err, O_CLOEXEC) < 0) {
@@ -162,10 +186,11 @@ void run_guest_command(const GuestSpec& spec, int channel) {
     return;
   }
   // Relay until both output pipes end; input and signals meanwhile.
-  FrameReader from_host;
   int stdin_fd = in[1];
   struct pollfd fds[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {channel, POLLIN, 0}};
   char buf[65536];
+  // What came with the Start frame first.
+  if (!take_frames(from_host, child, stdin_fd)) kill(child, SIGKILL);
   while (fds[0].fd >= 0 || fds[1].fd >= 0) {
     if (poll(fds, 3, -1) < 0) {
       if (errno == EINTR) continue;
@@ -190,23 +215,7 @@ void run_guest_command(const GuestSpec& spec, int channel) {
         continue;
       }
       from_host.feed(buf, static_cast<size_t>(n));
-      try {
-        while (auto f = from_host.next()) {
-          if (f->type == FrameType::Stdin && stdin_fd >= 0) {
-            if (!send_all(stdin_fd, f->payload)) {
-              close(stdin_fd);
-              stdin_fd = -1;
-            }
-          } else if (f->type == FrameType::StdinEnd && stdin_fd >= 0) {
-            close(stdin_fd);
-            stdin_fd = -1;
-          } else if (f->type == FrameType::Signal) {
-            kill(child, std::atoi(f->payload.c_str()));
-          }
-        }
-      } catch (const Error&) {
-        kill(child, SIGKILL);
-      }
+      if (!take_frames(from_host, child, stdin_fd)) kill(child, SIGKILL);
     }
   }
   if (stdin_fd >= 0) close(stdin_fd);

@@ -12,8 +12,10 @@ std::string prepare_guest_rootfs(const GuestSpec& spec);
 
 // Runs the command in /run/root and relays: Stdin/StdinEnd/Signal frames
 // in, Stdout/Stderr frames out, then Exit (or Failed when it could not
-// start). Returns when the command has ended and its output is sent.
-void run_guest_command(const GuestSpec& spec, int channel);
+// start). from_host holds what the agent read after Start (the host may
+// send input at once). Returns when the command has ended and its output
+// is sent.
+void run_guest_command(const GuestSpec& spec, int channel, FrameReader& from_host);
 
 // Writes all of data to fd (the channel); false when it is gone.
 bool send_all(int fd, const std::string& data);

@@ -66,15 +66,18 @@ VmResult run_in_vm(const VmRunRequest& r) {
   VmProcess qemu(config);
   guest_end.reset();
 
-  auto deadline = r.timeout.count() ? Clock::now() + r.timeout : Clock::time_point::max();
+  // Until the agent is up, a bound on the boot; then the run's own
+  // timeout, which counts the command's time as for a sandbox.
+  auto deadline = Clock::now() + std::chrono::seconds(120);
   FrameReader reader;
-  bool exited = false;
+  bool exited = false, started = false;
   int stdin_fd = r.stdin_fd;
   char buf[65536];
   while (true) {
     struct pollfd fds[3] = {{channel.get(), POLLIN, 0},
                             {qemu.pidfd(), POLLIN, 0},
-                            {stdin_fd, static_cast<short>(stdin_fd >= 0 ? POLLIN : 0), 0}};
+                            // Input only once the guest has its Start frame.
+                            {started ? stdin_fd : -1, POLLIN, 0}};
     int wait_ms = -1;
     if (deadline != Clock::time_point::max())
       wait_ms = static_cast<int>(std::max<int64_t>(
@@ -82,10 +85,22 @@ VmResult run_in_vm(const VmRunRequest& r) {
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
     int n = poll(fds, 3, wait_ms);
     if (n < 0 && errno == EINTR) continue;
-    if (n == 0) {  // the timeout: the VM ends, as a sandbox is killed
+    if (n == 0 && !started) {
+      result.message = "the micro-VM did not start in 120 s\n" + console_tail(config.console_log);
+      return result;
+    }
+    if (n == 0) {
+      // The timeout, as for a sandbox: SIGTERM, then after the grace
+      // period the whole VM goes (SIGKILL's 137).
+      if (result.timed_out) {
+        result.exit_code = 137;
+        result.signal = SIGKILL;
+        break;
+      }
       result.timed_out = true;
-      result.exit_code = 124;
-      break;
+      send_all(channel.get(), encode_frame(FrameType::Signal, std::to_string(SIGTERM)));
+      deadline = Clock::now() + r.kill_grace;
+      continue;
     }
     if (fds[0].revents) {
       ssize_t got = read(channel.get(), buf, sizeof buf);
@@ -96,6 +111,8 @@ VmResult run_in_vm(const VmRunRequest& r) {
           case FrameType::Ready:
             if (!send_all(channel.get(), encode_frame(FrameType::Start, to_json(guest))))
               throw Error("the micro-VM closed its channel");
+            started = true;
+            deadline = r.timeout.count() ? Clock::now() + r.timeout : Clock::time_point::max();
             if (stdin_fd < 0) send_all(channel.get(), encode_frame(FrameType::StdinEnd, ""));
             break;
           case FrameType::Stdout:
@@ -137,7 +154,9 @@ VmResult run_in_vm(const VmRunRequest& r) {
     }
     if (fds[1].revents && !fds[0].revents) break;  // qemu ended, its output read
   }
-  if (!exited && !result.timed_out)
+  if (result.timed_out)
+    result.message = "killed: the timeout was reached";
+  else if (!exited)
     result.message =
         "the micro-VM ended before the command did\n" + console_tail(config.console_log);
   return result;  // ~VmProcess ends qemu if the guest has not powered off

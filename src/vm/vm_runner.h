@@ -12,9 +12,9 @@
 namespace coracle::vm {
 
 struct VmRunRequest {
-  std::vector<std::string> layer_dirs;  // the rootfs, lowest first
-  GuestSpec guest;                      // its layer count is set from layer_dirs
-  std::string cache_dir;                // ROOT/vm: initramfs and erofs images
+  std::vector<std::string> layer_dirs;   // the rootfs, lowest first
+  GuestSpec guest;                       // its layer count is set from layer_dirs
+  std::string cache_dir;                 // ROOT/vm: initramfs and erofs images
   std::string agent = "/proc/self/exe";  // the static coracle binary the guest runs
   uint64_t memory_bytes = 512ULL << 20;
   unsigned cpus = 1;
@@ -22,6 +22,7 @@ struct VmRunRequest {
   int stdin_fd = -1;     // relayed while open; -1: the command's stdin is empty
   int stdout_fd = 1, stderr_fd = 2;
   std::chrono::milliseconds timeout{0};
+  std::chrono::milliseconds kill_grace{2000};  // SIGTERM, then the VM ends
 };
 
 struct VmResult {

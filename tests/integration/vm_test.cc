@@ -2,6 +2,7 @@
 // seconds, so these tests are few and labelled "vm").
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -107,6 +108,44 @@ TEST(Vm, ACommandRunsInTheGuestWithItsOutputAndStatus) {
   run = run_vm({"no-such-command"}, store.path());
   EXPECT_EQ(run.result.exit_code, 127);
   EXPECT_NE(run.result.message.find("no-such-command"), std::string::npos) << run.result.message;
+}
+
+}  // namespace
+}  // namespace coracle::test
+
+namespace coracle::test {
+namespace {
+
+TEST(Vm, ExecVmGivesTheCommandsStatusAndTakesItsInput) {
+  auto r = coracle({"exec", "--vm", "--", "sh", "-c", "echo out; exit 5"});
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_EQ(r.out, "out\n");
+  std::string sorted = run_sh("printf 'b\\na\\n' | CORACLE_ROOT=" + store_root() + " " +
+                              CORACLE_BIN + " exec --vm -i -- sort");
+  EXPECT_EQ(sorted, "a\nb\n");
+}
+
+TEST(Vm, ATimeoutEndsTheRunAndAKilledRunnerLeavesNoVm) {
+  auto r = coracle({"exec", "--vm", "--timeout", "2s", "--", "sleep", "100"});
+  EXPECT_EQ(r.exit_code, 143) << r.err;
+  EXPECT_NE(r.err.find("timeout"), std::string::npos) << r.err;
+  // kill -9 of the runner: qemu goes with it (PR_SET_PDEATHSIG).
+  int out = -1;
+  pid_t runner = spawn_coracle({"exec", "--vm", "--", "sh", "-c", "echo up; sleep 100"}, &out);
+  char buf[16];
+  ASSERT_GT(read(out, buf, sizeof buf), 0);  // the command runs in the guest
+  std::string qemu = run_sh("pgrep -f 'qemu-syste[m].*" + store_root() + "' | wc -l");
+  EXPECT_EQ(qemu, "1\n");
+  kill(runner, SIGKILL);
+  waitpid(runner, nullptr, 0);
+  close(out);
+  std::string left;
+  for (int i = 0; i < 50; ++i) {
+    left = run_sh("pgrep -f 'qemu-syste[m].*" + store_root() + "' | wc -l");
+    if (left == "0\n") break;
+    usleep(100000);
+  }
+  EXPECT_EQ(left, "0\n");
 }
 
 }  // namespace
