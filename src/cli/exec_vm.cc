@@ -41,6 +41,7 @@ sandbox::Result run_exec_in_vm(const sandbox::Spec& spec, const ExecFlags& flags
   r.stderr_fd = spec.stderr_fd;
   r.timeout = spec.timeout;
   r.kill_grace = spec.kill_grace;
+  r.forward_signals = spec.forward_signals;
   auto start = std::chrono::steady_clock::now();
   vm::VmResult v = vm::run_in_vm(r);
   sandbox::Result result;

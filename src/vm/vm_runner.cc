@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -69,21 +70,40 @@ VmResult run_in_vm(const VmRunRequest& r) {
   // Until the agent is up, a bound on the boot; then the run's own
   // timeout, which counts the command's time as for a sandbox.
   auto deadline = Clock::now() + std::chrono::seconds(120);
+  // The signals a user sends coracle go to the command, as with namespaces;
+  // a second SIGINT or SIGTERM ends the VM.
+  sigset_t forwarded, previous;
+  sigemptyset(&forwarded);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&forwarded, sig);
+  UniqueFd signals;
+  if (r.forward_signals) {
+    sigprocmask(SIG_BLOCK, &forwarded, &previous);
+    signals.reset(signalfd(-1, &forwarded, SFD_CLOEXEC | SFD_NONBLOCK));
+  }
+  struct RestoreMask {
+    bool active;
+    sigset_t mask;
+    ~RestoreMask() {
+      if (active) sigprocmask(SIG_SETMASK, &mask, nullptr);
+    }
+  } restore{r.forward_signals, previous};
+  int interrupts = 0;
   FrameReader reader;
   bool exited = false, started = false;
   int stdin_fd = r.stdin_fd;
   char buf[65536];
   while (true) {
-    struct pollfd fds[3] = {{channel.get(), POLLIN, 0},
+    struct pollfd fds[4] = {{channel.get(), POLLIN, 0},
                             {qemu.pidfd(), POLLIN, 0},
                             // Input only once the guest has its Start frame.
-                            {started ? stdin_fd : -1, POLLIN, 0}};
+                            {started ? stdin_fd : -1, POLLIN, 0},
+                            {signals.get(), POLLIN, 0}};
     int wait_ms = -1;
     if (deadline != Clock::time_point::max())
       wait_ms = static_cast<int>(std::max<int64_t>(
           0,
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
-    int n = poll(fds, 3, wait_ms);
+    int n = poll(fds, 4, wait_ms);
     if (n < 0 && errno == EINTR) continue;
     if (n == 0 && !started) {
       result.message = "the micro-VM did not start in 120 s\n" + console_tail(config.console_log);
@@ -150,6 +170,20 @@ VmResult run_in_vm(const VmRunRequest& r) {
       } else {
         send_all(channel.get(), encode_frame(FrameType::StdinEnd, ""));
         stdin_fd = -1;
+      }
+    }
+    if (fds[3].revents) {
+      struct signalfd_siginfo si;
+      while (read(signals.get(), &si, sizeof si) == sizeof si) {
+        int sig = static_cast<int>(si.ssi_signo);
+        bool ending = sig == SIGINT || sig == SIGTERM;
+        if (!started || (ending && ++interrupts > 1)) {
+          result.exit_code = 128 + SIGKILL;
+          result.signal = SIGKILL;
+          result.message = "the micro-VM was stopped by signal " + std::to_string(sig);
+          return result;  // ~VmProcess ends qemu
+        }
+        send_all(channel.get(), encode_frame(FrameType::Signal, std::to_string(sig)));
       }
     }
     if (fds[1].revents && !fds[0].revents) break;  // qemu ended, its output read

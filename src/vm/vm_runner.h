@@ -23,6 +23,9 @@ struct VmRunRequest {
   int stdout_fd = 1, stderr_fd = 2;
   std::chrono::milliseconds timeout{0};
   std::chrono::milliseconds kill_grace{2000};  // SIGTERM, then the VM ends
+  // SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 of this process go to
+  // the command while it runs.
+  bool forward_signals = true;
 };
 
 struct VmResult {

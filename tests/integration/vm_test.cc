@@ -150,3 +150,29 @@ TEST(Vm, ATimeoutEndsTheRunAndAKilledRunnerLeavesNoVm) {
 
 }  // namespace
 }  // namespace coracle::test
+
+namespace coracle::test {
+namespace {
+
+TEST(Vm, SignalsToTheRunnerReachTheCommand) {
+  int out = -1;
+  pid_t runner = spawn_coracle({"exec", "--vm", "--", "sh", "-c",
+                                "trap 'echo got-term; exit 9' TERM; echo up; "
+                                "while :; do sleep 0.1; done"},
+                               &out);
+  char buf[64];
+  ASSERT_GT(read(out, buf, sizeof buf), 0);  // "up": the trap is set
+  kill(runner, SIGTERM);
+  std::string rest;
+  ssize_t n;
+  while ((n = read(out, buf, sizeof buf)) > 0) rest.append(buf, n);
+  close(out);
+  int status = 0;
+  waitpid(runner, &status, 0);
+  EXPECT_NE(rest.find("got-term"), std::string::npos) << rest;
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 9);
+}
+
+}  // namespace
+}  // namespace coracle::test
