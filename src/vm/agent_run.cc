@@ -2,9 +2,12 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,6 +79,14 @@ bool send_all(int fd, const std::string& data) {
 std::string prepare_guest_rootfs(const GuestSpec& spec) {
   if (spec.layers == 0 || spec.layers > 26) return "the guest needs 1 to 26 layers";
   if (sethostname(spec.hostname.data(), spec.hostname.size()) < 0) return errno_text("sethostname");
+  // Loopback up: an app may talk to itself on 127.0.0.1, as in a sandbox.
+  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct ifreq ifr {};
+  strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  bool lo_up = sock >= 0 && ioctl(sock, SIOCGIFFLAGS, &ifr) == 0 &&
+               (ifr.ifr_flags |= IFF_UP, ioctl(sock, SIOCSIFFLAGS, &ifr) == 0);
+  if (sock >= 0) close(sock);
+  if (!lo_up) return errno_text("bring up loopback");
   mkdir("/run", 0755);
   if (mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
     return errno_text("mount /run");

@@ -117,9 +117,10 @@ namespace coracle::test {
 namespace {
 
 TEST(Vm, ExecVmGivesTheCommandsStatusAndTakesItsInput) {
-  auto r = coracle({"exec", "--vm", "--", "sh", "-c", "echo out; exit 5"});
+  auto r =
+      coracle({"exec", "--vm", "--", "sh", "-c", "echo out; cat /sys/class/net/lo/flags; exit 5"});
   EXPECT_EQ(r.exit_code, 5) << r.err;
-  EXPECT_EQ(r.out, "out\n");
+  EXPECT_EQ(r.out, "out\n0x9\n");  // loopback up, as in a sandbox
   std::string sorted = run_sh("printf 'b\\na\\n' | CORACLE_ROOT=" + store_root() + " " +
                               CORACLE_BIN + " exec --vm -i -- sort");
   EXPECT_EQ(sorted, "a\nb\n");
