@@ -18,7 +18,8 @@ sandbox::Result run_exec_in_vm(const sandbox::Spec& spec, const ExecFlags& flags
   refuse(spec.tty, "-t");
   refuse(flags.ports_wanted(), "-p, -P and --watch-ports");
   refuse(spec.read_only_rootfs, "--read-only");
-  refuse(spec.net == sandbox::NetMode::Host, "--net host");
+  refuse(spec.net == sandbox::NetMode::Host || spec.net == sandbox::NetMode::Pasta,
+         "a network other than the guest's own loopback (--net host, --net pasta)");
   refuse(spec.rootfs_is_private_copy, "the vfs storage driver");
 
   vm::VmRunRequest r;
@@ -35,7 +36,6 @@ sandbox::Result run_exec_in_vm(const sandbox::Spec& spec, const ExecFlags& flags
   // --cpus its vCPUs.
   if (spec.limits.memory_bytes) r.memory_bytes = *spec.limits.memory_bytes;
   if (spec.limits.cpus) r.cpus = static_cast<unsigned>(std::max(1.0, *spec.limits.cpus + 0.999));
-  r.network = spec.net == sandbox::NetMode::Pasta;
   r.stdin_fd = flags.interactive ? spec.stdin_fd : -1;
   r.stdout_fd = spec.stdout_fd;
   r.stderr_fd = spec.stderr_fd;

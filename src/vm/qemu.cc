@@ -137,8 +137,10 @@ std::vector<std::string> qemu_argv(const VmConfig& c) {
               "id=" + id + ",file=" + c.disks[i] + ",format=raw,if=none,readonly=on,cache=unsafe",
               "-device", "virtio-blk-device,drive=" + id});
   }
-  if (c.network)
-    a.insert(a.end(), {"-netdev", "user,id=net0", "-device", "virtio-net-device,netdev=net0"});
+  if (!c.net_socket.empty())
+    a.insert(a.end(),
+             {"-netdev", "stream,id=net0,server=off,addr.type=unix,addr.path=" + c.net_socket,
+              "-device", "virtio-net-device,netdev=net0"});
   if (c.channel_fd >= 0)
     a.insert(a.end(), {"-chardev", "socket,id=agent,fd=" + std::to_string(c.channel_fd), "-device",
                        "virtio-serial-device", "-device",

@@ -44,7 +44,6 @@ VmResult run_in_vm(const VmRunRequest& r) {
   config.disks = ensure_layer_images(r.cache_dir + "/layers", r.layer_dirs);
   config.memory_bytes = r.memory_bytes;
   config.cpus = r.cpus;
-  config.network = r.network;
   config.kvm = result.kvm = kvm_usable();
   std::string scratch = make_unique_dir(r.cache_dir, "run-");
   struct RemoveScratch {

@@ -18,8 +18,7 @@ struct VmRunRequest {
   std::string agent = "/proc/self/exe";  // the static coracle binary the guest runs
   uint64_t memory_bytes = 512ULL << 20;
   unsigned cpus = 1;
-  bool network = false;  // outbound through qemu's user-mode networking
-  int stdin_fd = -1;     // relayed while open; -1: the command's stdin is empty
+  int stdin_fd = -1;  // relayed while open; -1: the command's stdin is empty
   int stdout_fd = 1, stderr_fd = 2;
   std::chrono::milliseconds timeout{0};
   std::chrono::milliseconds kill_grace{2000};  // SIGTERM, then the VM ends

@@ -48,7 +48,7 @@ TEST(QemuArgv, DisksAreReadOnlyInOrderAndTheChannelIsTheInheritedFd) {
   VmConfig c;
   c.disks = {"/store/vm/a.erofs", "/store/vm/b.erofs"};
   c.channel_fd = 7;
-  c.network = true;
+  c.net_socket = "/run/passt.sock";
   auto a = qemu_argv(c);
   std::vector<std::string> drives;
   for (size_t i = 0; i + 1 < a.size(); ++i)
@@ -59,7 +59,10 @@ TEST(QemuArgv, DisksAreReadOnlyInOrderAndTheChannelIsTheInheritedFd) {
   EXPECT_NE(drives[1].find("file=/store/vm/b.erofs"), std::string::npos);
   EXPECT_TRUE(has_pair(a, "-chardev", "socket,id=agent,fd=7"));
   EXPECT_TRUE(has_pair(a, "-device", "virtserialport,chardev=agent,name=org.coracle.agent"));
-  EXPECT_TRUE(has_pair(a, "-netdev", "user,id=net0"));
+  // passt, never qemu's user networking (it would give the host's loopback).
+  EXPECT_TRUE(
+      has_pair(a, "-netdev", "stream,id=net0,server=off,addr.type=unix,addr.path=/run/passt.sock"));
+  for (const auto& arg : a) EXPECT_EQ(arg.find("user,"), std::string::npos) << arg;
   // No console unless asked: the kernel's messages are not the command's.
   EXPECT_NE(value_of(a, "-append").find("console=none"), std::string::npos);
   EXPECT_EQ(std::find(a.begin(), a.end(), "-serial"), a.end());
