@@ -27,6 +27,7 @@ bench: build
 	@benchmarks/portmon.sh $(BUILD)
 	@benchmarks/build.sh $(CORACLE)
 	@benchmarks/chain.sh $(CORACLE)
+	@benchmarks/vm.sh $(CORACLE)
 
 format:
 	@clang-format -i $$(git ls-files '*.cc' '*.h')

@@ -24,7 +24,7 @@ packages=(
   # tests: htpasswd and a throw-away CA for the registry fixture
   apache2-utils openssl
   # benchmarks: the peers and the timer
-  hyperfine bubblewrap crun time python3 buildah
+  hyperfine bubblewrap crun time python3 buildah runsc
   clang-format
 )
 missing=()
