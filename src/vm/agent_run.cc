@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -126,6 +127,31 @@ std::string prepare_guest_rootfs(const GuestSpec& spec) {
     close(fd);
     if (rc < 0) return errno_text(std::string("mount ") + fs.target);
   }
+  if (spec.cgroup2) {
+    int fd = open_in_root(root.get(), "/sys/fs/cgroup", O_PATH | O_DIRECTORY);
+    if (fd < 0) return "no /sys/fs/cgroup in the guest";
+    std::string at = "/proc/self/fd/" + std::to_string(fd);
+    int rc = mount("cgroup2", at.c_str(), "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+    close(fd);
+    if (rc < 0) return errno_text("mount cgroup2");
+  }
+  if (!spec.agent_at.empty()) {
+    int fd = touch_in_root(root.get(), spec.agent_at.c_str());
+    if (fd < 0) return "make " + spec.agent_at + ": " + strerror(-fd);
+    std::string at = "/proc/self/fd/" + std::to_string(fd);
+    int rc = mount("/init", at.c_str(), nullptr, MS_BIND, nullptr);
+    close(fd);
+    if (rc == 0) {
+      // Read-only through a fresh lookup: the fd above is the file under
+      // the bind (a remount through it would hit the rootfs's own mount).
+      fd = open_in_root(root.get(), spec.agent_at.c_str(), O_PATH);
+      at = "/proc/self/fd/" + std::to_string(fd);
+      rc = fd < 0 ? -1
+                  : mount(nullptr, at.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr);
+      if (fd >= 0) close(fd);
+    }
+    if (rc < 0) return errno_text("bind the agent at " + spec.agent_at);
+  }
   // The generated files, written into the overlay (its upper dir is this
   // run's own tmpfs), through the root so a symlink cannot lead out.
   for (const auto& [target, content] : spec.files) {
@@ -163,8 +189,15 @@ void run_guest_command(const GuestSpec& spec, int channel, FrameReader& from_hos
     dup2(in[0], 0);
     dup2(out[1], 1);
     dup2(err[1], 2);
-    const char* what = "chroot";
-    if (chroot(kRoot) == 0 && (what = "chdir", chdir(spec.workdir.c_str()) == 0) &&
+    // The rootfs becomes the root of a mount namespace of the command's
+    // own, as switch_root does (mounted over "/", then chroot into it): a
+    // plain chroot would look like a jail to the kernel, which then refuses
+    // new user namespaces (coracle's own sandbox inside the guest).
+    const char* what = "enter the rootfs";
+    if (unshare(CLONE_NEWNS) == 0 &&
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 && chdir(kRoot) == 0 &&
+        mount(".", "/", nullptr, MS_MOVE, nullptr) == 0 && chroot(".") == 0 &&
+        (what = "chdir", chdir(spec.workdir.c_str()) == 0) &&
         (what = "setgroups", setgroups(0, nullptr) == 0) &&
         (what = "setgid", setresgid(spec.gid, spec.gid, spec.gid) == 0) &&
         (what = "setuid", setresuid(spec.uid, spec.uid, spec.uid) == 0)) {

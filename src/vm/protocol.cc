@@ -53,6 +53,8 @@ std::string to_json(const GuestSpec& s) {
   j["files"] = nlohmann::json::array();
   for (const auto& [target, content] : s.files)
     j["files"].push_back({{"target", target}, {"content", content}});
+  j["cgroup2"] = s.cgroup2;
+  j["agent_at"] = s.agent_at;
   return j.dump();
 }
 
@@ -73,7 +75,11 @@ GuestSpec guest_spec_from_json(std::string_view text) {
                           sh.at("read_only").get<bool>()});
     for (const auto& f : j.at("files"))
       s.files.emplace_back(f.at("target").get<std::string>(), f.at("content").get<std::string>());
+    s.cgroup2 = j.value("cgroup2", false);
+    s.agent_at = j.value("agent_at", "");
     if (s.argv.empty()) throw Error("no command");
+    if (!s.agent_at.empty() && s.agent_at[0] != '/')
+      throw Error("agent_at must be an absolute path");
     if (s.workdir.empty() || s.workdir[0] != '/')
       throw Error("the working directory must be absolute");
     return s;

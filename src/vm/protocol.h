@@ -65,6 +65,13 @@ struct GuestSpec {
   };
   std::vector<Share> shares;                               // /in, /out, -v
   std::vector<std::pair<std::string, std::string>> files;  // generated: target, content
+  // A pure cgroup v2 host for the command: cgroup2 mounted (read-write) at
+  // /sys/fs/cgroup, nothing else. (The tests run the sandbox's cgroup code
+  // there: users' hosts are pure v2.)
+  bool cgroup2 = false;
+  // Where the agent's own binary (coracle) is bound read-only inside; ""
+  // none. With it, coracle runs in the guest (the cgroup v2 tests).
+  std::string agent_at;
 };
 
 std::string to_json(const GuestSpec& spec);

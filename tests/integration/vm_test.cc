@@ -6,8 +6,11 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <functional>
+
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/parse.h"
 #include "harness.h"
 #include "image/default_image.h"
 #include "vm/guest_kernel.h"
@@ -68,7 +71,8 @@ struct VmRun {
   std::string out, err;
 };
 
-VmRun run_vm(const std::vector<std::string>& argv, const std::string& store, uint32_t uid = 0) {
+VmRun run_vm(const std::vector<std::string>& argv, const std::string& store, uint32_t uid = 0,
+             const std::function<void(vm::VmRunRequest&)>& adjust = {}) {
   vm::VmRunRequest r;
   r.layer_dirs = {image::ensure_default_rootfs(store)};
   r.cache_dir = store + "/vm";
@@ -78,6 +82,7 @@ VmRun run_vm(const std::vector<std::string>& argv, const std::string& store, uin
   r.guest.env = {"PATH=/bin", "HOME=/root"};
   r.guest.uid = r.guest.gid = uid;
   r.guest.files = {{"/etc/hostname", "vmbox\n"}};
+  if (adjust) adjust(r);
   int out[2], err[2];
   EXPECT_EQ(pipe(out), 0);
   EXPECT_EQ(pipe(err), 0);
@@ -173,6 +178,46 @@ TEST(Vm, SignalsToTheRunnerReachTheCommand) {
   EXPECT_NE(rest.find("got-term"), std::string::npos) << rest;
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 9);
+}
+
+}  // namespace
+}  // namespace coracle::test
+
+namespace coracle::test {
+namespace {
+
+// The sandbox's cgroup v2 code, on a pure v2 host: this machine is hybrid
+// (v1 controllers), users' edge hosts are pure v2. coracle itself runs in
+// the guest, with cgroup2 alone at /sys/fs/cgroup.
+TEST(Vm, TheSandboxsCgroupLimitsWorkOnAPureCgroupV2Host) {
+  TempDir store;
+  const char* script = R"SH(
+export CORACLE_ROOT=/tmp/store
+grep -c cgroup2 /proc/mounts
+coracle exec --json --memory 24m -- awk 'BEGIN { s = "x"; while (1) s = s s }' | grep '"event":"exit"'
+coracle exec --pids 8 -- sh -c 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 3 & done; wait' 2>&1 | grep -c "can't fork"
+coracle exec --cpus 0.5 --memory 40m -- sleep 4 &
+sleep 2
+cat /sys/fs/cgroup/coracle/coracle-*/cpu.max /sys/fs/cgroup/coracle/coracle-*/memory.max
+wait
+coracle exec --device /dev/zero:/dev/z:r -- sh -c 'head -c 1 /dev/z | wc -c; echo x 2>/dev/null > /dev/z || echo denied'
+)SH";
+  auto run = run_vm({"sh", "-c", script}, store.path(), 0, [](vm::VmRunRequest& r) {
+    r.guest.cgroup2 = true;
+    r.guest.agent_at = "/bin/coracle";
+    r.memory_bytes = 512ULL << 20;
+    r.timeout = std::chrono::seconds(240);
+  });
+  ASSERT_EQ(run.result.exit_code, 0) << run.result.message << run.out << run.err;
+  auto lines = split(run.out, '\n');
+  ASSERT_GE(lines.size(), 7u) << run.out << run.err;
+  EXPECT_EQ(lines[0], "1");  // cgroup2 alone
+  // The OOM verdict and exit status, read from cgroup v2's memory.events.
+  EXPECT_NE(lines[1].find("\"oom\":true"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find("\"exit\":137"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[2], "0") << run.out;            // forks refused by pids.max
+  EXPECT_EQ(lines[3], "50000 100000");            // cpu.max
+  EXPECT_EQ(lines[4], std::to_string(40 << 20));  // memory.max
 }
 
 }  // namespace

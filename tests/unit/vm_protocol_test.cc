@@ -57,6 +57,8 @@ TEST(VmProtocol, TheGuestSpecRoundTripsAndMalformedOnesAreRefused) {
   s.read_only = true;
   s.shares = {{"out", "/out", false}, {"in", "/in", true}};
   s.files = {{"/etc/hosts", "127.0.0.1 localhost\n"}};
+  s.cgroup2 = true;
+  s.agent_at = "/usr/local/bin/coracle";
   GuestSpec back = guest_spec_from_json(to_json(s));
   EXPECT_EQ(back.argv, s.argv);
   EXPECT_EQ(back.env, s.env);
@@ -70,6 +72,8 @@ TEST(VmProtocol, TheGuestSpecRoundTripsAndMalformedOnesAreRefused) {
   EXPECT_EQ(back.shares[1].tag, "in");
   EXPECT_TRUE(back.shares[1].read_only);
   EXPECT_EQ(back.files, s.files);
+  EXPECT_TRUE(back.cgroup2);
+  EXPECT_EQ(back.agent_at, "/usr/local/bin/coracle");
   EXPECT_THROW(guest_spec_from_json("{"), Error);
   EXPECT_THROW(guest_spec_from_json(R"({"argv": []})"), Error);
   std::string relative = to_json(s);
