@@ -203,7 +203,7 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
     if (spec.out_dir && !path_exists(*spec.out_dir) && mkdir(spec.out_dir->c_str(), 0755) < 0)
       throw_errno("cannot create the --out directory " + *spec.out_dir);
     if (flags->vm) {
-      sandbox::Result result = run_exec_in_vm(spec, *flags, global);
+      sandbox::Result result = run_exec_in_vm(spec, *flags, global, *json);
       report(result, *json);
       return result.exit_code;
     }

@@ -1,14 +1,18 @@
 #include "cli/exec_vm.h"
 
+#include <unistd.h>
+
 #include <chrono>
 
 #include "common/error.h"
+#include "portmon/port_events.h"
+#include "portmon/publish.h"
 #include "vm/vm_runner.h"
 
 namespace coracle::cli {
 
 sandbox::Result run_exec_in_vm(const sandbox::Spec& spec, const ExecFlags& flags,
-                               const GlobalOptions& global) {
+                               const GlobalOptions& global, bool json) {
   // What the guest does not do yet is refused, never ignored.
   auto refuse = [](bool asked, const char* what) {
     if (asked) throw Error(std::string(what) + " is not supported with --vm yet");
@@ -16,7 +20,6 @@ sandbox::Result run_exec_in_vm(const sandbox::Spec& spec, const ExecFlags& flags
   refuse(spec.in_dir || spec.out_dir || !spec.volumes.empty(), "--in, --out and -v");
   refuse(!spec.devices.empty(), "--device");
   refuse(spec.tty, "-t");
-  refuse(flags.ports_wanted(), "-p, -P and --watch-ports");
   refuse(spec.read_only_rootfs, "--read-only");
   refuse(spec.net == sandbox::NetMode::Host || spec.net == sandbox::NetMode::Pasta,
          "a network other than the guest's own loopback (--net host, --net pasta)");
@@ -40,6 +43,23 @@ sandbox::Result run_exec_in_vm(const sandbox::Spec& spec, const ExecFlags& flags
   r.stdout_fd = spec.stdout_fd;
   r.stderr_fd = spec.stderr_fd;
   r.timeout = spec.timeout;
+  if (flags.ports_wanted()) {
+    vm::PortOptions ports;
+    for (const auto& text : flags.publish) {
+      ports.publish.push_back(portmon::parse_publish(text));
+      if (ports.publish.back().proto != portmon::Proto::kTcp)
+        throw Error("-p " + text + ": only TCP ports are forwarded from a micro-VM yet");
+    }
+    ports.publish_all = flags.publish_all;
+    // As the namespace backend's monitor reports them: JSON lines on
+    // stdout with --json, a line on stderr otherwise. One write per line.
+    ports.on_event = [json](const portmon::PortEvent& e) {
+      std::string line =
+          (json ? portmon::port_event_json(e).dump() : portmon::port_event_line(e)) + "\n";
+      (void)!write(json ? 1 : 2, line.data(), line.size());
+    };
+    r.ports = std::move(ports);
+  }
   r.kill_grace = spec.kill_grace;
   r.forward_signals = spec.forward_signals;
   auto start = std::chrono::steady_clock::now();

@@ -9,7 +9,8 @@ namespace coracle::cli {
 
 // The result as the namespace backend gives it (exit statuses, message).
 // Throws coracle::Error for what the VM backend cannot do yet.
+// json: port events as JSON lines on stdout (--json).
 sandbox::Result run_exec_in_vm(const sandbox::Spec& spec, const ExecFlags& flags,
-                               const GlobalOptions& global);
+                               const GlobalOptions& global, bool json);
 
 }  // namespace coracle::cli

@@ -18,9 +18,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <vector>
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "vm/guest_ports.h"
 
 namespace coracle::vm {
 namespace {
@@ -43,10 +46,13 @@ bool wait_for(const std::string& path) {
 
 // The host's frames during a run: input for the command, its end,
 // signals. False for a broken stream (the command is then killed).
-bool take_frames(FrameReader& from_host, pid_t child, int& stdin_fd) {
+bool take_frames(FrameReader& from_host, pid_t child, int& stdin_fd, GuestPorts* ports) {
   try {
     while (auto f = from_host.next()) {
-      if (f->type == FrameType::Stdin && stdin_fd >= 0) {
+      if (ports && (f->type == FrameType::Connect || f->type == FrameType::StreamData ||
+                    f->type == FrameType::StreamClose)) {
+        ports->on_frame(*f);
+      } else if (f->type == FrameType::Stdin && stdin_fd >= 0) {
         if (!send_all(stdin_fd, f->payload)) {
           close(stdin_fd);
           stdin_fd = -1;
@@ -231,37 +237,49 @@ void run_guest_command(const GuestSpec& spec, int channel, FrameReader& from_hos
   }
   // Relay until both output pipes end; input and signals meanwhile.
   int stdin_fd = in[1];
-  struct pollfd fds[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {channel, POLLIN, 0}};
+  std::optional<GuestPorts> ports;
+  if (spec.watch_ports) ports.emplace(channel);
+  GuestPorts* watcher = ports ? &*ports : nullptr;
+  int outputs[2] = {out[0], err[0]};
+  bool channel_open = true;
   char buf[65536];
   // What came with the Start frame first.
-  if (!take_frames(from_host, child, stdin_fd)) kill(child, SIGKILL);
-  while (fds[0].fd >= 0 || fds[1].fd >= 0) {
-    if (poll(fds, 3, -1) < 0) {
+  if (!take_frames(from_host, child, stdin_fd, watcher)) kill(child, SIGKILL);
+  while (outputs[0] >= 0 || outputs[1] >= 0) {
+    std::vector<pollfd> fds = {
+        {outputs[0], POLLIN, 0}, {outputs[1], POLLIN, 0}, {channel_open ? channel : -1, POLLIN, 0}};
+    if (ports) ports->add_pollfds(fds);
+    if (poll(fds.data(), fds.size(), ports ? ports->timeout_ms() : -1) < 0) {
       if (errno == EINTR) continue;
       break;
     }
+    if (ports) {
+      ports->rescan();
+      ports->on_poll(fds, 3);
+    }
     for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !fds[i].revents) continue;
-      ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (outputs[i] < 0 || !fds[i].revents) continue;
+      ssize_t n = read(outputs[i], buf, sizeof buf);
       if (n > 0) {
         send_all(channel, encode_frame(i == 0 ? FrameType::Stdout : FrameType::Stderr,
                                        std::string_view(buf, static_cast<size_t>(n))));
       } else if (n == 0 || errno != EINTR) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
+        close(outputs[i]);
+        outputs[i] = -1;
       }
     }
     if (fds[2].revents) {
       ssize_t n = read(channel, buf, sizeof buf);
       if (n <= 0) {
-        fds[2].fd = -1;  // the host is gone: the run ends with the VM
+        channel_open = false;  // the host is gone: the run ends with the VM
         kill(child, SIGKILL);
         continue;
       }
       from_host.feed(buf, static_cast<size_t>(n));
-      if (!take_frames(from_host, child, stdin_fd)) kill(child, SIGKILL);
+      if (!take_frames(from_host, child, stdin_fd, watcher)) kill(child, SIGKILL);
     }
   }
+  if (ports) ports->rescan(true);  // the ports the command closed as it ended
   if (stdin_fd >= 0) close(stdin_fd);
   int status = 0;
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {

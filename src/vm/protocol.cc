@@ -17,6 +17,21 @@ std::string encode_frame(FrameType type, std::string_view payload) {
   return out;
 }
 
+std::string stream_payload(uint32_t id, std::string_view bytes) {
+  std::string out(4, '\0');
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((id >> (8 * i)) & 0xff);
+  out.append(bytes);
+  return out;
+}
+
+uint32_t stream_id(const std::string& payload) {
+  if (payload.size() < 4) return 0;
+  uint32_t id = 0;
+  for (int i = 0; i < 4; ++i)
+    id |= static_cast<uint32_t>(static_cast<uint8_t>(payload[i])) << (8 * i);
+  return id;
+}
+
 void FrameReader::feed(const char* data, size_t size) {
   buffer_.append(data, size);
 }
@@ -30,7 +45,7 @@ std::optional<Frame> FrameReader::next() {
     throw Error("the guest sent a frame of " + std::to_string(length) + " bytes");
   if (buffer_.size() < 4 + static_cast<size_t>(length)) return std::nullopt;
   auto type = static_cast<uint8_t>(buffer_[4]);
-  bool known = (type >= 1 && type <= 6) || (type >= 16 && type <= 19);
+  bool known = (type >= 1 && type <= 8) || (type >= 16 && type <= 20);
   if (!known) throw Error("a frame of unknown type " + std::to_string(type));
   Frame f{static_cast<FrameType>(type), buffer_.substr(5, length - 1)};
   buffer_.erase(0, 4 + static_cast<size_t>(length));
@@ -55,6 +70,7 @@ std::string to_json(const GuestSpec& s) {
     j["files"].push_back({{"target", target}, {"content", content}});
   j["cgroup2"] = s.cgroup2;
   j["agent_at"] = s.agent_at;
+  j["watch_ports"] = s.watch_ports;
   return j.dump();
 }
 
@@ -77,6 +93,7 @@ GuestSpec guest_spec_from_json(std::string_view text) {
       s.files.emplace_back(f.at("target").get<std::string>(), f.at("content").get<std::string>());
     s.cgroup2 = j.value("cgroup2", false);
     s.agent_at = j.value("agent_at", "");
+    s.watch_ports = j.value("watch_ports", false);
     if (s.argv.empty()) throw Error("no command");
     if (!s.agent_at.empty() && s.agent_at[0] != '/')
       throw Error("agent_at must be an absolute path");

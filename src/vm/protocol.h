@@ -19,12 +19,17 @@ enum class FrameType : uint8_t {
   Stderr = 3,
   Exit = 4,    // JSON {"exit_code": N, "signal": S}
   Failed = 5,  // the agent could not start the command: JSON {"errno": E, "what": "..."}
-  Port = 6,    // a port event, JSON as the namespace backend's
+  Port = 6,    // a port opened or closed: {"open": B, "proto": "tcp", "address": A, "port": N}
+  // both ways: a forwarded connection's bytes, its end (payload: the
+  // stream's id, 4 bytes little-endian, then the bytes)
+  StreamData = 7,
+  StreamClose = 8,
   // host -> guest
   Start = 16,     // JSON GuestSpec
   Stdin = 17,     // input for the command
   StdinEnd = 18,  // no more input
   Signal = 19,    // payload: the signal's number, decimal
+  Connect = 20,   // a host connection to forward: {"id": N, "port": P} (TCP, to 127.0.0.1:P)
 };
 
 // Larger frames are refused: a hostile guest cannot make the host buffer
@@ -37,6 +42,9 @@ struct Frame {
 };
 
 std::string encode_frame(FrameType type, std::string_view payload);
+// StreamData/StreamClose payloads: the id, then the bytes.
+std::string stream_payload(uint32_t id, std::string_view bytes = {});
+uint32_t stream_id(const std::string& payload);  // 0 when too short
 
 // Reassembles frames from a byte stream read in any pieces.
 class FrameReader {
@@ -72,6 +80,9 @@ struct GuestSpec {
   // Where the agent's own binary (coracle) is bound read-only inside; ""
   // none. With it, coracle runs in the guest (the cgroup v2 tests).
   std::string agent_at;
+  // Report the TCP ports the command listens on (Port frames) and take
+  // forwarded connections (Connect).
+  bool watch_ports = false;
 };
 
 std::string to_json(const GuestSpec& spec);

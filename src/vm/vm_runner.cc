@@ -9,11 +9,14 @@
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <vector>
 
 #include "common/error.h"
 #include "common/fs.h"
 #include "vm/agent_run.h"
 #include "vm/guest_kernel.h"
+#include "vm/host_ports.h"
 #include "vm/layer_images.h"
 #include "vm/qemu.h"
 
@@ -87,22 +90,28 @@ VmResult run_in_vm(const VmRunRequest& r) {
     }
   } restore{r.forward_signals, previous};
   int interrupts = 0;
+  std::optional<HostPorts> ports;
+  if (r.ports) {
+    ports.emplace(channel.get(), *r.ports);
+    guest.watch_ports = true;
+  }
   FrameReader reader;
   bool exited = false, started = false;
   int stdin_fd = r.stdin_fd;
   char buf[65536];
   while (true) {
-    struct pollfd fds[4] = {{channel.get(), POLLIN, 0},
-                            {qemu.pidfd(), POLLIN, 0},
-                            // Input only once the guest has its Start frame.
-                            {started ? stdin_fd : -1, POLLIN, 0},
-                            {signals.get(), POLLIN, 0}};
+    std::vector<pollfd> fds = {{channel.get(), POLLIN, 0},
+                               {qemu.pidfd(), POLLIN, 0},
+                               // Input only once the guest has its Start frame.
+                               {started ? stdin_fd : -1, POLLIN, 0},
+                               {signals.get(), POLLIN, 0}};
+    if (ports) ports->add_pollfds(fds);
     int wait_ms = -1;
     if (deadline != Clock::time_point::max())
       wait_ms = static_cast<int>(std::max<int64_t>(
           0,
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
-    int n = poll(fds, 4, wait_ms);
+    int n = poll(fds.data(), fds.size(), wait_ms);
     if (n < 0 && errno == EINTR) continue;
     if (n == 0 && !started) {
       result.message = "the micro-VM did not start in 120 s\n" + console_tail(config.console_log);
@@ -133,6 +142,11 @@ VmResult run_in_vm(const VmRunRequest& r) {
             started = true;
             deadline = r.timeout.count() ? Clock::now() + r.timeout : Clock::time_point::max();
             if (stdin_fd < 0) send_all(channel.get(), encode_frame(FrameType::StdinEnd, ""));
+            break;
+          case FrameType::Port:
+          case FrameType::StreamData:
+          case FrameType::StreamClose:
+            if (ports) ports->on_frame(*f);
             break;
           case FrameType::Stdout:
             write_all(r.stdout_fd, f->payload.data(), f->payload.size(), "stdout");
@@ -185,8 +199,10 @@ VmResult run_in_vm(const VmRunRequest& r) {
         send_all(channel.get(), encode_frame(FrameType::Signal, std::to_string(sig)));
       }
     }
+    if (ports) ports->on_poll(fds, 4);
     if (fds[1].revents && !fds[0].revents) break;  // qemu ended, its output read
   }
+  if (ports) ports->close_all();
   if (result.timed_out)
     result.message = "killed: the timeout was reached";
   else if (!exited)

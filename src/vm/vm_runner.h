@@ -4,9 +4,11 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "vm/host_ports.h"
 #include "vm/protocol.h"
 
 namespace coracle::vm {
@@ -25,6 +27,8 @@ struct VmRunRequest {
   // SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 of this process go to
   // the command while it runs.
   bool forward_signals = true;
+  // The command's TCP ports reported (and forwarded with -p/-P).
+  std::optional<PortOptions> ports;
 };
 
 struct VmResult {

@@ -8,6 +8,8 @@
 
 #include <functional>
 
+#include <nlohmann/json.hpp>
+
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
@@ -218,6 +220,43 @@ coracle exec --device /dev/zero:/dev/z:r -- sh -c 'head -c 1 /dev/z | wc -c; ech
   EXPECT_NE(lines[2], "0") << run.out;            // forks refused by pids.max
   EXPECT_EQ(lines[3], "50000 100000");            // cpu.max
   EXPECT_EQ(lines[4], std::to_string(40 << 20));  // memory.max
+}
+
+}  // namespace
+}  // namespace coracle::test
+
+namespace coracle::test {
+namespace {
+
+// The app's port, seen by the agent in the guest and forwarded from the
+// host over the agent's channel: no vsock, no qemu networking.
+TEST(Vm, AGuestPortIsReportedAndForwardedFromTheHost) {
+  int out = -1;
+  pid_t runner = spawn_coracle({"exec", "--vm", "--json", "-p", "127.0.0.1::8000", "--", "sh", "-c",
+                                "mkdir -p /www && echo hello-from-the-vm > /www/index.html && "
+                                "httpd -f -p 8000 -h /www"},
+                               &out);
+  std::string events;
+  char buf[512];
+  while (events.find("\"host_port\"") == std::string::npos) {
+    ssize_t n = read(out, buf, sizeof buf);
+    ASSERT_GT(n, 0) << events;
+    events.append(buf, n);
+  }
+  auto j = nlohmann::json::parse(events.substr(0, events.find('\n')));
+  EXPECT_EQ(j["event"], "port.open");
+  EXPECT_EQ(j["port"], 8000);
+  uint16_t host_port = j["host_port"];
+  std::string page =
+      run_sh("timeout 20 wget -q -O - http://127.0.0.1:" + std::to_string(host_port) + "/");
+  EXPECT_EQ(page, "hello-from-the-vm\n");
+  kill(runner, SIGTERM);  // httpd ends; the port is reported closed
+  std::string rest;
+  ssize_t n;
+  while ((n = read(out, buf, sizeof buf)) > 0) rest.append(buf, n);
+  close(out);
+  waitpid(runner, nullptr, 0);
+  EXPECT_NE(rest.find("\"port.close\""), std::string::npos) << rest;
 }
 
 }  // namespace
