@@ -18,6 +18,7 @@
 #include "launch/launch.h"
 #include "portmon/port_events.h"
 #include "portmon/portmon.h"
+#include "vm/from_spec.h"
 
 namespace coracle::chain {
 namespace {
@@ -74,6 +75,56 @@ StepOutcome run_builtin_dockerfile(const StepContext& ctx) {
   return out;
 }
 
+namespace {
+
+// A port named by state (which any step may write): published on
+// 127.0.0.1 only, and never on a privileged host port (a low one gets any
+// free port instead). -p is the user's own choice.
+portmon::Publish state_publish(uint16_t port) {
+  portmon::Publish pub;
+  pub.host_ip = "127.0.0.1";
+  pub.host_port = port < 1024 ? 0 : port;
+  pub.port = port;
+  return pub;
+}
+
+// The app in a micro-VM (run --vm): the same spec, ports and output as
+// in a sandbox, through src/vm.
+StepOutcome run_app_in_vm(const StepContext& ctx, const sandbox::Spec& spec,
+                          const std::vector<uint16_t>& state_ports) {
+  vm::VmRunRequest r = vm::request_from_spec(spec, ctx.store.root());
+  auto say = [&](const nlohmann::json& event, const std::string& line) {
+    if (ctx.options.on_event) ctx.options.on_event(event);
+    if (ctx.options.on_text) ctx.options.on_text(line);
+  };
+  if (spec.net != sandbox::NetMode::None && spec.net != sandbox::NetMode::Private)
+    say({{"event", "warning"}, {"message", "the app in a micro-VM has no outbound network yet"}},
+        "warning: the app in a micro-VM has no outbound network yet");
+  vm::PortOptions ports;
+  for (uint16_t p : state_ports) ports.publish.push_back(state_publish(p));
+  for (const auto& text : ctx.options.publish)
+    ports.publish.push_back(portmon::parse_publish(text));
+  ports.publish_all = true;
+  std::set<uint16_t> seen(state_ports.begin(), state_ports.end());
+  ports.on_event = [&](const portmon::PortEvent& e) {
+    if (e.kind == portmon::PortEvent::Kind::kOpen) seen.insert(e.port.port);
+    say(portmon::port_event_json(e), portmon::port_event_line(e));
+  };
+  r.ports = std::move(ports);
+  StepOutput output(ctx.options, true, kMaxLog);
+  r.sink = [&](int stream, std::string_view data) { output(stream, data); };
+  vm::VmResult v = vm::run_in_vm(r);
+  if (v.exit_code == 125 && !v.message.empty()) throw Error(ctx.what + ": " + v.message);
+  StepOutcome out;
+  out.state = ctx.state;
+  out.state.set("log", output.kept());
+  out.state.set("ports", json(std::vector<uint16_t>(seen.begin(), seen.end())).dump());
+  out.app_exit = v.exit_code;
+  return out;
+}
+
+}  // namespace
+
 StepOutcome run_builtin_exec(const StepContext& ctx) {
   auto cmd = ctx.state.cmd(ctx.what);
   if (!cmd)
@@ -109,17 +160,10 @@ StepOutcome run_builtin_exec(const StepContext& ctx) {
   spec.upper_size_bytes = ctx.options.upper_size_bytes;
   spec.tmp_size_bytes = ctx.options.tmp_size_bytes;
 
+  if (ctx.options.vm) return run_app_in_vm(ctx, spec, ports);
+
   portmon::MonitorOptions mon;
-  // Ports named by state (which any step may write) are published on
-  // 127.0.0.1 only, and never on a privileged host port: a low one gets
-  // any free port instead. -p is the user's own choice.
-  for (uint16_t p : ports) {
-    portmon::Publish pub;
-    pub.host_ip = "127.0.0.1";
-    pub.host_port = p < 1024 ? 0 : p;
-    pub.port = p;
-    mon.publish.push_back(pub);
-  }
+  for (uint16_t p : ports) mon.publish.push_back(state_publish(p));
   for (const auto& text : ctx.options.publish) mon.publish.push_back(portmon::parse_publish(text));
   mon.publish_all = true;
   mon.host_net = spec.net == sandbox::NetMode::Host;

@@ -26,6 +26,7 @@ struct ChainOptions {
   std::string output_dir;                // write the result here instead of into APP
   std::chrono::milliseconds timeout{0};  // builtin:exec's
   std::vector<std::string> publish;      // -p for builtin:exec
+  bool vm = false;                       // builtin:exec runs the app in a micro-VM
   // The steps' and the app's network: their own namespace with outbound
   // access (never the host's, whose 127.0.0.1 services and abstract
   // sockets a step must not reach), unless the user asks.

@@ -36,6 +36,23 @@ StepOutcome run_builtin_exec(const StepContext& ctx);
 // Runs spec with its stdout and stderr copied live to output_fd and, line
 // by line, into `log` events (stream stdout/stderr); keeps the combined
 // output when keep is set (at most max_keep bytes, the newest).
+// Where a step's output goes: copied to the terminal as it comes, cut into
+// lines for the JSON event stream, the last max_keep bytes kept (keep).
+class StepOutput {
+ public:
+  StepOutput(const ChainOptions& options, bool keep, size_t max_keep)
+      : options_(options), keep_(keep), max_keep_(max_keep) {}
+  // A piece of stream 1 (stdout) or 2 (stderr); empty: the stream ended.
+  void operator()(int stream, std::string_view data);
+  std::string kept() const;
+
+ private:
+  const ChainOptions& options_;
+  bool keep_;
+  size_t max_keep_;
+  std::string kept_, partial_[3];
+};
+
 struct StreamedRun {
   sandbox::Result result;
   std::string kept;

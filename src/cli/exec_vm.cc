@@ -7,42 +7,18 @@
 #include "common/error.h"
 #include "portmon/port_events.h"
 #include "portmon/publish.h"
-#include "vm/vm_runner.h"
+#include "vm/from_spec.h"
 
 namespace coracle::cli {
 
 sandbox::Result run_exec_in_vm(const sandbox::Spec& spec, const ExecFlags& flags,
                                const GlobalOptions& global, bool json) {
-  // What the guest does not do yet is refused, never ignored.
-  auto refuse = [](bool asked, const char* what) {
-    if (asked) throw Error(std::string(what) + " is not supported with --vm yet");
-  };
-  refuse(spec.in_dir || spec.out_dir || !spec.volumes.empty(), "--in, --out and -v");
-  refuse(!spec.devices.empty(), "--device");
-  refuse(spec.tty, "-t");
-  refuse(spec.read_only_rootfs, "--read-only");
-  refuse(spec.net == sandbox::NetMode::Host || spec.net == sandbox::NetMode::Pasta,
-         "a network other than the guest's own loopback (--net host, --net pasta)");
-  refuse(spec.rootfs_is_private_copy, "the vfs storage driver");
-
-  vm::VmRunRequest r;
-  r.layer_dirs = spec.layers.empty() ? std::vector<std::string>{spec.rootfs} : spec.layers;
-  r.cache_dir = global.store_root() + "/vm";
-  r.guest.argv = spec.argv;
-  r.guest.env = spec.env;
-  r.guest.uid = spec.uid;
-  r.guest.gid = spec.gid;
-  r.guest.workdir = spec.workdir.empty() ? "/" : spec.workdir;
-  r.guest.hostname = spec.hostname;
-  for (const auto& g : spec.generated_files) r.guest.files.emplace_back(g.target, g.content);
-  // --memory is the guest's RAM (its kernel and agent take ~40 MiB of it),
-  // --cpus its vCPUs.
-  if (spec.limits.memory_bytes) r.memory_bytes = *spec.limits.memory_bytes;
-  if (spec.limits.cpus) r.cpus = static_cast<unsigned>(std::max(1.0, *spec.limits.cpus + 0.999));
+  if (spec.net == sandbox::NetMode::Host || spec.net == sandbox::NetMode::Pasta)
+    throw Error(
+        "a network other than the guest's own loopback (--net host, --net pasta) is not "
+        "supported with --vm yet");
+  vm::VmRunRequest r = vm::request_from_spec(spec, global.store_root());
   r.stdin_fd = flags.interactive ? spec.stdin_fd : -1;
-  r.stdout_fd = spec.stdout_fd;
-  r.stderr_fd = spec.stderr_fd;
-  r.timeout = spec.timeout;
   if (flags.ports_wanted()) {
     vm::PortOptions ports;
     for (const auto& text : flags.publish) {

@@ -25,6 +25,7 @@ struct RunFlags {
   int max_steps = 64;
   std::vector<std::string> publish;
   bool json = false;
+  bool vm = false;  // --vm: the app in a micro-VM
   RegistryFlags registry;
 };
 
@@ -84,6 +85,7 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
                   "Bound of each step's and the app's /tmp, a tmpfs (default 1g)");
   run->add_option("-p,--publish", f->publish, "[HOSTIP:]HOSTPORT:PORT[/udp] for the app")
       ->allow_extra_args(false);
+  run->add_flag("--vm", f->vm, "Run the app (builtin:exec) in a micro-VM instead of namespaces");
   run->add_flag("--json", f->json, "JSON events on stdout, one per line");
   add_registry_flags(run, f->registry, false);
 
@@ -141,6 +143,7 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
     o.store_root = global.store_root();
     o.remote_dir = chain::default_remote_dir();
     o.use_overlay = global.use_overlay();
+    o.vm = f->vm;
     o.version = CORACLE_VERSION;
     bool json = f->json;
     o.fetch_image = [&global, f, json](const std::string& ref) {

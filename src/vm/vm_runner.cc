@@ -149,11 +149,15 @@ VmResult run_in_vm(const VmRunRequest& r) {
             if (ports) ports->on_frame(*f);
             break;
           case FrameType::Stdout:
-            write_all(r.stdout_fd, f->payload.data(), f->payload.size(), "stdout");
+          case FrameType::Stderr: {
+            int stream = f->type == FrameType::Stdout ? 1 : 2;
+            if (r.sink)
+              r.sink(stream, f->payload);
+            else
+              write_all(stream == 1 ? r.stdout_fd : r.stderr_fd, f->payload.data(),
+                        f->payload.size(), stream == 1 ? "stdout" : "stderr");
             break;
-          case FrameType::Stderr:
-            write_all(r.stderr_fd, f->payload.data(), f->payload.size(), "stderr");
-            break;
+          }
           case FrameType::Exit: {
             auto j = nlohmann::json::parse(f->payload, nullptr, false);
             if (!j.is_object()) throw Error("the guest sent a malformed exit status");
@@ -203,6 +207,10 @@ VmResult run_in_vm(const VmRunRequest& r) {
     if (fds[1].revents && !fds[0].revents) break;  // qemu ended, its output read
   }
   if (ports) ports->close_all();
+  if (r.sink) {
+    r.sink(1, {});
+    r.sink(2, {});
+  }
   if (result.timed_out)
     result.message = "killed: the timeout was reached";
   else if (!exited)

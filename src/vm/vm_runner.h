@@ -4,8 +4,10 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vm/host_ports.h"
@@ -22,6 +24,9 @@ struct VmRunRequest {
   unsigned cpus = 1;
   int stdin_fd = -1;  // relayed while open; -1: the command's stdin is empty
   int stdout_fd = 1, stderr_fd = 2;
+  // Or the output to a function (stream 1 or 2; an empty piece when the
+  // stream has ended), instead of the fds.
+  std::function<void(int stream, std::string_view data)> sink;
   std::chrono::milliseconds timeout{0};
   std::chrono::milliseconds kill_grace{2000};  // SIGTERM, then the VM ends
   // SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 of this process go to

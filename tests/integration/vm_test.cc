@@ -261,3 +261,40 @@ TEST(Vm, AGuestPortIsReportedAndForwardedFromTheHost) {
 
 }  // namespace
 }  // namespace coracle::test
+
+namespace coracle::test {
+namespace {
+
+// `coracle run --vm` of examples/hello: the chain builds it, builtin:exec
+// runs it in a micro-VM, its page is fetched from the host.
+TEST(Vm, RunVmServesTheHelloExampleFromAGuest) {
+  TempDir work;
+  run_sh(std::string("cp -r ") + CORACLE_FIXTURES + "/../../examples/hello " + work.path() + "/");
+  int out = -1;
+  pid_t runner = spawn_coracle({"run", "--vm", "--json", work.path() + "/hello"}, &out);
+  std::string events;
+  char buf[1024];
+  size_t at;
+  while ((at = events.find("\"port.open\"")) == std::string::npos) {
+    ssize_t n = read(out, buf, sizeof buf);
+    ASSERT_GT(n, 0) << events;
+    events.append(buf, n);
+  }
+  size_t line_start = events.rfind('\n', at);
+  line_start = line_start == std::string::npos ? 0 : line_start + 1;
+  auto j = nlohmann::json::parse(events.substr(line_start, events.find('\n', at) - line_start));
+  uint16_t host_port = j["host_port"];
+  std::string page =
+      run_sh("timeout 20 wget -q -O - http://127.0.0.1:" + std::to_string(host_port) + "/");
+  EXPECT_NE(page.find("hello from coracle"), std::string::npos) << page;
+  ssize_t n;
+  while ((n = read(out, buf, sizeof buf)) > 0) events.append(buf, n);
+  close(out);
+  int status = 0;
+  waitpid(runner, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << events;
+  EXPECT_NE(events.find("no outbound network"), std::string::npos);  // said, not hidden
+}
+
+}  // namespace
+}  // namespace coracle::test

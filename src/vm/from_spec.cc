@@ -1,0 +1,43 @@
+#include "vm/from_spec.h"
+
+#include <algorithm>
+
+#include "common/error.h"
+
+namespace coracle::vm {
+
+VmRunRequest request_from_spec(const sandbox::Spec& spec, const std::string& store_root) {
+  // What the guest does not do yet is refused, never ignored.
+  auto refuse = [](bool asked, const char* what) {
+    if (asked) throw Error(std::string(what) + " is not supported in a micro-VM yet");
+  };
+  refuse(spec.in_dir || spec.out_dir || !spec.volumes.empty(),
+         "a host directory in the sandbox (--in, --out, -v, an app run from its folder)");
+  refuse(!spec.devices.empty(), "--device");
+  refuse(spec.tty, "-t");
+  refuse(spec.read_only_rootfs, "--read-only");
+  refuse(spec.rootfs_is_private_copy, "the vfs storage driver");
+
+  VmRunRequest r;
+  r.layer_dirs = spec.layers.empty() ? std::vector<std::string>{spec.rootfs} : spec.layers;
+  r.cache_dir = store_root + "/vm";
+  r.guest.argv = spec.argv;
+  r.guest.env = spec.env;
+  r.guest.uid = spec.uid;
+  r.guest.gid = spec.gid;
+  r.guest.workdir = spec.workdir.empty() ? "/" : spec.workdir;
+  r.guest.hostname = spec.hostname;
+  for (const auto& g : spec.generated_files) r.guest.files.emplace_back(g.target, g.content);
+  // --memory is the guest's RAM (its kernel and agent take ~40 MiB of it),
+  // --cpus its vCPUs.
+  if (spec.limits.memory_bytes) r.memory_bytes = *spec.limits.memory_bytes;
+  if (spec.limits.cpus) r.cpus = static_cast<unsigned>(std::max(1.0, *spec.limits.cpus + 0.999));
+  r.stdout_fd = spec.stdout_fd;
+  r.stderr_fd = spec.stderr_fd;
+  r.timeout = spec.timeout;
+  r.kill_grace = spec.kill_grace;
+  r.forward_signals = spec.forward_signals;
+  return r;
+}
+
+}  // namespace coracle::vm

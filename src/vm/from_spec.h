@@ -1,0 +1,17 @@
+// A sandbox::Spec (the launch path's result) as a micro-VM run: the same
+// rootfs, process, generated files, limits and timeout. Shared by `exec
+// --vm` and the chain's builtin:exec.
+#pragma once
+#include <string>
+
+#include "sandbox/sandbox.h"
+#include "vm/vm_runner.h"
+
+namespace coracle::vm {
+
+// Throws coracle::Error naming what the guest cannot do yet (binds,
+// devices, a terminal, a read-only rootfs, the vfs driver). The network is
+// the caller's to decide: the guest has its own loopback only.
+VmRunRequest request_from_spec(const sandbox::Spec& spec, const std::string& store_root);
+
+}  // namespace coracle::vm
