@@ -97,9 +97,8 @@ StepOutcome run_app_in_vm(const StepContext& ctx, const sandbox::Spec& spec,
     if (ctx.options.on_event) ctx.options.on_event(event);
     if (ctx.options.on_text) ctx.options.on_text(line);
   };
-  if (spec.net != sandbox::NetMode::None && spec.net != sandbox::NetMode::Private)
-    say({{"event", "warning"}, {"message", "the app in a micro-VM has no outbound network yet"}},
-        "warning: the app in a micro-VM has no outbound network yet");
+  if (spec.net == sandbox::NetMode::Host)
+    throw Error(ctx.what + ": --net host is not possible with --vm: a guest has its own network");
   vm::PortOptions ports;
   for (uint16_t p : state_ports) ports.publish.push_back(state_publish(p));
   for (const auto& text : ctx.options.publish)

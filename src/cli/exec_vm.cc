@@ -13,10 +13,8 @@ namespace coracle::cli {
 
 sandbox::Result run_exec_in_vm(const sandbox::Spec& spec, const ExecFlags& flags,
                                const GlobalOptions& global, bool json) {
-  if (spec.net == sandbox::NetMode::Host || spec.net == sandbox::NetMode::Pasta)
-    throw Error(
-        "a network other than the guest's own loopback (--net host, --net pasta) is not "
-        "supported with --vm yet");
+  if (spec.net == sandbox::NetMode::Host)
+    throw Error("--net host is not possible with --vm: a guest has its own network stack");
   vm::VmRunRequest r = vm::request_from_spec(spec, global.store_root());
   r.stdin_fd = flags.interactive ? spec.stdin_fd : -1;
   if (flags.ports_wanted()) {

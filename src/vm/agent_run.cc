@@ -1,8 +1,10 @@
 #include "vm/agent_run.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <net/if.h>
+#include <net/route.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -24,6 +26,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "vm/guest_ports.h"
+#include "vm/passt.h"
 
 namespace coracle::vm {
 namespace {
@@ -70,6 +73,39 @@ bool take_frames(FrameReader& from_host, pid_t child, int& stdin_fd, GuestPorts*
   return true;
 }
 
+void set_inet(sockaddr* addr, const char* ip) {
+  auto* in = reinterpret_cast<sockaddr_in*>(addr);
+  in->sin_family = AF_INET;
+  inet_pton(AF_INET, ip, &in->sin_addr);
+}
+
+// eth0 as passt's guest: its address, up, the default route through the
+// gateway (passt answers for it; nothing of the host is behind it).
+std::string configure_eth0() {
+  if (!wait_for("/sys/class/net/eth0")) return "no eth0 in the guest (virtio-net)";
+  UniqueFd sock(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  struct ifreq ifr {};
+  strncpy(ifr.ifr_name, "eth0", IFNAMSIZ - 1);
+  set_inet(&ifr.ifr_addr, kGuestAddress);
+  if (ioctl(sock.get(), SIOCSIFADDR, &ifr) < 0) return errno_text("set eth0's address");
+  char mask[16];
+  uint32_t bits = kGuestPrefix ? ~0U << (32 - kGuestPrefix) : 0;
+  snprintf(mask, sizeof mask, "%u.%u.%u.%u", bits >> 24, (bits >> 16) & 255, (bits >> 8) & 255,
+           bits & 255);
+  set_inet(&ifr.ifr_netmask, mask);
+  if (ioctl(sock.get(), SIOCSIFNETMASK, &ifr) < 0) return errno_text("set eth0's netmask");
+  if (ioctl(sock.get(), SIOCGIFFLAGS, &ifr) < 0) return errno_text("read eth0's flags");
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(sock.get(), SIOCSIFFLAGS, &ifr) < 0) return errno_text("bring up eth0");
+  struct rtentry route {};
+  set_inet(&route.rt_dst, "0.0.0.0");
+  set_inet(&route.rt_genmask, "0.0.0.0");
+  set_inet(&route.rt_gateway, kGuestGateway);
+  route.rt_flags = RTF_UP | RTF_GATEWAY;
+  if (ioctl(sock.get(), SIOCADDRT, &route) < 0) return errno_text("add the default route");
+  return "";
+}
+
 }  // namespace
 
 bool send_all(int fd, const std::string& data) {
@@ -94,6 +130,9 @@ std::string prepare_guest_rootfs(const GuestSpec& spec) {
                (ifr.ifr_flags |= IFF_UP, ioctl(sock, SIOCSIFFLAGS, &ifr) == 0);
   if (sock >= 0) close(sock);
   if (!lo_up) return errno_text("bring up loopback");
+  if (spec.network) {
+    if (std::string e = configure_eth0(); !e.empty()) return e;
+  }
   mkdir("/run", 0755);
   if (mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
     return errno_text("mount /run");

@@ -37,6 +37,9 @@ VmRunRequest request_from_spec(const sandbox::Spec& spec, const std::string& sto
   r.timeout = spec.timeout;
   r.kill_grace = spec.kill_grace;
   r.forward_signals = spec.forward_signals;
+  // pasta's outbound access, for a guest through passt; the guest's own
+  // loopback otherwise (--net none has no devices beyond it either).
+  r.network = spec.net == sandbox::NetMode::Pasta;
   return r;
 }
 

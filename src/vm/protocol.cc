@@ -71,6 +71,7 @@ std::string to_json(const GuestSpec& s) {
   j["cgroup2"] = s.cgroup2;
   j["agent_at"] = s.agent_at;
   j["watch_ports"] = s.watch_ports;
+  j["network"] = s.network;
   return j.dump();
 }
 
@@ -94,6 +95,7 @@ GuestSpec guest_spec_from_json(std::string_view text) {
     s.cgroup2 = j.value("cgroup2", false);
     s.agent_at = j.value("agent_at", "");
     s.watch_ports = j.value("watch_ports", false);
+    s.network = j.value("network", false);
     if (s.argv.empty()) throw Error("no command");
     if (!s.agent_at.empty() && s.agent_at[0] != '/')
       throw Error("agent_at must be an absolute path");

@@ -83,6 +83,9 @@ struct GuestSpec {
   // Report the TCP ports the command listens on (Port frames) and take
   // forwarded connections (Connect).
   bool watch_ports = false;
+  // An outbound network: eth0 as passt's guest (kGuestAddress/kGuestPrefix,
+  // the default route through kGuestGateway; passt.h).
+  bool network = false;
 };
 
 std::string to_json(const GuestSpec& spec);

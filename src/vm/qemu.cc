@@ -137,10 +137,11 @@ std::vector<std::string> qemu_argv(const VmConfig& c) {
               "id=" + id + ",file=" + c.disks[i] + ",format=raw,if=none,readonly=on,cache=unsafe",
               "-device", "virtio-blk-device,drive=" + id});
   }
-  if (!c.net_socket.empty())
-    a.insert(a.end(),
-             {"-netdev", "stream,id=net0,server=off,addr.type=unix,addr.path=" + c.net_socket,
-              "-device", "virtio-net-device,netdev=net0"});
+  if (c.net_fd >= 0)
+    a.insert(
+        a.end(),
+        {"-netdev", "stream,id=net0,server=off,addr.type=fd,addr.str=" + std::to_string(c.net_fd),
+         "-device", "virtio-net-device,netdev=net0"});
   if (c.channel_fd >= 0)
     a.insert(a.end(), {"-chardev", "socket,id=agent,fd=" + std::to_string(c.channel_fd), "-device",
                        "virtio-serial-device", "-device",
@@ -164,7 +165,8 @@ VmProcess::VmProcess(const VmConfig& config, const std::string& qemu) {
     // qemu dies with the runner, even a runner killed with SIGKILL.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
-    if (config.channel_fd >= 0) fcntl(config.channel_fd, F_SETFD, 0);  // inherited
+    for (int fd : {config.channel_fd, config.net_fd})
+      if (fd >= 0) fcntl(fd, F_SETFD, 0);  // inherited by qemu
     int devnull = open("/dev/null", O_RDWR);
     if (devnull >= 0) {
       dup2(devnull, 0);

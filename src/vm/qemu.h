@@ -22,10 +22,11 @@ struct VmConfig {
   std::vector<std::string> disks;  // read-only images, /dev/vda, vdb, ... in order
   int channel_fd = -1;             // qemu's end of the agent's channel (inherited)
   bool kvm = false;                // hardware virtualization; else TCG emulation
-  // Outbound network: passt's unix socket (a virtio-net device on it).
-  // Never qemu's own user-mode networking, which gives the guest the
-  // host's 127.0.0.1 as 10.0.2.2. Empty: no network device.
-  std::string net_socket;
+  // Outbound network: qemu's end of a stream socket to passt (a virtio-net
+  // device on it; inherited like channel_fd). Never qemu's own user-mode
+  // networking, which gives the guest the host's 127.0.0.1 as 10.0.2.2.
+  // -1: no network device.
+  int net_fd = -1;
   std::string console_log;  // the guest kernel's console, to this file ("" none)
   unsigned tsc_khz = 0;     // TCG: the guest's TSC rate (0: from the host)
 };

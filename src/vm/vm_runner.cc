@@ -18,6 +18,7 @@
 #include "vm/guest_kernel.h"
 #include "vm/host_ports.h"
 #include "vm/layer_images.h"
+#include "vm/passt.h"
 #include "vm/qemu.h"
 
 namespace coracle::vm {
@@ -66,8 +67,15 @@ VmResult run_in_vm(const VmRunRequest& r) {
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) throw_errno("socketpair");
   UniqueFd channel(pair[0]), guest_end(pair[1]);
   config.channel_fd = guest_end.get();
+  std::optional<Passt> passt;
+  if (r.network) {
+    passt.emplace();
+    config.net_fd = passt->qemu_fd();
+    guest.network = true;
+  }
   VmProcess qemu(config);
   guest_end.reset();
+  if (passt) passt->release_qemu_fd();
 
   // Until the agent is up, a bound on the boot; then the run's own
   // timeout, which counts the command's time as for a sandbox.

@@ -32,6 +32,8 @@ struct VmRunRequest {
   // SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 of this process go to
   // the command while it runs.
   bool forward_signals = true;
+  // Outbound access through passt (passt.h); else loopback only.
+  bool network = false;
   // The command's TCP ports reported (and forwarded with -p/-P).
   std::optional<PortOptions> ports;
 };

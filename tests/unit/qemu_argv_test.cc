@@ -48,7 +48,7 @@ TEST(QemuArgv, DisksAreReadOnlyInOrderAndTheChannelIsTheInheritedFd) {
   VmConfig c;
   c.disks = {"/store/vm/a.erofs", "/store/vm/b.erofs"};
   c.channel_fd = 7;
-  c.net_socket = "/run/passt.sock";
+  c.net_fd = 9;
   auto a = qemu_argv(c);
   std::vector<std::string> drives;
   for (size_t i = 0; i + 1 < a.size(); ++i)
@@ -60,8 +60,7 @@ TEST(QemuArgv, DisksAreReadOnlyInOrderAndTheChannelIsTheInheritedFd) {
   EXPECT_TRUE(has_pair(a, "-chardev", "socket,id=agent,fd=7"));
   EXPECT_TRUE(has_pair(a, "-device", "virtserialport,chardev=agent,name=org.coracle.agent"));
   // passt, never qemu's user networking (it would give the host's loopback).
-  EXPECT_TRUE(
-      has_pair(a, "-netdev", "stream,id=net0,server=off,addr.type=unix,addr.path=/run/passt.sock"));
+  EXPECT_TRUE(has_pair(a, "-netdev", "stream,id=net0,server=off,addr.type=fd,addr.str=9"));
   for (const auto& arg : a) EXPECT_EQ(arg.find("user,"), std::string::npos) << arg;
   // No console unless asked: the kernel's messages are not the command's.
   EXPECT_NE(value_of(a, "-append").find("console=none"), std::string::npos);
