@@ -172,6 +172,17 @@ std::string prepare_guest_rootfs(const GuestSpec& spec) {
     close(fd);
     if (rc < 0) return errno_text(std::string("mount ") + fs.target);
   }
+  // Host directories, through virtio-fs; read-only ones are read-only on
+  // the host's side too (shares.h).
+  for (const auto& share : spec.shares) {
+    int fd = mkdir_p_in_root(root.get(), share.target.c_str());
+    if (fd < 0) return "make " + share.target + ": " + strerror(-fd);
+    std::string at = "/proc/self/fd/" + std::to_string(fd);
+    int rc = mount(share.tag.c_str(), at.c_str(), "virtiofs",
+                   MS_NOSUID | MS_NODEV | (share.read_only ? MS_RDONLY : 0), nullptr);
+    close(fd);
+    if (rc < 0) return errno_text("mount " + share.target + " (virtio-fs)");
+  }
   if (spec.cgroup2) {
     int fd = open_in_root(root.get(), "/sys/fs/cgroup", O_PATH | O_DIRECTORY);
     if (fd < 0) return "no /sys/fs/cgroup in the guest";

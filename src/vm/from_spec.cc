@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/error.h"
+#include "common/fs.h"
 
 namespace coracle::vm {
 
@@ -11,8 +12,8 @@ VmRunRequest request_from_spec(const sandbox::Spec& spec, const std::string& sto
   auto refuse = [](bool asked, const char* what) {
     if (asked) throw Error(std::string(what) + " is not supported in a micro-VM yet");
   };
-  refuse(spec.in_dir || spec.out_dir || !spec.volumes.empty(),
-         "a host directory in the sandbox (--in, --out, -v, an app run from its folder)");
+  for (const auto& v : spec.volumes)
+    refuse(!is_directory(v.source), "a file (not a directory) bound with -v");
   refuse(!spec.devices.empty(), "--device");
   refuse(spec.tty, "-t");
   refuse(spec.read_only_rootfs, "--read-only");
@@ -37,6 +38,9 @@ VmRunRequest request_from_spec(const sandbox::Spec& spec, const std::string& sto
   r.timeout = spec.timeout;
   r.kill_grace = spec.kill_grace;
   r.forward_signals = spec.forward_signals;
+  if (spec.in_dir) r.shares.push_back({*spec.in_dir, "/in", true});
+  if (spec.out_dir) r.shares.push_back({*spec.out_dir, "/out", false});
+  for (const auto& v : spec.volumes) r.shares.push_back({v.source, v.target, v.read_only});
   // pasta's outbound access, for a guest through passt; the guest's own
   // loopback otherwise (--net none has no devices beyond it either).
   r.network = spec.net == sandbox::NetMode::Pasta;

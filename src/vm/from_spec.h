@@ -9,8 +9,9 @@
 
 namespace coracle::vm {
 
-// Throws coracle::Error naming what the guest cannot do yet (binds,
-// devices, a terminal, a read-only rootfs, the vfs driver). The network is
+// Throws coracle::Error naming what the guest cannot do yet (a file bound
+// with -v, devices, a terminal, a read-only rootfs, the vfs driver). /in,
+// /out and directory binds are virtio-fs shares (shares.h; root only). The network is
 // the caller's to decide: the guest has its own loopback only.
 VmRunRequest request_from_spec(const sandbox::Spec& spec, const std::string& store_root);
 

@@ -1,6 +1,7 @@
 #include "vm/guest_kernel.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -83,6 +84,12 @@ std::string ensure_initramfs(const std::string& cache_dir, const GuestKernel& ke
   std::string cpio = build_initramfs(agent, kernel.modules_dir,
                                      module_load_order(kernel.modules_dir, guest_modules()));
   write_file_atomic(path, cpio, 0600);
+  // Those of earlier builds go: each is ~10 MB, and a binary only ever
+  // uses its own (a run that already started has qemu holding its file).
+  std::string prefix = "initramfs-" + kernel.version + "-";
+  for (const auto& name : list_dir(cache_dir))
+    if (name.rfind(prefix, 0) == 0 && cache_dir + "/" + name != path)
+      unlink((cache_dir + "/" + name).c_str());
   return path;
 }
 

@@ -104,7 +104,8 @@ std::vector<std::string> qemu_argv(const VmConfig& c) {
       "qemu-system-x86_64",
       // microvm: virtio-mmio devices, found by the guest through ACPI.
       "-M",
-      std::string("microvm,rtc=on,isa-serial=") + (c.console_log.empty() ? "off" : "on"),
+      std::string("microvm,rtc=on,isa-serial=") + (c.console_log.empty() ? "off" : "on") +
+          (c.shares.empty() ? "" : ",memory-backend=mem"),
       "-accel",
       c.kvm ? "kvm" : "tcg",
       "-cpu",
@@ -136,6 +137,15 @@ std::vector<std::string> qemu_argv(const VmConfig& c) {
              {"-drive",
               "id=" + id + ",file=" + c.disks[i] + ",format=raw,if=none,readonly=on,cache=unsafe",
               "-device", "virtio-blk-device,drive=" + id});
+  }
+  if (!c.shares.empty())
+    a.insert(a.end(),
+             {"-object", "memory-backend-memfd,id=mem,share=on,size=" +
+                             std::to_string(std::max<uint64_t>(c.memory_bytes >> 20, 64)) + "M"});
+  for (size_t i = 0; i < c.shares.size(); ++i) {
+    std::string id = "fs" + std::to_string(i);
+    a.insert(a.end(), {"-chardev", "socket,id=" + id + ",path=" + c.shares[i].second, "-device",
+                       "vhost-user-fs-device,chardev=" + id + ",tag=" + c.shares[i].first});
   }
   if (c.net_fd >= 0)
     a.insert(

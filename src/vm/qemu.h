@@ -27,6 +27,9 @@ struct VmConfig {
   // networking, which gives the guest the host's 127.0.0.1 as 10.0.2.2.
   // -1: no network device.
   int net_fd = -1;
+  // virtio-fs shares: (tag, virtiofsd's socket). With any, the guest's RAM
+  // is a shared memfd (vhost-user maps it).
+  std::vector<std::pair<std::string, std::string>> shares;
   std::string console_log;  // the guest kernel's console, to this file ("" none)
   unsigned tsc_khz = 0;     // TCG: the guest's TSC rate (0: from the host)
 };

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "vm/layer_images.h"
 #include "vm/passt.h"
 #include "vm/qemu.h"
+#include "vm/shares.h"
 
 namespace coracle::vm {
 namespace {
@@ -67,6 +69,14 @@ VmResult run_in_vm(const VmRunRequest& r) {
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) throw_errno("socketpair");
   UniqueFd channel(pair[0]), guest_end(pair[1]);
   config.channel_fd = guest_end.get();
+  std::vector<std::unique_ptr<VirtioFsShare>> shares;
+  for (size_t i = 0; i < r.shares.size(); ++i) {
+    std::string tag = "share" + std::to_string(i);
+    shares.push_back(std::make_unique<VirtioFsShare>(r.shares[i].source, r.shares[i].read_only,
+                                                     scratch + "/" + tag + ".sock"));
+    config.shares.emplace_back(tag, shares.back()->socket_path());
+    guest.shares.push_back({tag, r.shares[i].target, r.shares[i].read_only});
+  }
   std::optional<Passt> passt;
   if (r.network) {
     passt.emplace();

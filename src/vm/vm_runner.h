@@ -32,6 +32,12 @@ struct VmRunRequest {
   // SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 of this process go to
   // the command while it runs.
   bool forward_signals = true;
+  // Host directories in the guest (shares.h): /in, /out, -v.
+  struct Share {
+    std::string source, target;
+    bool read_only = false;
+  };
+  std::vector<Share> shares;
   // Outbound access through passt (passt.h); else loopback only.
   bool network = false;
   // The command's TCP ports reported (and forwarded with -p/-P).

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <functional>
@@ -322,6 +323,35 @@ TEST(Vm, AGuestReachesOutThroughPasstButNotTheHostsLoopback) {
   EXPECT_EQ(r.out.find("reached-"), std::string::npos) << r.out;
   // passt went with the VM.
   EXPECT_EQ(run_sh("pgrep -c -f \"^passt \" || true"), passts_before);
+}
+
+}  // namespace
+}  // namespace coracle::test
+
+namespace coracle::test {
+namespace {
+
+// /in and /out through virtio-fs, bounded on the host's side: a read-only
+// share stays read-only even when guest root remounts it, and nothing the
+// guest does plants a setuid file or a device node on the host.
+TEST(Vm, InIsReadOnlyOutIsWrittenAndTheHostStaysSafe) {
+  if (geteuid() != 0) GTEST_SKIP() << "virtiofsd needs root";
+  TempDir in, out;
+  write_file_atomic(in.path() + "/greeting", "hi\n");
+  auto r =
+      coracle({"exec", "--vm", "--in", in.path(), "--out", out.path(), "--", "sh", "-c",
+               "cat /in/greeting; mount -o remount,rw /in; echo x > /in/planted || echo in-ro; "
+               "echo result > /out/r; mkdir /out/d; chmod 4755 /out/r || echo no-setuid; "
+               "mknod /out/node c 1 3 || echo no-node; true"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "hi\nin-ro\nno-setuid\nno-node\n") << r.err;
+  EXPECT_FALSE(path_exists(in.path() + "/planted"));
+  EXPECT_EQ(read_file(out.path() + "/r"), "result\n");
+  EXPECT_TRUE(is_directory(out.path() + "/d"));
+  struct stat st;
+  ASSERT_EQ(stat((out.path() + "/r").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07000, 0u);
+  EXPECT_FALSE(path_exists(out.path() + "/node"));
 }
 
 }  // namespace

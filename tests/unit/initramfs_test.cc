@@ -174,6 +174,7 @@ TEST_F(BootDir, TheInitramfsIsMadeOnceAndAgainForAnotherAgent) {
   write_file_atomic(tmp.path + "/agent", "two!");  // a new build
   std::string second = ensure_initramfs(tmp.path + "/cache", k, tmp.path + "/agent");
   EXPECT_NE(second, first);
+  EXPECT_FALSE(path_exists(first));  // an earlier build's goes
   EXPECT_NE(read_file(second).find("two!"), std::string::npos);
 }
 
