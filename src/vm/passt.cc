@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "sandbox/pasta.h"
+#include "vm/helper_process.h"
 
 namespace coracle::vm {
 
@@ -43,31 +44,16 @@ Passt::Passt() {
                                    kGuestGateway,
                                    "--dns-forward",
                                    sandbox::kPastaDnsForward};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t parent = getpid();
-  pid_ = fork();
-  if (pid_ < 0) throw_errno("cannot start passt");
-  if (pid_ == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);  // gone with the runner
-    if (getppid() != parent) _exit(127);
-    fcntl(passt_end.get(), F_SETFD, 0);
-    int devnull = open("/dev/null", O_RDWR);
-    for (int fd = 0; fd < 3 && devnull >= 0; ++fd) dup2(devnull, fd);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  HelperSpec helper;
+  helper.argv = std::move(args);
+  helper.inherit = {passt_end.get()};
+  helper.quiet_fds = 3;
+  helper.package = "passt";
+  pid_ = spawn_helper(helper);
 }
 
 Passt::~Passt() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGKILL);
-  while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
-  }
+  end_helper(pid_);
 }
 
 }  // namespace coracle::vm

@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
+#include "vm/helper_process.h"
 
 namespace coracle::vm {
 namespace {
@@ -160,43 +161,12 @@ std::vector<std::string> qemu_argv(const VmConfig& c) {
 }
 
 VmProcess::VmProcess(const VmConfig& config, const std::string& qemu) {
-  std::vector<std::string> args = qemu_argv(config);
-  args[0] = qemu;
-  std::vector<char*> argv;
-  for (auto& s : args) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  pid_t parent = getpid();
-  int err_pipe[2];
-  if (pipe2(err_pipe, O_CLOEXEC) < 0) throw_errno("pipe");
-  UniqueFd err_r(err_pipe[0]), err_w(err_pipe[1]);
-  pid_ = fork();
-  if (pid_ < 0) throw_errno("cannot start qemu");
-  if (pid_ == 0) {
-    // qemu dies with the runner, even a runner killed with SIGKILL.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    for (int fd : {config.channel_fd, config.net_fd})
-      if (fd >= 0) fcntl(fd, F_SETFD, 0);  // inherited by qemu
-    int devnull = open("/dev/null", O_RDWR);
-    if (devnull >= 0) {
-      dup2(devnull, 0);
-      dup2(devnull, 1);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    execvp(argv[0], argv.data());
-    int e = errno;
-    (void)!write(err_w.get(), &e, sizeof e);
-    _exit(127);
-  }
-  err_w.reset();
-  int e = 0;
-  if (read(err_r.get(), &e, sizeof e) == sizeof e) {
-    waitpid(pid_, nullptr, 0);
-    reaped_ = true;
-    throw_errno("cannot run " + qemu + " (Debian package qemu-system-x86)", e);
-  }
+  HelperSpec helper;
+  helper.argv = qemu_argv(config);
+  helper.argv[0] = qemu;
+  helper.inherit = {config.channel_fd, config.net_fd};
+  helper.package = "qemu-system-x86";
+  pid_ = spawn_helper(helper);
   pidfd_.reset(static_cast<int>(syscall(SYS_pidfd_open, pid_, 0)));
 }
 
@@ -209,9 +179,7 @@ int VmProcess::wait() {
 }
 
 VmProcess::~VmProcess() {
-  if (reaped_ || pid_ <= 0) return;
-  kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
+  if (!reaped_) end_helper(pid_);
 }
 
 }  // namespace coracle::vm

@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "common/unique_fd.h"
 #include "sandbox/seccomp.h"
+#include "vm/helper_process.h"
 
 namespace coracle::vm {
 namespace {
@@ -49,24 +50,15 @@ VirtioFsShare::VirtioFsShare(const std::string& source, bool read_only,
                                    "sandbox=namespace",
                                    // no device nodes on the host
                                    "-o", "modcaps=-mknod", "-o", "log_level=err"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
   const sandbox::SeccompProgram& guard = sandbox::host_write_guard_program();
-  pid_t parent = getpid();
-  pid_ = fork();
-  if (pid_ < 0) throw_errno("cannot start virtiofsd");
-  if (pid_ == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);  // gone with the runner
-    if (getppid() != parent) _exit(127);
-    fcntl(listener.get(), F_SETFD, 0);
-    int devnull = open("/dev/null", O_RDWR);
-    // Its complaints at the end of a run (the guest gone) are not the
-    // command's output; a share that fails shows as the guest's mount error.
-    for (int fd = 0; fd < 3 && devnull >= 0; ++fd) dup2(devnull, fd);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
+  HelperSpec helper;
+  helper.argv = std::move(args);
+  helper.inherit = {listener.get()};
+  // Its complaints at the end of a run (the guest gone) are not the
+  // command's output; a share that fails shows as the guest's mount error.
+  helper.quiet_fds = 3;
+  helper.package = "qemu-system-common";
+  helper.before_exec = [&] {
     // A mount namespace of its own, where the share is a bind that is
     // nosuid and nodev, and read-only when asked: virtiofsd's sandbox
     // pivots into it and so keeps those flags.
@@ -76,20 +68,16 @@ VirtioFsShare::VirtioFsShare(const std::string& source, bool read_only,
         mount(source.c_str(), source.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0 ||
         mount(nullptr, source.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | ro,
               nullptr) < 0)
-      _exit(126);
+      return false;
     // The host-write guard: no setuid/setgid bit, ever, on the host's files.
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || sandbox::load_seccomp(guard) < 0) _exit(126);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && sandbox::load_seccomp(guard) == 0;
+  };
+  pid_ = spawn_helper(helper);
 }
 
 VirtioFsShare::~VirtioFsShare() {
   unlink(socket_path_.c_str());
-  if (pid_ <= 0) return;
-  kill(pid_, SIGKILL);
-  while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
-  }
+  end_helper(pid_);
 }
 
 }  // namespace coracle::vm
