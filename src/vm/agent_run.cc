@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -25,6 +26,8 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "sandbox/caps.h"
+#include "sandbox/seccomp.h"
 #include "vm/guest_ports.h"
 #include "vm/passt.h"
 
@@ -240,6 +243,21 @@ void run_guest_command(const GuestSpec& spec, int channel, FrameReader& from_hos
   argv.push_back(nullptr);
   for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
+  // Planned before the fork, as the namespace backend does (libcap and
+  // libseccomp allocate); applied in the child.
+  std::optional<sandbox::CapPlan> caps;
+  sandbox::SeccompProgram seccomp;
+  try {
+    caps.emplace(spec.uid, spec.cap_add, spec.cap_drop);
+    if (spec.seccomp == "default")
+      seccomp = sandbox::default_seccomp_program(caps->mask());
+    else if (spec.seccomp != "unconfined")
+      seccomp = sandbox::compile_seccomp(spec.seccomp, caps->mask());
+  } catch (const std::exception& e) {
+    nlohmann::json j = {{"errno", 0}, {"what", e.what()}};
+    send_all(channel, encode_frame(FrameType::Failed, j.dump()));
+    return;
+  }
   pid_t child = fork();
   if (child == 0) {
     dup2(in[0], 0);
@@ -254,9 +272,13 @@ void run_guest_command(const GuestSpec& spec, int channel, FrameReader& from_hos
         mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 && chdir(kRoot) == 0 &&
         mount(".", "/", nullptr, MS_MOVE, nullptr) == 0 && chroot(".") == 0 &&
         (what = "chdir", chdir(spec.workdir.c_str()) == 0) &&
+        (what = "drop capabilities", caps->drop_bounding() == 0) &&
         (what = "setgroups", setgroups(0, nullptr) == 0) &&
         (what = "setgid", setresgid(spec.gid, spec.gid, spec.gid) == 0) &&
-        (what = "setuid", setresuid(spec.uid, spec.uid, spec.uid) == 0)) {
+        (what = "setuid", setresuid(spec.uid, spec.uid, spec.uid) == 0) &&
+        (what = "set capabilities", caps->apply() == 0) &&
+        (what = "set no_new_privs", prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0) &&
+        (what = "load the seccomp filter", sandbox::load_seccomp(seccomp) == 0)) {
       what = spec.argv[0].c_str();
       // execvpe searches the PATH of this process's own environment.
       setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);

@@ -29,6 +29,13 @@ VmRunRequest request_from_spec(const sandbox::Spec& spec, const std::string& sto
   r.guest.workdir = spec.workdir.empty() ? "/" : spec.workdir;
   r.guest.hostname = spec.hostname;
   for (const auto& g : spec.generated_files) r.guest.files.emplace_back(g.target, g.content);
+  // The same privileges as in a sandbox: capabilities, no_new_privs, the
+  // seccomp profile (a file's text travels to the agent, which compiles it).
+  r.guest.cap_add = spec.cap_add;
+  r.guest.cap_drop = spec.cap_drop;
+  r.guest.seccomp = spec.seccomp_profile.empty()           ? "default"
+                    : spec.seccomp_profile == "unconfined" ? "unconfined"
+                                                           : read_file(spec.seccomp_profile);
   // --memory is the guest's RAM (its kernel and agent take ~40 MiB of it),
   // --cpus its vCPUs.
   if (spec.limits.memory_bytes) r.memory_bytes = *spec.limits.memory_bytes;

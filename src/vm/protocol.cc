@@ -72,6 +72,9 @@ std::string to_json(const GuestSpec& s) {
   j["agent_at"] = s.agent_at;
   j["watch_ports"] = s.watch_ports;
   j["network"] = s.network;
+  j["cap_add"] = s.cap_add;
+  j["cap_drop"] = s.cap_drop;
+  j["seccomp"] = s.seccomp;
   return j.dump();
 }
 
@@ -96,6 +99,9 @@ GuestSpec guest_spec_from_json(std::string_view text) {
     s.agent_at = j.value("agent_at", "");
     s.watch_ports = j.value("watch_ports", false);
     s.network = j.value("network", false);
+    s.cap_add = j.value("cap_add", std::vector<std::string>{});
+    s.cap_drop = j.value("cap_drop", std::vector<std::string>{});
+    s.seccomp = j.value("seccomp", std::string("default"));
     if (s.argv.empty()) throw Error("no command");
     if (!s.agent_at.empty() && s.agent_at[0] != '/')
       throw Error("agent_at must be an absolute path");

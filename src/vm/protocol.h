@@ -83,6 +83,12 @@ struct GuestSpec {
   // Report the TCP ports the command listens on (Port frames) and take
   // forwarded connections (Connect).
   bool watch_ports = false;
+  // The command's privileges, as in a sandbox: Docker's default
+  // capabilities for root adjusted by these (none for another uid),
+  // no_new_privs, and the seccomp profile: "default", "unconfined", or a
+  // profile's JSON text.
+  std::vector<std::string> cap_add, cap_drop;
+  std::string seccomp = "default";
   // An outbound network: eth0 as passt's guest (kGuestAddress/kGuestPrefix,
   // the default route through kGuestGateway; passt.h).
   bool network = false;

@@ -209,6 +209,9 @@ coracle exec --device /dev/zero:/dev/z:r -- sh -c 'head -c 1 /dev/z | wc -c; ech
   auto run = run_vm({"sh", "-c", script}, store.path(), 0, [](vm::VmRunRequest& r) {
     r.guest.cgroup2 = true;
     r.guest.agent_at = "/bin/coracle";
+    // coracle's own sandbox inside needs what a privileged container has.
+    r.guest.seccomp = "unconfined";
+    r.guest.cap_add = {"ALL"};
     r.memory_bytes = 512ULL << 20;
     r.timeout = std::chrono::seconds(240);
   });
