@@ -52,3 +52,31 @@ print("|---|---|---|---|")
 for name, r in zip(names, results):
     print(f"| {name} | {r['median']:.2f} | {r['mean']:.2f} | {r['median'] / base:.2f}x |")
 PY
+
+# First port seen: from launch to the port.open event of `httpd -f -p 8000`
+# (the guest's sock_diag watcher, relayed as a Port frame), beside the
+# namespace backend's monitor. Medians of 5.
+python3 - "$coracle" <<'PY'
+import statistics, subprocess, sys, time
+coracle = sys.argv[1]
+def first_port(extra):
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        p = subprocess.Popen([coracle, "exec", *extra, "--json", "--watch-ports", "--",
+                              "httpd", "-f", "-p", "8000"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+        for line in p.stdout:
+            if '"port.open"' in line:
+                times.append(time.perf_counter() - t)
+                break
+        p.terminate()
+        p.wait()
+    return statistics.median(times)
+vm, ns = first_port(["--vm"]), first_port([])
+print()
+print("| first port seen | median s |")
+print("|---|---|")
+print(f"| coracle exec --vm | {vm:.2f} |")
+print(f"| coracle exec (namespaces) | {ns:.3f} |")
+PY

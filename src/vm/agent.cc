@@ -7,12 +7,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
 #include "common/fs.h"
@@ -45,8 +47,26 @@ void mount_or_log(const char* source, const char* target, const char* type) {
     kmsg(std::string("cannot mount ") + target + ": " + strerror(errno));
 }
 
-// The modules in the order the host wrote (dependencies first).
-bool load_modules() {
+// A module that only some runs need: the network's (virtio_net and its
+// failover), the shares' (fuse, virtiofs), the port watcher's (sock_diag).
+// Loading one costs tens of milliseconds under emulation, so these wait
+// for the Start frame, and load only when the run asks for them.
+enum class ModuleGroup { Boot, Network, Shares, Ports };
+
+ModuleGroup group_of(const std::string& file) {
+  // "12-virtio_net.ko": the name after the order number.
+  std::string name = file.substr(file.find('-') + 1);
+  name = name.substr(0, name.rfind(".ko"));
+  if (name == "virtio_net" || name == "net_failover" || name == "failover")
+    return ModuleGroup::Network;
+  if (name == "fuse" || name == "virtiofs") return ModuleGroup::Shares;
+  if (name == "inet_diag" || name == "tcp_diag" || name == "udp_diag") return ModuleGroup::Ports;
+  return ModuleGroup::Boot;
+}
+
+// The modules of the wanted groups, in the order the host wrote
+// (dependencies first).
+bool load_modules(const std::vector<ModuleGroup>& wanted) {
   std::string order;
   try {
     order = read_file("/modules/order");
@@ -56,6 +76,7 @@ bool load_modules() {
   }
   for (const auto& name : split(order, '\n')) {
     if (name.empty()) continue;
+    if (std::find(wanted.begin(), wanted.end(), group_of(name)) == wanted.end()) continue;
     std::string path = "/modules/" + name;
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0 || (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)) {
@@ -99,7 +120,7 @@ void agent_main() {
   mount_or_log("devtmpfs", "/dev", "devtmpfs");
   mount_or_log("proc", "/proc", "proc");
   mount_or_log("sysfs", "/sys", "sysfs");
-  if (!load_modules()) power_off();
+  if (!load_modules({ModuleGroup::Boot})) power_off();
   kmsg("modules loaded");
   int channel = open_channel();
   if (channel < 0) {
@@ -127,6 +148,11 @@ void agent_main() {
   try {
     if (start->type != FrameType::Start) throw Error("the host did not send Start first");
     spec = guest_spec_from_json(start->payload);
+    std::vector<ModuleGroup> later;
+    if (spec.network) later.push_back(ModuleGroup::Network);
+    if (!spec.shares.empty()) later.push_back(ModuleGroup::Shares);
+    if (spec.watch_ports) later.push_back(ModuleGroup::Ports);
+    if (!later.empty() && !load_modules(later)) throw Error("cannot load the guest's modules");
     failure = prepare_guest_rootfs(spec);
   } catch (const std::exception& e) {
     failure = e.what();
