@@ -110,6 +110,11 @@ StepOutcome run_app_in_vm(const StepContext& ctx, const sandbox::Spec& spec,
     say(portmon::port_event_json(e), portmon::port_event_line(e));
   };
   r.ports = std::move(ports);
+  r.on_start = [&](const std::string& accel) {
+    say({{"event", "vm.start"}, {"accel", accel}},
+        std::string("the app runs in a micro-VM (") +
+            (accel == "kvm" ? "KVM" : "TCG: emulated, no KVM here") + ")");
+  };
   StepOutput output(ctx.options, true, kMaxLog);
   r.sink = [&](int stream, std::string_view data) { output(stream, data); };
   vm::VmResult v = vm::run_in_vm(r);

@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include <nlohmann/json.hpp>
+
 #include "common/error.h"
 #include "portmon/port_events.h"
 #include "portmon/publish.h"
@@ -17,6 +19,12 @@ sandbox::Result run_exec_in_vm(const sandbox::Spec& spec, const ExecFlags& flags
     throw Error("--net host is not possible with --vm: a guest has its own network stack");
   vm::VmRunRequest r = vm::request_from_spec(spec, global.store_root());
   r.stdin_fd = flags.interactive ? spec.stdin_fd : -1;
+  // Which VMM runs it, for a program reading the events.
+  if (json)
+    r.on_start = [](const std::string& accel) {
+      std::string line = nlohmann::json({{"event", "vm.start"}, {"accel", accel}}).dump() + "\n";
+      (void)!write(1, line.data(), line.size());
+    };
   if (flags.ports_wanted()) {
     vm::PortOptions ports;
     for (const auto& text : flags.publish) {

@@ -51,6 +51,7 @@ VmResult run_in_vm(const VmRunRequest& r) {
   config.memory_bytes = r.memory_bytes;
   config.cpus = r.cpus;
   config.kvm = result.kvm = kvm_usable();
+  if (r.on_start) r.on_start(config.kvm ? "kvm" : "tcg");
   std::string scratch = make_unique_dir(r.cache_dir, "run-");
   struct RemoveScratch {
     std::string dir;

@@ -40,6 +40,8 @@ struct VmRunRequest {
   std::vector<Share> shares;
   // Outbound access through passt (passt.h); else loopback only.
   bool network = false;
+  // Told once the VMM is chosen: "kvm" or "tcg" (emulation).
+  std::function<void(const std::string& accel)> on_start;
   // The command's TCP ports reported (and forwarded with -p/-P).
   std::optional<PortOptions> ports;
 };
