@@ -117,9 +117,13 @@ class Parser {
     }
   }
 
+  // BuildKit's rule: the line ends (spaces and tabs aside) with the escape
+  // character, and that one is not itself escaped: `ENV C a\\` ends its
+  // instruction (its value ends in a backslash).
   bool continues(std::string_view line) const {
     line = trim(line);
-    return !line.empty() && line.back() == out_.escape;
+    if (line.empty() || line.back() != out_.escape) return false;
+    return line.size() == 1 || line[line.size() - 2] != out_.escape;
   }
 
   Instruction instruction() {

@@ -73,6 +73,22 @@ TEST(Dockerfile, ContinuationsSkipCommentsAndKeepLineNumbers) {
   EXPECT_EQ(df.instructions[2].text, "ENV A=1");
 }
 
+TEST(Dockerfile, AnEscapedEscapeAtTheEndOfALineEndsTheInstruction) {
+  // BuildKit's parser testfile "escape-after-comment" and friends: a
+  // trailing `\\` is an escaped backslash, not a continuation.
+  Dockerfile df = parse_dockerfile(
+      "FROM scratch\n"
+      "ENV C trailing\\\\backslash\\\\\n"
+      "RUN true \\ \t\n"
+      "  && false\n");
+  ASSERT_EQ(df.instructions.size(), 3u);
+  EXPECT_EQ(df.instructions[1].args, "C trailing\\\\backslash\\\\");
+  EXPECT_EQ(df.instructions[2].args, "true   && false");  // spaces after the escape: still one
+  df = parse_dockerfile("# escape=`\nFROM scratch\nRUN a ``\nRUN b\n");
+  ASSERT_EQ(df.instructions.size(), 3u);
+  EXPECT_EQ(df.instructions[1].args, "a ``");
+}
+
 TEST(Dockerfile, TheEscapeDirectiveChangesTheContinuationCharacter) {
   Dockerfile df = parse_dockerfile(
       "# escape=`\n"
