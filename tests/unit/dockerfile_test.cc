@@ -74,8 +74,8 @@ TEST(Dockerfile, ContinuationsSkipCommentsAndKeepLineNumbers) {
 }
 
 TEST(Dockerfile, AnEscapedEscapeAtTheEndOfALineEndsTheInstruction) {
-  // BuildKit's parser testfile "escape-after-comment" and friends: a
-  // trailing `\\` is an escaped backslash, not a continuation.
+  // As BuildKit's parser reads it: a trailing escaped escape is a
+  // character of the value (an escaped backslash), not a continuation.
   Dockerfile df = parse_dockerfile(
       "FROM scratch\n"
       "ENV C trailing\\\\backslash\\\\\n"
