@@ -47,7 +47,22 @@ class Expander {
       } else if (c == '"') {
         out += double_quoted();
       } else if (c == '$') {
-        out += variable();
+        std::string value = variable();
+        if (!fields_ || until_brace) {
+          out += value;
+          continue;
+        }
+        // Unquoted, a variable's value is split into words at white space
+        // (BuildKit splits after it substitutes: EXPOSE $PORTS).
+        for (char ch : value) {
+          if (!std::isspace(static_cast<unsigned char>(ch))) {
+            out += ch;
+          } else if (!out.empty() || field_quoted_) {
+            fields_->push_back(std::move(out));
+            out.clear();
+            field_quoted_ = false;
+          }
+        }
       } else {
         out += c;
         ++pos_;
@@ -58,10 +73,14 @@ class Expander {
   }
 
   bool quoted() const { return quoted_; }
+  // Split unquoted variable values into fields, the words before the last
+  // going to fields (the last is what run() returns).
+  void split_into(std::vector<std::string>* fields) { fields_ = fields; }
+  bool field_quoted() const { return field_quoted_; }
 
  private:
   std::string single_quoted() {
-    quoted_ = true;
+    quoted_ = field_quoted_ = true;
     size_t end = text_.find('\'', pos_ + 1);
     if (end == std::string_view::npos)
       throw Error("unterminated single quote in '" + std::string(text_) + "'");
@@ -71,7 +90,7 @@ class Expander {
   }
 
   std::string double_quoted() {
-    quoted_ = true;
+    quoted_ = field_quoted_ = true;
     std::string out;
     ++pos_;
     while (pos_ < text_.size()) {
@@ -144,6 +163,8 @@ class Expander {
   bool heredoc_;
   size_t pos_ = 0;
   bool quoted_ = false;
+  std::vector<std::string>* fields_ = nullptr;
+  bool field_quoted_ = false;
 };
 
 }  // namespace
@@ -193,8 +214,9 @@ std::vector<std::string> ShellWords::expand_words(std::string_view text, const L
   std::vector<std::string> out;
   for (const auto& raw : split(text)) {
     Expander e(raw, escape_, env);
-    std::string word = e.run(false);
-    if (!word.empty() || e.quoted()) out.push_back(std::move(word));
+    e.split_into(&out);
+    std::string last = e.run(false);
+    if (!last.empty() || e.field_quoted()) out.push_back(std::move(last));
   }
   return out;
 }

@@ -25,8 +25,11 @@ class ShellWords {
   std::string expand(std::string_view word, const Lookup& env) const;
   // A here-document's body: variables expanded, quotes kept as text.
   std::string expand_heredoc(std::string_view text, const Lookup& env) const;
-  // Splits on whitespace outside quotes, then expands each word. A word
-  // without quotes that expands to nothing is dropped, as a shell does.
+  // Splits on whitespace outside quotes, then expands each word; the value
+  // of an unquoted variable is split again at its white space (BuildKit
+  // splits after substituting: EXPOSE $PORTS with PORTS="80 443/udp" is two
+  // ports, "$PORTS" one word). A word without quotes that expands to
+  // nothing is dropped, as a shell does.
   std::vector<std::string> expand_words(std::string_view text, const Lookup& env) const;
   // Splits on whitespace outside quotes, keeping quotes and escapes (for
   // KEY=VALUE lists, where the key is cut off before the value is expanded).

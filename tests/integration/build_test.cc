@@ -14,12 +14,14 @@ ARG BASE=default
 FROM ${BASE}
 ARG VERSION=1.0
 ARG OVERRIDDEN=no
+ARG PORTS="3000 4000/udp"
 ENV APP_HOME=/srv/app \
     GREETING="hello world"
 ENV LEGACY legacy value
 LABEL org.example.version=$VERSION "quoted key"="a b"
 MAINTAINER someone@example.com
 EXPOSE 8080 53/udp
+EXPOSE $PORTS
 WORKDIR $APP_HOME
 WORKDIR sub
 STOPSIGNAL SIGQUIT
@@ -41,6 +43,9 @@ ENV OVERRIDDEN_ENV=$OVERRIDDEN
   EXPECT_TRUE(cc["Volumes"].contains("/data"));
   EXPECT_TRUE(cc["ExposedPorts"].contains("8080/tcp"));
   EXPECT_TRUE(cc["ExposedPorts"].contains("53/udp"));
+  // Split after substitution, as BuildKit does.
+  EXPECT_TRUE(cc["ExposedPorts"].contains("3000/tcp"));
+  EXPECT_TRUE(cc["ExposedPorts"].contains("4000/udp"));
   EXPECT_EQ(cc["Labels"]["org.example.version"], "1.0");
   EXPECT_EQ(cc["Labels"]["quoted key"], "a b");
   EXPECT_EQ(c["author"], "someone@example.com");

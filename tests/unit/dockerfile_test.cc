@@ -201,7 +201,25 @@ TEST(ShellWords, SplitsWordsOutsideQuotes) {
   ShellWords w;
   auto env = vars({{"SP", "x y"}, {"EMPTY", ""}});
   EXPECT_EQ(w.expand_words("a \"b c\" $SP 'd e' $EMPTY \"$EMPTY\"", env),
-            (std::vector<std::string>{"a", "b c", "x y", "d e", ""}));
+            (std::vector<std::string>{"a", "b c", "x", "y", "d e", ""}));
+  // BuildKit splits after it substitutes (its words table): an unquoted
+  // value's white space separates words, a quoted one's does not.
+  auto spaced = vars({{"space", "abc  def"},
+                      {"leading", "  ab c"},
+                      {"trailing", "ab c   "},
+                      {"PORTS", "3000 4000/udp"}});
+  auto words = [&](const char* text) { return w.expand_words(text, spaced); };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(words("hello${space}bye"), (V{"helloabc", "defbye"}));
+  EXPECT_EQ(words("hello\"${space}\"bye"), (V{"helloabc  defbye"}));
+  EXPECT_EQ(words("hello \"${space}\"bye"), (V{"hello", "abc  defbye"}));
+  EXPECT_EQ(words("hello${leading}def"), (V{"hello", "ab", "cdef"}));
+  EXPECT_EQ(words("hello\"${leading}\" def"), (V{"hello  ab c", "def"}));
+  EXPECT_EQ(words("hello${leading}"), (V{"hello", "ab", "c"}));
+  EXPECT_EQ(words("hello${trailing}"), (V{"helloab", "c"}));
+  EXPECT_EQ(words("hello${trailing}d"), (V{"helloab", "c", "d"}));
+  EXPECT_EQ(words("hello\"${trailing}\"d"), (V{"helloab c   d"}));
+  EXPECT_EQ(words("$PORTS"), (V{"3000", "4000/udp"}));
   EXPECT_EQ(w.split("A=1 B=\"two words\" C='x y' D=a\\ b"),
             (std::vector<std::string>{"A=1", "B=\"two words\"", "C='x y'", "D=a\\ b"}));
   ShellWords tick('`');
