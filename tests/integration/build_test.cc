@@ -252,5 +252,21 @@ TEST_F(BuildTest, AFailingRunShowsItsOutputAndMovesNoTag) {
   EXPECT_EQ(manifest_digest("tests/keep"), before);
 }
 
+TEST_F(BuildTest, AnArgsDefaultIsExpandedOnceAndOnlyWhenNotGiven) {
+  write("Dockerfile", R"(FROM default
+ARG T='$HOME'
+ARG BAR=${FOO:?"foo missing"}
+RUN echo "T=$T BAR=$BAR" > /args.txt
+)");
+  auto r = build({"--build-arg", "BAR=123", "-t", "tests/args-once"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = cor({"exec", "tests/args-once", "--", "cat", "/args.txt"});
+  EXPECT_EQ(r.out, "T=$HOME BAR=123\n") << r.err;
+  // Without the build arg, the default's ${FOO:?} fails, naming FOO.
+  r = build({"-t", "tests/args-once-2"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("foo missing"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace coracle::test

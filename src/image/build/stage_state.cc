@@ -128,7 +128,11 @@ std::vector<std::pair<std::string, std::string>> key_values(const Instruction& i
     }
     std::string key = scope.words().expand(w.substr(0, eq), lookup);
     if (key.empty()) throw Error(where + ": " + ins.keyword + " has an empty name in '" + w + "'");
-    out.emplace_back(key, scope.words().expand(w.substr(eq + 1), lookup));
+    // An ARG's default is expanded once, by BuildScope::declare_arg, and
+    // only when no --build-arg gives the value (as BuildKit does):
+    // ARG T='$HOME' is "$HOME"; ARG B=${A:?} with --build-arg B=1 is fine.
+    out.emplace_back(key, ins.keyword == "ARG" ? w.substr(eq + 1)
+                                               : scope.words().expand(w.substr(eq + 1), lookup));
   }
   return out;
 }
