@@ -266,6 +266,8 @@ RUN echo "T=$T BAR=$BAR" > /args.txt
   r = build({"-t", "tests/args-once-2"});
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_NE(r.err.find("foo missing"), std::string::npos) << r.err;
+  // ... and says where (difference 10: expansion errors name the line).
+  EXPECT_NE(r.err.find("Dockerfile:3: "), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -157,7 +157,16 @@ class Builder {
       ++step_;
       current_ = {&stage, ins, false};
       auto start = Clock::now();
-      bool cached = step(*ins, scope, st);
+      bool cached;
+      try {
+        cached = step(*ins, scope, st);
+      } catch (const Error& e) {
+        // Every failure names its Dockerfile line (a word expansion's
+        // ${VAR:?message} or bad quote knows nothing of lines).
+        std::string at = where(ins->line);
+        if (std::string(e.what()).rfind(at, 0) == 0) throw;
+        throw Error(at + ": " + e.what());
+      }
       announce(false);  // metadata steps: said now, if not yet
       double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
       cached_ += cached;
