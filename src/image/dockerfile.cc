@@ -162,10 +162,14 @@ class Parser {
     if (rest.empty()) fail(ins.line, ins.keyword + " needs an argument");
     ins.args = std::string(rest);
     if (rest.front() == '[') {
+      // JSON that is not an array of strings is an error, as in BuildKit;
+      // what is not JSON at all is the shell form.
       auto json = nlohmann::json::parse(rest, nullptr, false);
-      if (json.is_array() &&
-          std::all_of(json.begin(), json.end(), [](const auto& v) { return v.is_string(); }))
+      if (json.is_array()) {
+        if (!std::all_of(json.begin(), json.end(), [](const auto& v) { return v.is_string(); }))
+          fail(ins.line, "when using JSON array syntax, arrays must be comprised of strings only");
         ins.exec_form = json.get<std::vector<std::string>>();
+      }
     }
     if (ins.keyword == "SHELL" && !ins.exec_form)
       fail(ins.line, "SHELL takes a JSON array, e.g. SHELL [\"/bin/sh\", \"-c\"]");
@@ -177,8 +181,12 @@ class Parser {
   // Leading --name[=value] words, for the instructions that take them.
   std::string_view take_flags(Instruction& ins, std::string_view rest) {
     auto allowed = known_flags().find(ins.keyword);
-    while (rest.size() > 2 && rest.substr(0, 2) == "--") {
+    while (rest.size() >= 2 && rest.substr(0, 2) == "--") {
       size_t end = rest.find_first_of(" \t");
+      if (end == 2 || rest.size() == 2) {  // "--" ends the flags, as in BuildKit
+        rest = end == std::string_view::npos ? "" : trim(rest.substr(end));
+        break;
+      }
       std::string_view word = rest.substr(2, end == std::string_view::npos ? rest.npos : end - 2);
       size_t eq = word.find('=');
       std::string key(word.substr(0, eq));

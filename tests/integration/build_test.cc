@@ -268,6 +268,11 @@ RUN echo "T=$T BAR=$BAR" > /args.txt
   EXPECT_NE(r.err.find("foo missing"), std::string::npos) << r.err;
   // ... and says where (difference 10: expansion errors name the line).
   EXPECT_NE(r.err.find("Dockerfile:3: "), std::string::npos) << r.err;
+  // ENV with a name and no value is refused, as BuildKit's parser does.
+  write("Dockerfile", "FROM default\nENV PATH\n");
+  r = build({"-t", "tests/env-no-value"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("Dockerfile:2: ENV PATH has no value"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -89,6 +89,22 @@ TEST(Dockerfile, AnEscapedEscapeAtTheEndOfALineEndsTheInstruction) {
   EXPECT_EQ(df.instructions[1].args, "a ``");
 }
 
+TEST(Dockerfile, JsonFormsAndFlagEndsAsBuildKitsParser) {
+  // A JSON array of anything but strings is an error; text that is not
+  // JSON at all is the shell form.
+  EXPECT_NE(error_of("FROM scratch\nCMD [\"a\", [\"b\"]]\n").find("Dockerfile:2: when using JSON"),
+            std::string::npos);
+  Dockerfile df = parse_dockerfile("FROM scratch\nCMD [not json\nCOPY -- src dest\n");
+  EXPECT_FALSE(df.instructions[1].exec_form);
+  EXPECT_EQ(df.instructions[1].args, "[not json");
+  // "--" ends the flags.
+  EXPECT_TRUE(df.instructions[2].flags.empty());
+  EXPECT_EQ(df.instructions[2].args, "src dest");
+  df = parse_dockerfile("FROM scratch\nCOPY --chown=1:1 -- a b\n");
+  ASSERT_EQ(df.instructions[1].flags.size(), 1u);
+  EXPECT_EQ(df.instructions[1].args, "a b");
+}
+
 TEST(Dockerfile, TheEscapeDirectiveChangesTheContinuationCharacter) {
   Dockerfile df = parse_dockerfile(
       "# escape=`\n"

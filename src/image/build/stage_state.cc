@@ -114,6 +114,8 @@ std::vector<std::pair<std::string, std::string>> key_values(const Instruction& i
     std::string rest = ins.args.substr(ins.args.find(words[0]) + words[0].size());
     size_t start = rest.find_first_not_of(" \t");
     rest = start == std::string::npos ? "" : rest.substr(start);
+    // BuildKit's parser refuses ENV PATH (no value, no '=').
+    if (rest.empty()) throw Error(where + ": " + ins.keyword + " " + words[0] + " has no value");
     out.emplace_back(scope.words().expand(words[0], lookup), scope.words().expand(rest, lookup));
     return out;
   }
