@@ -1,5 +1,7 @@
 #include "image/shell_words.h"
 
+#include <fnmatch.h>
+
 #include <cctype>
 
 #include "common/error.h"
@@ -123,6 +125,15 @@ class Expander {
     if (pos_ >= text_.size()) return "$";
     if (text_[pos_] == '{') return braced();
     size_t start = pos_;
+    // As BuildKit's lexer: a positional parameter is one digit ($1x is $1
+    // then "x"), a special one one character ($@, $*, $#, $?, $-, $$, $!);
+    // none is ever set in a Dockerfile.
+    char first = text_[pos_];
+    if (std::isdigit(static_cast<unsigned char>(first)) ||
+        std::string_view("*@#?-$!").find(first) != std::string_view::npos) {
+      ++pos_;
+      return env_(std::string(1, first)).value_or("");
+    }
     while (pos_ < text_.size() && is_name_char(text_[pos_])) ++pos_;
     if (pos_ == start) return "$";  // "$/", "$ ": a plain dollar
     return env_(std::string(text_.substr(start, pos_ - start))).value_or("");
@@ -140,12 +151,15 @@ class Expander {
       ++pos_;
       return value.value_or("");
     }
+    char op0 = text_[pos_];
+    if (op0 == '#' || op0 == '%' || op0 == '/') return pattern_op(value.value_or(""));
     bool colon = text_[pos_] == ':';
     if (colon) ++pos_;
     char op = pos_ < text_.size() ? text_[pos_] : '\0';
     if (op != '-' && op != '+' && op != '?')
       throw Error("unsupported substitution in '" + std::string(text_) +
-                  "' (coracle knows ${VAR:-word}, ${VAR:+word} and ${VAR:?message})");
+                  "' (coracle knows ${VAR:-word}, ${VAR:+word}, ${VAR:?message}, "
+                  "${VAR#pattern}, ${VAR%pattern} and ${VAR/pattern/replacement})");
     ++pos_;
     std::string word = run(true);
     ++pos_;  // the '}'
@@ -155,6 +169,56 @@ class Expander {
     if (op == '+') return set ? word : "";
     if (!set) throw Error(name + ": " + (word.empty() ? "parameter not set" : word));
     return *value;
+  }
+
+  // ${VAR#pat} ${VAR##pat} (shortest or longest prefix removed), ${VAR%pat}
+  // ${VAR%%pat} (suffix), ${VAR/pat/repl} ${VAR//pat/repl} (the first or
+  // every longest match replaced). Patterns are globs (* ? [...]).
+  std::string pattern_op(const std::string& value) {
+    char op = text_[pos_++];
+    bool twice = pos_ < text_.size() && text_[pos_] == op;
+    if (twice) ++pos_;
+    std::string arg = run(true);
+    ++pos_;  // the '}'
+    auto matches = [](const std::string& pattern, const std::string& s) {
+      return fnmatch(pattern.c_str(), s.c_str(), 0) == 0;
+    };
+    size_t n = value.size();
+    if (op == '#') {
+      for (size_t k = 0; k <= n; ++k) {
+        size_t len = twice ? n - k : k;
+        if (matches(arg, value.substr(0, len))) return value.substr(len);
+      }
+      return value;
+    }
+    if (op == '%') {
+      for (size_t k = 0; k <= n; ++k) {
+        size_t len = twice ? n - k : k;
+        if (matches(arg, value.substr(n - len))) return value.substr(0, n - len);
+      }
+      return value;
+    }
+    size_t slash = arg.find('/');
+    std::string pattern = arg.substr(0, slash);
+    std::string replacement = slash == std::string::npos ? "" : arg.substr(slash + 1);
+    if (pattern.empty()) return value;
+    std::string out;
+    size_t i = 0;
+    bool replaced = false;
+    while (i < n) {
+      size_t found = 0;
+      if (!replaced || twice)
+        for (size_t len = n - i; len > 0 && !found; --len)
+          if (matches(pattern, value.substr(i, len))) found = len;
+      if (found) {
+        out += replacement;
+        i += found;
+        replaced = true;
+      } else {
+        out += value[i++];
+      }
+    }
+    return out;
   }
 
   std::string_view text_;

@@ -2,7 +2,9 @@
 // ARG, LABEL, COPY, ADD, WORKDIR, USER, EXPOSE, VOLUME, STOPSIGNAL, FROM),
 // as BuildKit does it: quotes, the escape character, and $VAR, ${VAR},
 // ${VAR:-word}, ${VAR-word}, ${VAR:+word}, ${VAR+word}, ${VAR:?msg},
-// ${VAR?msg}. RUN, CMD and ENTRYPOINT are not processed: their shell does.
+// ${VAR?msg}, ${VAR#pat}, ${VAR##pat}, ${VAR%pat}, ${VAR%%pat},
+// ${VAR/pat/repl}, ${VAR//pat/repl}; $1 and $@-style parameters are one
+// character and never set. RUN, CMD and ENTRYPOINT are not processed: their shell does.
 #pragma once
 #include <functional>
 #include <optional>

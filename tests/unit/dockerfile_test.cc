@@ -205,12 +205,32 @@ TEST(ShellWords, ExpandsAsBuildKitDoes) {
   EXPECT_THROW(w.expand("${B:?needs B}", env), Error);
   EXPECT_THROW(w.expand("${A", env), Error);
   EXPECT_THROW(w.expand("'open", env), Error);
-  EXPECT_THROW(w.expand("${A#pat}", env), Error);
+  EXPECT_THROW(w.expand("${A^^}", env), Error);  // bash's case change: not BuildKit's
   try {
     w.expand("${B?B must be set}", env);
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()), "B: B must be set");
   }
+}
+
+TEST(ShellWords, PatternSubstitutionsAndSpecialParametersAsTheDockerfileReference) {
+  ShellWords w;
+  auto env = vars({{"string", "foobarbaz"}, {"TARGETPLATFORM", "linux/amd64"}, {"P", "b"}});
+  auto x = [&](const char* text) { return w.expand(text, env); };
+  EXPECT_EQ(x("${string#*b}"), "arbaz");
+  EXPECT_EQ(x("${string##*b}"), "az");
+  EXPECT_EQ(x("${string%b*}"), "foobar");
+  EXPECT_EQ(x("${string%%b*}"), "foo");
+  EXPECT_EQ(x("${string/ba/fo}"), "fooforbaz");
+  EXPECT_EQ(x("${string//ba/fo}"), "fooforfoz");
+  EXPECT_EQ(x("${TARGETPLATFORM#linux/}"), "amd64");
+  EXPECT_EQ(x("${string%$P*}"), "foobar");         // the pattern is expanded too
+  EXPECT_EQ(x("${string#nomatch}"), "foobarbaz");  // no match: unchanged
+  EXPECT_EQ(x("${unset#x}"), "");
+  // Positional and special parameters: one character each, never set.
+  EXPECT_EQ(x("$1x"), "x");
+  EXPECT_EQ(x("a$@b"), "ab");
+  EXPECT_EQ(x("$#$?$$"), "");
 }
 
 TEST(ShellWords, SplitsWordsOutsideQuotes) {
