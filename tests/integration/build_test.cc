@@ -275,5 +275,18 @@ RUN echo "T=$T BAR=$BAR" > /args.txt
   EXPECT_NE(r.err.find("Dockerfile:2: ENV PATH has no value"), std::string::npos) << r.err;
 }
 
+TEST_F(BuildTest, ASymlinkSourceIsCopiedUnderItsOwnName) {
+  // As BuildKit: COPY follows a source that is a symlink (inside the
+  // context) and writes its target's content under the link's own name.
+  write("bar", "bar-content\n");
+  ASSERT_EQ(symlink("bar", (ctx() + "/foo").c_str()), 0);
+  write("Dockerfile", "FROM default\nCOPY foo /\nCOPY fo* /globbed/\n");
+  auto r = build({"-t", "tests/symlink-name"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = cor({"exec", "tests/symlink-name", "--", "sh", "-c",
+           "cat /foo /globbed/foo; test -L /foo || echo regular; test -e /bar || echo no-bar"});
+  EXPECT_EQ(r.out, "bar-content\nbar-content\nregular\nno-bar\n") << r.err;
+}
+
 }  // namespace
 }  // namespace coracle::test

@@ -44,7 +44,7 @@ class CopyWriter {
       : req_(r), from_(from), target_(target), tar_(tar) {}
 
   void run() {
-    std::vector<LayeredFs::Node> sources;
+    std::vector<Source> sources;
     bool wildcard = req_.inline_files.size() > 1;
     for (const auto& s : req_.sources) {
       wildcard |= has_wildcard(s);
@@ -66,7 +66,7 @@ class CopyWriter {
         fail("with more than one source, the destination must be a directory and end with a /");
       dest_dir = existing || found > 1;
     }
-    for (const auto& src : sources) copy_one(src, dest_dir);
+    for (const auto& src : sources) copy_one(src.node, src.name, dest_dir);
     for (const auto& [name, content] : req_.inline_files) {
       std::string to = dest_dir ? clean_path(req_.dest + "/" + name) : req_.dest;
       make_parents(parent_of(to));
@@ -107,14 +107,26 @@ class CopyWriter {
       fail("'" + source + "' leads outside the build context (through a symlink)");
   }
 
-  std::vector<LayeredFs::Node> expand(const std::string& source) const {
-    std::vector<LayeredFs::Node> out;
+  // A source as named: the node it resolves to (a symlink followed to its
+  // target's content), and the name it is copied under, its own and not
+  // its target's (COPY foo / with foo -> bar writes /foo, as BuildKit does).
+  struct Source {
+    LayeredFs::Node node;
+    std::string name;
+  };
+
+  static std::string base_name(const std::string& path) {
+    return path.substr(path.find_last_of('/') + 1);
+  }
+
+  std::vector<Source> expand(const std::string& source) const {
+    std::vector<Source> out;
     std::string abs = clean_path("/" + source);
     if (!has_wildcard(source)) {
       check_inside_context(source, abs);
       if (ignored(abs)) return out;
       auto node = from_.fs->lookup(abs, true);
-      if (node) out.push_back(*node);
+      if (node) out.push_back({*node, base_name(abs)});
       return out;
     }
     if (climbs_out(source)) fail("'" + source + "' is outside the build context");
@@ -137,7 +149,7 @@ class CopyWriter {
     for (const auto& c : candidates) {
       if (ignored(c)) continue;
       check_inside_context(c.substr(1), c);
-      if (auto node = from_.fs->lookup(c, true)) out.push_back(*node);
+      if (auto node = from_.fs->lookup(c, true)) out.push_back({*node, base_name(c)});
     }
     return out;
   }
@@ -158,7 +170,7 @@ class CopyWriter {
     return slash == 0 ? "/" : path.substr(0, slash);
   }
 
-  void copy_one(const LayeredFs::Node& src, bool dest_dir) {
+  void copy_one(const LayeredFs::Node& src, const std::string& base, bool dest_dir) {
     std::string dest = clean_path(req_.dest);
     if (S_ISDIR(src.st.st_mode)) {
       make_parents(dest);
@@ -167,7 +179,6 @@ class CopyWriter {
     }
     auto existing = target_.lookup(dest, true);
     bool into = dest_dir || (existing && S_ISDIR(existing->st.st_mode));
-    std::string base = src.path.substr(src.path.find_last_of('/') + 1);
     if (req_.unpack_archives && S_ISREG(src.st.st_mode) && unpack_archive(src, dest)) return;
     std::string to = into ? (dest == "/" ? "/" + base : dest + "/" + base) : dest;
     make_parents(parent_of(to));
