@@ -288,5 +288,29 @@ TEST_F(BuildTest, ASymlinkSourceIsCopiedUnderItsOwnName) {
   EXPECT_EQ(r.out, "bar-content\nbar-content\nregular\nno-bar\n") << r.err;
 }
 
+TEST_F(BuildTest, WorkdirIsMadeAsTheStagesUser) {
+  // As BuildKit: a WORKDIR that USER's later RUN must write to is that
+  // user's.
+  write("Dockerfile", "FROM default\nUSER nobody\nWORKDIR /work/here\nRUN touch made-by-nobody\n");
+  auto r = build({"-t", "tests/workdir-user"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = cor({"exec", "-u", "0", "tests/workdir-user", "--", "stat", "-c", "%U", "/work/here",
+           "/work/here/made-by-nobody"});
+  EXPECT_EQ(r.out, "nobody\nnobody\n") << r.err;
+}
+
+TEST_F(BuildTest, CopyChmodReachesTheDirectoryItMakes) {
+  write("tree/sub/f", "x");
+  write("Dockerfile", "FROM default\nCOPY --chmod=700 tree /made/here/\n");
+  auto r = build({"-t", "tests/chmod-dirs"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = cor({"exec", "tests/chmod-dirs", "--", "stat", "-c", "%a %n", "/made", "/made/here",
+           "/made/here/sub", "/made/here/sub/f"});
+  // The parent coracle makes is plain; the copied tree's root and entries
+  // carry --chmod.
+  EXPECT_EQ(r.out, "755 /made\n700 /made/here\n700 /made/here/sub\n700 /made/here/sub/f\n")
+      << r.err;
+}
+
 }  // namespace
 }  // namespace coracle::test

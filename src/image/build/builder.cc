@@ -471,13 +471,24 @@ class Builder {
       return false;
     }
     if (node) throw Error(at + ": WORKDIR " + wd + " exists and is not a directory");
-    std::string key = chain_key(st.cache_key, "mkdir");
+    // Made as the stage's USER, as BuildKit does, so that a later RUN as
+    // that user can write there.
+    std::optional<std::pair<uint32_t, uint32_t>> owner;
+    if (!st.user().empty()) {
+      try {
+        owner = parse_user(st.user(), fs.read_small_file("/etc/passwd"),
+                           fs.read_small_file("/etc/group"));
+      } catch (const Error& e) {
+        throw Error(at + ": WORKDIR as USER " + st.user() + ": " + e.what());
+      }
+    }
+    std::string key = chain_key(st.cache_key, "mkdir\n" + st.user());
     return layer_step(st, key, ins.text, [&]() -> std::optional<Layer> {
       LayerBlob blob(store_);
       TarWriter tar([&](const void* p, size_t n) { blob.write(p, n); });
       std::set<std::string> made;
       try {
-        add_missing_dirs(fs, wd, tar, std::nullopt, now_seconds(), made);
+        add_missing_dirs(fs, wd, tar, owner, now_seconds(), made);
       } catch (const Error& e) {
         throw Error(at + ": WORKDIR " + wd + ": " + e.what());
       }

@@ -173,7 +173,17 @@ class CopyWriter {
   void copy_one(const LayeredFs::Node& src, const std::string& base, bool dest_dir) {
     std::string dest = clean_path(req_.dest);
     if (S_ISDIR(src.st.st_mode)) {
-      make_parents(dest);
+      // The destination stands for the source directory itself: made now,
+      // it takes the source's metadata as --chmod and --chown change it
+      // (BuildKit's), not a plain 0755.
+      auto existing = target_.lookup(dest, true);
+      if (dest != "/" && !existing && !made_.count(dest)) {
+        make_parents(parent_of(dest));
+        emit(src, dest);
+        made_.insert(dest);
+      } else {
+        make_parents(dest);
+      }
       walk(src, dest);
       return;
     }
