@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "image/shell_words.h"
 
 namespace coracle::image {
 
@@ -201,41 +202,40 @@ class Parser {
 
   // Each <<WORD (<<-WORD strips leading tabs, a quoted WORD is not
   // expanded) takes the lines after the instruction up to WORD alone.
+  // BuildKit's reading: the arguments split into words (quotes kept),
+  // each word matched against [fd]<<[-]rest, and rest read as shell words:
+  // exactly one word makes a heredoc named by it (<<eo'f' is "eof",
+  // <<'one two' is "one two"), expanded only when rest had no quotes or
+  // escapes. "<<  EOF" is two words, and so no heredoc.
   void heredocs(Instruction& ins) {
-    std::string_view args = ins.args;
-    char quote = 0;
-    for (size_t i = 0; i + 2 < args.size(); ++i) {
-      char c = args[i];
-      if (quote) {
-        if (c == quote) quote = 0;
+    ShellWords words(out_.escape);
+    std::vector<std::string> raw_words;
+    try {
+      raw_words = words.split(ins.args);
+    } catch (const Error&) {
+      return;  // an unterminated quote: the shell's business, not a heredoc
+    }
+    for (const auto& word : raw_words) {
+      size_t i = 0;
+      while (i < word.size() && std::isdigit(static_cast<unsigned char>(word[i]))) ++i;
+      if (word.compare(i, 2, "<<") != 0) continue;
+      i += 2;
+      bool strip_tabs = i < word.size() && word[i] == '-';
+      if (strip_tabs) ++i;
+      std::string rest = word.substr(i);
+      if (rest.find('<') != std::string::npos) continue;
+      std::vector<std::string> names;
+      try {
+        names = words.expand_words(rest, [](const std::string&) { return std::nullopt; });
+      } catch (const Error&) {
         continue;
       }
-      if (c == '"' || c == '\'') {
-        quote = c;
-        continue;
-      }
-      if (args.substr(i, 2) != "<<") continue;
-      size_t j = i + 2;
-      bool strip_tabs = j < args.size() && args[j] == '-';
-      if (strip_tabs) ++j;
+      if (names.size() != 1 || names[0].empty()) continue;
       Heredoc doc;
-      char delim_quote = j < args.size() && (args[j] == '"' || args[j] == '\'') ? args[j] : 0;
-      if (delim_quote) ++j;
-      size_t start = j;
-      while (j < args.size() && (std::isalnum(static_cast<unsigned char>(args[j])) ||
-                                 args[j] == '_' || args[j] == '-' || args[j] == '.'))
-        ++j;
-      doc.name = std::string(args.substr(start, j - start));
-      if (doc.name.empty()) continue;  // "<<" of a shell command, not a heredoc
-      if (delim_quote) {
-        if (j >= args.size() || args[j] != delim_quote)
-          fail(ins.line, "unterminated quote in heredoc delimiter " + doc.name);
-        ++j;
-      }
-      doc.expand = !delim_quote;
+      doc.name = names[0];
+      doc.expand = names[0] == rest;
       read_heredoc_body(ins, doc, strip_tabs);
       ins.heredocs.push_back(std::move(doc));
-      i = j - 1;
     }
   }
 

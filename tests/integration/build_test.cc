@@ -312,5 +312,30 @@ TEST_F(BuildTest, CopyChmodReachesTheDirectoryItMakes) {
       << r.err;
 }
 
+TEST_F(BuildTest, AHeredocWithAShebangRunsUnderItsInterpreter) {
+  write("Dockerfile", R"(FROM default
+RUN <<EOF
+#!/usr/bin/awk -f
+BEGIN { print "from awk" > "/awk.txt" }
+EOF
+)");
+  auto r = build({"-t", "tests/shebang"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = cor(
+      {"exec", "tests/shebang", "--", "sh", "-c", "cat /awk.txt; ls -a /dev | grep -c coracle"});
+  EXPECT_EQ(r.out, "from awk\n0\n") << r.err;  // the script file stays out of the image
+  // A changed body is a changed step: no stale cache.
+  write("Dockerfile", R"(FROM default
+RUN <<EOF
+#!/usr/bin/awk -f
+BEGIN { print "changed" > "/awk.txt" }
+EOF
+)");
+  r = build({"-t", "tests/shebang"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = cor({"exec", "tests/shebang", "--", "cat", "/awk.txt"});
+  EXPECT_EQ(r.out, "changed\n") << r.err;
+}
+
 }  // namespace
 }  // namespace coracle::test

@@ -123,6 +123,33 @@ TEST(Dockerfile, TheEscapeDirectiveChangesTheContinuationCharacter) {
             std::string::npos);
 }
 
+TEST(Dockerfile, HeredocDelimitersAsBuildKitReadsThem) {
+  // Quotes anywhere in the delimiter word: its name without them, and no
+  // expansion; "<<  EOF" (a space) is no heredoc; an fd number may lead.
+  Dockerfile df = parse_dockerfile(
+      "FROM scratch\n"
+      "RUN <<eo'f'\n"
+      "a $X\n"
+      "eof\n"
+      "RUN <<'one two'\n"
+      "b\n"
+      "one two\n"
+      "RUN cat 3<<EOF\n"
+      "c\n"
+      "EOF\n"
+      "RUN cat <<  EOF\n");
+  ASSERT_EQ(df.instructions.size(), 5u);
+  ASSERT_EQ(df.instructions[1].heredocs.size(), 1u);
+  EXPECT_EQ(df.instructions[1].heredocs[0].name, "eof");
+  EXPECT_FALSE(df.instructions[1].heredocs[0].expand);
+  ASSERT_EQ(df.instructions[2].heredocs.size(), 1u);
+  EXPECT_EQ(df.instructions[2].heredocs[0].name, "one two");
+  EXPECT_EQ(df.instructions[2].heredocs[0].content, "b\n");
+  ASSERT_EQ(df.instructions[3].heredocs.size(), 1u);
+  EXPECT_EQ(df.instructions[3].heredocs[0].content, "c\n");
+  EXPECT_TRUE(df.instructions[4].heredocs.empty());
+}
+
 TEST(Dockerfile, HeredocsForRunAndCopy) {
   Dockerfile df = parse_dockerfile(
       "FROM scratch\n"

@@ -240,6 +240,10 @@ class Builder {
         throw Error(at + ": RUN --network=" + *n + ": use default, none or host");
     }
     std::vector<std::string> argv;
+    // A lone heredoc that starts with a shebang is a script for that
+    // interpreter, as in BuildKit: its text is a file in the sandbox's /dev
+    // (never in the layer), run as "interpreter [argument] file".
+    std::optional<sandbox::GeneratedFile> script_file;
     if (ins.exec_form) {
       argv = *ins.exec_form;
     } else {
@@ -251,12 +255,31 @@ class Builder {
         if (ins.heredocs.size() == 1 && trimmed.rfind("<<", 0) == 0 &&
             trimmed.find_first_of(" \t") == std::string::npos) {
           script = ins.heredocs[0].content;
+          if (script.rfind("#!", 0) == 0) {
+            std::string line = script.substr(2, script.find('\n') - 2);
+            size_t start = line.find_first_not_of(" \t");
+            size_t end = start == std::string::npos ? start : line.find_first_of(" \t", start);
+            if (start == std::string::npos)
+              throw Error(at + ": the heredoc's #! names no interpreter");
+            argv = {line.substr(start, end - start)};
+            if (end != std::string::npos) {
+              size_t arg = line.find_first_not_of(" \t", end);
+              if (arg != std::string::npos) {
+                std::string rest = line.substr(arg);
+                argv.push_back(rest.substr(0, rest.find_last_not_of(" \t\r") + 1));
+              }
+            }
+            script_file = sandbox::GeneratedFile{"/dev/.coracle-heredoc", script};
+            argv.push_back(script_file->target);
+          }
         } else {
           for (const auto& h : ins.heredocs) script += "\n" + h.content + h.name;
         }
       }
-      argv = st.shell;
-      argv.push_back(script);
+      if (!script_file) {
+        argv = st.shell;
+        argv.push_back(script);
+      }
     }
     if (argv.empty()) throw Error(at + ": RUN needs a command");
     // The stage's environment and the build args in scope: over the
@@ -266,6 +289,9 @@ class Builder {
     std::string key_part = ins.text + "\n" + st.user() + "\n" + st.working_dir() + "\n";
     for (const auto& s : st.shell) key_part += s + "\x1f";
     for (const auto& e : run_env) key_part += "\n" + e;
+    // A heredoc's body is part of the command (the instruction's text is
+    // its first line only).
+    for (const auto& h : ins.heredocs) key_part += "\n<<" + h.name + "\n" + h.content;
     std::string key = chain_key(st.cache_key, key_part);
     return layer_step(st, key, ins.text, [&]() -> std::optional<Layer> {
       if (!opts_.use_overlay)
@@ -310,6 +336,7 @@ class Builder {
       // for every sandbox; what the mount points leave in the upper dir is
       // taken out again before it becomes the layer.
       launch::add_etc_files(spec);
+      if (script_file) spec.generated_files.push_back(*script_file);
       RunOutcome outcome = run_step_command(spec, opts_.output_fd);
       remove_mount_stubs(spec, fs);
       const auto& r = outcome.result;
