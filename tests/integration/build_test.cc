@@ -337,5 +337,33 @@ EOF
   EXPECT_EQ(r.out, "changed\n") << r.err;
 }
 
+TEST_F(BuildTest, DockerignoreExceptionsAndTheDockerfilesOwnIgnoreFile) {
+  write("docs/README.md", "readme\n");
+  write("docs/other.md", "other\n");
+  write("docs/deep/keep.txt", "kept\n");
+  write("docs/deep/drop.txt", "dropped\n");
+  write("app.txt", "app\n");
+  write(".dockerignore", "docs\n!docs/README.md\n!docs/deep/keep.txt\n");
+  write("Dockerfile", "FROM default\nCOPY . /ctx/\n");
+  auto r = build({"-t", "tests/ignore-exc"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = cor({"exec", "tests/ignore-exc", "--", "sh", "-c", "cd /ctx && find . -type f | sort"});
+  EXPECT_EQ(r.out,
+            "./.dockerignore\n./Dockerfile\n./app.txt\n./docs/README.md\n./docs/deep/keep.txt\n")
+      << r.err;
+  // A Dockerfile given with -f has its own ignore file, which wins.
+  write("build/app.Dockerfile", "FROM default\nCOPY . /ctx/\n");
+  write("build/app.Dockerfile.dockerignore", "*.md\ndocs\nbuild\n");
+  r = build({"-f", ctx() + "/build/app.Dockerfile", "-t", "tests/ignore-own"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = cor({"exec", "tests/ignore-own", "--", "sh", "-c", "cd /ctx && find . -type f | sort"});
+  EXPECT_EQ(r.out, "./.dockerignore\n./Dockerfile\n./app.txt\n") << r.err;
+  // An invalid pattern fails the build, naming the file.
+  write(".dockerignore", "!\n");
+  r = build({"-t", "tests/ignore-bad"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find(".dockerignore: illegal exclusion pattern"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace coracle::test

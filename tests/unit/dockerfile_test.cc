@@ -326,6 +326,29 @@ TEST(DockerIgnore, GlobDetails) {
   EXPECT_TRUE(glob_match("\\*", "*"));
   EXPECT_FALSE(glob_match("\\*", "x"));
   EXPECT_FALSE(glob_match("?", "/"));
+  // Characters, not bytes (Go's filepath.Match): one '?' is one UTF-8
+  // character, classes take code points.
+  EXPECT_TRUE(glob_match("caf?", "caf\xc3\xa9"));
+  EXPECT_FALSE(glob_match("caf??", "caf\xc3\xa9"));
+  EXPECT_TRUE(glob_match("[\xc3\xa0-\xc3\xbf]", "\xc3\xa9"));
+}
+
+TEST(DockerIgnore, ExceptionsUnderExcludedDirsAndBadPatternsAsBuildKit) {
+  DockerIgnore ignore("docs\n!docs/README.md\nnode_modules\n");
+  EXPECT_TRUE(ignore.excluded("docs"));
+  EXPECT_TRUE(ignore.excluded("docs/other.md"));
+  EXPECT_FALSE(ignore.excluded("docs/README.md"));
+  // The walk must look inside docs (something there comes back), not
+  // inside node_modules.
+  EXPECT_TRUE(ignore.may_include_under("docs"));
+  EXPECT_FALSE(ignore.may_include_under("node_modules"));
+  EXPECT_TRUE(DockerIgnore("a\n!**/keep\n").may_include_under("a/b/c"));
+  // What BuildKit refuses is refused, not silently read.
+  EXPECT_THROW(DockerIgnore("!\n"), Error);
+  EXPECT_THROW(DockerIgnore("[\n"), Error);
+  EXPECT_THROW(DockerIgnore("a[b\n"), Error);
+  EXPECT_THROW(DockerIgnore("trailing\\\n"), Error);
+  EXPECT_NO_THROW(DockerIgnore("[]a]\n[!a]\n"));
 }
 
 }  // namespace

@@ -72,7 +72,23 @@ class Builder {
     escape_ = df.escape;
     BuildPlan plan = plan_build(df, opts_.args, df_name_);
     stages_ = &plan.stages;
-    if (auto text = read_file_in_root(context_, ".dockerignore")) ignore_ = DockerIgnore(*text);
+    // BuildKit's order: <Dockerfile>.dockerignore beside a Dockerfile given
+    // with -f, else the context's .dockerignore.
+    std::optional<std::string> ignore_text;
+    std::string ignore_name = ".dockerignore";
+    if (!opts_.dockerfile.empty() && is_regular_file(df_path + ".dockerignore")) {
+      ignore_name = df_path + ".dockerignore";
+      ignore_text = read_file(ignore_name);
+    } else {
+      ignore_text = read_file_in_root(context_, ".dockerignore");
+    }
+    if (ignore_text) {
+      try {
+        ignore_ = DockerIgnore(*ignore_text);
+      } catch (const Error& e) {
+        throw Error(ignore_name + ": " + e.what());
+      }
+    }
 
     // gc must not take the blobs and layers this build stands on.
     FileLock gc = store_.gc_lock(FileLock::Mode::Shared);

@@ -196,12 +196,32 @@ class CopyWriter {
   }
 
   void walk(const LayeredFs::Node& dir, const std::string& dest) {
+    std::vector<std::pair<LayeredFs::Node, std::string>> pending;
+    walk(dir, dest, pending);
+  }
+
+  // pending: excluded directories entered because an exception may bring
+  // back something inside; each is written only when something inside it
+  // is, so the image gets the parents of what came back and no more.
+  void walk(const LayeredFs::Node& dir, const std::string& dest,
+            std::vector<std::pair<LayeredFs::Node, std::string>>& pending) {
     for (const auto& name : from_.fs->list(dir.path)) {
       auto node = from_.fs->child(dir, name);
-      if (!node || ignored(node->path)) continue;
+      if (!node) continue;
       std::string to = dest == "/" ? "/" + name : dest + "/" + name;
+      bool is_dir = S_ISDIR(node->st.st_mode);
+      if (ignored(node->path)) {
+        if (is_dir && from_.ignore->may_include_under(rel(node->path))) {
+          pending.emplace_back(*node, to);
+          walk(*node, to, pending);
+          if (!pending.empty() && pending.back().second == to) pending.pop_back();
+        }
+        continue;
+      }
+      for (const auto& [p, p_to] : pending) emit(p, p_to);
+      pending.clear();
       emit(*node, to);
-      if (S_ISDIR(node->st.st_mode)) walk(*node, to);
+      if (is_dir) walk(*node, to, pending);
     }
   }
 
