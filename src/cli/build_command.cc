@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "common/error.h"
+#include "common/fs.h"
 #include "common/parse.h"
 #include "image/build/builder.h"
 #include "image/export.h"
@@ -20,7 +21,8 @@ namespace coracle::cli {
 namespace {
 
 struct BuildFlags {
-  std::vector<std::string> tags, build_args;
+  std::vector<std::string> tags, build_args, labels;
+  std::string iidfile, platform;
   std::string file, target, net = "pasta", output, context = ".";
   bool no_cache = false, json = false, quiet = false;
   RegistryFlags registry;
@@ -61,6 +63,10 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
   cmd->add_option("-f,--file", f->file, "The Dockerfile (default CONTEXT/Dockerfile)");
   cmd->add_option("--build-arg", f->build_args, "K=V for an ARG (repeatable)");
   cmd->add_option("--target", f->target, "Build up to this stage");
+  cmd->add_option("--label", f->labels, "K=V label for the image (repeatable)");
+  cmd->add_option("--iidfile", f->iidfile, "Write the image ID (its config digest) to this file");
+  cmd->add_option("--platform", f->platform,
+                  "The image's platform: this host's only (no emulation of other CPUs)");
   cmd->add_flag("--no-cache", f->no_cache, "Run every step, reusing nothing");
   cmd->add_option("--net,--network", f->net,
                   "RUN's network: pasta (own namespace, outbound access: the default), private "
@@ -71,13 +77,31 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
   cmd->add_flag("-q,--quiet", f->quiet, "Print only the image digest");
   add_registry_flags(cmd, f->registry, false);
   // One value per flag: `-t a .` must leave the context alone.
-  for (const char* name : {"--tag", "--build-arg"}) cmd->get_option(name)->allow_extra_args(false);
+  for (const char* name : {"--tag", "--build-arg", "--label"})
+    cmd->get_option(name)->allow_extra_args(false);
 
   return [f, &global]() -> int {
     image::Store store(global.store_root());
     image::BuildOptions opt;
     opt.context = f->context;
     opt.dockerfile = f->file;
+    if (f->file == "-") {
+      // -f -: the Dockerfile from stdin, as docker build takes it.
+      std::string text;
+      char buf[65536];
+      ssize_t n;
+      while ((n = read(0, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+      opt.dockerfile_text = std::move(text);
+    }
+    if (!f->platform.empty() &&
+        image::parse_platform(f->platform).str() != image::host_platform().str())
+      throw Error("--platform " + f->platform + ": coracle builds for this host's platform (" +
+                  image::host_platform().str() + ") only");
+    for (const auto& l : f->labels) {
+      auto eq = l.find('=');
+      if (eq == std::string::npos || eq == 0) throw Error("--label " + l + ": use KEY=VALUE");
+      opt.labels[l.substr(0, eq)] = l.substr(eq + 1);
+    }
     opt.no_cache = f->no_cache;
     opt.use_overlay = global.use_overlay();
     opt.net = sandbox::parse_net_mode(f->net);
@@ -119,6 +143,7 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
     image::BuildResult r = image::build_image(store, opt);
     for (const auto& a : r.unused_build_args)
       fprintf(stderr, "warning: --build-arg %s: no ARG in the Dockerfile uses it\n", a.c_str());
+    if (!f->iidfile.empty()) write_file_atomic(f->iidfile, r.config_digest);
     if (!archive.empty()) {
       auto img = image::load_image(store, r.manifest.digest, r.manifest);
       image::export_image(store, img, archive, image::ExportFormat::kOciArchive);

@@ -61,6 +61,8 @@ int inspect(const image::Store& store, const ImageFlags& f) {
                         {"digest", img.manifest_descriptor.digest},
                         {"mediaType", img.manifest.media_type},
                         {"layers", layers},
+                        // docker's image ID (--iidfile writes it too)
+                        {"config_digest", img.manifest.config.digest},
                         {"config", config}};
   printf("%s\n", out.dump(2).c_str());
   return 0;

@@ -4,6 +4,7 @@
 // multi-stage builds and --target, and each image checked from inside with
 // `coracle exec`. The cache and interop are in build_cache_test.cc.
 #include "build_fixture.h"
+#include "image/oci.h"
 
 namespace coracle::test {
 namespace {
@@ -363,6 +364,27 @@ TEST_F(BuildTest, DockerignoreExceptionsAndTheDockerfilesOwnIgnoreFile) {
   r = build({"-t", "tests/ignore-bad"});
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_NE(r.err.find(".dockerignore: illegal exclusion pattern"), std::string::npos) << r.err;
+}
+
+TEST_F(BuildTest, DockerBuildsFlagsLabelIidfilePlatformAndAStdinDockerfile) {
+  // -f - reads the Dockerfile from stdin; --label wins over LABEL;
+  // --iidfile gets the image ID (its config digest).
+  std::string iid = work.path() + "/iid";
+  std::string out = run_sh(
+      "printf 'FROM default\\nLABEL a=from-file b=from-file\\n' | " + std::string(CORACLE_BIN) +
+      " --root " + store.path() + " build -q -f - --label b=from-flag --label c=3 --iidfile " +
+      iid + " --platform " + image::host_platform().str() + " -t tests/flags " + ctx());
+  EXPECT_EQ(out.rfind("sha256:", 0), 0u) << out;
+  json c = config_of("tests/flags");
+  EXPECT_EQ(c["config"]["Labels"]["a"], "from-file");
+  EXPECT_EQ(c["config"]["Labels"]["b"], "from-flag");
+  EXPECT_EQ(c["config"]["Labels"]["c"], "3");
+  EXPECT_EQ(read_file(iid), inspect("tests/flags")["config_digest"].get<std::string>());
+  // Another platform is refused, not built for this one.
+  write("Dockerfile", "FROM default\n");
+  auto r = build({"--platform", "linux/s390x", "-t", "tests/other-platform"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("--platform linux/s390x"), std::string::npos) << r.err;
 }
 
 }  // namespace

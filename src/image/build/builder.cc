@@ -58,7 +58,10 @@ class Builder {
       // The context's own Dockerfile is resolved inside the context (as
       // BuildKit does): a context that links it to a host file (a
       // hostile app folder) cannot make the builder read that file.
-      if (opts_.dockerfile.empty()) {
+      if (opts_.dockerfile_text) {
+        text = *opts_.dockerfile_text;
+        df_name_ = "Dockerfile";
+      } else if (opts_.dockerfile.empty()) {
         auto found = read_file_in_root(context_, "Dockerfile");
         if (!found) throw Error("missing");
         text = std::move(*found);
@@ -76,7 +79,8 @@ class Builder {
     // with -f, else the context's .dockerignore.
     std::optional<std::string> ignore_text;
     std::string ignore_name = ".dockerignore";
-    if (!opts_.dockerfile.empty() && is_regular_file(df_path + ".dockerignore")) {
+    if (!opts_.dockerfile.empty() && !opts_.dockerfile_text &&
+        is_regular_file(df_path + ".dockerignore")) {
       ignore_name = df_path + ".dockerignore";
       ignore_text = read_file(ignore_name);
     } else {
@@ -94,7 +98,13 @@ class Builder {
     FileLock gc = store_.gc_lock(FileLock::Mode::Shared);
     for (int idx : plan.order) total_ += 1 + static_cast<int>(plan.stages[idx].instructions.size());
     for (int idx : plan.order) built_[idx] = build_stage(plan, plan.stages[idx]);
-    BuildResult result = commit(built_.at(plan.target));
+    StageState& target = built_.at(plan.target);
+    if (!opts_.labels.empty()) {
+      auto& labels = target.run_config()["Labels"];
+      if (!labels.is_object()) labels = nlohmann::json::object();
+      for (const auto& [k, v] : opts_.labels) labels[k] = v;
+    }
+    BuildResult result = commit(target);
     result.unused_build_args = plan.unused_build_args;
     return result;
   }

@@ -9,6 +9,7 @@
 // writes no layer.
 #pragma once
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,10 @@ struct BuildOptions {
   std::function<void(const std::string& ref)> fetch_base;
   std::function<void(const BuildEvent&)> on_event;
   int output_fd = 2;  // where RUN output streams
+  // --label: set on the image built (over the Dockerfile's LABELs).
+  std::map<std::string, std::string> labels;
+  // The Dockerfile's text (-f -, read from stdin); empty: read the file.
+  std::optional<std::string> dockerfile_text;
 };
 
 struct BuildResult {
