@@ -387,5 +387,28 @@ TEST_F(BuildTest, DockerBuildsFlagsLabelIidfilePlatformAndAStdinDockerfile) {
   EXPECT_NE(r.err.find("--platform linux/s390x"), std::string::npos) << r.err;
 }
 
+TEST_F(BuildTest, ACacheMountOutlivesBuildsAndStaysOutOfTheLayer) {
+  // Ayup's assistants: RUN --mount=type=cache,target=/root/.cache/pip pip install ...
+  write("Dockerfile", R"(FROM default
+RUN --mount=type=cache,target=/root/.cache/pip --mount=type=tmpfs,target=/scratch \
+    sh -c 'echo run >> /root/.cache/pip/log; wc -l < /root/.cache/pip/log > /count; echo x > /scratch/f'
+)");
+  for (int i = 1; i <= 2; ++i) {
+    // --no-cache reruns the step; the cache mount keeps what the first run left.
+    auto r = build({"--no-cache", "-t", "tests/cache-mount"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = cor({"exec", "tests/cache-mount", "--", "sh", "-c",
+             "cat /count; test -e /root/.cache || echo no-cache-dir; "
+             "test -e /scratch || echo no-scratch"});
+    EXPECT_EQ(r.out, std::to_string(i) + "\nno-cache-dir\nno-scratch\n") << r.err;
+  }
+  // What coracle does not take is refused, naming the line.
+  write("Dockerfile", "FROM default\nRUN --mount=type=ssh true\n");
+  auto r = build({"-t", "tests/ssh-mount"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("Dockerfile:2: RUN --mount=type=ssh is not supported"), std::string::npos)
+      << r.err;
+}
+
 }  // namespace
 }  // namespace coracle::test

@@ -1,4 +1,5 @@
 #include "image/build/builder.h"
+#include "image/build/run_mounts.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -251,11 +252,12 @@ class Builder {
   }
 
   bool run_step(const Instruction& ins, BuildScope& scope, StageState& st, const std::string& at) {
-    // BuildKit's RUN extensions: the network can be chosen per step; cache
-    // and secret mounts and --security are refused rather than ignored.
-    for (const char* flag : {"mount", "security"})
-      if (ins.flag(flag))
-        throw Error(at + ": RUN --" + flag + " is not supported by coracle build");
+    // BuildKit's RUN extensions: the network can be chosen per step, cache
+    // and tmpfs mounts made; other mounts and --security are refused rather
+    // than ignored.
+    if (ins.flag("security"))
+      throw Error(at + ": RUN --security is not supported by coracle build");
+    std::vector<RunMount> mounts = parse_run_mounts(ins, scope.words(), scope.lookup_fn(), at);
     sandbox::NetMode net = opts_.net;
     if (auto n = ins.flag("network")) {
       if (*n == "none")
@@ -363,8 +365,9 @@ class Builder {
       // taken out again before it becomes the layer.
       launch::add_etc_files(spec);
       if (script_file) spec.generated_files.push_back(*script_file);
+      RunMounts run_mounts(store_, mounts, spec);
       RunOutcome outcome = run_step_command(spec, opts_.output_fd);
-      remove_mount_stubs(spec, fs);
+      remove_mount_stubs(spec, fs, run_mounts.targets());
       const auto& r = outcome.result;
       if (r.exit_code != 0) {
         std::string why = !r.message.empty() ? r.message
@@ -385,9 +388,28 @@ class Builder {
   // The upper dir is the RUN's own work, so hostile: every step below it is
   // opened without following a symlink (a RUN could swap /etc for a link
   // to a host directory).
-  static void remove_mount_stubs(const sandbox::Spec& spec, const LayeredFs& lower) {
+  static void remove_mount_stubs(const sandbox::Spec& spec, const LayeredFs& lower,
+                                 const std::vector<std::string>& mount_dirs = {}) {
     UniqueFd upper = open_directory(AT_FDCWD, spec.upper_dir + "/upper");
     if (!upper) return;
+    // A --mount target the image lacked: an empty directory made to mount
+    // on, and the parents made for it, if nothing else is in them.
+    for (const auto& target : mount_dirs) {
+      if (lower.lookup(target)) continue;
+      std::string rel = target.substr(1);
+      while (!rel.empty()) {
+        if (lower.lookup("/" + rel)) break;
+        auto slash = rel.rfind('/');
+        std::string parent = slash == std::string::npos ? "" : rel.substr(0, slash);
+        std::string name = rel.substr(slash == std::string::npos ? 0 : slash + 1);
+        // The upper dir is the RUN's work: no symlink of it is followed.
+        UniqueFd dir(parent.empty()
+                         ? dup(upper.get())
+                         : open_beneath(upper.get(), parent.c_str(), O_RDONLY | O_DIRECTORY));
+        if (!dir || unlinkat(dir.get(), name.c_str(), AT_REMOVEDIR) < 0) break;  // the RUN's
+        rel = parent;
+      }
+    }
     for (const auto& g : spec.generated_files) {
       if (lower.lookup(g.target)) continue;
       std::string rel = g.target.substr(1);  // "etc/hosts"
