@@ -35,7 +35,7 @@ const std::set<std::string>& known_instructions() {
   static const std::set<std::string> names = {
       "ADD",    "ARG",        "CMD",         "COPY",   "ENTRYPOINT", "ENV",
       "EXPOSE", "FROM",       "HEALTHCHECK", "LABEL",  "MAINTAINER", "RUN",
-      "SHELL",  "STOPSIGNAL", "USER",        "VOLUME", "WORKDIR"};
+      "SHELL",  "STOPSIGNAL", "USER",        "VOLUME", "WORKDIR",    "ONBUILD"};
   return names;
 }
 
@@ -153,12 +153,21 @@ class Parser {
     size_t space = text.find_first_of(" \t");
     ins.keyword = upper(std::string(text.substr(0, space)));
     std::string_view rest = space == std::string_view::npos ? "" : trim(text.substr(space));
-    if (ins.keyword == "ONBUILD")
-      fail(ins.line,
-           "ONBUILD is not supported: coracle builds what the Dockerfile says, and "
-           "triggers from a base image would run unseen");
+
     if (!known_instructions().count(ins.keyword))
       fail(ins.line, "unknown instruction: " + std::string(text.substr(0, space)));
+    if (ins.keyword == "ONBUILD") {
+      // A trigger for images built FROM this one: an instruction of its
+      // own, checked now, kept as text (in the config's OnBuild).
+      if (rest.empty()) fail(ins.line, "ONBUILD needs an instruction");
+      std::string inner = upper(std::string(rest.substr(0, rest.find_first_of(" \t"))));
+      if (inner == "ONBUILD" || inner == "FROM" || inner == "MAINTAINER")
+        fail(ins.line, inner + " isn't allowed as an ONBUILD trigger");
+      if (!known_instructions().count(inner))
+        fail(ins.line, "unknown instruction in ONBUILD: " + inner);
+      ins.args = std::string(rest);
+      return ins;
+    }
     rest = take_flags(ins, rest);
     if (rest.empty()) fail(ins.line, ins.keyword + " needs an argument");
     ins.args = std::string(rest);

@@ -223,7 +223,7 @@ TEST_F(BuildTest, BadDockerfilesAndMissingBasesSayWhereAndWhat) {
     std::string dockerfile, expected;
   } cases[] = {
       {"FROM default\nRUNN echo\n", "Dockerfile:2"},
-      {"FROM default\nONBUILD RUN echo\n", "ONBUILD"},
+      {"FROM default\nONBUILD ONBUILD RUN echo\n", "Dockerfile:2: ONBUILD isn't allowed"},
       {"RUN echo\n", "Dockerfile:1"},
       {"FROM 127.0.0.1:1/missing/base:1\n", "coracle image pull 127.0.0.1:1/missing/base:1"},
       {"FROM default\nCOPY nothing-here /x\n", "'nothing-here' not found"},
@@ -408,6 +408,32 @@ RUN --mount=type=cache,target=/root/.cache/pip --mount=type=tmpfs,target=/scratc
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_NE(r.err.find("Dockerfile:2: RUN --mount=type=ssh is not supported"), std::string::npos)
       << r.err;
+}
+
+TEST_F(BuildTest, OnbuildTriggersRunInTheNextBuildAndStopThere) {
+  // A base image with triggers: kept in its config, not run for it.
+  write("base/Dockerfile", R"(FROM default
+ONBUILD RUN echo triggered > /from-trigger
+ONBUILD ENV FROM_TRIGGER=yes
+RUN test ! -e /from-trigger
+)");
+  auto r = build({"-t", "tests/onbuild-base"}, ctx() + "/base");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(config_of("tests/onbuild-base")["config"]["OnBuild"],
+            json({"RUN echo triggered > /from-trigger", "ENV FROM_TRIGGER=yes"}));
+  // An image built FROM it runs them first; its own config carries none.
+  write("child/Dockerfile", "FROM tests/onbuild-base\nRUN cat /from-trigger\n");
+  r = build({"-t", "tests/onbuild-child"}, ctx() + "/child");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = cor(
+      {"exec", "tests/onbuild-child", "--", "sh", "-c", "cat /from-trigger; echo $FROM_TRIGGER"});
+  EXPECT_EQ(r.out, "triggered\nyes\n") << r.err;
+  EXPECT_FALSE(config_of("tests/onbuild-child")["config"].contains("OnBuild"));
+  // Triggers that Docker forbids are refused where they are written.
+  write("bad/Dockerfile", "FROM default\nONBUILD FROM default\n");
+  r = build({"-t", "tests/onbuild-bad"}, ctx() + "/bad");
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("FROM isn't allowed as an ONBUILD trigger"), std::string::npos) << r.err;
 }
 
 }  // namespace

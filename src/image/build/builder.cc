@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <deque>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -180,7 +181,26 @@ class Builder {
     BuildScope scope(plan, opts_.args, escape_);
     if (auto env = st.run_config().find("Env"); env != st.run_config().end() && env->is_array())
       scope.set_base_env(env->get<std::vector<std::string>>());
-    for (const Instruction* ins : stage.instructions) {
+    // The base image's ONBUILD triggers run first, as steps of this stage;
+    // the image made here does not carry them on (Docker's rule).
+    std::vector<const Instruction*> steps;
+    std::string triggers;
+    if (auto ob = st.run_config().find("OnBuild"); ob != st.run_config().end() && ob->is_array()) {
+      for (const auto& t : *ob)
+        if (t.is_string()) triggers += t.get<std::string>() + "\n";
+      st.run_config().erase("OnBuild");
+    }
+    if (!triggers.empty()) {
+      const Dockerfile& df = trigger_files_.emplace_back(
+          parse_dockerfile("FROM scratch\n" + triggers, "ONBUILD of " + stage.base));
+      for (size_t i = 1; i < df.instructions.size(); ++i) {
+        steps.push_back(&df.instructions[i]);
+        trigger_steps_.insert(&df.instructions[i]);
+      }
+      total_ += static_cast<int>(df.instructions.size()) - 1;
+    }
+    steps.insert(steps.end(), stage.instructions.begin(), stage.instructions.end());
+    for (const Instruction* ins : steps) {
       ++step_;
       current_ = {&stage, ins, false};
       auto start = Clock::now();
@@ -189,8 +209,11 @@ class Builder {
         cached = step(*ins, scope, st);
       } catch (const Error& e) {
         // Every failure names its Dockerfile line (a word expansion's
-        // ${VAR:?message} or bad quote knows nothing of lines).
-        std::string at = where(ins->line);
+        // ${VAR:?message} or bad quote knows nothing of lines), or the
+        // base image's trigger.
+        std::string at = trigger_steps_.count(ins)
+                             ? "ONBUILD trigger of " + stage.base + " (" + ins->text + ")"
+                             : where(ins->line);
         if (std::string(e.what()).rfind(at, 0) == 0) throw;
         throw Error(at + ": " + e.what());
       }
@@ -204,7 +227,10 @@ class Builder {
 
   // One instruction; true when its layer came from the cache.
   bool step(const Instruction& ins, BuildScope& scope, StageState& st) {
-    const std::string at = where(ins.line);
+    const std::string at =
+        trigger_steps_.count(&ins)
+            ? "ONBUILD trigger of " + current_.stage->base + " (" + ins.text + ")"
+            : where(ins.line);
     const std::string& kw = ins.keyword;
     if (kw == "RUN") return run_step(ins, scope, st, at);
     if (kw == "COPY" || kw == "ADD") return copy_step(ins, scope, st, at);
@@ -609,6 +635,9 @@ class Builder {
   std::string context_, df_name_;
   char escape_ = '\\';
   DockerIgnore ignore_;
+  // The base images' ONBUILD triggers, parsed (steps point into them).
+  std::deque<Dockerfile> trigger_files_;
+  std::set<const Instruction*> trigger_steps_;
   std::map<int, StageState> built_;
   const std::vector<Stage>* stages_ = nullptr;
   int step_ = 0, total_ = 0, cached_ = 0;

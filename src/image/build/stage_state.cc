@@ -204,6 +204,12 @@ std::string apply_metadata(const Instruction& ins, BuildScope& scope, StageState
       c["ExposedPorts"][port + "/" + proto] = json::object();
       resolved += port + "/" + proto + " ";
     }
+  } else if (kw == "ONBUILD") {
+    // Kept as written (BuildKit does not expand it now: the image built
+    // FROM this one does, in its own scope).
+    if (!c.contains("OnBuild") || !c["OnBuild"].is_array()) c["OnBuild"] = json::array();
+    c["OnBuild"].push_back(ins.args);
+    resolved = ins.args;
   } else if (kw == "USER") {
     resolved = scope.words().expand(ins.args, lookup);
     c["User"] = resolved;
