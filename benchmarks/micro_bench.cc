@@ -3,8 +3,8 @@
 #include <benchmark/benchmark.h>
 
 #include "cli/exec_options.h"
-#include "sandbox/caps.h"
 #include "common/userns.h"
+#include "sandbox/caps.h"
 #include "sandbox/seccomp.h"
 
 namespace coracle::sandbox {

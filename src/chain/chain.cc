@@ -22,13 +22,9 @@ using Clock = std::chrono::steady_clock;
 // them from inside a user namespace that maps those uids.
 struct Workspace {
   std::string root;
-  explicit Workspace(const image::Store& store) : root(store.make_tmp_dir("chain")) {}
-  ~Workspace() {
-    try {
-      remove_mapped_tree(root);
-    } catch (...) {
-    }
-  }
+  TreeRemoval removal;
+  explicit Workspace(const image::Store& store)
+      : root(store.make_tmp_dir("chain")), removal(root) {}
 };
 
 // Workspaces of chains that died (killed, or their removal failed): what

@@ -72,12 +72,8 @@ std::unique_ptr<portmon::PortMonitor> make_port_monitor(const ExecFlags& flags,
     write_line(2,
                "coracle: -p/-P are not needed with --net host: the app's ports are the "
                "host's own");
-  options.on_event = [json](const portmon::PortEvent& e) {
-    if (json)
-      write_line(1, portmon::port_event_json(e).dump());
-    else
-      write_line(2, portmon::port_event_line(e));
-  };
+  options.on_event = [json](const portmon::PortEvent& e) { print_port_event(e, json); };
+
   options.on_warning = [](const std::string& text) { write_line(2, "coracle: " + text); };
   auto monitor = std::make_unique<portmon::PortMonitor>(options);
   for (const auto& p : monitor->published()) {

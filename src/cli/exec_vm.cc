@@ -13,6 +13,12 @@
 
 namespace coracle::cli {
 
+void print_port_event(const portmon::PortEvent& e, bool json) {
+  std::string line =
+      (json ? portmon::port_event_json(e).dump() : portmon::port_event_line(e)) + "\n";
+  (void)!write(json ? 1 : 2, line.data(), line.size());
+}
+
 sandbox::Result run_exec_in_vm(const sandbox::Spec& spec, const ExecFlags& flags,
                                const GlobalOptions& global, bool json) {
   if (spec.net == sandbox::NetMode::Host)
@@ -33,13 +39,7 @@ sandbox::Result run_exec_in_vm(const sandbox::Spec& spec, const ExecFlags& flags
         throw Error("-p " + text + ": only TCP ports are forwarded from a micro-VM yet");
     }
     ports.publish_all = flags.publish_all;
-    // As the namespace backend's monitor reports them: JSON lines on
-    // stdout with --json, a line on stderr otherwise. One write per line.
-    ports.on_event = [json](const portmon::PortEvent& e) {
-      std::string line =
-          (json ? portmon::port_event_json(e).dump() : portmon::port_event_line(e)) + "\n";
-      (void)!write(json ? 1 : 2, line.data(), line.size());
-    };
+    ports.on_event = [json](const portmon::PortEvent& e) { print_port_event(e, json); };
     r.ports = std::move(ports);
   }
   r.kill_grace = spec.kill_grace;

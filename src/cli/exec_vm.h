@@ -3,9 +3,15 @@
 #pragma once
 #include "cli/commands.h"
 #include "cli/exec_options.h"
+#include "portmon/port_tracker.h"
 #include "sandbox/sandbox.h"
 
 namespace coracle::cli {
+
+// A port event as exec reports it, for either backend: a JSON line on
+// stdout with --json, a line on stderr otherwise; one write() per line (a
+// monitor thread prints while the app writes to the same stdout).
+void print_port_event(const portmon::PortEvent& event, bool json);
 
 // The result as the namespace backend gives it (exit statuses, message).
 // Throws coracle::Error for what the VM backend cannot do yet.

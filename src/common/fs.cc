@@ -441,6 +441,21 @@ void rename_path(const std::string& from, const std::string& to) {
   if (rename(from.c_str(), to.c_str()) < 0) throw_errno("cannot move " + from + " to " + to);
 }
 
+std::string clean_path(const std::string& path) {
+  std::vector<std::string> parts;
+  for (auto& p : split(path, '/')) {
+    if (p.empty() || p == ".") continue;
+    if (p == "..") {
+      if (!parts.empty()) parts.pop_back();
+      continue;
+    }
+    parts.push_back(p);
+  }
+  std::string out;
+  for (auto& p : parts) out += "/" + p;
+  return out.empty() ? "/" : out;
+}
+
 std::string absolute_path(const std::string& path) {
   if (path.empty()) return path;
   std::string full = path;

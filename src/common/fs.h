@@ -41,6 +41,9 @@ bool is_regular_file(const std::string& path, bool follow = true);
 std::string executable_dir();
 // A new, empty directory in parent named prefix + a unique suffix (mkdtemp).
 std::string make_unique_dir(const std::string& parent, const std::string& prefix);
+// A path inside a root, lexically: "/a/./b/../c" is "/a/c", ".." never
+// climbs above "/" (as RESOLVE_IN_ROOT resolves it), always absolute.
+std::string clean_path(const std::string& path);
 // path made absolute against the working directory (not resolved).
 std::string absolute_path(const std::string& path);
 // write(2) until all of data is written (EINTR retried); path names the

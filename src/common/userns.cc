@@ -205,6 +205,15 @@ void run_as_mapped_root(const IdMapping& ids, const std::string& what,
                 (map_error.empty() ? "" : ": " + map_error));
 }
 
+TreeRemoval::~TreeRemoval() {
+  if (dir_.empty()) return;
+  try {
+    remove_mapped_tree(dir_);
+  } catch (const std::exception&) {
+    // Swept with the store's other leftovers.
+  }
+}
+
 void remove_mapped_tree(const std::string& path) {
   try {
     remove_tree(path);

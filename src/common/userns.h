@@ -45,6 +45,24 @@ void run_as_mapped_root(const IdMapping& ids, const std::string& what,
 // of a user namespace with the caller's mapping when the caller alone
 // cannot. Throws coracle::Error.
 void remove_mapped_tree(const std::string& path);
+// A work directory removed (remove_mapped_tree) when this goes out of
+// scope; what cannot be removed is left to the store's sweep of stale work
+// directories. Empty: nothing to remove.
+class TreeRemoval {
+ public:
+  explicit TreeRemoval(std::string dir = {}) : dir_(std::move(dir)) {}
+  ~TreeRemoval();
+  TreeRemoval(TreeRemoval&& other) noexcept : dir_(std::move(other.dir_)) { other.dir_.clear(); }
+  TreeRemoval& operator=(TreeRemoval&&) = delete;
+  TreeRemoval(const TreeRemoval&) = delete;
+  const std::string& path() const { return dir_; }
+  // Takes dir on (one not yet held: nothing is removed now).
+  void hold(std::string dir) { dir_ = std::move(dir); }
+
+ private:
+  std::string dir_;
+};
+
 // Parses /etc/subuid-style text for name or uid; empty when absent.
 std::vector<IdRange> parse_subid(const std::string& text, const std::string& name, uid_t uid);
 

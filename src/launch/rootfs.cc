@@ -18,17 +18,8 @@ struct Rootfs::State {
   std::vector<std::string> layers;          // overlay lowers, lowest first
   std::string dir;                          // or a directory to run on
   bool private_copy = false;                // dir is this run's own (vfs)
-  std::string private_parent;               // ROOT/tmp/run-...: removed at the end
+  TreeRemoval private_parent;               // ROOT/tmp/run-... or scratch-...: removed at the end
   UserDb users;
-
-  ~State() {
-    if (private_parent.empty()) return;
-    try {
-      remove_mapped_tree(private_parent);
-    } catch (const Error&) {
-      // Swept with the store's other leftovers.
-    }
-  }
 };
 
 Rootfs::Rootfs() : state_(std::make_unique<State>()) {}
@@ -94,8 +85,8 @@ Rootfs prepare_rootfs(const std::string& store_root, const RootfsRequest& r) {
     s.name = "build stage";
     if (r.layers->empty()) {
       // FROM scratch: an empty directory of this run's own.
-      s.private_parent = image::Store(store_root).make_tmp_dir("scratch");
-      s.dir = s.private_parent;
+      s.dir = image::Store(store_root).make_tmp_dir("scratch");
+      s.private_parent.hold(s.dir);
       return out;
     }
     s.layers = *r.layers;
@@ -119,8 +110,9 @@ Rootfs prepare_rootfs(const std::string& store_root, const RootfsRequest& r) {
   if (!r.use_overlay) {
     // Without overlayfs, the image is flattened into a copy for this run
     // alone (under ROOT/tmp, so a killed run's copy is swept later).
-    s.private_parent = store.make_tmp_dir("run");
-    s.dir = s.private_parent + "/rootfs";
+    std::string parent = store.make_tmp_dir("run");
+    s.private_parent.hold(parent);
+    s.dir = parent + "/rootfs";
     s.private_copy = true;
     image::flatten_image(store, s.image->image, s.dir, true);
   }

@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "common/error.h"
+#include "common/fs.h"
 #include "sandbox/sync.h"
 
 namespace coracle::sandbox {
@@ -224,22 +225,7 @@ uint64_t tmp_size_bytes(const Spec& spec) {
 std::string clean_sandbox_path(const std::string& path, const char* what) {
   if (path.empty() || path[0] != '/')
     throw Error(std::string(what) + " '" + path + "' must be an absolute path");
-  std::vector<std::string> parts;
-  size_t i = 0;
-  while (i < path.size()) {
-    size_t end = path.find('/', i);
-    if (end == std::string::npos) end = path.size();
-    std::string part = path.substr(i, end - i);
-    if (part == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else if (!part.empty() && part != ".") {
-      parts.push_back(std::move(part));
-    }
-    i = end + 1;
-  }
-  std::string clean;
-  for (const auto& p : parts) clean += "/" + p;
-  return clean.empty() ? "/" : clean;
+  return clean_path(path);
 }
 
 MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped, const std::string& staging) {

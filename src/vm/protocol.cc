@@ -5,31 +5,41 @@
 #include "common/error.h"
 
 namespace coracle::vm {
+namespace {
+
+// The protocol's integers: 4 bytes, little-endian.
+void put_le32(std::string& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint32_t get_le32(std::string_view in) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(in[i])) << (8 * i);
+  return v;
+}
+
+}  // namespace
 
 std::string encode_frame(FrameType type, std::string_view payload) {
   if (payload.size() > kMaxFramePayload) throw Error("frame payload too large");
   uint32_t length = static_cast<uint32_t>(payload.size()) + 1;
   std::string out;
   out.reserve(4 + length);
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((length >> (8 * i)) & 0xff));
+  put_le32(out, length);
   out.push_back(static_cast<char>(type));
   out.append(payload);
   return out;
 }
 
 std::string stream_payload(uint32_t id, std::string_view bytes) {
-  std::string out(4, '\0');
-  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((id >> (8 * i)) & 0xff);
+  std::string out;
+  put_le32(out, id);
   out.append(bytes);
   return out;
 }
 
 uint32_t stream_id(const std::string& payload) {
-  if (payload.size() < 4) return 0;
-  uint32_t id = 0;
-  for (int i = 0; i < 4; ++i)
-    id |= static_cast<uint32_t>(static_cast<uint8_t>(payload[i])) << (8 * i);
-  return id;
+  return payload.size() < 4 ? 0 : get_le32(payload);
 }
 
 void FrameReader::feed(const char* data, size_t size) {
@@ -38,9 +48,7 @@ void FrameReader::feed(const char* data, size_t size) {
 
 std::optional<Frame> FrameReader::next() {
   if (buffer_.size() < 5) return std::nullopt;
-  uint32_t length = 0;
-  for (int i = 0; i < 4; ++i)
-    length |= static_cast<uint32_t>(static_cast<uint8_t>(buffer_[i])) << (8 * i);
+  uint32_t length = get_le32(buffer_);
   if (length == 0 || length - 1 > kMaxFramePayload)
     throw Error("the guest sent a frame of " + std::to_string(length) + " bytes");
   if (buffer_.size() < 4 + static_cast<size_t>(length)) return std::nullopt;

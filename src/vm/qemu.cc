@@ -99,13 +99,14 @@ std::vector<std::string> qemu_argv(const VmConfig& c) {
   // no reboot (the agent powers off; a panic ends the VM at once). Under
   // TCG the TSC rate is given: calibrating it can hang an emulated boot.
   std::string append = "panic=-1 quiet";
-  append += c.console_log.empty() ? " console=none" : " console=ttyS0";
+  bool console = !c.console_log.empty() || c.console_fd >= 0;
+  append += console ? " console=ttyS0" : " console=none";
   if (!c.kvm) append += " tsc_early_khz=" + std::to_string(c.tsc_khz ? c.tsc_khz : host_tsc_khz());
   std::vector<std::string> a = {
       "qemu-system-x86_64",
       // microvm: virtio-mmio devices, found by the guest through ACPI.
       "-M",
-      std::string("microvm,rtc=on,isa-serial=") + (c.console_log.empty() ? "off" : "on") +
+      std::string("microvm,rtc=on,isa-serial=") + (console ? "on" : "off") +
           (c.shares.empty() ? "" : ",memory-backend=mem"),
       "-accel",
       c.kvm ? "kvm" : "tcg",
@@ -129,7 +130,10 @@ std::vector<std::string> qemu_argv(const VmConfig& c) {
       "-global",
       "virtio-mmio.force-legacy=false",
   };
-  if (!c.console_log.empty()) {
+  if (c.console_fd >= 0) {
+    a.insert(a.end(), {"-chardev", "socket,id=console,fd=" + std::to_string(c.console_fd),
+                       "-serial", "chardev:console"});
+  } else if (!c.console_log.empty()) {
     a.insert(a.end(), {"-serial", "file:" + c.console_log});
   }
   for (size_t i = 0; i < c.disks.size(); ++i) {
@@ -164,7 +168,7 @@ VmProcess::VmProcess(const VmConfig& config, const std::string& qemu) {
   HelperSpec helper;
   helper.argv = qemu_argv(config);
   helper.argv[0] = qemu;
-  helper.inherit = {config.channel_fd, config.net_fd};
+  helper.inherit = {config.channel_fd, config.net_fd, config.console_fd};
   helper.package = "qemu-system-x86";
   pid_ = spawn_helper(helper);
   pidfd_.reset(static_cast<int>(syscall(SYS_pidfd_open, pid_, 0)));

@@ -31,7 +31,10 @@ struct VmConfig {
   // is a shared memfd (vhost-user maps it).
   std::vector<std::pair<std::string, std::string>> shares;
   std::string console_log;  // the guest kernel's console, to this file ("" none)
-  unsigned tsc_khz = 0;     // TCG: the guest's TSC rate (0: from the host)
+  // Or to this socket (inherited; the runner keeps only its last lines: a
+  // guest can print without end, and a file would fill the host's disk).
+  int console_fd = -1;
+  unsigned tsc_khz = 0;  // TCG: the guest's TSC rate (0: from the host)
 };
 
 // KVM runs a guest here: a one-instruction guest ran (CORACLE_VM_ACCEL=kvm

@@ -15,6 +15,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/userns.h"
 #include "vm/agent_run.h"
 #include "vm/guest_kernel.h"
 #include "vm/host_ports.h"
@@ -28,16 +29,15 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The last lines of the guest's console, for an error that needs them.
-std::string console_tail(const std::string& path) {
-  std::string text;
-  try {
-    text = read_file(path);
-  } catch (const Error&) {
-    return "";
-  }
-  size_t at = text.size() > 2000 ? text.size() - 2000 : 0;
-  return text.substr(at);
+constexpr size_t kConsoleKept = 2000;
+
+// The guest's console as it may be printed: the guest's root can write
+// there, so control characters (terminal escapes) become '?'.
+std::string printable_console(const std::string& kept) {
+  std::string out = kept;
+  for (char& c : out)
+    if ((static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') || c == 0x7f) c = '?';
+  return out;
 }
 
 }  // namespace
@@ -53,16 +53,13 @@ VmResult run_in_vm(const VmRunRequest& r) {
   config.kvm = result.kvm = kvm_usable();
   if (r.on_start) r.on_start(config.kvm ? "kvm" : "tcg");
   std::string scratch = make_unique_dir(r.cache_dir, "run-");
-  struct RemoveScratch {
-    std::string dir;
-    ~RemoveScratch() {
-      try {
-        remove_tree(dir);
-      } catch (const Error&) {
-      }
-    }
-  } remove_scratch{scratch};
-  config.console_log = scratch + "/console.log";
+  TreeRemoval remove_scratch(scratch);
+  int console_pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, console_pair) < 0)
+    throw_errno("socketpair");
+  UniqueFd console(console_pair[0]), console_end(console_pair[1]);
+  config.console_fd = console_end.get();
+  std::string console_text;  // its last kConsoleKept bytes
   GuestSpec guest = r.guest;
   guest.layers = static_cast<unsigned>(r.layer_dirs.size());
 
@@ -86,6 +83,7 @@ VmResult run_in_vm(const VmRunRequest& r) {
   }
   VmProcess qemu(config);
   guest_end.reset();
+  console_end.reset();
   if (passt) passt->release_qemu_fd();
 
   // Until the agent is up, a bound on the boot; then the run's own
@@ -118,13 +116,62 @@ VmResult run_in_vm(const VmRunRequest& r) {
   bool exited = false, started = false;
   int stdin_fd = r.stdin_fd;
   char buf[65536];
+  // One frame of the guest's; the guest is not trusted: a malformed one
+  // ends the run as coracle's failure.
+  auto handle = [&](const Frame& f) {
+    switch (f.type) {
+      case FrameType::Ready:
+        if (!send_all(channel.get(), encode_frame(FrameType::Start, to_json(guest))))
+          throw Error("the micro-VM closed its channel");
+        started = true;
+        deadline = r.timeout.count() ? Clock::now() + r.timeout : Clock::time_point::max();
+        if (stdin_fd < 0) send_all(channel.get(), encode_frame(FrameType::StdinEnd, ""));
+        break;
+      case FrameType::Port:
+      case FrameType::StreamData:
+      case FrameType::StreamClose:
+        if (ports) ports->on_frame(f);
+        break;
+      case FrameType::Stdout:
+      case FrameType::Stderr: {
+        int stream = f.type == FrameType::Stdout ? 1 : 2;
+        if (r.sink)
+          r.sink(stream, f.payload);
+        else
+          write_all(stream == 1 ? r.stdout_fd : r.stderr_fd, f.payload.data(), f.payload.size(),
+                    stream == 1 ? "stdout" : "stderr");
+        break;
+      }
+      case FrameType::Exit: {
+        auto j = nlohmann::json::parse(f.payload, nullptr, false);
+        if (!j.is_object()) throw Error("the guest sent a malformed exit status");
+        result.exit_code = j.value("exit_code", 125);
+        result.signal = j.value("signal", 0);
+        exited = true;
+        break;
+      }
+      case FrameType::Failed: {
+        auto j = nlohmann::json::parse(f.payload, nullptr, false);
+        int e = j.is_object() ? j.value("errno", 0) : 0;
+        std::string what = j.is_object() ? j.value("what", "") : "";
+        result.exit_code = e == ENOENT || e == ENOTDIR ? 127 : e ? 126 : 125;
+        result.message = e ? what + ": " + strerror(e) : "the guest agent: " + what;
+        exited = true;
+        break;
+      }
+      default:
+        break;
+    }
+  };
   while (true) {
     std::vector<pollfd> fds = {{channel.get(), POLLIN, 0},
                                {qemu.pidfd(), POLLIN, 0},
                                // Input only once the guest has its Start frame.
                                {started ? stdin_fd : -1, POLLIN, 0},
-                               {signals.get(), POLLIN, 0}};
+                               {signals.get(), POLLIN, 0},
+                               {console.get(), POLLIN, 0}};
     if (ports) ports->add_pollfds(fds);
+    constexpr size_t kPortsFirst = 5;
     int wait_ms = -1;
     if (deadline != Clock::time_point::max())
       wait_ms = static_cast<int>(std::max<int64_t>(
@@ -133,7 +180,7 @@ VmResult run_in_vm(const VmRunRequest& r) {
     int n = poll(fds.data(), fds.size(), wait_ms);
     if (n < 0 && errno == EINTR) continue;
     if (n == 0 && !started) {
-      result.message = "the micro-VM did not start in 120 s\n" + console_tail(config.console_log);
+      result.message = "the micro-VM did not start in 120 s\n" + printable_console(console_text);
       return result;
     }
     if (n == 0) {
@@ -153,50 +200,10 @@ VmResult run_in_vm(const VmRunRequest& r) {
       ssize_t got = read(channel.get(), buf, sizeof buf);
       if (got <= 0) break;  // the VM is gone (powered off, or crashed)
       reader.feed(buf, static_cast<size_t>(got));
-      while (auto f = reader.next()) {
-        switch (f->type) {
-          case FrameType::Ready:
-            if (!send_all(channel.get(), encode_frame(FrameType::Start, to_json(guest))))
-              throw Error("the micro-VM closed its channel");
-            started = true;
-            deadline = r.timeout.count() ? Clock::now() + r.timeout : Clock::time_point::max();
-            if (stdin_fd < 0) send_all(channel.get(), encode_frame(FrameType::StdinEnd, ""));
-            break;
-          case FrameType::Port:
-          case FrameType::StreamData:
-          case FrameType::StreamClose:
-            if (ports) ports->on_frame(*f);
-            break;
-          case FrameType::Stdout:
-          case FrameType::Stderr: {
-            int stream = f->type == FrameType::Stdout ? 1 : 2;
-            if (r.sink)
-              r.sink(stream, f->payload);
-            else
-              write_all(stream == 1 ? r.stdout_fd : r.stderr_fd, f->payload.data(),
-                        f->payload.size(), stream == 1 ? "stdout" : "stderr");
-            break;
-          }
-          case FrameType::Exit: {
-            auto j = nlohmann::json::parse(f->payload, nullptr, false);
-            if (!j.is_object()) throw Error("the guest sent a malformed exit status");
-            result.exit_code = j.value("exit_code", 125);
-            result.signal = j.value("signal", 0);
-            exited = true;
-            break;
-          }
-          case FrameType::Failed: {
-            auto j = nlohmann::json::parse(f->payload, nullptr, false);
-            int e = j.is_object() ? j.value("errno", 0) : 0;
-            std::string what = j.is_object() ? j.value("what", "") : "";
-            result.exit_code = e == ENOENT || e == ENOTDIR ? 127 : e ? 126 : 125;
-            result.message = e ? what + ": " + strerror(e) : "the guest agent: " + what;
-            exited = true;
-            break;
-          }
-          default:
-            break;
-        }
+      try {
+        while (auto f = reader.next()) handle(*f);
+      } catch (const nlohmann::json::exception&) {
+        throw Error("the micro-VM sent a malformed frame");
       }
     }
     if (fds[2].revents) {
@@ -222,7 +229,14 @@ VmResult run_in_vm(const VmRunRequest& r) {
         send_all(channel.get(), encode_frame(FrameType::Signal, std::to_string(sig)));
       }
     }
-    if (ports) ports->on_poll(fds, 4);
+    if (fds[4].revents) {
+      ssize_t got = read(console.get(), buf, sizeof buf);
+      if (got > 0) console_text.append(buf, static_cast<size_t>(got));
+      if (got == 0) console.reset();  // qemu closed it
+      if (console_text.size() > kConsoleKept)
+        console_text.erase(0, console_text.size() - kConsoleKept);
+    }
+    if (ports) ports->on_poll(fds, kPortsFirst);
     if (fds[1].revents && !fds[0].revents) break;  // qemu ended, its output read
   }
   if (ports) ports->close_all();
@@ -234,7 +248,7 @@ VmResult run_in_vm(const VmRunRequest& r) {
     result.message = "killed: the timeout was reached";
   else if (!exited)
     result.message =
-        "the micro-VM ended before the command did\n" + console_tail(config.console_log);
+        "the micro-VM ended before the command did\n" + printable_console(console_text);
   return result;  // ~VmProcess ends qemu if the guest has not powered off
 }
 

@@ -434,6 +434,19 @@ RUN test ! -e /from-trigger
   r = build({"-t", "tests/onbuild-bad"}, ctx() + "/bad");
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_NE(r.err.find("FROM isn't allowed as an ONBUILD trigger"), std::string::npos) << r.err;
+  // A hostile base image's triggers: a newline that would add a stage,
+  // a terminal escape, a trigger ONBUILD may not hold: refused, unprinted.
+  for (const char* trigger : {"RUN true\nFROM default", "RUN echo \x1b[2J", "FROM default"}) {
+    make_layout(work.path() + "/evil",
+                {{"tag", "evil"}, {"layers", {busybox_layer()}}, {"onbuild", {trigger}}});
+    ASSERT_EQ(cor({"image", "import", work.path() + "/evil"}).exit_code, 0);
+    run_sh("rm -rf " + work.path() + "/evil");
+    write("evil/Dockerfile", "FROM evil\nRUN true\n");
+    r = build({"-t", "tests/onbuild-evil"}, ctx() + "/evil");
+    EXPECT_EQ(r.exit_code, 125) << trigger;
+    EXPECT_NE(r.err.find("ONBUILD trigger"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find('\x1b'), std::string::npos);
+  }
 }
 
 }  // namespace

@@ -37,6 +37,13 @@ TEST(QemuArgv, TcgGetsItsTscRateAndKvmTheHostsCpu) {
   EXPECT_NE(value_of(a, "-append").find("panic=-1"), std::string::npos);
   EXPECT_NE(std::find(a.begin(), a.end(), "-no-reboot"), a.end());
   EXPECT_NE(std::find(a.begin(), a.end(), "-nodefaults"), a.end());
+  // The console to the runner's socket, never to a file a guest could fill.
+  c.console_fd = 8;
+  a = qemu_argv(c);
+  EXPECT_TRUE(has_pair(a, "-chardev", "socket,id=console,fd=8"));
+  EXPECT_TRUE(has_pair(a, "-serial", "chardev:console"));
+  EXPECT_NE(value_of(a, "-append").find("console=ttyS0"), std::string::npos);
+  c.console_fd = -1;
   c.kvm = true;
   a = qemu_argv(c);
   EXPECT_TRUE(has_pair(a, "-accel", "kvm"));

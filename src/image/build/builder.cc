@@ -184,20 +184,9 @@ class Builder {
     // The base image's ONBUILD triggers run first, as steps of this stage;
     // the image made here does not carry them on (Docker's rule).
     std::vector<const Instruction*> steps;
-    std::string triggers;
-    if (auto ob = st.run_config().find("OnBuild"); ob != st.run_config().end() && ob->is_array()) {
-      for (const auto& t : *ob)
-        if (t.is_string()) triggers += t.get<std::string>() + "\n";
+    if (auto ob = st.run_config().find("OnBuild"); ob != st.run_config().end()) {
+      for (const Instruction* ins : onbuild_triggers(*ob, stage.base)) steps.push_back(ins);
       st.run_config().erase("OnBuild");
-    }
-    if (!triggers.empty()) {
-      const Dockerfile& df = trigger_files_.emplace_back(
-          parse_dockerfile("FROM scratch\n" + triggers, "ONBUILD of " + stage.base));
-      for (size_t i = 1; i < df.instructions.size(); ++i) {
-        steps.push_back(&df.instructions[i]);
-        trigger_steps_.insert(&df.instructions[i]);
-      }
-      total_ += static_cast<int>(df.instructions.size()) - 1;
     }
     steps.insert(steps.end(), stage.instructions.begin(), stage.instructions.end());
     for (const Instruction* ins : steps) {
@@ -223,6 +212,32 @@ class Builder {
       event(BuildEvent::Done, stage, ins->text, ms);
     }
     return st;
+  }
+
+  // A base image's ONBUILD triggers, parsed; each must be one instruction
+  // that ONBUILD may hold, on one line of printable text: the image is not
+  // trusted to add stages (a newline and a FROM) or to print terminal
+  // escapes through the step lines.
+  std::vector<const Instruction*> onbuild_triggers(const nlohmann::json& triggers,
+                                                   const std::string& base) {
+    std::vector<const Instruction*> out;
+    if (!triggers.is_array()) return out;
+    for (const auto& t : triggers) {
+      bool printable = t.is_string();
+      if (printable)
+        for (unsigned char c : t.get_ref<const std::string&>())
+          printable &= c == '\t' || (c >= 0x20 && c != 0x7f);
+      if (!printable) throw Error("image " + base + " has a malformed ONBUILD trigger");
+      const Dockerfile& df = trigger_files_.emplace_back(
+          parse_dockerfile("FROM scratch\n" + t.get<std::string>(), "ONBUILD of " + base));
+      const std::string& kw = df.instructions.back().keyword;
+      if (df.instructions.size() != 2 || kw == "ONBUILD" || kw == "FROM" || kw == "MAINTAINER")
+        throw Error("image " + base + " has an ONBUILD trigger that ONBUILD may not hold");
+      out.push_back(&df.instructions[1]);
+      trigger_steps_.insert(out.back());
+      ++total_;
+    }
+    return out;
   }
 
   // One instruction; true when its layer came from the cache.
@@ -293,49 +308,7 @@ class Builder {
       else if (*n != "default")
         throw Error(at + ": RUN --network=" + *n + ": use default, none or host");
     }
-    std::vector<std::string> argv;
-    // A lone heredoc that starts with a shebang is a script for that
-    // interpreter, as in BuildKit: its text is a file in the sandbox's /dev
-    // (never in the layer), run as "interpreter [argument] file".
-    std::optional<sandbox::GeneratedFile> script_file;
-    if (ins.exec_form) {
-      argv = *ins.exec_form;
-    } else {
-      std::string script = ins.args;
-      // A heredoc goes back to the shell as written: it does the quoting
-      // and expansion rules itself. A lone heredoc is the script.
-      if (!ins.heredocs.empty()) {
-        std::string trimmed = script.substr(0, script.find_last_not_of(" \t") + 1);
-        if (ins.heredocs.size() == 1 && trimmed.rfind("<<", 0) == 0 &&
-            trimmed.find_first_of(" \t") == std::string::npos) {
-          script = ins.heredocs[0].content;
-          if (script.rfind("#!", 0) == 0) {
-            std::string line = script.substr(2, script.find('\n') - 2);
-            size_t start = line.find_first_not_of(" \t");
-            size_t end = start == std::string::npos ? start : line.find_first_of(" \t", start);
-            if (start == std::string::npos)
-              throw Error(at + ": the heredoc's #! names no interpreter");
-            argv = {line.substr(start, end - start)};
-            if (end != std::string::npos) {
-              size_t arg = line.find_first_not_of(" \t", end);
-              if (arg != std::string::npos) {
-                std::string rest = line.substr(arg);
-                argv.push_back(rest.substr(0, rest.find_last_not_of(" \t\r") + 1));
-              }
-            }
-            script_file = sandbox::GeneratedFile{"/dev/.coracle-heredoc", script};
-            argv.push_back(script_file->target);
-          }
-        } else {
-          for (const auto& h : ins.heredocs) script += "\n" + h.content + h.name;
-        }
-      }
-      if (!script_file) {
-        argv = st.shell;
-        argv.push_back(script);
-      }
-    }
-    if (argv.empty()) throw Error(at + ": RUN needs a command");
+    RunCommand command = run_command_of(ins, st.shell, at);
     // The stage's environment and the build args in scope: over the
     // defaults (PATH, HOME, HOSTNAME) that launch gives every process.
     std::vector<std::string> run_env = scope.run_env();
@@ -362,7 +335,7 @@ class Builder {
       launch::Rootfs rootfs = launch::prepare_rootfs(store_.root(), request);
       launch::ProcessOverrides process;
       process.entrypoint.emplace();
-      process.command = argv;
+      process.command = command.argv;
       process.env = run_env;
       process.user = st.user();
       process.workdir = st.working_dir();
@@ -373,16 +346,7 @@ class Builder {
       // What a RUN writes may be large (a compiler, a package cache): it
       // goes to disk under the store, not to the sandbox's bounded tmpfs.
       std::string scratch = store_.make_tmp_dir("build-run");
-      struct RemoveScratch {
-        std::string dir;
-        ~RemoveScratch() {
-          try {
-            remove_mapped_tree(dir);
-          } catch (const Error&) {
-            // Swept with the store's other leftovers.
-          }
-        }
-      } remove_scratch{scratch};
+      TreeRemoval remove_scratch(scratch);
       spec.upper_dir = scratch + "/upper";
       mkdir_p(spec.upper_dir, 0700);
       spec.tmp_tmpfs = false;
@@ -390,10 +354,12 @@ class Builder {
       // for every sandbox; what the mount points leave in the upper dir is
       // taken out again before it becomes the layer.
       launch::add_etc_files(spec);
-      if (script_file) spec.generated_files.push_back(*script_file);
+      if (command.script_file) spec.generated_files.push_back(*command.script_file);
       RunMounts run_mounts(store_, mounts, spec);
       RunOutcome outcome = run_step_command(spec, opts_.output_fd);
-      remove_mount_stubs(spec, fs, run_mounts.targets());
+      std::vector<std::string> generated;
+      for (const auto& g : spec.generated_files) generated.push_back(g.target);
+      remove_mount_stubs(spec.upper_dir + "/upper", fs, generated, run_mounts.targets());
       const auto& r = outcome.result;
       if (r.exit_code != 0) {
         std::string why = !r.message.empty() ? r.message
@@ -406,50 +372,6 @@ class Builder {
       if (!r.upper) throw Error(at + ": the sandbox did not hand over its changes");
       return layer_from_upper(store_, *r.upper, at);
     });
-  }
-
-  // A generated file's mount point the sandbox had to make (the image has
-  // no such file) is an empty file in the upper dir, and its directory a
-  // copy-up: neither is the RUN's doing, so neither goes into the layer.
-  // The upper dir is the RUN's own work, so hostile: every step below it is
-  // opened without following a symlink (a RUN could swap /etc for a link
-  // to a host directory).
-  static void remove_mount_stubs(const sandbox::Spec& spec, const LayeredFs& lower,
-                                 const std::vector<std::string>& mount_dirs = {}) {
-    UniqueFd upper = open_directory(AT_FDCWD, spec.upper_dir + "/upper");
-    if (!upper) return;
-    // A --mount target the image lacked: an empty directory made to mount
-    // on, and the parents made for it, if nothing else is in them.
-    for (const auto& target : mount_dirs) {
-      if (lower.lookup(target)) continue;
-      std::string rel = target.substr(1);
-      while (!rel.empty()) {
-        if (lower.lookup("/" + rel)) break;
-        auto slash = rel.rfind('/');
-        std::string parent = slash == std::string::npos ? "" : rel.substr(0, slash);
-        std::string name = rel.substr(slash == std::string::npos ? 0 : slash + 1);
-        // The upper dir is the RUN's work: no symlink of it is followed.
-        UniqueFd dir(parent.empty()
-                         ? dup(upper.get())
-                         : open_beneath(upper.get(), parent.c_str(), O_RDONLY | O_DIRECTORY));
-        if (!dir || unlinkat(dir.get(), name.c_str(), AT_REMOVEDIR) < 0) break;  // the RUN's
-        rel = parent;
-      }
-    }
-    for (const auto& g : spec.generated_files) {
-      if (lower.lookup(g.target)) continue;
-      std::string rel = g.target.substr(1);  // "etc/hosts"
-      std::string parent = rel.substr(0, rel.rfind('/')), name = rel.substr(rel.rfind('/') + 1);
-      int fd = open_beneath(upper.get(), parent.c_str(), O_RDONLY | O_DIRECTORY);
-      if (fd < 0) continue;
-      UniqueFd dir(fd);
-      struct stat st;
-      if (fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-          st.st_size == 0)
-        unlinkat(dir.get(), name.c_str(), 0);
-      // Its directory, if nothing else of the RUN is in it (ENOTEMPTY).
-      unlinkat(upper.get(), parent.c_str(), AT_REMOVEDIR);
-    }
   }
 
   bool copy_step(const Instruction& ins, BuildScope& scope, StageState& st, const std::string& at) {

@@ -33,21 +33,6 @@ bool is_opaque_dir(int layer_fd, const std::string& rel) {
 
 }  // namespace
 
-std::string clean_path(const std::string& path) {
-  std::vector<std::string> parts;
-  for (auto& p : split(path, '/')) {
-    if (p.empty() || p == ".") continue;
-    if (p == "..") {
-      if (!parts.empty()) parts.pop_back();
-      continue;
-    }
-    parts.push_back(p);
-  }
-  std::string out;
-  for (auto& p : parts) out += "/" + p;
-  return out.empty() ? "/" : out;
-}
-
 LayeredFs::LayeredFs(std::vector<std::string> layer_dirs) : dirs_(std::move(layer_dirs)) {
   for (const auto& d : dirs_) {
     int fd = open(d.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);

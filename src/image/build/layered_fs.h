@@ -5,6 +5,7 @@
 // uses it for COPY --from, for WORKDIR and for COPY's destinations.
 #pragma once
 #include <sys/stat.h>
+#include "common/fs.h"  // clean_path
 
 #include <optional>
 #include <string>
@@ -47,8 +48,5 @@ class LayeredFs {
   std::vector<std::string> dirs_;
   std::vector<int> fds_;  // O_PATH dirs of the layers
 };
-
-// "/a/./b/../c" → "/a/c"; never above "/".
-std::string clean_path(const std::string& path);
 
 }  // namespace coracle::image

@@ -109,20 +109,10 @@ RunMounts::RunMounts(const Store& store, const std::vector<RunMount>& mounts, sa
         locks_.push_back(std::move(lock));
       } else {
         source = store.make_tmp_dir("cache-private");
-        private_dirs_.push_back(source);
+        private_dirs_.emplace_back(source);
       }
     }
     spec.volumes.push_back({source, m.target, m.read_only});
-  }
-}
-
-RunMounts::~RunMounts() {
-  for (const auto& d : private_dirs_) {
-    try {
-      remove_mapped_tree(d);
-    } catch (const Error&) {
-      // Swept with the store's other leftovers.
-    }
   }
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/file_lock.h"
+#include "common/userns.h"
 #include "image/dockerfile.h"
 #include "image/shell_words.h"
 #include "image/store.h"
@@ -36,7 +37,6 @@ std::vector<RunMount> parse_run_mounts(const Instruction& ins, const ShellWords&
 class RunMounts {
  public:
   RunMounts(const Store& store, const std::vector<RunMount>& mounts, sandbox::Spec& spec);
-  ~RunMounts();
   RunMounts(const RunMounts&) = delete;
   RunMounts& operator=(const RunMounts&) = delete;
   // The targets made in the rootfs only to mount on (for the layer to
@@ -45,7 +45,7 @@ class RunMounts {
 
  private:
   std::vector<FileLock> locks_;
-  std::vector<std::string> private_dirs_;  // removed at the end
+  std::vector<TreeRemoval> private_dirs_;
   std::vector<std::string> targets_;
 };
 
