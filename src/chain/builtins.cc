@@ -11,7 +11,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
-#include "image/build/builder.h"
+#include "builder/builder.h"
 #include "image/default_image.h"
 #include "image/image_user.h"
 #include "image/resolve.h"

@@ -2,11 +2,11 @@
 // folder), run with the app and state at /in (read-only) and empty
 // /out/app and /out/state; what it wrote there becomes the app and the
 // state, by the ABI's rules.
+#include "builder/builder.h"
 #include "chain/steps.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
-#include "image/build/builder.h"
 #include "image/image_user.h"
 #include "image/resolve.h"
 #include "launch/launch.h"
@@ -43,22 +43,22 @@ std::string assistant_image(const StepContext& ctx, const ExternalAssistant& a) 
 }
 
 void build_for_step(const StepContext& ctx, const std::string& context, const std::string& tag) {
-  image::BuildOptions b;
+  builder::BuildOptions b;
   b.context = context;
   b.tags = {tag};
   b.use_overlay = ctx.options.use_overlay;
   b.fetch_base = ctx.options.fetch_image;
   b.output_fd = ctx.options.output_fd;
-  b.on_event = [&](const image::BuildEvent& e) {
-    if (!ctx.options.on_event || e.kind == image::BuildEvent::Done) return;
+  b.on_event = [&](const builder::BuildEvent& e) {
+    if (!ctx.options.on_event || e.kind == builder::BuildEvent::Done) return;
     ctx.options.on_event(
-        {{"event", e.kind == image::BuildEvent::Cached ? "build.cached" : "build.step"},
+        {{"event", e.kind == builder::BuildEvent::Cached ? "build.cached" : "build.step"},
          {"step", ctx.number},
          {"build_step", e.number},
          {"total", e.total},
          {"instruction", e.text}});
   };
-  image::build_image(ctx.store, b);
+  builder::build_image(ctx.store, b);
 }
 
 StepOutcome run_external(const StepContext& ctx, const ExternalAssistant& a) {

@@ -1,4 +1,4 @@
-// `coracle build`: a Dockerfile built into the store (src/image/build).
+// `coracle build`: a Dockerfile built into the store (src/builder).
 // People get one line per step ("[2/5] RUN ..."), the RUN output as it
 // comes and CACHED marks; --json gives one event per line on stdout.
 #include <unistd.h>
@@ -7,11 +7,11 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "builder/builder.h"
 #include "cli/commands.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
-#include "image/build/builder.h"
 #include "image/export.h"
 #include "image/reference.h"
 #include "image/resolve.h"
@@ -28,17 +28,17 @@ struct BuildFlags {
   RegistryFlags registry;
 };
 
-void print_event(const image::BuildEvent& e, bool json) {
+void print_event(const builder::BuildEvent& e, bool json) {
   if (json) {
-    const char* kind = e.kind == image::BuildEvent::Step     ? "build.step"
-                       : e.kind == image::BuildEvent::Cached ? "build.cached"
-                                                             : "build.step_done";
+    const char* kind = e.kind == builder::BuildEvent::Step     ? "build.step"
+                       : e.kind == builder::BuildEvent::Cached ? "build.cached"
+                                                               : "build.step_done";
     nlohmann::json j = {{"event", kind},
                         {"step", e.number},
                         {"total", e.total},
                         {"stage", e.stage},
                         {"instruction", e.text}};
-    if (e.kind != image::BuildEvent::Step) j["ms"] = e.ms;
+    if (e.kind != builder::BuildEvent::Step) j["ms"] = e.ms;
     printf("%s\n", j.dump().c_str());
     fflush(stdout);
     return;
@@ -47,9 +47,9 @@ void print_event(const image::BuildEvent& e, bool json) {
   // would drown the step list.
   std::string line = e.text.substr(0, e.text.find('\n'));
   if (line.size() > 100) line = line.substr(0, 97) + "...";
-  if (e.kind == image::BuildEvent::Step)
+  if (e.kind == builder::BuildEvent::Step)
     fprintf(stderr, "[%d/%d] %s\n", e.number, e.total, line.c_str());
-  else if (e.kind == image::BuildEvent::Cached)
+  else if (e.kind == builder::BuildEvent::Cached)
     fprintf(stderr, "[%d/%d] CACHED %s\n", e.number, e.total, line.c_str());
 }
 
@@ -82,7 +82,7 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
 
   return [f, &global]() -> int {
     image::Store store(global.store_root());
-    image::BuildOptions opt;
+    builder::BuildOptions opt;
     opt.context = f->context;
     opt.dockerfile = f->file;
     if (f->file == "-") {
@@ -134,13 +134,13 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
     };
     bool quiet = f->quiet;
     bool json = f->json;
-    opt.on_event = [quiet, json](const image::BuildEvent& e) {
+    opt.on_event = [quiet, json](const builder::BuildEvent& e) {
       if (!quiet) print_event(e, json);
     };
     // RUN output is the user's to see, on stderr (stdout is for the result
     // and --json events); -q keeps it out of sight.
     opt.output_fd = quiet ? -1 : 2;
-    image::BuildResult r = image::build_image(store, opt);
+    builder::BuildResult r = builder::build_image(store, opt);
     for (const auto& a : r.unused_build_args)
       fprintf(stderr, "warning: --build-arg %s: no ARG in the Dockerfile uses it\n", a.c_str());
     if (!f->iidfile.empty()) write_file_atomic(f->iidfile, r.config_digest);

@@ -12,18 +12,18 @@
 #include <string>
 #include <vector>
 
+#include "builder/dockerfile/shell_words.h"
+#include "builder/layered_fs.h"
+#include "builder/stage_state.h"
+#include "builder/tree_tar.h"
 #include "common/fs.h"
 #include "common/unique_fd.h"
-#include "image/build/layered_fs.h"
-#include "image/build/stage_state.h"
-#include "image/build/tree_tar.h"
-#include "image/shell_words.h"
 #include "temp_dir.h"
 
 namespace coracle::test {
 namespace {
 
-using image::LayeredFs;
+using builder::LayeredFs;
 
 void put(const std::string& path, const std::string& content) {
   mkdir_p(path.substr(0, path.find_last_of('/')));
@@ -80,9 +80,9 @@ TEST(TreeTar, SortedEntriesWithOciWhiteouts) {
   std::string tar_bytes;
   image::TarWriter tar([&](const void* p, size_t n) { tar_bytes.append((const char*)p, n); });
   UniqueFd dir(open(up.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  image::TreeTarOptions options;
+  builder::TreeTarOptions options;
   options.overlay_whiteouts = true;
-  image::write_tree(dir.get(), tar, options);
+  builder::write_tree(dir.get(), tar, options);
   tar.finish();
   put(t.path + "/layer.tar", tar_bytes);
 
@@ -95,7 +95,7 @@ TEST(TreeTar, SortedEntriesWithOciWhiteouts) {
 }
 
 TEST(ShellWords, HeredocBodiesExpandVariablesButKeepQuotes) {
-  image::ShellWords words;
+  builder::ShellWords words;
   auto env = [](const std::string& name) -> std::optional<std::string> {
     if (name == "WHO") return std::string("world");
     return std::nullopt;
@@ -105,11 +105,11 @@ TEST(ShellWords, HeredocBodiesExpandVariablesButKeepQuotes) {
 }
 
 TEST(StageState, TimesRoundTripAndZonesCount) {
-  EXPECT_EQ(image::rfc3339(0), "1970-01-01T00:00:00Z");
-  EXPECT_EQ(image::parse_rfc3339("2024-05-06T07:08:09Z"), 1714979289);
-  EXPECT_EQ(image::parse_rfc3339("2024-05-06T07:08:09.123456789Z"), 1714979289);
-  EXPECT_EQ(image::parse_rfc3339("2024-05-06T09:08:09+02:00"), 1714979289);
-  EXPECT_EQ(image::parse_rfc3339("not a time"), 0);
+  EXPECT_EQ(builder::rfc3339(0), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(builder::parse_rfc3339("2024-05-06T07:08:09Z"), 1714979289);
+  EXPECT_EQ(builder::parse_rfc3339("2024-05-06T07:08:09.123456789Z"), 1714979289);
+  EXPECT_EQ(builder::parse_rfc3339("2024-05-06T09:08:09+02:00"), 1714979289);
+  EXPECT_EQ(builder::parse_rfc3339("not a time"), 0);
 }
 
 }  // namespace

@@ -1,10 +1,10 @@
 // Stages, targets and ARG/ENV scope, by BuildKit's rules.
 #include <gtest/gtest.h>
 
+#include "builder/dockerfile/build_plan.h"
 #include "common/error.h"
-#include "image/build_plan.h"
 
-namespace coracle::image {
+namespace coracle::builder {
 namespace {
 
 TEST(BuildPlan, GlobalArgsReachFromLinesOnly) {
@@ -106,4 +106,4 @@ TEST(BuildScope, ArgsEnvAndTheirPrecedence) {
 }
 
 }  // namespace
-}  // namespace coracle::image
+}  // namespace coracle::builder

@@ -4,12 +4,12 @@
 
 #include <map>
 
+#include "builder/dockerfile/dockerfile.h"
+#include "builder/dockerfile/dockerignore.h"
+#include "builder/dockerfile/shell_words.h"
 #include "common/error.h"
-#include "image/dockerfile.h"
-#include "image/dockerignore.h"
-#include "image/shell_words.h"
 
-namespace coracle::image {
+namespace coracle::builder {
 namespace {
 
 std::string error_of(const std::string& text) {
@@ -353,4 +353,4 @@ TEST(DockerIgnore, ExceptionsUnderExcludedDirsAndBadPatternsAsBuildKit) {
 }
 
 }  // namespace
-}  // namespace coracle::image
+}  // namespace coracle::builder
