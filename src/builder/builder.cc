@@ -317,8 +317,15 @@ class Builder {
     for (const auto& s : st.shell) key_part += s + "\x1f";
     for (const auto& e : run_env) key_part += "\n" + e;
     // A heredoc's body is part of the command (the instruction's text is
-    // its first line only).
+    // its first line only); a bind mount's source is part of its input.
     for (const auto& h : ins.heredocs) key_part += "\n<<" + h.name + "\n" + h.content;
+    std::vector<SourceTree> bind_trees;
+    for (const auto& m : mounts) {
+      if (m.type != RunMount::Type::kBind) continue;
+      bind_trees.push_back(source_tree(m.from, at));
+      key_part += "\nbind " + bind_trees.back().key + " " +
+                  bind_source_digest(bind_trees.back().from, m, at);
+    }
     std::string key = chain_key(st.cache_key, key_part);
     return layer_step(st, key, ins.text, [&]() -> std::optional<Layer> {
       if (!opts_.use_overlay)
@@ -355,11 +362,17 @@ class Builder {
       // taken out again before it becomes the layer.
       launch::add_etc_files(spec);
       if (command.script_file) spec.generated_files.push_back(*command.script_file);
-      RunMounts run_mounts(store_, mounts, spec);
+      for (size_t i = 0, bind = 0; i < mounts.size(); ++i) {
+        if (mounts[i].type != RunMount::Type::kBind) continue;
+        copy_bind_source(bind_trees.at(bind).from, mounts[i], scratch + "/bind" + std::to_string(i),
+                         at);
+        ++bind;
+      }
+      RunMounts run_mounts(store_, mounts, opts_.secrets, at, spec);
       RunOutcome outcome = run_step_command(spec, opts_.output_fd);
-      std::vector<std::string> generated;
-      for (const auto& g : spec.generated_files) generated.push_back(g.target);
-      remove_mount_stubs(spec.upper_dir + "/upper", fs, generated, run_mounts.targets());
+      std::vector<std::string> files = run_mounts.file_targets();
+      for (const auto& g : spec.generated_files) files.push_back(g.target);
+      remove_mount_stubs(spec.upper_dir + "/upper", fs, files, run_mounts.targets());
       const auto& r = outcome.result;
       if (r.exit_code != 0) {
         std::string why = !r.message.empty() ? r.message
@@ -372,6 +385,33 @@ class Builder {
       if (!r.upper) throw Error(at + ": the sandbox did not hand over its changes");
       return layer_from_upper(store_, *r.upper, at);
     });
+  }
+
+  // What COPY --from= and RUN --mount=type=bind,from= read: the build
+  // context (no name), a stage by name or index, or an image.
+  struct SourceTree {
+    std::unique_ptr<LayeredFs> fs;
+    CopyFrom from;
+    std::string key;  // what names its content in a cache key
+  };
+  SourceTree source_tree(const std::string& name, const std::string& at) {
+    SourceTree t;
+    std::vector<std::string> dirs = {context_};
+    t.from.is_context = name.empty();
+    t.from.ignore = name.empty() ? &ignore_ : nullptr;
+    t.key = "context";
+    if (std::optional<int> idx = name.empty() ? std::nullopt : stage_index(name)) {
+      const StageState& src = built_.at(*idx);
+      dirs = layer_dirs(src, at);
+      t.key = src.cache_key;
+    } else if (!name.empty()) {
+      image::ResolvedImage img = resolve_base(name, at);
+      dirs = image::ensure_layers(store_, img.manifest, img.config, "image " + img.name);
+      t.key = img.manifest_descriptor.digest;
+    }
+    t.fs = std::make_unique<LayeredFs>(dirs);
+    t.from.fs = t.fs.get();
+    return t;
   }
 
   bool copy_step(const Instruction& ins, BuildScope& scope, StageState& st, const std::string& at) {
@@ -436,30 +476,10 @@ class Builder {
       it = req.sources.erase(it);
     }
 
-    // The source tree: the context, a stage, or an image.
-    std::vector<std::string> from_dirs = {context_};
-    CopyFrom from;
-    from.is_context = true;
-    from.ignore = &ignore_;
-    std::string from_key = "context";
-    std::unique_ptr<LayeredFs> from_fs;
-    if (auto f = ins.flag("from")) {
-      std::string name = scope.words().expand(*f, lookup);
-      from.is_context = false;
-      from.ignore = nullptr;
-      std::optional<int> idx = stage_index(name);
-      if (idx) {
-        const StageState& src = built_.at(*idx);
-        from_dirs = layer_dirs(src, at);
-        from_key = src.cache_key;
-      } else {
-        image::ResolvedImage img = resolve_base(name, at);
-        from_dirs = image::ensure_layers(store_, img.manifest, img.config, "image " + img.name);
-        from_key = img.manifest_descriptor.digest;
-      }
-    }
-    from_fs = std::make_unique<LayeredFs>(from_dirs);
-    from.fs = from_fs.get();
+    auto f = ins.flag("from");
+    SourceTree source = source_tree(f ? scope.words().expand(*f, lookup) : "", at);
+    const CopyFrom& from = source.from;
+    const std::string& from_key = source.key;
 
     auto write_all = [&](image::TarWriter& tar, bool zero_mtimes) {
       CopyRequest r = req;

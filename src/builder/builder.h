@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "builder/dockerfile/build_plan.h"
+#include "builder/run_mounts.h"
 #include "image/oci.h"
 #include "image/store.h"
 #include "sandbox/sandbox.h"
@@ -49,6 +50,9 @@ struct BuildOptions {
   std::map<std::string, std::string> labels;
   // The Dockerfile's text (-f -, read from stdin); empty: read the file.
   std::optional<std::string> dockerfile_text;
+  // --secret: for RUN --mount=type=secret only; never in a layer, the
+  // cache key, the history or an event.
+  BuildSecrets secrets;
 };
 
 struct BuildResult {

@@ -1,6 +1,7 @@
 // `coracle build`: a Dockerfile built into the store (src/builder).
 // People get one line per step ("[2/5] RUN ..."), the RUN output as it
 // comes and CACHED marks; --json gives one event per line on stdout.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
+#include "common/unique_fd.h"
 #include "image/export.h"
 #include "image/reference.h"
 #include "image/resolve.h"
@@ -21,12 +23,61 @@ namespace coracle::cli {
 namespace {
 
 struct BuildFlags {
-  std::vector<std::string> tags, build_args, labels;
+  std::vector<std::string> tags, build_args, labels, secrets;
   std::string iidfile, platform;
   std::string file, target, net = "pasta", output, context = ".";
   bool no_cache = false, json = false, quiet = false;
   RegistryFlags registry;
 };
+
+// --secret id=ID[,src=FILE|,env=VAR][,type=file|env], as docker buildx
+// reads it: with neither src nor env, the variable named ID if it is set,
+// else the file named ID. The value is read here, once, bounded.
+std::pair<std::string, std::string> load_secret(const std::string& text) {
+  std::string id, type, src, env;
+  for (const auto& field : split(text, ',')) {
+    auto eq = field.find('=');
+    std::string k = field.substr(0, eq), v = eq == std::string::npos ? "" : field.substr(eq + 1);
+    if (k == "id")
+      id = v;
+    else if (k == "type")
+      type = v;
+    else if (k == "src" || k == "source")
+      src = v;
+    else if (k == "env")
+      env = v;
+    else
+      throw Error("--secret " + text + ": unknown field " + k + " (id, src, env, type)");
+  }
+  if (id.empty()) throw Error("--secret " + text + ": needs id=");
+  if (!type.empty() && type != "file" && type != "env")
+    throw Error("--secret " + text + ": type=file or type=env");
+  if (type.empty())
+    type = !src.empty() ? "file" : !env.empty() || getenv(id.c_str()) ? "env" : "file";
+  std::string value;
+  if (type == "env") {
+    const char* v = getenv((env.empty() ? id : env).c_str());
+    if (!v) throw Error("--secret " + text + ": $" + (env.empty() ? id : env) + " is not set");
+    value = v;
+  } else {
+    std::string path = src.empty() ? id : src;
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw_errno("--secret " + text + ": cannot open " + path);
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(fd.get(), buf, sizeof buf)) > 0) {
+      value.append(buf, static_cast<size_t>(n));
+      if (value.size() > builder::kMaxSecretBytes)
+        throw Error("--secret " + text + ": " + path + " is over " +
+                    std::to_string(builder::kMaxSecretBytes / 1024) + " KiB");
+    }
+    if (n < 0) throw_errno("--secret " + text + ": cannot read " + path);
+  }
+  if (value.size() > builder::kMaxSecretBytes)
+    throw Error("--secret " + text + ": the value is over " +
+                std::to_string(builder::kMaxSecretBytes / 1024) + " KiB");
+  return {id, value};
+}
 
 void print_event(const builder::BuildEvent& e, bool json) {
   if (json) {
@@ -64,6 +115,9 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
   cmd->add_option("--build-arg", f->build_args, "K=V for an ARG (repeatable)");
   cmd->add_option("--target", f->target, "Build up to this stage");
   cmd->add_option("--label", f->labels, "K=V label for the image (repeatable)");
+  cmd->add_option("--secret", f->secrets,
+                  "id=ID,src=FILE or id=ID,env=VAR: a secret for RUN --mount=type=secret "
+                  "(repeatable; never kept in the image)");
   cmd->add_option("--iidfile", f->iidfile, "Write the image ID (its config digest) to this file");
   cmd->add_option("--platform", f->platform,
                   "The image's platform: this host's only (no emulation of other CPUs)");
@@ -77,7 +131,7 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
   cmd->add_flag("-q,--quiet", f->quiet, "Print only the image digest");
   add_registry_flags(cmd, f->registry, false);
   // One value per flag: `-t a .` must leave the context alone.
-  for (const char* name : {"--tag", "--build-arg", "--label"})
+  for (const char* name : {"--tag", "--build-arg", "--label", "--secret"})
     cmd->get_option(name)->allow_extra_args(false);
 
   return [f, &global]() -> int {
@@ -101,6 +155,10 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
       auto eq = l.find('=');
       if (eq == std::string::npos || eq == 0) throw Error("--label " + l + ": use KEY=VALUE");
       opt.labels[l.substr(0, eq)] = l.substr(eq + 1);
+    }
+    for (const auto& s : f->secrets) {
+      auto [id, value] = load_secret(s);
+      opt.secrets[id] = std::move(value);  // the last one given wins
     }
     opt.no_cache = f->no_cache;
     opt.use_overlay = global.use_overlay();

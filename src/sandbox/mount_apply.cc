@@ -117,10 +117,12 @@ int Applier::mount_fs(const MountOp& op) {
 // A new file (O_EXCL: on a tmpfs of the plan's own, nothing else can be
 // there) holding op.data.
 int Applier::write_file(const MountOp& op) {
-  int file = sys_.open(op.target.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+  int file = sys_.open(op.target.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, op.mode);
   if (file < 0) return file;
   unsigned long done = 0;
-  int rc = 0;
+  // The child is root of the sandbox's user namespace here: the owner is
+  // one of the sandbox's ids (a secret given to the RUN's user).
+  int rc = op.uid || op.gid ? sys_.fchown(file, op.uid, op.gid) : 0;
   while (done < op.data.size() && rc == 0) {
     long n = sys_.write(file, op.data.data() + done, op.data.size() - done);
     if (n == -EINTR) continue;

@@ -50,6 +50,7 @@ const MountCalls kReal = {
       long n = ::write(fd, data, size);
       return n < 0 ? -static_cast<long>(errno) : n;
     },
+    [](int fd, uint32_t uid, uint32_t gid) { return result(::fchown(fd, uid, gid)); },
     [](int fd, struct stat* st) { return result(::fstat(fd, st)); },
     [](int fd) { return result(::close(fd)); },
     [](int fd) { return result(::fchdir(fd)); },

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <cstdint>
+
 namespace coracle::sandbox {
 
 struct MountCalls {
@@ -28,6 +30,7 @@ struct MountCalls {
   int (*mkdirat)(int dfd, const char* path, mode_t mode);
   int (*symlinkat)(const char* text, int dfd, const char* path);
   long (*write)(int fd, const void* data, unsigned long size);
+  int (*fchown)(int fd, uint32_t uid, uint32_t gid);
   int (*fstat)(int fd, struct stat* st);
   int (*close)(int fd);
   int (*fchdir)(int fd);

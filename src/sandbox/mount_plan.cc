@@ -291,12 +291,20 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped, const std::string& 
   if (!spec.generated_files.empty()) {
     std::string gen = stage + "/gen";
     list.mkdir(MountBase::Host, gen, 0755, "make the generated files' mount point");
-    list.mount(MountBase::Host, gen, "tmpfs", kMsNosuid | kMsNodev | kMsNoexec, "mode=0755,size=1m",
-               "mount the generated files' tmpfs");
-    for (size_t i = 0; i < spec.generated_files.size(); ++i)
-      list.add(MountStep::WriteFile, MountBase::Host, gen + "/" + std::to_string(i),
-               "write a generated file")
-          .data = spec.generated_files[i].content;
+    // Bounded by what it holds (a page per file besides), read-only once written.
+    size_t bytes = 1 << 20;
+    for (const auto& g : spec.generated_files) bytes += g.content.size() + 4096;
+    list.mount(MountBase::Host, gen, "tmpfs", kMsNosuid | kMsNodev | kMsNoexec,
+               "mode=0755,size=" + std::to_string(bytes), "mount the generated files' tmpfs");
+    for (size_t i = 0; i < spec.generated_files.size(); ++i) {
+      const GeneratedFile& g = spec.generated_files[i];
+      MountOp& op = list.add(MountStep::WriteFile, MountBase::Host, gen + "/" + std::to_string(i),
+                             "write a generated file");
+      op.data = g.content;
+      op.mode = g.mode & 07777;
+      op.uid = g.uid;
+      op.gid = g.gid;
+    }
     list.mount(MountBase::Host, gen, "", kMsRemount | kMsRdonly | kMsNosuid | kMsNodev | kMsNoexec,
                "", "make the generated files read-only");
   }
@@ -330,7 +338,8 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped, const std::string& 
   }
   // Each generated file: a plain bind, which inherits their tmpfs's
   // read-only flag. A target that cannot be made or bound (a read-only
-  // rootfs without it, a directory there) is left out: the image keeps its own.
+  // rootfs without it, a directory there) is left out, the image keeping
+  // its own, unless the file is required.
   for (size_t i = 0; i < spec.generated_files.size(); ++i) {
     MountOp& op =
         list.add(MountStep::BindHost, MountBase::Root,
@@ -338,7 +347,7 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped, const std::string& 
                  "bind a generated file");
     op.data = stage + "/gen/" + std::to_string(i);
     op.is_dir = false;
-    op.optional = true;
+    op.optional = !spec.generated_files[i].required;
   }
   for (size_t i = 0; i < plan.binds.size(); ++i) {
     const BindPlan& b = plan.binds[i];

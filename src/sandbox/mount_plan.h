@@ -40,7 +40,7 @@ enum class MountStep : uint8_t {
                  // (then submounts too)
   Attach,        // mount source `source` (its idmapped tree, or a bind of it) on target
   WriteFile,     // a new file at target (a host path on a tmpfs of the plan's
-                 // own) holding data
+                 // own) holding data, with mode, uid and gid
   KeepUpper,     // target (host) opened for the runner: the overlay's upper dir
   EnterRoot,     // target (host) becomes the root that Base::Root paths resolve in
   Mask,          // a directory: an empty read-only tmpfs; a file: /dev/null; absent: nothing
@@ -60,17 +60,18 @@ struct MountOp {
   MountBase base = MountBase::Root;
   std::string target;
   std::string fstype;
-  std::string data;         // mount data, symlink text, host source path, file content
-  unsigned long flags = 0;  // MS_* of a Mount
-  mode_t mode = 0755;       // Mkdir
-  int source = -1;          // Attach: index into the mount sources (source_count order)
-  bool read_only = false;   // Attach, BindHost
-  bool device = false;      // Attach: a --device, the one bind without nodev
-  bool is_dir = true;       // Attach, BindHost: the mount point's kind
-  bool enter = false;       // Mount
-  bool optional = false;    // BindHost: a failure is not an error (/dev/tty, a
-                            // generated file whose target cannot be made)
-  const char* what = "";    // names the operation in an error
+  std::string data;           // mount data, symlink text, host source path, file content
+  unsigned long flags = 0;    // MS_* of a Mount
+  mode_t mode = 0755;         // Mkdir, WriteFile
+  uint32_t uid = 0, gid = 0;  // WriteFile: its owner
+  int source = -1;            // Attach: index into the mount sources (source_count order)
+  bool read_only = false;     // Attach, BindHost
+  bool device = false;        // Attach: a --device, the one bind without nodev
+  bool is_dir = true;         // Attach, BindHost: the mount point's kind
+  bool enter = false;         // Mount
+  bool optional = false;      // BindHost: a failure is not an error (/dev/tty, a
+                              // generated file whose target cannot be made)
+  const char* what = "";      // names the operation in an error
 };
 
 // One mount source the child gets as an fd: a rootfs layer, a bind's host

@@ -37,11 +37,17 @@ struct BindMount {
 };
 
 // A file coracle writes for the sandbox (/etc/hosts, /etc/resolv.conf,
-// /etc/hostname): made on the sandbox's own tmpfs and bound read-only over
-// target, so the rootfs (and a build's layer) never gets it.
+// /etc/hostname, a build secret): made on the sandbox's own tmpfs and bound
+// read-only over target, so the rootfs (and a build's layer) never gets it
+// and it never touches a disk.
 struct GeneratedFile {
   std::string target;  // absolute, inside the sandbox
   std::string content;
+  mode_t mode = 0644;
+  uint32_t uid = 0, gid = 0;  // the sandbox's own ids
+  // false: a target that cannot be made or bound is left out (the image
+  // keeps its own /etc/hosts); true: that is an error.
+  bool required = false;
 };
 
 // --device: a host device node bound in, the only bind without nodev.

@@ -28,7 +28,11 @@ VmRunRequest request_from_spec(const sandbox::Spec& spec, const std::string& sto
   r.guest.gid = spec.gid;
   r.guest.workdir = spec.workdir.empty() ? "/" : spec.workdir;
   r.guest.hostname = spec.hostname;
-  for (const auto& g : spec.generated_files) r.guest.files.emplace_back(g.target, g.content);
+  for (const auto& g : spec.generated_files) {
+    // The agent writes /etc files as they are made for every sandbox.
+    refuse(g.mode != 0644 || g.uid || g.gid || g.required, "a generated file with its own owner");
+    r.guest.files.emplace_back(g.target, g.content);
+  }
   // The same privileges as in a sandbox: capabilities, no_new_privs, the
   // seccomp profile (a file's text travels to the agent, which compiles it).
   r.guest.cap_add = spec.cap_add;

@@ -63,8 +63,21 @@ TEST(BuildPlan, BadStagesAreRefusedWithTheirLine) {
     FAIL() << "a COPY --from a later stage was accepted";
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()),
-              "Dockerfile:2: COPY --from=two: a stage can only copy from an earlier one");
+              "Dockerfile:2: COPY --from=two: a stage can only use an earlier one");
   }
+}
+
+TEST(BuildPlan, ARunMountFromAStageDependsOnIt) {
+  Dockerfile df = parse_dockerfile(
+      "FROM busybox AS deps\n"
+      "FROM busybox AS unrelated\n"
+      "FROM busybox\n"
+      "RUN --mount=type=cache,target=/c --mount=type=bind,from=deps,target=/d true\n");
+  EXPECT_EQ(plan_build(df, {}).order, (std::vector<int>{0, 2}));
+  EXPECT_THROW(plan_build(parse_dockerfile("FROM a\nRUN --mount=type=bind,from=1,target=/x true\n"
+                                           "FROM b\n"),
+                          {}),
+               Error);
 }
 
 TEST(BuildPlan, UnusedBuildArgsAreReported) {

@@ -91,8 +91,9 @@ TEST_F(PlanFixture, EveryTargetOnceTheRootExistsIsResolvedInsideIt) {
       ASSERT_FALSE(op.target.empty());
       EXPECT_EQ(op.target[0], '/') << op.target;
       for (const char* bad : {"/../", "/./", "//"})
-        if (op.target != "/")
+        if (op.target != "/") {
           EXPECT_EQ((op.target + "/").find(bad), std::string::npos) << op.target;
+        }
     }
     if (op.step == MountStep::BindHost && op.target == "/etc/hosts") {
       EXPECT_EQ(op.data, "/stage/gen/0");  // the generated file's own tmpfs
@@ -113,13 +114,17 @@ TEST_F(PlanFixture, EverythingFromOutsideIsNosuidAndNodevButTheDeviceNodes) {
     if (op.step == MountStep::Mount) {
       EXPECT_TRUE(op.flags & kMsNosuid) << op.target;
       // /dev holds the bound nodes, /dev/pts the ptys: device files by design.
-      if (op.target != "/dev" && op.target != "/dev/pts")
+      if (op.target != "/dev" && op.target != "/dev/pts") {
         EXPECT_TRUE(op.flags & kMsNodev) << op.target;
+      }
     }
-    if (op.step == MountStep::Attach) EXPECT_EQ(op.device, op.target == "/dev/mine") << op.target;
+    if (op.step == MountStep::Attach) {
+      EXPECT_EQ(op.device, op.target == "/dev/mine") << op.target;
+    }
     // Layers are never written through (not even by a bug in the setup).
-    if (op.step == MountStep::Attach && op.target.rfind("/stage/l", 0) == 0)
+    if (op.step == MountStep::Attach && op.target.rfind("/stage/l", 0) == 0) {
       EXPECT_TRUE(op.read_only);
+    }
   }
   EXPECT_TRUE(p.ops[find(p, MountStep::Attach, "/data")].read_only);
   EXPECT_FALSE(p.ops[find(p, MountStep::Attach, "/dev/mine")].read_only);
@@ -261,6 +266,7 @@ struct FakeKernel {
   std::vector<std::string> absent;  // open_in_root gives ENOENT
   int touch_error = 0;              // touch_in_root fails with it
   std::map<std::string, std::string> written;
+  std::map<std::string, mode_t> created_modes;  // open(O_CREAT)'s mode by path
 
   int fd_for(const std::string& what) {
     open_fds[next_fd] = what;
@@ -304,7 +310,8 @@ MountCalls fake_calls() {
                         ((attr->attr_set & MOUNT_ATTR_NODEV) ? "" : " dev"));
     return 0;
   };
-  c.open = [](const char* path, int flags, mode_t) {
+  c.open = [](const char* path, int flags, mode_t mode) {
+    if (flags & O_CREAT) fake->created_modes[path] = mode;
     return fake->fd_for(((flags & O_CREAT) ? "new " : "host ") + std::string(path));
   };
   c.openat = [](int dfd, const char* path, int, mode_t) {
@@ -331,6 +338,11 @@ MountCalls fake_calls() {
   c.write = [](int fd, const void* data, unsigned long size) {
     fake->written[fake->open_fds[fd]].append(static_cast<const char*>(data), size);
     return static_cast<long>(size);
+  };
+  c.fchown = [](int fd, uint32_t uid, uint32_t gid) {
+    fake->log.push_back("chown " + fake->name(fd) + " " + std::to_string(uid) + ":" +
+                        std::to_string(gid));
+    return 0;
   };
   c.fstat = [](int, struct stat* st) {
     memset(st, 0, sizeof *st);
@@ -420,6 +432,29 @@ TEST_F(ApplyFixture, AFailureNamesTheOperationAndStopsThere) {
   EXPECT_STREQ(what, "mount /proc");
   EXPECT_FALSE(logged("pivot_root"));
   EXPECT_TRUE(kernel.open_fds.size() == 4) << "fds left open after the failure";
+}
+
+TEST_F(ApplyFixture, AGeneratedFileGetsItsModeAndOwnerBeforeItsTmpfsTurnsReadOnly) {
+  sandbox::GeneratedFile secret{"/run/secrets/token", "s3cret", 0400, 1000, 1001, true};
+  spec.generated_files = {secret};
+  MountPlan p = plan();
+  ASSERT_EQ(apply(p), 0) << what;
+  EXPECT_EQ(kernel.created_modes["/stage/gen/0"], 0400u);
+  EXPECT_EQ(kernel.written["new /stage/gen/0"], "s3cret");
+  auto at = [&](const std::string& line) {
+    return std::find(kernel.log.begin(), kernel.log.end(), line) - kernel.log.begin();
+  };
+  ASSERT_TRUE(logged("chown fd:new /stage/gen/0 1000:1001"));
+  EXPECT_LT(at("chown fd:new /stage/gen/0 1000:1001"), at("mount  on /stage/gen"));
+  EXPECT_TRUE(logged("mount /stage/gen/0 on fd:root /run/secrets/token bind"));
+}
+
+TEST_F(ApplyFixture, ARequiredGeneratedFileWhoseTargetCannotBeMadeFailsTheSetup) {
+  spec.generated_files = {{"/run/secrets/token", "s3cret", 0400, 0, 0, true}};
+  kernel.touch_error = EROFS;
+  EXPECT_EQ(apply(plan()), -EROFS);
+  EXPECT_STREQ(what, "bind a generated file");
+  EXPECT_FALSE(logged("pivot_root"));
 }
 
 TEST_F(ApplyFixture, AGeneratedFileWhoseTargetCannotBeMadeIsLeftOut) {

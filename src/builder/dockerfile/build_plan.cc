@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "common/error.h"
+#include "common/parse.h"
 
 namespace coracle::builder {
 namespace {
@@ -99,21 +100,31 @@ BuildPlan plan_build(const Dockerfile& dockerfile, const BuildArgs& args, const 
     plan.stages.push_back(std::move(stage));
   }
 
-  // COPY --from=NAME|INDEX: a dependency on that stage (else an image).
+  // COPY --from=NAME|INDEX and RUN --mount=...,from=NAME|INDEX: a
+  // dependency on that stage (else an image).
   for (auto& stage : plan.stages) {
     for (const Instruction* ins : stage.instructions) {
-      auto from = ins->flag("from");
-      if (ins->keyword != "COPY" || !from) continue;
-      std::string ref = lower(words.expand(*from, lookup_in(plan.global_args)));
-      std::optional<int> dep;
-      if (auto it = by_name.find(ref); it != by_name.end())
-        dep = it->second;
-      else if (!ref.empty() && std::all_of(ref.begin(), ref.end(), ::isdigit))
-        dep = std::stoi(ref);
-      if (!dep) continue;
-      if (*dep >= stage.index)
-        fail(ins->line, "COPY --from=" + *from + ": a stage can only copy from an earlier one");
-      stage.depends_on.insert(*dep);
+      std::vector<std::string> froms;
+      if (ins->keyword == "COPY") {
+        if (auto from = ins->flag("from")) froms.push_back(*from);
+      } else if (ins->keyword == "RUN") {
+        for (const auto& [key, value] : ins->flags)
+          for (const auto& field : split(value, ','))
+            if (key == "mount" && field.rfind("from=", 0) == 0) froms.push_back(field.substr(5));
+      }
+      for (const auto& from : froms) {
+        std::string ref = lower(words.expand(from, lookup_in(plan.global_args)));
+        std::optional<int> dep;
+        if (auto it = by_name.find(ref); it != by_name.end())
+          dep = it->second;
+        else if (!ref.empty() && std::all_of(ref.begin(), ref.end(), ::isdigit))
+          dep = std::stoi(ref);
+        if (!dep) continue;
+        if (*dep >= stage.index)
+          fail(ins->line, (ins->keyword == "COPY" ? "COPY --from=" : "RUN --mount from=") + from +
+                              ": a stage can only use an earlier one");
+        stage.depends_on.insert(*dep);
+      }
     }
   }
 
