@@ -15,6 +15,7 @@
 
 #include "builder/build_cache.h"
 #include "builder/copy_layer.h"
+#include "builder/copy_request.h"
 #include "builder/dockerfile/dockerfile.h"
 #include "builder/dockerfile/dockerignore.h"
 #include "builder/layer_blob.h"
@@ -415,65 +416,17 @@ class Builder {
   }
 
   bool copy_step(const Instruction& ins, BuildScope& scope, StageState& st, const std::string& at) {
-    bool is_add = ins.keyword == "ADD";
-    for (const char* flag : {"parents", "exclude", "checksum", "keep-git-dir"})
-      if (ins.flag(flag))
-        throw Error(at + ": " + ins.keyword + " --" + flag + " is not supported by coracle build");
     auto lookup = scope.lookup_fn();
-    std::vector<std::string> words =
-        ins.exec_form ? *ins.exec_form : scope.words().expand_words(ins.args, lookup);
-    if (words.size() < 2)
-      throw Error(at + ": " + ins.keyword + " needs a source and a destination");
-    CopyRequest req;
-    req.what = at;
-    req.unpack_archives = is_add;
-    std::string dest = words.back();
-    words.pop_back();
-    req.dest_is_dir = dest.back() == '/' || dest == "." ||
-                      (dest.size() >= 2 && dest.compare(dest.size() - 2, 2, "/.") == 0);
-    req.dest = clean_path(dest[0] == '/' ? dest : st.working_dir() + "/" + dest);
-    for (const auto& w : words) {
-      if (is_add &&
-          (w.rfind("http://", 0) == 0 || w.rfind("https://", 0) == 0 || w.rfind("git@", 0) == 0))
-        throw Error(at +
-                    ": ADD from a URL is not supported (local sources only); fetch it in a RUN");
-      req.sources.push_back(w);
-    }
-
     auto target_dirs = layer_dirs(st, at);
     LayeredFs target(target_dirs);
-    if (auto chown = ins.flag("chown")) {
-      std::string who = scope.words().expand(*chown, lookup);
-      try {
-        req.owner = image::parse_user(who, target.read_small_file("/etc/passwd"),
-                                      target.read_small_file("/etc/group"));
-      } catch (const Error& e) {
-        throw Error(at + ": --chown=" + who + ": " + e.what());
-      }
-    }
-    if (auto chmod = ins.flag("chmod")) {
-      std::string m = scope.words().expand(*chmod, lookup);
-      char* end = nullptr;
-      unsigned long v = strtoul(m.c_str(), &end, 8);
-      if (m.empty() || *end || v > 07777)
-        throw Error(at + ": --chmod=" + m + ": give an octal mode such as 0755");
-      req.mode = static_cast<uint32_t>(v);
-    }
-
-    // Heredoc sources are files made from the Dockerfile's own text.
-    for (auto it = req.sources.begin(); it != req.sources.end();) {
-      const Heredoc* doc = nullptr;
-      if (it->rfind("<<", 0) == 0)
-        for (const auto& h : ins.heredocs)
-          if (it->find(h.name) != std::string::npos) doc = &h;
-      if (!doc) {
-        ++it;
-        continue;
-      }
-      std::string content =
-          doc->expand ? scope.words().expand_heredoc(doc->content, lookup) : doc->content;
-      req.inline_files.emplace_back(doc->name, std::move(content));
-      it = req.sources.erase(it);
+    CopyRequest req = copy_request_of(ins, scope.words(), lookup, target, st.working_dir(), at);
+    // ADD's URLs are downloaded first: their content is part of the key.
+    TreeRemoval downloads;
+    if (!req.urls.empty()) downloads.hold(store_.make_tmp_dir("build-add"));
+    for (size_t i = 0; i < req.urls.size(); ++i) {
+      std::string dir = downloads.path() + "/" + std::to_string(i);
+      mkdir_p(dir, 0700);
+      req.downloads.push_back(download_url(req.urls[i], dir, req.checksum, opts_.net, at));
     }
 
     auto f = ins.flag("from");

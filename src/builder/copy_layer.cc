@@ -46,7 +46,8 @@ class CopyWriter {
 
   void run() {
     std::vector<Source> sources;
-    bool wildcard = req_.inline_files.size() > 1;
+    size_t made_files = req_.inline_files.size() + req_.downloads.size();
+    bool wildcard = made_files > 1;
     for (const auto& s : req_.sources) {
       wildcard |= has_wildcard(s);
       auto found = expand(s);
@@ -58,11 +59,11 @@ class CopyWriter {
       sources.insert(sources.end(), found.begin(), found.end());
     }
     bool dest_dir = req_.dest_is_dir;
-    size_t count = req_.sources.size() + req_.inline_files.size();
+    size_t count = req_.sources.size() + made_files;
     if ((count > 1 || wildcard) && !dest_dir) {
       // BuildKit's rule: the destination of several files is a directory.
       auto existing = target_.lookup(req_.dest, true);
-      size_t found = sources.size() + req_.inline_files.size();
+      size_t found = sources.size() + made_files;
       if (!(found == 1 && !existing) && !(existing && S_ISDIR(existing->st.st_mode)))
         fail("with more than one source, the destination must be a directory and end with a /");
       dest_dir = existing || found > 1;
@@ -76,6 +77,21 @@ class CopyWriter {
       e.mode = req_.mode ? *req_.mode : 0644;
       if (req_.owner) std::tie(e.uid, e.gid) = *req_.owner;
       tar_.add_file(e, content);
+    }
+    for (const auto& d : req_.downloads) {
+      std::string to = dest_dir ? clean_path(req_.dest + "/" + d.name) : req_.dest;
+      make_parents(parent_of(to));
+      UniqueFd in(open(d.path.c_str(), O_RDONLY | O_CLOEXEC));
+      struct stat st;
+      if (!in || fstat(in.get(), &st) < 0) throw_errno(req_.what + ": cannot open " + d.path);
+      image::TarEntry e;
+      e.name = to.substr(1);
+      e.mode = req_.mode ? *req_.mode : 0600;
+      if (req_.owner) std::tie(e.uid, e.gid) = *req_.owner;
+      e.size = static_cast<uint64_t>(st.st_size);
+      e.mtime = req_.zero_mtimes ? 0 : d.mtime;
+      tar_.add(e);
+      write_file_data(tar_, in.get(), e.size, buf_, d.path);
     }
   }
 

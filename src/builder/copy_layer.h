@@ -9,7 +9,8 @@
 //  - a source may not leave the context: "../x" and symlinks pointing out
 //    are refused;
 //  - ADD unpacks a local tar archive (plain, gzip, bzip2, xz, zstd) into the
-//    destination.
+//    destination; a file downloaded from a URL is written as it is (0600
+//    unless --chmod says otherwise, as BuildKit writes it).
 // Parent directories of the destination that the image lacks are added
 // (0755, root); the ones it has are left as they are.
 #pragma once
@@ -20,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "builder/add_url.h"
 #include "builder/dockerfile/dockerignore.h"
 #include "builder/layered_fs.h"
 #include "image/tar_writer.h"
@@ -37,6 +39,11 @@ struct CopyRequest {
   // Heredoc sources (COPY <<EOF): files made from the Dockerfile's text,
   // name → content, written 0644 (or --chmod).
   std::vector<std::pair<std::string, std::string>> inline_files;
+  // ADD's http(s) sources: the URLs (copy_request_of), then the files
+  // download_url made of them, written under their names.
+  std::vector<std::string> urls;
+  std::optional<std::string> checksum;  // ADD --checksum
+  std::vector<DownloadedFile> downloads;
   std::string what;  // "Dockerfile:7" for errors
 };
 

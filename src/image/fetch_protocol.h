@@ -3,11 +3,13 @@
 // both sides, so it uses nothing but libc.
 //
 // coracle -> fetcher:  'I' options JSON (once: CA bundle, timeouts)
-//                      'Q' request JSON {method, url, headers, insecure_tls}
+//                      'Q' request JSON {method, url, headers, insecure_tls,
+//                          no_loopback}
 // fetcher -> coracle:  'H' the final response's status and headers (JSON;
 //                          redirects already followed)
 //                      'D' body bytes, as they arrive
-//                      'E' the end of the transfer: {ok, error, curl_code}
+//                      'E' the end of the transfer: {ok, error, curl_code,
+//                          refused_loopback}
 #pragma once
 #include <errno.h>
 #include <stdint.h>

@@ -166,7 +166,8 @@ HttpResult HttpSession::perform(const HttpRequest& req, const OnHeaders& on_head
   nlohmann::json q = {{"method", req.method},
                       {"url", req.url},
                       {"headers", req.headers},
-                      {"insecure_tls", req.insecure_tls}};
+                      {"insecure_tls", req.insecure_tls},
+                      {"no_loopback", req.no_loopback}};
   std::string text = q.dump();
   HttpResult result;
   bool sent = fetch::write_frame(channel_.get(), fetch::kRequest, text.data(), text.size());
@@ -187,6 +188,7 @@ HttpResult HttpSession::perform(const HttpRequest& req, const OnHeaders& on_head
         result.ok = e.at("ok").get<bool>();
         if (!result.ok) result.error = e.at("error").get<std::string>();
         result.curl_code = e.value("curl_code", 0);
+        result.refused_loopback = e.value("refused_loopback", false);
         return result;
       } else {
         break;

@@ -21,6 +21,9 @@ struct HttpRequest {
   std::string url;
   std::vector<std::string> headers;  // "Name: value"
   bool insecure_tls = false;         // no certificate checks (--insecure)
+  // Never connect to the host's own loopback (checked after resolution and
+  // on every redirect): for downloads a sandboxed build asked for.
+  bool no_loopback = false;
 };
 
 struct HttpResponse {
@@ -37,6 +40,7 @@ struct HttpResult {
   bool ok = false;
   std::string error;  // curl's message when !ok
   int curl_code = 0;
+  bool refused_loopback = false;  // HttpRequest::no_loopback stopped it
   // The server's certificate was not trusted (not merely unreachable).
   bool tls_untrusted() const { return curl_code == 60 || curl_code == 77 || curl_code == 83; }
 };

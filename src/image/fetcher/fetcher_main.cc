@@ -4,7 +4,10 @@
 // a memfd with the credentials of nobody (http_client.cc). It reads
 // requests on fd 3 and streams responses back (fetch_protocol.h); it never
 // sees the store, and coracle checks every byte it returns against a digest.
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cstdio>
 #include <cstring>
@@ -25,7 +28,46 @@ struct Transfer {
   std::map<std::string, std::string> headers;
   bool headers_sent = false;
   bool parent_gone = false;
+  bool no_loopback = false;
+  std::string refused_address;  // a connection no_loopback stopped
 };
+
+// The host's own addresses as a connection sees them: 127/8, 0/8 (which
+// reaches the host too), ::1, ::, and their IPv4-mapped forms.
+bool is_host_loopback(const sockaddr* a) {
+  auto v4_local = [](uint32_t host_order) {
+    return (host_order >> 24) == 127 || (host_order >> 24) == 0;
+  };
+  if (a->sa_family == AF_INET)
+    return v4_local(ntohl(reinterpret_cast<const sockaddr_in*>(a)->sin_addr.s_addr));
+  if (a->sa_family != AF_INET6) return false;
+  const in6_addr& v6 = reinterpret_cast<const sockaddr_in6*>(a)->sin6_addr;
+  if (IN6_IS_ADDR_LOOPBACK(&v6) || IN6_IS_ADDR_UNSPECIFIED(&v6)) return true;
+  if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+    uint32_t v4;
+    memcpy(&v4, &v6.s6_addr[12], 4);
+    return v4_local(ntohl(v4));
+  }
+  return false;
+}
+
+// Every connection curl opens (each redirect, each resolved address) is
+// checked here, after name resolution: a host name that resolves to
+// 127.0.0.1, or a redirect there, is stopped as a literal address is.
+curl_socket_t open_socket(void* user, curlsocktype, curl_sockaddr* address) {
+  auto* t = static_cast<Transfer*>(user);
+  if (t->no_loopback && is_host_loopback(&address->addr)) {
+    char text[INET6_ADDRSTRLEN] = "?";
+    const void* raw = address->family == AF_INET
+                          ? static_cast<const void*>(
+                                &reinterpret_cast<const sockaddr_in*>(&address->addr)->sin_addr)
+                          : &reinterpret_cast<const sockaddr_in6*>(&address->addr)->sin6_addr;
+    inet_ntop(address->family, raw, text, sizeof text);
+    t->refused_address = text;
+    return CURL_SOCKET_BAD;
+  }
+  return socket(address->family, address->socktype, address->protocol);
+}
 
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
@@ -138,6 +180,9 @@ class Fetcher {
     curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &t);
+    t.no_loopback = q.value("no_loopback", false);
+    curl_easy_setopt(curl_, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(curl_, CURLOPT_OPENSOCKETDATA, &t);
     char error[CURL_ERROR_SIZE] = {};
     curl_easy_setopt(curl_, CURLOPT_ERRORBUFFER, error);
     CURLcode rc = curl_easy_perform(curl_);
@@ -148,9 +193,14 @@ class Fetcher {
     // A response without a body still has a status; a failed connection
     // has none (status 0) and the error says why.
     if (status != 0 && !send_headers(t)) return false;
+    std::string why = error[0] ? error : curl_easy_strerror(rc);
+    if (rc != CURLE_OK && !t.refused_address.empty())
+      why = "refused to connect to " + t.refused_address +
+            ", an address of the host itself (it is reachable with the host's network only)";
     nlohmann::json end = {{"ok", rc == CURLE_OK},
                           {"curl_code", static_cast<int>(rc)},
-                          {"error", error[0] ? error : curl_easy_strerror(rc)}};
+                          {"error", why},
+                          {"refused_loopback", !t.refused_address.empty()}};
     std::string text = end.dump();
     return write_frame(kChannel, kEnd, text.data(), text.size());
   }
