@@ -25,6 +25,7 @@
 #include "builder/upper_layer.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/io.h"
 #include "common/parse.h"
 #include "common/sha256.h"
 #include "common/userns.h"
@@ -370,7 +371,12 @@ class Builder {
         ++bind;
       }
       RunMounts run_mounts(store_, mounts, opts_.secrets, at, spec);
-      RunOutcome outcome = run_step_command(spec, opts_.output_fd);
+      RunOutcome outcome = run_step_command(spec, [this](std::string_view data) {
+        if (opts_.on_output)
+          opts_.on_output(data);
+        else
+          write_best_effort(opts_.output_fd, data);
+      });
       std::vector<std::string> files = run_mounts.file_targets();
       for (const auto& g : spec.generated_files) files.push_back(g.target);
       remove_mount_stubs(spec.upper_dir + "/upper", fs, files, run_mounts.targets());

@@ -46,6 +46,8 @@ struct BuildOptions {
   std::function<void(const std::string& ref)> fetch_base;
   std::function<void(const BuildEvent&)> on_event;
   int output_fd = 2;  // where RUN output streams
+  // RUN output as it comes, instead of output_fd when set.
+  std::function<void(std::string_view)> on_output;
   // --label: set on the image built (over the Dockerfile's LABELs).
   std::map<std::string, std::string> labels;
   // The Dockerfile's text (-f -, read from stdin); empty: read the file.

@@ -104,10 +104,11 @@ RunCommand run_command_of(const Instruction& ins, const std::vector<std::string>
 
 constexpr size_t kTailBytes = 4096;
 
-RunOutcome run_step_command(const sandbox::Spec& spec, int output_fd) {
+RunOutcome run_step_command(const sandbox::Spec& spec,
+                            const std::function<void(std::string_view)>& show) {
   RunOutcome out;
   auto sink = [&](int, std::string_view data) {
-    write_best_effort(output_fd, data);
+    show(data);
     out.tail.append(data);
     if (out.tail.size() > 2 * kTailBytes) out.tail.erase(0, out.tail.size() - kTailBytes);
   };

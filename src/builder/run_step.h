@@ -3,8 +3,10 @@
 // sandbox with the output streamed to the user and its last lines kept for
 // the error message, and the mount points the layer must leave out.
 #pragma once
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "builder/dockerfile/dockerfile.h"
@@ -30,8 +32,9 @@ struct RunCommand {
 RunCommand run_command_of(const Instruction& ins, const std::vector<std::string>& shell,
                           const std::string& at);
 
-// Runs spec, copying its output to output_fd (-1: nowhere).
-RunOutcome run_step_command(const sandbox::Spec& spec, int output_fd);
+// Runs spec, handing its output to show as it comes.
+RunOutcome run_step_command(const sandbox::Spec& spec,
+                            const std::function<void(std::string_view)>& show);
 
 // Takes out of a RUN's upper dir what the sandbox made only to mount on
 // where the stage (lower) had nothing: empty files for file_targets,

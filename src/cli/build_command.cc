@@ -1,6 +1,7 @@
 // `coracle build`: a Dockerfile built into the store (src/builder).
-// People get one line per step ("[2/5] RUN ..."), the RUN output as it
-// comes and CACHED marks; --json gives one event per line on stdout.
+// People get BuildKit's live view on a terminal, or one line per step
+// ("[2/5] RUN ...", CACHED marks) and the RUN output as it comes; --json
+// gives one event per line on stdout (build_view.h).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "builder/builder.h"
+#include "cli/build_view.h"
 #include "cli/commands.h"
 #include "common/error.h"
 #include "common/fs.h"
@@ -25,7 +27,7 @@ namespace {
 struct BuildFlags {
   std::vector<std::string> tags, build_args, labels, secrets;
   std::string iidfile, platform;
-  std::string file, target, net = "pasta", output, context = ".";
+  std::string file, target, net = "pasta", output, context = ".", progress = "auto";
   bool no_cache = false, json = false, quiet = false;
   RegistryFlags registry;
 };
@@ -79,31 +81,6 @@ std::pair<std::string, std::string> load_secret(const std::string& text) {
   return {id, value};
 }
 
-void print_event(const builder::BuildEvent& e, bool json) {
-  if (json) {
-    const char* kind = e.kind == builder::BuildEvent::Step     ? "build.step"
-                       : e.kind == builder::BuildEvent::Cached ? "build.cached"
-                                                               : "build.step_done";
-    nlohmann::json j = {{"event", kind},
-                        {"step", e.number},
-                        {"total", e.total},
-                        {"stage", e.stage},
-                        {"instruction", e.text}};
-    if (e.kind != builder::BuildEvent::Step) j["ms"] = e.ms;
-    printf("%s\n", j.dump().c_str());
-    fflush(stdout);
-    return;
-  }
-  // The instruction's first line only: a heredoc or a long continued RUN
-  // would drown the step list.
-  std::string line = e.text.substr(0, e.text.find('\n'));
-  if (line.size() > 100) line = line.substr(0, 97) + "...";
-  if (e.kind == builder::BuildEvent::Step)
-    fprintf(stderr, "[%d/%d] %s\n", e.number, e.total, line.c_str());
-  else if (e.kind == builder::BuildEvent::Cached)
-    fprintf(stderr, "[%d/%d] CACHED %s\n", e.number, e.total, line.c_str());
-}
-
 }  // namespace
 
 std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& global) {
@@ -128,6 +105,9 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
                   "included)");
   cmd->add_option("--output,-o", f->output, "Also write the image to oci-archive:PATH");
   cmd->add_flag("--json", f->json, "JSON events on stdout, one per line");
+  cmd->add_option("--progress", f->progress,
+                  "auto (tty on a terminal, else plain), plain, tty (a live view of the "
+                  "running step), json (as --json)");
   cmd->add_flag("-q,--quiet", f->quiet, "Print only the image digest");
   add_registry_flags(cmd, f->registry, false);
   // One value per flag: `-t a .` must leave the context alone.
@@ -135,6 +115,9 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
     cmd->get_option(name)->allow_extra_args(false);
 
   return [f, &global]() -> int {
+    bool quiet = f->quiet;
+    BuildProgress progress = parse_build_progress(f->progress, f->json, quiet);
+    bool json = progress == BuildProgress::kJson;
     image::Store store(global.store_root());
     builder::BuildOptions opt;
     opt.context = f->context;
@@ -187,18 +170,15 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
         throw Error("--output " + f->output + ": use oci-archive:PATH");
       archive = f->output.substr(12);
     }
+    BuildView view(progress);
     opt.fetch_base = [&](const std::string& ref) {
-      pull_with_progress(global.store_root(), ref, f->registry, f->json);
+      view.hold();  // the pull draws its own bars
+      pull_with_progress(global.store_root(), ref, f->registry, json);
     };
-    bool quiet = f->quiet;
-    bool json = f->json;
-    opt.on_event = [quiet, json](const builder::BuildEvent& e) {
-      if (!quiet) print_event(e, json);
-    };
-    // RUN output is the user's to see, on stderr (stdout is for the result
-    // and --json events); -q keeps it out of sight.
-    opt.output_fd = quiet ? -1 : 2;
+    opt.on_event = [&view](const builder::BuildEvent& e) { view.event(e); };
+    opt.on_output = [&view](std::string_view data) { view.output(data); };
     builder::BuildResult r = builder::build_image(store, opt);
+    view.finish();
     for (const auto& a : r.unused_build_args)
       fprintf(stderr, "warning: --build-arg %s: no ARG in the Dockerfile uses it\n", a.c_str());
     if (!f->iidfile.empty()) write_file_atomic(f->iidfile, r.config_digest);

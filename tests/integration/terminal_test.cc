@@ -12,9 +12,11 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
+#include "common/fs.h"
 #include "harness.h"
 
 namespace coracle::test {
@@ -135,6 +137,63 @@ TEST(TerminalTest, WithoutATerminalNothingChanges) {
   // No -t: no controlling terminal (TIOCSTI stays impossible), no TERM.
   auto r = coracle({"exec", "--", "sh", "-c", "tty; echo T=${TERM:-none}"});
   EXPECT_EQ(r.out, "not a tty\nT=none\n");
+}
+
+// What a terminal shows of a chunk of output: escape sequences removed,
+// each physical line (ended by \r or \n) as it would be drawn.
+std::vector<std::string> drawn_lines(const std::string& raw) {
+  std::vector<std::string> lines(1);
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] == '\x1b' && i + 1 < raw.size() && raw[i + 1] == '[') {
+      i += 2;
+      while (i < raw.size() && !(raw[i] >= '@' && raw[i] <= '~')) ++i;
+    } else if (raw[i] == '\r' || raw[i] == '\n') {
+      lines.emplace_back();
+    } else {
+      lines.back() += raw[i];
+    }
+  }
+  return lines;
+}
+
+TEST(TerminalTest, BuildShowsTheRunningStepLiveAndFitsTheWindow) {
+  TempDir store, context;
+  write_file_atomic(context.path() + "/Dockerfile",
+                    "FROM default\n"
+                    "RUN for i in 1 2 3 4 5 6 7 8 9; do echo \"line $i of a step whose output is "
+                    "longer than the terminal is wide, so it must be cut to fit\"; sleep 0.1; "
+                    "done\n"
+                    "COPY Dockerfile /\n");
+  Terminal t(store.path(), {"build", "-t", "tests/live", context.path()});
+  std::string out = t.expect("tagged");
+  EXPECT_EQ(t.wait(), 0);
+  // Redrawn in place (cursor up, clear), the output's last lines under the
+  // running step, each finished step left as one line with its time.
+  EXPECT_NE(out.find("\x1b[J"), std::string::npos) << out;
+  EXPECT_NE(out.find("A\r\x1b[J[2/3] RUN for i in"), std::string::npos) << out;
+  auto lines = drawn_lines(out);
+  EXPECT_NE(
+      std::find_if(lines.begin(), lines.end(),
+                   [](const std::string& l) { return l.rfind("  | line 9 of a step", 0) == 0; }),
+      lines.end());
+  EXPECT_NE(std::find_if(lines.begin(), lines.end(),
+                         [](const std::string& l) {
+                           return l.rfind("[3/3] COPY Dockerfile /  ", 0) == 0 && l.back() == 's';
+                         }),
+            lines.end());
+  // Nothing wraps in a 101-column window (a wrapped line breaks the redraw).
+  for (const auto& l : lines) EXPECT_LE(l.size(), 100u) << l;
+
+  // --progress plain: the same steps as plain lines, no escapes at all.
+  Terminal plain(store.path(), {"build", "--progress", "plain", "--no-cache", "-t", "tests/live",
+                                context.path()});
+  out = plain.expect("tagged");
+  EXPECT_EQ(plain.wait(), 0);
+  EXPECT_EQ(out.find('\x1b'), std::string::npos) << out;
+  EXPECT_NE(out.find("[2/3] RUN for i in"), std::string::npos) << out;
+  EXPECT_NE(out.find("line 9 of a step whose output is longer than the terminal is wide, so it"),
+            std::string::npos);
+  EXPECT_EQ(coracle({"build", "--progress", "fancy", context.path()}).exit_code, 125);
 }
 
 }  // namespace

@@ -1,0 +1,239 @@
+#include "cli/build_view.h"
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/io.h"
+
+namespace coracle::cli {
+namespace {
+
+constexpr size_t kTailLines = 6;
+
+using Clock = std::chrono::steady_clock;
+
+int terminal_width() {
+  struct winsize ws {};
+  if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  return 80;
+}
+
+// A line of a program's output made safe to redraw: escape sequences and
+// control characters dropped (they would move the cursor under the view),
+// tabs as spaces.
+std::string printable(std::string_view line) {
+  std::string out;
+  for (size_t i = 0; i < line.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(line[i]);
+    if (c == 0x1b) {
+      // CSI: ESC [ parameters, then a final byte in @..~.
+      if (i + 1 < line.size() && line[i + 1] == '[') {
+        i += 2;
+        while (i < line.size() && !(line[i] >= '@' && line[i] <= '~')) ++i;
+      }
+      continue;
+    }
+    if (c == '\t')
+      out += "  ";
+    else if (c >= 0x20 && c != 0x7f)
+      out += static_cast<char>(c);
+  }
+  return out;
+}
+
+// text cut to columns (UTF-8: a column per character), "..." when cut.
+std::string fit(const std::string& text, int columns) {
+  int count = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xc0) == 0x80) continue;
+    if (++count > columns) {
+      size_t cut = i;
+      // Back off three characters for the dots.
+      for (int dots = 0; dots < 3 && cut > 0; ++dots) {
+        do --cut;
+        while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80);
+      }
+      return text.substr(0, cut) + "...";
+    }
+  }
+  return text;
+}
+
+// The step's label, "[2/5] RUN apk add ..." (the instruction's first line).
+std::string label(const builder::BuildEvent& e, bool cached) {
+  std::string out = "[";
+  out.append(std::to_string(e.number)).append("/").append(std::to_string(e.total)).append("] ");
+  if (cached) out.append("CACHED ");
+  return out.append(e.text, 0, e.text.find('\n'));
+}
+
+// "LABEL  1.2s" in columns: the label is cut, never the time.
+std::string with_time(const std::string& label, double seconds, int columns) {
+  char time[32];
+  snprintf(time, sizeof time, "  %.1fs", seconds);
+  return fit(label, columns - static_cast<int>(strlen(time))) + time;
+}
+
+void print_json(const builder::BuildEvent& e) {
+  const char* kind = e.kind == builder::BuildEvent::Step     ? "build.step"
+                     : e.kind == builder::BuildEvent::Cached ? "build.cached"
+                                                             : "build.step_done";
+  nlohmann::json j = {{"event", kind},
+                      {"step", e.number},
+                      {"total", e.total},
+                      {"stage", e.stage},
+                      {"instruction", e.text}};
+  if (e.kind != builder::BuildEvent::Step) j["ms"] = e.ms;
+  printf("%s\n", j.dump().c_str());
+  fflush(stdout);
+}
+
+}  // namespace
+
+BuildProgress parse_build_progress(const std::string& flag, bool json, bool quiet) {
+  if (flag != "auto" && flag != "plain" && flag != "tty" && flag != "json" && flag != "rawjson")
+    throw Error("--progress " + flag + ": use auto, plain, tty or json");
+  if (quiet) return BuildProgress::kQuiet;
+  if (json || flag == "json" || flag == "rawjson") return BuildProgress::kJson;
+  if (flag == "plain") return BuildProgress::kPlain;
+  if (flag == "tty") return BuildProgress::kTty;
+  return isatty(STDERR_FILENO) ? BuildProgress::kTty : BuildProgress::kPlain;
+}
+
+BuildView::BuildView(BuildProgress mode) : mode_(mode) {
+  // The elapsed time ticks while a step prints nothing.
+  if (mode_ == BuildProgress::kTty) ticker_ = std::thread([this] { tick(); });
+}
+
+BuildView::~BuildView() {
+  finish();
+}
+
+void BuildView::finish() {
+  {
+    std::lock_guard lock(mu_);
+    if (done_) return;
+    done_ = true;
+    running_.clear();
+    tail_.clear();
+    if (mode_ == BuildProgress::kTty) draw_locked();
+  }
+  wake_.notify_all();
+  if (ticker_.joinable()) ticker_.join();
+}
+
+void BuildView::tick() {
+  std::unique_lock lock(mu_);
+  while (!done_) {
+    wake_.wait_for(lock, std::chrono::milliseconds(100));
+    if (!done_ && !held_ && !running_.empty()) draw_locked();
+  }
+}
+
+void BuildView::hold() {
+  if (mode_ != BuildProgress::kTty) return;
+  std::lock_guard lock(mu_);
+  held_ = true;
+  std::string running;
+  running.swap(running_);
+  draw_locked();  // clears the live area
+  running_.swap(running);
+}
+
+void BuildView::event(const builder::BuildEvent& e) {
+  using K = builder::BuildEvent;
+  if (mode_ == BuildProgress::kQuiet) return;
+  if (mode_ == BuildProgress::kJson) return print_json(e);
+  if (mode_ == BuildProgress::kPlain) {
+    // The instruction's first line only: a heredoc or a long continued
+    // RUN would drown the step list.
+    std::string line = label(e, e.kind == K::Cached);
+    if (e.kind != K::Done) fprintf(stderr, "%s\n", fit(line, 100).c_str());
+    return;
+  }
+  std::lock_guard lock(mu_);
+  held_ = false;
+  // A step that ends (or a FROM, which has no end of its own when the next
+  // step starts) leaves one line behind: its label and its time.
+  int width = terminal_width() - 1;
+  std::string finished;
+  if (!running_.empty()) {
+    double s = e.kind == K::Done ? e.ms / 1000
+                                 : std::chrono::duration<double>(Clock::now() - started_).count();
+    finished = with_time(running_, s, width) + "\n";
+  }
+  if (e.kind == K::Cached) finished += fit(label(e, true), width) + "\n";
+  running_.clear();
+  tail_.clear();
+  partial_.clear();
+  if (!finished.empty()) {
+    draw_locked();  // clears the live area
+    write_best_effort(STDERR_FILENO, finished);
+  }
+  if (e.kind == K::Step) {
+    running_ = label(e, false);
+    started_ = Clock::now();
+  }
+  draw_locked();
+}
+
+void BuildView::output(std::string_view data) {
+  if (mode_ == BuildProgress::kQuiet) return;
+  if (mode_ != BuildProgress::kTty) {
+    // RUN output is the user's to see, on stderr (stdout carries the
+    // result and the JSON events).
+    write_best_effort(STDERR_FILENO, data);
+    return;
+  }
+  std::lock_guard lock(mu_);
+  add_output_locked(data);
+  if (!held_) draw_locked();
+}
+
+void BuildView::add_output_locked(std::string_view data) {
+  for (char c : data) {
+    if (c == '\n') {
+      tail_.push_back(printable(partial_));
+      if (tail_.size() > kTailLines) tail_.pop_front();
+      partial_.clear();
+    } else if (c == '\r') {
+      partial_.clear();  // a progress bar redrawing its line: keep the last
+    } else if (partial_.size() < 4096) {
+      partial_ += c;
+    }
+  }
+}
+
+// The live area: the running step with its elapsed time, then its last
+// lines of output (dimmed), redrawn over what was drawn before in one write.
+void BuildView::draw_locked() {
+  int width = terminal_width();
+  std::string out;
+  if (drawn_lines_ > 0) out += "\r\033[" + std::to_string(drawn_lines_) + "A";
+  out += "\r\033[J";
+  int lines = 0;
+  if (!running_.empty()) {
+    out += with_time(running_, std::chrono::duration<double>(Clock::now() - started_).count(),
+                     width - 1) +
+           "\n";
+    ++lines;
+    std::deque<std::string> shown = tail_;
+    if (!partial_.empty()) {
+      shown.push_back(printable(partial_));
+      if (shown.size() > kTailLines) shown.pop_front();
+    }
+    for (const auto& line : shown) {
+      out += "\033[2m" + fit("  | " + line, width - 1) + "\033[0m\n";
+      ++lines;
+    }
+  }
+  drawn_lines_ = lines;
+  write_best_effort(STDERR_FILENO, out);
+}
+
+}  // namespace coracle::cli
