@@ -151,11 +151,11 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
     opt.args.target_platform = opt.args.build_platform = plat;
     for (const auto& a : f->build_args) {
       auto eq = a.find('=');
-      if (eq == std::string::npos || eq == 0) {
-        // docker takes "--build-arg NAME" from the environment.
-        const char* v = eq == std::string::npos ? getenv(a.c_str()) : nullptr;
-        if (!v) throw Error("--build-arg " + a + ": use NAME=VALUE");
-        opt.args.values[a] = v;
+      if (eq == 0) throw Error("--build-arg " + a + ": use NAME=VALUE or NAME");
+      if (eq == std::string::npos) {
+        // docker takes "--build-arg NAME" from the environment, and passes
+        // nothing when it is unset (the ARG keeps its default).
+        if (const char* v = getenv(a.c_str())) opt.args.values[a] = v;
       } else {
         opt.args.values[a.substr(0, eq)] = a.substr(eq + 1);
       }

@@ -386,6 +386,18 @@ TEST_F(BuildTest, DockerBuildsFlagsLabelIidfilePlatformAndAStdinDockerfile) {
   auto r = build({"--platform", "linux/s390x", "-t", "tests/other-platform"});
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_NE(r.err.find("--platform linux/s390x"), std::string::npos) << r.err;
+  // --build-arg NAME takes the value from coracle's environment, as docker.
+  write("Dockerfile", "FROM default\nARG FROM_ENV\nRUN echo $FROM_ENV > /from-env\n");
+  RunOptions with_env;
+  with_env.env = {"FROM_ENV=hello from env"};
+  r = cor({"build", "--build-arg", "FROM_ENV", "-t", "tests/arg-env", ctx()}, with_env);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(cor({"exec", "tests/arg-env", "--", "cat", "/from-env"}).out, "hello from env\n");
+  // Unset there, nothing is passed: the ARG keeps its default.
+  write("Dockerfile", "FROM default\nARG FROM_ENV=dflt\nRUN echo $FROM_ENV > /from-env\n");
+  r = build({"--build-arg", "FROM_ENV", "-t", "tests/arg-env-unset"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(cor({"exec", "tests/arg-env-unset", "--", "cat", "/from-env"}).out, "dflt\n");
 }
 
 TEST_F(BuildTest, OnbuildTriggersRunInTheNextBuildAndStopThere) {
