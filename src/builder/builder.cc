@@ -90,6 +90,8 @@ class Builder {
     } else {
       ignore_text = read_file_in_root(context_, ".dockerignore");
     }
+    for (const auto& pattern : opts_.always_ignore)
+      ignore_text = ignore_text.value_or("") + "\n" + pattern;
     if (ignore_text) {
       try {
         ignore_ = DockerIgnore(*ignore_text);

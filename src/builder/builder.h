@@ -55,6 +55,9 @@ struct BuildOptions {
   // --secret: for RUN --mount=type=secret only; never in a layer, the
   // cache key, the history or an event.
   BuildSecrets secrets;
+  // Context paths left out whatever the .dockerignore says (patterns,
+  // applied after its own lines: no exception brings them back).
+  std::vector<std::string> always_ignore;
 };
 
 struct BuildResult {

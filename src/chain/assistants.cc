@@ -117,11 +117,11 @@ AssistantRegistry::AssistantRegistry(std::string store_root, std::string remote_
     : local_dir_(store_root + "/assistants"), remote_dir_(std::move(remote_dir)) {}
 
 bool AssistantRegistry::is_builtin(const AssistantName& n) {
-  return n.kind == "builtin" && (n.name == "dockerfile" || n.name == "exec");
+  return n.kind == "builtin" && (n.name == "dockerfile" || n.name == "python" || n.name == "exec");
 }
 
 std::vector<std::string> AssistantRegistry::list() const {
-  std::vector<std::string> out = {"builtin:dockerfile", "builtin:exec"};
+  std::vector<std::string> out = {"builtin:dockerfile", "builtin:python", "builtin:exec"};
   for (const auto& n : folders(local_dir_)) out.push_back("local:" + n);
   if (!remote_dir_.empty())
     for (const auto& n : folders(remote_dir_)) out.push_back("remote:" + n);

@@ -1,17 +1,20 @@
 // The builtin assistants:
 //  - builtin:dockerfile builds the app's Dockerfile (context: the app) and
 //    writes image, cmd, workingdir, ports and next=builtin:exec;
+//  - builtin:python, Ayup's: the app on a Python image at /app, its
+//    requirements.txt installed by pip with a cache mount kept across
+//    builds, cmd python __main__.py, port 5000, next=builtin:exec;
 //  - builtin:exec runs the app: cmd in workingdir of image (or of the
 //    default image, with the app at workingdir), output live and into
 //    state/log, state ports and every port the monitor sees forwarded. The
 //    app's own exit status is its result, not a failed step.
 #include <nlohmann/json.hpp>
 
+#include "builder/builder.h"
 #include "chain/steps.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
-#include "builder/builder.h"
 #include "image/default_image.h"
 #include "image/image_user.h"
 #include "image/resolve.h"
@@ -28,14 +31,7 @@ using nlohmann::json;
 constexpr size_t kMaxLog = 1 << 20;  // state/log keeps the newest MiB
 
 std::string app_tag(const std::string& app_dir) {
-  std::string base = app_dir.substr(app_dir.find_last_of('/') + 1);
-  std::string name;
-  for (char c : base) {
-    c = static_cast<char>(tolower(c));
-    name += (isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '-';
-  }
-  while (!name.empty() && !isalnum(static_cast<unsigned char>(name[0]))) name.erase(0, 1);
-  return "localhost/coracle-app/" + (name.empty() ? std::string("app") : name) + ":latest";
+  return folder_image_tag("coracle-app", app_dir.substr(app_dir.find_last_of('/') + 1), app_dir);
 }
 
 }  // namespace
@@ -45,7 +41,7 @@ StepOutcome run_builtin_dockerfile(const StepContext& ctx) {
     throw Error(ctx.what + ": the app has no Dockerfile");
   std::string tag = app_tag(ctx.options.app_dir);
   try {
-    build_for_step(ctx, ctx.app_dir, tag);
+    build_for_step(ctx, {}, ctx.app_dir, tag);
   } catch (const Error& e) {
     throw Error(ctx.what + ": " + e.what());
   }
@@ -71,6 +67,82 @@ StepOutcome run_builtin_dockerfile(const StepContext& ctx) {
   out.state.set("cmd", json(cmd).dump());
   out.state.set("workingdir", wd.empty() ? "/" : wd);
   out.state.set("ports", ports.dump());
+  out.next = "builtin:exec";
+  return out;
+}
+
+bool is_python_app(const std::string& app_dir) {
+  return is_regular_file(app_dir + "/requirements.txt", false) ||
+         is_regular_file(app_dir + "/__main__.py", false);
+}
+
+namespace {
+
+// The Debian packages some requirements need at install time (Ayup's
+// list): pip's git+ URLs need git, opencv-python needs libGL and GLib.
+std::vector<std::string> apt_packages_for(const std::string& requirements) {
+  std::vector<std::string> packages;
+  for (const auto& raw : split(requirements, '\n')) {
+    std::string line = trimmed(raw);
+    auto at = line.find('@');
+    if (at != std::string::npos && trimmed(line.substr(at + 1)).rfind("git", 0) == 0 &&
+        std::find(packages.begin(), packages.end(), "git") == packages.end())
+      packages.push_back("git");
+    if (line.rfind("opencv-python", 0) == 0 &&
+        (line.size() == 13 || !(isalnum(static_cast<unsigned char>(line[13])) || line[13] == '_')))
+      for (const char* p : {"libgl1", "libglib2.0-0"})
+        if (std::find(packages.begin(), packages.end(), p) == packages.end()) packages.push_back(p);
+  }
+  return packages;
+}
+
+// The Dockerfile builtin:python builds (never written into the app).
+std::string python_dockerfile(const std::string& image, bool has_requirements,
+                              const std::vector<std::string>& apt) {
+  std::string df = "FROM " + image + "\nENV PYTHONUNBUFFERED=True\nWORKDIR /app\n";
+  if (!apt.empty()) {
+    // The slim images delete apt's downloads after each install: the
+    // cache mount keeps them across builds instead.
+    df +=
+        "RUN --mount=type=cache,target=/var/cache/apt,sharing=locked "
+        "--mount=type=cache,target=/var/lib/apt/lists,sharing=locked "
+        "rm -f /etc/apt/apt.conf.d/docker-clean && apt-get update && "
+        "apt-get install -y --no-install-recommends";
+    for (const auto& p : apt) df += " " + p;
+    df += "\n";
+  }
+  if (has_requirements)
+    df +=
+        "COPY requirements.txt ./\n"
+        "RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked "
+        "pip install -r requirements.txt\n";
+  return df + "COPY . ./\n";
+}
+
+}  // namespace
+
+StepOutcome run_builtin_python(const StepContext& ctx) {
+  if (!is_python_app(ctx.app_dir))
+    throw Error(ctx.what + ": the app has neither requirements.txt nor __main__.py");
+  std::optional<std::string> requirements = read_file_in_root(ctx.app_dir, "requirements.txt");
+  if (!requirements && ctx.options.on_text)
+    ctx.options.on_text(ctx.what + ": no requirements.txt: nothing is installed with pip");
+  builder::BuildOptions build;
+  build.dockerfile_text = python_dockerfile(ctx.options.python_image, requirements.has_value(),
+                                            apt_packages_for(requirements.value_or("")));
+  build.always_ignore = {".venv", ".git"};
+  std::string tag = app_tag(ctx.options.app_dir);
+  try {
+    build_for_step(ctx, std::move(build), ctx.app_dir, tag);
+  } catch (const Error& e) {
+    throw Error(ctx.what + ": " + e.what());
+  }
+  StepOutcome out;
+  out.state = ctx.state;
+  out.state.set("image", tag);
+  out.state.set("cmd", R"(["python", "__main__.py"])");
+  out.state.set("workingdir", "/app");
+  out.state.set("ports", "[5000]");
   out.next = "builtin:exec";
   return out;
 }

@@ -51,12 +51,29 @@ std::string pick_first(const ChainOptions& o, const AppState& state, const Assis
   }
   // The app's own Dockerfile (a symlink to elsewhere is not one).
   if (is_regular_file(app_copy + "/Dockerfile", false)) return "builtin:dockerfile";
+  if (is_python_app(app_copy)) return "builtin:python";
   std::string known;
   for (const auto& n : reg.list()) known += "\n  " + n;
   throw Error("no assistant for " + o.app_dir +
-              ": it has no Dockerfile and no .ayup/first; choose one with --assistant NAME or "
+              ": it has no Dockerfile, no requirements.txt or __main__.py and no .ayup/first; "
+              "choose one with --assistant NAME or "
               "`coracle app assistant NAME`. The assistants are:" +
               known);
+}
+
+// One step: a builtin, a named assistant, or (given on the command line
+// only) a folder used as it is: `first` and `next` are checked to be names.
+StepOutcome run_step(const StepContext& ctx, const std::string& current,
+                     const AssistantRegistry& registry, bool from_command_line) {
+  if (from_command_line && current.find('/') != std::string::npos)
+    return run_external(ctx, load_assistant_dir(absolute_path(current), current));
+  AssistantName name = parse_assistant_name(current);
+  if (name.kind != "builtin") return run_external(ctx, registry.find(name));
+  if (name.name == "dockerfile") return run_builtin_dockerfile(ctx);
+  if (name.name == "python") return run_builtin_python(ctx);
+  if (name.name == "exec") return run_builtin_exec(ctx);
+  registry.find(name);  // throws, listing the assistants
+  return {};
 }
 
 }  // namespace
@@ -94,6 +111,9 @@ ChainResult run_chain(const ChainOptions& given) {
   folder.copy_app_to(app);
   AppState state = folder.load_state();
   std::string current = pick_first(o, state, registry, app);
+  // As Ayup: the first step already finds state/version (written only
+  // when missing: an app's own, say Ayup's 0.10.0, stays).
+  if (!o.version.empty() && !state.get("version")) state.set("version", o.version + "\n");
 
   ChainResult result;
   std::optional<int> app_exit;
@@ -106,24 +126,25 @@ ChainResult run_chain(const ChainOptions& given) {
     auto start = Clock::now();
     std::string work = ws.root + "/step" + std::to_string(step);
     mkdir_p(work);
+    // state/next as Ayup leaves it: nil for the first step (a stale one
+    // from an earlier run cleared), then the name the last step wrote.
+    state.set("next", step == 1 ? "nil" : current);
     StepContext ctx{o, store, work, app, state, step, what};
     StepOutcome out;
-    if (step == 1 && current == o.assistant && current.find('/') != std::string::npos) {
-      // --assistant PATH: a folder used as it is. Only the command line
-      // may name a folder: `first` and `next` are checked to be names.
-      out = run_external(ctx, load_assistant_dir(absolute_path(current), current));
-    } else {
-      AssistantName name = parse_assistant_name(current);
-      if (name.kind == "builtin") {
-        if (name.name == "dockerfile")
-          out = run_builtin_dockerfile(ctx);
-        else if (name.name == "exec")
-          out = run_builtin_exec(ctx);
-        else
-          registry.find(name);  // throws, listing the assistants
-      } else {
-        out = run_external(ctx, registry.find(name));
-      }
+    try {
+      out = run_step(ctx, current, registry, step == 1 && current == o.assistant);
+    } catch (const Error& e) {
+      // A failed chain is coracle's failure (125), whatever the step's own
+      // status was: that one is told in the message and the event.
+      if (o.on_event)
+        o.on_event(
+            {{"event", "step.end"},
+             {"step", step},
+             {"assistant", current},
+             {"exit", e.exit_code()},
+             {"error", e.what()},
+             {"ms", std::chrono::duration<double, std::milli>(Clock::now() - start).count()}});
+      throw Error(e.what(), kExitInternal);
     }
     // Commit the step: only now does anything of it count.
     state = std::move(out.state);
@@ -146,7 +167,7 @@ ChainResult run_chain(const ChainOptions& given) {
 
   // Write back: files added or overwritten, never deleted; .ayup is the state.
   std::string dest = o.output_dir.empty() ? o.app_dir : absolute_path(o.output_dir);
-  if (!o.version.empty() && !state.get("version")) state.set("version", o.version + "\n");
+  state.erase("next");  // consumed: the next run starts from `first`
   if (o.output_dir.empty())
     folder.write_back(app, state);
   else

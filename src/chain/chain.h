@@ -45,8 +45,10 @@ struct ChainOptions {
   // The same for people, where a line says it better than the JSON can
   // be rendered (ports: "port 5000/tcp open → http://127.0.0.1:5000").
   std::function<void(const std::string&)> on_text;
-  // Written to state/version with the result (the tool that made it).
+  // Written to state/version when the app has none (the tool that made it).
   std::string version;
+  // builtin:python's base image (Ayup's): pulled when missing.
+  std::string python_image = "docker.io/library/python:3.12-slim";
   // Where steps' output goes live (the terminal); -1 for nowhere.
   int output_fd = 2;
 };

@@ -123,7 +123,8 @@ std::optional<std::vector<std::string>> AppState::cmd(const std::string& what) c
 std::vector<uint16_t> AppState::ports(const std::string& what) const {
   std::vector<uint16_t> out;
   auto p = get("ports");
-  if (!p) return out;
+  // null: no ports (Ayup's dockerfile assistant writes it).
+  if (!p || trimmed(*p) == "null") return out;
   check_state_file("ports", *p, what);
   for (const auto& v : json::parse(trimmed(*p))) out.push_back(static_cast<uint16_t>(v.get<int>()));
   return out;

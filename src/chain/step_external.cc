@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
+#include "common/sha256.h"
 #include "image/image_user.h"
 #include "image/resolve.h"
 #include "launch/launch.h"
@@ -17,12 +18,24 @@ namespace {
 std::string image_tag(const ExternalAssistant& a) {
   std::string kind = a.full_name.substr(0, a.full_name.find(':'));
   if (kind.empty() || kind.find('/') != std::string::npos) kind = "path";
-  std::string name = a.name;
-  for (auto& c : name) c = static_cast<char>(tolower(c));
-  return "localhost/coracle-assistant/" + kind + "-" + name + ":latest";
+  return folder_image_tag("coracle-assistant/" + kind, a.name, a.dir);
 }
 
 }  // namespace
+
+std::string folder_image_tag(const std::string& kind, const std::string& name,
+                             const std::string& dir) {
+  std::string clean;
+  for (char c : name) {
+    c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+    clean += (isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '-';
+  }
+  while (!clean.empty() && !isalnum(static_cast<unsigned char>(clean[0]))) clean.erase(0, 1);
+  if (clean.size() > 64) clean.resize(64);
+  if (clean.empty()) clean = "unnamed";
+  return "localhost/" + kind + "/" + clean + "-" + sha256_digest(absolute_path(dir)).substr(7, 12) +
+         ":latest";
+}
 
 std::string assistant_image(const StepContext& ctx, const ExternalAssistant& a) {
   if (a.image) {
@@ -34,16 +47,25 @@ std::string assistant_image(const StepContext& ctx, const ExternalAssistant& a) 
     return *a.image;
   }
   std::string tag = image_tag(a);
+  builder::BuildOptions build;
+  // .ayup-env is the assistant's secrets, as in Ayup: never in its build
+  // context (so in no layer), its values only build secrets (RUN
+  // --mount=type=secret,id=KEY) and the step's environment.
+  build.always_ignore = {".ayup-env"};
+  for (const auto& kv : a.env) {
+    auto eq = kv.find('=');
+    build.secrets[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
   try {
-    build_for_step(ctx, a.dir, tag);
+    build_for_step(ctx, std::move(build), a.dir, tag);
   } catch (const Error& e) {
     throw Error(ctx.what + ": building the assistant " + a.dir + " failed: " + e.what());
   }
   return tag;
 }
 
-void build_for_step(const StepContext& ctx, const std::string& context, const std::string& tag) {
-  builder::BuildOptions b;
+void build_for_step(const StepContext& ctx, builder::BuildOptions b, const std::string& context,
+                    const std::string& tag) {
   b.context = context;
   b.tags = {tag};
   b.use_overlay = ctx.options.use_overlay;
@@ -99,8 +121,9 @@ StepOutcome run_external(const StepContext& ctx, const ExternalAssistant& a) {
     std::string why = !r.message.empty() ? r.message
                       : r.term_signal    ? "killed by signal " + std::to_string(r.term_signal)
                                          : "exited with status " + std::to_string(r.exit_code);
-    throw Error(ctx.what + " failed: " + why,
-                r.exit_code == 125 || r.term_signal ? 125 : r.exit_code);
+    // The step's own status is told (the chain turns it into 125: only
+    // the app under builtin:exec gives coracle its status).
+    throw Error(ctx.what + " failed: " + why, r.term_signal ? 125 : r.exit_code);
   }
   StepOutcome out;
   out.state = ctx.state;

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "builder/builder.h"
 #include "chain/assistants.h"
 #include "chain/chain.h"
 #include "chain/state.h"
@@ -31,6 +32,9 @@ struct StepOutcome {
 
 StepOutcome run_external(const StepContext& ctx, const ExternalAssistant& assistant);
 StepOutcome run_builtin_dockerfile(const StepContext& ctx);
+StepOutcome run_builtin_python(const StepContext& ctx);
+// What builtin:python takes (Ayup's rule): requirements.txt or __main__.py.
+bool is_python_app(const std::string& app_dir);
 StepOutcome run_builtin_exec(const StepContext& ctx);
 
 // Runs spec with its stdout and stderr copied live to output_fd and, line
@@ -61,8 +65,18 @@ StreamedRun run_with_output(const sandbox::Spec& spec, const sandbox::Hooks& hoo
                             const ChainOptions& options, bool keep, size_t max_keep);
 
 // coracle build of context into tag, its steps relayed as build.step /
-// build.cached events of this chain step; errors are prefixed with the step.
-void build_for_step(const StepContext& ctx, const std::string& context, const std::string& tag);
+// build.cached events of this chain step. Besides what the caller set
+// (dockerfile text, secrets, paths always left out), the build takes the
+// chain's options (overlay, pulls, output).
+void build_for_step(const StepContext& ctx, builder::BuildOptions build, const std::string& context,
+                    const std::string& tag);
+
+// A store name for what was built from folder dir: kind/base name plus a
+// hash of the folder's absolute path, so that two folders of one name (two
+// apps called `app`, two assistants whose `name` file says `helper`) never
+// take each other's image.
+std::string folder_image_tag(const std::string& kind, const std::string& name,
+                             const std::string& dir);
 
 // The image an external assistant runs: pulled when missing, or built from
 // its Dockerfile (cached: a rebuild of an unchanged folder costs ms).

@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "common/parse.h"
+#include "image/reference.h"
 #include "sandbox/sandbox.h"
 
 namespace coracle::cli {
@@ -21,7 +22,7 @@ namespace {
 
 struct RunFlags {
   std::string app = ".", assistant, output, timeout, first_name, push_path, rm_name;
-  std::string net = "pasta", upper_size, tmp_size;
+  std::string net = "pasta", upper_size, tmp_size, python_image;
   int max_steps = 64;
   std::vector<std::string> publish;
   bool json = false;
@@ -44,6 +45,10 @@ void print_human(const nlohmann::json& e) {
   if (kind == "step.start") {
     print_line(stderr, "── step " + std::to_string(e["step"].get<int>()) + ": " +
                            e["assistant"].get<std::string>());
+  } else if (kind == "step.end" && e.contains("error")) {
+    // The message itself follows, as coracle's error.
+    print_line(stderr, "── step " + std::to_string(e["step"].get<int>()) + " failed (status " +
+                           std::to_string(e["exit"].get<int>()) + ")");
   } else if (kind == "step.end") {
     char ms[32];
     snprintf(ms, sizeof ms, "%.0f ms", e["ms"].get<double>());
@@ -86,6 +91,9 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
   run->add_option("-p,--publish", f->publish, "[HOSTIP:]HOSTPORT:PORT[/udp] for the app")
       ->allow_extra_args(false);
   run->add_flag("--vm", f->vm, "Run the app (builtin:exec) in a micro-VM instead of namespaces");
+  run->add_option("--python-image", f->python_image,
+                  "builtin:python's base image (default $CORACLE_PYTHON_IMAGE, else "
+                  "python:3.12-slim)");
   run->add_flag("--json", f->json, "JSON events on stdout, one per line");
   add_registry_flags(run, f->registry, false);
 
@@ -145,6 +153,11 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
     o.use_overlay = global.use_overlay();
     o.vm = f->vm;
     o.version = CORACLE_VERSION;
+    if (!f->python_image.empty())
+      o.python_image = f->python_image;
+    else if (const char* env = getenv("CORACLE_PYTHON_IMAGE"); env && *env)
+      o.python_image = env;
+    image::parse_reference(o.python_image);  // a bad name fails before any work
     bool json = f->json;
     o.fetch_image = [&global, f, json](const std::string& ref) {
       pull_with_progress(global.store_root(), ref, f->registry, json);

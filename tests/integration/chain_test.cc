@@ -93,11 +93,70 @@ TEST_F(ChainTest, AFailingStepCommitsNothingAndNamesItself) {
                         "cp -a /in/app/. /out/app/\necho changed > /out/state/keep\n"
                         "echo local:fails > /out/state/next\n");
   push("fails", "echo partial > /out/app/partial\necho from the failing step\nexit 3\n");
-  auto r = run({"--assistant", ok});
-  EXPECT_EQ(r.exit_code, 3);
+  auto r = run({"--assistant", ok, "--json"});
+  // A failed chain is coracle's failure (125); the step's own status is
+  // in the message and in its step.end event.
+  EXPECT_EQ(r.exit_code, 125);
   EXPECT_NE(r.err.find("step 2 (local:fails) failed: exited with status 3"), std::string::npos)
       << r.err;
+  json last = events(r.out).back();
+  EXPECT_EQ(last["event"], "step.end");
+  EXPECT_EQ(last["step"], 2);
+  EXPECT_EQ(last["assistant"], "local:fails");
+  EXPECT_EQ(last["exit"], 3);
+  EXPECT_NE(last["error"].get<std::string>().find("exited with status 3"), std::string::npos);
   EXPECT_EQ(snapshot(app()), before);  // not even step 1's change
+}
+
+TEST_F(ChainTest, StateAsAyupLeavesIt) {
+  // An app Ayup ran before: its version, first = nil (unset: detected), a
+  // stale next, ports = null (Ayup's dockerfile assistant writes that).
+  mkdir_p(app() + "/.ayup");
+  write_file_atomic(app() + "/.ayup/version", "0.10.0\n");
+  write_file_atomic(app() + "/.ayup/first", "nil\n");
+  write_file_atomic(app() + "/.ayup/next", "local:stale\n");
+  write_file_atomic(app() + "/.ayup/ports", "null\n");
+  push("second", "cp -a /in/app/. /out/app/\ncat /in/state/next > /out/app/next-seen-by-second\n");
+  write_file_atomic(app() + "/Dockerfile", "FROM default\nCMD [\"true\"]\n");
+  std::string first = push("first", R"SH(
+cp -a /in/app/. /out/app/
+cat /in/state/next > /out/app/next-seen-by-first
+cat /in/state/version > /out/app/version-seen
+echo local:second > /out/state/next
+)SH");
+  auto r = run({"--assistant", first});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(app() + "/next-seen-by-first"), "nil");
+  EXPECT_EQ(read_file(app() + "/next-seen-by-second"), "local:second");
+  EXPECT_EQ(read_file(app() + "/version-seen"), "0.10.0\n");
+  auto s = state();
+  EXPECT_EQ(s["version"], "0.10.0\n");  // never overwritten
+  EXPECT_EQ(s.count("next"), 0u);
+  // first = nil is detection: the app's Dockerfile; ports = null: none.
+  r = run({});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("step 1: builtin:dockerfile"), std::string::npos) << r.err;
+}
+
+TEST_F(ChainTest, FoldersOfOneNameGetImagesOfTheirOwn) {
+  // Two apps called "app" and two assistants whose name file says "twin".
+  std::string other = work.path() + "/elsewhere/app";
+  mkdir_p(other);
+  write_file_atomic(app() + "/Dockerfile", "FROM default\nCMD [\"echo\", \"one\"]\n");
+  write_file_atomic(other + "/Dockerfile", "FROM default\nCMD [\"echo\", \"two\"]\n");
+  ASSERT_EQ(run({}).exit_code, 0);
+  ASSERT_EQ(cor({"run", other}).exit_code, 0);
+  EXPECT_NE(read_file(app() + "/.ayup/image"), read_file(other + "/.ayup/image"));
+  std::string a = assistant("twin", "echo a > /out/state/by\n");
+  std::string b = assistant("twin", "echo b > /out/state/by\n", work.path() + "/more");
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_EQ(run({"--assistant", a}).exit_code, 0);
+    EXPECT_EQ(state()["by"], "a\n");
+    ASSERT_EQ(run({"--assistant", b}).exit_code, 0);
+    EXPECT_EQ(state()["by"], "b\n");
+  }
+  auto images = cor({"image", "ls"}).out;
+  EXPECT_EQ(count_occurrences(images, "coracle-assistant/path/twin-"), 2) << images;
 }
 
 TEST_F(ChainTest, BrokenStateFilesAreABIErrors) {
@@ -187,8 +246,8 @@ TEST_F(ChainTest, DockerfileAppRunsThroughExecWithEventsInOrder) {
   for (const auto& e : events(r.out)) {
     std::string kind = e["event"];
     if (kind == "build.step" || kind == "build.cached" || kind == "log") continue;
-    order.push_back(kind +
-                    (e.contains("assistant") ? " " + e["assistant"].get<std::string>() : ""));
+    if (e.contains("assistant")) kind.append(" ").append(e["assistant"].get<std::string>());
+    order.push_back(kind);
   }
   std::vector<std::string> expected = {"step.start builtin:dockerfile",
                                        "step.end builtin:dockerfile",

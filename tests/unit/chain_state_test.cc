@@ -107,8 +107,8 @@ TEST(ChainAssistants, NamesAndFolders) {
 
   chain::AssistantRegistry reg(t.path + "/store", "");
   EXPECT_EQ(reg.push(dir), "local:helper");
-  EXPECT_EQ(reg.list(),
-            (std::vector<std::string>{"builtin:dockerfile", "builtin:exec", "local:helper"}));
+  EXPECT_EQ(reg.list(), (std::vector<std::string>{"builtin:dockerfile", "builtin:python",
+                                                  "builtin:exec", "local:helper"}));
   EXPECT_EQ(reg.find(chain::parse_assistant_name("local:helper")).name, "helper");
   EXPECT_THROW(reg.find(chain::parse_assistant_name("local:nope")), Error);
   EXPECT_TRUE(reg.remove("helper"));
