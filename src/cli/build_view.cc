@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/io.h"
+#include "common/quiet_thread.h"
 
 namespace coracle::cli {
 namespace {
@@ -107,7 +108,7 @@ BuildProgress parse_build_progress(const std::string& flag, bool json, bool quie
 
 BuildView::BuildView(BuildProgress mode) : mode_(mode) {
   // The elapsed time ticks while a step prints nothing.
-  if (mode_ == BuildProgress::kTty) ticker_ = std::thread([this] { tick(); });
+  if (mode_ == BuildProgress::kTty) ticker_ = start_quiet_thread([this] { tick(); });
 }
 
 BuildView::~BuildView() {

@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "common/error.h"
+#include "common/quiet_thread.h"
 #include "portmon/forwarder.h"
 #include "portmon/portmon.h"
 #include "portmon/socket_calls.h"
@@ -88,8 +89,8 @@ void PortMonitor::attach(sandbox::Started& started) {
       [this](PortEvent& e) { deliver(e); });
   if (running_->forwarder)
     running_->forwarder->start(running_->loop, started.sockets, &running_->tracker->open_ports());
-  delivery_ = std::thread([this] { delivery_thread(); });
-  thread_ = std::thread([this] { loop_thread(); });
+  delivery_ = start_quiet_thread([this] { delivery_thread(); });
+  thread_ = start_quiet_thread([this] { loop_thread(); });
 }
 
 void PortMonitor::deliver(PortEvent& event) {

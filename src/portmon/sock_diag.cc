@@ -23,6 +23,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/quiet_thread.h"
 
 namespace coracle::portmon {
 
@@ -61,7 +62,7 @@ SockDiag SockDiag::in_netns(int netns_fd) {
   // the namespace it was created in after the thread is gone.
   UniqueFd fd;
   int err = 0;
-  std::thread t([&] {
+  std::thread t = start_quiet_thread([&] {
     if (setns(netns_fd, CLONE_NEWNET) < 0) {
       err = errno;
       return;

@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "common/io.h"
+#include "common/quiet_thread.h"
 #include "common/unique_fd.h"
 #include "sandbox/sandbox.h"
 
@@ -28,7 +29,7 @@ Result run_streamed(Spec spec, const Hooks& hooks, const OutputSink& sink, bool 
   // Drained while the sandbox runs, on a thread of its own, so a chatty
   // command never blocks on a full pipe; ends when every write end (ours
   // and the sandbox's) is closed.
-  std::thread reader([&] {
+  std::thread reader = start_quiet_thread([&] {
     drain_pipes(out_r.get(), merge ? -1 : err_r.get(),
                 [&](int which, std::string_view data) { sink(which + 1, data); });
   });

@@ -8,6 +8,9 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+#include <sys/wait.h>
+
 #include "chain_fixture.h"
 #include "common/fs.h"
 #include "harness.h"
@@ -266,6 +269,29 @@ TEST_F(ChainTest, DockerfileAppRunsThroughExecWithEventsInOrder) {
   EXPECT_EQ(s["log"], "original\n");
   EXPECT_EQ(s.count("next"), 0u);
   EXPECT_FALSE(s["version"].empty());  // the tool that made the state
+}
+
+TEST_F(ChainTest, SigtermReachesTheAppAndTheStateIsWritten) {
+  // The port monitor's threads are running (the app's state port is
+  // published): a SIGTERM must still be forwarded to the app, not taken by
+  // one of those threads, whose default action would end coracle where it
+  // stands, writing nothing back.
+  write_file_atomic(app() + "/Dockerfile",
+                    "FROM default\nEXPOSE 8000\n"
+                    "CMD [\"sh\", \"-c\", \"echo serving; exec sleep 100\"]\n");
+  int out = -1;
+  pid_t pid = spawn_coracle({"--root", store.path(), "run", app(), "--json"}, &out);
+  // The app's first line, as a log event: the app is running.
+  std::string seen = read_until(out, "\"serving\"");
+  ASSERT_NE(seen.find("\"serving\""), std::string::npos) << seen;
+  kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  close(out);
+  // coracle itself exits (it is not killed), with the app's end: 128 + 15.
+  ASSERT_TRUE(WIFEXITED(status)) << "coracle was killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 143);
+  EXPECT_EQ(state()["log"], "serving\n");
 }
 
 TEST_F(ChainTest, AnAssistantReadsThePreviousExecsLog) {
