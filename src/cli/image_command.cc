@@ -7,10 +7,12 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "common/error.h"
+#include "common/parse.h"
 #include "image/export.h"
 #include "image/gc.h"
 #include "image/import.h"
 #include "image/pull.h"
+#include "image/push.h"
 #include "image/reference.h"
 #include "image/resolve.h"
 #include "image/store.h"
@@ -19,7 +21,7 @@ namespace coracle::cli {
 namespace {
 
 struct ImageFlags {
-  std::string path, tag, ref, dest, platform, format = "oci-archive";
+  std::string path, tag, ref, dest, platform, format = "oci-archive", chunk_size;
   std::vector<std::string> refs;
   bool json = false;
   RegistryFlags registry;
@@ -104,6 +106,16 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
   add_registry_flags(pull, f->registry);
   pull->add_flag("--json", f->json, "JSON events on stdout, one per line");
 
+  auto* push = image->add_subcommand(
+      "push", "Upload an image of the store to a registry (distribution API v2)");
+  push->add_option("ref", f->ref, "The image in the store")->required();
+  push->add_option("destination", f->tag, "Where to (a reference; default: the image's own name)");
+  push->add_option("--chunk-size", f->chunk_size,
+                   "Blobs over this size are sent in PATCH chunks of it (0: one PUT each; "
+                   "default 16MiB)");
+  add_registry_flags(push, f->registry, false);
+  push->add_flag("--json", f->json, "JSON events on stdout, one per line");
+
   auto* imp = image->add_subcommand(
       "import", "Import an OCI layout folder, an oci-archive or a docker-archive tar");
   imp->add_option("path", f->path, "Folder or tar file")->required();
@@ -141,13 +153,27 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
       ->check(CLI::IsMember({"oci-archive", "docker-archive"}));
   exp->add_option("--platform", f->platform, "OS/ARCH[/VARIANT]");
 
-  return [f, &global, pull, imp, ls, ins, tag, rm, gc, exp, unpack]() -> int {
+  return [f, &global, pull, push, imp, ls, ins, tag, rm, gc, exp, unpack]() -> int {
     if (pull->parsed()) {
       std::string name = pull_with_progress(global.store_root(), f->ref, f->registry, f->json);
       if (!f->json) printf("%s\n", name.c_str());
       return 0;
     }
     image::Store store(global.store_root());
+    if (push->parsed()) {
+      image::PushOptions opt;
+      opt.registry.insecure = f->registry.insecure;
+      opt.registry.ca_file = f->registry.ca;
+      if (!f->chunk_size.empty()) opt.chunk_size = parse_bytes(f->chunk_size);
+      std::string dest =
+          image::parse_reference(f->tag.empty() ? image::resolve_image(store, f->ref).name : f->tag)
+              .str();
+      PullView view(output_mode(f->json), dest, PullView::Direction::kPush);
+      opt.on_event = [&view](const image::PullEvent& e) { view(e); };
+      std::string digest = image::push_image(store, f->ref, f->tag, opt);
+      if (!f->json) printf("%s\n", digest.c_str());
+      return 0;
+    }
     if (imp->parsed()) {
       image::ImportOptions opt;
       opt.tag = f->tag;

@@ -27,8 +27,8 @@ std::string human_size(int64_t bytes) {
   return buf;
 }
 
-PullView::PullView(OutputMode mode, std::string reference)
-    : mode_(mode), reference_(std::move(reference)) {}
+PullView::PullView(OutputMode mode, std::string reference, Direction direction)
+    : mode_(mode), reference_(std::move(reference)), direction_(direction) {}
 
 PullView::Row& PullView::row(const PullEvent& e) {
   for (auto& r : rows_)
@@ -38,22 +38,22 @@ PullView::Row& PullView::row(const PullEvent& e) {
 }
 
 namespace {
-const char* event_name(PullEvent::Kind k) {
+const char* event_suffix(PullEvent::Kind k) {
   switch (k) {
     case PullEvent::Kind::kResolved:
-      return "pull.resolved";
+      return "resolved";
     case PullEvent::Kind::kBlobStart:
-      return "pull.blob.start";
+      return "blob.start";
     case PullEvent::Kind::kBlobProgress:
-      return "pull.blob.progress";
+      return "blob.progress";
     case PullEvent::Kind::kBlobDone:
-      return "pull.blob.done";
+      return "blob.done";
     case PullEvent::Kind::kBlobCached:
-      return "pull.blob.exists";
+      return "blob.exists";
     case PullEvent::Kind::kDone:
-      return "pull.done";
+      return "done";
   }
-  return "pull";
+  return "event";
 }
 
 std::string short_digest(const std::string& d) {
@@ -62,7 +62,9 @@ std::string short_digest(const std::string& d) {
 }  // namespace
 
 void PullView::json(const PullEvent& e) {
-  nlohmann::json j = {{"event", event_name(e.kind)}, {"ref", reference_}, {"digest", e.digest}};
+  std::string name =
+      std::string(direction_ == Direction::kPush ? "push." : "pull.") + event_suffix(e.kind);
+  nlohmann::json j = {{"event", name}, {"ref", reference_}, {"digest", e.digest}};
   if (e.kind != PullEvent::Kind::kDone && e.kind != PullEvent::Kind::kResolved) j["role"] = e.role;
   j["size"] = e.size;
   if (e.kind == PullEvent::Kind::kBlobProgress) j["done"] = e.done;
@@ -74,14 +76,16 @@ void PullView::operator()(const PullEvent& e) {
   if (mode_ == OutputMode::kJson) return json(e);
   using K = PullEvent::Kind;
   if (e.kind == K::kResolved) {
-    fprintf(stderr, "pulling %s (manifest %s, %s)\n", reference_.c_str(),
+    fprintf(stderr, "%s %s (manifest %s, %s)\n",
+            direction_ == Direction::kPush ? "pushing" : "pulling", reference_.c_str(),
             short_digest(e.digest).c_str(), human_size(e.size).c_str());
     return;
   }
   if (e.kind == K::kDone) {
     if (mode_ == OutputMode::kTerminal) draw(true);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-    fprintf(stderr, "pulled %s in %.1fs\n", reference_.c_str(), s);
+    fprintf(stderr, "%s %s in %.1fs\n", direction_ == Direction::kPush ? "pushed" : "pulled",
+            reference_.c_str(), s);
     return;
   }
   Row& r = row(e);
@@ -107,7 +111,10 @@ void PullView::operator()(const PullEvent& e) {
     draw(e.kind != K::kBlobProgress);
   } else if (e.kind == K::kBlobDone || e.kind == K::kBlobCached) {
     fprintf(stderr, "  %s %-6s %10s %s\n", short_digest(r.digest).c_str(), r.role.c_str(),
-            human_size(r.size).c_str(), e.kind == K::kBlobDone ? "downloaded" : "already present");
+            human_size(r.size).c_str(),
+            e.kind != K::kBlobDone           ? "already present"
+            : direction_ == Direction::kPush ? "uploaded"
+                                             : "downloaded");
   }
 }
 

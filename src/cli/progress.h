@@ -17,10 +17,12 @@ OutputMode output_mode(bool json);
 // "12.3 MiB"
 std::string human_size(int64_t bytes);
 
-// Shows a pull: a bar per blob on a terminal.
+// Shows a pull (or a push: the same events, the other way): a bar per blob
+// on a terminal.
 class PullView {
  public:
-  PullView(OutputMode mode, std::string reference);
+  enum class Direction { kPull, kPush };
+  PullView(OutputMode mode, std::string reference, Direction direction = Direction::kPull);
   void operator()(const image::PullEvent& event);
 
  private:
@@ -36,6 +38,7 @@ class PullView {
 
   OutputMode mode_;
   std::string reference_;
+  Direction direction_;
   std::vector<Row> rows_;
   int drawn_lines_ = 0;
   std::chrono::steady_clock::time_point last_draw_{};

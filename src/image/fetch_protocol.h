@@ -4,12 +4,18 @@
 //
 // coracle -> fetcher:  'I' options JSON (once: CA bundle, timeouts)
 //                      'Q' request JSON {method, url, headers, insecure_tls,
-//                          no_loopback}
+//                          no_loopback, body_size (-1: no body)}
+//                      'B' request body bytes, one frame per 'R' (empty:
+//                          no more)
 // fetcher -> coracle:  'H' the final response's status and headers (JSON;
 //                          redirects already followed)
 //                      'D' body bytes, as they arrive
+//                      'R' asks for the next piece of the request body
+//                          (payload: the most it takes, 4 bytes)
 //                      'E' the end of the transfer: {ok, error, curl_code,
 //                          refused_loopback}
+// The body is pulled, piece by piece, as curl sends it: a server that
+// answers before reading it all leaves nothing blocked on either side.
 #pragma once
 #include <errno.h>
 #include <stdint.h>
@@ -28,6 +34,8 @@ enum FrameType : char {
   kHeaders = 'H',
   kData = 'D',
   kEnd = 'E',
+  kBodyRequest = 'R',
+  kBody = 'B',
 };
 
 // Frames larger than this are a protocol error (a body comes in pieces).

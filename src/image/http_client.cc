@@ -10,6 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include <cstring>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -163,11 +166,9 @@ void HttpSession::stop() {
 HttpResult HttpSession::perform(const HttpRequest& req, const OnHeaders& on_headers,
                                 const OnData& on_data) {
   if (!channel_) start();
-  nlohmann::json q = {{"method", req.method},
-                      {"url", req.url},
-                      {"headers", req.headers},
-                      {"insecure_tls", req.insecure_tls},
-                      {"no_loopback", req.no_loopback}};
+  nlohmann::json q = {{"method", req.method},           {"url", req.url},
+                      {"headers", req.headers},         {"insecure_tls", req.insecure_tls},
+                      {"no_loopback", req.no_loopback}, {"body_size", req.body_size}};
   std::string text = q.dump();
   HttpResult result;
   bool sent = fetch::write_frame(channel_.get(), fetch::kRequest, text.data(), text.size());
@@ -183,6 +184,13 @@ HttpResult HttpSession::perform(const HttpRequest& req, const OnHeaders& on_head
         if (on_headers) on_headers(result.response);
       } else if (type == fetch::kData) {
         if (on_data) on_data(payload.data(), payload.size());
+      } else if (type == fetch::kBodyRequest) {
+        uint32_t max = 0;
+        if (payload.size() != sizeof max) break;
+        memcpy(&max, payload.data(), sizeof max);
+        std::string piece(std::min<uint32_t>(max, 1u << 20), '\0');
+        size_t n = req.body && req.body_size >= 0 ? req.body(piece.data(), piece.size()) : 0;
+        if (!fetch::write_frame(channel_.get(), fetch::kBody, piece.data(), n)) break;
       } else if (type == fetch::kEnd) {
         auto e = nlohmann::json::parse(payload);
         result.ok = e.at("ok").get<bool>();

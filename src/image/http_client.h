@@ -17,13 +17,18 @@
 namespace coracle::image {
 
 struct HttpRequest {
-  std::string method = "GET";  // GET or HEAD
+  std::string method = "GET";  // GET, HEAD, POST, PUT, PATCH or DELETE
   std::string url;
   std::vector<std::string> headers;  // "Name: value"
   bool insecure_tls = false;         // no certificate checks (--insecure)
   // Never connect to the host's own loopback (checked after resolution and
   // on every redirect): for downloads a sandboxed build asked for.
   bool no_loopback = false;
+  // A request body of body_size bytes (-1: none), read through body as
+  // curl sends it: body(buf, max) fills up to max bytes and returns how
+  // many (0 only at the end). Not followed through redirects.
+  int64_t body_size = -1;
+  std::function<size_t(char* buf, size_t max)> body;
 };
 
 struct HttpResponse {

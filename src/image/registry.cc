@@ -215,7 +215,8 @@ void RegistryClient::authenticate(HttpSession& session, const std::string& text)
     sep = '&';
   }
   std::string scope = c.params["scope"];
-  if (scope.empty() && !ref_.repository.empty()) scope = "repository:" + ref_.repository + ":pull";
+  if (scope.empty() && !ref_.repository.empty())
+    scope = "repository:" + ref_.repository + ":" + options_.actions;
   if (!scope.empty()) req.url += sep + std::string("scope=") + url_encode(scope);
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -376,6 +377,40 @@ void RegistryClient::blob(const Descriptor& d, BlobWriter& writer,
                   (r.error.empty() ? "HTTP " + std::to_string(status) : r.error) + " (after " +
                   std::to_string(options_.retries) + " retries)");
     sleep_ms(200L << std::min(failures, 4));
+  }
+}
+
+HttpResult RegistryClient::send(const std::function<void(HttpRequest&)>& prepare, std::string* body,
+                                const std::string& what) {
+  ping();
+  bool reauthenticated = false;
+  for (int attempt = 0;; ++attempt) {
+    auto session = lease();
+    HttpRequest req;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      req.insecure_tls = insecure_tls_;
+    }
+    req.headers = auth_headers();
+    prepare(req);
+    std::string reply;
+    HttpResult r = session->fetch(req, reply, kMaxManifest);
+    long s = r.response.status;
+    if (s == 401 && !reauthenticated && !r.response.header("www-authenticate").empty()) {
+      // The first push of a session: the token was for pulling only.
+      reauthenticated = true;
+      authenticate(*session.session, r.response.header("www-authenticate"));
+      continue;
+    }
+    if ((s == 0 || s == 429 || s >= 500) && attempt < options_.retries) {
+      sleep_ms(200L << std::min(attempt, 4));
+      continue;
+    }
+    if (s == 0)
+      throw Error("cannot reach registry " + ref_.registry + " for " + what + " (" + req.url +
+                  "): " + r.error);
+    if (body) *body = std::move(reply);
+    return r;
   }
 }
 

@@ -26,6 +26,8 @@ struct RegistryOptions {
   bool insecure = false;
   std::string ca_file;  // a CA to trust beside the system's (--ca)
   int retries = 5;      // per blob, for transfers that make no progress
+  // What the client asks a token for: "pull", or "pull,push" to upload.
+  std::string actions = "pull";
 };
 
 // May the registry be spoken to in plain HTTP? Only with --insecure, or
@@ -58,6 +60,22 @@ class RegistryClient {
   // Where the registry's API was found ("https://host/v2/").
   std::string endpoint();
 
+  // The upload side (registry_upload.cc), for `image push`:
+  // whether the repository has the blob (HEAD);
+  bool has_blob(const Descriptor& blob);
+  // asks the registry to mount the blob from another repository of its
+  // own (no bytes sent); false when it would not;
+  bool mount_blob(const Descriptor& blob, const std::string& from_repository);
+  // uploads the blob's bytes, read from fd (size bytes from offset 0):
+  // in one PUT when chunk_size is 0, else PATCH pieces of chunk_size then
+  // the closing PUT; on_progress gets the bytes sent so far;
+  void upload_blob(const Descriptor& blob, int fd, uint64_t chunk_size,
+                   const std::function<void(uint64_t)>& on_progress);
+  // PUTs a manifest under tag_or_digest; returns the digest the registry
+  // gives it (checked against the bytes sent).
+  std::string put_manifest(const std::string& tag_or_digest, const std::string& body,
+                           const std::string& media_type);
+
  private:
   struct Lease;
   Lease lease();
@@ -67,6 +85,13 @@ class RegistryClient {
   HttpRequest request(const std::string& path) const;
   [[noreturn]] void fail_status(const HttpResponse& r, const std::string& what,
                                 const std::string& url);
+  // One request with the registry's auth, re-authenticating once on a 401
+  // that carries a challenge and retrying transport failures and 5xx;
+  // prepare fills in the request each time (a body is read again).
+  HttpResult send(const std::function<void(HttpRequest&)>& prepare, std::string* body,
+                  const std::string& what);
+  std::string absolute_url(const std::string& location);
+  std::string repository_url(const std::string& path);  // request(path).url, locked
 
   Reference ref_;
   RegistryOptions options_;

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -104,6 +105,21 @@ bool send_headers(Transfer& t) {
   return !t.parent_gone;
 }
 
+// The request body, pulled from coracle a piece at a time ('R' → 'B').
+size_t on_read(char* buf, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  uint32_t max = static_cast<uint32_t>(std::min<size_t>(size * n, 1u << 20));
+  char type = 0;
+  std::string piece;
+  if (!write_frame(kChannel, kBodyRequest, &max, sizeof max) ||
+      !read_frame(kChannel, type, piece) || type != kBody || piece.size() > max) {
+    t->parent_gone = true;
+    return CURL_READFUNC_ABORT;
+  }
+  memcpy(buf, piece.data(), piece.size());
+  return piece.size();
+}
+
 size_t on_body(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
   if (!send_headers(*t)) return 0;
@@ -171,8 +187,24 @@ class Fetcher {
     curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_TIME, stall_timeout_);
     curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
     std::string method = q.value("method", "GET");
-    if (method == "HEAD") curl_easy_setopt(curl_, CURLOPT_NOBODY, 1L);
+    int64_t body_size = q.value("body_size", int64_t{-1});
     curl_slist* headers = nullptr;
+    if (method == "HEAD") {
+      curl_easy_setopt(curl_, CURLOPT_NOBODY, 1L);
+    } else if (body_size >= 0) {
+      // An upload (a registry's POST, PATCH, PUT): the body comes from
+      // coracle; no redirect is followed (the body cannot be sent twice)
+      // and no 100-continue round trip is waited for.
+      curl_easy_setopt(curl_, CURLOPT_UPLOAD, 1L);
+      curl_easy_setopt(curl_, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(body_size));
+      curl_easy_setopt(curl_, CURLOPT_READFUNCTION, on_read);
+      curl_easy_setopt(curl_, CURLOPT_READDATA, &t);
+      curl_easy_setopt(curl_, CURLOPT_FOLLOWLOCATION, 0L);
+      headers = curl_slist_append(headers, "Expect:");
+      if (method != "PUT") curl_easy_setopt(curl_, CURLOPT_CUSTOMREQUEST, method.c_str());
+    } else if (method != "GET") {
+      curl_easy_setopt(curl_, CURLOPT_CUSTOMREQUEST, method.c_str());
+    }
     for (const auto& h : q.value("headers", nlohmann::json::array()))
       headers = curl_slist_append(headers, h.get<std::string>().c_str());
     curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
