@@ -10,6 +10,7 @@
 #include "common/fs.h"
 #include "common/parse.h"
 #include "common/unique_fd.h"
+#include "image/reference.h"
 
 namespace coracle::chain {
 namespace {
@@ -38,8 +39,14 @@ AssistantName parse_assistant_name(const std::string& text) {
                 "' has no type: use builtin:NAME, local:NAME or remote:NAME (see `coracle "
                 "assistants list`)");
   AssistantName n{text.substr(0, colon), text.substr(colon + 1)};
+  if (n.kind == "oci") {
+    // oci:REFERENCE: an assistant artifact in a registry.
+    if (!image::looks_like_reference(n.name))
+      throw Error("assistant name '" + text + "': oci: takes an image reference");
+    return n;
+  }
   if (n.kind != "builtin" && n.kind != "local" && n.kind != "remote")
-    throw Error("assistant name '" + text + "': the type must be builtin, local or remote");
+    throw Error("assistant name '" + text + "': the type must be builtin, local, remote or oci");
   if (!valid_name(n.name)) throw Error("assistant name '" + text + "': bad name after the ':'");
   return n;
 }

@@ -4,6 +4,8 @@
 //                 folder under ROOT/assistants/NAME
 //   remote:NAME   bundled: the `assistants/` folder installed beside the
 //                 binary (or CORACLE_ASSISTANTS)
+//   oci:REF       an assistant artifact in a registry (assistant_artifact.h),
+//                 pulled when missing and laid out once per digest
 // An external assistant is a folder with a `name` file and a Dockerfile
 // (built with coracle's builder, the folder as context) or an `image` file
 // holding a reference. Its `.ayup-env` (dotenv) is its environment.

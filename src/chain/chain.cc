@@ -3,11 +3,13 @@
 #include <chrono>
 
 #include "chain/app_folder.h"
+#include "chain/assistant_artifact.h"
 #include "chain/steps.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
 #include "common/userns.h"
+#include "image/reference.h"
 #include "image/store.h"
 #include "sandbox/sandbox.h"
 
@@ -61,13 +63,34 @@ std::string pick_first(const ChainOptions& o, const AppState& state, const Assis
               known);
 }
 
+// oci:REF: the artifact, pulled when missing, laid out once per manifest
+// digest under ROOT/assistant-artifacts (a digest's content never changes).
+ExternalAssistant oci_assistant(const StepContext& ctx, const std::string& ref) {
+  std::string full = image::parse_reference(ref).str();
+  if (!ctx.store.find_tag(full) && ctx.options.fetch_assistant) ctx.options.fetch_assistant(ref);
+  auto d = ctx.store.find_tag(full);
+  if (!d) throw Error(ctx.what + ": the assistant " + ref + " is not in the store");
+  std::string base = ctx.store.root() + "/assistant-artifacts";
+  std::string dir = base + "/" + d->digest.substr(7);
+  if (!is_directory(dir)) {
+    std::string tmp = ctx.store.make_tmp_dir("assistant");
+    TreeRemoval remove_tmp(tmp);
+    unpack_assistant(ctx.store, d->digest, tmp + "/a");
+    mkdir_p(base, 0700);
+    if (rename(tmp.append("/a").c_str(), dir.c_str()) < 0 && !is_directory(dir))
+      throw_errno("cannot keep the assistant " + ref + " at " + dir);
+  }
+  return load_assistant_dir(dir, "oci:" + ref);
+}
+
 // One step: a builtin, a named assistant, or (given on the command line
 // only) a folder used as it is: `first` and `next` are checked to be names.
 StepOutcome run_step(const StepContext& ctx, const std::string& current,
                      const AssistantRegistry& registry, bool from_command_line) {
-  if (from_command_line && current.find('/') != std::string::npos)
+  if (from_command_line && current.find('/') != std::string::npos && current.rfind("oci:", 0) != 0)
     return run_external(ctx, load_assistant_dir(absolute_path(current), current));
   AssistantName name = parse_assistant_name(current);
+  if (name.kind == "oci") return run_external(ctx, oci_assistant(ctx, name.name));
   if (name.kind != "builtin") return run_external(ctx, registry.find(name));
   if (name.name == "dockerfile") return run_builtin_dockerfile(ctx);
   if (name.name == "python") return run_builtin_python(ctx);
@@ -84,7 +107,7 @@ std::string first_assistant(const std::string& app_dir) {
 
 void set_first_assistant(const std::string& app_dir, const std::string& name) {
   AppFolder folder = AppFolder::open(app_dir, true);
-  if (name.find('/') != std::string::npos)
+  if (name.find('/') != std::string::npos && name.rfind("oci:", 0) != 0)
     throw Error("'" + name +
                 "' is a folder: an app's state names assistants only (builtin:NAME, "
                 "local:NAME, remote:NAME); push the folder with `coracle assistants push` or "

@@ -39,6 +39,8 @@ struct ChainOptions {
   bool use_overlay = true;
   // Pulls a reference that is not in the store (may throw).
   std::function<void(const std::string& ref)> fetch_image;
+  // The same for an assistant artifact (oci:REF).
+  std::function<void(const std::string& ref)> fetch_assistant;
   // One event of DESIGN.md's stream per call (step.start, log, port.*,
   // step.end, chain.end, ...).
   std::function<void(const nlohmann::json&)> on_event;

@@ -29,8 +29,10 @@ struct RegistryFlags {
 void add_registry_flags(CLI::App* command, RegistryFlags& flags, bool with_platform = true);
 // Pulls ref into the store at root with progress on stderr (or JSON events
 // on stdout); returns the name it is stored under.
+// artifact_type: pull an artifact of that type instead of an image.
 std::string pull_with_progress(const std::string& root, const std::string& ref,
-                               const RegistryFlags& flags, bool json);
+                               const RegistryFlags& flags, bool json,
+                               const std::string& artifact_type = "");
 
 // Registers `exec` and returns the function that runs it (its exit status).
 std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global);

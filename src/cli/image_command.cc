@@ -36,17 +36,23 @@ int list(const image::Store& store, const ImageFlags& f) {
   if (!f.json) printf("%-50s %-14s %s\n", "NAME", "ID", "SIZE");
   for (const auto& t : store.tags()) {
     int64_t size = 0;
+    std::string artifact;  // an artifact's type (an assistant), not an image
     try {
-      auto img = image::load_image(store, t.name, t.target);
-      for (const auto& l : img.manifest.layers) size += l.size;
+      image::Manifest m =
+          image::parse_manifest(store.read_blob(t.target.digest), "manifest of " + t.name);
+      artifact = m.artifact_type;
+      if (artifact.empty()) m = image::load_image(store, t.name, t.target).manifest;
+      for (const auto& l : m.layers) size += l.size;
     } catch (const Error&) {
       size = -1;  // listed all the same: `image inspect` says what is wrong
     }
     if (f.json) {
       out.push_back({{"name", t.name}, {"digest", t.target.digest}, {"size", size}});
+      if (!artifact.empty()) out.back()["artifactType"] = artifact;
     } else {
-      printf("%-50s %-14s %s\n", t.name.c_str(), t.target.digest.substr(7, 12).c_str(),
-             size < 0 ? "(broken)" : human_size(size).c_str());
+      printf("%-50s %-14s %s%s\n", t.name.c_str(), t.target.digest.substr(7, 12).c_str(),
+             size < 0 ? "(broken)" : human_size(size).c_str(),
+             artifact.empty() ? "" : ("  " + artifact).c_str());
     }
   }
   if (f.json) printf("%s\n", out.dump().c_str());
@@ -54,6 +60,19 @@ int list(const image::Store& store, const ImageFlags& f) {
 }
 
 int inspect(const image::Store& store, const ImageFlags& f) {
+  // An artifact (an assistant): its manifest as stored, no image config.
+  if (image::looks_like_reference(f.ref))
+    if (auto d = store.find_tag(image::parse_reference(f.ref).str())) {
+      nlohmann::json m = nlohmann::json::parse(store.read_blob(d->digest), nullptr, false);
+      if (m.is_object() && m.contains("artifactType")) {
+        printf("%s\n", nlohmann::json({{"name", image::parse_reference(f.ref).str()},
+                                       {"digest", d->digest},
+                                       {"manifest", m}})
+                           .dump(2)
+                           .c_str());
+        return 0;
+      }
+    }
   auto img = image::resolve_image(store, f.ref, platform_of(f));
   nlohmann::json config = nlohmann::json::parse(store.read_blob(img.manifest.config.digest));
   nlohmann::json layers = nlohmann::json::array();
@@ -84,9 +103,11 @@ void add_registry_flags(CLI::App* cmd, RegistryFlags& f, bool with_platform) {
 }
 
 std::string pull_with_progress(const std::string& root, const std::string& ref,
-                               const RegistryFlags& f, bool json) {
+                               const RegistryFlags& f, bool json,
+                               const std::string& artifact_type) {
   image::Store store(root);
   image::PullOptions opt;
+  opt.artifact_type = artifact_type;
   if (!f.platform.empty()) opt.platform = image::parse_platform(f.platform);
   opt.registry.insecure = f.insecure;
   opt.registry.ca_file = f.ca;
@@ -165,9 +186,11 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
       opt.registry.insecure = f->registry.insecure;
       opt.registry.ca_file = f->registry.ca;
       if (!f->chunk_size.empty()) opt.chunk_size = parse_bytes(f->chunk_size);
-      std::string dest =
-          image::parse_reference(f->tag.empty() ? image::resolve_image(store, f->ref).name : f->tag)
-              .str();
+      std::string dest = !f->tag.empty() ? f->tag
+                         : image::looks_like_reference(f->ref)
+                             ? f->ref
+                             : image::resolve_image(store, f->ref).name;
+      dest = image::parse_reference(dest).str();
       PullView view(output_mode(f->json), dest, PullView::Direction::kPush);
       opt.on_event = [&view](const image::PullEvent& e) { view(e); };
       std::string digest = image::push_image(store, f->ref, f->tag, opt);

@@ -9,11 +9,16 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "chain/assistant_artifact.h"
 #include "chain/assistants.h"
 #include "chain/chain.h"
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "common/error.h"
+#include "common/fs.h"
 #include "common/parse.h"
+#include "common/userns.h"
+#include "image/push.h"
 #include "image/reference.h"
 #include "sandbox/sandbox.h"
 
@@ -22,6 +27,8 @@ namespace {
 
 struct RunFlags {
   std::string app = ".", assistant, output, timeout, first_name, push_path, rm_name;
+  std::string push_ref, pack_path, pack_tag, pull_ref, chunk_size;
+  bool assistant_json = false;
   std::string net = "pasta", upper_size, tmp_size, python_image;
   int max_steps = 64;
   std::vector<std::string> publish;
@@ -69,6 +76,18 @@ void print_human(const nlohmann::json& e) {
   }
 }
 
+// assistants pull: the artifact into the store, then its folder as local:NAME.
+std::string pull_assistant(const std::string& root, const std::string& ref,
+                           const RegistryFlags& flags, bool json,
+                           const chain::AssistantRegistry& registry) {
+  std::string name = pull_with_progress(root, ref, flags, json, chain::kAssistantArtifactType);
+  image::Store store(root);
+  std::string tmp = store.make_tmp_dir("assistant");
+  TreeRemoval remove_tmp(tmp);
+  chain::unpack_assistant(store, name, tmp + "/a");
+  return registry.push(tmp + "/a");
+}
+
 }  // namespace
 
 std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global) {
@@ -106,20 +125,65 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
   CLI::App* assistants = app.add_subcommand("assistants", "The assistants coracle knows");
   assistants->require_subcommand(1);
   CLI::App* list = assistants->add_subcommand("list", "List builtin, local and remote assistants");
-  CLI::App* push = assistants->add_subcommand("push", "Add an assistant folder as local:NAME");
-  push->add_option("path", f->push_path, "The folder (a name file and a Dockerfile or image file)")
+  CLI::App* push = assistants->add_subcommand(
+      "push", "Add an assistant folder as local:NAME, or with REF push it to a registry");
+  push->add_option("path", f->push_path,
+                   "The folder (a name file and a Dockerfile or image file), or with REF a name "
+                   "(local:NAME, remote:NAME)")
       ->required();
+  push->add_option("ref", f->push_ref, "A registry reference: push the assistant as an artifact");
+  push->add_option("--chunk-size", f->chunk_size, "As for image push");
+  push->add_flag("--json", f->assistant_json, "JSON events on stdout, one per line");
+  add_registry_flags(push, f->registry, false);
+  CLI::App* pack = assistants->add_subcommand(
+      "pack", "Make an assistant folder an OCI artifact in the store (without .ayup-env)");
+  pack->add_option("path", f->pack_path, "The folder")->required();
+  pack->add_option("--tag", f->pack_tag, "Its name in the store");
+  CLI::App* pull =
+      assistants->add_subcommand("pull", "Download an assistant artifact and add it as local:NAME");
+  pull->add_option("ref", f->pull_ref, "A registry reference")->required();
+  pull->add_flag("--json", f->assistant_json, "JSON events on stdout, one per line");
+  add_registry_flags(pull, f->registry, false);
   CLI::App* rm = assistants->add_subcommand("rm", "Remove local:NAME");
   rm->add_option("name", f->rm_name, "The name (with or without local:)")->required();
 
-  return [f, &global, run, first, list, push, rm]() -> int {
+  return [f, &global, run, first, list, push, rm, pack, pull]() -> int {
     chain::AssistantRegistry registry(global.store_root(), chain::default_remote_dir());
     if (list->parsed()) {
       for (const auto& n : registry.list()) printf("%s\n", n.c_str());
       return 0;
     }
-    if (push->parsed()) {
+    if (pack->parsed()) {
+      std::string digest;
+      std::string tag = chain::pack_assistant(image::Store(global.store_root()), f->pack_path,
+                                              f->pack_tag, &digest);
+      printf("%s %s\n", tag.c_str(), digest.c_str());
+      return 0;
+    }
+    if (push->parsed() && f->push_ref.empty()) {
       printf("%s\n", registry.push(f->push_path).c_str());
+      return 0;
+    }
+    if (push->parsed()) {
+      // A folder, or the folder of a known assistant, as an artifact.
+      std::string dir = f->push_path;
+      if (!is_directory(dir)) dir = registry.find(chain::parse_assistant_name(dir)).dir;
+      image::Store store(global.store_root());
+      std::string tag = chain::pack_assistant(store, dir, f->push_ref);
+      image::PushOptions opt;
+      opt.registry.insecure = f->registry.insecure;
+      opt.registry.ca_file = f->registry.ca;
+      if (!f->chunk_size.empty()) opt.chunk_size = parse_bytes(f->chunk_size);
+      PullView view(output_mode(f->assistant_json), tag, PullView::Direction::kPush);
+      opt.on_event = [&view](const image::PullEvent& e) { view(e); };
+      std::string digest = image::push_image(store, tag, "", opt);
+      if (!f->assistant_json) printf("%s\n", digest.c_str());
+      return 0;
+    }
+    if (pull->parsed()) {
+      printf("%s\n", pull_assistant(global.store_root(), f->pull_ref, f->registry,
+                                    f->assistant_json, registry)
+                         .c_str());
       return 0;
     }
     if (rm->parsed()) {
@@ -161,6 +225,10 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
     bool json = f->json;
     o.fetch_image = [&global, f, json](const std::string& ref) {
       pull_with_progress(global.store_root(), ref, f->registry, json);
+    };
+    o.fetch_assistant = [&global, f, json](const std::string& ref) {
+      pull_with_progress(global.store_root(), ref, f->registry, json,
+                         chain::kAssistantArtifactType);
     };
     if (json) {
       o.output_fd = -1;

@@ -155,6 +155,7 @@ Manifest parse_manifest(std::string_view text, const std::string& what) {
   if (man.media_type.empty()) man.media_type = media::kOciManifest;
   if (!is_manifest_type(man.media_type))
     throw Error(what + ": unsupported manifest media type '" + man.media_type + "'");
+  man.artifact_type = get_string(j, "artifactType", what, false);
   auto c = j.find("config");
   if (c == j.end()) throw Error(what + ": missing \"config\"");
   man.config = parse_descriptor(*c, what);
@@ -162,7 +163,7 @@ Manifest parse_manifest(std::string_view text, const std::string& what) {
   if (l == j.end() || !l->is_array()) throw Error(what + ": \"layers\" is not an array");
   for (const auto& d : *l) {
     Descriptor layer = parse_descriptor(d, what);
-    if (!is_layer_type(layer.media_type))
+    if (man.artifact_type.empty() && !is_layer_type(layer.media_type))
       throw Error(what + ": layer " + layer.digest + " has unsupported media type '" +
                   layer.media_type + "' (coracle reads tar layers, plain, gzip or zstd)");
     man.layers.push_back(std::move(layer));
@@ -224,6 +225,7 @@ std::string manifest_json(const Manifest& m) {
             {"mediaType", m.media_type},
             {"config", descriptor_to_json(m.config)},
             {"layers", json::array()}};
+  if (!m.artifact_type.empty()) j["artifactType"] = m.artifact_type;
   for (const auto& d : m.layers) j["layers"].push_back(descriptor_to_json(d));
   return j.dump();
 }

@@ -16,6 +16,8 @@ namespace media {
 inline constexpr std::string_view kOciIndex = "application/vnd.oci.image.index.v1+json";
 inline constexpr std::string_view kOciManifest = "application/vnd.oci.image.manifest.v1+json";
 inline constexpr std::string_view kOciConfig = "application/vnd.oci.image.config.v1+json";
+// An artifact's config: the two bytes "{}".
+inline constexpr std::string_view kOciEmpty = "application/vnd.oci.empty.v1+json";
 inline constexpr std::string_view kOciLayer = "application/vnd.oci.image.layer.v1.tar";
 inline constexpr std::string_view kOciLayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip";
 inline constexpr std::string_view kOciLayerZstd = "application/vnd.oci.image.layer.v1.tar+zstd";
@@ -63,6 +65,9 @@ struct Index {
 
 struct Manifest {
   std::string media_type;
+  // An artifact's type (not an image: its config is empty and its layers
+  // are whatever the type says, never unpacked as a rootfs).
+  std::string artifact_type;
   Descriptor config;
   std::vector<Descriptor> layers;
 };

@@ -165,9 +165,16 @@ std::string pull_image(const Store& store, const std::string& text, const PullOp
     manifest = to_oci_manifest(manifest);
     manifest_text = manifest_json(manifest);
   }
-  if (manifest.config.media_type != media::kOciConfig)
+  bool artifact = !opt.artifact_type.empty();
+  if (artifact && manifest.artifact_type != opt.artifact_type)
+    throw Error(what + " is not an artifact of type " + opt.artifact_type + " (" +
+                (manifest.artifact_type.empty() ? "an image" : manifest.artifact_type) + ")");
+  if (!artifact && !manifest.artifact_type.empty())
+    throw Error(what + " is an artifact (" + manifest.artifact_type + "), not an image");
+  if (manifest.config.media_type != (artifact ? media::kOciEmpty : media::kOciConfig))
     throw Error("manifest " + chosen.digest + " of " + what + " has a config of type '" +
-                manifest.config.media_type + "', which is not an image config");
+                manifest.config.media_type + "', which is not " +
+                (artifact ? "an artifact's empty config" : "an image config"));
 
   int64_t total = manifest.config.size;
   for (const auto& l : manifest.layers) total += l.size;
@@ -184,8 +191,10 @@ std::string pull_image(const Store& store, const std::string& text, const PullOp
       fetch_blob(store, client, b.first, b.second, what, events, added);
     });
 
-    ImageConfig config = parse_config(store.read_blob(manifest.config.digest), "config of " + what);
-    if (config.diff_ids.size() != manifest.layers.size())
+    ImageConfig config =
+        artifact ? ImageConfig{}
+                 : parse_config(store.read_blob(manifest.config.digest), "config of " + what);
+    if (!artifact && config.diff_ids.size() != manifest.layers.size())
       throw Error("image " + what + ": the manifest has " + std::to_string(manifest.layers.size()) +
                   " layers but its config lists " + std::to_string(config.diff_ids.size()));
     bool had_manifest = store.has_blob(sha256_digest(manifest_text));

@@ -34,6 +34,9 @@ struct PullOptions {
   Platform platform = host_platform();
   RegistryOptions registry;
   int parallel = 4;  // layers downloaded at once
+  // An artifact of this type instead of an image (an empty config, its
+  // layers kept as blobs); empty: an image, and an artifact is refused.
+  std::string artifact_type;
   // Called from the download threads (one at a time: pull serialises them).
   std::function<void(const PullEvent&)> on_event;
 };

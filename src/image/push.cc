@@ -10,9 +10,30 @@
 
 namespace coracle::image {
 
+namespace {
+
+struct Stored {
+  std::string name;  // the full reference, or a digest
+  Descriptor manifest_descriptor;
+  Manifest manifest;
+};
+
+// A tag of the store first (an image or an artifact, whose empty config
+// resolve_image would not read), else an image by digest or prefix.
+Stored find_stored(const Store& store, const std::string& source) {
+  if (looks_like_reference(source))
+    if (auto d = store.find_tag(parse_reference(source).str()))
+      return {parse_reference(source).str(), *d,
+              parse_manifest(store.read_blob(d->digest), "manifest " + d->digest)};
+  ResolvedImage img = resolve_image(store, source);
+  return {img.name, img.manifest_descriptor, img.manifest};
+}
+
+}  // namespace
+
 std::string push_image(const Store& store, const std::string& source,
                        const std::string& destination, const PushOptions& options) {
-  ResolvedImage img = resolve_image(store, source);
+  Stored img = find_stored(store, source);
   bool named = img.name.rfind("sha256:", 0) != 0;
   if (!named && destination.empty())
     throw Error(source + " has no name to push it under: give a destination");

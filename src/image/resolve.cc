@@ -102,6 +102,9 @@ ResolvedImage load_image(const Store& store, const std::string& name, const Desc
   out.manifest_descriptor = narrow(store, target, platform, "image " + name);
   const std::string& digest = out.manifest_descriptor.digest;
   out.manifest = parse_manifest(store.read_blob(digest), "manifest " + digest);
+  if (!out.manifest.artifact_type.empty())
+    throw Error(name + " is an artifact (" + out.manifest.artifact_type +
+                "), not an image: it has no rootfs to run");
   out.config = parse_config(store.read_blob(out.manifest.config.digest),
                             "config " + out.manifest.config.digest);
   return out;
