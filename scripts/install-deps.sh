@@ -26,6 +26,8 @@ packages=(
   # tests: a stand-in for python:3.12-slim made from the host's python3
   # (tests/fixtures/make_python_rootfs.sh) for the Ayup assistants
   python3 python3-pip python3-setuptools python3-wheel python3-flask
+  # tests: reading the chain's change archives (tar.zst)
+  zstd
   # benchmarks: the peers and the timer
   hyperfine bubblewrap crun time python3 buildah runsc
   clang-format

@@ -4,6 +4,7 @@
 
 #include "chain/app_folder.h"
 #include "chain/assistant_artifact.h"
+#include "chain/step_changes.h"
 #include "chain/steps.h"
 #include "common/error.h"
 #include "common/fs.h"
@@ -121,6 +122,10 @@ ChainResult run_chain(const ChainOptions& given) {
   o.app_dir = absolute_path(o.app_dir);
   if (!is_directory(o.app_dir)) throw Error("app folder " + given.app_dir + " does not exist");
   if (o.max_steps < 1) throw Error("--max-steps must be at least 1");
+  if (!o.changes_dir.empty()) {
+    o.changes_dir = absolute_path(o.changes_dir);
+    mkdir_p(o.changes_dir);
+  }
   // Locked for the whole run: a second run on this app says so and stops.
   AppFolder folder = AppFolder::open(o.app_dir, true);
   image::Store store(o.store_root);
@@ -169,6 +174,13 @@ ChainResult run_chain(const ChainOptions& given) {
              {"ms", std::chrono::duration<double, std::milli>(Clock::now() - start).count()}});
       throw Error(e.what(), kExitInternal);
     }
+    // What the step changed in the app: an event, and an archive if asked.
+    std::vector<TreeChange> changes;
+    if (out.new_app) changes = diff_trees(app, *out.new_app);
+    if (o.on_event) o.on_event(changes_event(step, changes));
+    if (!o.changes_dir.empty())
+      write_changes_archive(out.new_app.value_or(app), changes,
+                            o.changes_dir + "/step-" + std::to_string(step) + ".tar.zst");
     // Commit the step: only now does anything of it count.
     state = std::move(out.state);
     if (out.new_app) app = *out.new_app;

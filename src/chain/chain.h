@@ -24,6 +24,9 @@ struct ChainOptions {
   std::string assistant;
   int max_steps = 64;
   std::string output_dir;                // write the result here instead of into APP
+  // --changes: one archive per step of what it changed in the app
+  // (DIR/step-N.tar.zst; step_changes.h).
+  std::string changes_dir;
   std::chrono::milliseconds timeout{0};  // builtin:exec's
   std::vector<std::string> publish;      // -p for builtin:exec
   bool vm = false;                       // builtin:exec runs the app in a micro-VM

@@ -27,7 +27,7 @@ namespace {
 
 struct RunFlags {
   std::string app = ".", assistant, output, timeout, first_name, push_path, rm_name;
-  std::string push_ref, pack_path, pack_tag, pull_ref, chunk_size;
+  std::string push_ref, pack_path, pack_tag, pull_ref, chunk_size, changes_dir;
   bool assistant_json = false;
   std::string net = "pasta", upper_size, tmp_size, python_image;
   int max_steps = 64;
@@ -71,6 +71,11 @@ void print_human(const nlohmann::json& e) {
     print_line(stderr, "   [" + std::to_string(e["build_step"].get<int>()) + "/" +
                            std::to_string(e["total"].get<int>()) + "] " +
                            (kind == "build.cached" ? "CACHED " : "") + text);
+  } else if (kind == "step.changes") {
+    std::string line;
+    for (const char* k : {"added", "modified", "deleted", "renamed"})
+      if (!e[k].empty()) line += (line.empty() ? "" : ", ") + std::to_string(e[k].size()) + " " + k;
+    if (!line.empty()) print_line(stderr, "   changed: " + line);
   } else if (kind == "chain.end") {
     print_line(stderr, "── written to " + e.value("written_to", std::string()));
   }
@@ -114,6 +119,8 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
                   "builtin:python's base image (default $CORACLE_PYTHON_IMAGE, else "
                   "python:3.12-slim)");
   run->add_flag("--json", f->json, "JSON events on stdout, one per line");
+  run->add_option("--changes", f->changes_dir,
+                  "Write what each step changed in the app to DIR/step-N.tar.zst");
   add_registry_flags(run, f->registry, false);
 
   CLI::App* app_cmd = app.add_subcommand("app", "An app folder's settings");
@@ -207,6 +214,7 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
     o.assistant = f->assistant;
     o.max_steps = f->max_steps;
     o.output_dir = f->output;
+    o.changes_dir = f->changes_dir;
     if (!f->timeout.empty()) o.timeout = parse_duration(f->timeout);
     o.publish = f->publish;
     o.net = sandbox::parse_net_mode(f->net);

@@ -253,11 +253,13 @@ TEST_F(ChainTest, DockerfileAppRunsThroughExecWithEventsInOrder) {
     order.push_back(kind);
   }
   std::vector<std::string> expected = {"step.start builtin:dockerfile",
+                                       "step.changes",
                                        "step.end builtin:dockerfile",
                                        "step.start builtin:exec",
                                        "port.publish",
                                        "port.open",
                                        "port.close",
+                                       "step.changes",
                                        "step.end builtin:exec",
                                        "chain.end"};
   EXPECT_EQ(order, expected) << r.out;
@@ -292,6 +294,69 @@ TEST_F(ChainTest, SigtermReachesTheAppAndTheStateIsWritten) {
   ASSERT_TRUE(WIFEXITED(status)) << "coracle was killed by signal " << WTERMSIG(status);
   EXPECT_EQ(WEXITSTATUS(status), 143);
   EXPECT_EQ(state()["log"], "serving\n");
+}
+
+TEST_F(ChainTest, EachStepsChangesAreReportedAndArchived) {
+  write_file_atomic(app() + "/keep.txt", "unchanged\n");
+  write_file_atomic(app() + "/edit.txt", "before\n");
+  write_file_atomic(app() + "/gone.txt", "bye\n");
+  write_file_atomic(app() + "/old-name.txt", "moving\n");
+  write_file_atomic(app() + "/tool.sh", "echo tool\n");
+  mkdir_p(app() + "/olddir/sub");
+  write_file_atomic(app() + "/olddir/sub/f", "x\n");
+  std::string a = push("changer", R"SH(
+cp -a /in/app/. /out/app/
+cd /out/app
+echo after > edit.txt
+rm gone.txt
+mv old-name.txt new-name.txt
+chmod 0755 tool.sh
+rm -r olddir
+mkdir -p newdir && echo fresh > newdir/added.txt
+)SH");
+  std::string changes = work.path() + "/changes";
+  auto r = run({"--assistant", a, "--json", "--changes", changes});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json ev;
+  for (const auto& e : events(r.out))
+    if (e["event"] == "step.changes") ev = e;
+  ASSERT_FALSE(ev.is_null()) << r.out;
+  auto paths = [&](const char* k) {
+    std::vector<std::string> v;
+    for (const auto& e : ev[k]) v.push_back(e["path"]);
+    return v;
+  };
+  EXPECT_EQ(paths("added"), (std::vector<std::string>{"newdir", "newdir/added.txt"}));
+  EXPECT_EQ(paths("modified"), (std::vector<std::string>{"edit.txt", "tool.sh"}));
+  EXPECT_EQ(paths("deleted"),
+            (std::vector<std::string>{"gone.txt", "olddir", "olddir/sub", "olddir/sub/f"}));
+  ASSERT_EQ(ev["renamed"].size(), 1u);
+  EXPECT_EQ(ev["renamed"][0]["from"], "old-name.txt");
+  EXPECT_EQ(ev["renamed"][0]["path"], "new-name.txt");
+  // What changed in each modified file, with the new content's hash.
+  EXPECT_EQ(ev["modified"][0]["content"], true);
+  EXPECT_EQ(ev["modified"][0]["sha256"],
+            "sha256:" + run_sh("printf 'after\\n' | sha256sum | cut -c1-64").substr(0, 64));
+  EXPECT_EQ(ev["modified"][1]["content"], false);
+  EXPECT_EQ(ev["modified"][1]["mode_changed"], true);
+  EXPECT_EQ(ev["modified"][1]["mode"], "0755");
+  EXPECT_EQ(ev["added"][1]["size"], 6);
+  // The archive: the changed files and whiteouts for what went (one for
+  // the deleted directory), applicable to the old app as a layer.
+  std::string listing =
+      run_sh("zstd -dc " + changes + "/step-1.tar.zst | tar -tv | awk '{print $1, $NF}'");
+  EXPECT_EQ(listing,
+            "-rw-r--r-- edit.txt\n"
+            "-rw-r--r-- .wh.gone.txt\n"
+            "-rw-r--r-- .wh.old-name.txt\n"
+            "-rw-r--r-- new-name.txt\n"
+            "drwxr-xr-x newdir/\n"
+            "-rw-r--r-- newdir/added.txt\n"
+            "-rw-r--r-- .wh.olddir\n"
+            "-rwxr-xr-x tool.sh\n")
+      << listing;
+  EXPECT_EQ(run_sh("zstd -dc " + changes + "/step-1.tar.zst | tar -xOf - newdir/added.txt"),
+            "fresh\n");
 }
 
 TEST_F(ChainTest, AnAssistantReadsThePreviousExecsLog) {
