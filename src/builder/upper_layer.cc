@@ -43,8 +43,9 @@ namespace {
 
 }  // namespace
 
-std::optional<Layer> layer_from_upper(const image::Store& store, const sandbox::UpperDir& upper,
-                                      const std::string& what) {
+uint64_t stream_upper_tar(const sandbox::UpperDir& upper,
+                          const std::function<void(const void*, size_t)>& sink,
+                          const std::string& what) {
   int data[2], err[2];
   if (pipe2(data, O_CLOEXEC) < 0) throw_errno("pipe");
   UniqueFd data_r(data[0]), data_w(data[1]);
@@ -53,7 +54,6 @@ std::optional<Layer> layer_from_upper(const image::Store& store, const sandbox::
   // Bigger pipe buffer: fewer wake-ups between the walker and the gzip.
   fcntl(data_w.get(), F_SETPIPE_SZ, 1 << 20);
 
-  LayerBlob blob(store);
   pid_t pid = fork();
   if (pid < 0) throw_errno("cannot start the layer helper");
   if (pid == 0) helper_main(upper, data_w.get(), err_w.get());
@@ -69,7 +69,7 @@ std::optional<Layer> layer_from_upper(const image::Store& store, const sandbox::
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) throw_errno("cannot read the layer");
       if (n == 0) break;
-      blob.write(buf.data(), static_cast<size_t>(n));
+      sink(buf.data(), static_cast<size_t>(n));
       total += static_cast<uint64_t>(n);
     }
   } catch (const Error& e) {
@@ -85,6 +85,14 @@ std::optional<Layer> layer_from_upper(const image::Store& store, const sandbox::
   if (failure.empty() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
     failure = what + ": the layer helper failed";
   if (!failure.empty()) throw Error(failure);
+  return total;
+}
+
+std::optional<Layer> layer_from_upper(const image::Store& store, const sandbox::UpperDir& upper,
+                                      const std::string& what) {
+  LayerBlob blob(store);
+  uint64_t total = stream_upper_tar(
+      upper, [&](const void* p, size_t n) { blob.write(p, n); }, what);
   // Two zero blocks and nothing else: the command changed nothing.
   if (total <= 1024) return std::nullopt;
   return blob.finish(what);

@@ -1,6 +1,7 @@
 // A finished RUN's changes (the sandbox's kept overlay upper dir) as a
 // layer in the store.
 #pragma once
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -17,5 +18,12 @@ namespace coracle::builder {
 // users, which a rootless runner itself could not.
 std::optional<Layer> layer_from_upper(const image::Store& store, const sandbox::UpperDir& upper,
                                       const std::string& what);
+
+// The same tar of upper's changes (overlay whiteouts as OCI whiteouts),
+// uncompressed, to sink (`exec --changes`). Returns its size; 1024 (two
+// zero blocks) when nothing changed.
+uint64_t stream_upper_tar(const sandbox::UpperDir& upper,
+                          const std::function<void(const void*, size_t)>& sink,
+                          const std::string& what);
 
 }  // namespace coracle::builder

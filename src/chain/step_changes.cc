@@ -49,9 +49,11 @@ void walk(int dir_fd, const std::string& prefix, Tree& out) {
     if (e.type != 'f') e.size = 0;
     out[rel] = e;
     if (e.type == 'd') {
+      // One the runner may not read (a rootless step's 0000 directory) is
+      // listed without its contents: the write-back names it as an error.
       UniqueFd sub = open_directory(dir_fd, name);
-      if (!sub) throw_errno("cannot open " + rel);
-      walk(sub.get(), rel + "/", out);
+      if (!sub && errno != EACCES) throw_errno("cannot open " + rel);
+      if (sub) walk(sub.get(), rel + "/", out);
     }
   }
 }
@@ -64,9 +66,11 @@ Tree read_tree(const std::string& dir) {
   return t;
 }
 
-// The sha256 of root/rel, opened beneath root without following links.
+// The sha256 of root/rel, opened beneath root without following links;
+// "" for a file the runner may not read (reported as such, not hashed).
 std::string hash_of(int root, const std::string& rel) {
   UniqueFd fd(open_beneath(root, rel.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd && errno == EACCES) return "";
   if (!fd) throw_errno("cannot read " + rel);
   Sha256 h;
   char buf[1 << 16];
@@ -131,10 +135,10 @@ std::vector<TreeChange> diff_trees(const std::string& before, const std::string&
     }
     c.kind = TreeChange::Kind::kModified;
     c.mode_changed = e.mode != n.mode;
-    c.content_changed = n.type == 'l' ? e.link != n.link
-                        : n.type == 'f'
-                            ? e.size != n.size || hash_of(old_root.get(), path) != c.sha256
-                            : false;
+    c.content_changed = n.type == 'l'   ? e.link != n.link
+                        : n.type == 'f' ? e.size != n.size || c.sha256.empty() ||
+                                              hash_of(old_root.get(), path) != c.sha256
+                                        : false;
     if (c.mode_changed || c.content_changed) out.push_back(c);
   }
   for (const auto& [path, e] : old_tree)
@@ -146,7 +150,7 @@ std::vector<TreeChange> diff_trees(const std::string& before, const std::string&
     for (auto& a : added) {
       if (a.kind != TreeChange::Kind::kAdded || a.type != 'f' || a.size != d.size) continue;
       if (d.sha256.empty()) d.sha256 = hash_of(old_root.get(), d.path);
-      if (a.sha256 != d.sha256) continue;
+      if (a.sha256.empty() || a.sha256 != d.sha256) continue;
       a.kind = TreeChange::Kind::kRenamed;
       a.from = d.path;
       d.kind = TreeChange::Kind::kRenamed;  // marked: not reported as deleted

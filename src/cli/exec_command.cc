@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -6,12 +7,14 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "builder/upper_layer.h"
 #include "cli/commands.h"
 #include "cli/exec_options.h"
 #include "cli/exec_vm.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
+#include "common/unique_fd.h"
 #include "image/default_image.h"
 #include "image/reference.h"
 #include "image/resolve.h"
@@ -87,6 +90,27 @@ std::unique_ptr<portmon::PortMonitor> make_port_monitor(const ExecFlags& flags,
 
 }  // namespace
 
+namespace {
+
+// exec --changes FILE: the kept upper dir as a layer tar, written whole or
+// not at all.
+void write_changes(const sandbox::UpperDir& upper, const std::string& file) {
+  std::string tmp = file + ".tmp";
+  UniqueFd out(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!out) throw_errno("cannot write --changes " + tmp);
+  try {
+    builder::stream_upper_tar(
+        upper, [&](const void* p, size_t n) { write_all(out.get(), p, n, tmp); }, "--changes");
+  } catch (...) {
+    unlink(tmp.c_str());
+    throw;
+  }
+  if (fsync(out.get()) < 0 || rename(tmp.c_str(), file.c_str()) < 0)
+    throw_errno("cannot write --changes " + file);
+}
+
+}  // namespace
+
 std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global) {
   auto flags = std::make_shared<ExecFlags>();
   auto json = std::make_shared<bool>(false);
@@ -134,6 +158,9 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
   cmd->add_flag("-i,--interactive", flags->interactive,
                 "With -t: what you type goes to the command (without -t stdin is always passed)");
   cmd->add_flag("--read-only", flags->read_only, "Rootfs read-only (no overlay)");
+  cmd->add_option("--changes", flags->changes,
+                  "Write what the command changed in the rootfs to FILE, as a layer tar "
+                  "(OCI whiteouts for deletions)");
   cmd->add_option("--cap-add", flags->cap_add, "Add a capability (or ALL)");
   cmd->add_option("--cap-drop", flags->cap_drop, "Drop a capability (or ALL)");
   cmd->add_option("--seccomp", flags->seccomp, "unconfined, or a Docker/OCI profile JSON file");
@@ -203,6 +230,13 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
       report(result, *json);
       return result.exit_code;
     }
+    if (!flags->changes.empty()) {
+      if (flags->read_only || spec.rootfs_is_private_copy)
+        throw Error(
+            "--changes needs the overlay's writable layer (not --read-only, not the vfs "
+            "storage driver)");
+      spec.keep_upper = true;
+    }
     std::unique_ptr<portmon::PortMonitor> monitor = make_port_monitor(*flags, spec, *json);
     sandbox::Hooks hooks;
     if (monitor) {
@@ -211,6 +245,8 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
     }
     sandbox::Result result = sandbox::run(spec, hooks);
     if (monitor) monitor->stop();  // each port still open is reported closed
+    // As `podman diff` + export: also after a failed command.
+    if (!flags->changes.empty() && result.upper) write_changes(*result.upper, flags->changes);
     report(result, *json);
     return result.exit_code;
   };

@@ -24,6 +24,7 @@ struct ExecFlags {
   std::optional<std::string> entrypoint;  // --entrypoint ('' clears it)
   std::string seccomp, memory, pids, cpus, timeout;
   std::string upper_size, tmp_size;  // tmpfs bounds (default: --memory, else 1g)
+  std::string changes;               // --changes FILE: the rootfs's changes as a layer tar
   bool read_only = false;
   bool tty = false, interactive = false;  // -t, -i
   std::vector<std::string> publish;       // -p

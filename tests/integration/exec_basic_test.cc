@@ -185,5 +185,30 @@ TEST(ExecBasic, RootfsDirectoryAndReadOnly) {
   EXPECT_NE(r.err.find("Read-only file system"), std::string::npos) << r.err;
 }
 
+TEST(ExecBasic, ChangesAreWrittenAsALayerTar) {
+  // As `podman diff` + export: what the command added, changed and
+  // deleted in the rootfs, deletions as OCI whiteouts; also when it fails.
+  TempDir work;
+  std::string file = work.path() + "/changes.tar";
+  auto r = coracle({"exec", "--changes", file, "--", "sh", "-c",
+                    "echo new > /etc/added && chmod 600 /etc/added && rm /bin/ls && "
+                    "mkdir -p /srv/data && echo d > /srv/data/f && echo x >> /etc/passwd; exit 3"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_EQ(run_sh("tar -tvf " + file + " | awk '{print $1, $NF}'"),
+            "drwxr-xr-x bin/\n"
+            "---------- bin/.wh.ls\n"
+            "drwxr-xr-x etc/\n"
+            "-rw------- etc/added\n"
+            "-rw-r--r-- etc/passwd\n"
+            "drwxr-xr-x srv/\n"
+            "drwxr-xr-x srv/data/\n"
+            "-rw-r--r-- srv/data/f\n");
+  EXPECT_EQ(run_sh("tar -xOf " + file + " etc/added"), "new\n");
+  // Not with a rootfs that has no writable layer of its own.
+  r = coracle({"exec", "--read-only", "--changes", file, "--", "true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("--changes needs the overlay"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace coracle::test
