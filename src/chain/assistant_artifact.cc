@@ -10,6 +10,7 @@
 #include "chain/assistants.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/parse.h"
 #include "common/unique_fd.h"
 #include "image/layer_unpack.h"
 #include "image/reference.h"
@@ -49,7 +50,13 @@ std::string pack_assistant(const image::Store& store, const std::string& dir,
   tar.finish();
   builder::Layer layer = content.finish("the assistant " + a.dir);
 
-  json meta = {{"name", a.name}, {"abi", "ayup"}};
+  // What it is for: the optional `detects` file's lines (file names or
+  // globs an app it suits has, e.g. requirements.txt).
+  json detects = json::array();
+  if (auto text = read_file_in_root(a.dir, "detects"))
+    for (const auto& line : split(*text, '\n'))
+      if (!trimmed(line).empty() && trimmed(line)[0] != '#') detects.push_back(trimmed(line));
+  json meta = {{"name", a.name}, {"abi", "ayup"}, {"detects", detects}};
   if (a.image)
     meta["image"] = *a.image;
   else

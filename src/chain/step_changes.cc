@@ -158,8 +158,12 @@ std::vector<TreeChange> diff_trees(const std::string& before, const std::string&
     }
   }
   for (auto& a : added) out.push_back(a);
-  for (auto& d : deleted)
-    if (d.kind == TreeChange::Kind::kDeleted) out.push_back(d);
+  for (auto& d : deleted) {
+    if (d.kind != TreeChange::Kind::kDeleted) continue;
+    // What went, with the hash it had.
+    if (d.type == 'f' && d.sha256.empty()) d.sha256 = hash_of(old_root.get(), d.path);
+    out.push_back(d);
+  }
   std::sort(out.begin(), out.end(),
             [](const TreeChange& a, const TreeChange& b) { return a.path < b.path; });
   return out;
@@ -174,8 +178,8 @@ nlohmann::json changes_event(int step, const std::vector<TreeChange>& changes) {
   for (const auto& c : changes) {
     snprintf(mode, sizeof mode, "%04o", c.mode);
     json e = {{"path", c.path}, {"type", std::string(1, c.type)}};
-    if (c.kind != TreeChange::Kind::kDeleted) e["mode"] = mode;
-    if (c.type == 'f' && c.kind != TreeChange::Kind::kDeleted) {
+    e["mode"] = mode;
+    if (c.type == 'f') {
       e["size"] = c.size;
       e["sha256"] = c.sha256;
     }

@@ -21,7 +21,7 @@ struct TreeChange {
   std::string from;  // kRenamed: the old path
   char type = 'f';   // 'f' file, 'd' directory, 'l' symlink, '?' other
   uint64_t size = 0;
-  std::string sha256;                                  // files: "sha256:..."
+  std::string sha256;                                  // files: "sha256:..." (deleted: what it was)
   unsigned mode = 0;                                   // permission bits (07777)
   bool content_changed = false, mode_changed = false;  // kModified: what
 };

@@ -20,6 +20,7 @@ class AssistantArtifactTest : public ChainFixture {
                                 "echo \"made by the artifact (token: $TOKEN)\" > "
                                 "/out/app/made.txt\n");
     write_file_atomic(dir + "/.ayup-env", "TOKEN=never-travels-4d1e\n");
+    write_file_atomic(dir + "/detects", "# what it is for\nrequirements.txt\n");
     return dir;
   }
 };
@@ -43,7 +44,11 @@ TEST_F(AssistantArtifactTest, PushedPulledCopiedAndRunFromTheRegistry) {
   // The folder's files, without its secrets.
   std::string layer =
       store.path() + "/oci/blobs/sha256/" + m["layers"][0]["digest"].get<std::string>().substr(7);
-  EXPECT_EQ(run_sh("tar -tzf " + layer + " | sort | tr '\\n' ' '"), "Dockerfile cmd name ");
+  EXPECT_EQ(run_sh("tar -tzf " + layer + " | sort | tr '\\n' ' '"), "Dockerfile cmd detects name ");
+  std::string meta =
+      store.path() + "/oci/blobs/sha256/" + m["layers"][1]["digest"].get<std::string>().substr(7);
+  EXPECT_EQ(json::parse(read_file(meta))["detects"], json({"requirements.txt"}));
+  EXPECT_EQ(json::parse(read_file(meta))["name"], "helper");
   EXPECT_EQ(run_sh("grep -r -l never-travels " + store.path() + "/oci || true"), "");
 
   // skopeo copies it to another repository unchanged.

@@ -341,6 +341,9 @@ mkdir -p newdir && echo fresh > newdir/added.txt
   EXPECT_EQ(ev["modified"][1]["mode_changed"], true);
   EXPECT_EQ(ev["modified"][1]["mode"], "0755");
   EXPECT_EQ(ev["added"][1]["size"], 6);
+  EXPECT_EQ(ev["deleted"][0]["size"], 4);  // what gone.txt was
+  EXPECT_EQ(ev["deleted"][0]["sha256"],
+            "sha256:" + run_sh("printf 'bye\\n' | sha256sum | cut -c1-64").substr(0, 64));
   // The archive: the changed files and whiteouts for what went (one for
   // the deleted directory), applicable to the old app as a layer.
   std::string listing =
