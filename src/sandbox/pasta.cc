@@ -1,8 +1,10 @@
 #include "sandbox/pasta.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,20 +53,34 @@ std::unique_ptr<Pasta> Pasta::start(pid_t pid) {
     throw Error(
         "pasta needs /dev/net/tun, which this user cannot open (Debian's default mode is 0666: "
         "as root, chmod 0666 /dev/net/tun), or use --net private for loopback only");
-  // pasta daemonizes once the namespace is configured and says where the
-  // daemon is in its pid file: a private directory of ours.
+  // pasta runs in the foreground as our child, with a parent-death signal:
+  // a daemonized pasta holds the namespace open and outlives a runner that
+  // is killed (kill -9), forever. It writes its pid to its pid file once
+  // the namespace is configured: the file is a FIFO of ours, so that moment
+  // is an event, not a poll.
   char dir_template[] = "/tmp/coracle-pasta-XXXXXX";
   if (!mkdtemp(dir_template)) throw_errno("cannot create a directory for pasta's pid file");
-  std::string dir = dir_template, pid_file = dir + "/pid";
+  std::string dir = dir_template, fifo = dir + "/ready", log = dir + "/log";
   struct Cleanup {
-    std::string dir, file;
+    std::string dir, fifo, log;
     ~Cleanup() {
-      unlink(file.c_str());
+      unlink(fifo.c_str());
+      unlink(log.c_str());
       rmdir(dir.c_str());
     }
-  } cleanup{dir, pid_file};
+  } cleanup{dir, fifo, log};
+  if (mkfifo(fifo.c_str(), 0600) < 0) throw_errno("cannot make pasta's ready FIFO");
+  // Opened before pasta runs, without waiting for a writer: pasta's open
+  // then finds a reader and never blocks.
+  UniqueFd ready(open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  // pasta's messages go to a file (a pipe nobody reads could fill up and
+  // stop it), read when it fails.
+  UniqueFd err(open(log.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  UniqueFd devnull(open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!ready || !err || !devnull) throw_errno("cannot prepare pasta's files");
 
   std::vector<std::string> args = {exe,
+                                   "--foreground",
                                    "--config-net",
                                    "--quiet",
                                    "--no-map-gw",
@@ -77,7 +93,7 @@ std::unique_ptr<Pasta> Pasta::start(pid_t pid) {
                                    "-U",
                                    "none",
                                    "-P",
-                                   pid_file,
+                                   fifo,
                                    "--dns-forward",
                                    kPastaDnsForward};
   // As root, pasta would switch to nobody before it opens the sandbox's
@@ -89,60 +105,68 @@ std::unique_ptr<Pasta> Pasta::start(pid_t pid) {
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 
-  int err_pipe[2];
-  if (pipe2(err_pipe, O_CLOEXEC) < 0) throw_errno("pipe");
-  UniqueFd err_read(err_pipe[0]), err_write(err_pipe[1]);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, err_write.get(), 2);
-  // The runner blocks the signals it forwards while a sandbox runs; pasta
-  // must not inherit that mask (or keep those signals' dispositions).
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t child;
-  int rc = posix_spawn(&child, exe.c_str(), &actions, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc) throw_errno("cannot run " + exe, rc);
-  err_write.reset();
-  int status = 0;
-  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  pid_t parent = getpid();
+  pid_t child = fork();
+  if (child < 0) throw_errno("cannot run " + exe);
+  if (child == 0) {
+    // Only async-signal-safe calls from here: the runner may have threads.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(126);  // the runner died already
+    // The runner blocks the signals it forwards while a sandbox runs;
+    // pasta must not inherit that mask (or those signals' dispositions).
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int s = 1; s < NSIG; ++s) signal(s, SIG_DFL);
+    dup2(devnull.get(), 0);
+    dup2(devnull.get(), 1);
+    dup2(err.get(), 2);
+    execve(exe.c_str(), argv.data(), environ);
+    _exit(127);
   }
-  // What pasta said, if anything (the daemon's stderr is /dev/null).
-  fcntl(err_read.get(), F_SETFL, O_NONBLOCK);
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, child, 0)));
+  if (!pidfd) {
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+    throw_errno("cannot watch pasta (pid " + std::to_string(child) + ")");
+  }
+  std::unique_ptr<Pasta> running(new Pasta(std::move(pidfd), child));
+
+  // Ready when its pid arrives; failed when it exits first.
   std::string said;
-  char buf[1024];
-  ssize_t n;
-  while ((n = read(err_read.get(), buf, sizeof buf)) > 0) said.append(buf, static_cast<size_t>(n));
-  std::string why;  // without pasta's complaints that it has no syslog
-  for (const auto& line : split(said, '\n'))
-    if (!line.empty() && line.rfind("Failed to send", 0) != 0)
-      why += (why.empty() ? "" : "; ") + line;
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw Error("pasta could not set up the sandbox's network" + (why.empty() ? "" : ": " + why));
-  pid_t daemon = 0;
-  try {
-    daemon = static_cast<pid_t>(parse_uint(split(read_file(pid_file), '\n')[0], "pasta's pid"));
-  } catch (const Error&) {
-    throw Error("pasta started but left no pid file");
+  bool up = false;
+  for (int waited = 0; !up && waited < 20000;) {
+    struct pollfd fds[2] = {{ready.get(), POLLIN, 0}, {running->pidfd_.get(), POLLIN, 0}};
+    int n = poll(fds, 2, 100);
+    if (n < 0 && errno != EINTR) throw_errno("cannot wait for pasta");
+    if (n <= 0) {
+      waited += 100;
+      continue;
+    }
+    if (fds[0].revents & POLLIN) {
+      char buf[32];
+      ssize_t got = read(ready.get(), buf, sizeof buf);
+      up = got > 0;
+    }
+    if (!up && (fds[1].revents & POLLIN)) break;  // pasta exited
   }
-  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, daemon, 0)));
-  if (!pidfd) throw_errno("cannot watch pasta (pid " + std::to_string(daemon) + ")");
-  return std::unique_ptr<Pasta>(new Pasta(std::move(pidfd)));
+  if (!up) {
+    std::string text = read_file(log);
+    std::string why;  // without pasta's complaints that it has no syslog
+    for (const auto& line : split(text, '\n'))
+      if (!line.empty() && line.rfind("Failed to send", 0) != 0)
+        why += (why.empty() ? "" : "; ") + line;
+    throw Error("pasta could not set up the sandbox's network" + (why.empty() ? "" : ": " + why));
+  }
+  return running;
 }
 
 Pasta::~Pasta() {
   // pasta outlives the namespace if left alone: it keeps it open. It has
-  // nothing to save, so nothing is waited for.
+  // nothing to save; it is our child, so it is reaped.
   syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+  while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+  }
 }
 
 }  // namespace coracle::sandbox

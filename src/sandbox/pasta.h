@@ -36,8 +36,9 @@ class Pasta {
   Pasta& operator=(const Pasta&) = delete;
 
  private:
-  explicit Pasta(UniqueFd pidfd) : pidfd_(std::move(pidfd)) {}
-  UniqueFd pidfd_;  // the daemon's
+  Pasta(UniqueFd pidfd, pid_t pid) : pidfd_(std::move(pidfd)), pid_(pid) {}
+  UniqueFd pidfd_;  // pasta's, our child's
+  pid_t pid_;
 };
 
 // Where pasta is (PATH, then /usr/bin), or "" when it is not installed.

@@ -183,5 +183,31 @@ TEST(Lifecycle, RunnerKilledWithSigkillLeavesNothingAfterTheNextStart) {
   EXPECT_TRUE(coracle_cgroups(prefix).empty());
 }
 
+TEST(Lifecycle, PastaDiesWithAKilledRunner) {
+  // pasta holds the sandbox's network namespace open: left behind by a
+  // runner killed with SIGKILL, it would live (and keep the namespace) forever.
+  int out;
+  pid_t runner = spawn_coracle(
+      {"exec", "--net", "pasta", "--", "/bin/sh", "-c", "echo ready; sleep 4244"}, &out);
+  ASSERT_NE(read_until(out, "ready\n").find("ready"), std::string::npos);
+  auto pasta_of_runner = [runner] {
+    std::string children = read_file("/proc/" + std::to_string(runner) + "/task/" +
+                                     std::to_string(runner) + "/children");
+    std::vector<pid_t> pids;
+    for (const auto& p : split(children, ' '))
+      if (!p.empty()) pids.push_back(std::stoi(p));
+    for (pid_t p : pids)
+      if (read_file("/proc/" + std::to_string(p) + "/cmdline").find("pasta") != std::string::npos)
+        return p;
+    return pid_t{-1};
+  };
+  pid_t pasta = pasta_of_runner();
+  ASSERT_GT(pasta, 0) << "pasta should run as the runner's child";
+  kill(runner, SIGKILL);
+  EXPECT_EQ(wait_coracle(runner), 137);
+  close(out);
+  EXPECT_TRUE(eventually([&] { return !process_exists(pasta); }));
+}
+
 }  // namespace
 }  // namespace coracle::test
