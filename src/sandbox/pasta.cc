@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -41,7 +42,25 @@ std::string pasta_path() {
   return "";
 }
 
+namespace {
+
+// Killed pastas not reaped yet. Dying takes pasta tens of milliseconds (its
+// tap device and namespace go away): waiting for that would add them to
+// every run, so each is reaped later, by the next start or stop, and the
+// rest by init when coracle exits.
+std::mutex unreaped_mutex;
+std::vector<pid_t> unreaped;
+
+void reap_finished() {
+  std::lock_guard lock(unreaped_mutex);
+  for (auto it = unreaped.begin(); it != unreaped.end();)
+    it = waitpid(*it, nullptr, WNOHANG) == 0 ? it + 1 : unreaped.erase(it);
+}
+
+}  // namespace
+
 std::unique_ptr<Pasta> Pasta::start(pid_t pid) {
+  reap_finished();
   std::string exe = pasta_path();
   if (exe.empty())
     throw Error(
@@ -163,10 +182,13 @@ std::unique_ptr<Pasta> Pasta::start(pid_t pid) {
 
 Pasta::~Pasta() {
   // pasta outlives the namespace if left alone: it keeps it open. It has
-  // nothing to save; it is our child, so it is reaped.
+  // nothing to save.
   syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
-  while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+  {
+    std::lock_guard lock(unreaped_mutex);
+    unreaped.push_back(pid_);
   }
+  reap_finished();
 }
 
 }  // namespace coracle::sandbox
