@@ -4,7 +4,9 @@
 BUILD ?= build
 CORACLE := $(BUILD)/coracle
 
-.PHONY: all deps build run test bench format clean
+PREFIX ?= /usr/local
+
+.PHONY: all deps build run test bench format clean install
 all: build
 
 deps:
@@ -28,6 +30,14 @@ bench: build
 	@benchmarks/build.sh $(CORACLE)
 	@benchmarks/chain.sh $(CORACLE)
 	@benchmarks/vm.sh $(CORACLE)
+
+# The binary, its OCI runtime name (coracle-runc: runc's command line, for
+# podman --runtime and containerd's BinaryName) and the bundled assistants.
+install: build
+	install -D -m 0755 $(CORACLE) $(DESTDIR)$(PREFIX)/bin/coracle
+	ln -sf coracle $(DESTDIR)$(PREFIX)/bin/coracle-runc
+	mkdir -p $(DESTDIR)$(PREFIX)/share/coracle
+	cp -r assistants $(DESTDIR)$(PREFIX)/share/coracle/
 
 format:
 	@clang-format -i $$(git ls-files '*.cc' '*.h')

@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/parse.h"
 #include "image/layer_unpack.h"
+#include "oci_runtime/runtime_cli.h"
 #include "vm/agent.h"
 
 #ifndef CORACLE_VERSION
@@ -46,6 +47,9 @@ std::string named_command(int argc, char** argv) {
 int main(int argc, char** argv) {
   // Inside a micro-VM, the guest kernel runs this binary as its init.
   if (coracle::vm::is_guest_init(argc, argv)) coracle::vm::agent_main();
+  // Called as coracle-runc: the OCI runtime's command line.
+  if (argc > 0 && coracle::oci_runtime::is_runtime_name(argv[0]))
+    return coracle::oci_runtime::runtime_main(argc, argv);
   CLI::App app{"coracle: run OCI images and assistant chains in Linux namespaces, no daemon"};
   app.name("coracle");
   app.set_version_flag("--version", "coracle " CORACLE_VERSION);

@@ -1,0 +1,204 @@
+#include "oci_runtime/runtime_cli.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <string>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "oci_runtime/config.h"
+#include "oci_runtime/documents.h"
+#include "oci_runtime/state.h"
+
+#ifndef CORACLE_VERSION
+#define CORACLE_VERSION "0.0.0"
+#endif
+
+namespace coracle::oci_runtime {
+namespace {
+
+using nlohmann::json;
+
+struct Globals {
+  std::string root = default_state_root();
+  std::string log, log_format = "text";
+  bool debug = false, systemd_cgroup = false;
+};
+
+// Errors as runc reports them: on stderr, and in --log (containerd reads
+// that file, in JSON with --log-format json, when a call fails).
+void report(const Globals& g, const std::string& message) {
+  fprintf(stderr, "coracle-runc: %s\n", message.c_str());
+  if (g.log.empty()) return;
+  char when[64];
+  time_t now = time(nullptr);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  std::string line = g.log_format == "json"
+                         ? json({{"level", "error"}, {"msg", message}, {"time", when}}).dump()
+                         : std::string("time=\"") + when + "\" level=error msg=\"" + message + "\"";
+  line += "\n";
+  FILE* f = fopen(g.log.c_str(), "a");
+  if (!f) return;
+  fputs(line.c_str(), f);
+  fclose(f);
+}
+
+int signal_number(std::string name) {
+  if (name.empty()) return SIGTERM;
+  if (isdigit(static_cast<unsigned char>(name[0]))) {
+    int n = std::stoi(name);
+    if (n <= 0 || n >= NSIG) throw Error("invalid signal " + name);
+    return n;
+  }
+  if (name.rfind("SIG", 0) == 0) name = name.substr(3);
+  for (int n = 1; n < NSIG; ++n)
+    if (const char* abbrev = sigabbrev_np(n); abbrev && name == abbrev) return n;
+  throw Error("invalid signal " + name);
+}
+
+// Sends sig to the container's init if it is still that process.
+void signal_container(const ContainerState& s, int sig) {
+  if (status_of(s) == "stopped") throw Error("container " + s.id + " is not running");
+  if (kill(s.pid, sig) < 0) throw_errno("cannot signal container " + s.id);
+}
+
+}  // namespace
+
+bool is_runtime_name(const char* argv0) {
+  const char* base = strrchr(argv0, '/');
+  base = base ? base + 1 : argv0;
+  return strcmp(base, "coracle-runc") == 0;
+}
+
+int runtime_main(int argc, char** argv) {
+  CLI::App app{"coracle-runc: coracle as an OCI runtime (runc's command line)"};
+  app.name("coracle-runc");
+  app.set_version_flag("-v,--version", "coracle-runc version " CORACLE_VERSION "\nspec: 1.0.2");
+  app.require_subcommand(1);
+  Globals g;
+  app.add_option("--root", g.root, "Where container state is kept");
+  app.add_option("--log", g.log, "Also write errors to this file");
+  app.add_option("--log-format", g.log_format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_flag("--debug", g.debug, "More messages");
+  app.add_flag("--systemd-cgroup", g.systemd_cgroup, "Refused: coracle-runc manages cgroupfs");
+  std::string criu, rootless_global;
+  app.add_option("--criu", criu, "Ignored (no checkpoint support)");
+  app.add_option("--rootless", rootless_global, "Ignored: the config decides");
+
+  std::string id, bundle = ".", signal_name, format = "table";
+  bool force = false, rootless = false, quiet = false, all = false;
+  auto* spec = app.add_subcommand("spec", "Write a config.json to start from");
+  spec->add_option("-b,--bundle", bundle, "Where to write it");
+  spec->add_flag("--rootless", rootless, "For a plain user: a user namespace, fewer mounts");
+  app.add_subcommand("features", "What this runtime supports, as JSON");
+  auto* state = app.add_subcommand("state", "A container's state, as JSON");
+  state->add_option("id", id)->required();
+  auto* list = app.add_subcommand("list", "The containers");
+  list->add_option("-f,--format", format)->check(CLI::IsMember({"table", "json"}));
+  list->add_flag("-q,--quiet", quiet, "Only ids");
+  auto* kill_cmd = app.add_subcommand("kill", "Send a signal to a container's init");
+  kill_cmd->add_option("id", id)->required();
+  kill_cmd->add_option("signal", signal_name, "Default SIGTERM");
+  kill_cmd->add_flag("-a,--all", all, "Every process of the container");
+  auto* del = app.add_subcommand("delete", "Remove a stopped container");
+  del->add_option("id", id)->required();
+  del->add_flag("-f,--force", force, "Kill it first if it runs");
+  // The lifecycle itself comes next (issue 18): these parse runc's flags
+  // and say so, rather than being unknown commands.
+  std::string ignored;
+  std::vector<std::string> rest;
+  std::vector<CLI::App*> later;
+  for (const char* name : {"create", "start", "run", "exec", "ps", "pause", "resume", "update",
+                           "events", "checkpoint", "restore"}) {
+    auto* c = app.add_subcommand(name, "Not yet in coracle-runc");
+    c->allow_extras();
+    later.push_back(c);
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 1;
+  }
+  try {
+    if (g.systemd_cgroup)
+      throw Error(
+          "--systemd-cgroup is not supported: coracle-runc manages cgroupfs (set "
+          "cgroup_manager = \"cgroupfs\")");
+    StateStore store(g.root);
+    if (spec->parsed()) {
+      std::string path = bundle + "/config.json";
+      if (path_exists(path)) throw Error("File " + path + " exists. Remove it first");
+      write_file_atomic(path, default_spec(rootless).dump(2) + "\n", 0644);
+      return 0;
+    }
+    if (app.got_subcommand("features")) {
+      printf("%s\n", features().dump(2).c_str());
+      return 0;
+    }
+    if (state->parsed()) {
+      printf("%s\n", state_json(store.load(id)).dump(2).c_str());
+      return 0;
+    }
+    if (list->parsed()) {
+      auto all_states = store.list();
+      if (format == "json") {
+        json out = json::array();
+        for (const auto& s : all_states) out.push_back(state_json(s));
+        printf("%s\n", out.dump().c_str());
+      } else if (quiet) {
+        for (const auto& s : all_states) printf("%s\n", s.id.c_str());
+      } else {
+        printf("%-12s %-8s %-10s %-40s %-30s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED",
+               "OWNER");
+        for (const auto& s : all_states) {
+          json j = state_json(s);
+          printf("%-12s %-8d %-10s %-40s %-30s %u\n", s.id.c_str(), j["pid"].get<int>(),
+                 j["status"].get<std::string>().c_str(), s.bundle.c_str(), s.created.c_str(),
+                 s.owner);
+        }
+      }
+      return 0;
+    }
+    if (kill_cmd->parsed()) {
+      signal_container(store.load(id), signal_number(signal_name));
+      return 0;
+    }
+    if (del->parsed()) {
+      ContainerState s = store.load(id);
+      std::string status = status_of(s);
+      if (status != "stopped") {
+        if (!force)
+          throw Error("cannot delete container " + id + " that is not stopped: " + status);
+        kill(s.pid, SIGKILL);
+      }
+      store.remove(id);
+      return 0;
+    }
+    for (auto* c : later)
+      if (c->parsed())
+        throw Error("'" + c->get_name() +
+                    "' is not in coracle-runc yet (spec, features, state, "
+                    "list, kill and delete are)");
+  } catch (const Error& e) {
+    report(g, e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    report(g, std::string("internal error: ") + e.what());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace coracle::oci_runtime

@@ -1,0 +1,132 @@
+// The OCI runtime front end's parts without a container: config.json read
+// and checked field by field, `spec`'s document readable by that reader,
+// and the state kept under --root (status from the init's pid and start
+// time).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "oci_runtime/config.h"
+#include "oci_runtime/documents.h"
+#include "oci_runtime/state.h"
+#include "temp_dir.h"
+
+namespace coracle::oci_runtime {
+namespace {
+
+using nlohmann::json;
+
+std::string error_of(const json& config) {
+  try {
+    parse_config(config.dump(), "/bundle");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(OciConfig, SpecsOwnDocumentsAreReadBack) {
+  for (bool rootless : {false, true}) {
+    Config c = parse_config(default_spec(rootless).dump(), "/b");
+    EXPECT_EQ(c.root_path, "/b/rootfs");
+    EXPECT_TRUE(c.root_readonly);
+    ASSERT_TRUE(c.process);
+    EXPECT_EQ(c.process->args, std::vector<std::string>{"sh"});
+    EXPECT_TRUE(c.process->terminal);
+    EXPECT_TRUE(c.process->no_new_privileges);
+    ASSERT_EQ(c.process->rlimits.size(), 1u);
+    EXPECT_EQ(c.process->rlimits[0].type, "RLIMIT_NOFILE");
+    EXPECT_NE(c.linux.find("pid"), nullptr);
+    EXPECT_EQ(c.linux.find("user") != nullptr, rootless);
+    EXPECT_EQ(c.linux.uid_mappings.size(), rootless ? 1u : 0u);
+    EXPECT_FALSE(c.linux.masked_paths.empty());
+  }
+}
+
+TEST(OciConfig, EveryFieldIsCheckedAndNamed) {
+  json good = default_spec(false);
+  EXPECT_EQ(error_of(good), "");
+  auto with = [&](const std::string& pointer, json value) {
+    json j = good;
+    j[json::json_pointer(pointer)] = value;
+    return error_of(j);
+  };
+  EXPECT_EQ(with("/ociVersion", "0.9"),
+            "config.json: ociVersion: '0.9' is not a 1.x runtime spec version");
+  EXPECT_EQ(with("/process/args", json::array()), "config.json: process.args: must not be empty");
+  EXPECT_EQ(with("/process/cwd", "relative"), "config.json: process.cwd: must be an absolute path");
+  EXPECT_EQ(with("/process/user/uid", -1), "config.json: process.user.uid: is out of range");
+  EXPECT_EQ(with("/process/user/uid", 4294967296ull),
+            "config.json: process.user.uid: is out of range");
+  EXPECT_EQ(with("/process/env", json{"NOEQUALS"}),
+            "config.json: process.env: 'NOEQUALS' is not KEY=VALUE");
+  EXPECT_EQ(with("/process/rlimits/0/soft", 2048),
+            "config.json: process.rlimits[0].soft: is above hard");
+  EXPECT_EQ(with("/mounts/0/destination", "proc"),
+            "config.json: mounts[0].destination: must be an absolute path");
+  EXPECT_EQ(with("/linux/namespaces/0/type", "bogus"),
+            "config.json: linux.namespaces[0].type: unknown namespace type 'bogus'");
+  EXPECT_EQ(with("/linux/namespaces/1/type", "pid"),
+            "config.json: linux.namespaces[1].type: pid is given twice");
+  EXPECT_EQ(with("/linux/uidMappings", json{{{"containerID", 0}, {"hostID", 1000}, {"size", 1}}}),
+            "config.json: linux.uidMappings: id mappings need a user namespace");
+  EXPECT_EQ(with("/hooks/prestart", json{{{"path", "hook"}}}),
+            "config.json: hooks.prestart[0].path: must be an absolute path");
+  EXPECT_EQ(with("/root/path", 7), "config.json: root.path: must be a string");
+  json no_root = good;
+  no_root.erase("root");
+  EXPECT_EQ(error_of(no_root), "config.json: root: is required");
+  // A hostname needs a uts namespace of its own.
+  json shared_uts = good;
+  auto& ns = shared_uts["linux"]["namespaces"];
+  for (auto it = ns.begin(); it != ns.end(); ++it)
+    if ((*it)["type"] == "uts") {
+      ns.erase(it);
+      break;
+    }
+  EXPECT_EQ(error_of(shared_uts), "config.json: hostname: needs a new uts namespace");
+  EXPECT_EQ(error_of(json::parse("[1]")), "config.json: must be an object");
+  try {
+    parse_config("{not json", "/b");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "config.json: not valid JSON");
+  }
+}
+
+TEST(OciState, KeptPerIdWithTheStatusOfItsInit) {
+  test::UnitTempDir dir;
+  StateStore store(dir.path + "/root");
+  ContainerState s;
+  s.id = "web-1";
+  s.bundle = "/b";
+  s.rootfs = "/b/rootfs";
+  s.created = "2026-12-01T00:00:00.000000000Z";
+  // This process stands in for a container's init.
+  s.pid = getpid();
+  s.pid_start_time = process_start_time(getpid());
+  ASSERT_GT(s.pid_start_time, 0u);
+  store.create(s);
+  EXPECT_THROW(store.create(s), Error);  // one id, one container
+  ContainerState back = store.load("web-1");
+  EXPECT_EQ(status_of(back), "created");
+  back.started = true;
+  store.save(back);
+  json j = state_json(store.load("web-1"));
+  EXPECT_EQ(j["status"], "running");
+  EXPECT_EQ(j["pid"], getpid());
+  EXPECT_EQ(j["bundle"], "/b");
+  // Another process under the same pid number is not the container.
+  back.pid_start_time += 1;
+  EXPECT_EQ(status_of(back), "stopped");
+  EXPECT_EQ(state_json(back)["pid"], 0);
+  EXPECT_EQ(store.list().size(), 1u);
+  store.remove("web-1");
+  EXPECT_THROW(store.load("web-1"), Error);
+  EXPECT_TRUE(store.list().empty());
+  for (const char* bad : {"", ".", "..", "a/b", "a b"})
+    EXPECT_THROW(check_container_id(bad), Error) << bad;
+}
+
+}  // namespace
+}  // namespace coracle::oci_runtime
