@@ -16,6 +16,8 @@
 #include "oci_runtime/config.h"
 #include "oci_runtime/documents.h"
 #include "oci_runtime/state.h"
+#include "oci_runtime/to_spec.h"
+#include "sandbox/sandbox.h"
 
 #ifndef CORACLE_VERSION
 #define CORACLE_VERSION "0.0.0"
@@ -63,6 +65,69 @@ int signal_number(std::string name) {
   for (int n = 1; n < NSIG; ++n)
     if (const char* abbrev = sigabbrev_np(n); abbrev && name == abbrev) return n;
   throw Error("invalid signal " + name);
+}
+
+std::string now_rfc3339_nano() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  char buf[64];
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + n, sizeof buf - n, ".%09ldZ", ts.tv_nsec);
+  return buf;
+}
+
+struct RunFlags {
+  std::string bundle = ".", pid_file, console_socket;
+  bool detach = false, keep = false, no_pivot = false, no_new_keyring = false;
+  int preserve_fds = 0;
+};
+
+// `run`: create and start in one, in the foreground; the exit status is
+// the container's. Its state exists while it runs (state, kill, list see
+// it) and goes when it ends, unless --keep.
+int run_container(const StateStore& store, const std::string& id, const RunFlags& f) {
+  if (f.detach) throw Error("run --detach is not in coracle-runc yet (create and start are next)");
+  if (!f.console_socket.empty())
+    throw Error(
+        "--console-socket is not in coracle-runc yet: run in the foreground uses this "
+        "terminal");
+  check_container_id(id);
+  std::string bundle = absolute_path(f.bundle);
+  Config config = load_config(bundle);
+  ContainerState s;
+  s.id = id;
+  s.bundle = bundle;
+  s.rootfs = config.root_path;
+  s.created = now_rfc3339_nano();
+  s.owner = geteuid();
+  s.annotations = config.annotations;
+  store.create(s);
+  struct Remove {
+    const StateStore& store;
+    std::string id;
+    bool keep;
+    ~Remove() {
+      if (keep) return;
+      try {
+        store.remove(id);
+      } catch (const Error&) {
+      }
+    }
+  } remove{store, id, f.keep};
+  Mapped mapped = map_config(config, id, store.dir_of(id));
+  sandbox::Hooks hooks;
+  hooks.on_start = [&](sandbox::Started& started) {
+    s.pid = started.init_pid;
+    s.pid_start_time = process_start_time(s.pid);
+    s.started = true;
+    store.save(s);
+    if (!f.pid_file.empty()) write_file_atomic(f.pid_file, std::to_string(s.pid), 0644);
+  };
+  sandbox::Result r = sandbox::run(mapped.spec, hooks);
+  if (!r.message.empty() && r.exit_code == kExitInternal) throw Error(r.message);
+  return r.exit_code;
 }
 
 // Sends sig to the container's init if it is still that process.
@@ -117,9 +182,20 @@ int runtime_main(int argc, char** argv) {
   // and say so, rather than being unknown commands.
   std::string ignored;
   std::vector<std::string> rest;
+  RunFlags run_flags;
+  auto* run = app.add_subcommand("run", "Create and start a container, in the foreground");
+  run->add_option("id", id)->required();
+  run->add_option("-b,--bundle", run_flags.bundle, "The bundle (default .)");
+  run->add_option("--pid-file", run_flags.pid_file, "Write the init's pid here");
+  run->add_option("--console-socket", run_flags.console_socket, "Not yet");
+  run->add_flag("-d,--detach", run_flags.detach, "Not yet");
+  run->add_flag("--keep", run_flags.keep, "Keep the state after it ends");
+  run->add_flag("--no-pivot", run_flags.no_pivot, "Ignored: coracle always pivots");
+  run->add_flag("--no-new-keyring", run_flags.no_new_keyring, "Ignored");
+  run->add_option("--preserve-fds", run_flags.preserve_fds, "Not yet");
   std::vector<CLI::App*> later;
-  for (const char* name : {"create", "start", "run", "exec", "ps", "pause", "resume", "update",
-                           "events", "checkpoint", "restore"}) {
+  for (const char* name : {"create", "start", "exec", "ps", "pause", "resume", "update", "events",
+                           "checkpoint", "restore"}) {
     auto* c = app.add_subcommand(name, "Not yet in coracle-runc");
     c->allow_extras();
     later.push_back(c);
@@ -171,6 +247,10 @@ int runtime_main(int argc, char** argv) {
       }
       return 0;
     }
+    if (run->parsed()) {
+      if (run_flags.preserve_fds) throw Error("--preserve-fds is not in coracle-runc yet");
+      return run_container(store, id, run_flags);
+    }
     if (kill_cmd->parsed()) {
       signal_container(store.load(id), signal_number(signal_name));
       return 0;
@@ -189,8 +269,8 @@ int runtime_main(int argc, char** argv) {
     for (auto* c : later)
       if (c->parsed())
         throw Error("'" + c->get_name() +
-                    "' is not in coracle-runc yet (spec, features, state, "
-                    "list, kill and delete are)");
+                    "' is not in coracle-runc yet (spec, features, run, state, list, "
+                    "kill and delete are)");
   } catch (const Error& e) {
     report(g, e.what());
     return 1;

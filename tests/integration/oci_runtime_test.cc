@@ -1,7 +1,9 @@
 // coracle as an OCI runtime, through its runc command line (the binary run
 // as coracle-runc): what exists so far: spec, features, state, list, kill,
-// delete, runc's global flags and its error log for containerd.
+// delete, run in the foreground, runc's global flags and its error log for
+// containerd.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
 
@@ -50,6 +52,47 @@ TEST(OciRuntime, RuncsCommandLineForTheDocumentsAndTheState) {
   EXPECT_NE(out.find("cgroup_manager = \"cgroupfs\""), std::string::npos) << out;
   // Called as coracle, the same binary is coracle's own command line.
   EXPECT_EQ(coracle({"--version"}).exit_code, 0);
+}
+
+TEST(OciRuntime, RunABundleInTheForeground) {
+  // A bundle as an engine lays it out: a rootfs (the host's static
+  // busybox) and a config.json from `spec`, changed as podman would.
+  TempDir work;
+  std::string root = work.path() + "/state", bundle = work.path() + "/bundle";
+  mkdir_p(bundle + "/rootfs/bin");
+  run_sh("cp /bin/busybox " + bundle + "/rootfs/bin/ && ln -s busybox " + bundle +
+         "/rootfs/bin/sh && ln -s busybox " + bundle + "/rootfs/bin/touch && ln -s busybox " +
+         bundle + "/rootfs/bin/hostname");
+  run_sh(runc() + " spec --bundle " + bundle);
+  json config = json::parse(read_file(bundle + "/config.json"));
+  config["process"]["terminal"] = false;
+  config["process"]["args"] = {"sh", "-c", "echo hi from $(hostname); touch /made; exit 3"};
+  config["root"]["readonly"] = false;
+  config["hostname"] = "oci-box";
+  write_file_atomic(bundle + "/config.json", config.dump());
+  std::string out = run_sh("cd " + bundle + " && " + runc() + " --root " + root +
+                           " run --pid-file " + work.path() + "/pid c1; echo status=$?");
+  EXPECT_EQ(out, "hi from oci-box\nstatus=3\n");
+  // It wrote into the bundle's rootfs, as host root's own file.
+  struct stat st;
+  ASSERT_EQ(stat((bundle + "/rootfs/made").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);
+  EXPECT_GT(std::stoi(read_file(work.path() + "/pid")), 1);
+  // Gone when it ends, unless kept; a kept one is stopped, and deleted.
+  EXPECT_EQ(run_sh(runc() + " --root " + root + " list -q"), "");
+  run_sh(runc() + " --root " + root + " run --keep -b " + bundle + " c2 || true");
+  EXPECT_EQ(json::parse(run_sh(runc() + " --root " + root + " state c2"))["status"], "stopped");
+  run_sh(runc() + " --root " + root + " delete c2");
+  EXPECT_EQ(run_sh(runc() + " --root " + root + " list -q"), "");
+  // An unsupported request is refused naming the field, nothing left.
+  config["linux"]["sysctl"] = {{"net.ipv4.ip_forward", "1"}};
+  write_file_atomic(bundle + "/config.json", config.dump());
+  out = run_sh(runc() + " --root " + root + " run -b " + bundle + " c3 2>&1; echo status=$?");
+  EXPECT_NE(out.find("config.json: linux.sysctl: sysctls (not supported by coracle-runc yet)"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("status=1"), std::string::npos);
+  EXPECT_EQ(run_sh(runc() + " --root " + root + " list -q"), "");
 }
 
 }  // namespace

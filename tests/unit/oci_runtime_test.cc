@@ -3,12 +3,16 @@
 // and the state kept under --root (status from the init's pid and start
 // time).
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "common/error.h"
 #include "oci_runtime/config.h"
 #include "oci_runtime/documents.h"
 #include "oci_runtime/state.h"
+#include "oci_runtime/to_spec.h"
 #include "temp_dir.h"
 
 namespace coracle::oci_runtime {
@@ -126,6 +130,77 @@ TEST(OciState, KeptPerIdWithTheStatusOfItsInit) {
   EXPECT_TRUE(store.list().empty());
   for (const char* bad : {"", ".", "..", "a/b", "a b"})
     EXPECT_THROW(check_container_id(bad), Error) << bad;
+}
+
+TEST(OciMapping, TheConfigBecomesASandboxSpecWithCoraclesDefaults) {
+  test::UnitTempDir dir;
+  mkdir_p(dir.path + "/bundle/rootfs");
+  json j = default_spec(false);
+  j["process"]["args"] = {"/bin/server", "--port", "80"};
+  j["mounts"].push_back({{"destination", "/data"},
+                         {"type", "bind"},
+                         {"source", "/srv/data"},
+                         {"options", {"rbind", "ro"}}});
+  j["mounts"].push_back({{"destination", "/run"},
+                         {"type", "tmpfs"},
+                         {"source", "tmpfs"},
+                         {"options", {"nosuid", "size=64m", "mode=755"}}});
+  j["linux"]["resources"]["memory"] = {{"limit", 268435456}};
+  j["linux"]["resources"]["pids"] = {{"limit", 100}};
+  j["linux"]["resources"]["cpu"] = {{"quota", 50000}, {"period", 100000}};
+  j["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_ALLOW"}};
+  Config c = parse_config(j.dump(), dir.path + "/bundle");
+  Mapped m = map_config(c, "web-1", dir.path);
+  const sandbox::Spec& s = m.spec;
+  EXPECT_EQ(s.rootfs, dir.path + "/bundle/rootfs");
+  EXPECT_TRUE(s.read_only_rootfs);
+  EXPECT_EQ(s.argv, (std::vector<std::string>{"/bin/server", "--port", "80"}));
+  EXPECT_TRUE(s.tty);
+  EXPECT_EQ(s.hostname, "coracle");
+  EXPECT_EQ(s.cap_drop, std::vector<std::string>{"ALL"});
+  EXPECT_EQ(s.cap_add.size(), 3u);
+  ASSERT_EQ(s.rlimits.size(), 1u);
+  EXPECT_EQ(s.rlimits[0].resource, RLIMIT_NOFILE);
+  EXPECT_EQ(s.net, sandbox::NetMode::Private);
+  ASSERT_EQ(s.volumes.size(), 1u);
+  EXPECT_EQ(s.volumes[0].source, "/srv/data");
+  EXPECT_TRUE(s.volumes[0].read_only);
+  ASSERT_EQ(s.tmpfs.size(), 1u);
+  EXPECT_EQ(s.tmpfs[0].size_bytes, 64u << 20);
+  EXPECT_EQ(s.tmpfs[0].mode, 0755u);
+  EXPECT_EQ(*s.limits.memory_bytes, 268435456u);
+  EXPECT_EQ(*s.limits.pids, 100u);
+  EXPECT_DOUBLE_EQ(*s.limits.cpus, 0.5);
+  EXPECT_EQ(s.seccomp_profile, dir.path + "/seccomp.json");
+  EXPECT_EQ(json::parse(read_file(s.seccomp_profile))["defaultAction"], "SCMP_ACT_ALLOW");
+  EXPECT_NE(
+      std::find(m.notes.begin(), m.notes.end(), "linux.namespaces: a user namespace is added"),
+      m.notes.end());
+
+  // What the sandbox cannot do yet is refused, naming the field.
+  auto refused = [&](json config) {
+    try {
+      map_config(parse_config(config.dump(), dir.path + "/bundle"), "x", dir.path);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  json joined = default_spec(false);
+  joined["linux"]["namespaces"][1]["path"] = "/proc/1/ns/net";
+  EXPECT_NE(refused(joined).find("linux.namespaces: joining the network namespace"),
+            std::string::npos);
+  json host_pid = default_spec(false);
+  host_pid["linux"]["namespaces"].erase(0);
+  EXPECT_NE(refused(host_pid).find("the host's pid namespace"), std::string::npos);
+  json nfs = default_spec(false);
+  nfs["mounts"].push_back({{"destination", "/n"}, {"type", "nfs"}, {"source", "h:/x"}});
+  EXPECT_NE(refused(nfs).find("mounts[7].type: a nfs mount at /n"), std::string::npos);
+  // No network namespace in the config: the host's network.
+  json host_net = default_spec(false);
+  host_net["linux"]["namespaces"].erase(1);
+  EXPECT_EQ(map_config(parse_config(host_net.dump(), dir.path + "/bundle"), "x", dir.path).spec.net,
+            sandbox::NetMode::Host);
 }
 
 }  // namespace

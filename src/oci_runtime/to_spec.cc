@@ -1,0 +1,167 @@
+#include "oci_runtime/to_spec.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <map>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/parse.h"
+
+namespace coracle::oci_runtime {
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void refuse(const std::string& field, const std::string& why) {
+  throw Error("config.json: " + field + ": " + why + " (not supported by coracle-runc yet)");
+}
+
+bool has(const std::vector<std::string>& options, const char* o) {
+  return std::find(options.begin(), options.end(), o) != options.end();
+}
+
+int rlimit_resource(const std::string& name, const std::string& field) {
+  static const std::map<std::string, int> kNames = {
+      {"RLIMIT_CPU", RLIMIT_CPU},           {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+      {"RLIMIT_DATA", RLIMIT_DATA},         {"RLIMIT_STACK", RLIMIT_STACK},
+      {"RLIMIT_CORE", RLIMIT_CORE},         {"RLIMIT_RSS", RLIMIT_RSS},
+      {"RLIMIT_NPROC", RLIMIT_NPROC},       {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},   {"RLIMIT_AS", RLIMIT_AS},
+      {"RLIMIT_LOCKS", RLIMIT_LOCKS},       {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+      {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},     {"RLIMIT_RTTIME", RLIMIT_RTTIME}};
+  auto it = kNames.find(name);
+  if (it == kNames.end()) throw Error("config.json: " + field + ": unknown rlimit " + name);
+  return it->second;
+}
+
+// The file systems every sandbox has anyway, in the places runtimes put
+// them: the config's entries for them are what the sandbox does already.
+bool is_standard_mount(const Mount& m) {
+  static const std::map<std::string, std::vector<std::string>> kStandard = {
+      {"/proc", {"proc"}},
+      {"/dev", {"tmpfs"}},
+      {"/dev/pts", {"devpts"}},
+      {"/dev/shm", {"tmpfs", "bind"}},
+      {"/dev/mqueue", {"mqueue"}},
+      {"/sys", {"sysfs", "none", "bind"}},
+      {"/sys/fs/cgroup", {"cgroup", "cgroup2"}}};
+  auto it = kStandard.find(clean_path(m.destination));
+  return it != kStandard.end() &&
+         std::find(it->second.begin(), it->second.end(), m.type) != it->second.end();
+}
+
+void map_mount(const Mount& m, size_t index, sandbox::Spec& spec) {
+  std::string field = "mounts[" + std::to_string(index) + "]";
+  if (is_standard_mount(m)) return;
+  bool bind = m.type == "bind" || has(m.options, "bind") || has(m.options, "rbind");
+  if (bind) {
+    if (m.source.empty() || m.source[0] != '/')
+      throw Error("config.json: " + field + ".source: a bind needs an absolute host path");
+    spec.volumes.push_back({m.source, m.destination, has(m.options, "ro")});
+    return;
+  }
+  if (m.type == "tmpfs") {
+    sandbox::TmpfsMount t;
+    t.target = m.destination;
+    t.read_only = has(m.options, "ro");
+    t.noexec = has(m.options, "noexec");
+    for (const auto& o : m.options) {
+      if (o.rfind("size=", 0) == 0) t.size_bytes = parse_bytes(o.substr(5));
+      if (o.rfind("mode=", 0) == 0)
+        t.mode = static_cast<unsigned>(std::stoul(o.substr(5), nullptr, 8));
+    }
+    spec.tmpfs.push_back(t);
+    return;
+  }
+  refuse(field + ".type", "a " + m.type + " mount at " + m.destination);
+}
+
+void map_resources(const json& r, sandbox::Spec& spec) {
+  if (!r.is_object()) return;
+  if (auto m = r.find("memory"); m != r.end() && m->is_object())
+    if (auto l = m->find("limit"); l != m->end() && l->is_number_integer() && l->get<int64_t>() > 0)
+      spec.limits.memory_bytes = l->get<uint64_t>();
+  if (auto p = r.find("pids"); p != r.end() && p->is_object())
+    if (auto l = p->find("limit"); l != p->end() && l->is_number_integer() && l->get<int64_t>() > 0)
+      spec.limits.pids = l->get<uint64_t>();
+  if (auto c = r.find("cpu"); c != r.end() && c->is_object()) {
+    auto quota = c->find("quota"), period = c->find("period");
+    if (quota != c->end() && quota->is_number_integer() && quota->get<int64_t>() > 0 &&
+        period != c->end() && period->is_number_integer() && period->get<int64_t>() > 0)
+      spec.limits.cpus =
+          static_cast<double>(quota->get<int64_t>()) / static_cast<double>(period->get<int64_t>());
+  }
+}
+
+}  // namespace
+
+Mapped map_config(const Config& c, const std::string& id, const std::string& state_dir) {
+  Mapped out;
+  sandbox::Spec& spec = out.spec;
+  if (!c.process) throw Error("config.json: process: is required to run a container");
+  const Process& p = *c.process;
+
+  // The rootfs the engine prepared, written in place (no overlay of our
+  // own), or read-only as asked.
+  if (!is_directory(c.root_path))
+    throw Error("config.json: root.path: " + c.root_path + " is not a directory");
+  spec.rootfs = c.root_path;
+  spec.read_only_rootfs = c.root_readonly;
+  spec.rootfs_is_private_copy = !c.root_readonly;
+
+  spec.argv = p.args;
+  spec.env = p.env;
+  spec.workdir = p.cwd;
+  spec.uid = p.user.uid;
+  spec.gid = p.user.gid;
+  if (!p.user.additional_gids.empty())
+    refuse("process.user.additionalGids", "supplementary groups");
+  spec.tty = p.terminal;
+  for (size_t i = 0; i < p.rlimits.size(); ++i) {
+    const Rlimit& r = p.rlimits[i];
+    spec.rlimits.push_back({rlimit_resource(r.type, "process.rlimits[" + std::to_string(i) + "]"),
+                            static_cast<rlim_t>(r.soft), static_cast<rlim_t>(r.hard)});
+  }
+  // The bounding set decides (the sandbox gives root the same sets).
+  if (p.capabilities) {
+    spec.cap_drop = {"ALL"};
+    spec.cap_add = p.capabilities->bounding;
+  }
+  if (!p.no_new_privileges) out.notes.push_back("process.noNewPrivileges: always set by coracle");
+  if (!p.apparmor_profile.empty() || !p.selinux_label.empty())
+    out.notes.push_back("process.apparmorProfile/selinuxLabel: ignored (neither is enforced here)");
+  spec.hostname = c.hostname.empty() ? id : c.hostname;
+
+  // Namespaces: new ones of every kind; the config may leave one out only
+  // for the network (the host's).
+  for (const auto& ns : c.linux.namespaces)
+    if (!ns.path.empty())
+      refuse("linux.namespaces", "joining the " + ns.type + " namespace at " + ns.path);
+  for (const char* type : {"pid", "mount", "ipc", "uts"})
+    if (!c.linux.find(type))
+      refuse("linux.namespaces", std::string("the host's ") + type + " namespace");
+  spec.net = c.linux.find("network") ? sandbox::NetMode::Private : sandbox::NetMode::Host;
+  if (!c.linux.find("user")) out.notes.push_back("linux.namespaces: a user namespace is added");
+  if (!c.linux.uid_mappings.empty() || !c.linux.gid_mappings.empty())
+    refuse("linux.uidMappings", "the config's own id mappings");
+  if (!c.linux.sysctl.empty()) refuse("linux.sysctl", "sysctls");
+
+  for (size_t i = 0; i < c.mounts.size(); ++i) map_mount(c.mounts[i], i, spec);
+  map_resources(c.linux.resources, spec);
+  // The config's filter replaces coracle's default; none keeps the default.
+  if (!c.linux.seccomp.is_null()) {
+    std::string profile = state_dir + "/seccomp.json";
+    write_file_atomic(profile, c.linux.seccomp.dump(), 0600);
+    spec.seccomp_profile = profile;
+  } else {
+    out.notes.push_back("linux.seccomp: coracle's default filter");
+  }
+  // Its own /tmp is the rootfs's, as in any OCI container.
+  spec.tmp_tmpfs = false;
+  return out;
+}
+
+}  // namespace coracle::oci_runtime
