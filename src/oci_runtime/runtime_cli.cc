@@ -1,5 +1,6 @@
 #include "oci_runtime/runtime_cli.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/unique_fd.h"
 #include "oci_runtime/config.h"
 #include "oci_runtime/documents.h"
 #include "oci_runtime/state.h"
@@ -84,11 +86,84 @@ struct RunFlags {
   int preserve_fds = 0;
 };
 
+std::string cgroup_name_of(const std::string& id) {
+  return "coracle-oci-" + id;
+}
+
+// `create`: the container set up and waiting (its init blocked on
+// ROOT/ID/exec.fifo, as runc's), this call returning; `start` lets it go.
+void create_container(const StateStore& store, const std::string& id, const RunFlags& f) {
+  if (!f.console_socket.empty())
+    throw Error("--console-socket is not in coracle-runc yet (a container with a terminal)");
+  check_container_id(id);
+  std::string bundle = absolute_path(f.bundle);
+  Config config = load_config(bundle);
+  if (config.process && config.process->terminal)
+    throw Error(
+        "config.json: process.terminal: a terminal needs --console-socket, which is not "
+        "in coracle-runc yet");
+  ContainerState s;
+  s.id = id;
+  s.bundle = bundle;
+  s.rootfs = config.root_path;
+  s.created = now_rfc3339_nano();
+  s.owner = geteuid();
+  s.annotations = config.annotations;
+  store.create(s);
+  try {
+    std::string fifo = store.dir_of(id) + "/exec.fifo";
+    // Written by the container's init (its root is an unprivileged host
+    // uid), read by start (root): runc's mode.
+    if (mkfifo(fifo.c_str(), 0622) < 0 || chmod(fifo.c_str(), 0622) < 0)
+      throw_errno("cannot make " + fifo);
+    Mapped mapped = map_config(config, id, store.dir_of(id));
+    mapped.spec.start_fifo = fifo;
+    mapped.spec.forward_signals = false;
+    mapped.spec.limits.cgroup_name = cgroup_name_of(id);
+    sandbox::Result r = sandbox::run(mapped.spec);
+    if (r.init_pid <= 0)
+      throw Error(r.message.empty() ? "the container could not be created" : r.message);
+    s.pid = r.init_pid;
+    s.pid_start_time = process_start_time(s.pid);
+    store.save(s);
+    if (!f.pid_file.empty()) write_file_atomic(f.pid_file, std::to_string(s.pid), 0644);
+  } catch (...) {
+    sandbox::destroy_cgroup(cgroup_name_of(id));
+    store.remove(id);
+    throw;
+  }
+}
+
+void start_container(const StateStore& store, const std::string& id) {
+  ContainerState s = store.load(id);
+  std::string status = status_of(s);
+  if (status != "created") throw Error("cannot start a container that is " + status);
+  std::string fifo = store.dir_of(id) + "/exec.fifo";
+  // Opening the FIFO for reading is what lets init go on; its byte says
+  // it did. Not blocking, so an init that died is noticed.
+  UniqueFd r(open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!r) throw_errno("cannot open " + fifo);
+  for (int waited = 0;; waited += 10) {
+    char byte;
+    if (read(r.get(), &byte, 1) == 1) break;
+    if (status_of(s) == "stopped") throw Error("container " + id + " ended before it started");
+    if (waited > 10000) throw Error("container " + id + " did not start");
+    usleep(10000);
+  }
+  s.started = true;
+  store.save(s);
+  unlink(fifo.c_str());
+}
+
 // `run`: create and start in one, in the foreground; the exit status is
 // the container's. Its state exists while it runs (state, kill, list see
 // it) and goes when it ends, unless --keep.
 int run_container(const StateStore& store, const std::string& id, const RunFlags& f) {
-  if (f.detach) throw Error("run --detach is not in coracle-runc yet (create and start are next)");
+  if (f.detach) {
+    create_container(store, id, f);
+    start_container(store, id);
+    return 0;
+  }
   if (!f.console_socket.empty())
     throw Error(
         "--console-socket is not in coracle-runc yet: run in the foreground uses this "
@@ -193,9 +268,19 @@ int runtime_main(int argc, char** argv) {
   run->add_flag("--no-pivot", run_flags.no_pivot, "Ignored: coracle always pivots");
   run->add_flag("--no-new-keyring", run_flags.no_new_keyring, "Ignored");
   run->add_option("--preserve-fds", run_flags.preserve_fds, "Not yet");
+  auto* create = app.add_subcommand("create", "Set a container up; `start` runs its process");
+  create->add_option("id", id)->required();
+  create->add_option("-b,--bundle", run_flags.bundle, "The bundle (default .)");
+  create->add_option("--pid-file", run_flags.pid_file, "Write the init's pid here");
+  create->add_option("--console-socket", run_flags.console_socket, "Not yet");
+  create->add_flag("--no-pivot", run_flags.no_pivot, "Ignored: coracle always pivots");
+  create->add_flag("--no-new-keyring", run_flags.no_new_keyring, "Ignored");
+  create->add_option("--preserve-fds", run_flags.preserve_fds, "Not yet");
+  auto* start = app.add_subcommand("start", "Run a created container's process");
+  start->add_option("id", id)->required();
   std::vector<CLI::App*> later;
-  for (const char* name : {"create", "start", "exec", "ps", "pause", "resume", "update", "events",
-                           "checkpoint", "restore"}) {
+  for (const char* name :
+       {"exec", "ps", "pause", "resume", "update", "events", "checkpoint", "restore"}) {
     auto* c = app.add_subcommand(name, "Not yet in coracle-runc");
     c->allow_extras();
     later.push_back(c);
@@ -247,6 +332,15 @@ int runtime_main(int argc, char** argv) {
       }
       return 0;
     }
+    if (create->parsed()) {
+      if (run_flags.preserve_fds) throw Error("--preserve-fds is not in coracle-runc yet");
+      create_container(store, id, run_flags);
+      return 0;
+    }
+    if (start->parsed()) {
+      start_container(store, id);
+      return 0;
+    }
     if (run->parsed()) {
       if (run_flags.preserve_fds) throw Error("--preserve-fds is not in coracle-runc yet");
       return run_container(store, id, run_flags);
@@ -263,14 +357,15 @@ int runtime_main(int argc, char** argv) {
           throw Error("cannot delete container " + id + " that is not stopped: " + status);
         kill(s.pid, SIGKILL);
       }
+      sandbox::destroy_cgroup(cgroup_name_of(id));
       store.remove(id);
       return 0;
     }
     for (auto* c : later)
       if (c->parsed())
         throw Error("'" + c->get_name() +
-                    "' is not in coracle-runc yet (spec, features, run, state, list, "
-                    "kill and delete are)");
+                    "' is not in coracle-runc yet (spec, features, create, start, run, state, "
+                    "list, kill and delete are)");
   } catch (const Error& e) {
     report(g, e.what());
     return 1;

@@ -95,7 +95,7 @@ void remove_cgroup_dir(const std::string& dir) {
 
 std::unique_ptr<Cgroup> Cgroup::create(const Limits& limits) {
   std::unique_ptr<Cgroup> cg(new Cgroup());
-  std::string name = next_name();
+  std::string name = limits.cgroup_name.empty() ? next_name() : limits.cgroup_name;
   if (is_unified()) {
     cg->v2_ = true;
     std::string base = v2_base();
@@ -229,6 +229,32 @@ void sweep_cgroups() {
       remove_cgroup_dir(path);
     }
     closedir(dir);
+  }
+}
+
+void destroy_cgroup(const std::string& name) {
+  std::vector<std::string> bases;
+  if (is_unified()) {
+    bases.push_back(v2_base());
+  } else {
+    auto own = own_cgroups();
+    for (const char* c : {"memory", "pids", "cpu", "devices"}) bases.push_back(v1_base(own, c));
+  }
+  for (const auto& base : bases) {
+    std::string path = base + "/" + name;
+    if (!is_directory(path)) continue;
+    int kill_fd = open((path + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC);
+    if (kill_fd >= 0) {
+      (void)!write(kill_fd, "1", 1);
+      close(kill_fd);
+    } else {
+      try {
+        for (const auto& p : split(read_file(path + "/cgroup.procs"), '\n'))
+          if (!p.empty()) kill(static_cast<pid_t>(parse_uint(p, "pid")), SIGKILL);
+      } catch (const Error&) {
+      }
+    }
+    remove_cgroup_dir(path);
   }
 }
 

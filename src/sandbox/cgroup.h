@@ -23,6 +23,8 @@ class Cgroup {
   // do) when the limits cannot be had here.
   static std::unique_ptr<Cgroup> create(const Limits& limits);
   ~Cgroup();  // removes the directories
+  // Leaves the cgroup in place (a sandbox that outlives its runner).
+  void release() { dirs_.clear(); }
   Cgroup(const Cgroup&) = delete;
   Cgroup& operator=(const Cgroup&) = delete;
 

@@ -242,8 +242,10 @@ int open_sandbox_pty(const ChildContext& ctx) {
         done.exit_code = WEXITSTATUS(status);
       }
       send_msg(ctx.sync_fd, done);
-      // Leaving PID 1 kills whatever else still runs in the namespace.
-      _exit(0);
+      // Leaving PID 1 kills whatever else still runs in the namespace. A
+      // detached init's status is the container's (its parent is then an
+      // engine's monitor, conmon or a shim, which reads it).
+      _exit(ctx.start_fifo_fd >= 0 ? done.exit_code : 0);
     }
   }
 }
@@ -267,8 +269,10 @@ void scrub_process_strings(const ChildContext& ctx) {
 }
 
 void child_main(const ChildContext& ctx) {
-  // The sandbox dies with its runner, even on SIGKILL.
-  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  // The sandbox dies with its runner, even on SIGKILL (unless it is to
+  // outlive it: an OCI runtime's create returns with the container made).
+  bool detached = ctx.start_fifo_fd >= 0;
+  if (!detached) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   scrub_process_strings(ctx);
 
   // The network namespace is made here, not by clone3: its setup is the
@@ -305,9 +309,11 @@ void child_main(const ChildContext& ctx) {
   // Changing credentials clears the parent-death signal (commit_creds):
   // arm it again, then make sure the runner did not die in between (its end
   // of the socket would be closed).
-  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  char peek;
-  if (recv(ctx.sync_fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 0) _exit(125);
+  if (!detached) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    char peek;
+    if (recv(ctx.sync_fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 0) _exit(125);
+  }
   if (ctx.setgroups_allowed && raw_clear_groups() < 0)
     fail(ctx, errno, "clear supplementary groups");
   if (sethostname(ctx.hostname, strlen(ctx.hostname)) < 0) fail(ctx, errno, "set the hostname");
@@ -349,6 +355,22 @@ void child_main(const ChildContext& ctx) {
   // Shares init's memory and suspends init until the exec: no page tables
   // copied, no copy-on-write faults. Safe because init does nothing
   // meanwhile, and the command writes only its own stack.
+  if (detached) {
+    // Made: the runner may go. The command starts when `start` opens the
+    // FIFO for reading; this open blocks until then. (It is reopened
+    // through /proc: the host path is outside the new root.)
+    Msg ready{};
+    ready.type = MsgType::Ready;
+    send_msg(ctx.sync_fd, ready);
+    char path[40];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", ctx.start_fifo_fd);
+    int fifo = open(path, O_WRONLY | O_CLOEXEC);
+    if (fifo < 0) _exit(125);
+    (void)!write(fifo, "0", 1);
+    close(fifo);
+    close(ctx.start_fifo_fd);
+  }
+
   CommandStart start{&ctx, -1};
   if (ctx.tty) {
     start.tty_slave = open_sandbox_pty(ctx);

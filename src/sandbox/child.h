@@ -52,6 +52,11 @@ struct ChildContext {
   // arguments, -e values). Zero when unknown.
   uintptr_t arg_start = 0, arg_end = 0, env_start = 0, env_end = 0;
   bool tty = false;  // Spec::tty: the command gets a pty of the sandbox's devpts
+  // Spec::start_fifo: an O_PATH fd of the FIFO (else -1). The sandbox then
+  // outlives its runner (no parent-death signal): init says Ready, waits
+  // until someone opens the FIFO for reading (`coracle-runc start`), then
+  // starts the command, and exits with its status.
+  int start_fifo_fd = -1;
 };
 
 [[noreturn]] void child_main(const ChildContext& ctx);

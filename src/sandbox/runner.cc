@@ -75,6 +75,8 @@ class InitProcess {
     reap();
   }
   pid_t pid() const { return pid_; }
+  // Leaves the process running (a sandbox that outlives its runner).
+  void release() { reaped_ = true; }
   int pidfd() const { return pidfd_.get(); }
   void signal(int sig) { syscall(SYS_pidfd_send_signal, pidfd_.get(), sig, nullptr, 0); }
   siginfo_t reap() {
@@ -133,6 +135,7 @@ std::string describe_failure(const Msg& m) {
 }
 
 struct Outcome {
+  bool ready = false;  // Spec::start_fifo: set up, waiting for start
   std::optional<Msg> failure, exited;
   std::optional<std::string> hook_error;  // on_start failed: the sandbox was killed
   bool timed_out = false;
@@ -179,6 +182,9 @@ void wait_for_exit(InitProcess& init, int sock, const SignalForwarding& signals,
         if (!out.failure) out.failure = msg;
       } else if (msg.type == MsgType::Exited) {
         out.exited = msg;
+      } else if (msg.type == MsgType::Ready && !spec.start_fifo.empty()) {
+        out.ready = true;
+        return;
       } else if (msg.type == MsgType::Listener && msg.nfds == 1) {
         watch.listener.reset(passed);
         passed = -1;
@@ -292,6 +298,15 @@ Result run(const Spec& spec, const Hooks& hooks) {
     if (!hooks.on_start) throw Error("notify_syscalls needs a Hooks::on_start to answer them");
     notify = notify_program(spec.notify_syscalls);
   }
+  UniqueFd start_fifo;
+  if (!spec.start_fifo.empty()) {
+    if (spec.tty || spec.keep_upper || spec.net == NetMode::Pasta || !spec.notify_syscalls.empty())
+      throw Error(
+          "a sandbox started later cannot have a tty, keep its upper dir, use pasta or "
+          "notify syscalls");
+    start_fifo.reset(open(spec.start_fifo.c_str(), O_PATH | O_CLOEXEC));
+    if (!start_fifo) throw_errno("cannot open " + spec.start_fifo);
+  }
   Limits limits = spec.limits;
   limits.devices = device_rules(spec, ids.rootful);
   std::unique_ptr<Cgroup> cgroup = limits.any() ? Cgroup::create(limits) : nullptr;
@@ -334,6 +349,7 @@ Result run(const Spec& spec, const Hooks& hooks) {
   if (host_writes) ctx.guard = &host_write_guard_program();
   ctx.factory_fd = child_factory.get();
   ctx.tty = spec.tty;
+  ctx.start_fifo_fd = start_fifo ? start_fifo.get() : -1;
   ctx.hostname = spec.hostname.c_str();
   ctx.uid = spec.uid;
   ctx.gid = spec.gid;
@@ -431,6 +447,13 @@ Result run(const Spec& spec, const Hooks& hooks) {
   }
   Outcome out;
   wait_for_exit(init, sock.get(), signals, spec, hooks, watch, out, tty.get());
+  if (out.ready) {
+    // Made, waiting for start: it outlives this runner, cgroup and all.
+    result.init_pid = init.pid();
+    init.release();
+    if (cgroup) cgroup->release();
+    return result;
+  }
   result.wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   result.timed_out = out.timed_out;
   if (cgroup) {

@@ -80,6 +80,10 @@ struct Limits {
   // Not empty: a device cgroup allowing these nodes and no other
   // (device_cgroup.h). The runner fills it for a sandbox with --device.
   std::vector<DeviceRule> devices;
+  // The cgroup's name. Empty: coracle-<runner pid>-<n>, removed with its
+  // run (or swept once that runner is gone); set (an OCI container's): it
+  // outlives the runner and is removed by destroy_cgroup().
+  std::string cgroup_name;
   bool any() const { return memory_bytes || pids || cpus || !devices.empty(); }
 };
 
@@ -153,6 +157,12 @@ struct Spec {
   // overlay rootfs. Its files keep the sandbox's host ids: the caller
   // removes it with remove_mapped_tree (common/userns.h).
   std::string upper_dir;
+  // An OCI runtime's create/start split: a FIFO (mode 0622) on the host.
+  // run() returns once the sandbox is set up (Result::init_pid), leaving it
+  // to outlive the runner; its command starts when someone opens the FIFO
+  // for reading, and init then exits with the command's status. Not with
+  // tty, keep_upper, pasta or notify_syscalls.
+  std::string start_fifo;
 };
 
 // The default bound of the writable layer and of /tmp, each (documented in
@@ -173,6 +183,7 @@ struct UpperDir {
 
 struct Result {
   int exit_code = 0;    // the command's, 128+N for signal N, 125/126/127
+  int init_pid = 0;     // Spec::start_fifo: the waiting sandbox's init
   int term_signal = 0;  // N when killed by signal N
   bool oom_killed = false;
   bool timed_out = false;
@@ -200,6 +211,10 @@ struct Hooks {
 // message, not as exceptions; a bad spec (missing rootfs, bad profile) throws
 // coracle::Error before anything starts.
 Result run(const Spec& spec, const Hooks& hooks = {});
+
+// Kills what is left in the named cgroup (Limits::cgroup_name) and removes
+// it; nothing when there is none.
+void destroy_cgroup(const std::string& name);
 
 // Can this kernel mount overlayfs? (Loaded, or available as a module.)
 // Without it, images run on a flattened private copy (rootfs_is_private_copy).

@@ -17,6 +17,7 @@ enum class MsgType : uint32_t {
   SocketReply,    // init → parent: the sockets, or err
   Upper,          // child → parent, before the command starts: the upper dir fd
   Pty,            // init → parent, before the command starts: the pty master
+  Ready,          // init → parent, Spec::start_fifo: set up, waiting for start
 };
 
 // Image layers plus volumes; the kernel passes at most 253 (SCM_MAX_FD).

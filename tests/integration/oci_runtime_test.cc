@@ -1,9 +1,10 @@
 // coracle as an OCI runtime, through its runc command line (the binary run
-// as coracle-runc): what exists so far: spec, features, state, list, kill,
-// delete, run in the foreground, runc's global flags and its error log for
-// containerd.
+// as coracle-runc): what exists so far: spec, features, create and start,
+// run (foreground or detached), state, list, kill, delete, runc's global
+// flags and its error log for containerd.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -46,8 +47,8 @@ TEST(OciRuntime, RuncsCommandLineForTheDocumentsAndTheState) {
   EXPECT_EQ(line["msg"], "container nope does not exist");
   // runc's other commands parse and say they are not here yet; systemd
   // cgroups are refused with the setting to change.
-  out = run_sh(runc() + " --root " + root + " create --bundle " + bundle + " c1 2>&1; echo $?");
-  EXPECT_NE(out.find("'create' is not in coracle-runc yet"), std::string::npos) << out;
+  out = run_sh(runc() + " --root " + root + " exec c1 ls 2>&1; echo $?");
+  EXPECT_NE(out.find("'exec' is not in coracle-runc yet"), std::string::npos) << out;
   out = run_sh(runc() + " --systemd-cgroup --root " + root + " list 2>&1; echo $?");
   EXPECT_NE(out.find("cgroup_manager = \"cgroupfs\""), std::string::npos) << out;
   // Called as coracle, the same binary is coracle's own command line.
@@ -93,6 +94,55 @@ TEST(OciRuntime, RunABundleInTheForeground) {
       << out;
   EXPECT_NE(out.find("status=1"), std::string::npos);
   EXPECT_EQ(run_sh(runc() + " --root " + root + " list -q"), "");
+}
+
+TEST(OciRuntime, CreateWaitsForStartAndOutlivesTheCall) {
+  // runc's split, as podman and containerd drive it: create returns with
+  // the container made and waiting; start lets its process run.
+  TempDir work;
+  std::string root = work.path() + "/state", bundle = work.path() + "/bundle";
+  mkdir_p(bundle + "/rootfs/bin");
+  run_sh("cp /bin/busybox " + bundle + "/rootfs/bin/ && for a in sh sleep touch; do ln -s " +
+         "busybox " + bundle + "/rootfs/bin/$a; done");
+  run_sh(runc() + " spec --bundle " + bundle);
+  json config = json::parse(read_file(bundle + "/config.json"));
+  config["process"]["terminal"] = false;
+  config["process"]["args"] = {"sh", "-c", "touch /started; exec sleep 60"};
+  config["root"]["readonly"] = false;
+  config["linux"]["resources"]["pids"] = {{"limit", 50}};
+  write_file_atomic(bundle + "/config.json", config.dump());
+  std::string r = runc() + " --root " + root;
+  // The container's stdio are create's: files here (as conmon's pipes),
+  // or run_sh would wait for the end of a container that waits for start.
+  std::string io = " </dev/null >" + work.path() + "/out 2>&1";
+  run_sh(r + " create --bundle " + bundle + " --pid-file " + work.path() + "/pid web" + io);
+  json state = json::parse(run_sh(r + " state web"));
+  EXPECT_EQ(state["status"], "created");
+  EXPECT_EQ(state["pid"], std::stoi(read_file(work.path() + "/pid")));
+  usleep(200000);
+  EXPECT_FALSE(path_exists(bundle + "/rootfs/started"));  // not before start
+  // Its cgroup is its own, named after it (the config asked for a limit).
+  EXPECT_FALSE(run_sh("find /sys/fs/cgroup -maxdepth 3 -name coracle-oci-web | head -1").empty());
+  run_sh(r + " start web");
+  EXPECT_EQ(json::parse(run_sh(r + " state web"))["status"], "running");
+  for (int i = 0; i < 100 && !path_exists(bundle + "/rootfs/started"); ++i) usleep(20000);
+  EXPECT_TRUE(path_exists(bundle + "/rootfs/started"));
+  // A second start, and a delete of a running container, are refused.
+  EXPECT_NE(run_sh(r + " start web 2>&1; echo status=$?").find("status=1"), std::string::npos);
+  EXPECT_NE(run_sh(r + " delete web 2>&1; echo status=$?").find("that is not stopped: running"),
+            std::string::npos);
+  run_sh(r + " kill web KILL");
+  for (int i = 0; i < 100 && json::parse(run_sh(r + " state web"))["status"] != "stopped"; ++i)
+    usleep(20000);
+  EXPECT_EQ(json::parse(run_sh(r + " state web"))["status"], "stopped");
+  run_sh(r + " delete web");
+  EXPECT_EQ(run_sh(r + " list -q"), "");
+  EXPECT_EQ(run_sh("find /sys/fs/cgroup -maxdepth 3 -name coracle-oci-web | head -1"), "");
+  // run --detach is create and start in one; delete --force ends it.
+  run_sh(r + " run -d -b " + bundle + " bg" + io);
+  EXPECT_EQ(json::parse(run_sh(r + " state bg"))["status"], "running");
+  run_sh(r + " delete --force bg");
+  EXPECT_EQ(run_sh(r + " list -q"), "");
 }
 
 }  // namespace
