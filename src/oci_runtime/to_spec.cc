@@ -147,10 +147,29 @@ Mapped map_config(const Config& c, const std::string& id, const std::string& sta
   if (!c.linux.find("user")) out.notes.push_back("linux.namespaces: a user namespace is added");
   if (!c.linux.uid_mappings.empty() || !c.linux.gid_mappings.empty())
     refuse("linux.uidMappings", "the config's own id mappings");
-  if (!c.linux.sysctl.empty()) refuse("linux.sysctl", "sysctls");
+  for (const auto& [name, value] : c.linux.sysctl) {
+    try {
+      sandbox::check_sysctl(name, spec.net != sandbox::NetMode::Host);
+    } catch (const Error& e) {
+      throw Error(std::string("config.json: linux.sysctl: ") + e.what());
+    }
+    spec.sysctls.emplace_back(name, value);
+  }
 
   for (size_t i = 0; i < c.mounts.size(); ++i) map_mount(c.mounts[i], i, spec);
   map_resources(c.linux.resources, spec);
+  // A file capability set through a writable bind would work on the host:
+  // the sandbox keeps CAP_SETFCAP from a container that has one (podman's
+  // default set asks for it, and binds /etc/hosts and friends writable).
+  bool writable_bind = std::any_of(spec.volumes.begin(), spec.volumes.end(),
+                                   [](const sandbox::BindMount& b) { return !b.read_only; });
+  auto setfcap = std::find_if(spec.cap_add.begin(), spec.cap_add.end(), [](const std::string& n) {
+    return n == "CAP_SETFCAP" || n == "SETFCAP";
+  });
+  if (writable_bind && setfcap != spec.cap_add.end()) {
+    spec.cap_add.erase(setfcap);
+    out.notes.push_back("process.capabilities: CAP_SETFCAP left out (writable binds)");
+  }
   // The config's filter replaces coracle's default; none keeps the default.
   if (!c.linux.seccomp.is_null()) {
     std::string profile = state_dir + "/seccomp.json";

@@ -207,6 +207,13 @@ int Applier::apply(const MountOp& op, int* upper) {
     }
     case MountStep::WriteFile:
       return write_file(op);
+    case MountStep::Sysctl: {
+      int file = sys_.open_in_root(root_, op.target.c_str(), O_WRONLY | O_NOFOLLOW);
+      if (file < 0) return file;
+      long n = sys_.write(file, op.data.data(), op.data.size());
+      sys_.close(file);
+      return n < 0 ? static_cast<int>(n) : 0;
+    }
     case MountStep::KeepUpper:
       *upper = sys_.open(op.target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
       return *upper < 0 ? *upper : 0;

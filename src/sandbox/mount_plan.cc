@@ -311,6 +311,12 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped, const std::string& 
   list.add(MountStep::EnterRoot, MountBase::Host, stage + "/root", "open the new root");
 
   list.mount(MountBase::Root, "/proc", "proc", kMsNosuid | kMsNodev | kMsNoexec, "", "mount /proc");
+  for (const auto& [name, value] : spec.sysctls) {
+    check_sysctl(name, spec.net != NetMode::Host);
+    std::string path = "/proc/sys/" + name;
+    std::replace(path.begin() + 10, path.end(), '.', '/');
+    list.add(MountStep::Sysctl, MountBase::Root, path, "set a sysctl").data = value;
+  }
   plan_dev(list, tty_gid_mapped);
   if (spec.net != NetMode::Host) {
     // A network namespace of its own: a sysfs of its own too.
@@ -365,6 +371,20 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped, const std::string& 
     list.add(MountStep::RootReadOnly, MountBase::Root, "/", "make the rootfs read-only");
   list.add(MountStep::PivotRoot, MountBase::Root, workdir, "pivot_root");
   return plan;
+}
+
+void check_sysctl(const std::string& name, bool own_network) {
+  auto starts = [&](const char* p) { return name.rfind(p, 0) == 0; };
+  bool ok = name == "kernel.msgmax" || name == "kernel.msgmnb" || name == "kernel.msgmni" ||
+            name == "kernel.sem" || name == "kernel.shmall" || name == "kernel.shmmax" ||
+            name == "kernel.shmmni" || name == "kernel.shm_rmid_forced" ||
+            name == "kernel.hostname" || name == "kernel.domainname" || starts("fs.mqueue.") ||
+            (starts("net.") && own_network);
+  if (name.find("..") != std::string::npos || name.find('/') != std::string::npos) ok = false;
+  if (!ok)
+    throw Error("sysctl " + name + " is not namespaced by the sandbox" +
+                (starts("net.") ? " (it shares the host's network)" : "") +
+                ": setting it would change the host");
 }
 
 }  // namespace coracle::sandbox

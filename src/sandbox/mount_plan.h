@@ -41,6 +41,8 @@ enum class MountStep : uint8_t {
   Attach,        // mount source `source` (its idmapped tree, or a bind of it) on target
   WriteFile,     // a new file at target (a host path on a tmpfs of the plan's
                  // own) holding data, with mode, uid and gid
+  Sysctl,        // data written into the existing file target (a /proc/sys entry,
+                 // resolved in the root), before /proc/sys turns read-only
   KeepUpper,     // target (host) opened for the runner: the overlay's upper dir
   EnterRoot,     // target (host) becomes the root that Base::Root paths resolve in
   Mask,          // a directory: an empty read-only tmpfs; a file: /dev/null; absent: nothing

@@ -163,7 +163,16 @@ struct Spec {
   // for reading, and init then exits with the command's status. Not with
   // tty, keep_upper, pasta or notify_syscalls.
   std::string start_fifo;
+  // Namespaced sysctls ("net.ipv4.ping_group_range" → "0 0"), written in the
+  // sandbox's own namespaces before /proc/sys turns read-only. check_sysctl
+  // refuses the ones that would reach the host.
+  std::vector<std::pair<std::string, std::string>> sysctls;
 };
+
+// Throws coracle::Error for a sysctl a sandbox may not set: only those
+// namespaced by the sandbox's own namespaces (net.* with a network of its
+// own, kernel.shm*/msg*/sem, fs.mqueue.*, kernel.hostname/domainname).
+void check_sysctl(const std::string& name, bool own_network);
 
 // The default bound of the writable layer and of /tmp, each (documented in
 // the README and docs/security.md).

@@ -85,11 +85,18 @@ TEST(OciRuntime, RunABundleInTheForeground) {
   EXPECT_EQ(json::parse(run_sh(runc() + " --root " + root + " state c2"))["status"], "stopped");
   run_sh(runc() + " --root " + root + " delete c2");
   EXPECT_EQ(run_sh(runc() + " --root " + root + " list -q"), "");
-  // An unsupported request is refused naming the field, nothing left.
-  config["linux"]["sysctl"] = {{"net.ipv4.ip_forward", "1"}};
+  // Namespaced sysctls are set in the container's own namespaces (podman
+  // sets net.ipv4.ping_group_range); one that would change the host is
+  // refused naming the field, and nothing is left behind.
+  config["linux"]["sysctl"] = {{"net.ipv4.ping_group_range", "0 0"}};
+  config["process"]["args"] = {"sh", "-c", "cat /proc/sys/net/ipv4/ping_group_range"};
+  write_file_atomic(bundle + "/config.json", config.dump());
+  EXPECT_EQ(run_sh(runc() + " --root " + root + " run -b " + bundle + " c4"), "0\t0\n");
+  EXPECT_NE(read_file("/proc/sys/net/ipv4/ping_group_range"), "0\t0\n");  // the host's stays
+  config["linux"]["sysctl"] = {{"kernel.panic", "1"}};
   write_file_atomic(bundle + "/config.json", config.dump());
   out = run_sh(runc() + " --root " + root + " run -b " + bundle + " c3 2>&1; echo status=$?");
-  EXPECT_NE(out.find("config.json: linux.sysctl: sysctls (not supported by coracle-runc yet)"),
+  EXPECT_NE(out.find("config.json: linux.sysctl: sysctl kernel.panic is not namespaced"),
             std::string::npos)
       << out;
   EXPECT_NE(out.find("status=1"), std::string::npos);

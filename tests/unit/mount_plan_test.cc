@@ -466,5 +466,25 @@ TEST_F(ApplyFixture, AGeneratedFileWhoseTargetCannotBeMadeIsLeftOut) {
   EXPECT_TRUE(logged("pivot_root"));
 }
 
+TEST_F(PlanFixture, SysctlsAreWrittenAfterProcAndOnlyNamespacedOnes) {
+  spec.sysctls = {{"net.ipv4.ping_group_range", "0 0"}, {"kernel.shmmax", "1024"}};
+  MountPlan p = plan();
+  int proc = find(p, MountStep::Mount, "/proc");
+  int net = find(p, MountStep::Sysctl, "/proc/sys/net/ipv4/ping_group_range");
+  ASSERT_GE(net, 0);
+  EXPECT_GT(net, proc);
+  EXPECT_EQ(p.ops[net].data, "0 0");
+  EXPECT_GE(find(p, MountStep::Sysctl, "/proc/sys/kernel/shmmax"), 0);
+  // Before /proc/sys is made read-only.
+  EXPECT_LT(net, find(p, MountStep::ReadOnly, "/proc/sys"));
+  for (const char* host_wide : {"kernel.panic", "vm.swappiness", "net/../kernel.panic"}) {
+    spec.sysctls = {{host_wide, "1"}};
+    EXPECT_THROW(plan(), Error) << host_wide;
+  }
+  spec.sysctls = {{"net.ipv4.ip_forward", "1"}};
+  spec.net = NetMode::Host;  // the host's network: not its own to change
+  EXPECT_THROW(plan(), Error);
+}
+
 }  // namespace
 }  // namespace coracle::sandbox
