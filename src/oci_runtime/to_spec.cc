@@ -117,8 +117,7 @@ Mapped map_config(const Config& c, const std::string& id, const std::string& sta
   spec.workdir = p.cwd;
   spec.uid = p.user.uid;
   spec.gid = p.user.gid;
-  if (!p.user.additional_gids.empty())
-    refuse("process.user.additionalGids", "supplementary groups");
+  spec.supplementary_gids = p.user.additional_gids;
   spec.tty = p.terminal;
   for (size_t i = 0; i < p.rlimits.size(); ++i) {
     const Rlimit& r = p.rlimits[i];

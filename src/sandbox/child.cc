@@ -138,8 +138,12 @@ int open_sandbox_pty(const ChildContext& ctx) {
   // here cannot come back through any later exec, setuid binary or file cap.
   if (int rc = ctx.caps->drop_bounding(); rc < 0)
     fail(ctx, rc, "drop capabilities from the bounding set");
-  if (ctx.setgroups_allowed && raw_clear_groups() < 0)
+  if (ctx.groups && !ctx.groups->empty()) {
+    if (raw_set_groups(ctx.groups->size(), ctx.groups->data()) < 0)
+      fail(ctx, errno, "set supplementary groups");
+  } else if (ctx.setgroups_allowed && raw_clear_groups() < 0) {
     fail(ctx, errno, "clear supplementary groups");
+  }
   if (raw_setresgid(ctx.gid) < 0) fail(ctx, errno, "set the group id");
   // For a non-root uid this clears every capability (no keepcaps).
   if (raw_setresuid(ctx.uid) < 0) fail(ctx, errno, "set the user id");

@@ -37,6 +37,7 @@ struct ChildContext {
   const char* hostname = nullptr;
   uid_t uid = 0;
   gid_t gid = 0;
+  const std::vector<gid_t>* groups = nullptr;  // supplementary, for the command
   int stdio[3] = {0, 1, 2};
   std::vector<char*> argv, envp;         // NULL-terminated, pointing into the spec
   std::vector<std::string> search_path;  // PATH of the command's environment

@@ -19,6 +19,9 @@ inline int raw_setresuid(uid_t uid) {
 inline int raw_setresgid(gid_t gid) {
   return static_cast<int>(syscall(SYS_setresgid, gid, gid, gid));
 }
+inline int raw_set_groups(size_t n, const gid_t* groups) {
+  return static_cast<int>(syscall(SYS_setgroups, n, groups));
+}
 inline int raw_clear_groups() {
   return static_cast<int>(syscall(SYS_setgroups, 0, nullptr));
 }

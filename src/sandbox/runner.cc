@@ -276,6 +276,14 @@ Result run(const Spec& spec, const Hooks& hooks) {
     throw Error("user " + std::to_string(spec.uid) + ":" + std::to_string(spec.gid) +
                 " is not mapped in the sandbox; as a plain user, add subordinate ids for yourself "
                 "to /etc/subuid and /etc/subgid");
+  std::vector<gid_t> groups(spec.supplementary_gids.begin(), spec.supplementary_gids.end());
+  for (gid_t g : groups)
+    if (!maps_id(ids.gids, g))
+      throw Error("group " + std::to_string(g) + " is not mapped in the sandbox");
+  // Setting groups is denied in a user namespace whose setgroups is off
+  // (a rootless runner without a subordinate range).
+  if (!groups.empty() && !ids.setgroups_allowed)
+    throw Error("supplementary groups need a subordinate gid range for this user (/etc/subgid)");
   // A sandbox that can write to a host directory gets the host-write guard:
   // nothing it writes there may raise anyone's privileges on the host.
   bool host_writes = spec.out_dir.has_value();
@@ -353,6 +361,7 @@ Result run(const Spec& spec, const Hooks& hooks) {
   ctx.hostname = spec.hostname.c_str();
   ctx.uid = spec.uid;
   ctx.gid = spec.gid;
+  ctx.groups = &groups;
   ctx.stdio[0] = spec.stdin_fd;
   ctx.stdio[1] = spec.stdout_fd;
   ctx.stdio[2] = spec.stderr_fd;

@@ -98,10 +98,11 @@ struct Spec {
   // rootfs is this run's own copy (an image flattened for a host without
   // overlayfs): mounted writable as it is, with no overlay.
   bool rootfs_is_private_copy = false;
-  std::vector<std::string> argv;  // argv[0] is searched in PATH from env
-  std::vector<std::string> env;   // "K=V"
-  std::string workdir = "/";      // created when missing
-  uint32_t uid = 0, gid = 0;      // inside the sandbox
+  std::vector<std::string> argv;             // argv[0] is searched in PATH from env
+  std::vector<std::string> env;              // "K=V"
+  std::string workdir = "/";                 // created when missing
+  uint32_t uid = 0, gid = 0;                 // inside the sandbox
+  std::vector<uint32_t> supplementary_gids;  // the command's other groups (inside)
   std::string hostname = "coracle";
   NetMode net = NetMode::Private;
   std::optional<std::string> in_dir;   // at /in, read-only

@@ -63,17 +63,18 @@ TEST(OciRuntime, RunABundleInTheForeground) {
   mkdir_p(bundle + "/rootfs/bin");
   run_sh("cp /bin/busybox " + bundle + "/rootfs/bin/ && ln -s busybox " + bundle +
          "/rootfs/bin/sh && ln -s busybox " + bundle + "/rootfs/bin/touch && ln -s busybox " +
-         bundle + "/rootfs/bin/hostname");
+         bundle + "/rootfs/bin/hostname && ln -s busybox " + bundle + "/rootfs/bin/id");
   run_sh(runc() + " spec --bundle " + bundle);
   json config = json::parse(read_file(bundle + "/config.json"));
   config["process"]["terminal"] = false;
-  config["process"]["args"] = {"sh", "-c", "echo hi from $(hostname); touch /made; exit 3"};
+  config["process"]["args"] = {"sh", "-c", "echo hi from $(hostname); id -G; touch /made; exit 3"};
+  config["process"]["user"]["additionalGids"] = {10, 20};
   config["root"]["readonly"] = false;
   config["hostname"] = "oci-box";
   write_file_atomic(bundle + "/config.json", config.dump());
   std::string out = run_sh("cd " + bundle + " && " + runc() + " --root " + root +
                            " run --pid-file " + work.path() + "/pid c1; echo status=$?");
-  EXPECT_EQ(out, "hi from oci-box\nstatus=3\n");
+  EXPECT_EQ(out, "hi from oci-box\n0 10 20\nstatus=3\n");
   // It wrote into the bundle's rootfs, as host root's own file.
   struct stat st;
   ASSERT_EQ(stat((bundle + "/rootfs/made").c_str(), &st), 0);
