@@ -156,6 +156,9 @@ Mapped map_config(const Config& c, const std::string& id, const std::string& sta
   }
 
   for (size_t i = 0; i < c.mounts.size(); ++i) map_mount(c.mounts[i], i, spec);
+  // The config's masked and read-only paths, added to the sandbox's own.
+  spec.masked_paths = c.linux.masked_paths;
+  spec.readonly_paths = c.linux.readonly_paths;
   map_resources(c.linux.resources, spec);
   // A file capability set through a writable bind would work on the host:
   // the sandbox keeps CAP_SETFCAP from a container that has one (podman's

@@ -362,8 +362,14 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped, const std::string& 
   }
   for (const char* path : kMaskedPaths)
     list.add(MountStep::Mask, MountBase::Root, path, "mask a /proc or /sys path");
+  for (const auto& path : spec.masked_paths)
+    list.add(MountStep::Mask, MountBase::Root, clean_sandbox_path(path, "masked path"),
+             "mask a path");
   for (const char* path : kReadOnlyPaths)
     list.add(MountStep::ReadOnly, MountBase::Root, path, "make a /proc path read-only");
+  for (const auto& path : spec.readonly_paths)
+    list.add(MountStep::ReadOnly, MountBase::Root, clean_sandbox_path(path, "read-only path"),
+             "make a path read-only");
   if (workdir != "/") list.mkdir(MountBase::Root, workdir, 0755, "create the working directory");
   // Read-only from here on: the root mount alone (its submounts, /tmp and
   // the writable binds, keep their own flags).

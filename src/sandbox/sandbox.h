@@ -168,6 +168,9 @@ struct Spec {
   // sandbox's own namespaces before /proc/sys turns read-only. check_sysctl
   // refuses the ones that would reach the host.
   std::vector<std::pair<std::string, std::string>> sysctls;
+  // More paths masked (an empty read-only tmpfs, or /dev/null for a file)
+  // or made read-only, besides the /proc and /sys ones every sandbox has.
+  std::vector<std::string> masked_paths, readonly_paths;
 };
 
 // Throws coracle::Error for a sysctl a sandbox may not set: only those

@@ -486,5 +486,15 @@ TEST_F(PlanFixture, SysctlsAreWrittenAfterProcAndOnlyNamespacedOnes) {
   EXPECT_THROW(plan(), Error);
 }
 
+TEST_F(PlanFixture, TheCallersMaskedAndReadOnlyPathsJoinTheDefaults) {
+  spec.masked_paths = {"/sys/devices/virtual/powercap", "/secret/../hidden"};
+  spec.readonly_paths = {"/etc"};
+  MountPlan p = plan();
+  EXPECT_GE(find(p, MountStep::Mask, "/proc/kcore"), 0);  // the defaults stay
+  EXPECT_GE(find(p, MountStep::Mask, "/sys/devices/virtual/powercap"), 0);
+  EXPECT_GE(find(p, MountStep::Mask, "/hidden"), 0);  // cleaned, never outside the root
+  EXPECT_GE(find(p, MountStep::ReadOnly, "/etc"), 0);
+}
+
 }  // namespace
 }  // namespace coracle::sandbox
