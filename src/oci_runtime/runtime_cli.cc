@@ -17,6 +17,7 @@
 #include "common/unique_fd.h"
 #include "oci_runtime/config.h"
 #include "oci_runtime/documents.h"
+#include "oci_runtime/hooks.h"
 #include "oci_runtime/state.h"
 #include "oci_runtime/to_spec.h"
 #include "sandbox/sandbox.h"
@@ -102,6 +103,10 @@ void create_container(const StateStore& store, const std::string& id, const RunF
     throw Error(
         "config.json: process.terminal: a terminal needs --console-socket, which is not "
         "in coracle-runc yet");
+  if (!config.hooks.create_container.empty() || !config.hooks.start_container.empty())
+    throw Error(
+        "config.json: hooks: createContainer and startContainer hooks (run inside the "
+        "container) are not in coracle-runc yet");
   ContainerState s;
   s.id = id;
   s.bundle = bundle;
@@ -126,8 +131,13 @@ void create_container(const StateStore& store, const std::string& id, const RunF
     s.pid = r.init_pid;
     s.pid_start_time = process_start_time(s.pid);
     store.save(s);
+    // Created: the runtime's own hooks see it (prestart is the old name).
+    std::string state = state_json(s).dump();
+    run_hooks(config.hooks.prestart, "prestart", state);
+    run_hooks(config.hooks.create_runtime, "createRuntime", state);
     if (!f.pid_file.empty()) write_file_atomic(f.pid_file, std::to_string(s.pid), 0644);
   } catch (...) {
+    if (s.pid > 0) kill(s.pid, SIGKILL);
     sandbox::destroy_cgroup(cgroup_name_of(id));
     store.remove(id);
     throw;
@@ -153,6 +163,12 @@ void start_container(const StateStore& store, const std::string& id) {
   s.started = true;
   store.save(s);
   unlink(fifo.c_str());
+  // poststart: a failure is a warning; the container runs on (runtime-spec).
+  try {
+    run_hooks(load_config(s.bundle).hooks.poststart, "poststart", state_json(s).dump());
+  } catch (const Error& e) {
+    fprintf(stderr, "coracle-runc: warning: %s\n", e.what());
+  }
 }
 
 // `run`: create and start in one, in the foreground; the exit status is
@@ -171,6 +187,10 @@ int run_container(const StateStore& store, const std::string& id, const RunFlags
   check_container_id(id);
   std::string bundle = absolute_path(f.bundle);
   Config config = load_config(bundle);
+  const Hooks& h = config.hooks;
+  if (!h.prestart.empty() || !h.create_runtime.empty() || !h.create_container.empty() ||
+      !h.start_container.empty() || !h.poststart.empty() || !h.poststop.empty())
+    throw Error("config.json: hooks: run them with create and start (or run --detach)");
   ContainerState s;
   s.id = id;
   s.bundle = bundle;
@@ -358,6 +378,13 @@ int runtime_main(int argc, char** argv) {
         kill(s.pid, SIGKILL);
       }
       sandbox::destroy_cgroup(cgroup_name_of(id));
+      // poststop, once it is gone: warnings only.
+      try {
+        if (is_regular_file(s.bundle + "/config.json"))
+          run_hooks(load_config(s.bundle).hooks.poststop, "poststop", state_json(s).dump());
+      } catch (const Error& e) {
+        fprintf(stderr, "coracle-runc: warning: %s\n", e.what());
+      }
       store.remove(id);
       return 0;
     }

@@ -118,6 +118,13 @@ TEST(OciRuntime, CreateWaitsForStartAndOutlivesTheCall) {
   config["process"]["args"] = {"sh", "-c", "touch /started; exec sleep 60"};
   config["root"]["readonly"] = false;
   config["linux"]["resources"]["pids"] = {{"limit", 50}};
+  // The runtime's own hooks, each given the state on stdin.
+  std::string hooks = work.path() + "/hooks";
+  mkdir_p(hooks);
+  for (const char* kind : {"createRuntime", "poststart", "poststop"})
+    config["hooks"][kind] = {{{"path", "/bin/sh"},
+                              {"args", {"sh", "-c", "cat > " + hooks + "/" + kind}},
+                              {"timeout", 10}}};
   write_file_atomic(bundle + "/config.json", config.dump());
   std::string r = runc() + " --root " + root;
   // The container's stdio are create's: files here (as conmon's pipes),
@@ -127,12 +134,18 @@ TEST(OciRuntime, CreateWaitsForStartAndOutlivesTheCall) {
   json state = json::parse(run_sh(r + " state web"));
   EXPECT_EQ(state["status"], "created");
   EXPECT_EQ(state["pid"], std::stoi(read_file(work.path() + "/pid")));
+  json seen = json::parse(read_file(hooks + "/createRuntime"));
+  EXPECT_EQ(seen["id"], "web");
+  EXPECT_EQ(seen["status"], "created");
+  EXPECT_EQ(seen["pid"], state["pid"]);
+  EXPECT_FALSE(path_exists(hooks + "/poststart"));
   usleep(200000);
   EXPECT_FALSE(path_exists(bundle + "/rootfs/started"));  // not before start
   // Its cgroup is its own, named after it (the config asked for a limit).
   EXPECT_FALSE(run_sh("find /sys/fs/cgroup -maxdepth 3 -name coracle-oci-web | head -1").empty());
   run_sh(r + " start web");
   EXPECT_EQ(json::parse(run_sh(r + " state web"))["status"], "running");
+  EXPECT_EQ(json::parse(read_file(hooks + "/poststart"))["status"], "running");
   for (int i = 0; i < 100 && !path_exists(bundle + "/rootfs/started"); ++i) usleep(20000);
   EXPECT_TRUE(path_exists(bundle + "/rootfs/started"));
   // A second start, and a delete of a running container, are refused.
@@ -144,6 +157,7 @@ TEST(OciRuntime, CreateWaitsForStartAndOutlivesTheCall) {
     usleep(20000);
   EXPECT_EQ(json::parse(run_sh(r + " state web"))["status"], "stopped");
   run_sh(r + " delete web");
+  EXPECT_EQ(json::parse(read_file(hooks + "/poststop"))["status"], "stopped");
   EXPECT_EQ(run_sh(r + " list -q"), "");
   EXPECT_EQ(run_sh("find /sys/fs/cgroup -maxdepth 3 -name coracle-oci-web | head -1"), "");
   // run --detach is create and start in one; delete --force ends it.
