@@ -273,31 +273,27 @@ int runtime_main(int argc, char** argv) {
   auto* del = app.add_subcommand("delete", "Remove a stopped container");
   del->add_option("id", id)->required();
   del->add_flag("-f,--force", force, "Kill it first if it runs");
-  // The lifecycle itself comes next (issue 18): these parse runc's flags
-  // and say so, rather than being unknown commands.
-  std::string ignored;
-  std::vector<std::string> rest;
   RunFlags run_flags;
-  auto* run = app.add_subcommand("run", "Create and start a container, in the foreground");
-  run->add_option("id", id)->required();
-  run->add_option("-b,--bundle", run_flags.bundle, "The bundle (default .)");
-  run->add_option("--pid-file", run_flags.pid_file, "Write the init's pid here");
-  run->add_option("--console-socket", run_flags.console_socket, "Not yet");
-  run->add_flag("-d,--detach", run_flags.detach, "Not yet");
+  // create's flags (runc's), which run takes too.
+  auto create_flags = [&](CLI::App* c) {
+    c->add_option("id", id)->required();
+    c->add_option("-b,--bundle", run_flags.bundle, "The bundle (default .)");
+    c->add_option("--pid-file", run_flags.pid_file, "Write the init's pid here");
+    c->add_option("--console-socket", run_flags.console_socket, "Not yet");
+    c->add_flag("--no-pivot", run_flags.no_pivot, "Ignored: coracle always pivots");
+    c->add_flag("--no-new-keyring", run_flags.no_new_keyring, "Ignored");
+    c->add_option("--preserve-fds", run_flags.preserve_fds, "Not yet");
+  };
+  auto* run = app.add_subcommand("run", "Create and start a container (foreground, or -d)");
+  create_flags(run);
+  run->add_flag("-d,--detach", run_flags.detach, "Return once it has started");
   run->add_flag("--keep", run_flags.keep, "Keep the state after it ends");
-  run->add_flag("--no-pivot", run_flags.no_pivot, "Ignored: coracle always pivots");
-  run->add_flag("--no-new-keyring", run_flags.no_new_keyring, "Ignored");
-  run->add_option("--preserve-fds", run_flags.preserve_fds, "Not yet");
   auto* create = app.add_subcommand("create", "Set a container up; `start` runs its process");
-  create->add_option("id", id)->required();
-  create->add_option("-b,--bundle", run_flags.bundle, "The bundle (default .)");
-  create->add_option("--pid-file", run_flags.pid_file, "Write the init's pid here");
-  create->add_option("--console-socket", run_flags.console_socket, "Not yet");
-  create->add_flag("--no-pivot", run_flags.no_pivot, "Ignored: coracle always pivots");
-  create->add_flag("--no-new-keyring", run_flags.no_new_keyring, "Ignored");
-  create->add_option("--preserve-fds", run_flags.preserve_fds, "Not yet");
+  create_flags(create);
   auto* start = app.add_subcommand("start", "Run a created container's process");
   start->add_option("id", id)->required();
+  // What comes next (issue 18): runc's commands parse and say so, rather
+  // than being unknown.
   std::vector<CLI::App*> later;
   for (const char* name :
        {"exec", "ps", "pause", "resume", "update", "events", "checkpoint", "restore"}) {

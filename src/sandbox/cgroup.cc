@@ -198,7 +198,10 @@ Cgroup::~Cgroup() {
   for (const auto& dir : dirs_) remove_cgroup_dir(dir);
 }
 
-void sweep_cgroups() {
+namespace {
+
+// The cgroup directories under every hierarchy coracle uses.
+std::vector<std::string> cgroup_bases() {
   std::vector<std::string> bases;
   if (is_unified()) {
     bases.push_back(v2_base());
@@ -206,56 +209,46 @@ void sweep_cgroups() {
     auto own = own_cgroups();
     for (const char* c : {"memory", "pids", "cpu", "devices"}) bases.push_back(v1_base(own, c));
   }
-  for (const auto& base : bases) {
+  return bases;
+}
+
+// Kills what still runs in the cgroup at path, then removes it.
+void kill_and_remove(const std::string& path) {
+  int kill_fd = open((path + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC);
+  if (kill_fd >= 0) {
+    (void)!write(kill_fd, "1", 1);
+    close(kill_fd);
+  } else {
+    // v1 has no cgroup.kill: its processes are killed one by one.
+    try {
+      for (const auto& p : split(read_file(path + "/cgroup.procs"), '\n'))
+        if (!p.empty()) kill(static_cast<pid_t>(parse_uint(p, "pid")), SIGKILL);
+    } catch (const Error&) {
+    }
+  }
+  remove_cgroup_dir(path);
+}
+
+}  // namespace
+
+void sweep_cgroups() {
+  for (const auto& base : cgroup_bases()) {
     DIR* dir = opendir(base.c_str());
     if (!dir) continue;
     while (struct dirent* e = readdir(dir)) {
       int pid = 0, n = 0;
       if (sscanf(e->d_name, "coracle-%d-%d", &pid, &n) != 2) continue;
       if (pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH) continue;
-      std::string path = base + "/" + e->d_name;
-      int kill_fd = open((path + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC);
-      if (kill_fd >= 0) {
-        (void)!write(kill_fd, "1", 1);
-        close(kill_fd);
-      } else {
-        // v1 has no cgroup.kill: what a dead runner left running is killed here.
-        try {
-          for (const auto& p : split(read_file(path + "/cgroup.procs"), '\n'))
-            if (!p.empty()) kill(static_cast<pid_t>(parse_uint(p, "pid")), SIGKILL);
-        } catch (const Error&) {
-        }
-      }
-      remove_cgroup_dir(path);
+      // What a dead runner left running dies here.
+      kill_and_remove(base + "/" + e->d_name);
     }
     closedir(dir);
   }
 }
 
 void destroy_cgroup(const std::string& name) {
-  std::vector<std::string> bases;
-  if (is_unified()) {
-    bases.push_back(v2_base());
-  } else {
-    auto own = own_cgroups();
-    for (const char* c : {"memory", "pids", "cpu", "devices"}) bases.push_back(v1_base(own, c));
-  }
-  for (const auto& base : bases) {
-    std::string path = base + "/" + name;
-    if (!is_directory(path)) continue;
-    int kill_fd = open((path + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC);
-    if (kill_fd >= 0) {
-      (void)!write(kill_fd, "1", 1);
-      close(kill_fd);
-    } else {
-      try {
-        for (const auto& p : split(read_file(path + "/cgroup.procs"), '\n'))
-          if (!p.empty()) kill(static_cast<pid_t>(parse_uint(p, "pid")), SIGKILL);
-      } catch (const Error&) {
-      }
-    }
-    remove_cgroup_dir(path);
-  }
+  for (const auto& base : cgroup_bases())
+    if (is_directory(base + "/" + name)) kill_and_remove(base + "/" + name);
 }
 
 }  // namespace coracle::sandbox
