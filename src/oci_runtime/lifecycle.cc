@@ -1,0 +1,198 @@
+#include "oci_runtime/lifecycle.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/unique_fd.h"
+#include "oci_runtime/config.h"
+#include "oci_runtime/hooks.h"
+#include "oci_runtime/to_spec.h"
+#include "sandbox/sandbox.h"
+
+namespace coracle::oci_runtime {
+namespace {
+
+std::string now_rfc3339_nano() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  char buf[64];
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + n, sizeof buf - n, ".%09ldZ", ts.tv_nsec);
+  return buf;
+}
+
+std::string cgroup_name_of(const std::string& id) {
+  return "coracle-oci-" + id;
+}
+
+}  // namespace
+
+// `create`: the container set up and waiting (its init blocked on
+// ROOT/ID/exec.fifo, as runc's), this call returning; `start` lets it go.
+void create_container(const StateStore& store, const std::string& id, const CreateOptions& f) {
+  if (!f.console_socket.empty())
+    throw Error("--console-socket is not in coracle-runc yet (a container with a terminal)");
+  check_container_id(id);
+  std::string bundle = absolute_path(f.bundle);
+  Config config = load_config(bundle);
+  if (config.process && config.process->terminal)
+    throw Error(
+        "config.json: process.terminal: a terminal needs --console-socket, which is not "
+        "in coracle-runc yet");
+  if (!config.hooks.create_container.empty() || !config.hooks.start_container.empty())
+    throw Error(
+        "config.json: hooks: createContainer and startContainer hooks (run inside the "
+        "container) are not in coracle-runc yet");
+  ContainerState s;
+  s.id = id;
+  s.bundle = bundle;
+  s.rootfs = config.root_path;
+  s.created = now_rfc3339_nano();
+  s.owner = geteuid();
+  s.annotations = config.annotations;
+  store.create(s);
+  try {
+    std::string fifo = store.dir_of(id) + "/exec.fifo";
+    // Written by the container's init (its root is an unprivileged host
+    // uid), read by start (root): runc's mode.
+    if (mkfifo(fifo.c_str(), 0622) < 0 || chmod(fifo.c_str(), 0622) < 0)
+      throw_errno("cannot make " + fifo);
+    Mapped mapped = map_config(config, id, store.dir_of(id));
+    mapped.spec.start_fifo = fifo;
+    mapped.spec.forward_signals = false;
+    mapped.spec.limits.cgroup_name = cgroup_name_of(id);
+    sandbox::Result r = sandbox::run(mapped.spec);
+    if (r.init_pid <= 0)
+      throw Error(r.message.empty() ? "the container could not be created" : r.message);
+    s.pid = r.init_pid;
+    s.pid_start_time = process_start_time(s.pid);
+    store.save(s);
+    // Created: the runtime's own hooks see it (prestart is the old name).
+    std::string state = state_json(s).dump();
+    run_hooks(config.hooks.prestart, "prestart", state);
+    run_hooks(config.hooks.create_runtime, "createRuntime", state);
+    if (!f.pid_file.empty()) write_file_atomic(f.pid_file, std::to_string(s.pid), 0644);
+  } catch (...) {
+    if (s.pid > 0) kill(s.pid, SIGKILL);
+    sandbox::destroy_cgroup(cgroup_name_of(id));
+    store.remove(id);
+    throw;
+  }
+}
+
+void start_container(const StateStore& store, const std::string& id) {
+  ContainerState s = store.load(id);
+  std::string status = status_of(s);
+  if (status != "created") throw Error("cannot start a container that is " + status);
+  std::string fifo = store.dir_of(id) + "/exec.fifo";
+  // Opening the FIFO for reading is what lets init go on; its byte says
+  // it did. Not blocking, so an init that died is noticed.
+  UniqueFd r(open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!r) throw_errno("cannot open " + fifo);
+  for (int waited = 0;; waited += 10) {
+    char byte;
+    if (read(r.get(), &byte, 1) == 1) break;
+    if (status_of(s) == "stopped") throw Error("container " + id + " ended before it started");
+    if (waited > 10000) throw Error("container " + id + " did not start");
+    usleep(10000);
+  }
+  s.started = true;
+  store.save(s);
+  unlink(fifo.c_str());
+  // poststart: a failure is a warning; the container runs on (runtime-spec).
+  try {
+    run_hooks(load_config(s.bundle).hooks.poststart, "poststart", state_json(s).dump());
+  } catch (const Error& e) {
+    fprintf(stderr, "coracle-runc: warning: %s\n", e.what());
+  }
+}
+
+// `run`: create and start in one, in the foreground; the exit status is
+// the container's. Its state exists while it runs (state, kill, list see
+// it) and goes when it ends, unless --keep.
+int run_container(const StateStore& store, const std::string& id, const CreateOptions& f) {
+  if (f.detach) {
+    create_container(store, id, f);
+    start_container(store, id);
+    return 0;
+  }
+  if (!f.console_socket.empty())
+    throw Error(
+        "--console-socket is not in coracle-runc yet: run in the foreground uses this "
+        "terminal");
+  check_container_id(id);
+  std::string bundle = absolute_path(f.bundle);
+  Config config = load_config(bundle);
+  const Hooks& h = config.hooks;
+  if (!h.prestart.empty() || !h.create_runtime.empty() || !h.create_container.empty() ||
+      !h.start_container.empty() || !h.poststart.empty() || !h.poststop.empty())
+    throw Error("config.json: hooks: run them with create and start (or run --detach)");
+  ContainerState s;
+  s.id = id;
+  s.bundle = bundle;
+  s.rootfs = config.root_path;
+  s.created = now_rfc3339_nano();
+  s.owner = geteuid();
+  s.annotations = config.annotations;
+  store.create(s);
+  struct Remove {
+    const StateStore& store;
+    std::string id;
+    bool keep;
+    ~Remove() {
+      if (keep) return;
+      try {
+        store.remove(id);
+      } catch (const Error&) {
+      }
+    }
+  } remove{store, id, f.keep};
+  Mapped mapped = map_config(config, id, store.dir_of(id));
+  sandbox::Hooks hooks;
+  hooks.on_start = [&](sandbox::Started& started) {
+    s.pid = started.init_pid;
+    s.pid_start_time = process_start_time(s.pid);
+    s.started = true;
+    store.save(s);
+    if (!f.pid_file.empty()) write_file_atomic(f.pid_file, std::to_string(s.pid), 0644);
+  };
+  sandbox::Result r = sandbox::run(mapped.spec, hooks);
+  if (!r.message.empty() && r.exit_code == kExitInternal) throw Error(r.message);
+  return r.exit_code;
+}
+
+void kill_container(const StateStore& store, const std::string& id, int sig) {
+  ContainerState s = store.load(id);
+  // Only while it is still that process (a reused pid is not the container).
+  if (status_of(s) == "stopped") throw Error("container " + s.id + " is not running");
+  if (kill(s.pid, sig) < 0) throw_errno("cannot signal container " + s.id);
+}
+
+void delete_container(const StateStore& store, const std::string& id, bool force) {
+  ContainerState s = store.load(id);
+  std::string status = status_of(s);
+  if (status != "stopped") {
+    if (!force) throw Error("cannot delete container " + id + " that is not stopped: " + status);
+    kill(s.pid, SIGKILL);
+  }
+  sandbox::destroy_cgroup(cgroup_name_of(id));
+  // poststop, once it is gone: warnings only.
+  try {
+    if (is_regular_file(s.bundle + "/config.json"))
+      run_hooks(load_config(s.bundle).hooks.poststop, "poststop", state_json(s).dump());
+  } catch (const Error& e) {
+    fprintf(stderr, "coracle-runc: warning: %s\n", e.what());
+  }
+  store.remove(id);
+}
+
+}  // namespace coracle::oci_runtime

@@ -1,0 +1,26 @@
+// A container's life under the runtime: create (set up, init waiting on
+// ROOT/ID/exec.fifo as runc's, this call returning), start (init lets the
+// process run), run (both; in the foreground by default), kill, delete
+// (with its cgroup and the poststop hooks).
+#pragma once
+#include <string>
+
+#include "oci_runtime/state.h"
+
+namespace coracle::oci_runtime {
+
+struct CreateOptions {
+  std::string bundle = ".", pid_file, console_socket;
+  bool detach = false, keep = false, no_pivot = false, no_new_keyring = false;
+  int preserve_fds = 0;
+};
+
+void create_container(const StateStore& store, const std::string& id, const CreateOptions& f);
+void start_container(const StateStore& store, const std::string& id);
+// Its exit status in the foreground; 0 once started with detach.
+int run_container(const StateStore& store, const std::string& id, const CreateOptions& f);
+void kill_container(const StateStore& store, const std::string& id, int sig);
+// A running one only with force (killed first).
+void delete_container(const StateStore& store, const std::string& id, bool force);
+
+}  // namespace coracle::oci_runtime
