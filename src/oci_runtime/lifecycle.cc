@@ -39,15 +39,17 @@ std::string cgroup_name_of(const std::string& id) {
 // `create`: the container set up and waiting (its init blocked on
 // ROOT/ID/exec.fifo, as runc's), this call returning; `start` lets it go.
 void create_container(const StateStore& store, const std::string& id, const CreateOptions& f) {
-  if (!f.console_socket.empty())
-    throw Error("--console-socket is not in coracle-runc yet (a container with a terminal)");
   check_container_id(id);
   std::string bundle = absolute_path(f.bundle);
   Config config = load_config(bundle);
-  if (config.process && config.process->terminal)
+  // runc's rules: a terminal goes to the engine through the socket.
+  bool terminal = config.process && config.process->terminal;
+  if (terminal && f.console_socket.empty())
     throw Error(
-        "config.json: process.terminal: a terminal needs --console-socket, which is not "
-        "in coracle-runc yet");
+        "config.json: process.terminal: a detached container's terminal needs "
+        "--console-socket");
+  if (!terminal && !f.console_socket.empty())
+    throw Error("--console-socket given, but process.terminal is false");
   if (!config.hooks.create_container.empty() || !config.hooks.start_container.empty())
     throw Error(
         "config.json: hooks: createContainer and startContainer hooks (run inside the "
@@ -68,6 +70,7 @@ void create_container(const StateStore& store, const std::string& id, const Crea
       throw_errno("cannot make " + fifo);
     Mapped mapped = map_config(config, id, store.dir_of(id));
     mapped.spec.start_fifo = fifo;
+    mapped.spec.console_socket = f.console_socket;
     mapped.spec.forward_signals = false;
     mapped.spec.limits.cgroup_name = cgroup_name_of(id);
     sandbox::Result r = sandbox::run(mapped.spec);
@@ -127,8 +130,8 @@ int run_container(const StateStore& store, const std::string& id, const CreateOp
   }
   if (!f.console_socket.empty())
     throw Error(
-        "--console-socket is not in coracle-runc yet: run in the foreground uses this "
-        "terminal");
+        "--console-socket is for a detached container (run -d, or create): run in the "
+        "foreground uses this terminal");
   check_container_id(id);
   std::string bundle = absolute_path(f.bundle);
   Config config = load_config(bundle);

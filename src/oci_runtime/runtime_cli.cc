@@ -112,7 +112,8 @@ int runtime_main(int argc, char** argv) {
     c->add_option("id", id)->required();
     c->add_option("-b,--bundle", run_flags.bundle, "The bundle (default .)");
     c->add_option("--pid-file", run_flags.pid_file, "Write the init's pid here");
-    c->add_option("--console-socket", run_flags.console_socket, "Not yet");
+    c->add_option("--console-socket", run_flags.console_socket,
+                  "A unix socket that gets the terminal's master (process.terminal)");
     c->add_flag("--no-pivot", run_flags.no_pivot, "Ignored: coracle always pivots");
     c->add_flag("--no-new-keyring", run_flags.no_new_keyring, "Ignored");
     c->add_option("--preserve-fds", run_flags.preserve_fds, "Not yet");

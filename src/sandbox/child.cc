@@ -359,10 +359,15 @@ void child_main(const ChildContext& ctx) {
   // Shares init's memory and suspends init until the exec: no page tables
   // copied, no copy-on-write faults. Safe because init does nothing
   // meanwhile, and the command writes only its own stack.
+  CommandStart start{&ctx, -1};
+  if (ctx.tty) {
+    start.tty_slave = open_sandbox_pty(ctx);
+    if (start.tty_slave < 0) fail(ctx, start.tty_slave, "open a terminal in the sandbox's devpts");
+  }
   if (detached) {
-    // Made: the runner may go. The command starts when `start` opens the
-    // FIFO for reading; this open blocks until then. (It is reopened
-    // through /proc: the host path is outside the new root.)
+    // Made (its terminal's master already handed over): the runner may go. The command starts when
+    // `start` opens the FIFO for reading; this open blocks until then. (It is reopened through
+    // /proc: the host path is outside the new root.)
     Msg ready{};
     ready.type = MsgType::Ready;
     send_msg(ctx.sync_fd, ready);
@@ -375,11 +380,6 @@ void child_main(const ChildContext& ctx) {
     close(ctx.start_fifo_fd);
   }
 
-  CommandStart start{&ctx, -1};
-  if (ctx.tty) {
-    start.tty_slave = open_sandbox_pty(ctx);
-    if (start.tty_slave < 0) fail(ctx, start.tty_slave, "open a terminal in the sandbox's devpts");
-  }
   pid_t command = clone(command_entry, ctx.command_stack + ctx.command_stack_size,
                         CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
   if (start.tty_slave >= 0) close(start.tty_slave);

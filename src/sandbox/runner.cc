@@ -8,6 +8,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -149,6 +150,33 @@ struct Watch {
   std::shared_ptr<UpperDir> upper;  // Spec::keep_upper: filled in from the child
 };
 
+// The pty master to an OCI engine's console socket, as runc hands it:
+// connected, one message carrying the fd and the terminal's name.
+void send_to_console_socket(const std::string& path, int master) {
+  UniqueFd sock(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  struct sockaddr_un addr {};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) throw Error("console socket path too long: " + path);
+  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (!sock || connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
+    throw_errno("cannot connect to the console socket " + path);
+  char name[] = "/dev/ptmx";
+  struct iovec iov = {name, sizeof name - 1};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &master, sizeof master);
+  if (sendmsg(sock.get(), &msg, MSG_NOSIGNAL) < 0)
+    throw_errno("cannot send the terminal to the console socket " + path);
+}
+
 // Waits for the sandbox to finish: child messages, forwarded signals, timeout.
 void wait_for_exit(InitProcess& init, int sock, const SignalForwarding& signals, const Spec& spec,
                    const Hooks& hooks, Watch& watch, Outcome& out, TerminalRelay* tty) {
@@ -191,6 +219,8 @@ void wait_for_exit(InitProcess& init, int sock, const SignalForwarding& signals,
       } else if (msg.type == MsgType::Pty && msg.nfds == 1 && tty) {
         tty->attach(UniqueFd(passed));
         passed = -1;
+      } else if (msg.type == MsgType::Pty && msg.nfds == 1 && !spec.console_socket.empty()) {
+        send_to_console_socket(spec.console_socket, passed);
       } else if (msg.type == MsgType::Upper && msg.nfds == 1 && watch.upper) {
         watch.upper->dir.reset(passed);
         passed = -1;
@@ -308,10 +338,11 @@ Result run(const Spec& spec, const Hooks& hooks) {
   }
   UniqueFd start_fifo;
   if (!spec.start_fifo.empty()) {
-    if (spec.tty || spec.keep_upper || spec.net == NetMode::Pasta || !spec.notify_syscalls.empty())
+    if ((spec.tty && spec.console_socket.empty()) || spec.keep_upper ||
+        spec.net == NetMode::Pasta || !spec.notify_syscalls.empty())
       throw Error(
-          "a sandbox started later cannot have a tty, keep its upper dir, use pasta or "
-          "notify syscalls");
+          "a sandbox started later cannot relay a tty (a console socket takes it), keep "
+          "its upper dir, use pasta or notify syscalls");
     start_fifo.reset(open(spec.start_fifo.c_str(), O_PATH | O_CLOEXEC));
     if (!start_fifo) throw_errno("cannot open " + spec.start_fifo);
   }
@@ -335,7 +366,7 @@ Result run(const Spec& spec, const Hooks& hooks) {
   }
   SignalForwarding signals(spec.forward_signals, spec.tty);
   std::unique_ptr<TerminalRelay> tty;
-  if (spec.tty)
+  if (spec.tty && spec.console_socket.empty())
     tty = std::make_unique<TerminalRelay>(spec.tty_input ? spec.stdin_fd : -1, spec.stdout_fd);
 
   ChildContext ctx;

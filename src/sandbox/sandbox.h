@@ -162,8 +162,12 @@ struct Spec {
   // run() returns once the sandbox is set up (Result::init_pid), leaving it
   // to outlive the runner; its command starts when someone opens the FIFO
   // for reading, and init then exits with the command's status. Not with
-  // tty, keep_upper, pasta or notify_syscalls.
+  // keep_upper, pasta or notify_syscalls; tty only with console_socket.
   std::string start_fifo;
+  // With tty and start_fifo: the pty master goes to this unix socket (an
+  // OCI runtime's --console-socket, runc's protocol: one SCM_RIGHTS fd),
+  // not to a relay of the caller's terminal.
+  std::string console_socket;
   // Namespaced sysctls ("net.ipv4.ping_group_range" → "0 0"), written in the
   // sandbox's own namespaces before /proc/sys turns read-only. check_sysctl
   // refuses the ones that would reach the host.

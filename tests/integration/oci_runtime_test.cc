@@ -3,7 +3,10 @@
 // run (foreground or detached), state, list, kill, delete, runc's global
 // flags and its error log for containerd.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -165,6 +168,87 @@ TEST(OciRuntime, CreateWaitsForStartAndOutlivesTheCall) {
   EXPECT_EQ(json::parse(run_sh(r + " state bg"))["status"], "running");
   run_sh(r + " delete --force bg");
   EXPECT_EQ(run_sh(r + " list -q"), "");
+}
+
+// The receiving end of a console socket, as conmon listens on one.
+class ConsoleSocket {
+ public:
+  explicit ConsoleSocket(const std::string& path) : path_(path) {
+    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(listen(fd_, 1), 0);
+  }
+  ~ConsoleSocket() { close(fd_); }
+  // The master the runtime sent (and the name beside it).
+  int receive(std::string* name) {
+    int conn = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    char buf[64] = {};
+    iovec iov = {buf, sizeof buf};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    ssize_t n = recvmsg(conn, &m, MSG_CMSG_CLOEXEC);
+    close(conn);
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    if (n < 0 || !c || c->cmsg_type != SCM_RIGHTS) return -1;
+    int master;
+    memcpy(&master, CMSG_DATA(c), sizeof master);
+    *name = std::string(buf, static_cast<size_t>(n));
+    return master;
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+};
+
+TEST(OciRuntime, ATerminalGoesToTheConsoleSocket) {
+  TempDir work;
+  std::string root = work.path() + "/state", bundle = work.path() + "/bundle";
+  mkdir_p(bundle + "/rootfs/bin");
+  run_sh("cp /bin/busybox " + bundle + "/rootfs/bin/ && for a in sh tty cat; do ln -s busybox " +
+         bundle + "/rootfs/bin/$a; done");
+  run_sh(runc() + " spec --bundle " + bundle);
+  json config = json::parse(read_file(bundle + "/config.json"));
+  config["process"]["args"] = {"sh", "-c", "tty; read line; echo got:$line"};
+  write_file_atomic(bundle + "/config.json", config.dump());
+  std::string r = runc() + " --root " + root;
+  // Without a socket, a detached terminal is refused (runc's rule).
+  EXPECT_NE(run_sh(r + " create -b " + bundle + " t0 2>&1 </dev/null; echo $?")
+                .find("needs --console-socket"),
+            std::string::npos);
+  ConsoleSocket console(work.path() + "/console.sock");
+  run_sh(r + " create -b " + bundle + " --console-socket " + work.path() +
+         "/console.sock t1 </dev/null >/dev/null 2>&1");
+  std::string name;
+  int master = console.receive(&name);
+  ASSERT_GE(master, 0);
+  EXPECT_EQ(name, "/dev/ptmx");
+  run_sh(r + " start t1");
+  // The container's own pty: what it prints and what it reads.
+  std::string seen;
+  auto read_until_text = [&](const std::string& text) {
+    for (int i = 0; i < 200 && seen.find(text) == std::string::npos; ++i) {
+      pollfd p = {master, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      char buf[256];
+      ssize_t n = read(master, buf, sizeof buf);
+      if (n > 0) seen.append(buf, static_cast<size_t>(n));
+    }
+  };
+  read_until_text("/dev/pts/0");
+  EXPECT_NE(seen.find("/dev/pts/0"), std::string::npos) << seen;
+  (void)!write(master, "hello\n", 6);
+  read_until_text("got:hello");
+  EXPECT_NE(seen.find("got:hello"), std::string::npos) << seen;
+  close(master);
+  run_sh(r + " delete --force t1");
 }
 
 }  // namespace
