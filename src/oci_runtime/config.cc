@@ -263,6 +263,12 @@ Config parse_config(std::string_view text, const std::string& bundle) {
   return c;
 }
 
+Process parse_process(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) throw Error("process.json: not valid JSON");
+  return read_process(Fields(j, "process"));
+}
+
 Config load_config(const std::string& bundle) {
   std::string path = bundle + "/config.json";
   if (!is_regular_file(path)) throw Error("cannot read " + path + ": no such file");

@@ -93,6 +93,9 @@ struct Config {
 // naming the field, e.g. "config.json: process.args: must not be empty".
 Config parse_config(std::string_view text, const std::string& bundle);
 
+// An exec's process.json (the config's process object alone).
+Process parse_process(std::string_view text);
+
 // Reads BUNDLE/config.json.
 Config load_config(const std::string& bundle);
 

@@ -10,10 +10,12 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/parse.h"
 #include "common/unique_fd.h"
 #include "oci_runtime/config.h"
 #include "oci_runtime/hooks.h"
 #include "oci_runtime/to_spec.h"
+#include "sandbox/join.h"
 #include "sandbox/sandbox.h"
 
 namespace coracle::oci_runtime {
@@ -171,6 +173,45 @@ int run_container(const StateStore& store, const std::string& id, const CreateOp
   sandbox::Result r = sandbox::run(mapped.spec, hooks);
   if (!r.message.empty() && r.exit_code == kExitInternal) throw Error(r.message);
   return r.exit_code;
+}
+
+int exec_in_container(const StateStore& store, const std::string& id, const ExecOptions& o) {
+  if (o.tty) throw Error("exec --tty is not in coracle-runc yet");
+  ContainerState s = store.load(id);
+  if (status_of(s) != "running") throw Error("container " + id + " is not running");
+  Config config = load_config(s.bundle);
+  if (!config.process) throw Error("config.json: process: is required");
+  // The process: process.json as given, else the config's with the command
+  // line's changes.
+  Process p = *config.process;
+  if (!o.process_file.empty()) {
+    p = parse_process(read_file(o.process_file));
+  } else {
+    if (o.args.empty()) throw Error("exec needs a command or --process");
+    p.args = o.args;
+  }
+  if (!o.cwd.empty()) p.cwd = o.cwd;
+  for (const auto& e : o.env) set_env(p.env, e);
+  sandbox::JoinSpec j;
+  j.init_pid = s.pid;
+  j.argv = p.args;
+  j.env = p.env;
+  j.cwd = p.cwd;
+  j.uid = p.user.uid;
+  j.gid = p.user.gid;
+  j.groups = p.user.additional_gids;
+  if (p.capabilities) {
+    j.cap_drop = {"ALL"};
+    j.cap_add = p.capabilities->bounding;
+  }
+  std::string profile = store.dir_of(id) + "/seccomp.json";
+  if (is_regular_file(profile)) j.seccomp_profile = profile;
+  j.cgroup_name = cgroup_name_of(id);
+  j.detach = o.detach;
+  pid_t pid = 0;
+  int status = sandbox::join_sandbox(j, &pid);
+  if (o.detach && !o.pid_file.empty()) write_file_atomic(o.pid_file, std::to_string(pid), 0644);
+  return status;
 }
 
 void kill_container(const StateStore& store, const std::string& id, int sig) {

@@ -4,6 +4,7 @@
 // (with its cgroup and the poststop hooks).
 #pragma once
 #include <string>
+#include <vector>
 
 #include "oci_runtime/state.h"
 
@@ -20,6 +21,17 @@ void start_container(const StateStore& store, const std::string& id);
 // Its exit status in the foreground; 0 once started with detach.
 int run_container(const StateStore& store, const std::string& id, const CreateOptions& f);
 void kill_container(const StateStore& store, const std::string& id, int sig);
+struct ExecOptions {
+  std::string process_file;       // --process: a process.json
+  std::vector<std::string> args;  // else: the command line
+  std::string cwd, pid_file;
+  std::vector<std::string> env;  // -e K=V, over the config's
+  bool detach = false, tty = false;
+};
+// Another process in the running container; its exit status (0 once
+// started with detach).
+int exec_in_container(const StateStore& store, const std::string& id, const ExecOptions& o);
+
 // A running one only with force (killed first).
 void delete_container(const StateStore& store, const std::string& id, bool force);
 

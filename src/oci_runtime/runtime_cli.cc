@@ -129,8 +129,21 @@ int runtime_main(int argc, char** argv) {
   // What comes next (issue 18): runc's commands parse and say so, rather
   // than being unknown.
   std::vector<CLI::App*> later;
-  for (const char* name :
-       {"exec", "ps", "pause", "resume", "update", "events", "checkpoint", "restore"}) {
+  ExecOptions exec_opts;
+  auto* exec = app.add_subcommand("exec", "Run another process in a running container");
+  exec->add_option("id", id)->required();
+  // runc's shape: exec [options] ID COMMAND [ITS OPTIONS...]: what follows
+  // the id is the command's.
+  exec->prefix_command();
+  exec->add_option("-p,--process", exec_opts.process_file, "A process.json");
+  exec->add_option("--cwd", exec_opts.cwd, "Working directory");
+  exec->add_option("-e,--env", exec_opts.env, "K=V (repeatable)")->allow_extra_args(false);
+  exec->add_option("--pid-file", exec_opts.pid_file, "With --detach: the process's pid");
+  exec->add_flag("-d,--detach", exec_opts.detach, "Return once it runs");
+  exec->add_flag("-t,--tty", exec_opts.tty, "Not yet");
+  std::string exec_console;
+  exec->add_option("--console-socket", exec_console, "Not yet");
+  for (const char* name : {"ps", "pause", "resume", "update", "events", "checkpoint", "restore"}) {
     auto* c = app.add_subcommand(name, "Not yet in coracle-runc");
     c->allow_extras();
     later.push_back(c);
@@ -194,6 +207,10 @@ int runtime_main(int argc, char** argv) {
     if (run->parsed()) {
       if (run_flags.preserve_fds) throw Error("--preserve-fds is not in coracle-runc yet");
       return run_container(store, id, run_flags);
+    }
+    if (exec->parsed()) {
+      exec_opts.args = exec->remaining();
+      return exec_in_container(store, id, exec_opts);
     }
     if (kill_cmd->parsed()) {
       kill_container(store, id, signal_number(signal_name));

@@ -246,6 +246,14 @@ void sweep_cgroups() {
   }
 }
 
+std::vector<std::string> cgroup_procs_files(const std::string& name) {
+  std::vector<std::string> out;
+  if (name.empty()) return out;
+  for (const auto& base : cgroup_bases())
+    if (is_directory(base + "/" + name)) out.push_back(base + "/" + name + "/cgroup.procs");
+  return out;
+}
+
 void destroy_cgroup(const std::string& name) {
   for (const auto& base : cgroup_bases())
     if (is_directory(base + "/" + name)) kill_and_remove(base + "/" + name);

@@ -43,6 +43,10 @@ class Cgroup {
   std::string memory_dir_;
 };
 
+// The cgroup.procs files of the named cgroup (Limits::cgroup_name) in each
+// hierarchy that has it; none when there is none.
+std::vector<std::string> cgroup_procs_files(const std::string& name);
+
 // Removes cgroups left by runners that no longer exist.
 void sweep_cgroups();
 

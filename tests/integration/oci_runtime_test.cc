@@ -4,6 +4,7 @@
 // flags and its error log for containerd.
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -21,6 +22,15 @@ using nlohmann::json;
 
 std::string runc() {
   return std::string(CORACLE_BIN) + "-runc";
+}
+
+// A process ends within two seconds (a container's, once killed).
+bool eventually_gone(pid_t pid) {
+  for (int i = 0; i < 100; ++i) {
+    if (kill(pid, 0) < 0 && errno == ESRCH) return true;
+    usleep(20000);
+  }
+  return false;
 }
 
 TEST(OciRuntime, RuncsCommandLineForTheDocumentsAndTheState) {
@@ -50,8 +60,8 @@ TEST(OciRuntime, RuncsCommandLineForTheDocumentsAndTheState) {
   EXPECT_EQ(line["msg"], "container nope does not exist");
   // runc's other commands parse and say they are not here yet; systemd
   // cgroups are refused with the setting to change.
-  out = run_sh(runc() + " --root " + root + " exec c1 ls 2>&1; echo $?");
-  EXPECT_NE(out.find("'exec' is not in coracle-runc yet"), std::string::npos) << out;
+  out = run_sh(runc() + " --root " + root + " pause c1 2>&1; echo $?");
+  EXPECT_NE(out.find("'pause' is not in coracle-runc yet"), std::string::npos) << out;
   out = run_sh(runc() + " --systemd-cgroup --root " + root + " list 2>&1; echo $?");
   EXPECT_NE(out.find("cgroup_manager = \"cgroupfs\""), std::string::npos) << out;
   // Called as coracle, the same binary is coracle's own command line.
@@ -166,7 +176,26 @@ TEST(OciRuntime, CreateWaitsForStartAndOutlivesTheCall) {
   // run --detach is create and start in one; delete --force ends it.
   run_sh(r + " run -d -b " + bundle + " bg" + io);
   EXPECT_EQ(json::parse(run_sh(r + " state bg"))["status"], "running");
+  // exec: another process inside it (its pid namespace: init and the
+  // container's process are there), the command line's or a process.json,
+  // its exit status; --detach returns with its pid.
+  run_sh("ln -s busybox " + bundle + "/rootfs/bin/ps && ln -s busybox " + bundle +
+         "/rootfs/bin/cat");
+  EXPECT_EQ(run_sh(r + " exec -e GREETING=hi bg sh -c 'echo $GREETING; ps -o comm | grep -c "
+                       "sleep; exit 4'; echo status=$?"),
+            "hi\n1\nstatus=4\n");
+  json process = config["process"];
+  process["args"] = {"sh", "-c", "touch /exec-made"};
+  write_file_atomic(work.path() + "/process.json", process.dump());
+  run_sh(r + " exec --process " + work.path() + "/process.json bg");
+  EXPECT_TRUE(path_exists(bundle + "/rootfs/exec-made"));
+  run_sh(r + " exec -d --pid-file " + work.path() + "/exec.pid bg sleep 30" + io);
+  pid_t exec_pid = std::stoi(read_file(work.path() + "/exec.pid"));
+  EXPECT_EQ(kill(exec_pid, 0), 0);
+  EXPECT_NE(run_sh(r + " exec bg no-such-command 2>&1; echo status=$?").find("command not found"),
+            std::string::npos);
   run_sh(r + " delete --force bg");
+  EXPECT_TRUE(eventually_gone(exec_pid));
   EXPECT_EQ(run_sh(r + " list -q"), "");
 }
 

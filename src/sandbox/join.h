@@ -1,0 +1,32 @@
+// Another process in a running sandbox (an OCI runtime's `exec`): it joins
+// the namespaces of the sandbox's init (the user namespace first, the mount
+// namespace last), its cgroup, and takes the ids, capabilities, seccomp
+// filter and no_new_privs it is given, as the sandbox's own command did.
+// Needs a root runner: setns into another process's namespaces.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace coracle::sandbox {
+
+struct JoinSpec {
+  pid_t init_pid = 0;
+  std::vector<std::string> argv, env;
+  std::string cwd = "/";
+  uint32_t uid = 0, gid = 0;
+  std::vector<uint32_t> groups;
+  std::vector<std::string> cap_add, cap_drop;  // as Spec's
+  std::string seccomp_profile;                 // as Spec's
+  std::string cgroup_name;                     // Limits::cgroup_name to join, if it exists
+  bool detach = false;
+};
+
+// Runs the process. Returns its exit status (128+N for signal N; 126/127
+// when it could not be executed); with detach, 0 once it has exec'd, its
+// host pid in *pid. Throws coracle::Error for what fails before the exec.
+int join_sandbox(const JoinSpec& spec, pid_t* pid = nullptr);
+
+}  // namespace coracle::sandbox
