@@ -207,6 +207,9 @@ int exec_in_container(const StateStore& store, const std::string& id, const Exec
   std::string profile = store.dir_of(id) + "/seccomp.json";
   if (is_regular_file(profile)) j.seccomp_profile = profile;
   j.cgroup_name = cgroup_name_of(id);
+  for (size_t i = 0; i < p.rlimits.size(); ++i)
+    j.rlimits.push_back({rlimit_resource(p.rlimits[i].type, "rlimits[" + std::to_string(i) + "]"),
+                         {p.rlimits[i].soft, p.rlimits[i].hard}});
   j.detach = o.detach;
   pid_t pid = 0;
   int status = sandbox::join_sandbox(j, &pid);

@@ -22,21 +22,6 @@ bool has(const std::vector<std::string>& options, const char* o) {
   return std::find(options.begin(), options.end(), o) != options.end();
 }
 
-int rlimit_resource(const std::string& name, const std::string& field) {
-  static const std::map<std::string, int> kNames = {
-      {"RLIMIT_CPU", RLIMIT_CPU},           {"RLIMIT_FSIZE", RLIMIT_FSIZE},
-      {"RLIMIT_DATA", RLIMIT_DATA},         {"RLIMIT_STACK", RLIMIT_STACK},
-      {"RLIMIT_CORE", RLIMIT_CORE},         {"RLIMIT_RSS", RLIMIT_RSS},
-      {"RLIMIT_NPROC", RLIMIT_NPROC},       {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},   {"RLIMIT_AS", RLIMIT_AS},
-      {"RLIMIT_LOCKS", RLIMIT_LOCKS},       {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
-      {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
-      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},     {"RLIMIT_RTTIME", RLIMIT_RTTIME}};
-  auto it = kNames.find(name);
-  if (it == kNames.end()) throw Error("config.json: " + field + ": unknown rlimit " + name);
-  return it->second;
-}
-
 // The file systems every sandbox has anyway, in the places runtimes put
 // them: the config's entries for them are what the sandbox does already.
 bool is_standard_mount(const Mount& m) {
@@ -97,6 +82,21 @@ void map_resources(const json& r, sandbox::Spec& spec) {
 }
 
 }  // namespace
+
+int rlimit_resource(const std::string& name, const std::string& field) {
+  static const std::map<std::string, int> kNames = {
+      {"RLIMIT_CPU", RLIMIT_CPU},           {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+      {"RLIMIT_DATA", RLIMIT_DATA},         {"RLIMIT_STACK", RLIMIT_STACK},
+      {"RLIMIT_CORE", RLIMIT_CORE},         {"RLIMIT_RSS", RLIMIT_RSS},
+      {"RLIMIT_NPROC", RLIMIT_NPROC},       {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},   {"RLIMIT_AS", RLIMIT_AS},
+      {"RLIMIT_LOCKS", RLIMIT_LOCKS},       {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+      {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},     {"RLIMIT_RTTIME", RLIMIT_RTTIME}};
+  auto it = kNames.find(name);
+  if (it == kNames.end()) throw Error("config.json: " + field + ": unknown rlimit " + name);
+  return it->second;
+}
 
 Mapped map_config(const Config& c, const std::string& id, const std::string& state_dir) {
   Mapped out;

@@ -24,4 +24,7 @@ struct Mapped {
 // naming the field it cannot honour.
 Mapped map_config(const Config& config, const std::string& id, const std::string& state_dir);
 
+// RLIMIT_NOFILE → its resource number; throws naming field for an unknown one.
+int rlimit_resource(const std::string& name, const std::string& field);
+
 }  // namespace coracle::oci_runtime

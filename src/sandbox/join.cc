@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -93,6 +94,10 @@ int join_sandbox(const JoinSpec& j, pid_t* pid_out) {
     if (grandchild < 0) report_and_exit(report_w.get(), errno, "fork");
     if (grandchild == 0) {
       int w = report_w.get();
+      for (const auto& [resource, limits] : j.rlimits) {
+        struct rlimit lim = {limits.first, limits.second};
+        if (setrlimit(resource, &lim) < 0) report_and_exit(w, errno, "setrlimit");
+      }
       if (int rc = caps.drop_bounding(); rc < 0) report_and_exit(w, -rc, "drop capabilities");
       if (raw_set_groups(groups.size(), groups.data()) < 0) report_and_exit(w, errno, "setgroups");
       if (raw_setresgid(j.gid) < 0) report_and_exit(w, errno, "set the group id");

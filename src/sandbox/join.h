@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace coracle::sandbox {
@@ -21,6 +22,7 @@ struct JoinSpec {
   std::vector<std::string> cap_add, cap_drop;  // as Spec's
   std::string seccomp_profile;                 // as Spec's
   std::string cgroup_name;                     // Limits::cgroup_name to join, if it exists
+  std::vector<std::pair<int, std::pair<uint64_t, uint64_t>>> rlimits;  // RLIMIT_*, soft, hard
   bool detach = false;
 };
 

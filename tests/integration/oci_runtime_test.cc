@@ -185,10 +185,11 @@ TEST(OciRuntime, CreateWaitsForStartAndOutlivesTheCall) {
                        "sleep; exit 4'; echo status=$?"),
             "hi\n1\nstatus=4\n");
   json process = config["process"];
-  process["args"] = {"sh", "-c", "touch /exec-made"};
+  process["args"] = {"sh", "-c", "ulimit -n > /exec-made"};
+  process["rlimits"] = {{{"type", "RLIMIT_NOFILE"}, {"soft", 321}, {"hard", 321}}};
   write_file_atomic(work.path() + "/process.json", process.dump());
   run_sh(r + " exec --process " + work.path() + "/process.json bg");
-  EXPECT_TRUE(path_exists(bundle + "/rootfs/exec-made"));
+  EXPECT_EQ(read_file(bundle + "/rootfs/exec-made"), "321\n");  // its own rlimits
   run_sh(r + " exec -d --pid-file " + work.path() + "/exec.pid bg sleep 30" + io);
   pid_t exec_pid = std::stoi(read_file(work.path() + "/exec.pid"));
   EXPECT_EQ(kill(exec_pid, 0), 0);
