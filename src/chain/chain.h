@@ -23,7 +23,7 @@ struct ChainOptions {
   // else APP/.ayup/first, else auto-detection.
   std::string assistant;
   int max_steps = 64;
-  std::string output_dir;                // write the result here instead of into APP
+  std::string output_dir;  // write the result here instead of into APP
   // --changes: one archive per step of what it changed in the app
   // (DIR/step-N.tar.zst; step_changes.h).
   std::string changes_dir;

@@ -32,6 +32,18 @@ std::string now_rfc3339_nano() {
   return buf;
 }
 
+// A container's state as it is made (no init yet).
+ContainerState new_state(const std::string& id, const std::string& bundle, const Config& config) {
+  ContainerState s;
+  s.id = id;
+  s.bundle = bundle;
+  s.rootfs = config.root_path;
+  s.created = now_rfc3339_nano();
+  s.owner = geteuid();
+  s.annotations = config.annotations;
+  return s;
+}
+
 std::string cgroup_name_of(const std::string& id) {
   return "coracle-oci-" + id;
 }
@@ -56,13 +68,7 @@ void create_container(const StateStore& store, const std::string& id, const Crea
     throw Error(
         "config.json: hooks: createContainer and startContainer hooks (run inside the "
         "container) are not in coracle-runc yet");
-  ContainerState s;
-  s.id = id;
-  s.bundle = bundle;
-  s.rootfs = config.root_path;
-  s.created = now_rfc3339_nano();
-  s.owner = geteuid();
-  s.annotations = config.annotations;
+  ContainerState s = new_state(id, bundle, config);
   store.create(s);
   try {
     std::string fifo = store.dir_of(id) + "/exec.fifo";
@@ -141,13 +147,7 @@ int run_container(const StateStore& store, const std::string& id, const CreateOp
   if (!h.prestart.empty() || !h.create_runtime.empty() || !h.create_container.empty() ||
       !h.start_container.empty() || !h.poststart.empty() || !h.poststop.empty())
     throw Error("config.json: hooks: run them with create and start (or run --detach)");
-  ContainerState s;
-  s.id = id;
-  s.bundle = bundle;
-  s.rootfs = config.root_path;
-  s.created = now_rfc3339_nano();
-  s.owner = geteuid();
-  s.annotations = config.annotations;
+  ContainerState s = new_state(id, bundle, config);
   store.create(s);
   struct Remove {
     const StateStore& store;
@@ -200,16 +200,11 @@ int exec_in_container(const StateStore& store, const std::string& id, const Exec
   j.uid = p.user.uid;
   j.gid = p.user.gid;
   j.groups = p.user.additional_gids;
-  if (p.capabilities) {
-    j.cap_drop = {"ALL"};
-    j.cap_add = p.capabilities->bounding;
-  }
+  map_capabilities(p, j.cap_add, j.cap_drop);
+  j.rlimits = map_rlimits(p);
   std::string profile = store.dir_of(id) + "/seccomp.json";
   if (is_regular_file(profile)) j.seccomp_profile = profile;
   j.cgroup_name = cgroup_name_of(id);
-  for (size_t i = 0; i < p.rlimits.size(); ++i)
-    j.rlimits.push_back({rlimit_resource(p.rlimits[i].type, "rlimits[" + std::to_string(i) + "]"),
-                         {p.rlimits[i].soft, p.rlimits[i].hard}});
   j.detach = o.detach;
   pid_t pid = 0;
   int status = sandbox::join_sandbox(j, &pid);

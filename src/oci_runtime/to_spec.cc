@@ -83,6 +83,8 @@ void map_resources(const json& r, sandbox::Spec& spec) {
 
 }  // namespace
 
+namespace {
+
 int rlimit_resource(const std::string& name, const std::string& field) {
   static const std::map<std::string, int> kNames = {
       {"RLIMIT_CPU", RLIMIT_CPU},           {"RLIMIT_FSIZE", RLIMIT_FSIZE},
@@ -96,6 +98,26 @@ int rlimit_resource(const std::string& name, const std::string& field) {
   auto it = kNames.find(name);
   if (it == kNames.end()) throw Error("config.json: " + field + ": unknown rlimit " + name);
   return it->second;
+}
+
+}  // namespace
+
+std::vector<sandbox::Rlimit> map_rlimits(const Process& p) {
+  std::vector<sandbox::Rlimit> out;
+  for (size_t i = 0; i < p.rlimits.size(); ++i) {
+    const Rlimit& r = p.rlimits[i];
+    out.push_back({rlimit_resource(r.type, "process.rlimits[" + std::to_string(i) + "]"),
+                   static_cast<rlim_t>(r.soft), static_cast<rlim_t>(r.hard)});
+  }
+  return out;
+}
+
+void map_capabilities(const Process& p, std::vector<std::string>& cap_add,
+                      std::vector<std::string>& cap_drop) {
+  // The bounding set decides (the sandbox gives root the same sets).
+  if (!p.capabilities) return;
+  cap_drop = {"ALL"};
+  cap_add = p.capabilities->bounding;
 }
 
 Mapped map_config(const Config& c, const std::string& id, const std::string& state_dir) {
@@ -119,16 +141,8 @@ Mapped map_config(const Config& c, const std::string& id, const std::string& sta
   spec.gid = p.user.gid;
   spec.supplementary_gids = p.user.additional_gids;
   spec.tty = p.terminal;
-  for (size_t i = 0; i < p.rlimits.size(); ++i) {
-    const Rlimit& r = p.rlimits[i];
-    spec.rlimits.push_back({rlimit_resource(r.type, "process.rlimits[" + std::to_string(i) + "]"),
-                            static_cast<rlim_t>(r.soft), static_cast<rlim_t>(r.hard)});
-  }
-  // The bounding set decides (the sandbox gives root the same sets).
-  if (p.capabilities) {
-    spec.cap_drop = {"ALL"};
-    spec.cap_add = p.capabilities->bounding;
-  }
+  spec.rlimits = map_rlimits(p);
+  map_capabilities(p, spec.cap_add, spec.cap_drop);
   if (!p.no_new_privileges) out.notes.push_back("process.noNewPrivileges: always set by coracle");
   if (!p.apparmor_profile.empty() || !p.selinux_label.empty())
     out.notes.push_back("process.apparmorProfile/selinuxLabel: ignored (neither is enforced here)");

@@ -24,7 +24,11 @@ struct Mapped {
 // naming the field it cannot honour.
 Mapped map_config(const Config& config, const std::string& id, const std::string& state_dir);
 
-// RLIMIT_NOFILE → its resource number; throws naming field for an unknown one.
-int rlimit_resource(const std::string& name, const std::string& field);
+// What a process (a config's, or an exec's process.json) gets, as the
+// sandbox takes it: its rlimits (throws naming an unknown one), and its
+// capabilities (the bounding set decides; none given: the sandbox's own).
+std::vector<sandbox::Rlimit> map_rlimits(const Process& p);
+void map_capabilities(const Process& p, std::vector<std::string>& cap_add,
+                      std::vector<std::string>& cap_drop);
 
 }  // namespace coracle::oci_runtime

@@ -94,9 +94,9 @@ int join_sandbox(const JoinSpec& j, pid_t* pid_out) {
     if (grandchild < 0) report_and_exit(report_w.get(), errno, "fork");
     if (grandchild == 0) {
       int w = report_w.get();
-      for (const auto& [resource, limits] : j.rlimits) {
-        struct rlimit lim = {limits.first, limits.second};
-        if (setrlimit(resource, &lim) < 0) report_and_exit(w, errno, "setrlimit");
+      for (const auto& r : j.rlimits) {
+        struct rlimit lim = {r.soft, r.hard};
+        if (setrlimit(r.resource, &lim) < 0) report_and_exit(w, errno, "setrlimit");
       }
       if (int rc = caps.drop_bounding(); rc < 0) report_and_exit(w, -rc, "drop capabilities");
       if (raw_set_groups(groups.size(), groups.data()) < 0) report_and_exit(w, errno, "setgroups");

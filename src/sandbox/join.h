@@ -8,8 +8,9 @@
 
 #include <cstdint>
 #include <string>
-#include <utility>
 #include <vector>
+
+#include "sandbox/sandbox.h"
 
 namespace coracle::sandbox {
 
@@ -22,7 +23,7 @@ struct JoinSpec {
   std::vector<std::string> cap_add, cap_drop;  // as Spec's
   std::string seccomp_profile;                 // as Spec's
   std::string cgroup_name;                     // Limits::cgroup_name to join, if it exists
-  std::vector<std::pair<int, std::pair<uint64_t, uint64_t>>> rlimits;  // RLIMIT_*, soft, hard
+  std::vector<Rlimit> rlimits;
   bool detach = false;
 };
 
