@@ -59,6 +59,13 @@ static std::vector<IdRange> read_subid(const char* file, const std::string& name
   }
 }
 
+IdMapping host_id_mapping() {
+  IdMapping m;
+  m.uids = m.gids = {{0, 0, UINT32_MAX}};
+  m.rootful = true;
+  return m;
+}
+
 IdMapping plan_id_mapping() {
   IdMapping m;
   uid_t uid = geteuid();

@@ -28,6 +28,9 @@ struct IdMapping {
 };
 
 IdMapping plan_id_mapping();
+// The host's own ids, for a root runner's sandbox without a user namespace
+// of its own (nothing to write: every id is itself).
+IdMapping host_id_mapping();
 bool maps_id(const std::vector<IdRange>& ranges, uint32_t id);
 // Writes the maps of the user namespace of pid (which must not have exec'd).
 void write_id_mapping(pid_t pid, const IdMapping& mapping);

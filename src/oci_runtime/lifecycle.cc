@@ -17,6 +17,7 @@
 #include "oci_runtime/to_spec.h"
 #include "sandbox/join.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/terminal.h"
 
 namespace coracle::oci_runtime {
 namespace {
@@ -176,7 +177,6 @@ int run_container(const StateStore& store, const std::string& id, const CreateOp
 }
 
 int exec_in_container(const StateStore& store, const std::string& id, const ExecOptions& o) {
-  if (o.tty) throw Error("exec --tty is not in coracle-runc yet");
   ContainerState s = store.load(id);
   if (status_of(s) != "running") throw Error("container " + id + " is not running");
   Config config = load_config(s.bundle);
@@ -206,6 +206,17 @@ int exec_in_container(const StateStore& store, const std::string& id, const Exec
   if (is_regular_file(profile)) j.seccomp_profile = profile;
   j.cgroup_name = cgroup_name_of(id);
   j.detach = o.detach;
+  // runc's rule: a terminal (--tty, or the process.json's) needs a console
+  // socket to hand it to, and a console socket is only for a terminal.
+  bool tty = o.tty || p.terminal;
+  if (tty && o.console_socket.empty()) throw Error("exec with a terminal needs --console-socket");
+  if (!tty && !o.console_socket.empty())
+    throw Error("--console-socket given, but no terminal was asked for (--tty)");
+  UniqueFd console;
+  if (tty) {
+    console = sandbox::connect_console_socket(o.console_socket);
+    j.console_socket = console.get();
+  }
   pid_t pid = 0;
   int status = sandbox::join_sandbox(j, &pid);
   if (o.detach && !o.pid_file.empty()) write_file_atomic(o.pid_file, std::to_string(pid), 0644);

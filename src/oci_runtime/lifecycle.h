@@ -25,6 +25,7 @@ struct ExecOptions {
   std::string process_file;       // --process: a process.json
   std::vector<std::string> args;  // else: the command line
   std::string cwd, pid_file;
+  std::string console_socket;    // with a terminal: where its master goes
   std::vector<std::string> env;  // -e K=V, over the config's
   bool detach = false, tty = false;
 };

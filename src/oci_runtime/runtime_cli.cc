@@ -140,9 +140,9 @@ int runtime_main(int argc, char** argv) {
   exec->add_option("-e,--env", exec_opts.env, "K=V (repeatable)")->allow_extra_args(false);
   exec->add_option("--pid-file", exec_opts.pid_file, "With --detach: the process's pid");
   exec->add_flag("-d,--detach", exec_opts.detach, "Return once it runs");
-  exec->add_flag("-t,--tty", exec_opts.tty, "Not yet");
-  std::string exec_console;
-  exec->add_option("--console-socket", exec_console, "Not yet");
+  exec->add_flag("-t,--tty", exec_opts.tty, "A terminal (its master goes to --console-socket)");
+  exec->add_option("--console-socket", exec_opts.console_socket,
+                   "A unix socket that takes the terminal's master (runc's protocol)");
   for (const char* name : {"ps", "pause", "resume", "update", "events", "checkpoint", "restore"}) {
     auto* c = app.add_subcommand(name, "Not yet in coracle-runc");
     c->allow_extras();

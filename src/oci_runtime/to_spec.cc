@@ -1,6 +1,10 @@
 #include "oci_runtime/to_spec.h"
 
+#include <linux/magic.h>
+#include <sched.h>
 #include <sys/resource.h>
+#include <sys/statfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <map>
@@ -81,6 +85,65 @@ void map_resources(const json& r, sandbox::Spec& spec) {
   }
 }
 
+// Can the file system at path take an idmapped mount? Those that cannot
+// (an engine's overlay, fuse, nfs) would show the host's root as nobody
+// inside a user namespace of the sandbox's own.
+bool idmappable(const std::string& path) {
+  struct statfs fs {};
+  if (statfs(path.c_str(), &fs) < 0) return false;
+  switch (static_cast<unsigned long>(fs.f_type)) {
+    case EXT4_SUPER_MAGIC:  // ext2, ext3 and ext4 share it
+    case XFS_SUPER_MAGIC:
+    case BTRFS_SUPER_MAGIC:
+    case TMPFS_MAGIC:
+    case F2FS_SUPER_MAGIC:
+      return true;
+  }
+  return false;
+}
+
+// Each namespace new, joined by path or the host's, as the config says;
+// the user namespace the sandbox's own wherever it can be (the config
+// leaving one out is room for it), else none, as runc has it.
+void map_namespaces(const Config& c, sandbox::Spec& spec, std::vector<std::string>& notes) {
+  static const std::map<std::string, int> kTypes = {{"network", CLONE_NEWNET},
+                                                    {"ipc", CLONE_NEWIPC},
+                                                    {"uts", CLONE_NEWUTS},
+                                                    {"pid", CLONE_NEWPID},
+                                                    {"cgroup", CLONE_NEWCGROUP}};
+  const Namespace* mount = c.linux.find("mount");
+  if (!mount) refuse("linux.namespaces", "the host's mount namespace");
+  if (!mount->path.empty()) refuse("linux.namespaces", "joining a mount namespace");
+  if (c.linux.find("time")) refuse("linux.namespaces", "a time namespace");
+  for (const auto& [name, type] : kTypes) {
+    const Namespace* ns = c.linux.find(name);
+    if (!ns && type == CLONE_NEWNET)
+      spec.net = sandbox::NetMode::Host;
+    else if (!ns)
+      spec.shared_namespaces |= type;
+    else if (!ns->path.empty())
+      spec.join_namespaces.push_back({type, ns->path});
+  }
+  const Namespace* user = c.linux.find("user");
+  if (user && !user->path.empty()) refuse("linux.namespaces", "joining a user namespace");
+  if (!c.linux.uid_mappings.empty() || !c.linux.gid_mappings.empty())
+    refuse("linux.uidMappings", "the config's own id mappings");
+  if (user || geteuid() != 0) return;  // one of its own (a plain user's runner needs it)
+  std::string why;
+  if (!spec.join_namespaces.empty())
+    why = "namespaces joined by path";
+  else if (spec.shared_namespaces & CLONE_NEWPID)
+    why = "the host's pid namespace";
+  else if (!idmappable(c.root_path))
+    why = "root.path cannot be idmapped (an overlay mount)";
+  if (why.empty()) {
+    notes.push_back("linux.namespaces: a user namespace is added");
+    return;
+  }
+  spec.user_namespace = false;
+  notes.push_back("linux.namespaces: no user namespace, root inside is the host's (" + why + ")");
+}
+
 }  // namespace
 
 namespace {
@@ -148,18 +211,7 @@ Mapped map_config(const Config& c, const std::string& id, const std::string& sta
     out.notes.push_back("process.apparmorProfile/selinuxLabel: ignored (neither is enforced here)");
   spec.hostname = c.hostname.empty() ? id : c.hostname;
 
-  // Namespaces: new ones of every kind; the config may leave one out only
-  // for the network (the host's).
-  for (const auto& ns : c.linux.namespaces)
-    if (!ns.path.empty())
-      refuse("linux.namespaces", "joining the " + ns.type + " namespace at " + ns.path);
-  for (const char* type : {"pid", "mount", "ipc", "uts"})
-    if (!c.linux.find(type))
-      refuse("linux.namespaces", std::string("the host's ") + type + " namespace");
-  spec.net = c.linux.find("network") ? sandbox::NetMode::Private : sandbox::NetMode::Host;
-  if (!c.linux.find("user")) out.notes.push_back("linux.namespaces: a user namespace is added");
-  if (!c.linux.uid_mappings.empty() || !c.linux.gid_mappings.empty())
-    refuse("linux.uidMappings", "the config's own id mappings");
+  map_namespaces(c, spec, out.notes);
   for (const auto& [name, value] : c.linux.sysctl) {
     try {
       sandbox::check_sysctl(name, spec.net != sandbox::NetMode::Host);

@@ -1,10 +1,12 @@
 // A bundle's config mapped onto coracle's sandbox, with coracle's isolation
-// where the config leaves room: a user namespace of its own always (the
-// rootfs and binds reach it through idmapped mounts, so host root's files
-// look like container root's), the default seccomp filter when the config
-// has none, no_new_privs. What the config asks and the sandbox cannot do
-// yet is refused with the field named, never dropped in silence; what is
-// stricter than asked is listed in Mapped::notes.
+// where the config leaves room: a user namespace of its own wherever the
+// rootfs can be idmapped and nothing is joined from the host (the rootfs
+// and binds reach it through idmapped mounts, so host root's files look
+// like container root's; elsewhere root inside is the host's, as with
+// runc, held in by capabilities, seccomp and a device cgroup), the default
+// seccomp filter when the config has none, no_new_privs. What the config asks and the sandbox
+// cannot do yet is refused with the field named, never dropped in silence; what is stricter than
+// asked is listed in Mapped::notes.
 #pragma once
 #include <string>
 #include <vector>

@@ -320,7 +320,8 @@ void child_main(const ChildContext& ctx) {
   }
   if (ctx.setgroups_allowed && raw_clear_groups() < 0)
     fail(ctx, errno, "clear supplementary groups");
-  if (sethostname(ctx.hostname, strlen(ctx.hostname)) < 0) fail(ctx, errno, "set the hostname");
+  if (ctx.hostname && sethostname(ctx.hostname, strlen(ctx.hostname)) < 0)
+    fail(ctx, errno, "set the hostname");
 
   what = "set up the file system";
   int upper = -1;

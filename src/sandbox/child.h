@@ -33,8 +33,8 @@ struct ChildContext {
   const SeccompProgram* notify = nullptr;
   // The host-write guard (writable binds), stacked under seccomp too.
   const SeccompProgram* guard = nullptr;
-  int factory_fd = -1;  // init serves SocketFactory requests on it
-  const char* hostname = nullptr;
+  int factory_fd = -1;             // init serves SocketFactory requests on it
+  const char* hostname = nullptr;  // nullptr: a uts namespace not its own, left alone
   uid_t uid = 0;
   gid_t gid = 0;
   const std::vector<gid_t>* groups = nullptr;  // supplementary, for the command

@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@
 #include "sandbox/raw_ids.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/seccomp.h"
+#include "sandbox/terminal.h"
 
 namespace coracle::sandbox {
 namespace {
@@ -38,6 +41,27 @@ struct Report {
   _exit(err == ENOENT ? 127 : 126);
 }
 
+// In the container's mount namespace: a pty of its devpts, the master to
+// the console socket, the slave the process's stdio and controlling
+// terminal. 0 or -errno.
+int take_container_pty(int console_socket) {
+  int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return -errno;
+  int unlock = 0;
+  int slave = -1;
+  if (ioctl(master, TIOCSPTLCK, &unlock) == 0)
+    slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+  int rc = slave < 0 ? -errno : send_console_master(console_socket, master);
+  close(master);
+  close(console_socket);
+  if (rc == 0 && (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)) rc = -errno;
+  for (int fd = 0; rc == 0 && fd < 3; ++fd)
+    if (dup2(slave, fd) < 0) rc = -errno;
+  if (slave > 2) close(slave);
+  return rc;
+}
+
 }  // namespace
 
 int join_sandbox(const JoinSpec& j, pid_t* pid_out) {
@@ -51,6 +75,14 @@ int join_sandbox(const JoinSpec& j, pid_t* pid_out) {
     std::string path = "/proc/" + std::to_string(j.init_pid) + "/ns/" + kind;
     UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) throw_errno("cannot open " + path + " (is the container running?)");
+    // One the sandbox shares with us (no user namespace of its own, the
+    // host's ipc) is not joined: setns into one's own user namespace fails.
+    struct stat theirs {
+    }, ours{};
+    std::string own = std::string("/proc/self/ns/") + kind;
+    if (fstat(fd.get(), &theirs) == 0 && stat(own.c_str(), &ours) == 0 &&
+        theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev)
+      fd.reset();
     ns.push_back(std::move(fd));
   }
   CapPlan caps(j.uid, j.cap_add, j.cap_drop);
@@ -88,12 +120,16 @@ int join_sandbox(const JoinSpec& j, pid_t* pid_out) {
       }
     }
     for (size_t i = 0; i < ns.size(); ++i)
-      if (setns(ns[i].get(), 0) < 0) report_and_exit(report_w.get(), errno, kKinds[i]);
+      if (ns[i] && setns(ns[i].get(), 0) < 0) report_and_exit(report_w.get(), errno, kKinds[i]);
     // The pid namespace applies to children: the process to run is one.
     pid_t grandchild = fork();
     if (grandchild < 0) report_and_exit(report_w.get(), errno, "fork");
     if (grandchild == 0) {
       int w = report_w.get();
+      if (j.console_socket >= 0) {
+        if (int rc = take_container_pty(j.console_socket); rc < 0)
+          report_and_exit(w, -rc, "open a terminal in the container's devpts");
+      }
       for (const auto& r : j.rlimits) {
         struct rlimit lim = {r.soft, r.hard};
         if (setrlimit(r.resource, &lim) < 0) report_and_exit(w, errno, "setrlimit");

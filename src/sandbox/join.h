@@ -25,6 +25,9 @@ struct JoinSpec {
   std::string cgroup_name;                     // Limits::cgroup_name to join, if it exists
   std::vector<Rlimit> rlimits;
   bool detach = false;
+  // A connected console socket (connect_console_socket): the process gets
+  // a pty of the container's own devpts, its master sent there.
+  int console_socket = -1;
 };
 
 // Runs the process. Returns its exit status (128+N for signal N; 126/127

@@ -8,7 +8,6 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +24,7 @@
 #include "sandbox/cgroup.h"
 #include "sandbox/child.h"
 #include "sandbox/device_twins.h"
+#include "sandbox/namespaces.h"
 #include "sandbox/net.h"
 #include "sandbox/pasta.h"
 #include "sandbox/sandbox.h"
@@ -150,33 +150,6 @@ struct Watch {
   std::shared_ptr<UpperDir> upper;  // Spec::keep_upper: filled in from the child
 };
 
-// The pty master to an OCI engine's console socket, as runc hands it:
-// connected, one message carrying the fd and the terminal's name.
-void send_to_console_socket(const std::string& path, int master) {
-  UniqueFd sock(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  struct sockaddr_un addr {};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) throw Error("console socket path too long: " + path);
-  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  if (!sock || connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
-    throw_errno("cannot connect to the console socket " + path);
-  char name[] = "/dev/ptmx";
-  struct iovec iov = {name, sizeof name - 1};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr msg {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &master, sizeof master);
-  if (sendmsg(sock.get(), &msg, MSG_NOSIGNAL) < 0)
-    throw_errno("cannot send the terminal to the console socket " + path);
-}
-
 // Waits for the sandbox to finish: child messages, forwarded signals, timeout.
 void wait_for_exit(InitProcess& init, int sock, const SignalForwarding& signals, const Spec& spec,
                    const Hooks& hooks, Watch& watch, Outcome& out, TerminalRelay* tty) {
@@ -220,7 +193,9 @@ void wait_for_exit(InitProcess& init, int sock, const SignalForwarding& signals,
         tty->attach(UniqueFd(passed));
         passed = -1;
       } else if (msg.type == MsgType::Pty && msg.nfds == 1 && !spec.console_socket.empty()) {
-        send_to_console_socket(spec.console_socket, passed);
+        UniqueFd console = connect_console_socket(spec.console_socket);
+        if (int rc = send_console_master(console.get(), passed); rc < 0)
+          throw_errno("cannot send the terminal to the console socket " + spec.console_socket, -rc);
       } else if (msg.type == MsgType::Upper && msg.nfds == 1 && watch.upper) {
         watch.upper->dir.reset(passed);
         passed = -1;
@@ -301,7 +276,9 @@ Result run(const Spec& spec, const Hooks& hooks) {
   sweep_leftovers();
   auto start = Clock::now();
 
-  IdMapping ids = plan_id_mapping();
+  check_namespaces(spec);
+  // Without a user namespace of its own, ids inside are the host's.
+  IdMapping ids = spec.user_namespace ? plan_id_mapping() : host_id_mapping();
   if (!maps_id(ids.uids, spec.uid) || !maps_id(ids.gids, spec.gid))
     throw Error("user " + std::to_string(spec.uid) + ":" + std::to_string(spec.gid) +
                 " is not mapped in the sandbox; as a plain user, add subordinate ids for yourself "
@@ -348,6 +325,10 @@ Result run(const Spec& spec, const Hooks& hooks) {
   }
   Limits limits = spec.limits;
   limits.devices = device_rules(spec, ids.rootful);
+  // Real root inside could mknod a disk and write to it: only a device
+  // cgroup stops that when no user namespace does.
+  if (!spec.user_namespace && limits.devices.empty()) limits.devices = default_device_rules();
+  JoinedNamespaces joined(spec);
   std::unique_ptr<Cgroup> cgroup = limits.any() ? Cgroup::create(limits) : nullptr;
 
   std::unique_ptr<_cap_struct, int (*)(void*)> init_caps(cap_init(), cap_free);
@@ -373,9 +354,9 @@ Result run(const Spec& spec, const Hooks& hooks) {
   ctx.sync_fd = child_sock.get();
   // With pasta the namespace must exist before the runner starts pasta on
   // it (or pasta would join the host's): clone3 makes it.
-  ctx.new_netns = spec.net != NetMode::Host && spec.net != NetMode::Pasta;
+  ctx.new_netns = makes_network(spec) && spec.net != NetMode::Pasta;
   std::vector<char> loopback_up;
-  if (spec.net == NetMode::Private || spec.net == NetMode::Pasta) {
+  if (makes_network(spec) && (spec.net == NetMode::Private || spec.net == NetMode::Pasta)) {
     loopback_up = build_loopback_up_request();
     ctx.loopback_up = &loopback_up;
   }
@@ -389,7 +370,7 @@ Result run(const Spec& spec, const Hooks& hooks) {
   ctx.factory_fd = child_factory.get();
   ctx.tty = spec.tty;
   ctx.start_fifo_fd = start_fifo ? start_fifo.get() : -1;
-  ctx.hostname = spec.hostname.c_str();
+  ctx.hostname = makes_namespace(spec, CLONE_NEWUTS) ? spec.hostname.c_str() : nullptr;
   ctx.uid = spec.uid;
   ctx.gid = spec.gid;
   ctx.groups = &groups;
@@ -414,22 +395,24 @@ Result run(const Spec& spec, const Hooks& hooks) {
   ctx.env_end = areas.env_end;
 
   struct clone_args args {};
-  args.flags =
-      CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
-  if (spec.net == NetMode::Pasta) args.flags |= CLONE_NEWNET;
+  args.flags = clone_namespace_flags(spec) | CLONE_PIDFD;
+  bool new_cgroupns = makes_namespace(spec, CLONE_NEWCGROUP);
   int pidfd = -1;
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
   if (cgroup && cgroup->clone_into_fd() >= 0) {
-    args.flags |= CLONE_INTO_CGROUP | CLONE_NEWCGROUP;
+    args.flags |= CLONE_INTO_CGROUP | (new_cgroupns ? CLONE_NEWCGROUP : 0);
     args.cgroup = static_cast<uint64_t>(cgroup->clone_into_fd());
   } else if (cgroup) {
-    ctx.unshare_cgroupns = true;  // after the parent has moved it
-  } else {
+    ctx.unshare_cgroupns = new_cgroupns;  // after the parent has moved it
+  } else if (new_cgroupns) {
     args.flags |= CLONE_NEWCGROUP;
   }
+  joined.enter();
   long pid = syscall(SYS_clone3, &args, sizeof args);
-  if (pid < 0) throw_errno("cannot create the sandbox (clone3)");
+  int clone_errno = errno;
+  if (pid != 0) joined.leave();
+  if (pid < 0) throw_errno("cannot create the sandbox (clone3)", clone_errno);
   if (pid == 0) {
     // The runner's ends: once only the runner holds them, end of stream on
     // ours means the runner is gone.
@@ -460,13 +443,13 @@ Result run(const Spec& spec, const Hooks& hooks) {
       if (!watch.upper->userns) throw_errno("cannot open " + ns);
     }
     // The child is creating its network namespace meanwhile.
-    write_id_mapping(init.pid(), ids);
+    if (spec.user_namespace) write_id_mapping(init.pid(), ids);
     // Before Go: the command starts with its network up, and init is still
     // dumpable, so a rootless pasta may join its namespaces.
     if (spec.net == NetMode::Pasta) pasta = Pasta::start(init.pid());
     if (cgroup) cgroup->add_process(init.pid());
     std::vector<UniqueFd> trees;
-    if (ids.rootful)
+    if (ids.rootful && spec.user_namespace)
       trees = make_idmapped_trees(mounts, init.pid(), ids.uids[0].outside, ids.gids[0].outside,
                                   device_twins.dirs);
     std::vector<int> tree_fds;

@@ -175,6 +175,27 @@ struct Spec {
   // More paths masked (an empty read-only tmpfs, or /dev/null for a file)
   // or made read-only, besides the /proc and /sys ones every sandbox has.
   std::vector<std::string> masked_paths, readonly_paths;
+  // false (a root runner only): no user namespace of its own, so ids inside
+  // are the host's and root inside is held in by the bounding set, seccomp,
+  // no_new_privs and a device cgroup alone, as runc does. For an engine's
+  // rootfs that cannot be idmapped (an overlay mount) or namespaces joined
+  // from the host's side.
+  bool user_namespace = true;
+  // Namespaces joined (setns, before the sandbox is cloned) rather than
+  // made: type is one of CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS,
+  // CLONE_NEWPID, CLONE_NEWCGROUP; path a /proc/PID/ns file or a bind of one
+  // (an engine's pre-made network namespace). A joined network is neither
+  // configured nor given loopback: net must be Private or None.
+  struct JoinedNamespace {
+    int type;
+    std::string path;
+  };
+  std::vector<JoinedNamespace> join_namespaces;
+  // Namespace types (CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID |
+  // CLONE_NEWCGROUP) not made: the runner's are kept, as an OCI config that
+  // leaves them out asks. The host's network is NetMode::Host. The
+  // hostname is then left alone.
+  int shared_namespaces = 0;
 };
 
 // Throws coracle::Error for a sysctl a sandbox may not set: only those

@@ -3,9 +3,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+
+#include "common/error.h"
 
 namespace coracle::sandbox {
 namespace {
@@ -93,6 +98,38 @@ void TerminalRelay::from_input() {
 
 void TerminalRelay::drain() {
   if (master_open_) from_master();
+}
+
+}  // namespace coracle::sandbox
+
+namespace coracle::sandbox {
+
+UniqueFd connect_console_socket(const std::string& path) {
+  UniqueFd sock(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  struct sockaddr_un addr {};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) throw Error("console socket path too long: " + path);
+  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (!sock || connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
+    throw_errno("cannot connect to the console socket " + path);
+  return sock;
+}
+
+int send_console_master(int sock, int master) {
+  char name[] = "/dev/ptmx";
+  struct iovec iov = {name, sizeof name - 1};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &master, sizeof master);
+  return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
 }  // namespace coracle::sandbox

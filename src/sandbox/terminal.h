@@ -7,6 +7,8 @@
 #pragma once
 #include <termios.h>
 
+#include <string>
+
 #include "common/unique_fd.h"
 
 namespace coracle::sandbox {
@@ -41,5 +43,13 @@ class TerminalRelay {
   bool raw_ = false;
   struct termios saved_ {};
 };
+
+// An OCI engine's --console-socket (runc's protocol): a unix stream socket
+// that takes one message carrying the pty master (SCM_RIGHTS) and the
+// terminal's name. Connected by the runner (throws coracle::Error), so
+// that a process in another mount namespace can still send on it.
+UniqueFd connect_console_socket(const std::string& path);
+// Sends master on it; allocation-free, for a forked child. 0 or -errno.
+int send_console_master(int sock, int master);
 
 }  // namespace coracle::sandbox

@@ -281,5 +281,75 @@ TEST(OciRuntime, ATerminalGoesToTheConsoleSocket) {
   run_sh(r + " delete --force t1");
 }
 
+TEST(OciRuntime, AJoinedNetworkNamespaceAndTheHostsIdsAsRuncHasThem) {
+  // podman's shape: the network namespace made beforehand (here with a
+  // veth pair in it) and passed by path, no user namespace in the config.
+  // A namespace joined from the host's side cannot be owned by a user
+  // namespace of the sandbox's own, so root inside is the host's root:
+  // capabilities, seccomp and a device cgroup hold it in.
+  TempDir work;
+  std::string netns = "coracle-oci-" + std::to_string(getpid());
+  run_sh("ip netns add " + netns + " && ip -n " + netns +
+         " link add oci-dummy type veth peer name oci-peer");
+  struct NetnsRemoval {
+    std::string name;
+    ~NetnsRemoval() { (void)!system(("ip netns delete " + name).c_str()); }
+  } removal{netns};
+  std::string root = work.path() + "/state", bundle = work.path() + "/bundle";
+  mkdir_p(bundle + "/rootfs/bin");
+  run_sh("cp /bin/busybox " + bundle + "/rootfs/bin/ && for a in sh ip cat mknod sleep tty; do " +
+         "ln -s busybox " + bundle + "/rootfs/bin/$a; done");
+  run_sh(runc() + " spec --bundle " + bundle);
+  json config = json::parse(read_file(bundle + "/config.json"));
+  config["process"]["terminal"] = false;
+  for (auto& ns : config["linux"]["namespaces"])
+    if (ns["type"] == "network") ns["path"] = "/run/netns/" + netns;
+  config["process"]["capabilities"]["bounding"].push_back("CAP_MKNOD");
+  config["process"]["args"] = {"sh", "-c",
+                               "cat /proc/self/uid_map; ip -o link show oci-dummy | cut -d' ' -f2; "
+                               "mknod /dev/disk0 b 254 0 2>/dev/null && echo made-a-disk; exit 4"};
+  config["root"]["readonly"] = false;
+  write_file_atomic(bundle + "/config.json", config.dump());
+  std::string r = runc() + " --root " + root;
+  std::string out = run_sh(r + " run -b " + bundle + " j1; echo status=$?");
+  EXPECT_NE(out.find("0          0 4294967295"), std::string::npos) << out;
+  EXPECT_NE(out.find("oci-dummy@"), std::string::npos) << out;
+  EXPECT_EQ(out.find("made-a-disk"), std::string::npos) << out;  // the device cgroup said no
+  EXPECT_NE(out.find("status=4"), std::string::npos) << out;
+
+  // exec into such a container (no user namespace to join), with a
+  // terminal through the console socket as podman exec -it asks.
+  config["process"]["args"] = {"sleep", "60"};
+  write_file_atomic(bundle + "/config.json", config.dump());
+  std::string io = " </dev/null >/dev/null 2>&1";
+  run_sh(r + " run -d -b " + bundle + " j2" + io);
+  EXPECT_NE(run_sh(r + " exec j2 ip -o link show oci-dummy").find("oci-dummy@"), std::string::npos);
+  ConsoleSocket console(work.path() + "/console.sock");
+  run_sh(r + " exec -d --tty --console-socket " + work.path() +
+         "/console.sock j2 sh -c 'tty; sleep 5'" + io);
+  std::string name;
+  int master = console.receive(&name);
+  ASSERT_GE(master, 0);
+  std::string seen;
+  for (int i = 0; i < 100 && seen.find("/dev/pts/") == std::string::npos; ++i) {
+    pollfd p = {master, POLLIN, 0};
+    char buf[128];
+    ssize_t n = poll(&p, 1, 50) > 0 ? read(master, buf, sizeof buf) : 0;
+    if (n > 0) seen.append(buf, static_cast<size_t>(n));
+  }
+  EXPECT_NE(seen.find("/dev/pts/"), std::string::npos) << seen;
+  close(master);
+  EXPECT_NE(run_sh(r + " exec --console-socket " + work.path() +
+                   "/console.sock j2 true 2>&1; "
+                   "echo status=$?")
+                .find("no terminal was asked for"),
+            std::string::npos);
+  run_sh(r + " delete --force j2");
+  EXPECT_EQ(run_sh(r + " list -q"), "");
+  EXPECT_EQ(run_sh("ls /sys/fs/cgroup/devices /sys/fs/cgroup/memory /sys/fs/cgroup/unified "
+                   "2>/dev/null | grep -c coracle-oci-j || true"),
+            "0\n");
+}
+
 }  // namespace
 }  // namespace coracle::test

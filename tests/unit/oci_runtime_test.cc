@@ -3,6 +3,7 @@
 // and the state kept under --root (status from the init's pid and start
 // time).
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -186,21 +187,44 @@ TEST(OciMapping, TheConfigBecomesASandboxSpecWithCoraclesDefaults) {
     }
     return std::string();
   };
+  auto mapped = [&](const json& config) {
+    return map_config(parse_config(config.dump(), dir.path + "/bundle"), "x", dir.path);
+  };
+  // A namespace given by path is joined; one left out is the host's. Either
+  // way root cannot have a user namespace of the sandbox's own (its /proc
+  // and /sys could not be mounted), so it has none, as with runc.
   json joined = default_spec(false);
   joined["linux"]["namespaces"][1]["path"] = "/proc/1/ns/net";
-  EXPECT_NE(refused(joined).find("linux.namespaces: joining the network namespace"),
-            std::string::npos);
+  Mapped jn = mapped(joined);
+  ASSERT_EQ(jn.spec.join_namespaces.size(), 1u);
+  EXPECT_EQ(jn.spec.join_namespaces[0].type, CLONE_NEWNET);
+  EXPECT_EQ(jn.spec.join_namespaces[0].path, "/proc/1/ns/net");
+  EXPECT_EQ(jn.spec.user_namespace, geteuid() != 0);
+  if (geteuid() == 0)
+    EXPECT_NE(std::find(jn.notes.begin(), jn.notes.end(),
+                        "linux.namespaces: no user namespace, root inside is the host's "
+                        "(namespaces joined by path)"),
+              jn.notes.end());
   json host_pid = default_spec(false);
   host_pid["linux"]["namespaces"].erase(0);
-  EXPECT_NE(refused(host_pid).find("the host's pid namespace"), std::string::npos);
+  Mapped h = mapped(host_pid);
+  EXPECT_EQ(h.spec.shared_namespaces, CLONE_NEWPID);
+  EXPECT_TRUE(h.spec.join_namespaces.empty());
+  EXPECT_EQ(h.spec.user_namespace, geteuid() != 0);
+  json joined_mnt = default_spec(false);
+  joined_mnt["linux"]["namespaces"][4]["path"] = "/proc/1/ns/mnt";
+  EXPECT_NE(refused(joined_mnt).find("linux.namespaces: joining a mount namespace"),
+            std::string::npos);
+  json time_ns = default_spec(false);
+  time_ns["linux"]["namespaces"].push_back({{"type", "time"}});
+  EXPECT_NE(refused(time_ns).find("linux.namespaces: a time namespace"), std::string::npos);
   json nfs = default_spec(false);
   nfs["mounts"].push_back({{"destination", "/n"}, {"type", "nfs"}, {"source", "h:/x"}});
   EXPECT_NE(refused(nfs).find("mounts[7].type: a nfs mount at /n"), std::string::npos);
   // No network namespace in the config: the host's network.
   json host_net = default_spec(false);
   host_net["linux"]["namespaces"].erase(1);
-  EXPECT_EQ(map_config(parse_config(host_net.dump(), dir.path + "/bundle"), "x", dir.path).spec.net,
-            sandbox::NetMode::Host);
+  EXPECT_EQ(mapped(host_net).spec.net, sandbox::NetMode::Host);
 }
 
 }  // namespace
