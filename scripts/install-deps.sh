@@ -28,6 +28,10 @@ packages=(
   python3 python3-pip python3-setuptools python3-wheel python3-flask
   # tests: reading the chain's change archives (tar.zst)
   zstd
+  # tests: coracle-runc under real engines (podman with its network
+  # plugins, containerd's runc shim, runc as the baseline) and the runtime
+  # conformance suite (opencontainers/runtime-tools, built with Go)
+  podman conmon runc containerd containernetworking-plugins iptables golang-go
   # benchmarks: the peers and the timer
   hyperfine bubblewrap crun time python3 buildah runsc
   clang-format

@@ -200,7 +200,8 @@ int exec_in_container(const StateStore& store, const std::string& id, const Exec
   j.uid = p.user.uid;
   j.gid = p.user.gid;
   j.groups = p.user.additional_gids;
-  map_capabilities(p, j.cap_add, j.cap_drop);
+  j.capability_sets = map_capabilities(p);
+  j.no_new_privs = p.no_new_privileges;
   j.rlimits = map_rlimits(p);
   std::string profile = store.dir_of(id) + "/seccomp.json";
   if (is_regular_file(profile)) j.seccomp_profile = profile;

@@ -175,12 +175,10 @@ std::vector<sandbox::Rlimit> map_rlimits(const Process& p) {
   return out;
 }
 
-void map_capabilities(const Process& p, std::vector<std::string>& cap_add,
-                      std::vector<std::string>& cap_drop) {
-  // The bounding set decides (the sandbox gives root the same sets).
-  if (!p.capabilities) return;
-  cap_drop = {"ALL"};
-  cap_add = p.capabilities->bounding;
+std::optional<sandbox::CapabilitySets> map_capabilities(const Process& p) {
+  if (!p.capabilities) return std::nullopt;
+  const Capabilities& c = *p.capabilities;
+  return sandbox::CapabilitySets{c.bounding, c.effective, c.permitted, c.inheritable, c.ambient};
 }
 
 Mapped map_config(const Config& c, const std::string& id, const std::string& state_dir) {
@@ -205,8 +203,10 @@ Mapped map_config(const Config& c, const std::string& id, const std::string& sta
   spec.supplementary_gids = p.user.additional_gids;
   spec.tty = p.terminal;
   spec.rlimits = map_rlimits(p);
-  map_capabilities(p, spec.cap_add, spec.cap_drop);
-  if (!p.no_new_privileges) out.notes.push_back("process.noNewPrivileges: always set by coracle");
+  spec.capability_sets = map_capabilities(p);
+  if (!spec.capability_sets)
+    out.notes.push_back("process.capabilities: none given, coracle's default set");
+  spec.no_new_privs = p.no_new_privileges;
   if (!p.apparmor_profile.empty() || !p.selinux_label.empty())
     out.notes.push_back("process.apparmorProfile/selinuxLabel: ignored (neither is enforced here)");
   spec.hostname = c.hostname.empty() ? id : c.hostname;
@@ -231,12 +231,10 @@ Mapped map_config(const Config& c, const std::string& id, const std::string& sta
   // default set asks for it, and binds /etc/hosts and friends writable).
   bool writable_bind = std::any_of(spec.volumes.begin(), spec.volumes.end(),
                                    [](const sandbox::BindMount& b) { return !b.read_only; });
-  auto setfcap = std::find_if(spec.cap_add.begin(), spec.cap_add.end(), [](const std::string& n) {
-    return n == "CAP_SETFCAP" || n == "SETFCAP";
-  });
-  if (writable_bind && setfcap != spec.cap_add.end()) {
-    spec.cap_add.erase(setfcap);
-    out.notes.push_back("process.capabilities: CAP_SETFCAP left out (writable binds)");
+  if (writable_bind && spec.capability_sets) {
+    const auto& b = spec.capability_sets->bounding;
+    if (std::find(b.begin(), b.end(), "CAP_SETFCAP") != b.end())
+      out.notes.push_back("process.capabilities: CAP_SETFCAP left out (writable binds)");
   }
   // The config's filter replaces coracle's default; none keeps the default.
   if (!c.linux.seccomp.is_null()) {

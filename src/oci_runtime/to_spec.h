@@ -8,6 +8,7 @@
 // cannot do yet is refused with the field named, never dropped in silence; what is stricter than
 // asked is listed in Mapped::notes.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,9 +29,8 @@ Mapped map_config(const Config& config, const std::string& id, const std::string
 
 // What a process (a config's, or an exec's process.json) gets, as the
 // sandbox takes it: its rlimits (throws naming an unknown one), and its
-// capabilities (the bounding set decides; none given: the sandbox's own).
+// capabilities (its five sets exactly; none given: the sandbox's own).
 std::vector<sandbox::Rlimit> map_rlimits(const Process& p);
-void map_capabilities(const Process& p, std::vector<std::string>& cap_add,
-                      std::vector<std::string>& cap_drop);
+std::optional<sandbox::CapabilitySets> map_capabilities(const Process& p);
 
 }  // namespace coracle::oci_runtime

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 
 #include "common/error.h"
 
@@ -65,6 +66,34 @@ CapPlan::CapPlan(uint32_t uid, const std::vector<std::string>& add,
   }
 }
 
+CapPlan::CapPlan(const CapabilitySets& sets, bool host_writes)
+    : explicit_(true), last_cap_(static_cast<int>(cap_max_bits()) - 1) {
+  auto mask_of = [&](const std::vector<std::string>& names) {
+    uint64_t m = 0;
+    for (const auto& n : names) {
+      int cap = parse_cap_name(n);
+      // One this kernel does not know cannot be held: runc skips it too.
+      if (cap <= last_cap_) m |= 1ULL << cap;
+    }
+    return host_writes ? m & ~(1ULL << CAP_SETFCAP) : m;
+  };
+  mask_ = mask_of(sets.bounding);
+  // The kernel raises an ambient capability only if it is permitted and
+  // inheritable; others are left out, as runc does (its own `spec` lists
+  // ambient ones without inheritable ones).
+  ambient_ = mask_of(sets.ambient) & mask_of(sets.permitted) & mask_of(sets.inheritable);
+  state_ = cap_init();
+  if (!state_) throw_errno("cap_init");
+  const std::pair<cap_flag_t, uint64_t> flags[] = {{CAP_EFFECTIVE, mask_of(sets.effective)},
+                                                   {CAP_PERMITTED, mask_of(sets.permitted)},
+                                                   {CAP_INHERITABLE, mask_of(sets.inheritable)}};
+  for (const auto& [flag, m] : flags)
+    for (int cap = 0; cap <= last_cap_; ++cap) {
+      cap_value_t v = cap;
+      if (m & (1ULL << cap)) cap_set_flag(state_, flag, 1, &v, CAP_SET);
+    }
+}
+
 CapPlan::~CapPlan() {
   if (state_) cap_free(state_);
 }
@@ -79,8 +108,18 @@ int CapPlan::drop_bounding() const {
   return 0;
 }
 
+int CapPlan::keep_across_setuid() const {
+  if (explicit_ && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) return -errno;
+  return 0;
+}
+
 int CapPlan::apply() const {
-  return cap_set_proc(state_) == 0 ? 0 : -errno;
+  if (cap_set_proc(state_) != 0) return -errno;
+  if (!explicit_) return 0;
+  for (int cap = 0; cap <= last_cap_; ++cap)
+    if ((ambient_ & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+      return -errno;
+  return prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 ? -errno : 0;
 }
 
 }  // namespace coracle::sandbox

@@ -79,6 +79,7 @@ struct CommandStart {
 };
 
 [[noreturn]] void command_main(const ChildContext& ctx, int tty_slave);
+void load_filters(const ChildContext& ctx);
 
 int command_entry(void* arg) {
   auto* start = static_cast<CommandStart*>(arg);
@@ -144,18 +145,34 @@ int open_sandbox_pty(const ChildContext& ctx) {
   } else if (ctx.setgroups_allowed && raw_clear_groups() < 0) {
     fail(ctx, errno, "clear supplementary groups");
   }
+  // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN, which
+  // only the setup still has: the filters go now, and bind what follows.
+  if (!ctx.no_new_privs) load_filters(ctx);
   if (raw_setresgid(ctx.gid) < 0) fail(ctx, errno, "set the group id");
-  // For a non-root uid this clears every capability (no keepcaps).
+  // For a non-root uid this clears every capability (unless the plan keeps
+  // the permitted set: an OCI config's explicit sets).
+  if (int rc = ctx.caps->keep_across_setuid(); rc < 0) fail(ctx, rc, "keep capabilities");
   if (raw_setresuid(ctx.uid) < 0) fail(ctx, errno, "set the user id");
   if (int rc = ctx.caps->apply(); rc < 0) fail(ctx, rc, "set capabilities");
-  // no_new_privs: setuid bits and file capabilities in the image grant
-  // nothing, and it lets an unprivileged process install the seccomp filter.
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(ctx, errno, "set no_new_privs");
   // Every fd but 0-2 goes at exec. CLOEXEC rather than close: the sync
   // socket must stay open to report an exec failure.
   if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
     for (int fd = 3; fd < 1024; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
   }
+  if (ctx.no_new_privs) {
+    // no_new_privs: setuid bits and file capabilities in the image grant
+    // nothing, and it lets an unprivileged process install the filters.
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(ctx, errno, "set no_new_privs");
+    load_filters(ctx);
+  }
+  int err = exec_command(ctx);
+  char what[240];
+  snprintf(what, sizeof what, "%s", ctx.argv[0]);
+  fail_child(ctx.sync_fd, err, what, err == ENOENT || err == ENOTDIR ? 127 : 126);
+}
+
+// The seccomp filters, in the order they must stack.
+void load_filters(const ChildContext& ctx) {
   // The guard and the watch filter go first: the profile might not allow
   // seccomp() itself. The guard holds whatever profile the user chose,
   // "unconfined" included.
@@ -179,10 +196,6 @@ int open_sandbox_pty(const ChildContext& ctx) {
   }
   // Last: from here on only what the profile allows works.
   if (int rc = load_seccomp(*ctx.seccomp); rc < 0) fail(ctx, rc, "load the seccomp filter");
-  int err = exec_command(ctx);
-  char what[240];
-  snprintf(what, sizeof what, "%s", ctx.argv[0]);
-  fail_child(ctx.sync_fd, err, what, err == ENOENT || err == ENOTDIR ? 127 : 126);
 }
 
 [[noreturn]] void init_loop(const ChildContext& ctx, pid_t command) {

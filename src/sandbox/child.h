@@ -27,6 +27,7 @@ struct ChildContext {
   bool setgroups_allowed = true;
   const MountPlan* mounts = nullptr;
   const CapPlan* caps = nullptr;
+  bool no_new_privs = true;   // Spec::no_new_privs
   cap_t init_caps = nullptr;  // what init keeps: CAP_KILL only
   const SeccompProgram* seccomp = nullptr;
   // Stacked under seccomp; its listener fd goes to the runner before exec.

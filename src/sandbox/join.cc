@@ -85,7 +85,12 @@ int join_sandbox(const JoinSpec& j, pid_t* pid_out) {
       fd.reset();
     ns.push_back(std::move(fd));
   }
-  CapPlan caps(j.uid, j.cap_add, j.cap_drop);
+  std::optional<CapPlan> caps_storage;
+  if (j.capability_sets)
+    caps_storage.emplace(*j.capability_sets);
+  else
+    caps_storage.emplace(j.uid, j.cap_add, j.cap_drop);
+  const CapPlan& caps = *caps_storage;
   SeccompProgram seccomp;
   if (j.seccomp_profile.empty())
     seccomp = default_seccomp_program(caps.mask());
@@ -136,13 +141,22 @@ int join_sandbox(const JoinSpec& j, pid_t* pid_out) {
       }
       if (int rc = caps.drop_bounding(); rc < 0) report_and_exit(w, -rc, "drop capabilities");
       if (raw_set_groups(groups.size(), groups.data()) < 0) report_and_exit(w, errno, "setgroups");
+      // Without no_new_privs the filter needs CAP_SYS_ADMIN: loaded while
+      // it is still held (as the sandbox's own command does).
+      if (!j.no_new_privs) {
+        if (int rc = load_seccomp(seccomp); rc < 0)
+          report_and_exit(w, -rc, "load the seccomp filter");
+      }
       if (raw_setresgid(j.gid) < 0) report_and_exit(w, errno, "set the group id");
+      if (int rc = caps.keep_across_setuid(); rc < 0) report_and_exit(w, -rc, "keep capabilities");
       if (raw_setresuid(j.uid) < 0) report_and_exit(w, errno, "set the user id");
       if (int rc = caps.apply(); rc < 0) report_and_exit(w, -rc, "set capabilities");
-      if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) report_and_exit(w, errno, "no_new_privs");
       if (chdir(j.cwd.c_str()) < 0) report_and_exit(w, errno, "change to the working directory");
-      if (int rc = load_seccomp(seccomp); rc < 0)
-        report_and_exit(w, -rc, "load the seccomp filter");
+      if (j.no_new_privs) {
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) report_and_exit(w, errno, "no_new_privs");
+        if (int rc = load_seccomp(seccomp); rc < 0)
+          report_and_exit(w, -rc, "load the seccomp filter");
+      }
       int err = ENOENT;
       if (strchr(argv[0], '/')) {
         execve(argv[0], argv.data(), envp.data());

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,8 +22,10 @@ struct JoinSpec {
   uint32_t uid = 0, gid = 0;
   std::vector<uint32_t> groups;
   std::vector<std::string> cap_add, cap_drop;  // as Spec's
-  std::string seccomp_profile;                 // as Spec's
-  std::string cgroup_name;                     // Limits::cgroup_name to join, if it exists
+  std::optional<CapabilitySets> capability_sets;
+  bool no_new_privs = true;
+  std::string seccomp_profile;  // as Spec's
+  std::string cgroup_name;      // Limits::cgroup_name to join, if it exists
   std::vector<Rlimit> rlimits;
   bool detach = false;
   // A connected console socket (connect_console_socket): the process gets

@@ -100,11 +100,12 @@ class Applier {
 
 int Applier::mount_fs(const MountOp& op) {
   const char* data = data_or_null(op.data);
+  const char* source = op.source_name.empty() ? op.fstype.c_str() : op.source_name.c_str();
   if (op.base == MountBase::Host)
-    return sys_.mount(op.fstype.c_str(), op.target.c_str(), op.fstype.c_str(), op.flags, data);
+    return sys_.mount(source, op.target.c_str(), op.fstype.c_str(), op.flags, data);
   int target = open_target(op, true);
   if (target < 0) return target;
-  int rc = sys_.mount(op.fstype.c_str(), FdPath(target), op.fstype.c_str(), op.flags, data);
+  int rc = sys_.mount(source, FdPath(target), op.fstype.c_str(), op.flags, data);
   sys_.close(target);
   if (rc < 0 || !op.enter) return rc;
   // The fd above is the directory under the new mount; names are made in

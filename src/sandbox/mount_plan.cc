@@ -204,8 +204,10 @@ void plan_dev(OpList& list, bool tty_gid_mapped) {
              tty_gid_mapped ? "newinstance,ptmxmode=0666,mode=0620,gid=5"
                             : "newinstance,ptmxmode=0666,mode=0620",
              "mount devpts on /dev/pts");
+  // "shm", as docker and runc name it (tools match mounts by source).
   list.mount(MountBase::Root, "/dev/shm", "tmpfs", kMsNosuid | kMsNodev | kMsNoexec,
-             "mode=1777,size=65536k", "mount tmpfs on /dev/shm");
+             "mode=1777,size=65536k", "mount tmpfs on /dev/shm")
+      .source_name = "shm";
   list.mount(MountBase::Root, "/dev/mqueue", "mqueue", kMsNosuid | kMsNodev | kMsNoexec, "",
              "mount mqueue on /dev/mqueue");
 }

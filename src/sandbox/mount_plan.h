@@ -62,6 +62,7 @@ struct MountOp {
   MountBase base = MountBase::Root;
   std::string target;
   std::string fstype;
+  std::string source_name;    // Mount: the source mountinfo shows; empty: fstype
   std::string data;           // mount data, symlink text, host source path, file content
   unsigned long flags = 0;    // MS_* of a Mount
   mode_t mode = 0755;         // Mkdir, WriteFile

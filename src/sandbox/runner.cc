@@ -295,7 +295,12 @@ Result run(const Spec& spec, const Hooks& hooks) {
   // nothing it writes there may raise anyone's privileges on the host.
   bool host_writes = spec.out_dir.has_value();
   for (const auto& v : spec.volumes) host_writes |= !v.read_only;
-  CapPlan caps(spec.uid, spec.cap_add, spec.cap_drop, host_writes);
+  std::optional<CapPlan> caps_storage;
+  if (spec.capability_sets)
+    caps_storage.emplace(*spec.capability_sets, host_writes);
+  else
+    caps_storage.emplace(spec.uid, spec.cap_add, spec.cap_drop, host_writes);
+  const CapPlan& caps = *caps_storage;
   SeccompProgram seccomp;
   if (spec.seccomp_profile.empty())
     seccomp = default_seccomp_program(caps.mask());
@@ -363,6 +368,7 @@ Result run(const Spec& spec, const Hooks& hooks) {
   ctx.setgroups_allowed = ids.setgroups_allowed;
   ctx.mounts = &mounts;
   ctx.caps = &caps;
+  ctx.no_new_privs = spec.no_new_privs;
   ctx.init_caps = init_caps.get();
   ctx.seccomp = &seccomp;
   if (!notify.code.empty()) ctx.notify = &notify;

@@ -73,6 +73,12 @@ struct Rlimit {
   rlim_t hard;
 };
 
+// The five capability sets of an OCI process, by name ("CAP_CHOWN"),
+// each exactly as given (Spec::capability_sets).
+struct CapabilitySets {
+  std::vector<std::string> bounding, effective, permitted, inheritable, ambient;
+};
+
 struct Limits {
   std::optional<uint64_t> memory_bytes;
   std::optional<uint64_t> pids;
@@ -115,6 +121,12 @@ struct Spec {
   // More tmpfs mounts (one at /tmp replaces the default /tmp).
   std::vector<TmpfsMount> tmpfs;
   std::vector<std::string> cap_add, cap_drop;  // "NET_ADMIN", "CAP_SYS_TIME", "ALL"
+  // Set: these sets exactly, for any uid, instead of cap_add/cap_drop.
+  std::optional<CapabilitySets> capability_sets;
+  // false (an OCI config's noNewPrivileges: false): setuid binaries and file
+  // capabilities inside work as they would on a host; the seccomp filter is
+  // then loaded while the setup still holds CAP_SYS_ADMIN.
+  bool no_new_privs = true;
   // "" for the built-in default profile, "unconfined", or a Docker/OCI JSON file.
   std::string seccomp_profile;
   Limits limits;

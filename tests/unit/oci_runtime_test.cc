@@ -158,8 +158,12 @@ TEST(OciMapping, TheConfigBecomesASandboxSpecWithCoraclesDefaults) {
   EXPECT_EQ(s.argv, (std::vector<std::string>{"/bin/server", "--port", "80"}));
   EXPECT_TRUE(s.tty);
   EXPECT_EQ(s.hostname, "coracle");
-  EXPECT_EQ(s.cap_drop, std::vector<std::string>{"ALL"});
-  EXPECT_EQ(s.cap_add.size(), 3u);
+  // The five capability sets exactly as given, and noNewPrivileges as
+  // asked (spec's default config sets it).
+  ASSERT_TRUE(s.capability_sets);
+  EXPECT_EQ(s.capability_sets->bounding.size(), 3u);
+  EXPECT_EQ(s.capability_sets->bounding, s.capability_sets->ambient);
+  EXPECT_TRUE(s.no_new_privs);
   ASSERT_EQ(s.rlimits.size(), 1u);
   EXPECT_EQ(s.rlimits[0].resource, RLIMIT_NOFILE);
   EXPECT_EQ(s.net, sandbox::NetMode::Private);
