@@ -45,8 +45,16 @@ ContainerState new_state(const std::string& id, const std::string& bundle, const
   return s;
 }
 
-std::string cgroup_name_of(const std::string& id) {
-  return "coracle-oci-" + id;
+// The container's cgroup, as the sandbox names it: the config's
+// cgroupsPath from each hierarchy's root (a relative one too, so that
+// every later call finds it, whatever cgroup it runs in), else coracle's.
+std::string cgroup_path_for(const Config& config, const std::string& id) {
+  const std::string& path = config.linux.cgroups_path;
+  if (path.empty()) return "/coracle/oci-" + id;
+  if (path.find(':') != std::string::npos)
+    throw Error("config.json: linux.cgroupsPath: " + path +
+                " is a systemd slice:prefix:name (coracle-runc manages cgroupfs)");
+  return path[0] == '/' ? path : "/" + path;
 }
 
 }  // namespace
@@ -70,6 +78,7 @@ void create_container(const StateStore& store, const std::string& id, const Crea
         "config.json: hooks: createContainer and startContainer hooks (run inside the "
         "container) are not in coracle-runc yet");
   ContainerState s = new_state(id, bundle, config);
+  s.cgroup = cgroup_path_for(config, id);
   store.create(s);
   try {
     std::string fifo = store.dir_of(id) + "/exec.fifo";
@@ -81,7 +90,7 @@ void create_container(const StateStore& store, const std::string& id, const Crea
     mapped.spec.start_fifo = fifo;
     mapped.spec.console_socket = f.console_socket;
     mapped.spec.forward_signals = false;
-    mapped.spec.limits.cgroup_name = cgroup_name_of(id);
+    mapped.spec.limits.cgroup_name = s.cgroup;
     sandbox::Result r = sandbox::run(mapped.spec);
     if (r.init_pid <= 0)
       throw Error(r.message.empty() ? "the container could not be created" : r.message);
@@ -95,7 +104,7 @@ void create_container(const StateStore& store, const std::string& id, const Crea
     if (!f.pid_file.empty()) write_file_atomic(f.pid_file, std::to_string(s.pid), 0644);
   } catch (...) {
     if (s.pid > 0) kill(s.pid, SIGKILL);
-    sandbox::destroy_cgroup(cgroup_name_of(id));
+    sandbox::destroy_cgroup(s.cgroup);
     store.remove(id);
     throw;
   }
@@ -149,6 +158,7 @@ int run_container(const StateStore& store, const std::string& id, const CreateOp
       !h.start_container.empty() || !h.poststart.empty() || !h.poststop.empty())
     throw Error("config.json: hooks: run them with create and start (or run --detach)");
   ContainerState s = new_state(id, bundle, config);
+  s.cgroup = cgroup_path_for(config, id);
   store.create(s);
   struct Remove {
     const StateStore& store;
@@ -163,6 +173,7 @@ int run_container(const StateStore& store, const std::string& id, const CreateOp
     }
   } remove{store, id, f.keep};
   Mapped mapped = map_config(config, id, store.dir_of(id));
+  mapped.spec.limits.cgroup_name = s.cgroup;
   sandbox::Hooks hooks;
   hooks.on_start = [&](sandbox::Started& started) {
     s.pid = started.init_pid;
@@ -205,7 +216,7 @@ int exec_in_container(const StateStore& store, const std::string& id, const Exec
   j.rlimits = map_rlimits(p);
   std::string profile = store.dir_of(id) + "/seccomp.json";
   if (is_regular_file(profile)) j.seccomp_profile = profile;
-  j.cgroup_name = cgroup_name_of(id);
+  j.cgroup_name = s.cgroup;
   j.detach = o.detach;
   // runc's rule: a terminal (--tty, or the process.json's) needs a console
   // socket to hand it to, and a console socket is only for a terminal.
@@ -238,7 +249,7 @@ void delete_container(const StateStore& store, const std::string& id, bool force
     if (!force) throw Error("cannot delete container " + id + " that is not stopped: " + status);
     kill(s.pid, SIGKILL);
   }
-  sandbox::destroy_cgroup(cgroup_name_of(id));
+  sandbox::destroy_cgroup(s.cgroup);
   // poststop, once it is gone: warnings only.
   try {
     if (is_regular_file(s.bundle + "/config.json"))

@@ -79,6 +79,7 @@ void StateStore::save(const ContainerState& s) const {
             {"started", s.started},
             {"created", s.created},
             {"owner", s.owner},
+            {"cgroup", s.cgroup},
             {"annotations", s.annotations}};
   write_file_atomic(dir_of(s.id) + "/state.json", j.dump(), 0600);
 }
@@ -98,6 +99,7 @@ ContainerState StateStore::load(const std::string& id) const {
     s.started = j.at("started").get<bool>();
     s.created = j.at("created").get<std::string>();
     s.owner = j.at("owner").get<uint32_t>();
+    s.cgroup = j.value("cgroup", std::string());
     s.annotations = j.at("annotations").get<std::map<std::string, std::string>>();
   } catch (const json::exception&) {
     throw Error("the state of container " + id + " (" + path + ") is damaged");

@@ -22,6 +22,7 @@ struct ContainerState {
   bool started = false;         // `start` ran (else: created)
   std::string created;          // RFC 3339 with nanoseconds
   uint32_t owner = 0;           // the uid that created it
+  std::string cgroup;           // its cgroup (sandbox::Limits::cgroup_name)
   std::map<std::string, std::string> annotations;
 };
 

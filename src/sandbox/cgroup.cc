@@ -57,6 +57,25 @@ std::string v2_base() {
   return std::string(kCgroupRoot) + own.substr(0, slash);
 }
 
+// An absolute cgroup name ("/libpod_parent/libpod-ID", an OCI config's
+// cgroupsPath) is a path from the hierarchy's root; any other is a name
+// under coracle's base.
+bool is_absolute_name(const std::string& name) {
+  return !name.empty() && name[0] == '/';
+}
+
+// Makes the parents of root + path (an absolute name) that are missing.
+void make_parents(const std::string& root, const std::string& path) {
+  std::string dir = root;
+  auto parts = split(path, '/');
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    if (parts[i].empty()) continue;
+    if (parts[i] == "..") throw Error("cgroup path " + path + " must not contain ..");
+    dir += "/" + parts[i];
+    if (mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST) throw_errno("cannot create cgroup " + dir);
+  }
+}
+
 void enable_v2_controllers(const std::string& dir, const std::string& wanted) {
   try {
     write_file(dir + "/cgroup.subtree_control", wanted);
@@ -105,6 +124,21 @@ std::unique_ptr<Cgroup> Cgroup::create(const Limits& limits) {
     }
     enable_v2_controllers(base, "+memory +pids +cpu");
     std::string dir = base + "/" + name;
+    if (is_absolute_name(name)) {
+      make_parents(kCgroupRoot, name);
+      // Each level hands the controllers down (one with processes of its
+      // own cannot; the limits then stay unset there, as the kernel says).
+      std::string level = kCgroupRoot;
+      for (const auto& part : split(name.substr(1, name.rfind('/')), '/')) {
+        if (part.empty()) continue;
+        level += "/" + part;
+        try {
+          enable_v2_controllers(level, "+memory +pids +cpu");
+        } catch (const Error&) {
+        }
+      }
+      dir = kCgroupRoot + name;
+    }
     if (mkdir(dir.c_str(), 0755) < 0) throw_errno("cannot create cgroup " + dir);
     cg->dirs_.push_back(dir);
     cg->memory_dir_ = dir;
@@ -131,10 +165,14 @@ std::unique_ptr<Cgroup> Cgroup::create(const Limits& limits) {
   auto own = own_cgroups();
   auto make = [&](const std::string& controller) {
     std::string base = v1_base(own, controller);
+    if (is_absolute_name(name)) {
+      base = std::string(kCgroupRoot) + "/" + controller;
+      make_parents(base, name);
+    }
     if (access(base.c_str(), W_OK) != 0)
       throw Error("cannot set a " + controller + " limit: " + base +
                   " is not writable (cgroup v1 limits need root)");
-    std::string dir = base + "/" + name;
+    std::string dir = is_absolute_name(name) ? base + name : base + "/" + name;
     if (mkdir(dir.c_str(), 0755) < 0) throw_errno("cannot create cgroup " + dir);
     cg->dirs_.push_back(dir);
     return dir;
@@ -212,6 +250,26 @@ std::vector<std::string> cgroup_bases() {
   return bases;
 }
 
+// The directories of the named cgroup that exist, one per hierarchy.
+std::vector<std::string> cgroup_dirs(const std::string& name) {
+  std::vector<std::string> dirs;
+  if (name.empty()) return dirs;
+  if (is_absolute_name(name)) {
+    if (is_unified()) {
+      dirs.push_back(kCgroupRoot + name);
+    } else {
+      for (const char* c : {"memory", "pids", "cpu", "devices"})
+        dirs.push_back(std::string(kCgroupRoot) + "/" + c + name);
+    }
+  } else {
+    for (const auto& base : cgroup_bases()) dirs.push_back(base + "/" + name);
+  }
+  std::vector<std::string> existing;
+  for (auto& d : dirs)
+    if (is_directory(d)) existing.push_back(std::move(d));
+  return existing;
+}
+
 // Kills what still runs in the cgroup at path, then removes it.
 void kill_and_remove(const std::string& path) {
   int kill_fd = open((path + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC);
@@ -248,15 +306,12 @@ void sweep_cgroups() {
 
 std::vector<std::string> cgroup_procs_files(const std::string& name) {
   std::vector<std::string> out;
-  if (name.empty()) return out;
-  for (const auto& base : cgroup_bases())
-    if (is_directory(base + "/" + name)) out.push_back(base + "/" + name + "/cgroup.procs");
+  for (const auto& dir : cgroup_dirs(name)) out.push_back(dir + "/cgroup.procs");
   return out;
 }
 
 void destroy_cgroup(const std::string& name) {
-  for (const auto& base : cgroup_bases())
-    if (is_directory(base + "/" + name)) kill_and_remove(base + "/" + name);
+  for (const auto& dir : cgroup_dirs(name)) kill_and_remove(dir);
 }
 
 }  // namespace coracle::sandbox

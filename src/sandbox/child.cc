@@ -129,12 +129,6 @@ int open_sandbox_pty(const ChildContext& ctx) {
   } else if (int rc = install_stdio(ctx.stdio); rc < 0) {
     fail(ctx, rc, "set up stdin/stdout/stderr");
   }
-  for (const auto& r : ctx.rlimits) {
-    struct rlimit lim {
-      r.soft, r.hard
-    };
-    if (setrlimit(r.resource, &lim) < 0) fail(ctx, errno, "setrlimit");
-  }
   // Bounding set first, while we still hold CAP_SETPCAP: whatever is dropped
   // here cannot come back through any later exec, setuid binary or file cap.
   if (int rc = ctx.caps->drop_bounding(); rc < 0)
@@ -359,6 +353,16 @@ void child_main(const ChildContext& ctx) {
   for (unsigned i = 0; i < go.nfds; ++i) close(received[i]);
   for (unsigned i = 0; i < source_count(*ctx.mounts); ++i)
     if (sources[i] >= 0) close(sources[i]);
+
+  // The command's rlimits, set on init (the command inherits them) so that
+  // one this host refuses fails the setup, before `create` returns, as
+  // with runc, rather than a command already started.
+  for (const auto& r : ctx.rlimits) {
+    struct rlimit lim {
+      r.soft, r.hard
+    };
+    if (setrlimit(r.resource, &lim) < 0) fail(ctx, errno, "set the command's rlimits");
+  }
 
   // A session of its own: the command gets no controlling terminal, so it
   // cannot push input into the host's shell with TIOCSTI (CVE-2017-5226).

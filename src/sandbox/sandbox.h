@@ -88,7 +88,9 @@ struct Limits {
   std::vector<DeviceRule> devices;
   // The cgroup's name. Empty: coracle-<runner pid>-<n>, removed with its
   // run (or swept once that runner is gone); set (an OCI container's): it
-  // outlives the runner and is removed by destroy_cgroup().
+  // outlives the runner and is removed by destroy_cgroup(). A name under
+  // coracle's own cgroup, or an absolute path from each hierarchy's root
+  // ("/libpod_parent/libpod-ID", an OCI config's cgroupsPath).
   std::string cgroup_name;
   bool any() const { return memory_bytes || pids || cpus || !devices.empty(); }
 };

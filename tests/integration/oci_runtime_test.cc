@@ -155,7 +155,8 @@ TEST(OciRuntime, CreateWaitsForStartAndOutlivesTheCall) {
   usleep(200000);
   EXPECT_FALSE(path_exists(bundle + "/rootfs/started"));  // not before start
   // Its cgroup is its own, named after it (the config asked for a limit).
-  EXPECT_FALSE(run_sh("find /sys/fs/cgroup -maxdepth 3 -name coracle-oci-web | head -1").empty());
+  EXPECT_FALSE(
+      run_sh("find /sys/fs/cgroup -maxdepth 4 -path '*/coracle/oci-web' | head -1").empty());
   run_sh(r + " start web");
   EXPECT_EQ(json::parse(run_sh(r + " state web"))["status"], "running");
   EXPECT_EQ(json::parse(read_file(hooks + "/poststart"))["status"], "running");
@@ -172,7 +173,7 @@ TEST(OciRuntime, CreateWaitsForStartAndOutlivesTheCall) {
   run_sh(r + " delete web");
   EXPECT_EQ(json::parse(read_file(hooks + "/poststop"))["status"], "stopped");
   EXPECT_EQ(run_sh(r + " list -q"), "");
-  EXPECT_EQ(run_sh("find /sys/fs/cgroup -maxdepth 3 -name coracle-oci-web | head -1"), "");
+  EXPECT_EQ(run_sh("find /sys/fs/cgroup -maxdepth 4 -path '*/coracle/oci-web' | head -1"), "");
   // run --detach is create and start in one; delete --force ends it.
   run_sh(r + " run -d -b " + bundle + " bg" + io);
   EXPECT_EQ(json::parse(run_sh(r + " state bg"))["status"], "running");
@@ -346,8 +347,7 @@ TEST(OciRuntime, AJoinedNetworkNamespaceAndTheHostsIdsAsRuncHasThem) {
             std::string::npos);
   run_sh(r + " delete --force j2");
   EXPECT_EQ(run_sh(r + " list -q"), "");
-  EXPECT_EQ(run_sh("ls /sys/fs/cgroup/devices /sys/fs/cgroup/memory /sys/fs/cgroup/unified "
-                   "2>/dev/null | grep -c coracle-oci-j || true"),
+  EXPECT_EQ(run_sh("find /sys/fs/cgroup -maxdepth 4 -path '*/coracle/oci-j*' | grep -c . || true"),
             "0\n");
 }
 
