@@ -207,6 +207,7 @@ Mapped map_config(const Config& c, const std::string& id, const std::string& sta
   if (!spec.capability_sets)
     out.notes.push_back("process.capabilities: none given, coracle's default set");
   spec.no_new_privs = p.no_new_privileges;
+  spec.oom_score_adj = p.oom_score_adj;
   if (!p.apparmor_profile.empty() || !p.selinux_label.empty())
     out.notes.push_back("process.apparmorProfile/selinuxLabel: ignored (neither is enforced here)");
   spec.hostname = c.hostname.empty() ? id : c.hostname;

@@ -285,6 +285,15 @@ void child_main(const ChildContext& ctx) {
   bool detached = ctx.start_fifo_fd >= 0;
   if (!detached) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   scrub_process_strings(ctx);
+  // Now, while still the runner's uid: after a change of ids the kernel
+  // makes the process non-dumpable and its /proc files root's. The command
+  // inherits it.
+  if (ctx.oom_score_adj[0]) {
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, ctx.oom_score_adj, strlen(ctx.oom_score_adj)) < 0)
+      fail(ctx, errno, "set oom_score_adj");
+    close(fd);
+  }
 
   // The network namespace is made here, not by clone3: its setup is the
   // costliest of all namespaces, and here it overlaps with the parent

@@ -27,8 +27,9 @@ struct ChildContext {
   bool setgroups_allowed = true;
   const MountPlan* mounts = nullptr;
   const CapPlan* caps = nullptr;
-  bool no_new_privs = true;   // Spec::no_new_privs
-  cap_t init_caps = nullptr;  // what init keeps: CAP_KILL only
+  bool no_new_privs = true;     // Spec::no_new_privs
+  char oom_score_adj[16] = {};  // Spec::oom_score_adj as text, or empty
+  cap_t init_caps = nullptr;    // what init keeps: CAP_KILL only
   const SeccompProgram* seccomp = nullptr;
   // Stacked under seccomp; its listener fd goes to the runner before exec.
   const SeccompProgram* notify = nullptr;

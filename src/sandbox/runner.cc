@@ -369,6 +369,8 @@ Result run(const Spec& spec, const Hooks& hooks) {
   ctx.mounts = &mounts;
   ctx.caps = &caps;
   ctx.no_new_privs = spec.no_new_privs;
+  if (spec.oom_score_adj)
+    snprintf(ctx.oom_score_adj, sizeof ctx.oom_score_adj, "%d", *spec.oom_score_adj);
   ctx.init_caps = init_caps.get();
   ctx.seccomp = &seccomp;
   if (!notify.code.empty()) ctx.notify = &notify;

@@ -129,6 +129,8 @@ struct Spec {
   // capabilities inside work as they would on a host; the seccomp filter is
   // then loaded while the setup still holds CAP_SYS_ADMIN.
   bool no_new_privs = true;
+  // /proc/self/oom_score_adj of the command (set on init, inherited).
+  std::optional<int> oom_score_adj;
   // "" for the built-in default profile, "unconfined", or a Docker/OCI JSON file.
   std::string seccomp_profile;
   Limits limits;
