@@ -68,6 +68,39 @@ void map_mount(const Mount& m, size_t index, sandbox::Spec& spec) {
   refuse(field + ".type", "a " + m.type + " mount at " + m.destination);
 }
 
+// linux.devices: nodes made in /dev, as runc makes them.
+void map_devices(const json& devices, sandbox::Spec& spec) {
+  if (devices.is_null()) return;
+  if (!devices.is_array()) throw Error("config.json: linux.devices: must be an array");
+  for (size_t i = 0; i < devices.size(); ++i) {
+    std::string field = "config.json: linux.devices[" + std::to_string(i) + "]";
+    const json& d = devices[i];
+    if (!d.is_object() || !d.contains("path") || !d["path"].is_string() || !d.contains("type") ||
+        !d["type"].is_string())
+      throw Error(field + ": needs a path and a type");
+    sandbox::DeviceNode node;
+    node.path = d["path"].get<std::string>();
+    std::string type = d["type"].get<std::string>();
+    if (type != "c" && type != "b" && type != "u" && type != "p")
+      throw Error(field + ".type: must be c, b, u or p");
+    node.type = type == "u" ? 'c' : type[0];
+    auto number = [&](const char* key, uint32_t fallback) {
+      auto it = d.find(key);
+      if (it == d.end() || it->is_null()) return fallback;
+      if (!it->is_number_unsigned()) throw Error(field + "." + key + ": must be a number");
+      return it->get<uint32_t>();
+    };
+    if (node.type != 'p' && (!d.contains("major") || !d.contains("minor")))
+      throw Error(field + ": a " + type + " device needs major and minor");
+    node.major = number("major", 0);
+    node.minor = number("minor", 0);
+    node.mode = number("fileMode", 0666);
+    node.uid = number("uid", 0);
+    node.gid = number("gid", 0);
+    spec.device_nodes.push_back(node);
+  }
+}
+
 void map_resources(const json& r, sandbox::Spec& spec) {
   if (!r.is_object()) return;
   if (auto m = r.find("memory"); m != r.end() && m->is_object())
@@ -126,8 +159,15 @@ void map_namespaces(const Config& c, sandbox::Spec& spec, std::vector<std::strin
   }
   const Namespace* user = c.linux.find("user");
   if (user && !user->path.empty()) refuse("linux.namespaces", "joining a user namespace");
-  if (!c.linux.uid_mappings.empty() || !c.linux.gid_mappings.empty())
-    refuse("linux.uidMappings", "the config's own id mappings");
+  if (!c.linux.uid_mappings.empty() || !c.linux.gid_mappings.empty()) {
+    if (c.linux.uid_mappings.empty() || c.linux.gid_mappings.empty())
+      throw Error("config.json: linux.uidMappings: uid and gid mappings go together");
+    if (geteuid() != 0) refuse("linux.uidMappings", "the config's own mappings without root");
+    for (const auto& m : c.linux.uid_mappings)
+      spec.uid_map.push_back({m.container_id, m.host_id, m.size});
+    for (const auto& m : c.linux.gid_mappings)
+      spec.gid_map.push_back({m.container_id, m.host_id, m.size});
+  }
   if (user || geteuid() != 0) return;  // one of its own (a plain user's runner needs it)
   std::string why;
   if (!spec.join_namespaces.empty())
@@ -136,6 +176,8 @@ void map_namespaces(const Config& c, sandbox::Spec& spec, std::vector<std::strin
     why = "the host's pid namespace";
   else if (!idmappable(c.root_path))
     why = "root.path cannot be idmapped (an overlay mount)";
+  else if (!spec.device_nodes.empty())
+    why = "linux.devices: nodes are made with mknod";
   if (why.empty()) {
     notes.push_back("linux.namespaces: a user namespace is added");
     return;
@@ -212,6 +254,7 @@ Mapped map_config(const Config& c, const std::string& id, const std::string& sta
     out.notes.push_back("process.apparmorProfile/selinuxLabel: ignored (neither is enforced here)");
   spec.hostname = c.hostname.empty() ? id : c.hostname;
 
+  map_devices(c.linux.devices, spec);
   map_namespaces(c, spec, out.notes);
   for (const auto& [name, value] : c.linux.sysctl) {
     try {

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "sandbox/mount_calls.h"
 #include "sandbox/mounts.h"
@@ -89,6 +90,7 @@ class Applier {
   int mount_fs(const MountOp& op);
   int write_file(const MountOp& op);
   int mask(const MountOp& op);
+  int make_device(const MountOp& op);
   int pivot(const MountOp& op);
 
   const MountCalls& sys_;
@@ -97,6 +99,25 @@ class Applier {
   const int* sources_;
   int root_ = -1, dir_ = -1;
 };
+
+int Applier::make_device(const MountOp& op) {
+  // target is absolute and clean (the plan checked it): its parent in the
+  // root, then the node by name in it.
+  const char* path = op.target.c_str();
+  const char* slash = strrchr(path, '/');
+  char parent[4096];
+  size_t len = static_cast<size_t>(slash - path);
+  if (len >= sizeof parent) return -ENAMETOOLONG;
+  memcpy(parent, path, len);
+  parent[len] = '\0';
+  int dir = len == 0 ? sys_.open_in_root(root_, "/", O_PATH | O_DIRECTORY)
+                     : sys_.mkdir_p_in_root(root_, parent);
+  if (dir < 0) return dir;
+  int rc = sys_.mknodat(dir, slash + 1, op.mode, static_cast<dev_t>(op.dev));
+  if (rc == 0) rc = sys_.fchownat(dir, slash + 1, op.uid, op.gid, AT_SYMLINK_NOFOLLOW);
+  sys_.close(dir);
+  return rc;
+}
 
 int Applier::mount_fs(const MountOp& op) {
   const char* data = data_or_null(op.data);
@@ -221,6 +242,8 @@ int Applier::apply(const MountOp& op, int* upper) {
     case MountStep::EnterRoot:
       root_ = sys_.open(op.target.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
       return root_ < 0 ? root_ : 0;
+    case MountStep::MakeDevice:
+      return make_device(op);
     case MountStep::Mask:
     case MountStep::ReadOnly:
       return mask(op);

@@ -58,6 +58,12 @@ const MountCalls kReal = {
     [](const char* new_root, const char* put_old) {
       return result(syscall(SYS_pivot_root, new_root, put_old));
     },
+    [](int dfd, const char* path, mode_t mode, dev_t dev) {
+      return result(::mknodat(dfd, path, mode, dev));
+    },
+    [](int dfd, const char* path, uint32_t uid, uint32_t gid, int flags) {
+      return result(::fchownat(dfd, path, uid, gid, flags));
+    },
 };
 
 }  // namespace

@@ -36,6 +36,8 @@ struct MountCalls {
   int (*fchdir)(int fd);
   int (*chdir)(const char* path);
   int (*pivot_root)(const char* new_root, const char* put_old);
+  int (*mknodat)(int dfd, const char* path, mode_t mode, dev_t dev);
+  int (*fchownat)(int dfd, const char* path, uint32_t uid, uint32_t gid, int flags);
 };
 
 const MountCalls& real_mount_calls();

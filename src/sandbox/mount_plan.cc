@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -320,6 +321,17 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped, const std::string& 
     list.add(MountStep::Sysctl, MountBase::Root, path, "set a sysctl").data = value;
   }
   plan_dev(list, tty_gid_mapped);
+  for (const auto& d : spec.device_nodes) {
+    std::string path = clean_sandbox_path(d.path, "device path");
+    if (path.rfind("/dev/", 0) != 0 || path.size() >= 4096)
+      throw Error("device node " + d.path + " must be under /dev");
+    MountOp& op = list.add(MountStep::MakeDevice, MountBase::Root, path, "make a device node");
+    mode_t kind = d.type == 'b' ? S_IFBLK : d.type == 'p' ? S_IFIFO : S_IFCHR;
+    op.mode = kind | (d.mode & 07777);
+    op.dev = d.type == 'p' ? 0 : makedev(d.major, d.minor);
+    op.uid = d.uid;
+    op.gid = d.gid;
+  }
   if (spec.net != NetMode::Host) {
     // A network namespace of its own: a sysfs of its own too.
     list.mount(MountBase::Root, "/sys", "sysfs", kMsRdonly | kMsNosuid | kMsNodev | kMsNoexec, "",

@@ -45,6 +45,8 @@ enum class MountStep : uint8_t {
                  // resolved in the root), before /proc/sys turns read-only
   KeepUpper,     // target (host) opened for the runner: the overlay's upper dir
   EnterRoot,     // target (host) becomes the root that Base::Root paths resolve in
+  MakeDevice,    // a node (mode: type and permissions, dev) at target in the root,
+                 // owned by uid:gid; its parent directories made
   Mask,          // a directory: an empty read-only tmpfs; a file: /dev/null; absent: nothing
   ReadOnly,      // target re-bound read-only, submounts too; absent: nothing
   RootReadOnly,  // the root mount itself read-only (its submounts keep their flags)
@@ -67,6 +69,7 @@ struct MountOp {
   unsigned long flags = 0;    // MS_* of a Mount
   mode_t mode = 0755;         // Mkdir, WriteFile
   uint32_t uid = 0, gid = 0;  // WriteFile: its owner
+  uint64_t dev = 0;           // MakeDevice: makedev(major, minor)
   int source = -1;            // Attach: index into the mount sources (source_count order)
   bool read_only = false;     // Attach, BindHost
   bool device = false;        // Attach: a --device, the one bind without nodev

@@ -279,6 +279,16 @@ Result run(const Spec& spec, const Hooks& hooks) {
   check_namespaces(spec);
   // Without a user namespace of its own, ids inside are the host's.
   IdMapping ids = spec.user_namespace ? plan_id_mapping() : host_id_mapping();
+  bool given_maps = spec.user_namespace && !spec.uid_map.empty();
+  if (given_maps) {
+    if (geteuid() != 0 || spec.gid_map.empty())
+      throw Error("given uid and gid maps need root (and both maps)");
+    ids.uids = spec.uid_map;
+    ids.gids = spec.gid_map;
+    ids.rootful = true;
+    ids.via_helpers = false;
+    ids.setgroups_allowed = true;
+  }
   if (!maps_id(ids.uids, spec.uid) || !maps_id(ids.gids, spec.gid))
     throw Error("user " + std::to_string(spec.uid) + ":" + std::to_string(spec.gid) +
                 " is not mapped in the sandbox; as a plain user, add subordinate ids for yourself "
@@ -333,6 +343,14 @@ Result run(const Spec& spec, const Hooks& hooks) {
   // Real root inside could mknod a disk and write to it: only a device
   // cgroup stops that when no user namespace does.
   if (!spec.user_namespace && limits.devices.empty()) limits.devices = default_device_rules();
+  if (!spec.device_nodes.empty()) {
+    if (spec.user_namespace)
+      throw Error("device nodes are made only in a sandbox without a user namespace of its own");
+    for (const auto& d : spec.device_nodes)
+      if (d.type != 'p')
+        limits.devices.push_back(
+            {d.type, static_cast<long>(d.major), static_cast<long>(d.minor), "rwm"});
+  }
   JoinedNamespaces joined(spec);
   std::unique_ptr<Cgroup> cgroup = limits.any() ? Cgroup::create(limits) : nullptr;
 
@@ -457,7 +475,7 @@ Result run(const Spec& spec, const Hooks& hooks) {
     if (spec.net == NetMode::Pasta) pasta = Pasta::start(init.pid());
     if (cgroup) cgroup->add_process(init.pid());
     std::vector<UniqueFd> trees;
-    if (ids.rootful && spec.user_namespace)
+    if (ids.rootful && spec.user_namespace && !given_maps)
       trees = make_idmapped_trees(mounts, init.pid(), ids.uids[0].outside, ids.gids[0].outside,
                                   device_twins.dirs);
     std::vector<int> tree_fds;

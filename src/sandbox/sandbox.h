@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/unique_fd.h"
+#include "common/userns.h"
 #include "sandbox/device_cgroup.h"
 
 namespace coracle::sandbox {
@@ -57,6 +58,17 @@ struct DeviceMount {
   // Some of "rwm" (read, write, mknod); "": all. Enforced by a device
   // cgroup, which needs root.
   std::string perms;
+};
+
+// A device node made in the sandbox's /dev (an OCI config's linux.devices):
+// needs a sandbox without a user namespace of its own, which cannot mknod.
+// The device cgroup allows it (rwm).
+struct DeviceNode {
+  std::string path;  // absolute, inside, under /dev
+  char type = 'c';   // 'c', 'b' or 'p' (a FIFO)
+  uint32_t major = 0, minor = 0;
+  mode_t mode = 0666;
+  uint32_t uid = 0, gid = 0;
 };
 
 // --tmpfs: a tmpfs of its own at target (nosuid, nodev, always bounded).
@@ -120,6 +132,7 @@ struct Spec {
   // whose target cannot be made (a read-only rootfs without it) is left out.
   std::vector<GeneratedFile> generated_files;
   std::vector<DeviceMount> devices;
+  std::vector<DeviceNode> device_nodes;
   // More tmpfs mounts (one at /tmp replaces the default /tmp).
   std::vector<TmpfsMount> tmpfs;
   std::vector<std::string> cap_add, cap_drop;  // "NET_ADMIN", "CAP_SYS_TIME", "ALL"
@@ -197,6 +210,11 @@ struct Spec {
   // rootfs that cannot be idmapped (an overlay mount) or namespaces joined
   // from the host's side.
   bool user_namespace = true;
+  // With a user namespace: exactly these maps (an OCI config's
+  // uidMappings/gidMappings; a root runner only) instead of coracle's own.
+  // The rootfs and binds are then taken as owned by those ids already, as
+  // the engine prepared them: no idmapped mounts.
+  std::vector<IdRange> uid_map, gid_map;
   // Namespaces joined (setns, before the sandbox is cloned) rather than
   // made: type is one of CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS,
   // CLONE_NEWPID, CLONE_NEWCGROUP; path a /proc/PID/ns file or a bind of one

@@ -215,6 +215,36 @@ TEST(OciMapping, TheConfigBecomesASandboxSpecWithCoraclesDefaults) {
   EXPECT_EQ(h.spec.shared_namespaces, CLONE_NEWPID);
   EXPECT_TRUE(h.spec.join_namespaces.empty());
   EXPECT_EQ(h.spec.user_namespace, geteuid() != 0);
+  // The config's own id maps are the user namespace's (root only).
+  json own_maps = default_spec(false);
+  own_maps["linux"]["namespaces"].push_back({{"type", "user"}});
+  own_maps["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 1000}, {"size", 2000}}};
+  own_maps["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 1000}, {"size", 3000}}};
+  if (geteuid() == 0) {
+    Mapped m2 = mapped(own_maps);
+    EXPECT_TRUE(m2.spec.user_namespace);
+    ASSERT_EQ(m2.spec.uid_map.size(), 1u);
+    EXPECT_EQ(m2.spec.uid_map[0].outside, 1000u);
+    EXPECT_EQ(m2.spec.gid_map[0].count, 3000u);
+  }
+  // linux.devices: nodes made with mknod, so no user namespace of its own.
+  json devices = default_spec(false);
+  devices["linux"]["devices"] = {{{"path", "/dev/fuse"},
+                                  {"type", "c"},
+                                  {"major", 10},
+                                  {"minor", 229},
+                                  {"fileMode", 0600},
+                                  {"uid", 0},
+                                  {"gid", 0}}};
+  Mapped dv = mapped(devices);
+  ASSERT_EQ(dv.spec.device_nodes.size(), 1u);
+  EXPECT_EQ(dv.spec.device_nodes[0].type, 'c');
+  EXPECT_EQ(dv.spec.device_nodes[0].minor, 229u);
+  EXPECT_EQ(dv.spec.device_nodes[0].mode, 0600u);
+  EXPECT_EQ(dv.spec.user_namespace, geteuid() != 0);
+  devices["linux"]["devices"][0].erase("major");
+  EXPECT_NE(refused(devices).find("linux.devices[0]: a c device needs major and minor"),
+            std::string::npos);
   json joined_mnt = default_spec(false);
   joined_mnt["linux"]["namespaces"][4]["path"] = "/proc/1/ns/mnt";
   EXPECT_NE(refused(joined_mnt).find("linux.namespaces: joining a mount namespace"),
