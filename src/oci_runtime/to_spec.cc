@@ -110,11 +110,26 @@ void map_resources(const json& r, sandbox::Spec& spec) {
     if (auto l = p->find("limit"); l != p->end() && l->is_number_integer() && l->get<int64_t>() > 0)
       spec.limits.pids = l->get<uint64_t>();
   if (auto c = r.find("cpu"); c != r.end() && c->is_object()) {
-    auto quota = c->find("quota"), period = c->find("period");
-    if (quota != c->end() && quota->is_number_integer() && quota->get<int64_t>() > 0 &&
-        period != c->end() && period->is_number_integer() && period->get<int64_t>() > 0)
-      spec.limits.cpus =
-          static_cast<double>(quota->get<int64_t>()) / static_cast<double>(period->get<int64_t>());
+    // As the cgroup files take them (a zero is "not set", as runc has it).
+    sandbox::Limits::CpuSettings& cpu = spec.limits.cpu;
+    auto positive = [&](const char* key, auto& into) {
+      auto it = c->find(key);
+      if (it == c->end() || it->is_null()) return;
+      if (!it->is_number_integer())
+        throw Error(std::string("config.json: linux.resources.cpu.") + key + ": must be a number");
+      if (it->get<int64_t>() != 0) into = it->get<int64_t>();
+    };
+    std::optional<int64_t> shares, period, rt_period;
+    positive("shares", shares);
+    positive("period", period);
+    positive("realtimePeriod", rt_period);
+    positive("quota", cpu.quota);
+    positive("realtimeRuntime", cpu.realtime_runtime);
+    if (shares) cpu.shares = static_cast<uint64_t>(*shares);
+    if (period) cpu.period = static_cast<uint64_t>(*period);
+    if (rt_period) cpu.realtime_period = static_cast<uint64_t>(*rt_period);
+    if (auto cpus = c->find("cpus"); cpus != c->end() && cpus->is_string()) cpu.cpuset_cpus = *cpus;
+    if (auto mems = c->find("mems"); mems != c->end() && mems->is_string()) cpu.cpuset_mems = *mems;
   }
 }
 

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -85,6 +86,27 @@ void enable_v2_controllers(const std::string& dir, const std::string& wanted) {
   }
 }
 
+// A new v1 cpuset starts with no cpus and no mems, and takes no process
+// so: every level from the hierarchy's root down to dir gets its parent's.
+void fill_cpuset_levels(const std::string& root, const std::string& dir) {
+  std::string parent = root;
+  for (const auto& part : split(dir.substr(root.size()), '/')) {
+    if (part.empty()) continue;
+    std::string level = parent + "/" + part;
+    for (const char* file : {"/cpuset.cpus", "/cpuset.mems"})
+      if (trimmed(read_file(level + file)).empty())
+        write_file(level + file, trimmed(read_file(parent + file)));
+    parent = level;
+  }
+}
+
+// cpu.shares' range (2..262144) onto cpu.weight's (1..10000), as runc and
+// crun convert it.
+uint64_t shares_to_weight(uint64_t shares) {
+  shares = std::clamp<uint64_t>(shares, 2, 262144);
+  return 1 + ((shares - 2) * 9999) / 262142;
+}
+
 std::string next_name() {
   static unsigned counter = 0;
   return "coracle-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
@@ -148,9 +170,19 @@ std::unique_ptr<Cgroup> Cgroup::create(const Limits& limits) {
         write_file(dir + "/memory.swap.max", "0");
     }
     if (limits.pids) write_file(dir + "/pids.max", std::to_string(*limits.pids));
+    const Limits::CpuSettings& c = limits.cpu;
     if (limits.cpus) {
       auto quota = static_cast<uint64_t>(std::llround(*limits.cpus * 100000));
       write_file(dir + "/cpu.max", std::to_string(quota) + " 100000");
+    }
+    if (c.shares) write_file(dir + "/cpu.weight", std::to_string(shares_to_weight(*c.shares)));
+    if (c.quota || c.period)
+      write_file(dir + "/cpu.max", (c.quota && *c.quota > 0 ? std::to_string(*c.quota) : "max") +
+                                       " " + std::to_string(c.period.value_or(100000)));
+    if (!c.cpuset_cpus.empty() || !c.cpuset_mems.empty()) {
+      enable_v2_controllers(dir.substr(0, dir.rfind('/')), "+cpuset");
+      if (!c.cpuset_cpus.empty()) write_file(dir + "/cpuset.cpus", c.cpuset_cpus);
+      if (!c.cpuset_mems.empty()) write_file(dir + "/cpuset.mems", c.cpuset_mems);
     }
     if (!limits.devices.empty()) {
       UniqueFd dir_fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -187,11 +219,28 @@ std::unique_ptr<Cgroup> Cgroup::create(const Limits& limits) {
       write_file(mem + "/memory.memsw.limit_in_bytes", std::to_string(*limits.memory_bytes));
   }
   if (limits.pids) write_file(make("pids") + "/pids.max", std::to_string(*limits.pids));
-  if (limits.cpus) {
+  const Limits::CpuSettings& c = limits.cpu;
+  if (limits.cpus || c.shares || c.period || c.quota || c.realtime_period || c.realtime_runtime) {
     std::string cpu = make("cpu");
-    write_file(cpu + "/cpu.cfs_period_us", "100000");
-    write_file(cpu + "/cpu.cfs_quota_us",
-               std::to_string(static_cast<int64_t>(std::llround(*limits.cpus * 100000))));
+    if (limits.cpus) {
+      write_file(cpu + "/cpu.cfs_period_us", "100000");
+      write_file(cpu + "/cpu.cfs_quota_us",
+                 std::to_string(static_cast<int64_t>(std::llround(*limits.cpus * 100000))));
+    }
+    if (c.shares) write_file(cpu + "/cpu.shares", std::to_string(*c.shares));
+    if (c.period) write_file(cpu + "/cpu.cfs_period_us", std::to_string(*c.period));
+    if (c.quota) write_file(cpu + "/cpu.cfs_quota_us", std::to_string(*c.quota));
+    // The period before the runtime: the kernel checks one against the other.
+    if (c.realtime_period)
+      write_file(cpu + "/cpu.rt_period_us", std::to_string(*c.realtime_period));
+    if (c.realtime_runtime)
+      write_file(cpu + "/cpu.rt_runtime_us", std::to_string(*c.realtime_runtime));
+  }
+  if (!c.cpuset_cpus.empty() || !c.cpuset_mems.empty()) {
+    std::string cpuset = make("cpuset");
+    fill_cpuset_levels(std::string(kCgroupRoot) + "/cpuset", cpuset);
+    if (!c.cpuset_cpus.empty()) write_file(cpuset + "/cpuset.cpus", c.cpuset_cpus);
+    if (!c.cpuset_mems.empty()) write_file(cpuset + "/cpuset.mems", c.cpuset_mems);
   }
   if (!limits.devices.empty()) {
     // Everything denied, then the rules allowed one by one.
@@ -245,7 +294,8 @@ std::vector<std::string> cgroup_bases() {
     bases.push_back(v2_base());
   } else {
     auto own = own_cgroups();
-    for (const char* c : {"memory", "pids", "cpu", "devices"}) bases.push_back(v1_base(own, c));
+    for (const char* c : {"memory", "pids", "cpu", "devices", "cpuset"})
+      bases.push_back(v1_base(own, c));
   }
   return bases;
 }
@@ -258,7 +308,7 @@ std::vector<std::string> cgroup_dirs(const std::string& name) {
     if (is_unified()) {
       dirs.push_back(kCgroupRoot + name);
     } else {
-      for (const char* c : {"memory", "pids", "cpu", "devices"})
+      for (const char* c : {"memory", "pids", "cpu", "devices", "cpuset"})
         dirs.push_back(std::string(kCgroupRoot) + "/" + c + name);
     }
   } else {

@@ -104,7 +104,20 @@ struct Limits {
   // coracle's own cgroup, or an absolute path from each hierarchy's root
   // ("/libpod_parent/libpod-ID", an OCI config's cgroupsPath).
   std::string cgroup_name;
-  bool any() const { return memory_bytes || pids || cpus || !devices.empty(); }
+  // An OCI config's cpu settings as the cgroup files take them (cpus above
+  // is coracle's short form): cpu.shares (v2: cpu.weight), the CFS period
+  // and quota, the realtime period and runtime (v1 only), cpuset's cpus
+  // and mems.
+  struct CpuSettings {
+    std::optional<uint64_t> shares, period, realtime_period;
+    std::optional<int64_t> quota, realtime_runtime;
+    std::string cpuset_cpus, cpuset_mems;
+    bool any() const {
+      return shares || period || realtime_period || quota || realtime_runtime ||
+             !cpuset_cpus.empty() || !cpuset_mems.empty();
+    }
+  } cpu;
+  bool any() const { return memory_bytes || pids || cpus || cpu.any() || !devices.empty(); }
 };
 
 // PATH for a command whose environment sets none (Docker's default).

@@ -82,6 +82,11 @@ TEST(RuntimeTools, CoraclePassesWhatRuncPasses) {
   }
   // For docs/oci-runtime.md: runc's column, coracle's, the program.
   write_file_atomic(std::string(CORACLE_TEST_CACHE) + "/runtime-tools-results.txt", table.str());
+  // The suite's cgroups (/cgrouptest, testdir/cgrouptest/...): the
+  // runtimes remove the containers' own, not the parents they made.
+  run_sh(
+      "find /sys/fs/cgroup -mindepth 2 -maxdepth 5 -depth -type d \\( -name cgrouptest -o "
+      "-name testdir \\) -exec rmdir {} + 2>/dev/null || true");
   std::cout << "runtime-tools: runc passes " << runc_passes << ", coracle-runc " << coracle_passes
             << " of " << with_runc.size() << "\n";
 }

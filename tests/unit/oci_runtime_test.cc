@@ -175,7 +175,9 @@ TEST(OciMapping, TheConfigBecomesASandboxSpecWithCoraclesDefaults) {
   EXPECT_EQ(s.tmpfs[0].mode, 0755u);
   EXPECT_EQ(*s.limits.memory_bytes, 268435456u);
   EXPECT_EQ(*s.limits.pids, 100u);
-  EXPECT_DOUBLE_EQ(*s.limits.cpus, 0.5);
+  EXPECT_FALSE(s.limits.cpus);  // the cgroup takes the quota and period as given
+  EXPECT_EQ(*s.limits.cpu.quota, 50000);
+  EXPECT_EQ(*s.limits.cpu.period, 100000u);
   EXPECT_EQ(s.seccomp_profile, dir.path + "/seccomp.json");
   EXPECT_EQ(json::parse(read_file(s.seccomp_profile))["defaultAction"], "SCMP_ACT_ALLOW");
   EXPECT_NE(
