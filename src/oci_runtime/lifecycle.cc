@@ -5,8 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <sstream>
 
 #include "common/error.h"
 #include "common/fs.h"
@@ -91,6 +94,7 @@ void create_container(const StateStore& store, const std::string& id, const Crea
     mapped.spec.console_socket = f.console_socket;
     mapped.spec.forward_signals = false;
     mapped.spec.limits.cgroup_name = s.cgroup;
+    mapped.spec.limits.freezer = true;  // pause and resume
     sandbox::Result r = sandbox::run(mapped.spec);
     if (r.init_pid <= 0)
       throw Error(r.message.empty() ? "the container could not be created" : r.message);
@@ -131,7 +135,12 @@ void start_container(const StateStore& store, const std::string& id) {
   unlink(fifo.c_str());
   // poststart: a failure is a warning; the container runs on (runtime-spec).
   try {
-    run_hooks(load_config(s.bundle).hooks.poststart, "poststart", state_json(s).dump());
+    // The state as the process started it: running (a short one may be
+    // gone already; the hook is told about its start, as runtime-spec asks).
+    nlohmann::json state = state_json(s);
+    state["status"] = "running";
+    state["pid"] = s.pid;
+    run_hooks(load_config(s.bundle).hooks.poststart, "poststart", state.dump());
   } catch (const Error& e) {
     fprintf(stderr, "coracle-runc: warning: %s\n", e.what());
   }
@@ -174,6 +183,7 @@ int run_container(const StateStore& store, const std::string& id, const CreateOp
   } remove{store, id, f.keep};
   Mapped mapped = map_config(config, id, store.dir_of(id));
   mapped.spec.limits.cgroup_name = s.cgroup;
+  mapped.spec.limits.freezer = true;
   sandbox::Hooks hooks;
   hooks.on_start = [&](sandbox::Started& started) {
     s.pid = started.init_pid;
@@ -258,6 +268,63 @@ void delete_container(const StateStore& store, const std::string& id, bool force
     fprintf(stderr, "coracle-runc: warning: %s\n", e.what());
   }
   store.remove(id);
+}
+
+void pause_container(const StateStore& store, const std::string& id, bool pause) {
+  ContainerState s = store.load(id);
+  std::string status = status_of(s);
+  if (pause && status != "running") throw Error("container " + id + " is not running: " + status);
+  if (!pause && status != "paused") throw Error("container " + id + " is not paused: " + status);
+  sandbox::freeze_cgroup(s.cgroup, pause);
+}
+
+std::vector<pid_t> container_pids(const StateStore& store, const std::string& id) {
+  ContainerState s = store.load(id);
+  if (status_of(s) == "stopped") return {};
+  return sandbox::cgroup_pids(s.cgroup);
+}
+
+namespace {
+
+std::vector<std::string> split_words(const std::string& line) {
+  std::istringstream in(line);
+  std::vector<std::string> words;
+  for (std::string w; in >> w;) words.push_back(w);
+  return words;
+}
+
+}  // namespace
+
+std::string ps_table(const std::vector<pid_t>& pids, const std::vector<std::string>& args) {
+  std::string cmd = "ps";
+  for (const auto& a : args) {
+    // Only ps's own flags and column names: nothing for a shell to read.
+    for (char c : a)
+      if (!isalnum(static_cast<unsigned char>(c)) && !strchr("-_,=:%+", c))
+        throw Error("ps argument '" + a + "' is not one ps takes");
+    cmd += " " + a;
+  }
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) throw_errno("cannot run ps");
+  std::string text;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) text.append(buf, n);
+  if (pclose(p) != 0) throw Error("ps " + cmd.substr(3) + " failed");
+  auto lines = split(text, '\n');
+  if (lines.empty()) return text;
+  // The PID column: where its header's word is.
+  auto header = split_words(lines[0]);
+  auto col = std::find(header.begin(), header.end(), "PID");
+  if (col == header.end()) throw Error("ps's output has no PID column");
+  size_t index = static_cast<size_t>(col - header.begin());
+  std::string out = lines[0] + "\n";
+  for (size_t i = 1; i < lines.size(); ++i) {
+    auto words = split_words(lines[i]);
+    if (words.size() <= index) continue;
+    pid_t pid = static_cast<pid_t>(atoi(words[index].c_str()));
+    if (std::find(pids.begin(), pids.end(), pid) != pids.end()) out += lines[i] + "\n";
+  }
+  return out;
 }
 
 }  // namespace coracle::oci_runtime

@@ -36,4 +36,13 @@ int exec_in_container(const StateStore& store, const std::string& id, const Exec
 // A running one only with force (killed first).
 void delete_container(const StateStore& store, const std::string& id, bool force);
 
+// pause: freezes a running container's processes (its cgroup's freezer);
+// resume (pause = false) thaws a paused one.
+void pause_container(const StateStore& store, const std::string& id, bool pause);
+// The host pids of a container's processes (its cgroup's).
+std::vector<pid_t> container_pids(const StateStore& store, const std::string& id);
+// ps ARGS run on the host, its header and the lines of those pids (runc's
+// `ps`: the PID column found by name).
+std::string ps_table(const std::vector<pid_t>& pids, const std::vector<std::string>& args);
+
 }  // namespace coracle::oci_runtime

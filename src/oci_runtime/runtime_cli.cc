@@ -143,7 +143,16 @@ int runtime_main(int argc, char** argv) {
   exec->add_flag("-t,--tty", exec_opts.tty, "A terminal (its master goes to --console-socket)");
   exec->add_option("--console-socket", exec_opts.console_socket,
                    "A unix socket that takes the terminal's master (runc's protocol)");
-  for (const char* name : {"ps", "pause", "resume", "update", "events", "checkpoint", "restore"}) {
+  auto* pause = app.add_subcommand("pause", "Freeze every process of a running container");
+  pause->add_option("id", id)->required();
+  auto* resume = app.add_subcommand("resume", "Thaw a paused container");
+  resume->add_option("id", id)->required();
+  auto* ps = app.add_subcommand("ps", "The processes of a container");
+  ps->add_option("id", id)->required();
+  std::string ps_format = "table";
+  ps->add_option("-f,--format", ps_format, "table (ps's own columns) or json (the pids)");
+  ps->prefix_command();  // what follows the id is ps's arguments (default -ef)
+  for (const char* name : {"update", "events", "checkpoint", "restore"}) {
     auto* c = app.add_subcommand(name, "Not yet in coracle-runc");
     c->allow_extras();
     later.push_back(c);
@@ -220,11 +229,25 @@ int runtime_main(int argc, char** argv) {
       delete_container(store, id, force);
       return 0;
     }
+    if (pause->parsed() || resume->parsed()) {
+      pause_container(store, id, pause->parsed());
+      return 0;
+    }
+    if (ps->parsed()) {
+      if (ps_format != "table" && ps_format != "json")
+        throw Error("--format must be table or json");
+      std::vector<pid_t> pids = container_pids(store, id);
+      if (ps_format == "json") {
+        printf("%s\n", json(pids).dump().c_str());
+        return 0;
+      }
+      std::vector<std::string> args = ps->remaining();
+      if (args.empty()) args = {"-ef"};
+      printf("%s", ps_table(pids, args).c_str());
+      return 0;
+    }
     for (auto* c : later)
-      if (c->parsed())
-        throw Error("'" + c->get_name() +
-                    "' is not in coracle-runc yet (spec, features, create, start, run, state, "
-                    "list, kill and delete are)");
+      if (c->parsed()) throw Error("'" + c->get_name() + "' is not in coracle-runc yet");
   } catch (const Error& e) {
     report(g, e.what());
     return 1;

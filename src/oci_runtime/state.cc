@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
+#include "sandbox/sandbox.h"
 
 namespace coracle::oci_runtime {
 
@@ -48,7 +49,8 @@ uint64_t process_start_time(pid_t pid) {
 
 std::string status_of(const ContainerState& s) {
   if (s.pid <= 0 || process_start_time(s.pid) != s.pid_start_time) return "stopped";
-  return s.started ? "running" : "created";
+  if (!s.started) return "created";
+  return sandbox::cgroup_frozen(s.cgroup) ? "paused" : "running";
 }
 
 json state_json(const ContainerState& s) {

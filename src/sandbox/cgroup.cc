@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -236,6 +237,7 @@ std::unique_ptr<Cgroup> Cgroup::create(const Limits& limits) {
     if (c.realtime_runtime)
       write_file(cpu + "/cpu.rt_runtime_us", std::to_string(*c.realtime_runtime));
   }
+  if (limits.freezer) make("freezer");
   if (!c.cpuset_cpus.empty() || !c.cpuset_mems.empty()) {
     std::string cpuset = make("cpuset");
     fill_cpuset_levels(std::string(kCgroupRoot) + "/cpuset", cpuset);
@@ -294,7 +296,7 @@ std::vector<std::string> cgroup_bases() {
     bases.push_back(v2_base());
   } else {
     auto own = own_cgroups();
-    for (const char* c : {"memory", "pids", "cpu", "devices", "cpuset"})
+    for (const char* c : {"memory", "pids", "cpu", "devices", "cpuset", "freezer"})
       bases.push_back(v1_base(own, c));
   }
   return bases;
@@ -308,7 +310,7 @@ std::vector<std::string> cgroup_dirs(const std::string& name) {
     if (is_unified()) {
       dirs.push_back(kCgroupRoot + name);
     } else {
-      for (const char* c : {"memory", "pids", "cpu", "devices", "cpuset"})
+      for (const char* c : {"memory", "pids", "cpu", "devices", "cpuset", "freezer"})
         dirs.push_back(std::string(kCgroupRoot) + "/" + c + name);
     }
   } else {
@@ -361,7 +363,69 @@ std::vector<std::string> cgroup_procs_files(const std::string& name) {
 }
 
 void destroy_cgroup(const std::string& name) {
+  // A frozen cgroup's processes cannot die of SIGKILL until thawed.
+  try {
+    if (cgroup_frozen(name)) freeze_cgroup(name, false);
+  } catch (const Error&) {
+  }
   for (const auto& dir : cgroup_dirs(name)) kill_and_remove(dir);
+}
+
+namespace {
+
+// The directory whose files freeze the cgroup, and the file and the value
+// it reads when frozen: v2's cgroup.events says "frozen 1", v1's
+// freezer.state "FROZEN".
+struct FreezeFiles {
+  std::string control, state;
+  bool v2 = false;
+};
+
+FreezeFiles freeze_files(const std::string& name) {
+  for (const auto& dir : cgroup_dirs(name)) {
+    if (is_regular_file(dir + "/cgroup.freeze"))
+      return {dir + "/cgroup.freeze", dir + "/cgroup.events", true};
+    if (is_regular_file(dir + "/freezer.state"))
+      return {dir + "/freezer.state", dir + "/freezer.state", false};
+  }
+  throw Error("the container's cgroup cannot be frozen here (no freezer)");
+}
+
+bool frozen_now(const FreezeFiles& f) {
+  std::string text = read_file(f.state);
+  return f.v2 ? text.find("frozen 1") != std::string::npos : trimmed(text) == "FROZEN";
+}
+
+}  // namespace
+
+void freeze_cgroup(const std::string& name, bool frozen) {
+  FreezeFiles f = freeze_files(name);
+  write_file(f.control, f.v2 ? (frozen ? "1" : "0") : (frozen ? "FROZEN" : "THAWED"));
+  for (int i = 0; i < 400; ++i) {
+    if (frozen_now(f) == frozen) return;
+    // v1 may stay FREEZING while a task is busy: asking again moves it on.
+    if (!f.v2 && frozen) write_file(f.control, "FROZEN");
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  throw Error(std::string("the container's cgroup did not ") + (frozen ? "freeze" : "thaw") +
+              " within two seconds");
+}
+
+bool cgroup_frozen(const std::string& name) {
+  try {
+    return frozen_now(freeze_files(name));
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+std::vector<pid_t> cgroup_pids(const std::string& name) {
+  std::vector<pid_t> pids;
+  auto dirs = cgroup_dirs(name);
+  if (dirs.empty()) return pids;
+  for (const auto& p : split(read_file(dirs[0] + "/cgroup.procs"), '\n'))
+    if (!p.empty()) pids.push_back(static_cast<pid_t>(parse_uint(p, "pid")));
+  return pids;
 }
 
 }  // namespace coracle::sandbox

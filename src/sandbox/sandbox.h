@@ -117,7 +117,12 @@ struct Limits {
              !cpuset_cpus.empty() || !cpuset_mems.empty();
     }
   } cpu;
-  bool any() const { return memory_bytes || pids || cpus || cpu.any() || !devices.empty(); }
+  // A cgroup even without limits, that can be frozen (an OCI container's
+  // pause; v1: its freezer hierarchy joined too).
+  bool freezer = false;
+  bool any() const {
+    return memory_bytes || pids || cpus || cpu.any() || !devices.empty() || freezer;
+  }
 };
 
 // PATH for a command whose environment sets none (Docker's default).
@@ -300,6 +305,14 @@ Result run(const Spec& spec, const Hooks& hooks = {});
 // Kills what is left in the named cgroup (Limits::cgroup_name) and removes
 // it; nothing when there is none.
 void destroy_cgroup(const std::string& name);
+
+// Freezes (true) or thaws the named cgroup's processes (v2's cgroup.freeze,
+// v1's freezer, which Limits::freezer joins) and waits until the kernel
+// says it is done. Throws coracle::Error.
+void freeze_cgroup(const std::string& name, bool frozen);
+bool cgroup_frozen(const std::string& name);
+// The processes in the named cgroup (host pids).
+std::vector<pid_t> cgroup_pids(const std::string& name);
 
 // Can this kernel mount overlayfs? (Loaded, or available as a module.)
 // Without it, images run on a flattened private copy (rootfs_is_private_copy).

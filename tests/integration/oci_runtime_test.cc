@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
@@ -60,8 +61,8 @@ TEST(OciRuntime, RuncsCommandLineForTheDocumentsAndTheState) {
   EXPECT_EQ(line["msg"], "container nope does not exist");
   // runc's other commands parse and say they are not here yet; systemd
   // cgroups are refused with the setting to change.
-  out = run_sh(runc() + " --root " + root + " pause c1 2>&1; echo $?");
-  EXPECT_NE(out.find("'pause' is not in coracle-runc yet"), std::string::npos) << out;
+  out = run_sh(runc() + " --root " + root + " update c1 2>&1; echo $?");
+  EXPECT_NE(out.find("'update' is not in coracle-runc yet"), std::string::npos) << out;
   out = run_sh(runc() + " --systemd-cgroup --root " + root + " list 2>&1; echo $?");
   EXPECT_NE(out.find("cgroup_manager = \"cgroupfs\""), std::string::npos) << out;
   // Called as coracle, the same binary is coracle's own command line.
@@ -348,6 +349,48 @@ TEST(OciRuntime, AJoinedNetworkNamespaceAndTheHostsIdsAsRuncHasThem) {
   run_sh(r + " delete --force j2");
   EXPECT_EQ(run_sh(r + " list -q"), "");
   EXPECT_EQ(run_sh("find /sys/fs/cgroup -maxdepth 4 -path '*/coracle/oci-j*' | grep -c . || true"),
+            "0\n");
+}
+
+TEST(OciRuntime, PauseResumeAndPs) {
+  TempDir work;
+  std::string root = work.path() + "/state", bundle = work.path() + "/bundle";
+  mkdir_p(bundle + "/rootfs/bin");
+  run_sh("cp /bin/busybox " + bundle + "/rootfs/bin/ && for a in sh sleep; do ln -s busybox " +
+         bundle + "/rootfs/bin/$a; done");
+  run_sh(runc() + " spec --bundle " + bundle);
+  json config = json::parse(read_file(bundle + "/config.json"));
+  config["process"]["terminal"] = false;
+  config["root"]["readonly"] = false;
+  // A tick a line every 20 ms: it stops while paused.
+  config["process"]["args"] = {"sh", "-c", "while true; do echo >> /ticks; sleep 0.02; done"};
+  write_file_atomic(bundle + "/config.json", config.dump());
+  std::string r = runc() + " --root " + root;
+  run_sh(r + " run -d -b " + bundle + " p1 </dev/null >/dev/null 2>&1");
+  auto ticks = [&] { return read_file(bundle + "/rootfs/ticks").size(); };
+  auto status = [&] { return json::parse(run_sh(r + " state p1"))["status"]; };
+  usleep(200000);
+  json pids = json::parse(run_sh(r + " ps -f json p1"));
+  ASSERT_GE(pids.size(), 2u) << pids;  // init and the shell at least
+  EXPECT_NE(std::find(pids.begin(), pids.end(), json::parse(run_sh(r + " state p1"))["pid"]),
+            pids.end());
+  EXPECT_NE(run_sh(r + " ps p1").find("while true"), std::string::npos);
+  run_sh(r + " pause p1");
+  EXPECT_EQ(status(), "paused");
+  size_t frozen = ticks();
+  usleep(300000);
+  EXPECT_EQ(ticks(), frozen);
+  EXPECT_NE(run_sh(r + " pause p1 2>&1; echo status=$?").find("is not running: paused"),
+            std::string::npos);
+  run_sh(r + " resume p1");
+  EXPECT_EQ(status(), "running");
+  usleep(300000);
+  EXPECT_GT(ticks(), frozen);
+  // A paused container is deleted all the same (thawed to die).
+  run_sh(r + " pause p1");
+  run_sh(r + " delete --force p1");
+  EXPECT_EQ(run_sh(r + " list -q"), "");
+  EXPECT_EQ(run_sh("find /sys/fs/cgroup -maxdepth 4 -path '*/coracle/oci-p1' | grep -c . || true"),
             "0\n");
 }
 
