@@ -76,10 +76,6 @@ void create_container(const StateStore& store, const std::string& id, const Crea
         "--console-socket");
   if (!terminal && !f.console_socket.empty())
     throw Error("--console-socket given, but process.terminal is false");
-  if (!config.hooks.create_container.empty() || !config.hooks.start_container.empty())
-    throw Error(
-        "config.json: hooks: createContainer and startContainer hooks (run inside the "
-        "container) are not in coracle-runc yet");
   ContainerState s = new_state(id, bundle, config);
   s.cgroup = cgroup_path_for(config, id);
   store.create(s);
@@ -95,6 +91,21 @@ void create_container(const StateStore& store, const std::string& id, const Crea
     mapped.spec.forward_signals = false;
     mapped.spec.limits.cgroup_name = s.cgroup;
     mapped.spec.limits.freezer = true;  // pause and resume
+    // The hooks that run in the container's namespaces: the sandbox's init
+    // runs them, with the state as it is once init exists.
+    auto container_hooks = [](const std::vector<Hook>& hooks) {
+      std::vector<sandbox::ContainerHook> out;
+      for (const auto& h : hooks) out.push_back({h.path, h.args, h.env, h.timeout.value_or(0)});
+      return out;
+    };
+    mapped.spec.create_hooks = container_hooks(config.hooks.create_container);
+    mapped.spec.start_hooks = container_hooks(config.hooks.start_container);
+    mapped.spec.hook_state = [&s](int init_pid) {
+      nlohmann::json state = state_json(s);
+      state["status"] = "created";
+      state["pid"] = init_pid;
+      return state.dump();
+    };
     sandbox::Result r = sandbox::run(mapped.spec);
     if (r.init_pid <= 0)
       throw Error(r.message.empty() ? "the container could not be created" : r.message);

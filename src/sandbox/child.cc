@@ -261,6 +261,21 @@ void load_filters(const ChildContext& ctx) {
   }
 }
 
+// Runs each hook in order; the first that fails ends the sandbox's setup.
+void run_hooks_or_fail(const ChildContext& ctx, const std::vector<PreparedHook>& hooks,
+                       const char* kind, size_t state_len) {
+  for (const auto& h : hooks) {
+    int rc = run_prepared_hook(h, ctx.hook_state, state_len);
+    if (rc == 0) continue;
+    char what[240];
+    snprintf(what, sizeof what, "%s hook %s %s", kind, h.path,
+             rc == -ETIMEDOUT   ? "timed out"
+             : rc == -ECANCELED ? "failed"
+                                : "could not run");
+    fail(ctx, rc == -ECANCELED ? EIO : -rc, what);
+  }
+}
+
 }  // namespace
 
 // The runner's command line and environment, in init's copy of its memory,
@@ -363,6 +378,16 @@ void child_main(const ChildContext& ctx) {
   for (unsigned i = 0; i < source_count(*ctx.mounts); ++i)
     if (sources[i] >= 0) close(sources[i]);
 
+  // The OCI hooks' state comes right after Go; createContainer hooks run
+  // now, in the finished root.
+  size_t state_len = 0;
+  if (ctx.hook_state) {
+    ssize_t n = recv(ctx.sync_fd, ctx.hook_state, ctx.hook_state_cap, 0);
+    if (n <= 0) _exit(125);
+    state_len = static_cast<size_t>(n);
+  }
+  if (ctx.create_hooks) run_hooks_or_fail(ctx, *ctx.create_hooks, "createContainer", state_len);
+
   // The command's rlimits, set on init (the command inherits them) so that
   // one this host refuses fails the setup, before `create` returns, as
   // with runc, rather than a command already started.
@@ -406,6 +431,7 @@ void child_main(const ChildContext& ctx) {
     close(fifo);
     close(ctx.start_fifo_fd);
   }
+  if (ctx.start_hooks) run_hooks_or_fail(ctx, *ctx.start_hooks, "startContainer", state_len);
 
   pid_t command = clone(command_entry, ctx.command_stack + ctx.command_stack_size,
                         CLONE_VM | CLONE_VFORK | SIGCHLD, &start);

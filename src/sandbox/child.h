@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sandbox/caps.h"
+#include "sandbox/container_hooks.h"
 #include "sandbox/mounts.h"
 #include "sandbox/seccomp.h"
 
@@ -60,6 +61,12 @@ struct ChildContext {
   // until someone opens the FIFO for reading (`coracle-runc start`), then
   // starts the command, and exits with its status.
   int start_fifo_fd = -1;
+  // Spec::create_hooks and start_hooks, and a buffer for the state the
+  // runner sends after Go when there are any.
+  const std::vector<PreparedHook>* create_hooks = nullptr;
+  const std::vector<PreparedHook>* start_hooks = nullptr;
+  char* hook_state = nullptr;
+  size_t hook_state_cap = 0;
 };
 
 [[noreturn]] void child_main(const ChildContext& ctx);

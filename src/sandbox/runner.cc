@@ -352,6 +352,12 @@ Result run(const Spec& spec, const Hooks& hooks) {
             {d.type, static_cast<long>(d.major), static_cast<long>(d.minor), "rwm"});
   }
   JoinedNamespaces joined(spec);
+  std::vector<PreparedHook> create_hooks = prepare_hooks(spec.create_hooks, true);
+  std::vector<PreparedHook> start_hooks = prepare_hooks(spec.start_hooks, false);
+  bool has_hooks = !create_hooks.empty() || !start_hooks.empty();
+  if (has_hooks && !spec.hook_state) throw Error("container hooks need a hook_state");
+  constexpr size_t kHookStateCap = 1 << 16;
+  std::unique_ptr<char[]> hook_state(has_hooks ? new char[kHookStateCap] : nullptr);
   std::unique_ptr<Cgroup> cgroup = limits.any() ? Cgroup::create(limits) : nullptr;
 
   std::unique_ptr<_cap_struct, int (*)(void*)> init_caps(cap_init(), cap_free);
@@ -396,6 +402,10 @@ Result run(const Spec& spec, const Hooks& hooks) {
   ctx.factory_fd = child_factory.get();
   ctx.tty = spec.tty;
   ctx.start_fifo_fd = start_fifo ? start_fifo.get() : -1;
+  if (!create_hooks.empty()) ctx.create_hooks = &create_hooks;
+  if (!start_hooks.empty()) ctx.start_hooks = &start_hooks;
+  ctx.hook_state = hook_state.get();
+  ctx.hook_state_cap = has_hooks ? kHookStateCap : 0;
   ctx.hostname = makes_namespace(spec, CLONE_NEWUTS) ? spec.hostname.c_str() : nullptr;
   ctx.uid = spec.uid;
   ctx.gid = spec.gid;
@@ -489,6 +499,12 @@ Result run(const Spec& spec, const Hooks& hooks) {
     if (int rc = send_msg(sock.get(), go, tree_fds.data(), static_cast<unsigned>(tree_fds.size()));
         rc < 0)
       throw_errno("cannot start the sandbox", -rc);
+    if (has_hooks) {
+      std::string state = spec.hook_state(init.pid());
+      if (state.size() > kHookStateCap) throw Error("the hooks' state is too large");
+      if (send(sock.get(), state.data(), state.size(), MSG_NOSIGNAL) < 0)
+        throw_errno("cannot send the hooks' state");
+    }
   } catch (const Error& e) {
     result.exit_code = kExitInternal;
     result.message = e.what();

@@ -71,6 +71,14 @@ struct DeviceNode {
   uint32_t uid = 0, gid = 0;
 };
 
+// An OCI hook the sandbox runs itself, in its own namespaces
+// (Spec::create_hooks, start_hooks).
+struct ContainerHook {
+  std::string path;                    // absolute
+  std::vector<std::string> args, env;  // args[0] is the hook's argv[0]
+  int timeout_s = 0;                   // 0: none
+};
+
 // --tmpfs: a tmpfs of its own at target (nosuid, nodev, always bounded).
 struct TmpfsMount {
   std::string target;
@@ -222,6 +230,13 @@ struct Spec {
   // More paths masked (an empty read-only tmpfs, or /dev/null for a file)
   // or made read-only, besides the /proc and /sys ones every sandbox has.
   std::vector<std::string> masked_paths, readonly_paths;
+  // OCI createContainer hooks (after the root is set up, before `create`
+  // returns; binaries opened on the host) and startContainer hooks (after
+  // `start`, before the command; paths looked up inside), run by init in
+  // the sandbox's namespaces. Each reads hook_state(init's host pid) on
+  // stdin; one that fails or outlives its timeout fails the sandbox.
+  std::vector<ContainerHook> create_hooks, start_hooks;
+  std::function<std::string(int init_pid)> hook_state;
   // false (a root runner only): no user namespace of its own, so ids inside
   // are the host's and root inside is held in by the bounding set, seccomp,
   // no_new_privs and a device cgroup alone, as runc does. For an engine's

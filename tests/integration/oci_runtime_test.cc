@@ -394,5 +394,47 @@ TEST(OciRuntime, PauseResumeAndPs) {
             "0\n");
 }
 
+TEST(OciRuntime, HooksInTheContainersNamespaces) {
+  // createContainer: the binary found on the host (a static busybox), run
+  // in the container's namespaces once its root is set up; startContainer:
+  // found inside, run before the command. Both read the state on stdin.
+  TempDir work;
+  std::string root = work.path() + "/state", bundle = work.path() + "/bundle";
+  mkdir_p(bundle + "/rootfs/bin");
+  run_sh("cp /bin/busybox " + bundle + "/rootfs/bin/ && for a in sh cat hostname; do ln -s " +
+         "busybox " + bundle + "/rootfs/bin/$a; done");
+  run_sh(runc() + " spec --bundle " + bundle);
+  json config = json::parse(read_file(bundle + "/config.json"));
+  config["process"]["terminal"] = false;
+  config["root"]["readonly"] = false;
+  config["hostname"] = "hooked";
+  config["process"]["args"] = {"sh", "-c", "cat /start-hook"};
+  config["hooks"]["createContainer"] = {
+      {{"path", "/bin/busybox"},
+       {"args", {"busybox", "sh", "-c", "cat > /created-state; busybox hostname > /created-in"}}}};
+  config["hooks"]["startContainer"] = {
+      {{"path", "/bin/sh"}, {"args", {"sh", "-c", "echo started-by-hook > /start-hook"}}}};
+  write_file_atomic(bundle + "/config.json", config.dump());
+  std::string r = runc() + " --root " + root;
+  run_sh(r + " create -b " + bundle + " h1 </dev/null >/dev/null 2>&1");
+  // Run inside: it wrote into the container's root, and saw its hostname.
+  EXPECT_EQ(read_file(bundle + "/rootfs/created-in"), "hooked\n");
+  json state = json::parse(read_file(bundle + "/rootfs/created-state"));
+  EXPECT_EQ(state["id"], "h1");
+  EXPECT_EQ(state["pid"], json::parse(run_sh(r + " state h1"))["pid"]);
+  EXPECT_FALSE(path_exists(bundle + "/rootfs/start-hook"));
+  run_sh(r + " start h1");
+  for (int i = 0; i < 100 && !path_exists(bundle + "/rootfs/start-hook"); ++i) usleep(20000);
+  EXPECT_EQ(read_file(bundle + "/rootfs/start-hook"), "started-by-hook\n");
+  run_sh(r + " delete --force h1");
+  // A failing createContainer hook fails create, and leaves nothing.
+  config["hooks"]["createContainer"][0]["args"] = {"busybox", "sh", "-c", "exit 3"};
+  write_file_atomic(bundle + "/config.json", config.dump());
+  std::string out = run_sh(r + " create -b " + bundle + " h2 </dev/null 2>&1; echo status=$?");
+  EXPECT_NE(out.find("createContainer hook /bin/busybox failed"), std::string::npos) << out;
+  EXPECT_NE(out.find("status=1"), std::string::npos) << out;
+  EXPECT_EQ(run_sh(r + " list -q"), "");
+}
+
 }  // namespace
 }  // namespace coracle::test
