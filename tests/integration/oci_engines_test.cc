@@ -20,6 +20,7 @@
 
 #include "common/fs.h"
 #include "harness.h"
+#include "port_app.h"
 
 namespace coracle::test {
 namespace {
@@ -32,19 +33,6 @@ std::string quoted(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
-}
-
-// A free TCP port on 127.0.0.1 at the time of asking.
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
 }
 
 // What a container can leave on the host: its cgroup (podman's
@@ -164,7 +152,7 @@ TEST(Podman, RunsContainersWithCoracleAsItsRuntime) {
 TEST(Podman, ExecStopAndAPublishedPort) {
   Podman podman;
   ASSERT_FALSE(podman.image().empty());
-  int port = free_port();
+  int port = free_host_port();
   std::string out = podman.run(
       "run -d --name web -p 127.0.0.1:" + std::to_string(port) + ":8080 " + podman.image() +
       " sh -c 'mkdir -p /www && echo served-by-coracle > /www/index.html && exec httpd -f -p "

@@ -34,6 +34,28 @@ bool eventually_gone(pid_t pid) {
   return false;
 }
 
+// A bundle as an engine lays it out: a rootfs of the host's static busybox
+// with these applets, and runc's starting config (terminal as given).
+json make_bundle(const std::string& bundle, const std::string& applets, bool terminal = false) {
+  mkdir_p(bundle + "/rootfs/bin");
+  run_sh("cp /bin/busybox " + bundle + "/rootfs/bin/ && for a in " + applets +
+         "; do ln -s busybox " + bundle + "/rootfs/bin/$a; done");
+  run_sh(runc() + " spec --bundle " + bundle);
+  json config = json::parse(read_file(bundle + "/config.json"));
+  config["process"]["terminal"] = terminal;
+  return config;
+}
+
+// Deletes a container (killed if it runs) and checks nothing of it is
+// left: no state, no cgroup.
+void delete_and_expect_gone(const std::string& runtime, const std::string& id) {
+  run_sh(runtime + " delete --force " + id);
+  EXPECT_EQ(run_sh(runtime + " list -q"), "");
+  EXPECT_EQ(run_sh("find /sys/fs/cgroup -maxdepth 4 -path '*/coracle/oci-" + id +
+                   "' | grep -c . || true"),
+            "0\n");
+}
+
 TEST(OciRuntime, RuncsCommandLineForTheDocumentsAndTheState) {
   TempDir work;
   std::string root = work.path() + "/state", bundle = work.path() + "/bundle";
@@ -74,13 +96,7 @@ TEST(OciRuntime, RunABundleInTheForeground) {
   // busybox) and a config.json from `spec`, changed as podman would.
   TempDir work;
   std::string root = work.path() + "/state", bundle = work.path() + "/bundle";
-  mkdir_p(bundle + "/rootfs/bin");
-  run_sh("cp /bin/busybox " + bundle + "/rootfs/bin/ && ln -s busybox " + bundle +
-         "/rootfs/bin/sh && ln -s busybox " + bundle + "/rootfs/bin/touch && ln -s busybox " +
-         bundle + "/rootfs/bin/hostname && ln -s busybox " + bundle + "/rootfs/bin/id");
-  run_sh(runc() + " spec --bundle " + bundle);
-  json config = json::parse(read_file(bundle + "/config.json"));
-  config["process"]["terminal"] = false;
+  json config = make_bundle(bundle, "sh touch hostname id");
   config["process"]["args"] = {"sh", "-c", "echo hi from $(hostname); id -G; touch /made; exit 3"};
   config["process"]["user"]["additionalGids"] = {10, 20};
   config["root"]["readonly"] = false;
@@ -123,12 +139,7 @@ TEST(OciRuntime, CreateWaitsForStartAndOutlivesTheCall) {
   // the container made and waiting; start lets its process run.
   TempDir work;
   std::string root = work.path() + "/state", bundle = work.path() + "/bundle";
-  mkdir_p(bundle + "/rootfs/bin");
-  run_sh("cp /bin/busybox " + bundle + "/rootfs/bin/ && for a in sh sleep touch; do ln -s " +
-         "busybox " + bundle + "/rootfs/bin/$a; done");
-  run_sh(runc() + " spec --bundle " + bundle);
-  json config = json::parse(read_file(bundle + "/config.json"));
-  config["process"]["terminal"] = false;
+  json config = make_bundle(bundle, "sh sleep touch");
   config["process"]["args"] = {"sh", "-c", "touch /started; exec sleep 60"};
   config["root"]["readonly"] = false;
   config["linux"]["resources"]["pids"] = {{"limit", 50}};
@@ -243,11 +254,7 @@ class ConsoleSocket {
 TEST(OciRuntime, ATerminalGoesToTheConsoleSocket) {
   TempDir work;
   std::string root = work.path() + "/state", bundle = work.path() + "/bundle";
-  mkdir_p(bundle + "/rootfs/bin");
-  run_sh("cp /bin/busybox " + bundle + "/rootfs/bin/ && for a in sh tty cat; do ln -s busybox " +
-         bundle + "/rootfs/bin/$a; done");
-  run_sh(runc() + " spec --bundle " + bundle);
-  json config = json::parse(read_file(bundle + "/config.json"));
+  json config = make_bundle(bundle, "sh tty cat", true);
   config["process"]["args"] = {"sh", "-c", "tty; read line; echo got:$line"};
   write_file_atomic(bundle + "/config.json", config.dump());
   std::string r = runc() + " --root " + root;
@@ -298,12 +305,7 @@ TEST(OciRuntime, AJoinedNetworkNamespaceAndTheHostsIdsAsRuncHasThem) {
     ~NetnsRemoval() { (void)!system(("ip netns delete " + name).c_str()); }
   } removal{netns};
   std::string root = work.path() + "/state", bundle = work.path() + "/bundle";
-  mkdir_p(bundle + "/rootfs/bin");
-  run_sh("cp /bin/busybox " + bundle + "/rootfs/bin/ && for a in sh ip cat mknod sleep tty; do " +
-         "ln -s busybox " + bundle + "/rootfs/bin/$a; done");
-  run_sh(runc() + " spec --bundle " + bundle);
-  json config = json::parse(read_file(bundle + "/config.json"));
-  config["process"]["terminal"] = false;
+  json config = make_bundle(bundle, "sh ip cat mknod sleep tty");
   for (auto& ns : config["linux"]["namespaces"])
     if (ns["type"] == "network") ns["path"] = "/run/netns/" + netns;
   config["process"]["capabilities"]["bounding"].push_back("CAP_MKNOD");
@@ -346,21 +348,13 @@ TEST(OciRuntime, AJoinedNetworkNamespaceAndTheHostsIdsAsRuncHasThem) {
                    "echo status=$?")
                 .find("no terminal was asked for"),
             std::string::npos);
-  run_sh(r + " delete --force j2");
-  EXPECT_EQ(run_sh(r + " list -q"), "");
-  EXPECT_EQ(run_sh("find /sys/fs/cgroup -maxdepth 4 -path '*/coracle/oci-j*' | grep -c . || true"),
-            "0\n");
+  delete_and_expect_gone(r, "j2");
 }
 
 TEST(OciRuntime, PauseResumeAndPs) {
   TempDir work;
   std::string root = work.path() + "/state", bundle = work.path() + "/bundle";
-  mkdir_p(bundle + "/rootfs/bin");
-  run_sh("cp /bin/busybox " + bundle + "/rootfs/bin/ && for a in sh sleep; do ln -s busybox " +
-         bundle + "/rootfs/bin/$a; done");
-  run_sh(runc() + " spec --bundle " + bundle);
-  json config = json::parse(read_file(bundle + "/config.json"));
-  config["process"]["terminal"] = false;
+  json config = make_bundle(bundle, "sh sleep");
   config["root"]["readonly"] = false;
   // A tick a line every 20 ms: it stops while paused.
   config["process"]["args"] = {"sh", "-c", "while true; do echo >> /ticks; sleep 0.02; done"};
@@ -388,10 +382,7 @@ TEST(OciRuntime, PauseResumeAndPs) {
   EXPECT_GT(ticks(), frozen);
   // A paused container is deleted all the same (thawed to die).
   run_sh(r + " pause p1");
-  run_sh(r + " delete --force p1");
-  EXPECT_EQ(run_sh(r + " list -q"), "");
-  EXPECT_EQ(run_sh("find /sys/fs/cgroup -maxdepth 4 -path '*/coracle/oci-p1' | grep -c . || true"),
-            "0\n");
+  delete_and_expect_gone(r, "p1");
 }
 
 TEST(OciRuntime, HooksInTheContainersNamespaces) {
@@ -400,12 +391,7 @@ TEST(OciRuntime, HooksInTheContainersNamespaces) {
   // found inside, run before the command. Both read the state on stdin.
   TempDir work;
   std::string root = work.path() + "/state", bundle = work.path() + "/bundle";
-  mkdir_p(bundle + "/rootfs/bin");
-  run_sh("cp /bin/busybox " + bundle + "/rootfs/bin/ && for a in sh cat hostname; do ln -s " +
-         "busybox " + bundle + "/rootfs/bin/$a; done");
-  run_sh(runc() + " spec --bundle " + bundle);
-  json config = json::parse(read_file(bundle + "/config.json"));
-  config["process"]["terminal"] = false;
+  json config = make_bundle(bundle, "sh cat hostname");
   config["root"]["readonly"] = false;
   config["hostname"] = "hooked";
   config["process"]["args"] = {"sh", "-c", "cat /start-hook"};
