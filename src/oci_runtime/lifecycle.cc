@@ -234,6 +234,10 @@ int exec_in_container(const StateStore& store, const std::string& id, const Exec
   j.groups = p.user.additional_gids;
   j.capability_sets = map_capabilities(p);
   j.no_new_privs = p.no_new_privileges;
+  j.oom_score_adj = p.oom_score_adj;
+  // As the container's own process: writable binds bring the host-write
+  // guard and take CAP_SETFCAP.
+  j.host_writes = has_writable_binds(config);
   j.rlimits = map_rlimits(p);
   std::string profile = store.dir_of(id) + "/seccomp.json";
   if (is_regular_file(profile)) j.seccomp_profile = profile;

@@ -42,11 +42,14 @@ bool is_standard_mount(const Mount& m) {
          std::find(it->second.begin(), it->second.end(), m.type) != it->second.end();
 }
 
+bool is_bind(const Mount& m) {
+  return m.type == "bind" || has(m.options, "bind") || has(m.options, "rbind");
+}
+
 void map_mount(const Mount& m, size_t index, sandbox::Spec& spec) {
   std::string field = "mounts[" + std::to_string(index) + "]";
   if (is_standard_mount(m)) return;
-  bool bind = m.type == "bind" || has(m.options, "bind") || has(m.options, "rbind");
-  if (bind) {
+  if (is_bind(m)) {
     if (m.source.empty() || m.source[0] != '/')
       throw Error("config.json: " + field + ".source: a bind needs an absolute host path");
     spec.volumes.push_back({m.source, m.destination, has(m.options, "ro")});
@@ -222,6 +225,12 @@ int rlimit_resource(const std::string& name, const std::string& field) {
 
 }  // namespace
 
+bool has_writable_binds(const Config& c) {
+  return std::any_of(c.mounts.begin(), c.mounts.end(), [](const Mount& m) {
+    return is_bind(m) && !is_standard_mount(m) && !has(m.options, "ro");
+  });
+}
+
 std::vector<sandbox::Rlimit> map_rlimits(const Process& p) {
   std::vector<sandbox::Rlimit> out;
   for (size_t i = 0; i < p.rlimits.size(); ++i) {
@@ -288,9 +297,7 @@ Mapped map_config(const Config& c, const std::string& id, const std::string& sta
   // A file capability set through a writable bind would work on the host:
   // the sandbox keeps CAP_SETFCAP from a container that has one (podman's
   // default set asks for it, and binds /etc/hosts and friends writable).
-  bool writable_bind = std::any_of(spec.volumes.begin(), spec.volumes.end(),
-                                   [](const sandbox::BindMount& b) { return !b.read_only; });
-  if (writable_bind && spec.capability_sets) {
+  if (has_writable_binds(c) && spec.capability_sets) {
     const auto& b = spec.capability_sets->bounding;
     if (std::find(b.begin(), b.end(), "CAP_SETFCAP") != b.end())
       out.notes.push_back("process.capabilities: CAP_SETFCAP left out (writable binds)");

@@ -32,5 +32,8 @@ Mapped map_config(const Config& config, const std::string& id, const std::string
 // capabilities (its five sets exactly; none given: the sandbox's own).
 std::vector<sandbox::Rlimit> map_rlimits(const Process& p);
 std::optional<sandbox::CapabilitySets> map_capabilities(const Process& p);
+// Does the config bind a host path writable (so its processes get the
+// host-write guard and no CAP_SETFCAP)?
+bool has_writable_binds(const Config& config);
 
 }  // namespace coracle::oci_runtime

@@ -62,6 +62,15 @@ int take_container_pty(int console_socket) {
   return rc;
 }
 
+// The host-write guard first (the profile might not allow seccomp()
+// itself), then the profile. 0 or -errno.
+int load_filters(const JoinSpec& j, const SeccompProgram& profile) {
+  if (j.host_writes) {
+    if (int rc = load_seccomp(host_write_guard_program()); rc < 0) return rc;
+  }
+  return load_seccomp(profile);
+}
+
 }  // namespace
 
 int join_sandbox(const JoinSpec& j, pid_t* pid_out) {
@@ -87,9 +96,9 @@ int join_sandbox(const JoinSpec& j, pid_t* pid_out) {
   }
   std::optional<CapPlan> caps_storage;
   if (j.capability_sets)
-    caps_storage.emplace(*j.capability_sets);
+    caps_storage.emplace(*j.capability_sets, j.host_writes);
   else
-    caps_storage.emplace(j.uid, j.cap_add, j.cap_drop);
+    caps_storage.emplace(j.uid, j.cap_add, j.cap_drop, j.host_writes);
   const CapPlan& caps = *caps_storage;
   SeccompProgram seccomp;
   if (j.seccomp_profile.empty())
@@ -116,6 +125,16 @@ int join_sandbox(const JoinSpec& j, pid_t* pid_out) {
   pid_t child = fork();
   if (child < 0) throw_errno("fork");
   if (child == 0) {
+    // Still the caller's ids: after a change the kernel makes the process
+    // non-dumpable and its /proc files root's. Inherited by the process.
+    if (j.oom_score_adj) {
+      char value[16];
+      int n = snprintf(value, sizeof value, "%d", *j.oom_score_adj);
+      int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+      if (fd < 0 || write(fd, value, static_cast<size_t>(n)) < 0)
+        report_and_exit(report_w.get(), errno, "set oom_score_adj");
+      close(fd);
+    }
     // Into its cgroup while still seeing the host's /sys/fs/cgroup.
     for (const auto& procs : cgroup_procs) {
       int fd = open(procs.c_str(), O_WRONLY | O_CLOEXEC);
@@ -144,7 +163,7 @@ int join_sandbox(const JoinSpec& j, pid_t* pid_out) {
       // Without no_new_privs the filter needs CAP_SYS_ADMIN: loaded while
       // it is still held (as the sandbox's own command does).
       if (!j.no_new_privs) {
-        if (int rc = load_seccomp(seccomp); rc < 0)
+        if (int rc = load_filters(j, seccomp); rc < 0)
           report_and_exit(w, -rc, "load the seccomp filter");
       }
       if (raw_setresgid(j.gid) < 0) report_and_exit(w, errno, "set the group id");
@@ -154,7 +173,7 @@ int join_sandbox(const JoinSpec& j, pid_t* pid_out) {
       if (chdir(j.cwd.c_str()) < 0) report_and_exit(w, errno, "change to the working directory");
       if (j.no_new_privs) {
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) report_and_exit(w, errno, "no_new_privs");
-        if (int rc = load_seccomp(seccomp); rc < 0)
+        if (int rc = load_filters(j, seccomp); rc < 0)
           report_and_exit(w, -rc, "load the seccomp filter");
       }
       int err = ENOENT;

@@ -24,6 +24,11 @@ struct JoinSpec {
   std::vector<std::string> cap_add, cap_drop;  // as Spec's
   std::optional<CapabilitySets> capability_sets;
   bool no_new_privs = true;
+  // The container can write to host directories (writable binds): the
+  // process gets the host-write guard under its filter and no CAP_SETFCAP,
+  // as the container's own command.
+  bool host_writes = false;
+  std::optional<int> oom_score_adj;
   std::string seccomp_profile;  // as Spec's
   std::string cgroup_name;      // Limits::cgroup_name to join, if it exists
   std::vector<Rlimit> rlimits;

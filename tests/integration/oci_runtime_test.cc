@@ -422,5 +422,41 @@ TEST(OciRuntime, HooksInTheContainersNamespaces) {
   EXPECT_EQ(run_sh(r + " list -q"), "");
 }
 
+TEST(OciRuntime, ExecIntoAContainerWithAWritableBindKeepsTheHostWriteGuard) {
+  // As the container's own command: nothing an exec'd process writes
+  // through a writable bind may raise privileges on the host.
+  TempDir work;
+  std::string root = work.path() + "/state", bundle = work.path() + "/bundle";
+  std::string shared = work.path() + "/shared";
+  mkdir_p(shared);
+  json config = make_bundle(bundle, "sh sleep touch chmod cat grep");
+  config["mounts"].push_back({{"destination", "/data"},
+                              {"type", "bind"},
+                              {"source", shared},
+                              {"options", {"rbind", "rw"}}});
+  config["process"]["args"] = {"sleep", "60"};
+  config["process"]["capabilities"]["bounding"].push_back("CAP_SETFCAP");
+  config["process"]["capabilities"]["effective"].push_back("CAP_SETFCAP");
+  config["process"]["capabilities"]["permitted"].push_back("CAP_SETFCAP");
+  config["process"]["oomScoreAdj"] = 500;
+  write_file_atomic(bundle + "/config.json", config.dump());
+  std::string r = runc() + " --root " + root;
+  run_sh(r + " run -d -b " + bundle + " w1 </dev/null >/dev/null 2>&1");
+  std::string out = run_sh(r +
+                           " exec w1 sh -c 'touch /data/f; chmod u+s /data/f; echo chmod=$?; "
+                           "grep CapBnd /proc/self/status; cat /proc/self/oom_score_adj'");
+  EXPECT_NE(out.find("chmod=1"), std::string::npos) << out;
+  struct stat st {};
+  ASSERT_EQ(stat((shared + "/f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & S_ISUID, 0u);
+  // No CAP_SETFCAP (bit 31) in the bounding set; the process's oomScoreAdj.
+  auto bnd = out.find("CapBnd:");
+  ASSERT_NE(bnd, std::string::npos) << out;
+  uint64_t caps = std::stoull(out.substr(bnd + 7), nullptr, 16);
+  EXPECT_EQ(caps & (1ULL << 31), 0u) << out;
+  EXPECT_NE(out.find("\n500\n"), std::string::npos) << out;
+  delete_and_expect_gone(r, "w1");
+}
+
 }  // namespace
 }  // namespace coracle::test
