@@ -2,6 +2,7 @@
 
 #include <linux/magic.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -52,7 +53,15 @@ void map_mount(const Mount& m, size_t index, sandbox::Spec& spec) {
   if (is_bind(m)) {
     if (m.source.empty() || m.source[0] != '/')
       throw Error("config.json: " + field + ".source: a bind needs an absolute host path");
-    spec.volumes.push_back({m.source, m.destination, has(m.options, "ro")});
+    sandbox::BindMount bind{m.source, m.destination, has(m.options, "ro")};
+    static const std::map<std::string, unsigned long> kPropagation = {
+        {"shared", MS_SHARED},         {"rshared", MS_SHARED | MS_REC},
+        {"slave", MS_SLAVE},           {"rslave", MS_SLAVE | MS_REC},
+        {"private", MS_PRIVATE},       {"rprivate", MS_PRIVATE | MS_REC},
+        {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC}};
+    for (const auto& o : m.options)
+      if (auto it = kPropagation.find(o); it != kPropagation.end()) bind.propagation = it->second;
+    spec.volumes.push_back(bind);
     return;
   }
   if (m.type == "tmpfs") {

@@ -244,6 +244,13 @@ int Applier::apply(const MountOp& op, int* upper) {
       return root_ < 0 ? root_ : 0;
     case MountStep::MakeDevice:
       return make_device(op);
+    case MountStep::Propagate: {
+      int target = open_target(op, op.is_dir);
+      if (target < 0) return target;
+      int rc = sys_.mount(nullptr, FdPath(target), nullptr, op.flags, nullptr);
+      sys_.close(target);
+      return rc;
+    }
     case MountStep::Mask:
     case MountStep::ReadOnly:
       return mask(op);

@@ -269,7 +269,10 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped, const std::string& 
                   (v.target == v.source ? "" : ":" + v.target) +
                   " (a -v bind never carries a usable device)");
   if (spec.out_dir) add_bind(*spec.out_dir, "/out", false);
-  for (const auto& v : spec.volumes) add_bind(v.source, v.target, v.read_only);
+  for (const auto& v : spec.volumes) {
+    add_bind(v.source, v.target, v.read_only);
+    plan.binds.back().propagation = v.propagation;
+  }
   for (const auto& d : spec.devices) {
     if (stat(d.source.c_str(), &st) < 0) throw_errno("cannot use the device " + d.source);
     if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
@@ -373,6 +376,12 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped, const std::string& 
     const BindPlan& b = plan.binds[i];
     list.attach(MountBase::Root, b.target, static_cast<int>(plan.lowers.size() + i), b.read_only,
                 b.device ? "bind a --device" : "bind a volume", b.is_dir, b.device);
+    if (b.propagation) {
+      MountOp& op =
+          list.add(MountStep::Propagate, MountBase::Root, b.target, "set a bind's propagation");
+      op.flags = b.propagation;
+      op.is_dir = b.is_dir;
+    }
   }
   for (const char* path : kMaskedPaths)
     list.add(MountStep::Mask, MountBase::Root, path, "mask a /proc or /sys path");

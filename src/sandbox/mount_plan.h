@@ -47,6 +47,7 @@ enum class MountStep : uint8_t {
   EnterRoot,     // target (host) becomes the root that Base::Root paths resolve in
   MakeDevice,    // a node (mode: type and permissions, dev) at target in the root,
                  // owned by uid:gid; its parent directories made
+  Propagate,     // target's propagation set to flags (MS_SHARED, ... | MS_REC)
   Mask,          // a directory: an empty read-only tmpfs; a file: /dev/null; absent: nothing
   ReadOnly,      // target re-bound read-only, submounts too; absent: nothing
   RootReadOnly,  // the root mount itself read-only (its submounts keep their flags)
@@ -87,7 +88,8 @@ struct BindPlan {
   std::string target;  // absolute, inside the sandbox, lexically clean
   bool read_only = false;
   bool is_dir = true;
-  bool device = false;  // --device: the one bind that is not nodev
+  bool device = false;            // --device: the one bind that is not nodev
+  unsigned long propagation = 0;  // BindMount::propagation
 };
 
 struct MountPlan {

@@ -35,6 +35,10 @@ struct BindMount {
   std::string source;  // host path
   std::string target;  // path inside the sandbox
   bool read_only = false;
+  // Its propagation inside the sandbox (an OCI mount's shared, rslave, ...):
+  // one of MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE, maybe with
+  // MS_REC; 0: as the sandbox's mounts are (private).
+  unsigned long propagation = 0;
 };
 
 // A file coracle writes for the sandbox (/etc/hosts, /etc/resolv.conf,

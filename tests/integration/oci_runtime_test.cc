@@ -433,7 +433,7 @@ TEST(OciRuntime, ExecIntoAContainerWithAWritableBindKeepsTheHostWriteGuard) {
   config["mounts"].push_back({{"destination", "/data"},
                               {"type", "bind"},
                               {"source", shared},
-                              {"options", {"rbind", "rw"}}});
+                              {"options", {"rbind", "rw", "rshared"}}});
   config["process"]["args"] = {"sleep", "60"};
   config["process"]["capabilities"]["bounding"].push_back("CAP_SETFCAP");
   config["process"]["capabilities"]["effective"].push_back("CAP_SETFCAP");
@@ -455,6 +455,9 @@ TEST(OciRuntime, ExecIntoAContainerWithAWritableBindKeepsTheHostWriteGuard) {
   uint64_t caps = std::stoull(out.substr(bnd + 7), nullptr, 16);
   EXPECT_EQ(caps & (1ULL << 31), 0u) << out;
   EXPECT_NE(out.find("\n500\n"), std::string::npos) << out;
+  // The bind's propagation as the config asks (rshared: a peer group).
+  EXPECT_NE(run_sh(r + " exec w1 grep ' /data ' /proc/self/mountinfo").find(" shared:"),
+            std::string::npos);
   delete_and_expect_gone(r, "w1");
 }
 
