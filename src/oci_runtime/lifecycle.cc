@@ -91,6 +91,7 @@ void create_container(const StateStore& store, const std::string& id, const Crea
     mapped.spec.forward_signals = false;
     mapped.spec.limits.cgroup_name = s.cgroup;
     mapped.spec.limits.freezer = true;  // pause and resume
+    mapped.spec.preserved_fds = f.preserve_fds;
     // The hooks that run in the container's namespaces: the sandbox's init
     // runs them, with the state as it is once init exists.
     auto container_hooks = [](const std::vector<Hook>& hooks) {
@@ -195,6 +196,7 @@ int run_container(const StateStore& store, const std::string& id, const CreateOp
   Mapped mapped = map_config(config, id, store.dir_of(id));
   mapped.spec.limits.cgroup_name = s.cgroup;
   mapped.spec.limits.freezer = true;
+  mapped.spec.preserved_fds = f.preserve_fds;
   sandbox::Hooks hooks;
   hooks.on_start = [&](sandbox::Started& started) {
     s.pid = started.init_pid;

@@ -1,5 +1,6 @@
 #include "oci_runtime/runtime_cli.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -116,7 +117,8 @@ int runtime_main(int argc, char** argv) {
                   "A unix socket that gets the terminal's master (process.terminal)");
     c->add_flag("--no-pivot", run_flags.no_pivot, "Ignored: coracle always pivots");
     c->add_flag("--no-new-keyring", run_flags.no_new_keyring, "Ignored");
-    c->add_option("--preserve-fds", run_flags.preserve_fds, "Not yet");
+    c->add_option("--preserve-fds", run_flags.preserve_fds,
+                  "Pass fds 3 .. 3+N-1 of this call on to the container's process");
   };
   auto* run = app.add_subcommand("run", "Create and start a container (foreground, or -d)");
   create_flags(run);
@@ -165,6 +167,12 @@ int runtime_main(int argc, char** argv) {
     return code == 0 ? 0 : 1;
   }
   try {
+    // Checked before this call opens anything of its own: an fd of ours in
+    // a gap of the range would be passed on.
+    for (int fd = 3; fd < 3 + run_flags.preserve_fds; ++fd)
+      if (fcntl(fd, F_GETFD) < 0)
+        throw Error("--preserve-fds " + std::to_string(run_flags.preserve_fds) + ": fd " +
+                    std::to_string(fd) + " is not open");
     if (g.systemd_cgroup)
       throw Error(
           "--systemd-cgroup is not supported: coracle-runc manages cgroupfs (set "
@@ -205,7 +213,6 @@ int runtime_main(int argc, char** argv) {
       return 0;
     }
     if (create->parsed()) {
-      if (run_flags.preserve_fds) throw Error("--preserve-fds is not in coracle-runc yet");
       create_container(store, id, run_flags);
       return 0;
     }
@@ -214,7 +221,6 @@ int runtime_main(int argc, char** argv) {
       return 0;
     }
     if (run->parsed()) {
-      if (run_flags.preserve_fds) throw Error("--preserve-fds is not in coracle-runc yet");
       return run_container(store, id, run_flags);
     }
     if (exec->parsed()) {

@@ -150,8 +150,10 @@ int open_sandbox_pty(const ChildContext& ctx) {
   if (int rc = ctx.caps->apply(); rc < 0) fail(ctx, rc, "set capabilities");
   // Every fd but 0-2 goes at exec. CLOEXEC rather than close: the sync
   // socket must stay open to report an exec failure.
-  if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
-    for (int fd = 3; fd < 1024; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  unsigned first = 3 + ctx.preserved_fds;  // the ones before stay open
+  for (unsigned fd = 3; fd < first; ++fd) fcntl(static_cast<int>(fd), F_SETFD, 0);
+  if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+    for (unsigned fd = first; fd < 1024; ++fd) fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
   }
   if (ctx.no_new_privs) {
     // no_new_privs: setuid bits and file capabilities in the image grant

@@ -42,6 +42,7 @@ struct ChildContext {
   gid_t gid = 0;
   const std::vector<gid_t>* groups = nullptr;  // supplementary, for the command
   int stdio[3] = {0, 1, 2};
+  unsigned preserved_fds = 0;            // Spec::preserved_fds
   std::vector<char*> argv, envp;         // NULL-terminated, pointing into the spec
   std::vector<std::string> search_path;  // PATH of the command's environment
   std::vector<Rlimit> rlimits;

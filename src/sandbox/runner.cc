@@ -413,6 +413,11 @@ Result run(const Spec& spec, const Hooks& hooks) {
   ctx.stdio[0] = spec.stdin_fd;
   ctx.stdio[1] = spec.stdout_fd;
   ctx.stdio[2] = spec.stderr_fd;
+  if (spec.preserved_fds < 0 || spec.preserved_fds > 1000) throw Error("too many fds to preserve");
+  for (int fd = 3; fd < 3 + spec.preserved_fds; ++fd)
+    if (fcntl(fd, F_GETFD) < 0)
+      throw Error("fd " + std::to_string(fd) + " to preserve is not open");
+  ctx.preserved_fds = static_cast<unsigned>(spec.preserved_fds);
   for (const auto& a : spec.argv) ctx.argv.push_back(const_cast<char*>(a.c_str()));
   ctx.argv.push_back(nullptr);
   for (const auto& e : spec.env) ctx.envp.push_back(const_cast<char*>(e.c_str()));

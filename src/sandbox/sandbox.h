@@ -182,6 +182,9 @@ struct Spec {
   std::chrono::milliseconds kill_grace{2000};  // SIGTERM → SIGKILL
   // Where the sandbox's stdio goes: fds of the caller, inherited at start.
   int stdin_fd = 0, stdout_fd = 1, stderr_fd = 2;
+  // The caller's fds 3 .. 3+N-1 stay open in the command, at the same
+  // numbers (an OCI runtime's --preserve-fds, socket activation).
+  int preserved_fds = 0;
   // Forward SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 received by the
   // calling process to the sandbox while it runs.
   bool forward_signals = true;

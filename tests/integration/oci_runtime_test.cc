@@ -116,6 +116,18 @@ TEST(OciRuntime, RunABundleInTheForeground) {
   EXPECT_EQ(json::parse(run_sh(runc() + " --root " + root + " state c2"))["status"], "stopped");
   run_sh(runc() + " --root " + root + " delete c2");
   EXPECT_EQ(run_sh(runc() + " --root " + root + " list -q"), "");
+  // --preserve-fds: the caller's fd 3 on to the process (socket
+  // activation); without it, nothing past stderr is passed.
+  write_file_atomic(work.path() + "/passed", "through fd 3\n");
+  config["process"]["args"] = {"sh", "-c", "cat <&3 2>&1 || echo no-fd-3"};
+  write_file_atomic(bundle + "/config.json", config.dump());
+  EXPECT_EQ(run_sh(runc() + " --root " + root + " run --preserve-fds 1 -b " + bundle + " f1 3<" +
+                   work.path() + "/passed"),
+            "through fd 3\n");
+  EXPECT_NE(
+      run_sh(runc() + " --root " + root + " run -b " + bundle + " f2 3<" + work.path() + "/passed")
+          .find("no-fd-3"),
+      std::string::npos);
   // Namespaced sysctls are set in the container's own namespaces (podman
   // sets net.ipv4.ping_group_range); one that would change the host is
   // refused naming the field, and nothing is left behind.
