@@ -113,8 +113,39 @@ void map_devices(const json& devices, sandbox::Spec& spec) {
   }
 }
 
+// resources.devices: the allow rules on top of the sandbox's own list,
+// which denies everything else already (a deny rule adds nothing to it).
+void map_device_rules(const json& rules, sandbox::Spec& spec) {
+  if (rules.is_null()) return;
+  if (!rules.is_array()) throw Error("config.json: linux.resources.devices: must be an array");
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const json& r = rules[i];
+    std::string field = "config.json: linux.resources.devices[" + std::to_string(i) + "]";
+    if (!r.is_object() || !r.contains("allow") || !r["allow"].is_boolean())
+      throw Error(field + ": needs allow");
+    if (!r["allow"].get<bool>()) continue;
+    sandbox::DeviceRule rule;
+    std::string type = r.value("type", "a");
+    if (type != "a" && type != "c" && type != "b") throw Error(field + ".type: must be a, c or b");
+    rule.type = type[0];
+    auto number = [&](const char* key) -> long {
+      auto it = r.find(key);
+      if (it == r.end() || it->is_null()) return -1;
+      if (!it->is_number_integer()) throw Error(field + "." + key + ": must be a number");
+      return it->get<long>();
+    };
+    rule.major = number("major");
+    rule.minor = number("minor");
+    rule.access = r.value("access", "rwm");
+    if (rule.access.empty() || rule.access.find_first_not_of("rwm") != std::string::npos)
+      throw Error(field + ".access: some of r, w, m");
+    spec.limits.devices.push_back(rule);
+  }
+}
+
 void map_resources(const json& r, sandbox::Spec& spec) {
   if (!r.is_object()) return;
+  if (auto d = r.find("devices"); d != r.end()) map_device_rules(*d, spec);
   if (auto m = r.find("memory"); m != r.end() && m->is_object())
     if (auto l = m->find("limit"); l != m->end() && l->is_number_integer() && l->get<int64_t>() > 0)
       spec.limits.memory_bytes = l->get<uint64_t>();

@@ -341,8 +341,14 @@ Result run(const Spec& spec, const Hooks& hooks) {
   Limits limits = spec.limits;
   limits.devices = device_rules(spec, ids.rootful);
   // Real root inside could mknod a disk and write to it: only a device
-  // cgroup stops that when no user namespace does.
-  if (!spec.user_namespace && limits.devices.empty()) limits.devices = default_device_rules();
+  // cgroup stops that when no user namespace does. Rules the caller adds
+  // (an OCI config's) come on top of the defaults.
+  if ((!spec.user_namespace || (ids.rootful && !spec.limits.devices.empty())) &&
+      limits.devices.empty())
+    limits.devices = default_device_rules();
+  if (ids.rootful)
+    limits.devices.insert(limits.devices.end(), spec.limits.devices.begin(),
+                          spec.limits.devices.end());
   if (!spec.device_nodes.empty()) {
     if (spec.user_namespace)
       throw Error("device nodes are made only in a sandbox without a user namespace of its own");

@@ -108,7 +108,9 @@ struct Limits {
   std::optional<uint64_t> pids;
   std::optional<double> cpus;
   // Not empty: a device cgroup allowing these nodes and no other
-  // (device_cgroup.h). The runner fills it for a sandbox with --device.
+  // (device_cgroup.h). The runner fills it for a sandbox with --device or
+  // without a user namespace of its own; what the caller puts here (an OCI
+  // config's allow rules) is allowed besides the defaults (root only).
   std::vector<DeviceRule> devices;
   // The cgroup's name. Empty: coracle-<runner pid>-<n>, removed with its
   // run (or swept once that runner is gone); set (an OCI container's): it

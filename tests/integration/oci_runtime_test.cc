@@ -320,10 +320,15 @@ TEST(OciRuntime, AJoinedNetworkNamespaceAndTheHostsIdsAsRuncHasThem) {
   json config = make_bundle(bundle, "sh ip cat mknod sleep tty");
   for (auto& ns : config["linux"]["namespaces"])
     if (ns["type"] == "network") ns["path"] = "/run/netns/" + netns;
-  config["process"]["capabilities"]["bounding"].push_back("CAP_MKNOD");
+  for (const char* set : {"bounding", "effective", "permitted"})
+    config["process"]["capabilities"][set].push_back("CAP_MKNOD");
   config["process"]["args"] = {"sh", "-c",
                                "cat /proc/self/uid_map; ip -o link show oci-dummy | cut -d' ' -f2; "
-                               "mknod /dev/disk0 b 254 0 2>/dev/null && echo made-a-disk; exit 4"};
+                               "mknod /dev/disk0 b 254 0 2>/dev/null && echo made-a-disk; "
+                               "mknod /dev/tun0 c 10 200 && echo made-a-tun; exit 4"};
+  // A device cgroup rule of the config's: allowed on top of the defaults.
+  config["linux"]["resources"]["devices"].push_back(
+      {{"allow", true}, {"type", "c"}, {"major", 10}, {"minor", 200}, {"access", "rwm"}});
   config["root"]["readonly"] = false;
   write_file_atomic(bundle + "/config.json", config.dump());
   std::string r = runc() + " --root " + root;
@@ -331,6 +336,7 @@ TEST(OciRuntime, AJoinedNetworkNamespaceAndTheHostsIdsAsRuncHasThem) {
   EXPECT_NE(out.find("0          0 4294967295"), std::string::npos) << out;
   EXPECT_NE(out.find("oci-dummy@"), std::string::npos) << out;
   EXPECT_EQ(out.find("made-a-disk"), std::string::npos) << out;  // the device cgroup said no
+  EXPECT_NE(out.find("made-a-tun"), std::string::npos) << out;
   EXPECT_NE(out.find("status=4"), std::string::npos) << out;
 
   // exec into such a container (no user namespace to join), with a

@@ -244,6 +244,13 @@ TEST(OciMapping, TheConfigBecomesASandboxSpecWithCoraclesDefaults) {
   EXPECT_EQ(dv.spec.device_nodes[0].minor, 229u);
   EXPECT_EQ(dv.spec.device_nodes[0].mode, 0600u);
   EXPECT_EQ(dv.spec.user_namespace, geteuid() != 0);
+  devices["linux"]["resources"]["devices"].push_back(
+      {{"allow", true}, {"type", "c"}, {"major", 10}, {"access", "rw"}});
+  Mapped rules = mapped(devices);
+  ASSERT_EQ(rules.spec.limits.devices.size(), 1u);  // the deny-all rule adds nothing
+  EXPECT_EQ(rules.spec.limits.devices[0].major, 10);
+  EXPECT_EQ(rules.spec.limits.devices[0].minor, -1);
+  EXPECT_EQ(rules.spec.limits.devices[0].access, "rw");
   devices["linux"]["devices"][0].erase("major");
   EXPECT_NE(refused(devices).find("linux.devices[0]: a c device needs major and minor"),
             std::string::npos);
