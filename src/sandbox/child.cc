@@ -195,15 +195,9 @@ void load_filters(const ChildContext& ctx) {
 }
 
 [[noreturn]] void init_loop(const ChildContext& ctx, pid_t command) {
-  // Non-dumpable: a process of the sandbox running as the same uid cannot
-  // ptrace init or read its memory, and init holds the socket to the runner.
-  // If either step fails, init would stay a way in: the sandbox ends.
-  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
-    int err = errno;
-    kill(command, SIGKILL);
-    fail(ctx, err, "make init non-dumpable");
-  }
-  // init keeps only CAP_KILL, to pass signals to a command of any uid.
+  // init keeps only CAP_KILL, to pass signals to a command of any uid (it
+  // is non-dumpable already: the command cannot ptrace it meanwhile). If
+  // this fails, init would stay a way in: the sandbox ends.
   if (cap_set_proc(ctx.init_caps) < 0) {
     int err = errno;
     kill(command, SIGKILL);
@@ -435,6 +429,12 @@ void child_main(const ChildContext& ctx) {
   }
   if (ctx.start_hooks) run_hooks_or_fail(ctx, *ctx.start_hooks, "startContainer", state_len);
 
+  // Non-dumpable before the command exists: a process of the sandbox
+  // running as the same uid can never ptrace init or read its memory, not
+  // even while init still holds every capability (it drops them once the
+  // command has exec'd). Dumpability belongs to the memory, which the
+  // command leaves at its exec, so the command itself is not affected.
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) fail(ctx, errno, "make init non-dumpable");
   pid_t command = clone(command_entry, ctx.command_stack + ctx.command_stack_size,
                         CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
   if (start.tty_slave >= 0) close(start.tty_slave);

@@ -381,9 +381,12 @@ namespace {
 
 TEST_F(Security, InitIsNonDumpableAndKeepsOnlyCapKill) {
   // The command runs as container root, like init: only init's
-  // non-dumpable flag keeps it from reading init's memory and environment.
+  // non-dumpable flag keeps it from reading init's memory and environment
+  // (set before the command exists). init drops its capabilities once the
+  // command has exec'd, so they are read a moment later.
   auto r = cor({"exec", "--", "sh", "-c",
-                "grep CapEff /proc/1/status; cat /proc/1/environ >/dev/null 2>&1 && echo READ; "
+                "cat /proc/1/environ >/dev/null 2>&1 && echo READ; sleep 0.2; "
+                "grep CapEff /proc/1/status; "
                 "ls -l /proc/1/fd/ >/dev/null 2>&1 && echo LISTED; true"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "CapEff:\t0000000000000020\n");
