@@ -8,7 +8,9 @@
 #                                     containerd call these three)
 # Usage: benchmarks/oci_runtime.sh [CORACLE_RUNC] [RUNS]. Needs root.
 set -euo pipefail
-coracle_runc=$(realpath "${1:-build/coracle-runc}")
+# Absolute, but not resolved: the link's name is what makes it coracle-runc.
+arg=${1:-build/coracle-runc}
+coracle_runc=$(cd "$(dirname "$arg")" && pwd)/$(basename "$arg")
 runs=${2:-200}
 work=$(mktemp -d /tmp/coracle-oci-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -32,16 +34,15 @@ for rt in "$coracle_runc" runc crun; do
   command -v "$rt" >/dev/null || continue
   name=$(basename "$rt")
   state=$work/state-$name
-  # crun refuses a hybrid cgroup layout unless told to leave cgroups alone.
-  extra=""
-  [ "$name" = crun ] && extra="--cgroup-manager=disabled"
-  "$rt" --root "$state" $extra run --bundle "$work/bundle" probe >/dev/null 2>&1 || {
+  # crun 1.8 refuses this machine's hybrid cgroup layout: run the script in
+  # a mount namespace without /sys/fs/cgroup/unified (docs/benchmarks.md).
+  "$rt" --root "$state" run --bundle "$work/bundle" probe >/dev/null 2>&1 || {
     echo "skipping $name: it cannot run the bundle here" >&2
     continue
   }
-  cmds+=("$rt --root $state $extra run --bundle $work/bundle c")
+  cmds+=("$rt --root $state run --bundle $work/bundle c")
   names+=("$name run")
-  cmds+=("$rt --root $state $extra create --bundle $work/bundle d </dev/null >/dev/null 2>&1 && $rt --root $state $extra start d && $rt --root $state $extra delete --force d")
+  cmds+=("$rt --root $state create --bundle $work/bundle d </dev/null >/dev/null 2>&1 && $rt --root $state start d && $rt --root $state delete --force d")
   names+=("$name create+start+delete")
 done
 
