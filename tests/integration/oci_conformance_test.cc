@@ -26,7 +26,8 @@ void build_suite() {
   run_sh("rm -rf " + tmp + " && mkdir -p " + tmp + " && tar xzf " + kConformance +
          "/runtime-tools-260e151.tar.gz -C " + tmp + " && cd " + tmp +
          " && GOFLAGS=-mod=vendor GOPROXY=off GOCACHE=" + std::string(CORACLE_TEST_CACHE) +
-         "/go-cache make runtimetest validation-executables >build.log 2>&1 && rm -rf " + kSuite +
+         "/go-cache GOPATH=" + std::string(CORACLE_TEST_CACHE) +
+         "/go-path make runtimetest validation-executables >build.log 2>&1 && rm -rf " + kSuite +
          " && mv " + tmp + " " + kSuite);
 }
 
