@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/aliases.h"
 #include "cli/commands.h"
 #include "common/error.h"
 #include "common/parse.h"
@@ -19,27 +20,15 @@
 
 namespace {
 
-// The subcommand the command line names, found before CLI11 parses it, so
-// that only its options are registered: registering every command's costs
-// ~0.1 ms, paid by each exec (docs/benchmarks.md). Empty when none is
-// named or the name is unknown (--help, --version, a typo): then all are
-// registered, for CLI11's own help and errors.
-std::string named_command(int argc, char** argv) {
-  static const char* const kKnown[] = {"exec",       "image", "build", "run",
-                                       "assistants", "app",   "login", "logout"};
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--") break;
-    if (a == "--root" || a == "--max-entry-size" || a == "--storage-driver") {
-      ++i;  // its value
-      continue;
-    }
-    if (!a.empty() && a[0] == '-') continue;
-    for (const char* k : kKnown)
-      if (a == k) return a;
-    return "";
-  }
-  return "";
+// The global flags coracle knows; anything else before the command is a
+// mistake worth naming.
+bool known_global_flag(const std::string& a) {
+  static const char* const kFlags[] = {
+      "--root", "--max-entry-size", "--storage-driver", "--help", "-h", "--version", "-v"};
+  std::string name = a.substr(0, a.find('='));
+  for (const char* f : kFlags)
+    if (name == f) return true;
+  return false;
 }
 
 }  // namespace
@@ -52,7 +41,10 @@ int main(int argc, char** argv) {
     return coracle::oci_runtime::runtime_main(argc, argv);
   CLI::App app{"coracle: run OCI images and assistant chains in Linux namespaces, no daemon"};
   app.name("coracle");
-  app.set_version_flag("--version", "coracle " CORACLE_VERSION);
+  app.set_version_flag("-v,--version", "coracle " CORACLE_VERSION);
+  app.footer(
+      "podman's short forms work too: pull, push, images, rmi, save, load, inspect (the image "
+      "commands) and version.");
   app.require_subcommand(1);
   coracle::cli::GlobalOptions global;
   app.add_option("--root", global.root,
@@ -66,7 +58,30 @@ int main(int argc, char** argv) {
                  "overlay (default where the kernel has it) or vfs (images run on a flattened "
                  "copy; or CORACLE_STORAGE_DRIVER)")
       ->check(CLI::IsMember({"overlay", "vfs"}));
-  std::string named = named_command(argc, argv);
+  // podman's short forms become coracle's words; a word that is no
+  // command gets an answer naming the nearest ones. Only the named
+  // command's options are registered: registering every command's costs
+  // ~0.1 ms, paid by each exec (docs/benchmarks.md).
+  std::vector<std::string> words(argv + 1, argv + argc);
+  int at = coracle::cli::command_index(words);
+  words = coracle::cli::expand_alias(std::move(words), at);
+  std::string named;
+  if (at >= 0 && words[static_cast<size_t>(at)] != "--version") {  // not `coracle version`
+    if (auto unknown = coracle::cli::unknown_command(words[static_cast<size_t>(at)])) {
+      fprintf(stderr, "coracle: %s\n", unknown->c_str());
+      return coracle::kExitInternal;
+    }
+    named = words[static_cast<size_t>(at)];
+  } else if (at < 0) {
+    for (const auto& w : words) {
+      if (w == "--") break;
+      if (!w.empty() && w[0] == '-' && !known_global_flag(w)) {
+        fprintf(stderr, "coracle: unknown flag '%s'%s\nSee 'coracle --help'.\n", w.c_str(),
+                w == "-V" ? "\nDid you mean '--version' (or -v)?" : "");
+        return coracle::kExitInternal;
+      }
+    }
+  }
   auto wanted = [&](std::initializer_list<const char*> names) {
     if (named.empty()) return true;
     for (const char* n : names)
@@ -81,8 +96,7 @@ int main(int argc, char** argv) {
   if (wanted({"login", "logout"})) login = coracle::cli::add_login_command(app, global);
   // Everything after the first "--" is the command, verbatim: CLI11 would
   // otherwise hand it to the first positional (the image).
-  std::vector<std::string> args;
-  for (int i = argc - 1; i > 0; --i) args.emplace_back(argv[i]);  // CLI11 wants them reversed
+  std::vector<std::string> args(words.rbegin(), words.rend());  // CLI11 wants them reversed
   for (size_t i = args.size(); i-- > 0;) {
     if (args[i] != "--") continue;
     global.command.assign(args.rbegin() + static_cast<long>(args.size() - i), args.rend());

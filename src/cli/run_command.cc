@@ -209,6 +209,13 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
       return 0;
     }
     if (!run->parsed()) return 0;
+    // podman's `run IMAGE`: coracle's run takes an app folder; an image
+    // runs with exec.
+    if (!f->app.empty() && !is_directory(f->app) && !path_exists(f->app))
+      throw Error("app folder " + f->app +
+                  " does not exist. `coracle run` runs the assistant "
+                  "chain on a folder; to run an image, as `podman run` does: coracle exec " +
+                  f->app + " [-- COMMAND]");
     chain::ChainOptions o;
     o.app_dir = f->app;
     o.assistant = f->assistant;
