@@ -169,7 +169,13 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
                   "Bound of the writable layer, a tmpfs (default: --memory, else 1g)");
   cmd->add_option("--tmp-size", flags->tmp_size,
                   "Bound of the /tmp tmpfs (default: --memory, else 1g)");
-  cmd->add_option("--pids", flags->pids, "Maximum number of processes");
+  cmd->add_option("--pids,--pids-limit", flags->pids, "Maximum number of processes");
+  cmd->add_option("--security-opt", flags->security_opts,
+                  "podman's: seccomp=unconfined|PROFILE, no-new-privileges (always set), "
+                  "label=disable, apparmor=unconfined (neither is enforced here)")
+      ->allow_extra_args(false);
+  cmd->add_flag("--rm", flags->rm, "Accepted: coracle keeps nothing of a run anyway");
+  cmd->add_flag("--init", flags->init, "Accepted: coracle's own init is always PID 1");
   cmd->add_option("--cpus", flags->cpus, "CPU quota in cores (e.g. 0.5)");
   cmd->add_option("--ulimit", flags->ulimits, "NAME=SOFT[:HARD], e.g. nofile=1024:4096");
   cmd->add_option("--timeout", flags->timeout,

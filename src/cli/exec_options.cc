@@ -171,7 +171,26 @@ void apply_sandbox_flags(sandbox::Spec& spec, const ExecFlags& f) {
   spec.tty_input = f.tty && f.interactive;
   spec.cap_add = f.cap_add;
   spec.cap_drop = f.cap_drop;
-  spec.seccomp_profile = f.seccomp == "unconfined" ? "unconfined" : absolute_path(f.seccomp);
+  std::string seccomp = f.seccomp;
+  for (const auto& opt : f.security_opts) {
+    std::string key = opt.substr(0, opt.find_first_of("=:"));
+    std::string value = key.size() < opt.size() ? opt.substr(key.size() + 1) : "";
+    if (key == "seccomp" && !value.empty()) {
+      if (!seccomp.empty() && seccomp != value)
+        throw Error("--security-opt " + opt + " and --seccomp " + seccomp + " disagree");
+      seccomp = value;
+    } else if (key == "no-new-privileges" && (value.empty() || value == "true")) {
+      // Always set by coracle.
+    } else if ((key == "label" && value == "disable") ||
+               (key == "apparmor" && value == "unconfined")) {
+      // Neither SELinux nor AppArmor confines coracle's sandboxes: nothing to undo.
+    } else {
+      throw Error("--security-opt " + opt +
+                  ": not supported (seccomp=unconfined|PROFILE, no-new-privileges, "
+                  "label=disable and apparmor=unconfined are)");
+    }
+  }
+  spec.seccomp_profile = seccomp == "unconfined" ? "unconfined" : absolute_path(seccomp);
   if (!f.memory.empty()) spec.limits.memory_bytes = parse_bytes(f.memory);
   if (!f.upper_size.empty()) spec.upper_size_bytes = parse_bytes(f.upper_size);
   if (!f.tmp_size.empty()) spec.tmp_size_bytes = parse_bytes(f.tmp_size);

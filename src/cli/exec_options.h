@@ -23,6 +23,10 @@ struct ExecFlags {
   std::string workdir, user, hostname = "coracle", net = "private", in_dir, out_dir;
   std::optional<std::string> entrypoint;  // --entrypoint ('' clears it)
   std::string seccomp, memory, pids, cpus, timeout;
+  // podman's --security-opt: seccomp=unconfined|PATH, no-new-privileges
+  // (always so), label=disable and apparmor=unconfined (nothing to undo).
+  std::vector<std::string> security_opts;
+  bool rm = false, init = false;     // podman's habits; coracle does both anyway
   std::string upper_size, tmp_size;  // tmpfs bounds (default: --memory, else 1g)
   std::string changes;               // --changes FILE: the rootfs's changes as a layer tar
   bool read_only = false;

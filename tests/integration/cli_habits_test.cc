@@ -86,5 +86,23 @@ TEST_F(CliHabits, PodmansShortFormsAreTheImageCommands) {
   EXPECT_NE(push.err.find("ref is required"), std::string::npos) << push.err;
 }
 
+TEST_F(CliHabits, ExecTakesPodmansHarmlessFlags) {
+  // --rm and --init are what coracle does anyway; --pids-limit is --pids;
+  // --security-opt's seccomp=unconfined turns the filter off,
+  // no-new-privileges is always so.
+  auto r = cor({"exec", "--rm", "--init", "--network", "none", "--security-opt",
+                "no-new-privileges", "--security-opt", "seccomp=unconfined", "--", "sh", "-c",
+                "grep -E 'NoNewPrivs|Seccomp:' /proc/self/status"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "NoNewPrivs:\t1\nSeccomp:\t0\n");
+  r = cor({"exec", "--pids-limit", "5", "--", "sh", "-c",
+           "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 1 & done; wait"});
+  EXPECT_NE(r.err.find("can't fork"), std::string::npos) << r.err;
+  r = cor({"exec", "--security-opt", "apparmor=strict", "--", "true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("--security-opt apparmor=strict: not supported"), std::string::npos)
+      << r.err;
+}
+
 }  // namespace
 }  // namespace coracle::test
