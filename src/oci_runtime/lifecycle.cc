@@ -57,7 +57,13 @@ std::string cgroup_path_for(const Config& config, const std::string& id) {
   if (path.find(':') != std::string::npos)
     throw Error("config.json: linux.cgroupsPath: " + path +
                 " is a systemd slice:prefix:name (coracle-runc manages cgroupfs)");
-  return path[0] == '/' ? path : "/" + path;
+  std::string absolute = path[0] == '/' ? path : "/" + path;
+  try {
+    sandbox::check_cgroup_name(absolute);
+  } catch (const Error& e) {
+    throw Error(std::string("config.json: linux.cgroupsPath: ") + e.what());
+  }
+  return absolute;
 }
 
 }  // namespace

@@ -66,13 +66,12 @@ bool is_absolute_name(const std::string& name) {
   return !name.empty() && name[0] == '/';
 }
 
-// Makes the parents of root + path (an absolute name) that are missing.
+// Makes the parents of root + path (an absolute name, checked) that are
+// missing.
 void make_parents(const std::string& root, const std::string& path) {
   std::string dir = root;
-  auto parts = split(path, '/');
+  auto parts = split(path.substr(1), '/');
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    if (parts[i].empty()) continue;
-    if (parts[i] == "..") throw Error("cgroup path " + path + " must not contain ..");
     dir += "/" + parts[i];
     if (mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST) throw_errno("cannot create cgroup " + dir);
   }
@@ -138,6 +137,7 @@ void remove_cgroup_dir(const std::string& dir) {
 std::unique_ptr<Cgroup> Cgroup::create(const Limits& limits) {
   std::unique_ptr<Cgroup> cg(new Cgroup());
   std::string name = limits.cgroup_name.empty() ? next_name() : limits.cgroup_name;
+  check_cgroup_name(name);
   if (is_unified()) {
     cg->v2_ = true;
     std::string base = v2_base();
@@ -306,6 +306,7 @@ std::vector<std::string> cgroup_bases() {
 std::vector<std::string> cgroup_dirs(const std::string& name) {
   std::vector<std::string> dirs;
   if (name.empty()) return dirs;
+  check_cgroup_name(name);
   if (is_absolute_name(name)) {
     if (is_unified()) {
       dirs.push_back(kCgroupRoot + name);
@@ -354,6 +355,14 @@ void sweep_cgroups() {
     }
     closedir(dir);
   }
+}
+
+void check_cgroup_name(const std::string& name) {
+  auto parts = split(is_absolute_name(name) ? name.substr(1) : name, '/');
+  bool ok = !parts.empty();
+  for (const auto& p : parts) ok &= !p.empty() && p != "." && p != "..";
+  if (!ok)
+    throw Error("cgroup path '" + name + "' must name a cgroup below the root, without . or ..");
 }
 
 std::vector<std::string> cgroup_procs_files(const std::string& name) {

@@ -330,6 +330,13 @@ Result run(const Spec& spec, const Hooks& hooks = {});
 // it; nothing when there is none.
 void destroy_cgroup(const std::string& name);
 
+// Throws coracle::Error unless name (Limits::cgroup_name) stays below the
+// hierarchies' roots: at least one component, none empty, "." or "..". Every
+// function taking a cgroup name checks it: one from a damaged state file
+// or a config must never name a hierarchy's root, whose processes
+// destroy_cgroup would kill.
+void check_cgroup_name(const std::string& name);
+
 // Freezes (true) or thaws the named cgroup's processes (v2's cgroup.freeze,
 // v1's freezer, which Limits::freezer joins) and waits until the kernel
 // says it is done. Throws coracle::Error.

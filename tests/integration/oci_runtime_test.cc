@@ -479,5 +479,38 @@ TEST(OciRuntime, ExecIntoAContainerWithAWritableBindKeepsTheHostWriteGuard) {
   delete_and_expect_gone(r, "w1");
 }
 
+TEST(OciRuntime, ACgroupPathNeverNamesAHierarchysRoot) {
+  // destroy_cgroup kills what a cgroup holds: a cgroupsPath or a damaged
+  // state file that names a hierarchy's root must be refused, not obeyed.
+  TempDir work;
+  std::string root = work.path() + "/state", bundle = work.path() + "/bundle";
+  json config = make_bundle(bundle, "sh sleep");
+  config["process"]["args"] = {"sleep", "60"};
+  config["linux"]["cgroupsPath"] = "/coracle-test/..";
+  write_file_atomic(bundle + "/config.json", config.dump());
+  std::string r = runc() + " --root " + root;
+  std::string out = run_sh(r + " create -b " + bundle + " c1 </dev/null 2>&1; echo status=$?");
+  EXPECT_NE(out.find("config.json: linux.cgroupsPath: cgroup path '/coracle-test/..' must name "
+                     "a cgroup below the root"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(run_sh(r + " list -q"), "");
+  // A state file edited to name the root: delete refuses and kills nothing.
+  config["linux"].erase("cgroupsPath");
+  write_file_atomic(bundle + "/config.json", config.dump());
+  run_sh(r + " run -d -b " + bundle + " c2 </dev/null >/dev/null 2>&1");
+  std::string state_file = root + "/c2/state.json";
+  json state = json::parse(read_file(state_file));
+  state["cgroup"] = "/";
+  write_file_atomic(state_file, state.dump());
+  out = run_sh(r + " delete --force c2 2>&1; echo status=$?");
+  EXPECT_NE(out.find("cgroup path '/' must name a cgroup below the root"), std::string::npos)
+      << out;
+  EXPECT_EQ(kill(getpid(), 0), 0);
+  state["cgroup"] = "/coracle/oci-c2";
+  write_file_atomic(state_file, state.dump());
+  delete_and_expect_gone(r, "c2");
+}
+
 }  // namespace
 }  // namespace coracle::test
