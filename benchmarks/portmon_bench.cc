@@ -6,7 +6,7 @@
 //     GAP_US apart, each kept open), each stamped with CLOCK_MONOTONIC right
 //     after listen() returned (CLOCK_REALTIME). In the same run: coracle's
 //     port.open events from `exec --json --watch-ports`, timed both by the
-//     event's own "time" and when this program reads it, and two pollers of the
+//     event's own "time_ms" and when this program reads it, and two pollers of the
 //     sandbox's /proc/PID/net/tcp at 100 ms and 1 s. Latency = seen − listen.
 //   portmon_bench CORACLE PORT_PROBE idle [SECONDS=60]
 //     coracle's CPU time while it forwards one idle port (-P).
@@ -180,7 +180,7 @@ void detect(const std::string& coracle, const std::string& probe, int n, int gap
       auto j = nlohmann::json::parse(line, nullptr, false);
       if (j.value("event", "") == "port.open") {
         seen.emplace(j.value("port", 0), self->line_time);
-        emitted.emplace(j.value("port", 0), static_cast<int64_t>(j.value("time", 0.0) * 1e9));
+        emitted.emplace(j.value("port", 0), static_cast<int64_t>(j.value("time_ms", 0.0) * 1e6));
       }
     }
   });

@@ -10,6 +10,8 @@ packages=(
   # static archives of libarchive's decompressors (the binary is static)
   libzstd-dev liblzma-dev libbz2-dev zlib1g-dev
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # registries.conf (podman's TOML)
+  libtomlplusplus-dev
   # the embedded default image is made from this
   busybox-static
   # outbound networking for sandboxes (assistants, build RUN, --net pasta)
@@ -26,6 +28,8 @@ packages=(
   # tests: a stand-in for python:3.12-slim made from the host's python3
   # (tests/fixtures/make_python_rootfs.sh) for the Ayup assistants
   python3 python3-pip python3-setuptools python3-wheel python3-flask
+  # tests: the --json streams checked against docs/events.schema.json
+  python3-jsonschema
   # tests: reading the chain's change archives (tar.zst)
   zstd
   # tests: coracle-runc under real engines (podman with its network

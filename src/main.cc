@@ -8,6 +8,7 @@
 
 #include "cli/aliases.h"
 #include "cli/commands.h"
+#include "cli/events.h"
 #include "common/error.h"
 #include "common/parse.h"
 #include "image/layer_unpack.h"
@@ -82,6 +83,22 @@ int main(int argc, char** argv) {
       }
     }
   }
+  // --json asks for the event stream: opened before parsing, so that a
+  // usage error ends the stream with an error event too.
+  if (!named.empty()) {
+    std::string command = named;
+    bool json = false;
+    for (size_t i = static_cast<size_t>(at) + 1; i < words.size() && words[i] != "--"; ++i) {
+      if (words[i] == "--json") json = true;
+      if ((named == "image" || named == "assistants") && command == named && words[i][0] != '-')
+        command += " " + words[i];
+    }
+    static const char* const kStreamed[] = {
+        "exec",         "run",      "build",           "image pull",     "image push",
+        "image import", "image gc", "assistants push", "assistants pull"};
+    for (const char* streamed : kStreamed)
+      if (json && command == streamed) coracle::cli::events::open(command);
+  }
   auto wanted = [&](std::initializer_list<const char*> names) {
     if (named.empty()) return true;
     for (const char* n : names)
@@ -109,23 +126,30 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // --help and --version exit 0; a usage error is coracle's failure: 125.
     int code = app.exit(e);
+    if (code != 0) coracle::cli::events::error(coracle::kExitInternal, e.what());
     return code == 0 ? 0 : coracle::kExitInternal;
   }
+  int status = 0;
   try {
     if (!max_entry.empty()) coracle::image::set_max_entry_size(coracle::parse_bytes(max_entry));
-    if (exec && app.got_subcommand("exec")) return exec();
-    if (image && app.got_subcommand("image")) return image();
-    if (build && app.got_subcommand("build")) return build();
+    if (exec && app.got_subcommand("exec")) status = exec();
+    if (image && app.got_subcommand("image")) status = image();
+    if (build && app.got_subcommand("build")) status = build();
     if (chain)
       for (const char* name : {"run", "app", "assistants"})
-        if (app.got_subcommand(name)) return chain();
-    if (login && (app.got_subcommand("login") || app.got_subcommand("logout"))) return login();
+        if (app.got_subcommand(name)) status = chain();
+    if (login && (app.got_subcommand("login") || app.got_subcommand("logout"))) status = login();
   } catch (const coracle::Error& e) {
     fprintf(stderr, "coracle: %s\n", e.what());
+    coracle::cli::events::error(e.exit_code(), e.what());
     return e.exit_code();
   } catch (const std::exception& e) {
     fprintf(stderr, "coracle: internal error: %s\n", e.what());
+    coracle::cli::events::error(coracle::kExitInternal, std::string("internal error: ") + e.what());
     return coracle::kExitInternal;
   }
-  return 0;
+  // A command that has no result of its own to tell still ends its stream
+  // with one (nothing is written when it did).
+  coracle::cli::events::result({{"exit_code", status}});
+  return status;
 }

@@ -36,6 +36,20 @@
 #include "launch/launch.h"
 
 namespace coracle::builder {
+
+nlohmann::ordered_json build_event_json(const BuildEvent& e) {
+  const char* kind = e.kind == BuildEvent::Step     ? "build.step"
+                     : e.kind == BuildEvent::Cached ? "build.cached"
+                                                    : "build.step_done";
+  nlohmann::ordered_json j = {{"event", kind},
+                              {"build_step", e.number},
+                              {"build_steps", e.total},
+                              {"stage", e.stage},
+                              {"instruction", e.text}};
+  if (e.kind != BuildEvent::Step) j["duration_ms"] = e.ms;
+  return j;
+}
+
 namespace {
 
 using nlohmann::json;

@@ -10,6 +10,7 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,6 +32,11 @@ struct BuildEvent {
   std::string text;           // "RUN apk add ..." as written
   double ms = 0;              // Done: how long the step took
 };
+
+// The event a build step gives in the --json stream (build.step,
+// build.cached, build.step_done; docs/events.md): the same in `coracle
+// build` and in a chain step's build.
+nlohmann::ordered_json build_event_json(const BuildEvent& event);
 
 struct BuildOptions {
   std::string context;     // directory

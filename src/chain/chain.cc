@@ -165,13 +165,13 @@ ChainResult run_chain(const ChainOptions& given) {
       // A failed chain is coracle's failure (125), whatever the step's own
       // status was: that one is told in the message and the event.
       if (o.on_event)
-        o.on_event(
-            {{"event", "step.end"},
-             {"step", step},
-             {"assistant", current},
-             {"exit", e.exit_code()},
-             {"error", e.what()},
-             {"ms", std::chrono::duration<double, std::milli>(Clock::now() - start).count()}});
+        o.on_event({{"event", "step.end"},
+                    {"step", step},
+                    {"assistant", current},
+                    {"exit_code", e.exit_code()},
+                    {"error", e.what()},
+                    {"duration_ms",
+                     std::chrono::duration<double, std::milli>(Clock::now() - start).count()}});
       throw Error(e.what(), kExitInternal);
     }
     // What the step changed in the app: an event, and an archive if asked.
@@ -191,10 +191,10 @@ ChainResult run_chain(const ChainOptions& given) {
       json end = {{"event", "step.end"},
                   {"step", step},
                   {"assistant", current},
-                  {"exit", 0},
+                  {"exit_code", 0},
                   {"next", out.next.empty() ? "nil" : out.next},
-                  {"ms", ms}};
-      if (out.app_exit) end["app_exit"] = *out.app_exit;
+                  {"duration_ms", ms}};
+      if (out.app_exit) end["app_exit_code"] = *out.app_exit;
       o.on_event(end);
     }
     current = out.next;
@@ -208,11 +208,8 @@ ChainResult run_chain(const ChainOptions& given) {
   else
     AppFolder::open_output(dest).write_back(app, state);
   result.exit_code = app_exit.value_or(0);
-  if (o.on_event)
-    o.on_event({{"event", "chain.end"},
-                {"steps", result.steps},
-                {"exit", result.exit_code},
-                {"written_to", dest}});
+  result.app_exit_code = app_exit;
+  result.written_to = dest;
   return result;
 }
 

@@ -44,8 +44,8 @@ struct ChainOptions {
   std::function<void(const std::string& ref)> fetch_image;
   // The same for an assistant artifact (oci:REF).
   std::function<void(const std::string& ref)> fetch_assistant;
-  // One event of DESIGN.md's stream per call (step.start, log, port.*,
-  // step.end, chain.end, ...).
+  // One event of the stream per call (step.start, log, port.*, step.end,
+  // ...: docs/events.md); the caller ends the stream with the result.
   std::function<void(const nlohmann::json&)> on_event;
   // The same for people, where a line says it better than the JSON can
   // be rendered (ports: "port 5000/tcp open → http://127.0.0.1:5000").
@@ -61,6 +61,8 @@ struct ChainOptions {
 struct ChainResult {
   int exit_code = 0;  // 0, the app's own status, or 125
   int steps = 0;
+  std::optional<int> app_exit_code;  // builtin:exec ran the app
+  std::string written_to;            // the app folder, or --output
 };
 
 // Runs the chain. A failed step, an ABI error or --max-steps throws

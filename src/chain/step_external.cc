@@ -72,13 +72,10 @@ void build_for_step(const StepContext& ctx, builder::BuildOptions b, const std::
   b.fetch_base = ctx.options.fetch_image;
   b.output_fd = ctx.options.output_fd;
   b.on_event = [&](const builder::BuildEvent& e) {
-    if (!ctx.options.on_event || e.kind == builder::BuildEvent::Done) return;
-    ctx.options.on_event(
-        {{"event", e.kind == builder::BuildEvent::Cached ? "build.cached" : "build.step"},
-         {"step", ctx.number},
-         {"build_step", e.number},
-         {"total", e.total},
-         {"instruction", e.text}});
+    if (!ctx.options.on_event) return;
+    nlohmann::ordered_json j = builder::build_event_json(e);
+    j["step"] = ctx.number;  // the chain's step whose build this is
+    ctx.options.on_event(j);
   };
   builder::build_image(ctx.store, b);
 }

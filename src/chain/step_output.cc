@@ -7,27 +7,16 @@
 namespace coracle::chain {
 
 void StepOutput::operator()(int stream, std::string_view data) {
-  auto emit = [&](const std::string& line) {
+  auto emit = [&](std::string_view line) {
     options_.on_event(
         {{"event", "log"}, {"stream", stream == 2 ? "stderr" : "stdout"}, {"line", line}});
   };
-  if (data.empty()) {  // the stream ended: its unfinished last line
-    if (options_.on_event && !partial_[stream].empty()) emit(partial_[stream]);
-    partial_[stream].clear();
-    return;
-  }
-  write_best_effort(options_.output_fd, data);
-  if (keep_) {
+  if (!data.empty()) write_best_effort(options_.output_fd, data);
+  if (keep_ && !data.empty()) {
     kept_.append(data);
     if (kept_.size() > 2 * max_keep_) kept_.erase(0, kept_.size() - max_keep_);
   }
-  if (!options_.on_event) return;
-  partial_[stream].append(data);
-  size_t nl;
-  while ((nl = partial_[stream].find('\n')) != std::string::npos) {
-    emit(partial_[stream].substr(0, nl));
-    partial_[stream].erase(0, nl + 1);
-  }
+  if (options_.on_event) lines_[stream].feed(data, emit);
 }
 
 std::string StepOutput::kept() const {

@@ -8,6 +8,7 @@
 #include "chain/assistants.h"
 #include "chain/chain.h"
 #include "chain/state.h"
+#include "common/lines.h"
 #include "image/store.h"
 #include "sandbox/sandbox.h"
 
@@ -54,7 +55,8 @@ class StepOutput {
   const ChainOptions& options_;
   bool keep_;
   size_t max_keep_;
-  std::string kept_, partial_[3];
+  std::string kept_;
+  LineSplitter lines_[3];
 };
 
 struct StreamedRun {

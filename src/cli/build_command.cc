@@ -12,6 +12,7 @@
 #include "builder/builder.h"
 #include "cli/build_view.h"
 #include "cli/commands.h"
+#include "cli/events.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
@@ -118,6 +119,7 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
     bool quiet = f->quiet;
     BuildProgress progress = parse_build_progress(f->progress, f->json, quiet);
     bool json = progress == BuildProgress::kJson;
+    if (json) open_event_stream("build");
     image::Store store(global.store_root());
     builder::BuildOptions opt;
     opt.context = f->context;
@@ -187,11 +189,13 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
       image::export_image(store, img, archive, image::ExportFormat::kOciArchive);
     }
     if (json) {
-      nlohmann::json j = {{"event", "build.done"},     {"digest", r.manifest.digest},
-                          {"config", r.config_digest}, {"tags", nlohmann::json::array()},
-                          {"steps", r.steps},          {"cached", r.cached}};
-      for (const auto& t : opt.tags) j["tags"].push_back(image::parse_reference(t).str());
-      printf("%s\n", j.dump().c_str());
+      nlohmann::ordered_json tags = nlohmann::ordered_json::array();
+      for (const auto& t : opt.tags) tags.push_back(image::parse_reference(t).str());
+      events::result({{"digest", r.manifest.digest},
+                      {"config_digest", r.config_digest},
+                      {"tags", tags},
+                      {"build_steps", r.steps},
+                      {"cached_steps", r.cached}});
     } else if (quiet) {
       printf("%s\n", r.manifest.digest.c_str());
     } else {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "cli/events.h"
 #include "common/error.h"
 #include "common/io.h"
 #include "common/quiet_thread.h"
@@ -80,20 +81,6 @@ std::string with_time(const std::string& label, double seconds, int columns) {
   return fit(label, columns - static_cast<int>(strlen(time))) + time;
 }
 
-void print_json(const builder::BuildEvent& e) {
-  const char* kind = e.kind == builder::BuildEvent::Step     ? "build.step"
-                     : e.kind == builder::BuildEvent::Cached ? "build.cached"
-                                                             : "build.step_done";
-  nlohmann::json j = {{"event", kind},
-                      {"step", e.number},
-                      {"total", e.total},
-                      {"stage", e.stage},
-                      {"instruction", e.text}};
-  if (e.kind != builder::BuildEvent::Step) j["ms"] = e.ms;
-  printf("%s\n", j.dump().c_str());
-  fflush(stdout);
-}
-
 }  // namespace
 
 BuildProgress parse_build_progress(const std::string& flag, bool json, bool quiet) {
@@ -120,6 +107,7 @@ void BuildView::finish() {
     std::lock_guard lock(mu_);
     if (done_) return;
     done_ = true;
+    log_lines_.feed({}, [&](std::string_view line) { emit_log_locked(line); });
     running_.clear();
     tail_.clear();
     if (mode_ == BuildProgress::kTty) draw_locked();
@@ -149,7 +137,13 @@ void BuildView::hold() {
 void BuildView::event(const builder::BuildEvent& e) {
   using K = builder::BuildEvent;
   if (mode_ == BuildProgress::kQuiet) return;
-  if (mode_ == BuildProgress::kJson) return print_json(e);
+  if (mode_ == BuildProgress::kJson) {
+    std::lock_guard lock(mu_);
+    // A step's unfinished last line belongs to it, not to the next one.
+    log_lines_.feed({}, [&](std::string_view line) { emit_log_locked(line); });
+    if (e.kind == builder::BuildEvent::Step) log_step_ = e.number;
+    return events::emit(builder::build_event_json(e));
+  }
   if (mode_ == BuildProgress::kPlain) {
     // The instruction's first line only: a heredoc or a long continued
     // RUN would drown the step list.
@@ -185,15 +179,25 @@ void BuildView::event(const builder::BuildEvent& e) {
 
 void BuildView::output(std::string_view data) {
   if (mode_ == BuildProgress::kQuiet) return;
+  if (mode_ == BuildProgress::kJson) {
+    std::lock_guard lock(mu_);
+    log_lines_.feed(data, [&](std::string_view line) { emit_log_locked(line); });
+    return;
+  }
   if (mode_ != BuildProgress::kTty) {
     // RUN output is the user's to see, on stderr (stdout carries the
-    // result and the JSON events).
+    // result).
     write_best_effort(STDERR_FILENO, data);
     return;
   }
   std::lock_guard lock(mu_);
   add_output_locked(data);
   if (!held_) draw_locked();
+}
+
+void BuildView::emit_log_locked(std::string_view line) {
+  // A RUN's stdout and stderr reach the build as one stream.
+  events::log("output", line, {{"build_step", log_step_}});
 }
 
 void BuildView::add_output_locked(std::string_view data) {

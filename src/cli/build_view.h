@@ -4,7 +4,7 @@
 //    time ticking and the last lines of its output, redrawn in place and cut
 //    to the terminal's width;
 //  - plain: one line per step, RUN output as it comes (logs, CI);
-//  - json: one event per line on stdout (--json);
+//  - json: one event per line on stdout (--json), RUN output as log events;
 //  - auto: tty when stderr is a terminal, else plain.
 #pragma once
 #include <chrono>
@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "builder/builder.h"
+#include "common/lines.h"
 
 namespace coracle::cli {
 
@@ -44,6 +45,7 @@ class BuildView {
 
  private:
   void add_output_locked(std::string_view data);
+  void emit_log_locked(std::string_view line);
   void draw_locked();
   void tick();
 
@@ -58,6 +60,9 @@ class BuildView {
   std::string partial_;
   int drawn_lines_ = 0;
   std::thread ticker_;
+  // json: RUN output as log events of the step that printed it.
+  LineSplitter log_lines_;
+  int log_step_ = 0;
 };
 
 }  // namespace coracle::cli

@@ -34,6 +34,10 @@ std::string pull_with_progress(const std::string& root, const std::string& ref,
                                const RegistryFlags& flags, bool json,
                                const std::string& artifact_type = "");
 
+// --json / --json-fd: the event stream of `command` ("image pull") on fd
+// (-1: stdout). Throws coracle::Error for an fd that is not open.
+void open_event_stream(const std::string& command, int fd = -1);
+
 // Registers `exec` and returns the function that runs it (its exit status).
 std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global);
 // Registers `image` (pull, import, ls, inspect, tag, rm, gc, export, unpack).

@@ -9,6 +9,7 @@
 
 #include "builder/upper_layer.h"
 #include "cli/commands.h"
+#include "cli/events.h"
 #include "cli/exec_options.h"
 #include "cli/exec_vm.h"
 #include "common/error.h"
@@ -27,7 +28,7 @@
 namespace coracle::cli {
 namespace {
 
-void report(const sandbox::Result& r, bool json) {
+void report(const sandbox::Result& r) {
   if (!r.message.empty()) {
     fprintf(stderr, "coracle: %s\n", r.message.c_str());
   } else if (r.term_signal) {
@@ -35,17 +36,19 @@ void report(const sandbox::Result& r, bool json) {
     fprintf(stderr, "coracle: command killed by signal %d (SIG%s)\n", r.term_signal,
             name ? name : "?");
   }
-  if (!json) return;
-  nlohmann::json j = {{"event", "exit"},
-                      {"exit", r.exit_code},
-                      {"signal", r.term_signal},
-                      {"oom", r.oom_killed},
-                      {"timed_out", r.timed_out},
-                      {"wall_ms", r.wall_ms},
-                      {"peak_memory_bytes", r.peak_memory_bytes}};
+  if (!events::on()) return;
+  // coracle's failure, or a command that could not be started, is an
+  // error; a command that ran (whatever its status, a kill included) is
+  // the result.
+  bool failed = !r.message.empty() && !r.oom_killed && !r.timed_out &&
+                (r.exit_code == kExitInternal || r.exit_code == 126 || r.exit_code == 127);
+  if (failed) return events::error(r.exit_code, r.message);
+  nlohmann::ordered_json j = {
+      {"exit_code", r.exit_code},   {"signal", r.term_signal},
+      {"oom_killed", r.oom_killed}, {"timed_out", r.timed_out},
+      {"duration_ms", r.wall_ms},   {"peak_memory_bytes", r.peak_memory_bytes}};
   if (!r.message.empty()) j["message"] = r.message;
-  printf("%s\n", j.dump().c_str());
-  fflush(stdout);
+  events::result(j);
 }
 
 // One whole line per write(): the monitor's thread prints while the app
@@ -57,7 +60,7 @@ void write_line(int fd, const std::string& line) {
 
 // The port monitor of one exec, when -p, -P or --watch-ports asks for it.
 std::unique_ptr<portmon::PortMonitor> make_port_monitor(const ExecFlags& flags,
-                                                        const sandbox::Spec& spec, bool json) {
+                                                        const sandbox::Spec& spec) {
   if (!flags.ports_wanted()) return nullptr;
   portmon::MonitorOptions options;
   for (const auto& text : flags.publish) options.publish.push_back(portmon::parse_publish(text));
@@ -75,13 +78,13 @@ std::unique_ptr<portmon::PortMonitor> make_port_monitor(const ExecFlags& flags,
     write_line(2,
                "coracle: -p/-P are not needed with --net host: the app's ports are the "
                "host's own");
-  options.on_event = [json](const portmon::PortEvent& e) { print_port_event(e, json); };
+  options.on_event = [](const portmon::PortEvent& e) { print_port_event(e); };
 
   options.on_warning = [](const std::string& text) { write_line(2, "coracle: " + text); };
   auto monitor = std::make_unique<portmon::PortMonitor>(options);
   for (const auto& p : monitor->published()) {
-    if (json)
-      write_line(1, portmon::publish_event_json(p).dump());
+    if (events::on())
+      events::emit(portmon::publish_event_json(p));
     else
       write_line(2, portmon::publish_event_line(p));
   }
@@ -114,6 +117,7 @@ void write_changes(const sandbox::UpperDir& upper, const std::string& file) {
 std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global) {
   auto flags = std::make_shared<ExecFlags>();
   auto json = std::make_shared<bool>(false);
+  auto json_fd = std::make_shared<int>(-1);
   auto pull = std::make_shared<std::string>("missing");
   auto registry = std::make_shared<RegistryFlags>();
   CLI::App* cmd = app.add_subcommand(
@@ -193,7 +197,12 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
   cmd->add_flag("--vm", flags->vm,
                 "Run in a micro-VM (qemu; KVM where it works, else emulation) instead of "
                 "namespaces");
-  cmd->add_flag("--json", *json, "Port events and the run's result as JSON lines on stdout");
+  cmd->add_flag("--json", *json,
+                "Events as JSON lines on stdout (docs/events.md): ports, the result; the "
+                "command's own output comes as log events");
+  cmd->add_option("--json-fd", *json_fd,
+                  "The --json events on this fd instead (e.g. 3 with 3>events.jsonl); the "
+                  "command's stdout and stderr stay its own");
   // One value per occurrence, as docker and podman take them: `-e A=1 IMAGE`
   // must leave IMAGE alone.
   for (const char* name : {"--env", "--env-file", "--volume", "--cap-add", "--cap-drop", "--ulimit",
@@ -201,7 +210,8 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
     cmd->get_option(name)->allow_extra_args(false);
   cmd->positionals_at_end();
 
-  return [flags, json, pull, registry, entrypoint, entrypoint_option, &global]() -> int {
+  return [flags, json, json_fd, pull, registry, entrypoint, entrypoint_option, &global]() -> int {
+    if (*json || *json_fd >= 0) open_event_stream("exec", *json_fd);
     if (entrypoint_option->count()) flags->entrypoint = *entrypoint;
     // Without "--", `exec IMAGE CMD...` (docker's shape); with --rootfs there
     // is no image, so every positional is the command.
@@ -220,8 +230,9 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
     if (!registry->platform.empty()) request.platform = image::parse_platform(registry->platform);
     request.use_overlay = global.use_overlay();
     request.pull_image = [&](const std::string& ref) {
-      // Progress goes to stderr: stdout belongs to the command.
-      pull_with_progress(global.store_root(), ref, *registry, false);
+      // Progress goes to stderr (stdout belongs to the command), or into
+      // the event stream.
+      pull_with_progress(global.store_root(), ref, *registry, events::on());
     };
     // Held until the run ends: gc leaves the image's layers alone meanwhile.
     launch::Rootfs rootfs = launch::prepare_rootfs(global.store_root(), request);
@@ -231,9 +242,22 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
     // makes its directory in other tools (its parent must exist).
     if (spec.out_dir && !path_exists(*spec.out_dir) && mkdir(spec.out_dir->c_str(), 0755) < 0)
       throw_errno("cannot create the --out directory " + *spec.out_dir);
+    // Events on stdout: the command's output travels as log events, so
+    // that every line there is one event.
+    std::optional<events::OutputAsLogs> logs;
+    if (events::on_stdout()) {
+      if (spec.tty)
+        throw Error(
+            "-t with --json: a terminal's output cannot travel as events; use --json-fd N "
+            "to have the events on their own fd");
+      logs.emplace();
+      spec.stdout_fd = logs->stdout_fd();
+      spec.stderr_fd = logs->stderr_fd();
+    }
     if (flags->vm) {
-      sandbox::Result result = run_exec_in_vm(spec, *flags, global, *json);
-      report(result, *json);
+      sandbox::Result result = run_exec_in_vm(spec, *flags, global);
+      if (logs) logs->finish();
+      report(result);
       return result.exit_code;
     }
     if (!flags->changes.empty()) {
@@ -243,7 +267,7 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
             "storage driver)");
       spec.keep_upper = true;
     }
-    std::unique_ptr<portmon::PortMonitor> monitor = make_port_monitor(*flags, spec, *json);
+    std::unique_ptr<portmon::PortMonitor> monitor = make_port_monitor(*flags, spec);
     sandbox::Hooks hooks;
     if (monitor) {
       portmon::PortMonitor::prepare(spec);
@@ -253,7 +277,8 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
     if (monitor) monitor->stop();  // each port still open is reported closed
     // As `podman diff` + export: also after a failed command.
     if (!flags->changes.empty() && result.upper) write_changes(*result.upper, flags->changes);
-    report(result, *json);
+    if (logs) logs->finish();
+    report(result);
     return result.exit_code;
   };
 }

@@ -4,8 +4,7 @@
 
 #include <chrono>
 
-#include <nlohmann/json.hpp>
-
+#include "cli/events.h"
 #include "common/error.h"
 #include "portmon/port_events.h"
 #include "portmon/publish.h"
@@ -13,23 +12,22 @@
 
 namespace coracle::cli {
 
-void print_port_event(const portmon::PortEvent& e, bool json) {
-  std::string line =
-      (json ? portmon::port_event_json(e).dump() : portmon::port_event_line(e)) + "\n";
-  (void)!write(json ? 1 : 2, line.data(), line.size());
+void print_port_event(const portmon::PortEvent& e) {
+  if (events::on()) return events::emit(portmon::port_event_json(e));
+  std::string line = portmon::port_event_line(e) + "\n";
+  (void)!write(2, line.data(), line.size());
 }
 
 sandbox::Result run_exec_in_vm(const sandbox::Spec& spec, const ExecFlags& flags,
-                               const GlobalOptions& global, bool json) {
+                               const GlobalOptions& global) {
   if (spec.net == sandbox::NetMode::Host)
     throw Error("--net host is not possible with --vm: a guest has its own network stack");
   vm::VmRunRequest r = vm::request_from_spec(spec, global.store_root());
   r.stdin_fd = flags.interactive ? spec.stdin_fd : -1;
   // Which VMM runs it, for a program reading the events.
-  if (json)
+  if (events::on())
     r.on_start = [](const std::string& accel) {
-      std::string line = nlohmann::json({{"event", "vm.start"}, {"accel", accel}}).dump() + "\n";
-      (void)!write(1, line.data(), line.size());
+      events::emit({{"event", "vm.start"}, {"accel", accel}});
     };
   if (flags.ports_wanted()) {
     vm::PortOptions ports;
@@ -39,7 +37,7 @@ sandbox::Result run_exec_in_vm(const sandbox::Spec& spec, const ExecFlags& flags
         throw Error("-p " + text + ": only TCP ports are forwarded from a micro-VM yet");
     }
     ports.publish_all = flags.publish_all;
-    ports.on_event = [json](const portmon::PortEvent& e) { print_port_event(e, json); };
+    ports.on_event = [](const portmon::PortEvent& e) { print_port_event(e); };
     r.ports = std::move(ports);
   }
   r.kill_grace = spec.kill_grace;

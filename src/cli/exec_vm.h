@@ -8,15 +8,15 @@
 
 namespace coracle::cli {
 
-// A port event as exec reports it, for either backend: a JSON line on
-// stdout with --json, a line on stderr otherwise; one write() per line (a
-// monitor thread prints while the app writes to the same stdout).
-void print_port_event(const portmon::PortEvent& event, bool json);
+// A port event as exec reports it, for either backend: an event of the
+// --json stream when it is on, a line on stderr otherwise; one write() per
+// line (a monitor thread prints while the app writes).
+void print_port_event(const portmon::PortEvent& event);
 
 // The result as the namespace backend gives it (exit statuses, message).
-// Throws coracle::Error for what the VM backend cannot do yet.
-// json: port events as JSON lines on stdout (--json).
+// Throws coracle::Error for what the VM backend cannot do yet. vm.start
+// and port events go to the --json stream when it is on.
 sandbox::Result run_exec_in_vm(const sandbox::Spec& spec, const ExecFlags& flags,
-                               const GlobalOptions& global, bool json);
+                               const GlobalOptions& global);
 
 }  // namespace coracle::cli

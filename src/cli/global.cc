@@ -1,6 +1,9 @@
+#include <fcntl.h>
+
 #include <cstdlib>
 
 #include "cli/commands.h"
+#include "cli/events.h"
 #include "common/error.h"
 #include "common/store_root.h"
 #include "sandbox/sandbox.h"
@@ -19,6 +22,15 @@ bool GlobalOptions::use_overlay() const {
   if (driver == "overlay") return true;
   if (!driver.empty()) throw Error("CORACLE_STORAGE_DRIVER='" + driver + "': use overlay or vfs");
   return sandbox::overlay_supported();
+}
+
+void open_event_stream(const std::string& command, int fd) {
+  if (fd < 0) fd = 1;
+  if (fd == 0 || fcntl(fd, F_GETFL) < 0)
+    throw Error("--json-fd " + std::to_string(fd) + ": not an open fd to write to");
+  // Before anything can fail: even a bad flag value ends the stream with
+  // an error event.
+  events::open(command, fd);
 }
 
 }  // namespace coracle::cli

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/events.h"
 #include "cli/progress.h"
 #include "common/error.h"
 #include "common/parse.h"
@@ -143,6 +144,7 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
   imp->add_option("--tag", f->tag, "Name for the image (when the input names none, or to rename)");
   imp->add_option("--platform", f->platform,
                   "OS/ARCH[/VARIANT] to take from a multi-platform image");
+  imp->add_flag("--json", f->json, "JSON events on stdout, one per line");
 
   auto* ls = image->add_subcommand("ls", "List the images in the store");
   ls->add_flag("--json", f->json, "One JSON array");
@@ -165,7 +167,7 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
 
   auto* gc = image->add_subcommand(
       "gc", "Free blobs and unpacked layers that no image name reaches (not those in use)");
-  gc->add_flag("--json", f->json, "One JSON object with what was freed");
+  gc->add_flag("--json", f->json, "JSON events on stdout: the result says what was freed");
 
   auto* exp = image->add_subcommand("export", "Write an image to a tar that other tools load");
   exp->add_option("ref", f->ref, "Image reference or digest")->required();
@@ -175,9 +177,17 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
   exp->add_option("--platform", f->platform, "OS/ARCH[/VARIANT]");
 
   return [f, &global, pull, push, imp, ls, ins, tag, rm, gc, exp, unpack]() -> int {
+    // ls and inspect print one JSON document; these stream events.
+    for (auto* streamed : {pull, push, imp, gc})
+      if (streamed->parsed() && f->json) open_event_stream("image " + streamed->get_name());
     if (pull->parsed()) {
       std::string name = pull_with_progress(global.store_root(), f->ref, f->registry, f->json);
       if (!f->json) printf("%s\n", name.c_str());
+      image::Store store(global.store_root());
+      auto pulled = store.find_tag(name);
+      events::result({{"ref", image::parse_reference(f->ref).str()},
+                      {"name", name},
+                      {"digest", pulled ? pulled->digest : ""}});
       return 0;
     }
     image::Store store(global.store_root());
@@ -195,14 +205,19 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
       opt.on_event = [&view](const image::PullEvent& e) { view(e); };
       std::string digest = image::push_image(store, f->ref, f->tag, opt);
       if (!f->json) printf("%s\n", digest.c_str());
+      events::result({{"ref", dest}, {"digest", digest}});
       return 0;
     }
     if (imp->parsed()) {
       image::ImportOptions opt;
       opt.tag = f->tag;
       opt.platform = platform_of(*f);
-      for (const auto& name : image::import_image(store, f->path, opt))
-        printf("imported %s\n", name.c_str());
+      nlohmann::ordered_json names = nlohmann::ordered_json::array();
+      for (const auto& name : image::import_image(store, f->path, opt)) {
+        if (!f->json) printf("imported %s\n", name.c_str());
+        names.push_back(name);
+      }
+      events::result({{"images", names}});
       return 0;
     }
     if (ls->parsed()) return list(store, *f);
@@ -232,11 +247,10 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
     if (gc->parsed()) {
       auto r = image::collect_garbage(store);
       if (f->json) {
-        nlohmann::json j = {{"blobs_removed", r.blobs_removed},
-                            {"bytes_freed", r.blob_bytes},
-                            {"layers_removed", r.layers_removed},
-                            {"layers_in_use", r.layers_in_use}};
-        printf("%s\n", j.dump().c_str());
+        events::result({{"blobs_removed", r.blobs_removed},
+                        {"bytes_freed", r.blob_bytes},
+                        {"layers_removed", r.layers_removed},
+                        {"layers_in_use", r.layers_in_use}});
       } else {
         printf("removed %d blobs (%s) and %d unpacked layers", r.blobs_removed,
                human_size(static_cast<int64_t>(r.blob_bytes)).c_str(), r.layers_removed);

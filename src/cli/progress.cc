@@ -5,12 +5,14 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "cli/events.h"
+
 namespace coracle::cli {
 
 using image::PullEvent;
 
 OutputMode output_mode(bool json) {
-  if (json) return OutputMode::kJson;
+  if (json && events::on()) return OutputMode::kJson;
   return isatty(STDERR_FILENO) ? OutputMode::kTerminal : OutputMode::kPlain;
 }
 
@@ -64,12 +66,15 @@ std::string short_digest(const std::string& d) {
 void PullView::json(const PullEvent& e) {
   std::string name =
       std::string(direction_ == Direction::kPush ? "push." : "pull.") + event_suffix(e.kind);
-  nlohmann::json j = {{"event", name}, {"ref", reference_}, {"digest", e.digest}};
+  nlohmann::ordered_json j = {{"event", name}, {"ref", reference_}, {"digest", e.digest}};
   if (e.kind != PullEvent::Kind::kDone && e.kind != PullEvent::Kind::kResolved) j["role"] = e.role;
   j["size"] = e.size;
-  if (e.kind == PullEvent::Kind::kBlobProgress) j["done"] = e.done;
-  printf("%s\n", j.dump().c_str());
-  fflush(stdout);
+  if (e.kind == PullEvent::Kind::kBlobProgress) j["bytes"] = e.done;
+  if (e.kind == PullEvent::Kind::kDone)
+    j["duration_ms"] =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_)
+            .count();
+  events::emit(j);
 }
 
 void PullView::operator()(const PullEvent& e) {

@@ -13,6 +13,7 @@
 #include "chain/assistants.h"
 #include "chain/chain.h"
 #include "cli/commands.h"
+#include "cli/events.h"
 #include "cli/progress.h"
 #include "common/error.h"
 #include "common/fs.h"
@@ -55,13 +56,13 @@ void print_human(const nlohmann::json& e) {
   } else if (kind == "step.end" && e.contains("error")) {
     // The message itself follows, as coracle's error.
     print_line(stderr, "── step " + std::to_string(e["step"].get<int>()) + " failed (status " +
-                           std::to_string(e["exit"].get<int>()) + ")");
+                           std::to_string(e["exit_code"].get<int>()) + ")");
   } else if (kind == "step.end") {
     char ms[32];
-    snprintf(ms, sizeof ms, "%.0f ms", e["ms"].get<double>());
+    snprintf(ms, sizeof ms, "%.0f ms", e["duration_ms"].get<double>());
     std::string line = "── step " + std::to_string(e["step"].get<int>()) + " done (" + ms + ")";
-    if (e.contains("app_exit"))
-      line += ", the app exited with " + std::to_string(e["app_exit"].get<int>());
+    if (e.contains("app_exit_code"))
+      line += ", the app exited with " + std::to_string(e["app_exit_code"].get<int>());
     std::string next = e.value("next", "nil");
     line += next == "nil" ? "" : " → " + next;
     print_line(stderr, line);
@@ -69,15 +70,13 @@ void print_human(const nlohmann::json& e) {
     std::string text = e.value("instruction", "");
     text = text.substr(0, text.find('\n'));
     print_line(stderr, "   [" + std::to_string(e["build_step"].get<int>()) + "/" +
-                           std::to_string(e["total"].get<int>()) + "] " +
+                           std::to_string(e["build_steps"].get<int>()) + "] " +
                            (kind == "build.cached" ? "CACHED " : "") + text);
   } else if (kind == "step.changes") {
     std::string line;
     for (const char* k : {"added", "modified", "deleted", "renamed"})
       if (!e[k].empty()) line += (line.empty() ? "" : ", ") + std::to_string(e[k].size()) + " " + k;
     if (!line.empty()) print_line(stderr, "   changed: " + line);
-  } else if (kind == "chain.end") {
-    print_line(stderr, "── written to " + e.value("written_to", std::string()));
   }
 }
 
@@ -167,8 +166,14 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
       printf("%s %s\n", tag.c_str(), digest.c_str());
       return 0;
     }
+    if (f->assistant_json && (push->parsed() || pull->parsed()))
+      open_event_stream(std::string("assistants ") + (push->parsed() ? "push" : "pull"));
     if (push->parsed() && f->push_ref.empty()) {
-      printf("%s\n", registry.push(f->push_path).c_str());
+      std::string name = registry.push(f->push_path);
+      if (f->assistant_json)
+        events::result({{"assistant", name}});
+      else
+        printf("%s\n", name.c_str());
       return 0;
     }
     if (push->parsed()) {
@@ -185,12 +190,16 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
       opt.on_event = [&view](const image::PullEvent& e) { view(e); };
       std::string digest = image::push_image(store, tag, "", opt);
       if (!f->assistant_json) printf("%s\n", digest.c_str());
+      events::result({{"ref", tag}, {"digest", digest}});
       return 0;
     }
     if (pull->parsed()) {
-      printf("%s\n", pull_assistant(global.store_root(), f->pull_ref, f->registry,
-                                    f->assistant_json, registry)
-                         .c_str());
+      std::string name = pull_assistant(global.store_root(), f->pull_ref, f->registry,
+                                        f->assistant_json, registry);
+      if (f->assistant_json)
+        events::result({{"ref", f->pull_ref}, {"assistant", name}});
+      else
+        printf("%s\n", name.c_str());
       return 0;
     }
     if (rm->parsed()) {
@@ -238,6 +247,7 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
       o.python_image = env;
     image::parse_reference(o.python_image);  // a bad name fails before any work
     bool json = f->json;
+    if (json) open_event_stream("run");
     o.fetch_image = [&global, f, json](const std::string& ref) {
       pull_with_progress(global.store_root(), ref, f->registry, json);
     };
@@ -247,13 +257,21 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
     };
     if (json) {
       o.output_fd = -1;
-      o.on_event = [](const nlohmann::json& e) { print_line(stdout, e.dump()); };
+      o.on_event = [](const nlohmann::json& e) { events::emit(e); };
     } else {
       o.output_fd = 2;
       o.on_event = [](const nlohmann::json& e) { print_human(e); };
       o.on_text = [](const std::string& line) { print_line(stderr, line); };
     }
     chain::ChainResult r = chain::run_chain(o);
+    if (json) {
+      nlohmann::ordered_json j = {
+          {"exit_code", r.exit_code}, {"steps", r.steps}, {"written_to", r.written_to}};
+      if (r.app_exit_code) j["app_exit_code"] = *r.app_exit_code;
+      events::result(j);
+    } else {
+      print_line(stderr, "── written to " + r.written_to);
+    }
     return r.exit_code;
   };
 }

@@ -39,9 +39,10 @@ nlohmann::json port_event_json(const PortEvent& e) {
     j["host_port"] = e.host_port;
   }
   if (!e.note.empty()) j["note"] = e.note;
-  // Seconds since the epoch, to the microsecond.
+  // When the monitor saw it (not when it is printed): milliseconds since
+  // the epoch, to the microsecond, as every time of the event stream.
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(e.time.time_since_epoch());
-  j["time"] = static_cast<double>(us.count()) / 1e6;
+  j["time_ms"] = static_cast<double>(us.count()) / 1e3;
   return j;
 }
 

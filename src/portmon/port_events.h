@@ -10,8 +10,9 @@ namespace coracle::portmon {
 
 // {"event":"port.open","proto":"tcp","family":"ipv4","address":"0.0.0.0",
 //  "port":5000,"pid":4242,"sandbox_pid":7,"process":"python3",
-//  "host_address":"127.0.0.1","host_port":5000,"time":1795000000.123456};
-// host_* only when forwarded; time: when the monitor saw it (epoch seconds).
+//  "host_address":"127.0.0.1","host_port":5000,"time_ms":1795000000123.456};
+// host_* only when forwarded; time_ms: when the monitor saw it (ms since
+// the epoch). The CLI's event stream puts `event`, `v` and time_ms first.
 nlohmann::json port_event_json(const PortEvent& event);
 // "port 5000/tcp open → http://127.0.0.1:5000 (python3, pid 4242)"
 std::string port_event_line(const PortEvent& event);

@@ -37,11 +37,11 @@ CMD ["cat", "/token1", "/token2"]
     auto r = build(extra);
     Built b{r.exit_code, "", "", r.err, 0, {}};
     if (r.exit_code != 0) return b;
-    auto done = events(r.out, "build.done");
+    auto done = events(r.out, "result");
     EXPECT_EQ(done.size(), 1u) << r.out;
     if (done.empty()) return b;
     b.digest = done[0]["digest"];
-    b.cached = done[0]["cached"];
+    b.cached = done[0]["cached_steps"];
     for (const auto& e : events(r.out, "build.cached")) b.cached_steps.push_back(e["instruction"]);
     b.tokens = cor({"exec", "tests/cache"}).out;
     return b;

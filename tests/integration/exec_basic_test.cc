@@ -120,16 +120,17 @@ TEST(ExecBasic, JsonReportsTheRun) {
   auto r = coracle({"exec", "--json", "--", "/bin/sh", "-c", "exit 3"});
   EXPECT_EQ(r.exit_code, 3);
   auto j = nlohmann::json::parse(r.out);
-  EXPECT_EQ(j["exit"], 3);
+  EXPECT_EQ(j["event"], "result");
+  EXPECT_EQ(j["exit_code"], 3);
   EXPECT_EQ(j["signal"], 0);
-  EXPECT_EQ(j["oom"], false);
+  EXPECT_EQ(j["oom_killed"], false);
   EXPECT_EQ(j["timed_out"], false);
-  EXPECT_GT(j["wall_ms"].get<double>(), 0);
+  EXPECT_GT(j["duration_ms"].get<double>(), 0);
   EXPECT_GT(j["peak_memory_bytes"].get<uint64_t>(), 0u);
 
   r = coracle({"exec", "--json", "--", "/bin/sh", "-c", "kill -TERM $$"});
   j = nlohmann::json::parse(r.out);
-  EXPECT_EQ(j["exit"], 143);
+  EXPECT_EQ(j["exit_code"], 143);
   EXPECT_EQ(j["signal"], 15);
 }
 

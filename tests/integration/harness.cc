@@ -161,6 +161,16 @@ std::vector<std::string> lines_with(const std::string& text, const std::string& 
   return found;
 }
 
+std::string log_output(const std::string& events, const std::string& stream) {
+  std::string out;
+  for (const auto& line : split(events, '\n')) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("event", "") == "log" && j.value("stream", "") == stream)
+      out += j.value("line", "") + "\n";
+  }
+  return out;
+}
+
 std::string status_field(const std::string& status, const std::string& field) {
   for (const auto& line : split(status, '\n')) {
     if (line.rfind(field + ":", 0) != 0) continue;

@@ -55,6 +55,9 @@ class TempDir {
 int count_entries(const std::string& dir);
 // The lines of text that start with prefix.
 std::vector<std::string> lines_with(const std::string& text, const std::string& prefix);
+// What a --json stream's log events of stream ("stdout", "stderr",
+// "output") carried, a line each.
+std::string log_output(const std::string& events, const std::string& stream = "stdout");
 std::string status_field(const std::string& proc_status, const std::string& field);
 
 // How many times what occurs in text.

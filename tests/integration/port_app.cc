@@ -43,11 +43,16 @@ void PortApp::read_some(int timeout_ms) {
   while ((nl = partial_.find('\n')) != std::string::npos) {
     std::string line = partial_.substr(0, nl);
     partial_.erase(0, nl + 1);
-    if (line.rfind("probe ", 0) == 0) {
-      answers_.push_back(line.substr(6));
-    } else if (!line.empty() && line[0] == '{') {
-      auto j = nlohmann::json::parse(line, nullptr, false);
-      if (!j.is_discarded()) events_.push_back(j);
+    // The probe's own output comes as log events of the stream; its
+    // answers are the lines that start with "probe ".
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded()) {
+      ADD_FAILURE() << "a line of exec --json that is no event: " << line;
+    } else if (j.value("event", "") == "log") {
+      std::string text = j.value("line", "");
+      if (text.rfind("probe ", 0) == 0) answers_.push_back(text.substr(6));
+    } else {
+      events_.push_back(j);
     }
   }
 }

@@ -97,7 +97,8 @@ TEST_F(PullTest, UmociImageRunsWithItsWhiteoutsAndStoreIsReadableByUmociAndSkope
   for (const auto& line : lines_with(r.out, "{")) events.push_back(json::parse(line)["event"]);
   ASSERT_GE(events.size(), 5u) << r.out;
   EXPECT_EQ(events.front(), "pull.resolved");
-  EXPECT_EQ(events.back(), "pull.done");
+  EXPECT_EQ(events.back(), "result");
+  EXPECT_EQ(events[events.size() - 2], "pull.done");
   EXPECT_EQ(std::count(events.begin(), events.end(), "pull.blob.done"), 3) << r.out;
 
   r = cor({"exec", reg.host() + "/tests/umoci:1"});

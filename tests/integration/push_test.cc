@@ -48,7 +48,8 @@ TEST_F(PushTest, ChunkedAndMonolithicUploadsAreWhatSkopeoAndAPullRead) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto events = kinds(r.out);
   EXPECT_EQ(events.front(), "push.resolved");
-  EXPECT_EQ(events.back(), "push.done");
+  EXPECT_EQ(events.back(), "result");
+  EXPECT_EQ(events[events.size() - 2], "push.done");
   std::string digest = json::parse(lines_with(r.out, "{").back())["digest"];
   EXPECT_GT(count_occurrences(proxy.log(), "PATCH /v2/tests/pushed/blobs/uploads/"), 2)
       << proxy.log();

@@ -198,7 +198,7 @@ TEST(Vm, TheSandboxsCgroupLimitsWorkOnAPureCgroupV2Host) {
   const char* script = R"SH(
 export CORACLE_ROOT=/tmp/store
 grep -c cgroup2 /proc/mounts
-coracle exec --json --memory 24m -- awk 'BEGIN { s = "x"; while (1) s = s s }' | grep '"event":"exit"'
+coracle exec --json --memory 24m -- awk 'BEGIN { s = "x"; while (1) s = s s }' | grep '"event":"result"'
 coracle exec --pids 8 -- sh -c 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 3 & done; wait' 2>&1 | grep -c "can't fork"
 coracle exec --cpus 0.5 --memory 40m -- sleep 4 &
 sleep 2
@@ -220,8 +220,8 @@ coracle exec --device /dev/zero:/dev/z:r -- sh -c 'head -c 1 /dev/z | wc -c; ech
   ASSERT_GE(lines.size(), 7u) << run.out << run.err;
   EXPECT_EQ(lines[0], "1");  // cgroup2 alone
   // The OOM verdict and exit status, read from cgroup v2's memory.events.
-  EXPECT_NE(lines[1].find("\"oom\":true"), std::string::npos) << lines[1];
-  EXPECT_NE(lines[1].find("\"exit\":137"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find("\"oom_killed\":true"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find("\"exit_code\":137"), std::string::npos) << lines[1];
   EXPECT_NE(lines[2], "0") << run.out;            // forks refused by pids.max
   EXPECT_EQ(lines[3], "50000 100000");            // cpu.max
   EXPECT_EQ(lines[4], std::to_string(40 << 20));  // memory.max
