@@ -13,6 +13,7 @@
 #include "cli/build_view.h"
 #include "cli/commands.h"
 #include "cli/events.h"
+#include "cli/progress.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
@@ -120,6 +121,7 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
     BuildProgress progress = parse_build_progress(f->progress, f->json, quiet);
     bool json = progress == BuildProgress::kJson;
     if (json) open_event_stream("build");
+    set_quiet(quiet);
     image::Store store(global.store_root());
     builder::BuildOptions opt;
     opt.context = f->context;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/events.h"
+#include "cli/progress.h"
 #include "common/error.h"
 #include "common/io.h"
 #include "common/quiet_thread.h"
@@ -18,12 +19,6 @@ namespace {
 constexpr size_t kTailLines = 6;
 
 using Clock = std::chrono::steady_clock;
-
-int terminal_width() {
-  struct winsize ws {};
-  if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
-  return 80;
-}
 
 // A line of a program's output made safe to redraw: escape sequences and
 // control characters dropped (they would move the cursor under the view),
@@ -48,24 +43,6 @@ std::string printable(std::string_view line) {
   return out;
 }
 
-// text cut to columns (UTF-8: a column per character), "..." when cut.
-std::string fit(const std::string& text, int columns) {
-  int count = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if ((static_cast<unsigned char>(text[i]) & 0xc0) == 0x80) continue;
-    if (++count > columns) {
-      size_t cut = i;
-      // Back off three characters for the dots.
-      for (int dots = 0; dots < 3 && cut > 0; ++dots) {
-        do --cut;
-        while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80);
-      }
-      return text.substr(0, cut) + "...";
-    }
-  }
-  return text;
-}
-
 // The step's label, "[2/5] RUN apk add ..." (the instruction's first line).
 std::string label(const builder::BuildEvent& e, bool cached) {
   std::string out = "[";
@@ -78,7 +55,7 @@ std::string label(const builder::BuildEvent& e, bool cached) {
 std::string with_time(const std::string& label, double seconds, int columns) {
   char time[32];
   snprintf(time, sizeof time, "  %.1fs", seconds);
-  return fit(label, columns - static_cast<int>(strlen(time))) + time;
+  return fit_columns(label, columns - static_cast<int>(strlen(time))) + time;
 }
 
 }  // namespace
@@ -148,21 +125,21 @@ void BuildView::event(const builder::BuildEvent& e) {
     // The instruction's first line only: a heredoc or a long continued
     // RUN would drown the step list.
     std::string line = label(e, e.kind == K::Cached);
-    if (e.kind != K::Done) fprintf(stderr, "%s\n", fit(line, 100).c_str());
+    if (e.kind != K::Done) fprintf(stderr, "%s\n", fit_columns(line, 100).c_str());
     return;
   }
   std::lock_guard lock(mu_);
   held_ = false;
   // A step that ends (or a FROM, which has no end of its own when the next
   // step starts) leaves one line behind: its label and its time.
-  int width = terminal_width() - 1;
+  int width = terminal_columns() - 1;
   std::string finished;
   if (!running_.empty()) {
     double s = e.kind == K::Done ? e.ms / 1000
                                  : std::chrono::duration<double>(Clock::now() - started_).count();
     finished = with_time(running_, s, width) + "\n";
   }
-  if (e.kind == K::Cached) finished += fit(label(e, true), width) + "\n";
+  if (e.kind == K::Cached) finished += fit_columns(label(e, true), width) + "\n";
   running_.clear();
   tail_.clear();
   partial_.clear();
@@ -217,7 +194,7 @@ void BuildView::add_output_locked(std::string_view data) {
 // The live area: the running step with its elapsed time, then its last
 // lines of output (dimmed), redrawn over what was drawn before in one write.
 void BuildView::draw_locked() {
-  int width = terminal_width();
+  int width = terminal_columns();
   std::string out;
   if (drawn_lines_ > 0) out += "\r\033[" + std::to_string(drawn_lines_) + "A";
   out += "\r\033[J";
@@ -233,7 +210,7 @@ void BuildView::draw_locked() {
       if (shown.size() > kTailLines) shown.pop_front();
     }
     for (const auto& line : shown) {
-      out += "\033[2m" + fit("  | " + line, width - 1) + "\033[0m\n";
+      out += "\033[2m" + fit_columns("  | " + line, width - 1) + "\033[0m\n";
       ++lines;
     }
   }

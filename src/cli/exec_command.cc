@@ -12,6 +12,7 @@
 #include "cli/events.h"
 #include "cli/exec_options.h"
 #include "cli/exec_vm.h"
+#include "cli/progress.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
@@ -178,6 +179,7 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
                   "podman's: seccomp=unconfined|PROFILE, no-new-privileges (always set), "
                   "label=disable, apparmor=unconfined (neither is enforced here)")
       ->allow_extra_args(false);
+  cmd->add_flag("-q,--quiet", flags->quiet, "No progress on stderr (pulling, unpacking)");
   cmd->add_flag("--rm", flags->rm, "Accepted: coracle keeps nothing of a run anyway");
   cmd->add_flag("--init", flags->init, "Accepted: coracle's own init is always PID 1");
   cmd->add_option("--cpus", flags->cpus, "CPU quota in cores (e.g. 0.5)");
@@ -212,6 +214,7 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
 
   return [flags, json, json_fd, pull, registry, entrypoint, entrypoint_option, &global]() -> int {
     if (*json || *json_fd >= 0) open_event_stream("exec", *json_fd);
+    set_quiet(flags->quiet);
     if (entrypoint_option->count()) flags->entrypoint = *entrypoint;
     // Without "--", `exec IMAGE CMD...` (docker's shape); with --rootfs there
     // is no image, so every positional is the command.
@@ -229,6 +232,8 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
     request.pull = launch::parse_pull_policy(*pull);
     if (!registry->platform.empty()) request.platform = image::parse_platform(registry->platform);
     request.use_overlay = global.use_overlay();
+    UnpackView unpack_view(output_mode(events::on()), flags->image);
+    request.on_layer = [&unpack_view](const image::LayerEvent& e) { unpack_view(e); };
     request.pull_image = [&](const std::string& ref) {
       // Progress goes to stderr (stdout belongs to the command), or into
       // the event stream.

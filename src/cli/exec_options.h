@@ -26,6 +26,7 @@ struct ExecFlags {
   // podman's --security-opt: seccomp=unconfined|PATH, no-new-privileges
   // (always so), label=disable and apparmor=unconfined (nothing to undo).
   std::vector<std::string> security_opts;
+  bool quiet = false;
   bool rm = false, init = false;     // podman's habits; coracle does both anyway
   std::string upper_size, tmp_size;  // tmpfs bounds (default: --memory, else 1g)
   std::string changes;               // --changes FILE: the rootfs's changes as a layer tar

@@ -24,7 +24,7 @@ namespace {
 struct ImageFlags {
   std::string path, tag, ref, dest, platform, format = "oci-archive", chunk_size;
   std::vector<std::string> refs;
-  bool json = false;
+  bool json = false, quiet = false;
   RegistryFlags registry;
 };
 
@@ -127,6 +127,7 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
       ->required();
   add_registry_flags(pull, f->registry);
   pull->add_flag("--json", f->json, "JSON events on stdout, one per line");
+  pull->add_flag("-q,--quiet", f->quiet, "No progress: only the name pulled, on stdout");
 
   auto* push = image->add_subcommand(
       "push", "Upload an image of the store to a registry (distribution API v2)");
@@ -137,6 +138,7 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
                    "default 16MiB)");
   add_registry_flags(push, f->registry, false);
   push->add_flag("--json", f->json, "JSON events on stdout, one per line");
+  push->add_flag("-q,--quiet", f->quiet, "No progress: only the digest, on stdout");
 
   auto* imp = image->add_subcommand(
       "import", "Import an OCI layout folder, an oci-archive or a docker-archive tar");
@@ -145,6 +147,7 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
   imp->add_option("--platform", f->platform,
                   "OS/ARCH[/VARIANT] to take from a multi-platform image");
   imp->add_flag("--json", f->json, "JSON events on stdout, one per line");
+  imp->add_flag("-q,--quiet", f->quiet, "Only the names imported, one per line");
 
   auto* ls = image->add_subcommand("ls", "List the images in the store");
   ls->add_flag("--json", f->json, "One JSON array");
@@ -180,6 +183,7 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
     // ls and inspect print one JSON document; these stream events.
     for (auto* streamed : {pull, push, imp, gc})
       if (streamed->parsed() && f->json) open_event_stream("image " + streamed->get_name());
+    set_quiet(f->quiet);
     if (pull->parsed()) {
       std::string name = pull_with_progress(global.store_root(), f->ref, f->registry, f->json);
       if (!f->json) printf("%s\n", name.c_str());
@@ -214,7 +218,7 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
       opt.platform = platform_of(*f);
       nlohmann::ordered_json names = nlohmann::ordered_json::array();
       for (const auto& name : image::import_image(store, f->path, opt)) {
-        if (!f->json) printf("imported %s\n", name.c_str());
+        if (!f->json) printf(f->quiet ? "%s\n" : "imported %s\n", name.c_str());
         names.push_back(name);
       }
       events::result({{"images", names}});

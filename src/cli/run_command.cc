@@ -33,7 +33,7 @@ struct RunFlags {
   std::string net = "pasta", upper_size, tmp_size, python_image;
   int max_steps = 64;
   std::vector<std::string> publish;
-  bool json = false;
+  bool json = false, quiet = false;
   bool vm = false;  // --vm: the app in a micro-VM
   RegistryFlags registry;
 };
@@ -118,6 +118,8 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
                   "builtin:python's base image (default $CORACLE_PYTHON_IMAGE, else "
                   "python:3.12-slim)");
   run->add_flag("--json", f->json, "JSON events on stdout, one per line");
+  run->add_flag("-q,--quiet", f->quiet,
+                "No step lines or progress: only the steps' and the app's own output");
   run->add_option("--changes", f->changes_dir,
                   "Write what each step changed in the app to DIR/step-N.tar.zst");
   add_registry_flags(run, f->registry, false);
@@ -258,6 +260,9 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
     if (json) {
       o.output_fd = -1;
       o.on_event = [](const nlohmann::json& e) { events::emit(e); };
+    } else if (f->quiet) {
+      set_quiet(true);
+      o.output_fd = 2;
     } else {
       o.output_fd = 2;
       o.on_event = [](const nlohmann::json& e) { print_human(e); };
@@ -269,7 +274,7 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
           {"exit_code", r.exit_code}, {"steps", r.steps}, {"written_to", r.written_to}};
       if (r.app_exit_code) j["app_exit_code"] = *r.app_exit_code;
       events::result(j);
-    } else {
+    } else if (!f->quiet) {
       print_line(stderr, "── written to " + r.written_to);
     }
     return r.exit_code;

@@ -34,7 +34,8 @@ bool is_dir(const std::string& path) {
 }
 
 void unpack_one(const Store& store, const Descriptor& layer, const std::string& diff_id,
-                const std::string& dir, const std::string& what, bool preserve_owners) {
+                const std::string& dir, const std::string& what, bool preserve_owners,
+                const std::function<void(uint64_t)>& on_progress) {
   // One process unpacks a given layer; the others wait here and find it done.
   FileLock lock(store.lock_path("layer-" + dir.substr(dir.rfind('/') + 1)),
                 FileLock::Mode::Exclusive);
@@ -48,6 +49,7 @@ void unpack_one(const Store& store, const Descriptor& layer, const std::string& 
     if (!dest) throw_errno("cannot open " + tmp);
     UnpackOptions opt;
     opt.preserve_owners = preserve_owners;
+    opt.on_progress = on_progress;
     UnpackStats stats = unpack_layer(in.get(), dest.get(), opt, what + ": layer " + layer.digest);
     if (stats.diff_id != diff_id)
       throw Error(what + ": layer " + layer.digest + " unpacks to " + stats.diff_id +
@@ -123,10 +125,17 @@ std::vector<std::string> ensure_layers(const Store& store, const Manifest& manif
   auto ids = chain_ids(config.diff_ids);
   std::vector<std::string> dirs;
   std::vector<size_t> missing;
+  // Progress events are said one at a time (the workers run at once).
+  std::mutex mu;
+  auto say = [&](size_t i, LayerEvent::Kind kind, double ms = 0, uint64_t bytes = 0) {
+    if (!progress) return;
+    const Descriptor& l = manifest.layers[i];
+    progress({i, l.digest, kind, ms, static_cast<uint64_t>(l.size), bytes, ids.size()});
+  };
   for (size_t i = 0; i < ids.size(); ++i) {
     dirs.push_back(store.layers_dir() + "/" + ids[i].substr(7) + layer_ownership().dir_suffix);
     if (is_dir(dirs.back())) {
-      if (progress) progress({i, manifest.layers[i].digest, LayerEvent::Cached});
+      say(i, LayerEvent::Cached);
     } else {
       missing.push_back(i);
     }
@@ -135,7 +144,6 @@ std::vector<std::string> ensure_layers(const Store& store, const Manifest& manif
 
   // Each layer on its own thread, as many at once as there are cores:
   // decompression is the bottleneck and layers do not depend on each other.
-  std::mutex mu;
   std::exception_ptr first_error;
   size_t next = 0;
   bool preserve_owners = false;
@@ -146,11 +154,15 @@ std::vector<std::string> ensure_layers(const Store& store, const Manifest& manif
         std::lock_guard<std::mutex> g(mu);
         if (next == missing.size() || first_error) return;
         i = missing[next++];
-        if (progress) progress({i, manifest.layers[i].digest, LayerEvent::Unpacking});
+        say(i, LayerEvent::Unpacking);
       }
       auto start = std::chrono::steady_clock::now();
       try {
-        unpack_one(store, manifest.layers[i], config.diff_ids[i], dirs[i], what, preserve_owners);
+        unpack_one(store, manifest.layers[i], config.diff_ids[i], dirs[i], what, preserve_owners,
+                   [&](uint64_t bytes) {
+                     std::lock_guard<std::mutex> g(mu);
+                     say(i, LayerEvent::Progress, 0, bytes);
+                   });
       } catch (...) {
         std::lock_guard<std::mutex> g(mu);
         if (!first_error) first_error = std::current_exception();
@@ -160,7 +172,7 @@ std::vector<std::string> ensure_layers(const Store& store, const Manifest& manif
       double ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
               .count();
-      if (progress) progress({i, manifest.layers[i].digest, LayerEvent::Done, ms});
+      say(i, LayerEvent::Done, ms);
     }
   };
   unsigned n = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(),

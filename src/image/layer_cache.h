@@ -22,8 +22,12 @@ std::vector<std::string> chain_ids(const std::vector<std::string>& diff_ids);
 struct LayerEvent {
   size_t index;        // position in the manifest
   std::string digest;  // the layer blob
-  enum Kind { Cached, Unpacking, Done } kind;
-  double ms = 0;
+  // Progress: bytes of the blob read so far (at most once per MiB).
+  enum Kind { Cached, Unpacking, Progress, Done } kind;
+  double ms = 0;       // Done: how long it took
+  uint64_t size = 0;   // the blob's size
+  uint64_t bytes = 0;  // Progress: read so far
+  size_t count = 0;    // the image's layers
 };
 
 // Makes sure every layer of the image is unpacked; returns their

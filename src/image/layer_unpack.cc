@@ -36,12 +36,21 @@ using ArchivePtr = std::unique_ptr<archive, ArchiveFree>;
 struct Plain {
   LayerStream& stream;
   Sha256 hash;
+  const std::function<void(uint64_t)>* on_progress = nullptr;
+  uint64_t reported = 0;
 };
 
 la_ssize_t read_plain(archive*, void* ctx, const void** buf) {
   auto* p = static_cast<Plain*>(ctx);
   ssize_t n = p->stream.next(buf);
   if (n > 0) p->hash.update(*buf, static_cast<size_t>(n));
+  if (p->on_progress && *p->on_progress) {
+    uint64_t read = p->stream.compressed_bytes();
+    if (read >= p->reported + (1 << 20)) {
+      p->reported = read;
+      (*p->on_progress)(read);
+    }
+  }
   return n;
 }
 
@@ -427,6 +436,12 @@ LayerStream::LayerStream(int fd, const std::string& what) : a_(archive_read_new(
   }
 }
 
+uint64_t LayerStream::compressed_bytes() const {
+  // The last filter is the reader of the file itself.
+  la_int64_t n = archive_filter_bytes(a_, -1);
+  return n > 0 ? static_cast<uint64_t>(n) : 0;
+}
+
 LayerStream::~LayerStream() {
   archive_read_free(a_);
 }
@@ -452,7 +467,7 @@ UnpackStats unpack_layer(int fd, int dest_fd, const UnpackOptions& options,
   LayerStream stream(fd, what);
   ArchivePtr inner(archive_read_new());
   if (!inner) throw Error(what + ": out of memory");
-  Plain plain{stream, {}};
+  Plain plain{stream, {}, &options.on_progress};
   archive_entry* e;
   UnpackStats stats;
   int rc;

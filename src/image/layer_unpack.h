@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <ctime>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,8 @@ class LayerStream {
   // on a corrupt stream (error() says why).
   ssize_t next(const void** data);
   const std::string& error() const { return error_; }
+  // How much of the (compressed) blob has been read.
+  uint64_t compressed_bytes() const;
 
  private:
   archive* a_;
@@ -58,6 +61,9 @@ struct UnpackOptions {
   // Leave directory modes and times to the caller (UnpackStats::dirs), for
   // a flatten whose next layers must still write into a 0555 directory.
   bool defer_dir_modes = false;
+  // Called as the blob is read: the compressed bytes read so far, at most
+  // once per MiB (progress for people and the event stream).
+  std::function<void(uint64_t bytes)> on_progress;
 };
 
 struct DeferredDir {

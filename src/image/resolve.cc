@@ -110,13 +110,15 @@ ResolvedImage load_image(const Store& store, const std::string& name, const Desc
   return out;
 }
 
-ImageRootfs prepare_rootfs(const Store& store, const std::string& text, const Platform& platform) {
+ImageRootfs prepare_rootfs(const Store& store, const std::string& text, const Platform& platform,
+                           const std::function<void(const LayerEvent&)>& progress) {
   ImageRootfs r;
   // Shared gc lock from resolving to holding the layer locks: gc (which
   // takes it exclusively) cannot remove anything in between.
   FileLock gc = store.gc_lock(FileLock::Mode::Shared);
   r.image = resolve_image(store, text, platform);
-  r.layer_dirs = ensure_layers(store, r.image.manifest, r.image.config, "image " + r.image.name);
+  r.layer_dirs =
+      ensure_layers(store, r.image.manifest, r.image.config, "image " + r.image.name, progress);
   r.locks = lock_layers_shared(r.layer_dirs);
   return r;
 }

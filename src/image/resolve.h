@@ -1,10 +1,12 @@
 // From a reference to what a sandbox needs: the manifest, the config and
 // the unpacked layer directories of an image in the store.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "common/file_lock.h"
+#include "image/layer_cache.h"
 #include "image/oci.h"
 #include "image/store.h"
 
@@ -41,8 +43,10 @@ struct ImageRootfs {
   std::vector<std::string> layer_dirs;  // lowest first
   std::vector<FileLock> locks;
 };
+// progress: told as layers are unpacked (layer_cache.h).
 ImageRootfs prepare_rootfs(const Store& store, const std::string& text,
-                           const Platform& platform = host_platform());
+                           const Platform& platform = host_platform(),
+                           const std::function<void(const LayerEvent&)>& progress = {});
 
 // The content of a file of the image (e.g. "etc/passwd"), from the topmost
 // layer that has it as a regular file; empty if none does or one above

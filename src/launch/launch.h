@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/file_lock.h"
+#include "image/layer_cache.h"
 #include "image/oci.h"
 #include "image/store.h"
 #include "sandbox/sandbox.h"
@@ -61,6 +62,8 @@ struct RootfsRequest {
   // Puts a reference into the store (a pull with the caller's progress
   // output); throws coracle::Error. Without it, a missing image is an error.
   std::function<void(const std::string& ref)> pull_image;
+  // Told as the image's layers are unpacked (the first run of an image).
+  std::function<void(const image::LayerEvent&)> on_layer;
 };
 
 // A rootfs ready to run. It keeps the image's layers locked against gc and

@@ -102,7 +102,7 @@ Rootfs prepare_rootfs(const std::string& store_root, const RootfsRequest& r) {
   }
   image::Store store(store_root);
   obtain(store, r);
-  s.image = image::prepare_rootfs(store, r.image, r.platform);
+  s.image = image::prepare_rootfs(store, r.image, r.platform, r.on_layer);
   s.name = s.image->image.name;
   s.layers = s.image->layer_dirs;
   s.users.passwd = image::read_image_file(s.layers, "etc/passwd");
