@@ -15,6 +15,7 @@
 #include "image/pull.h"
 #include "image/push.h"
 #include "image/reference.h"
+#include "image/registries_conf.h"
 #include "image/resolve.h"
 #include "image/store.h"
 
@@ -112,7 +113,9 @@ std::string pull_with_progress(const std::string& root, const std::string& ref,
   if (!f.platform.empty()) opt.platform = image::parse_platform(f.platform);
   opt.registry.insecure = f.insecure;
   opt.registry.ca_file = f.ca;
-  PullView view(output_mode(json), image::parse_reference(ref).str());
+  // A short name is shown as given: registries.conf decides what it means.
+  PullView view(output_mode(json),
+                image::is_short_name(ref) ? ref : image::parse_reference(ref).str());
   opt.on_event = [&view](const image::PullEvent& e) { view(e); };
   return image::pull_image(store, ref, opt);
 }
@@ -189,9 +192,10 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
       if (!f->json) printf("%s\n", name.c_str());
       image::Store store(global.store_root());
       auto pulled = store.find_tag(name);
-      events::result({{"ref", image::parse_reference(f->ref).str()},
-                      {"name", name},
-                      {"digest", pulled ? pulled->digest : ""}});
+      events::result(
+          {{"ref", image::is_short_name(f->ref) ? f->ref : image::parse_reference(f->ref).str()},
+           {"name", name},
+           {"digest", pulled ? pulled->digest : ""}});
       return 0;
     }
     image::Store store(global.store_root());

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -9,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "image/credential_helper.h"
 
 namespace coracle::image {
 namespace {
@@ -47,11 +49,15 @@ std::string docker_config_path() {
   return dir + "/config.json";
 }
 
-// The files to search, most specific first.
+// The files to search, most specific first: podman's, then docker's.
 std::vector<std::string> auth_files() {
   std::vector<std::string> files;
   if (auto f = env("REGISTRY_AUTH_FILE"); !f.empty()) files.push_back(f);
-  if (auto d = env("XDG_RUNTIME_DIR"); !d.empty()) files.push_back(d + "/containers/auth.json");
+  if (auto d = env("XDG_RUNTIME_DIR"); !d.empty())
+    files.push_back(d + "/containers/auth.json");
+  else  // podman's place for root, and for a user without XDG_RUNTIME_DIR
+    files.push_back("/run/containers/" + std::to_string(getuid()) + "/auth.json");
+  if (auto h = env("HOME"); !h.empty()) files.push_back(h + "/.config/containers/auth.json");
   files.push_back(docker_config_path());
   return files;
 }
@@ -82,22 +88,51 @@ std::string basic_authorization(const Credential& c) {
   return "Basic " + base64_encode(c.username + ":" + c.password);
 }
 
+namespace {
+
+// A helper the file names for registry: its credHelpers entry (or, with
+// all = true, its credsStore, the helper for every registry).
+std::string helper_for(const nlohmann::json& j, const std::string& registry, bool all) {
+  if (!all && j.contains("credHelpers") && j["credHelpers"].is_object())
+    for (const auto& [key, name] : j["credHelpers"].items())
+      if (registry_host(key) == registry && name.is_string()) return name.get<std::string>();
+  if (all && j.contains("credsStore") && j["credsStore"].is_string())
+    return j["credsStore"].get<std::string>();
+  return "";
+}
+
+// The login the file's "auths" hold for registry.
+std::optional<Credential> from_auths(const nlohmann::json& j, const std::string& path,
+                                     const std::string& registry) {
+  for (const auto& [key, entry] : j["auths"].items()) {
+    if (registry_host(key) != registry || !entry.is_object()) continue;
+    if (entry.contains("auth") && entry["auth"].is_string()) {
+      auto decoded = base64_decode(entry["auth"].get<std::string>());
+      auto colon = decoded ? decoded->find(':') : std::string::npos;
+      if (colon == std::string::npos)
+        throw Error(path + ": the credential for " + key + " is not base64(user:password)");
+      return Credential{decoded->substr(0, colon), decoded->substr(colon + 1)};
+    }
+    if (entry.contains("username") && entry.contains("password"))
+      return Credential{entry.value("username", ""), entry.value("password", "")};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<Credential> find_credential(const std::string& registry) {
   for (const auto& path : auth_files()) {
     nlohmann::json j = load(path);
-    if (!j.contains("auths") || !j["auths"].is_object()) continue;
-    for (const auto& [key, entry] : j["auths"].items()) {
-      if (registry_host(key) != registry || !entry.is_object()) continue;
-      if (entry.contains("auth") && entry["auth"].is_string()) {
-        auto decoded = base64_decode(entry["auth"].get<std::string>());
-        auto colon = decoded ? decoded->find(':') : std::string::npos;
-        if (colon == std::string::npos)
-          throw Error(path + ": the credential for " + key + " is not base64(user:password)");
-        return Credential{decoded->substr(0, colon), decoded->substr(colon + 1)};
-      }
-      if (entry.contains("username") && entry.contains("password"))
-        return Credential{entry.value("username", ""), entry.value("password", "")};
-    }
+    // As docker: the registry's own helper first, then the file's logins,
+    // then its store for every registry.
+    if (auto helper = helper_for(j, registry, false); !helper.empty())
+      if (auto c = run_credential_helper(helper, file_key(registry))) return c;
+    std::optional<Credential> found;
+    if (j.contains("auths") && j["auths"].is_object()) found = from_auths(j, path, registry);
+    if (found) return found;
+    if (auto helper = helper_for(j, registry, true); !helper.empty())
+      if (auto c = run_credential_helper(helper, file_key(registry))) return c;
   }
   return std::nullopt;
 }

@@ -1,11 +1,14 @@
 // Registry credentials, in the files docker, podman and skopeo already use,
 // so a host that is logged in with any of them is logged in for coracle:
 //   $REGISTRY_AUTH_FILE                       (podman, skopeo, buildah)
-//   $XDG_RUNTIME_DIR/containers/auth.json     (podman's default)
+//   $XDG_RUNTIME_DIR/containers/auth.json     (podman's default; root's
+//                                              /run/containers/0/auth.json)
+//   ~/.config/containers/auth.json            (podman's persistent one)
 //   $DOCKER_CONFIG/config.json, ~/.docker/config.json  (docker)
-// Each holds {"auths": {"<registry>": {"auth": base64("user:password")}}}.
-// Credential helpers (credsStore) are not run: coracle executes nothing
-// from a config file.
+// Each holds {"auths": {"<registry>": {"auth": base64("user:password")}}},
+// and may name docker credential helpers: "credHelpers" per registry (asked
+// first) and "credsStore" for every registry (asked when "auths" has
+// nothing), run as docker runs them (credential_helper.h).
 #pragma once
 #include <optional>
 #include <string>

@@ -1,4 +1,5 @@
 #include "image/pull.h"
+#include "image/registries_conf.h"
 
 #include <unistd.h>
 
@@ -138,13 +139,15 @@ void parallel_for(const std::vector<T>& items, int n, Fn fn) {
   if (error) std::rethrow_exception(error);
 }
 
-}  // namespace
-
-std::string pull_image(const Store& store, const std::string& text, const PullOptions& opt) {
-  Reference ref = parse_reference(text);
+// Pulls what (the name to store, fully qualified) from one source.
+std::string pull_from(const Store& store, const Reference& named, const PullSource& source,
+                      const PullOptions& opt) {
+  const Reference& ref = source.ref;
   Events events(opt.on_event);
-  RegistryClient client(ref, opt.registry, find_credential(ref.registry));
-  std::string what = ref.str();
+  RegistryOptions registry = opt.registry;
+  registry.insecure = registry.insecure || source.insecure;
+  RegistryClient client(ref, registry, find_credential(ref.registry));
+  std::string what = named.str();
 
   FetchedManifest top = client.manifest(ref.digest.empty() ? ref.tag : ref.digest);
   FetchedManifest chosen = top;
@@ -214,6 +217,32 @@ std::string pull_image(const Store& store, const std::string& text, const PullOp
   added.clean_up(store, gc, false);
   events.emit({PullEvent::Kind::kDone, digest, "manifest", total, 0});
   return what;
+}
+
+}  // namespace
+
+std::string pull_image(const Store& store, const std::string& text, const PullOptions& opt) {
+  // registries.conf: a short name's candidates, each from its mirrors
+  // first, then its own location; the first that works is stored under
+  // the candidate's name (never the mirror's).
+  const RegistriesConf& conf = registries_conf();
+  std::vector<std::string> failures;
+  std::optional<Error> only;
+  for (const Reference& candidate : qualify(text, conf)) {
+    for (const PullSource& source : pull_sources(candidate, conf)) {
+      try {
+        return pull_from(store, candidate, source, opt);
+      } catch (const Error& e) {
+        failures.push_back(source.ref.str() + (source.mirror ? " (a mirror)" : "") + ": " +
+                           e.what());
+        if (!only) only = e;
+      }
+    }
+  }
+  if (failures.size() == 1) throw *only;
+  std::string all;
+  for (const auto& f : failures) all += "\n  " + f;
+  throw Error("cannot pull " + text + " from any place registries.conf gives:" + all);
 }
 
 }  // namespace coracle::image

@@ -1,4 +1,5 @@
 #include "image/resolve.h"
+#include "image/registries_conf.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -63,8 +64,13 @@ std::optional<TagEntry> lookup(const Store& store, const std::string& text) {
       name = t.target.digest;
     }
   }
-  if (!found) {
-    Reference ref = parse_reference(text);
+  // A short name is looked for under each name registries.conf gives it
+  // (its alias, each search registry), then under docker.io's.
+  std::vector<Reference> candidates;
+  if (!found && is_short_name(text)) candidates = qualify(text, registries_conf(), true);
+  if (!found) candidates.push_back(parse_reference(text));
+  for (size_t i = 0; i < candidates.size() && !found; ++i) {
+    const Reference& ref = candidates[i];
     for (const auto& t : tags) {
       bool same = ref.digest.empty() ? t.name == ref.str()
                                      : (t.target.digest == ref.digest ||

@@ -57,7 +57,11 @@ static std::vector<std::string> build_env(const RunOptions& o) {
   for (char** e = environ; *e; ++e) {
     std::string entry = *e;
     if (entry.rfind("CORACLE_ROOT=", 0) == 0 || entry.rfind("HOME=", 0) == 0) continue;
-    env.push_back(entry);
+    // A variable the options set replaces the inherited one.
+    std::string name = entry.substr(0, entry.find('=') + 1);
+    bool replaced = false;
+    for (const auto& e : o.env) replaced |= e.rfind(name, 0) == 0;
+    if (!replaced) env.push_back(entry);
   }
   if (!o.uid) env.push_back("CORACLE_ROOT=" + store_root());
   if (!o.home.empty()) env.push_back("HOME=" + o.home);
