@@ -6,7 +6,7 @@ CORACLE := $(BUILD)/coracle
 
 PREFIX ?= /usr/local
 
-.PHONY: all deps build run test bench format clean install
+.PHONY: all deps build run test bench format clean install install-files
 all: build
 
 deps:
@@ -32,12 +32,21 @@ bench: build
 	@benchmarks/vm.sh $(CORACLE)
 
 # The binary, its OCI runtime name (coracle-runc: runc's command line, for
-# podman --runtime and containerd's BinaryName) and the bundled assistants.
-install: build
+# podman --runtime and containerd's BinaryName), the bundled assistants,
+# and the completions and man page the build generated.
+install: build install-files
+
+install-files:
 	install -D -m 0755 $(CORACLE) $(DESTDIR)$(PREFIX)/bin/coracle
 	ln -sf coracle $(DESTDIR)$(PREFIX)/bin/coracle-runc
 	mkdir -p $(DESTDIR)$(PREFIX)/share/coracle
 	cp -r assistants $(DESTDIR)$(PREFIX)/share/coracle/
+	install -D -m 0644 $(BUILD)/share/bash-completion/completions/coracle \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/coracle
+	install -D -m 0644 $(BUILD)/share/zsh/site-functions/_coracle \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_coracle
+	install -D -m 0644 $(BUILD)/share/man/man1/coracle.1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man1/coracle.1
 
 format:
 	@clang-format -i $$(git ls-files '*.cc' '*.h')

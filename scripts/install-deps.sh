@@ -39,6 +39,8 @@ packages=(
   # benchmarks: the peers and the timer
   hyperfine bubblewrap crun time python3 buildah runsc
   clang-format
+  # tests: the generated zsh completion is read by zsh, the man page by man
+  zsh man-db
 )
 missing=()
 for p in "${packages[@]}"; do

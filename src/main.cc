@@ -8,8 +8,11 @@
 
 #include "cli/aliases.h"
 #include "cli/commands.h"
+#include "cli/docs_gen.h"
 #include "cli/events.h"
 #include "common/error.h"
+#include "common/fs.h"
+#include "common/log.h"
 #include "common/parse.h"
 #include "image/layer_unpack.h"
 #include "oci_runtime/runtime_cli.h"
@@ -18,21 +21,6 @@
 #ifndef CORACLE_VERSION
 #define CORACLE_VERSION "0.0.0"
 #endif
-
-namespace {
-
-// The global flags coracle knows; anything else before the command is a
-// mistake worth naming.
-bool known_global_flag(const std::string& a) {
-  static const char* const kFlags[] = {
-      "--root", "--max-entry-size", "--storage-driver", "--help", "-h", "--version", "-v"};
-  std::string name = a.substr(0, a.find('='));
-  for (const char* f : kFlags)
-    if (name == f) return true;
-  return false;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   // Inside a micro-VM, the guest kernel runs this binary as its init.
@@ -51,6 +39,11 @@ int main(int argc, char** argv) {
   app.add_option("--root", global.root,
                  "Store directory (default /var/lib/coracle as root, "
                  "$XDG_DATA_HOME/coracle rootless; or CORACLE_ROOT)");
+  std::string log_level;
+  app.add_option("--log-level", log_level,
+                 "error, warn (default), info, or debug: what coracle is doing, step by step, "
+                 "on stderr (or CORACLE_LOG_LEVEL)")
+      ->check(CLI::IsMember({"error", "warn", "warning", "info", "debug", "trace"}));
   std::string max_entry;
   app.add_option("--max-entry-size", max_entry,
                  "Refuse image layers holding a file larger than this (default 64g, or "
@@ -64,6 +57,13 @@ int main(int argc, char** argv) {
   // command's options are registered: registering every command's costs
   // ~0.1 ms, paid by each exec (docs/benchmarks.md).
   std::vector<std::string> words(argv + 1, argv + argc);
+  // The build's own use: completions and the man page from the full tree.
+  std::string generate, generate_to;
+  if ((words.size() == 2 || words.size() == 3) && words[0] == "--generate") {
+    generate = words[1];
+    if (words.size() == 3) generate_to = words[2];
+    words.clear();
+  }
   int at = coracle::cli::command_index(words);
   words = coracle::cli::expand_alias(std::move(words), at);
   std::string named;
@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
   } else if (at < 0) {
     for (const auto& w : words) {
       if (w == "--") break;
-      if (!w.empty() && w[0] == '-' && !known_global_flag(w)) {
+      if (!w.empty() && w[0] == '-' && !coracle::cli::is_global_flag(w)) {
         fprintf(stderr, "coracle: unknown flag '%s'%s\nSee 'coracle --help'.\n", w.c_str(),
                 w == "-V" ? "\nDid you mean '--version' (or -v)?" : "");
         return coracle::kExitInternal;
@@ -111,6 +111,19 @@ int main(int argc, char** argv) {
   if (wanted({"build"})) build = coracle::cli::add_build_command(app, global);
   if (wanted({"run", "app", "assistants"})) chain = coracle::cli::add_run_command(app, global);
   if (wanted({"login", "logout"})) login = coracle::cli::add_login_command(app, global);
+  if (!generate.empty()) {
+    try {
+      std::string text = coracle::cli::generate_docs(generate, app, CORACLE_VERSION);
+      if (generate_to.empty())
+        fputs(text.c_str(), stdout);
+      else
+        coracle::write_file_atomic(generate_to, text);
+      return 0;
+    } catch (const coracle::Error& e) {
+      fprintf(stderr, "coracle: %s\n", e.what());
+      return coracle::kExitInternal;
+    }
+  }
   // Everything after the first "--" is the command, verbatim: CLI11 would
   // otherwise hand it to the first positional (the image).
   std::vector<std::string> args(words.rbegin(), words.rend());  // CLI11 wants them reversed
@@ -131,6 +144,14 @@ int main(int argc, char** argv) {
   }
   int status = 0;
   try {
+    if (!log_level.empty()) coracle::set_log_level(coracle::parse_log_level(log_level));
+    if (coracle::debug_enabled()) {
+      std::string line = "coracle " CORACLE_VERSION ":";
+      for (const auto& w : words) line += " " + w;
+      coracle::log_debug(line);
+      coracle::log_debug("store " + global.store_root() +
+                         (global.use_overlay() ? " (overlay)" : " (vfs)"));
+    }
     if (!max_entry.empty()) coracle::image::set_max_entry_size(coracle::parse_bytes(max_entry));
     if (exec && app.got_subcommand("exec")) status = exec();
     if (image && app.got_subcommand("image")) status = image();

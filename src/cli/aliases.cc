@@ -46,18 +46,46 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, std::string>> alias_table() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [word, expansion] : aliases()) {
+    std::string meaning;
+    for (const auto& w : expansion) meaning += (meaning.empty() ? "" : " ") + w;
+    out.emplace_back(word, meaning);
+  }
+  return out;
+}
+
 const std::vector<std::string>& command_names() {
   static const std::vector<std::string> kNames = {"exec", "image",      "build", "run",
                                                   "app",  "assistants", "login", "logout"};
   return kNames;
 }
 
+bool is_global_flag(const std::string& arg, bool* takes_value) {
+  static const struct {
+    const char* name;
+    bool value;
+  } kFlags[] = {{"--root", true},           {"--max-entry-size", true},
+                {"--storage-driver", true}, {"--log-level", true},
+                {"--help", false},          {"-h", false},
+                {"--version", false},       {"-v", false}};
+  std::string name = arg.substr(0, arg.find('='));
+  for (const auto& f : kFlags) {
+    if (name != f.name) continue;
+    if (takes_value) *takes_value = f.value && arg.find('=') == std::string::npos;
+    return true;
+  }
+  return false;
+}
+
 int command_index(const std::vector<std::string>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--") return -1;
-    // The global options that take a value, given as two words.
-    if (a == "--root" || a == "--max-entry-size" || a == "--storage-driver") {
+    // A global option's value given as the next word is not the command.
+    bool takes_value = false;
+    if (is_global_flag(a, &takes_value) && takes_value) {
       ++i;
       continue;
     }

@@ -142,6 +142,7 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
   push->add_option("ref", f->push_ref, "A registry reference: push the assistant as an artifact");
   push->add_option("--chunk-size", f->chunk_size, "As for image push");
   push->add_flag("--json", f->assistant_json, "JSON events on stdout, one per line");
+  push->add_flag("-q,--quiet", f->quiet, "No progress: only the result, on stdout");
   add_registry_flags(push, f->registry, false);
   CLI::App* pack = assistants->add_subcommand(
       "pack", "Make an assistant folder an OCI artifact in the store (without .ayup-env)");
@@ -151,6 +152,7 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
       assistants->add_subcommand("pull", "Download an assistant artifact and add it as local:NAME");
   pull->add_option("ref", f->pull_ref, "A registry reference")->required();
   pull->add_flag("--json", f->assistant_json, "JSON events on stdout, one per line");
+  pull->add_flag("-q,--quiet", f->quiet, "No progress: only the result, on stdout");
   add_registry_flags(pull, f->registry, false);
   CLI::App* rm = assistants->add_subcommand("rm", "Remove local:NAME");
   rm->add_option("name", f->rm_name, "The name (with or without local:)")->required();
@@ -170,6 +172,7 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
     }
     if (f->assistant_json && (push->parsed() || pull->parsed()))
       open_event_stream(std::string("assistants ") + (push->parsed() ? "push" : "pull"));
+    if (push->parsed() || pull->parsed()) set_quiet(f->quiet);
     if (push->parsed() && f->push_ref.empty()) {
       std::string name = registry.push(f->push_path);
       if (f->assistant_json)

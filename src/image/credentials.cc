@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/log.h"
 #include "image/credential_helper.h"
 
 namespace coracle::image {
@@ -126,13 +127,22 @@ std::optional<Credential> find_credential(const std::string& registry) {
     nlohmann::json j = load(path);
     // As docker: the registry's own helper first, then the file's logins,
     // then its store for every registry.
-    if (auto helper = helper_for(j, registry, false); !helper.empty())
+    if (auto helper = helper_for(j, registry, false); !helper.empty()) {
+      log_debug("login for " + registry + ": asking docker-credential-" + helper + " (" + path +
+                ")");
       if (auto c = run_credential_helper(helper, file_key(registry))) return c;
+    }
     std::optional<Credential> found;
     if (j.contains("auths") && j["auths"].is_object()) found = from_auths(j, path, registry);
-    if (found) return found;
-    if (auto helper = helper_for(j, registry, true); !helper.empty())
+    if (found) {
+      log_debug("login for " + registry + ": from " + path);
+      return found;
+    }
+    if (auto helper = helper_for(j, registry, true); !helper.empty()) {
+      log_debug("login for " + registry + ": asking docker-credential-" + helper + " (" + path +
+                ")");
       if (auto c = run_credential_helper(helper, file_key(registry))) return c;
+    }
   }
   return std::nullopt;
 }

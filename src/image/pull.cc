@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/file_lock.h"
+#include "common/log.h"
 #include "common/sha256.h"
 #include "image/credentials.h"
 #include "image/gc.h"
@@ -231,8 +232,11 @@ std::string pull_image(const Store& store, const std::string& text, const PullOp
   for (const Reference& candidate : qualify(text, conf)) {
     for (const PullSource& source : pull_sources(candidate, conf)) {
       try {
+        log_debug("pull " + candidate.str() + ": from " + source.ref.str() +
+                  (source.mirror ? " (a mirror)" : "") + (source.insecure ? " (insecure)" : ""));
         return pull_from(store, candidate, source, opt);
       } catch (const Error& e) {
+        log_debug("pull " + candidate.str() + ": " + e.what());
         failures.push_back(source.ref.str() + (source.mirror ? " (a mirror)" : "") + ": " +
                            e.what());
         if (!only) only = e;

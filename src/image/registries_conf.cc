@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/log.h"
 
 namespace coracle::image {
 namespace {
@@ -156,6 +157,7 @@ void merge_registries_file(RegistriesConf& conf, const std::string& path) {
                 std::string(e.description()));
   }
   conf.files.push_back(path);
+  log_debug("registries.conf: read " + path);
   if (auto* search = doc.get("unqualified-search-registries"))
     conf.search = strings_of(path, *search, "unqualified-search-registries");
   if (auto* mode = doc.get("short-name-mode")) {

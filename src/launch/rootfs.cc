@@ -4,6 +4,7 @@
 // embedded default image.
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/log.h"
 #include "common/userns.h"
 #include "image/default_image.h"
 #include "image/reference.h"
@@ -103,6 +104,9 @@ Rootfs prepare_rootfs(const std::string& store_root, const RootfsRequest& r) {
   image::Store store(store_root);
   obtain(store, r);
   s.image = image::prepare_rootfs(store, r.image, r.platform, r.on_layer);
+  log_debug("image " + s.image->image.name + " (" + s.image->image.manifest_descriptor.digest +
+            "): " + std::to_string(s.image->layer_dirs.size()) + " layers under " +
+            store.layers_dir());
   s.name = s.image->image.name;
   s.layers = s.image->layer_dirs;
   s.users.passwd = image::read_image_file(s.layers, "etc/passwd");

@@ -19,6 +19,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/log.h"
 #include "common/parse.h"
 #include "common/userns.h"
 #include "sandbox/cgroup.h"
@@ -455,6 +456,28 @@ Result run(const Spec& spec, const Hooks& hooks) {
   } else if (new_cgroupns) {
     args.flags |= CLONE_NEWCGROUP;
   }
+  if (debug_enabled()) {
+    std::string what = "sandbox: clone3 flags 0x" + [&] {
+      char hex[24];
+      snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(args.flags));
+      return std::string(hex);
+    }();
+    what += std::string(", rootfs ") +
+            (spec.layers.empty() ? spec.rootfs
+                                 : std::to_string(spec.layers.size()) + " overlay layers") +
+            ", uid " + std::to_string(spec.uid) + " gid " + std::to_string(spec.gid) +
+            (ids.rootful       ? ", rootful id map"
+             : ids.via_helpers ? ", subordinate ids"
+                               : ", own id") +
+            ", net " +
+            (spec.net == NetMode::Private ? "private"
+             : spec.net == NetMode::Pasta ? "pasta"
+             : spec.net == NetMode::None  ? "none"
+                                          : "host") +
+            ", " + std::to_string(mounts.ops.size()) + " mount steps, cgroup " +
+            (cgroup ? "yes" : "no") + ", command " + spec.argv[0];
+    log_debug(what);
+  }
   joined.enter();
   long pid = syscall(SYS_clone3, &args, sizeof args);
   int clone_errno = errno;
@@ -542,6 +565,7 @@ Result run(const Spec& spec, const Hooks& hooks) {
   } else if (out.failure) {
     result.exit_code = out.failure->exit_code;
     result.message = describe_failure(*out.failure);
+    log_debug("sandbox: the child failed: " + result.message);
   } else if (out.exited) {
     result.exit_code = out.exited->exit_code;
     result.term_signal = out.exited->signo;
@@ -554,6 +578,8 @@ Result run(const Spec& spec, const Hooks& hooks) {
     if (!killed) result.message = "the sandbox's init ended without a status";
   }
   if (watch.upper && watch.upper->dir) result.upper = std::move(watch.upper);
+  log_debug("sandbox: ended with status " + std::to_string(result.exit_code) + " after " +
+            std::to_string(static_cast<int>(result.wall_ms)) + " ms");
   if (result.oom_killed)
     result.message = "killed: out of memory (the memory limit was reached)";
   else if (result.timed_out)

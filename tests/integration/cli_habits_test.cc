@@ -104,5 +104,90 @@ TEST_F(CliHabits, ExecTakesPodmansHarmlessFlags) {
       << r.err;
 }
 
+TEST_F(CliHabits, LogLevelDebugSaysWhatCoracleIsDoing) {
+  // A command that fails in the sandbox: the trail leads to it.
+  auto r = cor({"--log-level", "debug", "exec", "--", "/no/such/command"});
+  EXPECT_EQ(r.exit_code, 127);
+  EXPECT_NE(r.err.find("coracle[debug]"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("store " + store.path()), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("sandbox: clone3 flags"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("sandbox: the child failed: /no/such/command"), std::string::npos) << r.err;
+  // The environment says it too; the default says nothing of it.
+  r = coracle({"--root", store.path(), "exec", "--", "true"}, {.env = {"CORACLE_LOG_LEVEL=debug"}});
+  EXPECT_NE(r.err.find("sandbox: ended with status 0"), std::string::npos) << r.err;
+  r = cor({"exec", "--", "true"});
+  EXPECT_EQ(r.err, "");
+  r = cor({"--log-level", "loud", "exec", "--", "true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("--log-level"), std::string::npos) << r.err;
+}
+
+// Completions and the man page come from the command tree, made by the
+// build: they name every command and flag the binary has.
+class GeneratedDocs : public ::testing::Test {
+ protected:
+  std::string share = std::string(CORACLE_BUILD_DIR) + "/share";
+  // What bash completes for the words (the last one is being typed).
+  std::string complete(const std::string& words) {
+    return run_sh("bash -c 'source " + share +
+                  "/bash-completion/completions/coracle; COMP_WORDS=(" + words +
+                  "); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _coracle; echo \"${COMPREPLY[*]}\"'");
+  }
+};
+
+TEST_F(GeneratedDocs, AreTheBinarysOwnAndCurrent) {
+  for (const auto& [kind, path] : std::vector<std::pair<std::string, std::string>>{
+           {"bash", "/bash-completion/completions/coracle"},
+           {"zsh", "/zsh/site-functions/_coracle"},
+           {"man", "/man/man1/coracle.1"}}) {
+    auto r = coracle({"--generate", kind});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(read_file(share + path), r.out) << kind << " is stale";
+  }
+  EXPECT_EQ(coracle({"--generate", "fish"}).exit_code, 125);
+}
+
+TEST_F(GeneratedDocs, BashCompletesCommandsAliasesAndFlags) {
+  EXPECT_EQ(complete("coracle ima"), "image images\n");
+  EXPECT_EQ(complete("coracle image p"), "pull push\n");
+  // A global option's value is skipped: "ima" is still the command word.
+  EXPECT_EQ(complete("coracle --root /x ima"), "image images\n");
+  EXPECT_EQ(complete("coracle image pull --j"), "--json\n");
+  EXPECT_EQ(complete("coracle exec --json-"), "--json-fd\n");
+  EXPECT_EQ(complete("coracle build --prog"), "--progress\n");
+  // After "--", the command's own words: nothing of coracle's.
+  EXPECT_EQ(complete("coracle exec -- --j"), "\n");
+}
+
+TEST_F(GeneratedDocs, ZshReadsItsFunction) {
+  if (system("command -v zsh >/dev/null") != 0) GTEST_SKIP() << "zsh is not installed";
+  run_sh("zsh -n " + share + "/zsh/site-functions/_coracle");
+  std::string text = read_file(share + "/zsh/site-functions/_coracle");
+  EXPECT_EQ(text.rfind("#compdef coracle\n", 0), 0u);
+  EXPECT_NE(text.find("'image pull')"), std::string::npos);
+  EXPECT_NE(text.find("'--json-fd:The --json events on this fd"), std::string::npos);
+}
+
+TEST_F(GeneratedDocs, TheManPageRendersWithoutWarningsAndNamesEveryCommand) {
+  std::string page =
+      run_sh("MANWIDTH=100 man --warnings=all -l " + share + "/man/man1/coracle.1 2>&1 | col -b");
+  EXPECT_EQ(page.find("warning"), std::string::npos) << page;
+  for (const char* c : {"coracle exec", "coracle image pull", "coracle build", "coracle run",
+                        "coracle assistants push", "--log-level", "--json-fd", "EXIT STATUS"})
+    EXPECT_NE(page.find(c), std::string::npos) << c;
+}
+
+TEST_F(GeneratedDocs, MakeInstallPutsThemWhereShellsAndManLook) {
+  TempDir dest;
+  run_sh(std::string("make -s -C ") + CORACLE_SOURCE_DIR + " install-files BUILD=" +
+         CORACLE_BUILD_DIR + " DESTDIR=" + dest.path() + " PREFIX=/opt/coracle");
+  for (const char* f :
+       {"/opt/coracle/bin/coracle", "/opt/coracle/bin/coracle-runc",
+        "/opt/coracle/share/bash-completion/completions/coracle",
+        "/opt/coracle/share/zsh/site-functions/_coracle", "/opt/coracle/share/man/man1/coracle.1",
+        "/opt/coracle/share/coracle/assistants"})
+    EXPECT_TRUE(path_exists(dest.path() + f)) << f;
+}
+
 }  // namespace
 }  // namespace coracle::test

@@ -140,7 +140,7 @@ TEST_F(EventStream, ImagePullPushImportAndGc) {
   EXPECT_STREAM(r, "image import", "error");
 
   std::string ref = reg.host() + "/tests/events:1";
-  r = cor({"image", "push", "--json", "tests/events:1", ref});
+  r = cor({"push", "--json", "tests/events:1", ref});  // podman's word: image push
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_STREAM(r, "image push", "result");
   r = cor({"image", "push", "--json", "tests/not-here:1", ref});

@@ -78,7 +78,7 @@ TEST_F(RegistriesConf, ShortNamesFollowTheSearchListAndAliasesAsPodmanDoes) {
   // An alias decides.
   write_file_atomic(conf(),
                     search + "[aliases]\n\"shortcut\" = \"" + second.host() + "/tests/aliased\"\n");
-  r = cor({"image", "pull", "shortcut:1"});
+  r = cor({"pull", "shortcut:1"});  // podman's word
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, second.host() + "/tests/aliased:1\n");
   EXPECT_EQ(cor({"exec", "shortcut:1"}).out, "aliased");  // found in the store by the alias
