@@ -5,6 +5,12 @@
 #   bwrap --unshare-all --bind R / --proc /proc --dev /dev /bin/true
 #   crun run (an OCI bundle on the same rootfs)
 #   unshare -Umpiunf -r /bin/true               (namespaces only, no rootfs)
+#   floor clone: a static C program (benchmarks/floor.c, built here) that
+#     clones into all seven namespaces, execs the static true, waits
+#   floor exec: the same program only exec'ing it (a process's own start)
+#   coracle --version                           (coracle's own start)
+#   coracle exec IMAGE -- /bin/true, a cached 2-layer image (warm), beside
+#     bwrap on that image's flattened rootfs
 # and the runner's peak RSS. Usage: benchmarks/exec_latency.sh [CORACLE] [RUNS]
 # With CORACLE_BASELINE=PATH (another coracle binary, e.g. a build of the
 # previous commit), it runs in the same hyperfine run too, as
@@ -29,33 +35,76 @@ mkdir -p "$work/bundle"
 sed -i -e 's/"terminal": true/"terminal": false/' -e 's/"sh"$/"\/bin\/true"/' \
   -e "s|\"path\": \"rootfs\"|\"path\": \"$rootfs\"|" "$work/bundle/config.json"
 
+# The floor: namespaces and exec, nothing else.
+gcc -O2 -static -o "$work/floor" "$(dirname "$0")/floor.c"
+
+# A cached 2-layer image (busybox, then a layer with a file) in a store of
+# its own, run once so that its layers are unpacked; its flattened rootfs
+# for bwrap.
+store=$work/store
+umoci init --layout "$work/layout" >/dev/null
+umoci new --image "$work/layout:warm" >/dev/null
+umoci unpack --image "$work/layout:warm" "$work/bundle-image" >/dev/null
+mkdir -p "$work/bundle-image/rootfs/bin"
+cp /bin/busybox "$work/bundle-image/rootfs/bin/busybox"
+ln -s busybox "$work/bundle-image/rootfs/bin/true"
+umoci repack --image "$work/layout:warm" "$work/bundle-image" >/dev/null
+echo second > "$work/bundle-image/rootfs/second"
+umoci repack --image "$work/layout:warm" "$work/bundle-image" >/dev/null
+"$coracle" --root "$store" image import "$work/layout" --tag bench/warm:1 >/dev/null
+"$coracle" --root "$store" exec bench/warm:1 -- /bin/true
+"$coracle" --root "$store" image unpack bench/warm:1 "$work/flat" >/dev/null
+mkdir -p "$work/flat"/{proc,dev}
+
+names=(
+  "coracle exec --rootfs"
+  "bwrap"
+  "crun"
+  "unshare"
+  "floor: clone 7 namespaces + exec"
+  "floor: exec only"
+  "coracle --version"
+  "coracle exec IMAGE (warm)"
+  "bwrap on IMAGE's rootfs"
+)
 cmds=(
   "$coracle exec --rootfs $rootfs -- /bin/true"
   "bwrap --unshare-all --bind $rootfs / --proc /proc --dev /dev /bin/true"
   "crun run --bundle $work/bundle coracle-bench"
   "unshare -Umpiunf -r /bin/true"
+  "$work/floor clone $rootfs/bin/true"
+  "$work/floor exec $rootfs/bin/true"
+  "$coracle --version"
+  "$coracle --root $store exec bench/warm:1 -- /bin/true"
+  "bwrap --unshare-all --bind $work/flat / --proc /proc --dev /dev /bin/true"
 )
 if [ -n "${CORACLE_BASELINE:-}" ]; then
   cp "$CORACLE_BASELINE" "$work/coracle-baseline"
+  names+=("coracle-baseline exec --rootfs")
   cmds+=("$work/coracle-baseline exec --rootfs $rootfs -- /bin/true")
 fi
+named=()
+for i in "${!cmds[@]}"; do named+=(-n "${names[$i]}" "${cmds[$i]}"); done
 # crun 1.8 refuses hybrid cgroups (v1 controllers + an empty v2 mount): every
 # command runs in a private mount namespace without /sys/fs/cgroup/unified.
 unshare -m --propagation private sh -c '
   umount /sys/fs/cgroup/unified 2>/dev/null || true
   runs=$0 csv=$1 md=$2; shift 2
   exec hyperfine -N --style none --warmup 50 --runs "$runs" --export-csv "$csv" --export-markdown "$md" "$@"
-' "$runs" "$work/result.csv" "$work/result.md" "${cmds[@]}" >"$work/hyperfine.log" 2>&1 ||
+'  "$runs" "$work/result.csv" "$work/result.md" "${named[@]}" >"$work/hyperfine.log" 2>&1 ||
   { cat "$work/hyperfine.log" >&2; exit 1; }
 
-echo "| command | median ms | mean ms | vs coracle (median) |"
-echo "|---|---|---|---|"
+# Ratios of medians: to coracle's exec, and to bwrap (the targets are
+# ratios to bwrap: the warm image to bwrap on the image's rootfs).
+echo "| command | median ms | mean ms | vs coracle | vs bwrap |"
+echo "|---|---|---|---|---|"
 awk -F, 'NR == 1 { next }
   { name[NR] = $1; mean[NR] = $2 * 1000; median[NR] = $4 * 1000 }
-  END { base = median[2];
+  END { base = median[2]; bwrap = median[3]; image_bwrap = median[10];
         for (i = 2; i <= NR; i++) {
-          n = name[i]; sub(/ .*/, "", n); sub(/.*\//, "", n)
-          printf "| %s | %.2f | %.2f | %.2fx |\n", n, median[i], mean[i], median[i] / base } }' \
+          b = name[i] ~ /IMAGE/ ? image_bwrap : bwrap
+          printf "| %s | %.2f | %.2f | %.2fx | %.2fx |\n", name[i], median[i], mean[i],
+                 median[i] / base, median[i] / b } }' \
   "$work/result.csv"
 
 rss=0

@@ -364,7 +364,7 @@ struct Captured {
 Captured run_captured(Spec spec, const Hooks& hooks = {});
 
 // Removes what dead runners left behind (cgroups of a runner killed with
-// SIGKILL). Called at the start of every run; cheap when there is nothing.
+// SIGKILL). Called by every run that makes a cgroup, before it does.
 void sweep_leftovers();
 
 }  // namespace coracle::sandbox

@@ -178,8 +178,11 @@ TEST(Lifecycle, RunnerKilledWithSigkillLeavesNothingAfterTheNextStart) {
     closedir(d);
     return !found;
   }));
-  // The dead runner's cgroup is swept by the next start.
+  // The dead runner's cgroup is swept by the next run that makes one (a
+  // run without limits does not read the cgroup trees at all).
   ASSERT_EQ(coracle({"exec", "--", "true"}).exit_code, 0);
+  EXPECT_FALSE(coracle_cgroups(prefix).empty());
+  ASSERT_EQ(coracle({"exec", "--pids", "64", "--", "true"}).exit_code, 0);
   EXPECT_TRUE(coracle_cgroups(prefix).empty());
 }
 
