@@ -13,11 +13,15 @@
 #   peak RSS:     of coracle's pull and of its cold unpack
 # The image: benchmarks/make_bench_image.sh (2 gzip layers of host files).
 # Usage: benchmarks/image_store.sh [CORACLE] [RUNS]   (as root)
+# CORACLE_BENCH_DIR=DIR puts the work (the store, the unpacked trees) on
+# DIR's file system instead of tmpfs: /var/tmp measures the disk, where
+# inode creation dominates.
 set -euo pipefail
 coracle=$(realpath "${1:-build/coracle}")
 runs=${2:-10}
 here=$(dirname "$(realpath "$0")")
-work=$(mktemp -d /dev/shm/coracle-image-bench.XXXXXX)
+work=$(mktemp -d "${CORACLE_BENCH_DIR:-/dev/shm}/coracle-image-bench.XXXXXX")
+df -T "$work" | awk 'NR == 2 { print "work dir on " $2 }'
 reg_pid=
 cleanup() {
   [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null
