@@ -90,10 +90,12 @@ int join_netns_task(const char** what, int pid_file) {
 }
 
 void reset_next_pid() {
-  if (!task.started || task.pid_file < 0) return;
-  // Gone: the kernel clears the tid when the task exits...
+  if (!task.started) return;
+  // Gone before the command exists, whatever else: the kernel clears the
+  // tid when the task exits (it held the capabilities init drops later)...
   while (pid_t t = task.tid.load(std::memory_order_acquire))
     syscall(SYS_futex, &task.tid, FUTEX_WAIT, t, nullptr, nullptr, 0);
+  if (task.pid_file < 0) return;
   // ... and frees its pid a moment later.
   for (int i = 0; i < 10000 && (kill(task.first_tid, 0) == 0 || errno != ESRCH); ++i) sched_yield();
   (void)!write(task.pid_file, "1", 1);

@@ -21,9 +21,10 @@ int start_netns_task(char* stack, size_t stack_size, const std::vector<char>* lo
 // sandbox's /proc/sys/kernel/ns_last_pid (or -1), kept for
 // reset_next_pid().
 int join_netns_task(const char** what, int pid_file = -1);
-// Right before the command starts: waits until the task has exited and
-// its pid is free, then makes that pid (2) the next one again, so that
-// the command is PID 2 as it would be without the task.
+// Right before the command starts: waits until the task has exited (it
+// must not outlive the set-up: it holds the capabilities init drops) and,
+// given ns_last_pid, until its pid is free, then makes that pid (2) the
+// next one again, so that the command is PID 2 as without the task.
 void reset_next_pid();
 
 }  // namespace coracle::sandbox
