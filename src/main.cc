@@ -93,11 +93,8 @@ int main(int argc, char** argv) {
       if ((named == "image" || named == "assistants") && command == named && words[i][0] != '-')
         command += " " + words[i];
     }
-    static const char* const kStreamed[] = {
-        "exec",         "run",      "build",           "image pull",     "image push",
-        "image import", "image gc", "assistants push", "assistants pull"};
-    for (const char* streamed : kStreamed)
-      if (json && command == streamed) coracle::cli::events::open(command);
+    if (json && coracle::cli::events::is_streamed_command(command))
+      coracle::cli::events::open(command);
   }
   auto wanted = [&](std::initializer_list<const char*> names) {
     if (named.empty()) return true;

@@ -46,6 +46,15 @@ void write_locked(Stream& s, std::string_view name, const nlohmann::ordered_json
 
 }  // namespace
 
+bool is_streamed_command(std::string_view command) {
+  static const char* const kStreamed[] = {
+      "exec",         "run",      "build",           "image pull",     "image push",
+      "image import", "image gc", "assistants push", "assistants pull"};
+  for (const char* streamed : kStreamed)
+    if (command == streamed) return true;
+  return false;
+}
+
 double now_ms() {
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::system_clock::now().time_since_epoch());

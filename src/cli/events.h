@@ -18,6 +18,11 @@ namespace coracle::cli::events {
 // fields keep it).
 constexpr int kSchemaVersion = 1;
 
+// The commands whose --json is this stream ("image ls --json" and
+// "image inspect" print one document instead): the one list, read by main
+// (which opens the stream before parsing) and by open_event_stream().
+bool is_streamed_command(std::string_view command);
+
 // Turns the stream on for `command` ("exec", "image pull", ...), on fd
 // (stdout unless --json-fd names another).
 void open(std::string command, int fd = 1);

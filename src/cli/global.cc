@@ -25,6 +25,9 @@ bool GlobalOptions::use_overlay() const {
 }
 
 void open_event_stream(const std::string& command, int fd) {
+  // A command missing from the list would lose its early error events.
+  if (!events::is_streamed_command(command))
+    throw Error("internal error: '" + command + "' is not a streamed command");
   if (fd < 0) fd = 1;
   if (fd == 0 || fcntl(fd, F_GETFL) < 0)
     throw Error("--json-fd " + std::to_string(fd) + ": not an open fd to write to");

@@ -68,7 +68,12 @@ std::optional<TagEntry> lookup(const Store& store, const std::string& text) {
   // (its alias, each search registry), then under docker.io's.
   std::vector<Reference> candidates;
   if (!found && is_short_name(text)) candidates = qualify(text, registries_conf(), true);
-  if (!found) candidates.push_back(parse_reference(text));
+  if (!found) {
+    Reference fallback = parse_reference(text);
+    bool listed = false;
+    for (const auto& c : candidates) listed |= c.str() == fallback.str();
+    if (!listed) candidates.push_back(std::move(fallback));
+  }
   for (size_t i = 0; i < candidates.size() && !found; ++i) {
     const Reference& ref = candidates[i];
     for (const auto& t : tags) {

@@ -1,5 +1,4 @@
 #include "sandbox/child.h"
-#include "sandbox/netns_task.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -311,11 +310,8 @@ void child_main(const ChildContext& ctx) {
   // costliest of all namespaces, and here it overlaps with the parent
   // writing the id maps. It is owned by the new user namespace all the same.
   // (With pasta, clone3 makes it: pasta must find it there at once.)
-  if (ctx.new_netns) {
-    // On a task of its own, while this one mounts (netns_task.h).
-    if (int rc = start_netns_task(ctx.netns_stack, ctx.netns_stack_size, ctx.loopback_up); rc < 0)
-      fail(ctx, rc, "start the network namespace's task");
-  } else if (ctx.loopback_up) {
+  if (ctx.new_netns && unshare(CLONE_NEWNET) < 0) fail(ctx, errno, "create the network namespace");
+  if (ctx.loopback_up) {
     if (int rc = send_netlink_request(*ctx.loopback_up); rc < 0) fail(ctx, rc, "bring up loopback");
   }
 
@@ -364,8 +360,6 @@ void child_main(const ChildContext& ctx) {
                                 &what);
       rc < 0)
     fail(ctx, rc, what);
-  // A plan without the step still ends in the namespace.
-  if (int rc = join_netns_task(&what); rc < 0) fail(ctx, rc, what);
   umask(022);
   if (upper >= 0) {
     // The runner reads the command's changes through this fd once the
@@ -441,7 +435,6 @@ void child_main(const ChildContext& ctx) {
   // command has exec'd). Dumpability belongs to the memory, which the
   // command leaves at its exec, so the command itself is not affected.
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) fail(ctx, errno, "make init non-dumpable");
-  reset_next_pid();
   pid_t command = clone(command_entry, ctx.command_stack + ctx.command_stack_size,
                         CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
   if (start.tty_slave >= 0) close(start.tty_slave);

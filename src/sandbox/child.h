@@ -51,9 +51,6 @@ struct ChildContext {
   // is suspended until the exec, so no page of it is copied.
   char* command_stack = nullptr;
   size_t command_stack_size = 0;
-  // Stack of the task that makes the network namespace (netns_task.h).
-  char* netns_stack = nullptr;
-  size_t netns_stack_size = 0;
   // Where the runner's argv and environment strings are (the child has a
   // copy of them): init overwrites them, so /proc/1/cmdline and environ in
   // the sandbox show nothing of the host (the binary's path, the caller's

@@ -261,18 +261,6 @@ int Applier::apply(const MountOp& op, int* upper) {
     }
     case MountStep::PivotRoot:
       return pivot(op);
-    case MountStep::JoinNetwork: {
-      // The task was a thread of this PID 1 and took PID 2: ns_last_pid,
-      // opened now (before /proc/sys turns read-only), makes 2 the next
-      // pid again right before the command starts (reset_next_pid()).
-      // Cosmetic: where it cannot be opened the command is PID 3.
-      int pid_file = op.data.empty() ? -1
-                                     : sys_.open_in_root(root_, "/proc/sys/kernel/ns_last_pid",
-                                                         O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-      const char* what = nullptr;
-      int rc = sys_.join_network(&what, pid_file < 0 ? -1 : pid_file);
-      return rc < 0 ? rc : 0;
-    }
   }
   return -EINVAL;
 }

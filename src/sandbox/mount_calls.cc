@@ -1,5 +1,4 @@
 #include "sandbox/mount_calls.h"
-#include "sandbox/netns_task.h"
 
 #include <fcntl.h>
 #include <sys/syscall.h>
@@ -65,7 +64,6 @@ const MountCalls kReal = {
     [](int dfd, const char* path, uint32_t uid, uint32_t gid, int flags) {
       return result(::fchownat(dfd, path, uid, gid, flags));
     },
-    [](const char** what, int pid_file) { return join_netns_task(what, pid_file); },
 };
 
 }  // namespace

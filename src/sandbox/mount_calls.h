@@ -38,9 +38,6 @@ struct MountCalls {
   int (*pivot_root)(const char* new_root, const char* put_old);
   int (*mknodat)(int dfd, const char* path, mode_t mode, dev_t dev);
   int (*fchownat)(int dfd, const char* path, uint32_t uid, uint32_t gid, int flags);
-  // join_netns_task() (0 when there is none to join), given the
-  // sandbox's ns_last_pid fd to keep (or -1).
-  int (*join_network)(const char** what, int pid_file);
 };
 
 const MountCalls& real_mount_calls();

@@ -1,5 +1,4 @@
 #include "sandbox/mount_plan.h"
-#include "sandbox/namespaces.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -318,20 +317,6 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped, const std::string& 
   list.add(MountStep::EnterRoot, MountBase::Host, stage + "/root", "open the new root");
 
   list.mount(MountBase::Root, "/proc", "proc", kMsNosuid | kMsNodev | kMsNoexec, "", "mount /proc");
-  // The network namespace, made meanwhile (netns_task.h), is joined before
-  // the first step that needs it: a sysctl (net.* are the namespace's) or
-  // /sys (sysfs shows the mounter's network devices).
-  bool joined = false;
-  auto join_network = [&] {
-    if (!joined) {
-      MountOp& op =
-          list.add(MountStep::JoinNetwork, MountBase::Root, "/", "join the network namespace");
-      // In a pid namespace of its own, the next pid reset after the task.
-      if (makes_namespace(spec, CLONE_NEWPID)) op.data = "1";
-    }
-    joined = true;
-  };
-  if (!spec.sysctls.empty()) join_network();
   for (const auto& [name, value] : spec.sysctls) {
     check_sysctl(name, spec.net != NetMode::Host);
     std::string path = "/proc/sys/" + name;
@@ -350,7 +335,6 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped, const std::string& 
     op.uid = d.uid;
     op.gid = d.gid;
   }
-  join_network();
   if (spec.net != NetMode::Host) {
     // A network namespace of its own: a sysfs of its own too.
     list.mount(MountBase::Root, "/sys", "sysfs", kMsRdonly | kMsNosuid | kMsNodev | kMsNoexec, "",

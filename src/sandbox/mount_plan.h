@@ -52,8 +52,6 @@ enum class MountStep : uint8_t {
   ReadOnly,      // target re-bound read-only, submounts too; absent: nothing
   RootReadOnly,  // the root mount itself read-only (its submounts keep their flags)
   PivotRoot,     // pivot_root into the root, detach the host's, chdir to target
-  JoinNetwork,   // move into the sandbox's network namespace, made meanwhile by a
-                 // task of its own (netns_task.h): before anything that needs it
 };
 
 enum class MountBase : uint8_t {

@@ -438,9 +438,6 @@ Result run(const Spec& spec, const Hooks& hooks) {
   std::unique_ptr<char[]> command_stack(new char[kCommandStack]);
   ctx.command_stack = command_stack.get();
   ctx.command_stack_size = kCommandStack;
-  std::unique_ptr<char[]> netns_stack(ctx.new_netns ? new char[kCommandStack] : nullptr);
-  ctx.netns_stack = netns_stack.get();
-  ctx.netns_stack_size = ctx.new_netns ? kCommandStack : 0;
   const StringAreas& areas = process_string_areas();
   ctx.arg_start = areas.arg_start;
   ctx.arg_end = areas.arg_end;

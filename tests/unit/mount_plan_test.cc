@@ -67,27 +67,6 @@ TEST_F(PlanFixture, StagesAnOverlayThenBuildsTheRootInsideItAndPivotsLast) {
             true);
 }
 
-TEST_F(PlanFixture, TheNetworkNamespaceIsJoinedBeforeWhatNeedsIt) {
-  // Made by a task of its own meanwhile: joined before /sys (sysfs shows the
-  // mounter's devices), or before the first sysctl (net.* are per namespace).
-  auto index_of = [](const MountPlan& p, MountStep step, const std::string& target = "") {
-    for (size_t i = 0; i < p.ops.size(); ++i)
-      if (p.ops[i].step == step && (target.empty() || p.ops[i].target == target)) return i;
-    return p.ops.size();
-  };
-  MountPlan p = plan();
-  size_t join = index_of(p, MountStep::JoinNetwork);
-  ASSERT_LT(join, p.ops.size());
-  EXPECT_LT(join, index_of(p, MountStep::Mount, "/sys"));
-  EXPECT_GT(join, index_of(p, MountStep::Mount, "/proc"));  // the mounts before it overlap
-  size_t joins = 0;
-  for (const auto& op : p.ops) joins += op.step == MountStep::JoinNetwork;
-  EXPECT_EQ(joins, 1u);
-  spec.sysctls = {{"net.ipv4.ip_forward", "1"}};
-  p = plan();
-  EXPECT_LT(index_of(p, MountStep::JoinNetwork), index_of(p, MountStep::Sysctl));
-}
-
 TEST_F(PlanFixture, EveryTargetOnceTheRootExistsIsResolvedInsideIt) {
   spec.volumes = {{tmp.path + "/data", "/srv//data/../cache/.", false}};
   spec.tmpfs = {{"/run/../scratch", 0, 01777, false, false}};
@@ -384,13 +363,6 @@ MountCalls fake_calls() {
   };
   c.pivot_root = [](const char*, const char*) {
     fake->log.push_back("pivot_root");
-    return 0;
-  };
-  c.join_network = [](const char**, int pid_file) {
-    // The real one keeps ns_last_pid's fd until the command starts.
-    fake->log.push_back(pid_file >= 0 ? "join the network namespace, keep " + fake->name(pid_file)
-                                      : "join the network namespace");
-    if (pid_file >= 0) fake->open_fds.erase(pid_file);
     return 0;
   };
   return c;
