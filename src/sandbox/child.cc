@@ -21,6 +21,7 @@
 #include <cstring>
 
 #include "sandbox/net.h"
+#include "sandbox/netns_maker.h"
 #include "sandbox/raw_ids.h"
 #include "sandbox/socket_factory.h"
 #include "sandbox/sync.h"
@@ -306,11 +307,9 @@ void child_main(const ChildContext& ctx) {
     close(fd);
   }
 
-  // The network namespace is made here, not by clone3: its setup is the
-  // costliest of all namespaces, and here it overlaps with the parent
-  // writing the id maps. It is owned by the new user namespace all the same.
-  // (With pasta, clone3 makes it: pasta must find it there at once.)
-  if (ctx.new_netns && unshare(CLONE_NEWNET) < 0) fail(ctx, errno, "create the network namespace");
+  // A network namespace of the sandbox's own is made beside this process
+  // (netns_maker.h) and joined during the mounts; pasta's, made by clone3,
+  // gets its loopback up here.
   if (ctx.loopback_up) {
     if (int rc = send_netlink_request(*ctx.loopback_up); rc < 0) fail(ctx, rc, "bring up loopback");
   }
@@ -356,11 +355,14 @@ void child_main(const ChildContext& ctx) {
   // be readable by every user inside), whatever the caller's umask; the
   // command then starts with Docker's 022.
   umask(0);
-  if (int rc = apply_mount_plan(*ctx.mounts, real_mount_calls(), trees, go.ntrees, sources, &upper,
-                                &what);
+  if (int rc = apply_mount_plan(*ctx.mounts, real_mount_calls(), trees, go.ntrees, sources,
+                                ctx.sync_fd, &upper, &what);
       rc < 0)
     fail(ctx, rc, what);
   umask(022);
+  if (ctx.network_beside) {
+    if (int rc = await_network_up(ctx.sync_fd, &what); rc < 0) fail(ctx, rc, what);
+  }
   if (upper >= 0) {
     // The runner reads the command's changes through this fd once the
     // sandbox has gone; nothing inside keeps a way to it.

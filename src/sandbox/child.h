@@ -22,8 +22,12 @@ namespace coracle::sandbox {
 // Everything the child needs, prepared (and allocated) by the parent.
 struct ChildContext {
   int sync_fd = -1;
-  bool new_netns = false;                          // a network namespace of its own
-  const std::vector<char>* loopback_up = nullptr;  // prebuilt request, or none
+  // pasta's network namespace: loopback up by a prebuilt request (others
+  // are made with loopback up beside the child, netns_maker.h).
+  const std::vector<char>* loopback_up = nullptr;
+  // A network namespace made beside the child: joined during the mounts,
+  // its loopback awaited before the command starts.
+  bool network_beside = false;
   bool unshare_cgroupns = false;  // v1: the parent moves us; a new cgroupns after that
   bool setgroups_allowed = true;
   const MountPlan* mounts = nullptr;

@@ -32,14 +32,17 @@ const char* data_or_null(const std::string& data) {
 
 class Applier {
  public:
-  Applier(const MountCalls& sys, const int* trees, unsigned ntrees, const int* sources)
-      : sys_(sys), trees_(trees), ntrees_(ntrees), sources_(sources) {}
+  Applier(const MountCalls& sys, const int* trees, unsigned ntrees, const int* sources, int sync_fd)
+      : sys_(sys), trees_(trees), ntrees_(ntrees), sources_(sources), sync_fd_(sync_fd) {}
   ~Applier() {
     if (dir_ >= 0) sys_.close(dir_);
     if (root_ >= 0) sys_.close(root_);
   }
 
   int apply(const MountOp& op, int* upper);
+  // A failed step's own account of what failed (the network helper's
+  // step), or null: the op's what says it.
+  const char* failed_what() const { return failed_what_; }
 
  private:
   // Every tree the sandbox gets from outside (image layers, the rootfs, -v,
@@ -97,7 +100,9 @@ class Applier {
   const int* trees_;
   unsigned ntrees_;
   const int* sources_;
+  int sync_fd_;
   int root_ = -1, dir_ = -1;
+  const char* failed_what_ = nullptr;
 };
 
 int Applier::make_device(const MountOp& op) {
@@ -261,6 +266,8 @@ int Applier::apply(const MountOp& op, int* upper) {
     }
     case MountStep::PivotRoot:
       return pivot(op);
+    case MountStep::JoinNetwork:
+      return sys_.join_network(sync_fd_, &failed_what_);
   }
   return -EINVAL;
 }
@@ -268,12 +275,13 @@ int Applier::apply(const MountOp& op, int* upper) {
 }  // namespace
 
 int apply_mount_plan(const MountPlan& plan, const MountCalls& sys, const int* trees,
-                     unsigned ntrees, const int* sources, int* upper, const char** what) {
-  Applier applier(sys, trees, ntrees, sources);
+                     unsigned ntrees, const int* sources, int sync_fd, int* upper,
+                     const char** what) {
+  Applier applier(sys, trees, ntrees, sources, sync_fd);
   for (const MountOp& op : plan.ops) {
     int rc = applier.apply(op, upper);
     if (rc < 0) {
-      *what = op.what;
+      *what = applier.failed_what() ? applier.failed_what() : op.what;
       return rc;
     }
   }

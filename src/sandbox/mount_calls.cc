@@ -8,6 +8,7 @@
 
 #include "common/fs.h"
 #include "sandbox/mount_api.h"
+#include "sandbox/netns_maker.h"
 
 // <sys/mount.h> and <linux/mount.h> clash on glibc 2.36; mount(2) itself is
 // declared here.
@@ -64,6 +65,7 @@ const MountCalls kReal = {
     [](int dfd, const char* path, uint32_t uid, uint32_t gid, int flags) {
       return result(::fchownat(dfd, path, uid, gid, flags));
     },
+    join_network_from,
 };
 
 }  // namespace

@@ -38,6 +38,9 @@ struct MountCalls {
   int (*pivot_root)(const char* new_root, const char* put_old);
   int (*mknodat)(int dfd, const char* path, mode_t mode, dev_t dev);
   int (*fchownat)(int dfd, const char* path, uint32_t uid, uint32_t gid, int flags);
+  // join_network_from (netns_maker.h): receives the network namespace the
+  // runner's helper made and joins it; what names a step of the helper's.
+  int (*join_network)(int sync_fd, const char** what);
 };
 
 const MountCalls& real_mount_calls();

@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "sandbox/namespaces.h"
 #include "sandbox/sync.h"
 
 namespace coracle::sandbox {
@@ -317,6 +318,17 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped, const std::string& 
   list.add(MountStep::EnterRoot, MountBase::Host, stage + "/root", "open the new root");
 
   list.mount(MountBase::Root, "/proc", "proc", kMsNosuid | kMsNodev | kMsNoexec, "", "mount /proc");
+  // The network namespace, made meanwhile beside the child (netns_maker.h),
+  // is joined right before the first step that needs it: a sysctl (net.*
+  // are the namespace's) or /sys (sysfs shows its mounter's network
+  // devices). The mounts before it overlap with its making.
+  bool network_joined = !makes_network_beside(spec);
+  auto join_network = [&] {
+    if (!network_joined)
+      list.add(MountStep::JoinNetwork, MountBase::Root, "/", "join the network namespace");
+    network_joined = true;
+  };
+  if (!spec.sysctls.empty()) join_network();
   for (const auto& [name, value] : spec.sysctls) {
     check_sysctl(name, spec.net != NetMode::Host);
     std::string path = "/proc/sys/" + name;
@@ -335,6 +347,7 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped, const std::string& 
     op.uid = d.uid;
     op.gid = d.gid;
   }
+  join_network();
   if (spec.net != NetMode::Host) {
     // A network namespace of its own: a sysfs of its own too.
     list.mount(MountBase::Root, "/sys", "sysfs", kMsRdonly | kMsNosuid | kMsNodev | kMsNoexec, "",

@@ -52,6 +52,8 @@ enum class MountStep : uint8_t {
   ReadOnly,      // target re-bound read-only, submounts too; absent: nothing
   RootReadOnly,  // the root mount itself read-only (its submounts keep their flags)
   PivotRoot,     // pivot_root into the root, detach the host's, chdir to target
+  JoinNetwork,   // join the sandbox's network namespace, made meanwhile beside the
+                 // child (netns_maker.h): before the first step that needs it
 };
 
 enum class MountBase : uint8_t {

@@ -42,8 +42,10 @@ int open_sources(const MountPlan& plan, const int* trees, unsigned ntrees, int* 
 // the parent's idmapped tree for source i, or -1; sources[i] the child's
 // own fd for it otherwise. A KeepUpper operation puts a directory fd of the
 // overlay's upper dir in *upper. Returns 0, or -errno with *what naming the
-// operation. Allocates nothing.
+// operation. A JoinNetwork operation receives the namespace on sync_fd.
+// Allocates nothing.
 int apply_mount_plan(const MountPlan& plan, const MountCalls& sys, const int* trees,
-                     unsigned ntrees, const int* sources, int* upper, const char** what);
+                     unsigned ntrees, const int* sources, int sync_fd, int* upper,
+                     const char** what);
 
 }  // namespace coracle::sandbox

@@ -71,6 +71,10 @@ bool makes_network(const Spec& spec) {
   return spec.net != NetMode::Host && makes_namespace(spec, CLONE_NEWNET);
 }
 
+bool makes_network_beside(const Spec& spec) {
+  return makes_network(spec) && spec.net != NetMode::Pasta;
+}
+
 uint64_t clone_namespace_flags(const Spec& spec) {
   uint64_t flags = CLONE_NEWNS;
   if (spec.user_namespace) flags |= CLONE_NEWUSER;

@@ -23,6 +23,10 @@ uint64_t clone_namespace_flags(const Spec& spec);
 
 // Does the sandbox get a network namespace of its own?
 bool makes_network(const Spec& spec);
+// A network namespace the runner's helper makes while the child mounts
+// (netns_maker.h): every one of the sandbox's own but pasta's, which
+// clone3 makes (pasta must find it at once).
+bool makes_network_beside(const Spec& spec);
 // Does it make its own namespace of this type (CLONE_NEWUTS, ...)?
 bool makes_namespace(const Spec& spec, int type);
 

@@ -27,6 +27,7 @@
 #include "sandbox/device_twins.h"
 #include "sandbox/namespaces.h"
 #include "sandbox/net.h"
+#include "sandbox/netns_maker.h"
 #include "sandbox/pasta.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/socket_factory.h"
@@ -391,13 +392,13 @@ Result run(const Spec& spec, const Hooks& hooks) {
   ChildContext ctx;
   ctx.sync_fd = child_sock.get();
   // With pasta the namespace must exist before the runner starts pasta on
-  // it (or pasta would join the host's): clone3 makes it.
-  ctx.new_netns = makes_network(spec) && spec.net != NetMode::Pasta;
+  // it (or pasta would join the host's): clone3 makes it, the child brings
+  // loopback up. Any other of the sandbox's own is made beside the child.
   std::vector<char> loopback_up;
-  if (makes_network(spec) && (spec.net == NetMode::Private || spec.net == NetMode::Pasta)) {
+  if (makes_network(spec) && (spec.net == NetMode::Private || spec.net == NetMode::Pasta))
     loopback_up = build_loopback_up_request();
-    ctx.loopback_up = &loopback_up;
-  }
+  if (spec.net == NetMode::Pasta) ctx.loopback_up = &loopback_up;
+  ctx.network_beside = makes_network_beside(spec);
   ctx.setgroups_allowed = ids.setgroups_allowed;
   ctx.mounts = &mounts;
   ctx.caps = &caps;
@@ -495,6 +496,8 @@ Result run(const Spec& spec, const Hooks& hooks) {
   child_sock.reset();
   child_factory.reset();
   InitProcess init(static_cast<pid_t>(pid), pidfd);
+  // Declared after init: a helper still running is reaped before init is.
+  std::optional<NetnsMaker> netns;
   Watch watch;
   if (factory) watch.sockets = std::make_shared<SocketFactory>(std::move(factory));
 
@@ -514,7 +517,11 @@ Result run(const Spec& spec, const Hooks& hooks) {
       watch.upper->userns.reset(open(ns.c_str(), O_RDONLY | O_CLOEXEC));
       if (!watch.upper->userns) throw_errno("cannot open " + ns);
     }
-    // The child is creating its network namespace meanwhile.
+    // Started first: the namespace is made while the runner writes the id
+    // maps and the child mounts.
+    if (ctx.network_beside)
+      netns.emplace(pidfd, spec.user_namespace, sock.get(),
+                    loopback_up.empty() ? nullptr : &loopback_up);
     if (spec.user_namespace) write_id_mapping(init.pid(), ids);
     // Before Go: the command starts with its network up, and init is still
     // dumpable, so a rootless pasta may join its namespaces.
@@ -535,6 +542,10 @@ Result run(const Spec& spec, const Hooks& hooks) {
     if (int rc = send_msg(sock.get(), go, tree_fds.data(), static_cast<unsigned>(tree_fds.size()));
         rc < 0)
       throw_errno("cannot start the sandbox", -rc);
+    if (netns) {
+      netns->go_sent();
+      netns->finish();
+    }
     if (has_hooks) {
       std::string state = spec.hook_state(init.pid());
       if (state.size() > kHookStateCap) throw Error("the hooks' state is too large");

@@ -18,6 +18,8 @@ enum class MsgType : uint32_t {
   Upper,          // child → parent, before the command starts: the upper dir fd
   Pty,            // init → parent, before the command starts: the pty master
   Ready,          // init → parent, Spec::start_fifo: set up, waiting for start
+  Network,        // network helper → child, while it mounts: its namespace (one fd) or err
+  NetworkUp,      // network helper → child, before the command: loopback up, or err
 };
 
 // Image layers plus volumes; the kernel passes at most 253 (SCM_MAX_FD).

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <filesystem>
 #include <thread>
 
 #include "common/error.h"
@@ -98,6 +99,57 @@ TEST(Library, MultithreadedCallersNeverHang) {
   stop = true;
   for (auto& t : busy) t.join();
   EXPECT_EQ(ok, 60);
+}
+
+TEST(Library, TheNetworkNamespaceIsTheSandboxsOwnWithLoopbackUpBeforeTheCommand) {
+  // Made beside the child while it mounts (netns_maker.h): it must still be
+  // owned by the sandbox's user namespace (a net sysctl can be set in it),
+  // show only loopback, and have it up when the command starts; without a
+  // user namespace of the sandbox's own (an OCI config's), the same.
+  char host_netns[64] = {};
+  ASSERT_GT(readlink("/proc/self/ns/net", host_netns, sizeof host_netns - 1), 0);
+  for (bool own_userns : {true, false}) {
+    SCOPED_TRACE(own_userns ? "own user namespace" : "the runner's user namespace");
+    Spec spec =
+        default_spec({"sh", "-c",
+                      "readlink /proc/self/ns/net; ls /sys/class/net; "
+                      "cat /sys/class/net/lo/flags /proc/sys/net/ipv4/ip_unprivileged_port_start"});
+    spec.user_namespace = own_userns;
+    spec.sysctls = {{"net.ipv4.ip_unprivileged_port_start", "80"}};
+    auto c = run_captured(spec);
+    ASSERT_EQ(c.result.exit_code, 0) << c.result.message << c.err;
+    EXPECT_EQ(c.out.find(host_netns), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("\nlo\n0x9\n80\n"), std::string::npos) << c.out;  // IFF_UP | IFF_LOOPBACK
+  }
+  Spec spec = default_spec({"cat", "/sys/class/net/lo/flags"});
+  spec.net = NetMode::None;  // a namespace of its own, loopback left down
+  auto c = run_captured(spec);
+  EXPECT_EQ(c.result.exit_code, 0) << c.result.message;
+  EXPECT_EQ(c.out, "0x8\n");
+}
+
+TEST(Library, WhenTheCommandRunsOnlyItAndInitAreInTheSandboxsUserNamespace) {
+  // The runner's network helper joins the sandbox's user namespace to make
+  // its network namespace: it must be gone before the command starts.
+  std::vector<std::string> members;
+  Hooks hooks;
+  hooks.on_start = [&](Started& started) {
+    auto ns_of = [](const std::string& pid) {
+      char link[64] = {};
+      ssize_t n = readlink(("/proc/" + pid + "/ns/user").c_str(), link, sizeof link - 1);
+      return n > 0 ? std::string(link, n) : std::string();
+    };
+    std::string sandbox = ns_of(std::to_string(started.init_pid));
+    ASSERT_FALSE(sandbox.empty());
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+      std::string pid = e.path().filename();
+      if (pid.find_first_not_of("0123456789") == std::string::npos && ns_of(pid) == sandbox)
+        members.push_back(pid);
+    }
+  };
+  auto c = run_captured(default_spec({"sleep", "0.2"}), hooks);
+  EXPECT_EQ(c.result.exit_code, 0) << c.result.message;
+  EXPECT_EQ(members.size(), 2u);  // init and the command
 }
 
 TEST(Library, BadSpecsThrowBeforeAnythingStarts) {

@@ -3,6 +3,7 @@
 // child's loop does with a plan, through a recording MountCalls table.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -65,6 +66,39 @@ TEST_F(PlanFixture, StagesAnOverlayThenBuildsTheRootInsideItAndPivotsLast) {
   EXPECT_LT(find(p, MountStep::Mount, "/dev"), find(p, MountStep::BindHost, "null"));
   EXPECT_EQ(p.ops[find(p, MountStep::Mount, "/dev/pts")].data.find("gid=5") != std::string::npos,
             true);
+}
+
+TEST_F(PlanFixture, TheNetworkNamespaceIsJoinedRightBeforeWhatNeedsIt) {
+  // Made beside the child meanwhile (netns_maker.h): joined before /sys
+  // (sysfs shows its mounter's devices) or the first sysctl (net.* are per
+  // namespace), after the mounts that can overlap with its making.
+  auto joins = [](const MountPlan& p) {
+    return std::count_if(p.ops.begin(), p.ops.end(),
+                         [](const MountOp& op) { return op.step == MountStep::JoinNetwork; });
+  };
+  auto join_at = [](const MountPlan& p) {
+    for (size_t i = 0; i < p.ops.size(); ++i)
+      if (p.ops[i].step == MountStep::JoinNetwork) return static_cast<int>(i);
+    return -1;
+  };
+  MountPlan p = plan();
+  ASSERT_EQ(joins(p), 1);
+  EXPECT_LT(join_at(p), find(p, MountStep::Mount, "/sys"));
+  EXPECT_GT(join_at(p), find(p, MountStep::Mount, "/dev"));
+  EXPECT_GT(join_at(p), find(p, MountStep::Mount, "/stage/root"));
+  spec.sysctls = {{"net.ipv4.ip_forward", "1"}};
+  p = plan();
+  ASSERT_EQ(joins(p), 1);
+  EXPECT_LT(join_at(p), find(p, MountStep::Sysctl, "/proc/sys/net/ipv4/ip_forward"));
+  // The host's network, pasta's (made by clone3) and a joined one: nothing to join.
+  spec.sysctls.clear();
+  for (NetMode mode : {NetMode::Host, NetMode::Pasta}) {
+    spec.net = mode;
+    EXPECT_EQ(joins(plan()), 0);
+  }
+  spec.net = NetMode::Private;
+  spec.join_namespaces = {{CLONE_NEWNET, "/proc/1/ns/net"}};
+  EXPECT_EQ(joins(plan()), 0);
 }
 
 TEST_F(PlanFixture, EveryTargetOnceTheRootExistsIsResolvedInsideIt) {
@@ -365,6 +399,10 @@ MountCalls fake_calls() {
     fake->log.push_back("pivot_root");
     return 0;
   };
+  c.join_network = [](int sync_fd, const char**) {
+    fake->log.push_back("join the network namespace from fd " + std::to_string(sync_fd));
+    return 0;
+  };
   return c;
 }
 
@@ -379,7 +417,7 @@ struct ApplyFixture : PlanFixture {
     for (int fd : sources) kernel.open_fds[fd] = "source " + std::to_string(fd);
   }
   int apply(const MountPlan& p) {
-    return apply_mount_plan(p, fake_calls(), trees, 4, sources, &upper, &what);
+    return apply_mount_plan(p, fake_calls(), trees, 4, sources, 3, &upper, &what);
   }
   bool logged(const std::string& line) {
     return std::find(kernel.log.begin(), kernel.log.end(), line) != kernel.log.end();
@@ -401,6 +439,7 @@ TEST_F(ApplyFixture, ThePlanBecomesMountsInsideTheRootAndLeavesNoFdOpen) {
   EXPECT_TRUE(logged("setattr fd:tree of fd:source 8 ro"));  // the volume, nodev
   EXPECT_TRUE(logged("move fd:tree of fd:source 8 onto fd:root /data"));
   EXPECT_TRUE(logged("mount /stage/gen/0 on fd:root /etc/hostname bind"));
+  EXPECT_TRUE(logged("join the network namespace from fd 3"));  // the sync socket
   EXPECT_EQ(kernel.written["new /stage/gen/0"], "box\n");
   // Written first, then the tmpfs made read-only, then bound.
   auto at = [&](const std::string& line) {
