@@ -1,14 +1,12 @@
 #include "sandbox/netns_maker.h"
 
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <sched.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
+#include <memory>
 
 #include "common/error.h"
 #include "sandbox/net.h"
@@ -19,6 +17,15 @@ namespace {
 
 constexpr size_t kStackSize = 64 * 1024;
 
+// What the helper does, shared with it through memory.
+struct Job {
+  int pidfd = -1;
+  bool join_userns = true;
+  int sync_fd = -1;
+  const std::vector<char>* loopback_up = nullptr;
+  int loopback_err = 0;  // set by the helper
+};
+
 // The helper's steps, as Msg::args[0] of a failure: the child names the
 // step with a string of its own memory.
 enum Step : int32_t { kJoinUserns, kMakeNetns, kOpenNetns, kLoopbackUp, kSteps };
@@ -27,10 +34,10 @@ constexpr const char* kStepNames[kSteps] = {"join the sandbox's user namespace (
                                             "open the network namespace", "bring up loopback"};
 
 // Runs in the helper: plain syscalls only, nothing allocated. It has no
-// libc thread state of its own (it shares the runner's, errno included):
-// a failing step's errno is read at once.
+// libc thread state of its own (it shares the runner's, errno included;
+// the runner sleeps meanwhile): a failing step's errno is read at once.
 int make_netns(void* p) {
-  auto* job = static_cast<NetnsMaker::Job*>(p);
+  auto* job = static_cast<Job*>(p);
   Msg msg{};
   msg.type = MsgType::Network;
   int netns = -1;
@@ -47,13 +54,10 @@ int make_netns(void* p) {
     step_failed(kMakeNetns, errno);
   else if ((netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
     step_failed(kOpenNetns, errno);
-
-  // The child reads Go first: nothing of ours may come before it.
-  while (job->go.load(std::memory_order_acquire) == 0)
-    syscall(SYS_futex, &job->go, FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
+  int sent = send_msg(job->sync_fd, msg, &netns, netns >= 0 ? 1 : 0);
+  if (netns >= 0) close(netns);  // the child has its own copy now
   // The child's end closes when it fails or dies: nothing left to tell it.
-  if (send_msg(job->sync_fd, msg, &netns, netns >= 0 ? 1 : 0) < 0 || msg.err) return 1;
-  close(netns);
+  if (sent < 0 || msg.err) return 1;
   if (job->loopback_up) {
     if (int rc = send_netlink_request(*job->loopback_up); rc < 0) job->loopback_err = -rc;
   }
@@ -77,50 +81,34 @@ int receive_from_helper(int sync_fd, MsgType type, int* fd, const char** what) {
 
 }  // namespace
 
-NetnsMaker::NetnsMaker(int pidfd, bool own_userns, int sync_fd,
-                       const std::vector<char>* loopback_up)
-    : stack_(new char[kStackSize]) {
-  job_.pidfd = pidfd;
-  job_.join_userns = own_userns;
-  job_.sync_fd = sync_fd;
-  job_.loopback_up = loopback_up;
-  // No exit signal: the runner's SIGCHLD is about its sandbox; the helper
-  // is reaped with __WCLONE. No CLONE_FS or CLONE_THREAD: setns into a user
-  // namespace needs both unshared.
-  pid_ =
-      clone(make_netns, stack_.get() + kStackSize, CLONE_VM | CLONE_FILES | CLONE_UNTRACED, &job_);
-  if (pid_ < 0) throw_errno("cannot start the network namespace's helper");
-}
-
-NetnsMaker::~NetnsMaker() {
-  if (pid_ > 0) kill(pid_, SIGKILL);
-  wait();
-}
-
-void NetnsMaker::go_sent() {
-  job_.go.store(1, std::memory_order_release);
-  syscall(SYS_futex, &job_.go, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
-}
-
-void NetnsMaker::wait() {
-  if (pid_ <= 0) return;
+void make_network_beside(int pidfd, bool own_userns, int sync_fd,
+                         const std::vector<char>* loopback_up) {
+  std::unique_ptr<char[]> stack(new char[kStackSize]);
+  Job job;
+  job.pidfd = pidfd;
+  job.join_userns = own_userns;
+  job.sync_fd = sync_fd;
+  job.loopback_up = loopback_up;
+  // CLONE_VFORK: this returns once the helper has exited, which it always
+  // does on its own (its steps are bounded kernel work and one send on a
+  // socket that has room). No exit signal: the runner's SIGCHLD is about
+  // its sandbox; the helper is reaped with __WCLONE. No CLONE_FS or
+  // CLONE_THREAD: setns into a user namespace needs both unshared.
+  pid_t pid = clone(make_netns, stack.get() + kStackSize,
+                    CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_UNTRACED, &job);
+  if (pid < 0) throw_errno("cannot start the network namespace's helper");
   int status;
-  while (waitpid(pid_, &status, __WCLONE) < 0 && errno == EINTR) {
+  while (waitpid(pid, &status, __WCLONE) < 0 && errno == EINTR) {
   }
-  pid_ = -1;
-}
-
-void NetnsMaker::finish() {
-  wait();
   Msg up{};
   up.type = MsgType::NetworkUp;
-  if (job_.loopback_err) {
-    up.err = job_.loopback_err;
+  if (job.loopback_err) {
+    up.err = job.loopback_err;
     up.args[0] = kLoopbackUp;
   }
   // A child that has gone meanwhile (a mount failed) has sent its Failure:
   // the runner reports that, not this send's EPIPE.
-  if (int rc = send_msg(job_.sync_fd, up); rc < 0 && rc != -EPIPE && rc != -ECONNRESET)
+  if (int rc = send_msg(sync_fd, up); rc < 0 && rc != -EPIPE && rc != -ECONNRESET)
     throw_errno("cannot start the sandbox", -rc);
 }
 

@@ -5,14 +5,14 @@
 // namespace; bringing loopback up adds 0.1-0.3 ms), yet the child needs the
 // namespace only when its mount plan reaches a net sysctl or /sys, and
 // loopback only when the command starts. So the runner has a helper make
-// it: a process that shares the runner's memory and fd table (clone with
-// CLONE_VM | CLONE_FILES, on a stack prepared here) and
+// it once it has sent Go: a process that shares the runner's memory and fd
+// table (clone with CLONE_VM | CLONE_FILES, on a stack prepared here) and
 //   1. joins the sandbox's user namespace (so that the new namespace is
 //      owned by it, exactly as if the child had made it),
 //   2. unshares CLONE_NEWNET and opens the namespace,
-//   3. waits until the runner has sent Go, then sends the namespace to the
-//      child itself (a Network message on the runner's end of the sync
-//      socket), which joins it at the plan's JoinNetwork step,
+//   3. sends the namespace to the child itself (a Network message on the
+//      runner's end of the sync socket), which joins it at the plan's
+//      JoinNetwork step,
 //   4. brings loopback up and exits.
 // The runner reaps it and then sends NetworkUp, which the child waits for
 // once its mounts are done, before the command: no process of the runner
@@ -29,50 +29,20 @@
 #pragma once
 #include <sys/types.h>
 
-#include <atomic>
-#include <memory>
 #include <vector>
 
 namespace coracle::sandbox {
 
-class NetnsMaker {
- public:
-  // Starts the helper for the sandbox whose init pidfd refers to; it sends
-  // on sync_fd (the runner's end). own_userns: the sandbox has a user
-  // namespace of its own (to join; else it has the runner's). loopback_up:
-  // the prebuilt request, or null to leave loopback down. Throws Error when
-  // it cannot start.
-  NetnsMaker(int pidfd, bool own_userns, int sync_fd, const std::vector<char>* loopback_up);
-  // A helper still running is killed; it is reaped either way (it uses
-  // this object's memory).
-  ~NetnsMaker();
-  NetnsMaker(const NetnsMaker&) = delete;
-  NetnsMaker& operator=(const NetnsMaker&) = delete;
-
-  // Go has been sent: the helper's message may follow it.
-  void go_sent();
-  // Waits for the helper to exit, then sends NetworkUp (with loopback's
-  // errno, if that failed). Throws Error if it cannot be sent to a child
-  // that is still there.
-  void finish();
-
-  // What the helper does, shared with it through memory.
-  struct Job {
-    int pidfd = -1;
-    bool join_userns = true;
-    int sync_fd = -1;
-    const std::vector<char>* loopback_up = nullptr;
-    std::atomic<int> go{0};  // futex word: 1 once Go is sent
-    int loopback_err = 0;    // set by the helper
-  };
-
- private:
-  void wait();
-
-  std::unique_ptr<char[]> stack_;
-  Job job_;
-  pid_t pid_ = -1;
-};
+// Runner side, right after Go: makes the namespace through the helper
+// (clone with CLONE_VFORK: the runner sleeps until it exits, then reaps
+// it) for the sandbox whose init pidfd refers to, the helper sending it
+// on sync_fd (the runner's end); then sends NetworkUp. own_userns: the
+// sandbox has a user namespace of its own to join (else it has the
+// runner's). loopback_up: the prebuilt request, or null to leave loopback
+// down. Throws Error when the helper cannot start or NetworkUp cannot be
+// sent to a child that is still there.
+void make_network_beside(int pidfd, bool own_userns, int sync_fd,
+                         const std::vector<char>* loopback_up);
 
 // Child side, on the sync socket. Each returns 0 or -errno with *what
 // naming the step that failed (the helper's own, when it was there).

@@ -496,8 +496,6 @@ Result run(const Spec& spec, const Hooks& hooks) {
   child_sock.reset();
   child_factory.reset();
   InitProcess init(static_cast<pid_t>(pid), pidfd);
-  // Declared after init: a helper still running is reaped before init is.
-  std::optional<NetnsMaker> netns;
   Watch watch;
   if (factory) watch.sockets = std::make_shared<SocketFactory>(std::move(factory));
 
@@ -517,11 +515,6 @@ Result run(const Spec& spec, const Hooks& hooks) {
       watch.upper->userns.reset(open(ns.c_str(), O_RDONLY | O_CLOEXEC));
       if (!watch.upper->userns) throw_errno("cannot open " + ns);
     }
-    // Started first: the namespace is made while the runner writes the id
-    // maps and the child mounts.
-    if (ctx.network_beside)
-      netns.emplace(pidfd, spec.user_namespace, sock.get(),
-                    loopback_up.empty() ? nullptr : &loopback_up);
     if (spec.user_namespace) write_id_mapping(init.pid(), ids);
     // Before Go: the command starts with its network up, and init is still
     // dumpable, so a rootless pasta may join its namespaces.
@@ -542,10 +535,10 @@ Result run(const Spec& spec, const Hooks& hooks) {
     if (int rc = send_msg(sock.get(), go, tree_fds.data(), static_cast<unsigned>(tree_fds.size()));
         rc < 0)
       throw_errno("cannot start the sandbox", -rc);
-    if (netns) {
-      netns->go_sent();
-      netns->finish();
-    }
+    // After Go: the runner is otherwise idle while the child mounts.
+    if (ctx.network_beside)
+      make_network_beside(pidfd, spec.user_namespace, sock.get(),
+                          loopback_up.empty() ? nullptr : &loopback_up);
     if (has_hooks) {
       std::string state = spec.hook_state(init.pid());
       if (state.size() > kHookStateCap) throw Error("the hooks' state is too large");
