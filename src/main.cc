@@ -66,6 +66,12 @@ int main(int argc, char** argv) {
   }
   int at = coracle::cli::command_index(words);
   words = coracle::cli::expand_alias(std::move(words), at);
+  // The version alone (podman's `version` too) builds no command tree: it
+  // is what people time as the binary's own start.
+  if (words.size() == 1 && (words[0] == "--version" || words[0] == "-v")) {
+    fputs("coracle " CORACLE_VERSION "\n", stdout);
+    return 0;
+  }
   std::string named;
   if (at >= 0 && words[static_cast<size_t>(at)] != "--version") {  // not `coracle version`
     if (auto unknown = coracle::cli::unknown_command(words[static_cast<size_t>(at)])) {
