@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Whole-process latency of starting /bin/true in a fresh sandbox, coracle
-# beside its peers, in one hyperfine run (same machine, same moment):
+# beside its peers, interleaved: benchmarks/interleave.c (built here) runs
+# every command once per round, round after round, so that the machine's
+# drift falls on all alike (hyperfine's one-command-after-another order
+# alone moved ratios by 10-15% on a 2-core VM). The commands:
 #   coracle exec --rootfs R -- /bin/true        (all namespaces, private net)
 #   bwrap --unshare-all --bind R / --proc /proc --dev /dev /bin/true
 #   crun run (an OCI bundle on the same rootfs)
@@ -11,15 +14,14 @@
 #   coracle --version                           (coracle's own start)
 #   coracle exec IMAGE -- /bin/true, a cached 2-layer image (warm), beside
 #     bwrap on that image's flattened rootfs
-# and the runner's peak RSS. Usage: benchmarks/exec_latency.sh [CORACLE] [RUNS]
+# and the runner's peak RSS. Usage: benchmarks/exec_latency.sh [CORACLE] [ROUNDS]
 # With CORACLE_BASELINE=PATH (another coracle binary, e.g. a build of the
-# previous commit), it runs in the same hyperfine run too, as
-# "coracle-baseline", and then both run interleaved (exec_ab.py: hyperfine's
-# order alone moves medians on a VM): before and after, side by side.
+# previous commit), it runs in the same rounds too, as "coracle-baseline":
+# before and after, side by side.
 # Needs root (crun as root; bwrap and unshare work either way).
 set -euo pipefail
 coracle=$(realpath "${1:-build/coracle}")
-runs=${2:-500}
+runs=${2:-300}
 work=$(mktemp -d /tmp/coracle-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
@@ -35,8 +37,9 @@ mkdir -p "$work/bundle"
 sed -i -e 's/"terminal": true/"terminal": false/' -e 's/"sh"$/"\/bin\/true"/' \
   -e "s|\"path\": \"rootfs\"|\"path\": \"$rootfs\"|" "$work/bundle/config.json"
 
-# The floor: namespaces and exec, nothing else.
+# The floor: namespaces and exec, nothing else; and the interleaving driver.
 gcc -O2 -static -o "$work/floor" "$(dirname "$0")/floor.c"
+gcc -O2 -static -o "$work/interleave" "$(dirname "$0")/interleave.c"
 
 # A cached 2-layer image (busybox, then a layer with a file) in a store of
 # its own, run once so that its layers are unpacked; its flattened rootfs
@@ -83,25 +86,30 @@ if [ -n "${CORACLE_BASELINE:-}" ]; then
   names+=("coracle-baseline exec --rootfs")
   cmds+=("$work/coracle-baseline exec --rootfs $rootfs -- /bin/true")
 fi
+# Absolute paths: the driver spawns without a PATH search.
+bwrap=$(command -v bwrap) crun=$(command -v crun) unshare=$(command -v unshare)
+cmds=("${cmds[@]/#bwrap /$bwrap }")
+cmds=("${cmds[@]/#crun /$crun }")
+cmds=("${cmds[@]/#unshare /$unshare }")
 named=()
-for i in "${!cmds[@]}"; do named+=(-n "${names[$i]}" "${cmds[$i]}"); done
+for i in "${!cmds[@]}"; do named+=("${names[$i]}"$'\t'"${cmds[$i]}"); done
 # crun 1.8 refuses hybrid cgroups (v1 controllers + an empty v2 mount): every
 # command runs in a private mount namespace without /sys/fs/cgroup/unified.
 unshare -m --propagation private sh -c '
   umount /sys/fs/cgroup/unified 2>/dev/null || true
-  runs=$0 csv=$1 md=$2; shift 2
-  exec hyperfine -N --style none --warmup 50 --runs "$runs" --export-csv "$csv" --export-markdown "$md" "$@"
-'  "$runs" "$work/result.csv" "$work/result.md" "${named[@]}" >"$work/hyperfine.log" 2>&1 ||
-  { cat "$work/hyperfine.log" >&2; exit 1; }
+  exec "$@"
+' sh "$work/interleave" "$runs" 20 "${named[@]}" >"$work/result.csv"
 
 # Ratios of medians: to coracle's exec, and to bwrap (the targets are
 # ratios to bwrap: the warm image to bwrap on the image's rootfs).
+echo "$runs rounds, interleaved"
+echo
 echo "| command | median ms | mean ms | vs coracle | vs bwrap |"
 echo "|---|---|---|---|---|"
-awk -F, 'NR == 1 { next }
-  { name[NR] = $1; mean[NR] = $2 * 1000; median[NR] = $4 * 1000 }
-  END { base = median[2]; bwrap = median[3]; image_bwrap = median[10];
-        for (i = 2; i <= NR; i++) {
+awk -F, '
+  { name[NR] = $1; median[NR] = $2; mean[NR] = $3 }
+  END { base = median[1]; bwrap = median[2]; image_bwrap = median[9];
+        for (i = 1; i <= NR; i++) {
           b = name[i] ~ /IMAGE/ ? image_bwrap : bwrap
           printf "| %s | %.2f | %.2f | %.2fx | %.2fx |\n", name[i], median[i], mean[i],
                  median[i] / base, median[i] / b } }' \
@@ -114,13 +122,3 @@ for _ in $(seq 20); do
 done
 echo
 echo "coracle runner peak RSS (max of 20 runs, /usr/bin/time %M): $((rss / 1024)).$(((rss % 1024) * 10 / 1024)) MiB"
-
-if [ -n "${CORACLE_BASELINE:-}" ]; then
-  echo
-  echo "Interleaved (exec_ab.py, $((runs / 3)) rounds):"
-  echo
-  unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null || true
-    exec python3 "$0" --rounds "$1" --rootfs "$2" "$3" "$4"' \
-    "$(dirname "$0")/exec_ab.py" "$((runs / 3))" "$rootfs" "$work/coracle-baseline" "$coracle" |
-    sed -e "s|$work/coracle-baseline|coracle-baseline|" -e "s|$coracle|coracle|"
-fi
