@@ -2,7 +2,10 @@
 // median and mean wall time: a drift of the machine (other load, caches,
 // the hour) falls on all of them alike, which hyperfine's one-command-
 // after-another order does not give (on a 2-core VM its order alone moved
-// medians by 10-15%). Built static by benchmarks/exec_latency.sh.
+// medians by 10-15%), and each round starts one command further on, so that
+// no command always follows the same one (the one before still has the
+// kernel tearing its namespaces down: up to 4% here). Built static by
+// benchmarks/exec_latency.sh.
 //   interleave ROUNDS WARMUP 'NAME<TAB>COMMAND ARGS' ...
 // Commands are split on spaces (no quoting); stdout and stderr go to
 // /dev/null; a command that fails ends the run. Prints CSV lines:
@@ -81,8 +84,13 @@ int main(int argc, char** argv) {
   posix_spawn_file_actions_addopen(&quiet, 2, "/dev/null", O_WRONLY, 0);
   for (int r = 0; r < warmup; ++r)
     for (int i = 0; i < n; ++i) run(&commands[i], &quiet);
+  // Each round starts one command further on: what runs just before a
+  // command (the kernel still tearing its namespaces down) changes too.
   for (int r = 0; r < rounds; ++r)
-    for (int i = 0; i < n; ++i) commands[i].ms[r] = run(&commands[i], &quiet);
+    for (int k = 0; k < n; ++k) {
+      int i = (k + r) % n;
+      commands[i].ms[r] = run(&commands[i], &quiet);
+    }
   for (int i = 0; i < n; ++i) {
     struct Command* c = &commands[i];
     double sum = 0;

@@ -199,27 +199,44 @@ void merge_registries_file(RegistriesConf& conf, const std::string& path) {
   }
 }
 
-const RegistriesConf& registries_conf() {
-  static const RegistriesConf conf = [] {
-    RegistriesConf c;
-    std::string home = getenv("HOME") ? getenv("HOME") : "";
-    if (const char* env = getenv("CONTAINERS_REGISTRIES_CONF"); env && *env) {
-      if (!path_exists(env))
-        throw Error(std::string("CONTAINERS_REGISTRIES_CONF=") + env + ": no such file");
-      merge_registries_file(c, env);
-      return c;
-    }
-    std::string user = home.empty() ? "" : home + "/.config/containers/registries.conf";
-    if (!user.empty() && path_exists(user))
-      merge_registries_file(c, user);
-    else if (path_exists("/etc/containers/registries.conf"))
-      merge_registries_file(c, "/etc/containers/registries.conf");
-    for (const auto& f : conf_files_in("/etc/containers/registries.conf.d"))
-      merge_registries_file(c, f);
-    if (!home.empty())
-      for (const auto& f : conf_files_in(home + "/.config/containers/registries.conf.d"))
-        merge_registries_file(c, f);
-    return c;
+RegistriesConfSources registries_conf_sources() {
+  RegistriesConfSources out;
+  if (const char* env = getenv("CONTAINERS_REGISTRIES_CONF"); env && *env) {
+    if (!path_exists(env))
+      throw Error(std::string("CONTAINERS_REGISTRIES_CONF=") + env + ": no such file");
+    out.files = out.watched = {env};
+    return out;
+  }
+  std::string home = getenv("HOME") ? getenv("HOME") : "";
+  std::string user = home.empty() ? "" : home + "/.config/containers/registries.conf";
+  const std::string system = "/etc/containers/registries.conf";
+  if (!user.empty() && path_exists(user))
+    out.files.push_back(user);
+  else if (path_exists(system))
+    out.files.push_back(system);
+  // Where a file appearing or going would change the list.
+  if (!user.empty()) out.watched.push_back(user);
+  out.watched.push_back(system);
+  std::vector<std::string> dirs = {"/etc/containers/registries.conf.d"};
+  if (!home.empty()) dirs.push_back(home + "/.config/containers/registries.conf.d");
+  for (const auto& dir : dirs) {
+    out.watched.push_back(dir);
+    for (auto& f : conf_files_in(dir)) out.files.push_back(std::move(f));
+  }
+  return out;
+}
+
+RegistriesConf read_registries_conf(const RegistriesConfSources& sources) {
+  RegistriesConf c;
+  for (const auto& f : sources.files) merge_registries_file(c, f);
+  return c;
+}
+
+const RegistriesConf& registries_conf(const std::string& cache_file) {
+  static const RegistriesConf conf = [&] {
+    RegistriesConfSources sources = registries_conf_sources();
+    return cache_file.empty() ? read_registries_conf(sources)
+                              : cached_registries_conf(sources, cache_file);
   }();
   return conf;
 }

@@ -48,8 +48,23 @@ struct RegistriesConf {
 };
 
 // Reads the files above once per process. Throws coracle::Error naming the
-// file and the line of a syntax error or a bad value.
-const RegistriesConf& registries_conf();
+// file and the line of a syntax error or a bad value. With a cache_file (a
+// store's), the result is kept there between runs and reused while none
+// of its sources has changed (registries_conf_cache.cc): parsing the TOML
+// costs every short-name exec ~0.2 ms.
+const RegistriesConf& registries_conf(const std::string& cache_file = "");
+
+// The files read, in order, and every place whose change (a file edited,
+// made or removed, a drop-in added) changes the result.
+struct RegistriesConfSources {
+  std::vector<std::string> files;
+  std::vector<std::string> watched;
+};
+RegistriesConfSources registries_conf_sources();
+RegistriesConf read_registries_conf(const RegistriesConfSources& sources);
+// read_registries_conf, through cache_file (registries_conf_cache.cc).
+RegistriesConf cached_registries_conf(const RegistriesConfSources& sources,
+                                      const std::string& cache_file);
 // One file (and drop-ins merged by the caller): for the tests.
 void merge_registries_file(RegistriesConf& conf, const std::string& path);
 

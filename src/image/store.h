@@ -67,6 +67,9 @@ class Store {
   std::string layers_dir() const { return root_ + "/layers"; }
   std::string tmp_dir() const { return root_ + "/tmp"; }
   std::string lock_path(const std::string& name) const { return root_ + "/locks/" + name; }
+  // Things kept only to be faster (registries.conf's parsed copy): safe to
+  // remove at any time.
+  std::string cache_path(const std::string& name) const { return root_ + "/cache/" + name; }
   // A fresh, empty directory under tmp/ named after this process.
   std::string make_tmp_dir(const std::string& purpose) const;
   // The dirs under tmp/ whose process has died (of one purpose, or all):

@@ -6,6 +6,10 @@
 // broken file.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
 #include "common/fs.h"
 #include "harness.h"
 #include "registry_fixture.h"
@@ -142,6 +146,50 @@ TEST_F(RegistriesConf, ABrokenFileIsNamedWithItsLine) {
   r = cor({"image", "pull", "tests/x:1"});
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_NE(r.err.find(conf() + ":1: short-name-mode must be"), std::string::npos) << r.err;
+}
+
+TEST_F(RegistriesConf, TheStoresParsedCopyNeverOutlivesAChangeOfItsFile) {
+  // The parsed result is kept in the store (parsing the TOML costs every
+  // short-name exec ~0.2 ms); any write to its file must end its use, even
+  // one in place that keeps the size and the content.
+  const std::string text = "[aliases]\n\"app\" = \"localhost/one\"\n";
+  const std::string copy = store.path() + "/cache/registries-conf.json";
+  write_file_atomic(conf(), text);
+  for (const char* name : {"one", "two"}) {
+    std::string dir = work.path() + "/" + name;
+    mkdir_p(dir);
+    make_umoci_image(dir, name);
+    auto r =
+        cor({"image", "import", dir + "/layout", "--tag", std::string("localhost/") + name + ":1"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  // A file younger than a second is not kept: a rewrite within the same
+  // timestamp tick would look unchanged.
+  EXPECT_EQ(cor({"exec", "app:1"}).out, "one");
+  EXPECT_FALSE(path_exists(copy));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  EXPECT_EQ(cor({"exec", "app:1"}).out, "one");
+  ASSERT_TRUE(path_exists(copy));
+  // The copy is what later runs use: doctored, it decides.
+  std::string kept = read_file(copy);
+  auto at = kept.find("localhost/one");
+  ASSERT_NE(at, std::string::npos);
+  kept.replace(at, 13, "localhost/two");
+  write_file_atomic(copy, kept);
+  EXPECT_EQ(cor({"exec", "app:1"}).out, "two");
+  // Until the file is written again, here in place with the same bytes.
+  {
+    FILE* f = fopen(conf().c_str(), "r+");
+    ASSERT_NE(f, nullptr);
+    fputs(text.c_str(), f);
+    fclose(f);
+  }
+  EXPECT_EQ(cor({"exec", "app:1"}).out, "one");
+  // A copy that cannot be read is read past.
+  write_file_atomic(copy, "{not json");
+  auto r = cor({"exec", "app:1"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "one");
 }
 
 }  // namespace
