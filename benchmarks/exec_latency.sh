@@ -85,6 +85,8 @@ if [ -n "${CORACLE_BASELINE:-}" ]; then
   cp "$CORACLE_BASELINE" "$work/coracle-baseline"
   names+=("coracle-baseline exec --rootfs")
   cmds+=("$work/coracle-baseline exec --rootfs $rootfs -- /bin/true")
+  names+=("coracle-baseline exec IMAGE (warm)")
+  cmds+=("$work/coracle-baseline --root $store exec bench/warm:1 -- /bin/true")
 fi
 # Absolute paths: the driver spawns without a PATH search.
 bwrap=$(command -v bwrap) crun=$(command -v crun) unshare=$(command -v unshare)
