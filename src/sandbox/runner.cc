@@ -1,11 +1,10 @@
 // The parent's side of a run: plan everything (allocating freely), clone3
 // into the namespaces, finish the child's setup from outside (id maps,
-// cgroup, loopback, idmapped mounts), then wait on one poll loop for the
-// child's messages, its exit (pidfd), forwarded signals and the timeout.
+// cgroup, idmapped mounts, the network namespace beside it), then wait
+// (supervise.h) for the child's messages, its exit, forwarded signals and
+// the timeout.
 #include <fcntl.h>
 #include <linux/sched.h>
-#include <poll.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -31,6 +30,7 @@
 #include "sandbox/pasta.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/socket_factory.h"
+#include "sandbox/supervise.h"
 #include "sandbox/sync.h"
 #include "sandbox/terminal.h"
 
@@ -38,63 +38,6 @@ namespace coracle::sandbox {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-
-// Blocks the forwarded signals for the duration of a run and restores the
-// caller's mask afterwards; they are read from a signalfd instead.
-class SignalForwarding {
- public:
-  // with_winch: SIGWINCH is read too (a terminal's size), not forwarded.
-  SignalForwarding(bool enabled, bool with_winch) {
-    sigemptyset(&set_);
-    for (int s : kForwardedSignals) sigaddset(&set_, s);
-    if (with_winch) sigaddset(&set_, SIGWINCH);
-    if (!enabled && !with_winch) return;
-    sigprocmask(SIG_BLOCK, &set_, &saved_);
-    fd_.reset(signalfd(-1, &set_, SFD_CLOEXEC | SFD_NONBLOCK));
-    active_ = true;
-  }
-  ~SignalForwarding() {
-    if (active_) sigprocmask(SIG_SETMASK, &saved_, nullptr);
-  }
-  const sigset_t& set() const { return set_; }
-  int fd() const { return fd_.get(); }
-
- private:
-  sigset_t set_, saved_;
-  UniqueFd fd_;
-  bool active_ = false;
-};
-
-// Owns the init process until it is reaped: if the runner bails out early,
-// the whole sandbox is killed (init's death ends the pid namespace).
-class InitProcess {
- public:
-  InitProcess(pid_t pid, int pidfd) : pid_(pid), pidfd_(pidfd) {}
-  ~InitProcess() {
-    if (reaped_) return;
-    signal(SIGKILL);
-    reap();
-  }
-  pid_t pid() const { return pid_; }
-  // Leaves the process running (a sandbox that outlives its runner).
-  void release() { reaped_ = true; }
-  int pidfd() const { return pidfd_.get(); }
-  void signal(int sig) { syscall(SYS_pidfd_send_signal, pidfd_.get(), sig, nullptr, 0); }
-  siginfo_t reap() {
-    siginfo_t info{};
-    while (waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED) < 0 && errno == EINTR) {
-    }
-    reaped_ = true;
-    return info;
-  }
-
- private:
-  pid_t pid_;
-  UniqueFd pidfd_;
-  bool reaped_ = false;
-};
 
 // Fields 48-51 of /proc/self/stat: where this process's argv and
 // environment strings are. Read once; they never move.
@@ -129,126 +72,6 @@ std::vector<std::string> search_path(const std::vector<std::string>& env) {
   std::vector<std::string> dirs;
   for (auto& d : split(path, ':')) dirs.push_back(d.empty() ? "." : d);
   return dirs;
-}
-
-std::string describe_failure(const Msg& m) {
-  if (m.exit_code == 127) return std::string(m.context) + ": command not found";
-  if (m.exit_code == 126) return std::string(m.context) + ": cannot execute: " + strerror(m.err);
-  return std::string("sandbox setup failed: ") + m.context + ": " + strerror(m.err);
-}
-
-struct Outcome {
-  bool ready = false;  // Spec::start_fifo: set up, waiting for start
-  std::optional<Msg> failure, exited;
-  std::optional<std::string> hook_error;  // on_start failed: the sandbox was killed
-  bool timed_out = false;
-  siginfo_t init_status{};
-};
-
-// What the runner hands to Hooks::on_start besides the pid.
-struct Watch {
-  UniqueFd listener;
-  std::shared_ptr<SocketFactory> sockets;
-  std::shared_ptr<UpperDir> upper;  // Spec::keep_upper: filled in from the child
-};
-
-// Waits for the sandbox to finish: child messages, forwarded signals, timeout.
-void wait_for_exit(InitProcess& init, int sock, const SignalForwarding& signals, const Spec& spec,
-                   const Hooks& hooks, Watch& watch, Outcome& out, TerminalRelay* tty) {
-  auto start = Clock::now();
-  std::optional<Clock::time_point> term_at, kill_at;
-  if (spec.timeout.count() > 0) term_at = start + spec.timeout;
-  bool sock_open = true;
-  int interrupts = 0;
-  while (true) {
-    struct pollfd fds[5] = {{init.pidfd(), POLLIN, 0},
-                            {sock_open ? sock : -1, POLLIN, 0},
-                            {signals.fd(), POLLIN, 0},
-                            {tty ? tty->master_fd() : -1, POLLIN, 0},
-                            {tty && tty->master_fd() >= 0 ? tty->input_fd() : -1, POLLIN, 0}};
-    int timeout_ms = -1;
-    auto deadline = kill_at ? kill_at : term_at;
-    if (deadline) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now());
-      timeout_ms = static_cast<int>(std::max<int64_t>(0, left.count() + 1));
-    }
-    int n = poll(fds, 5, timeout_ms);
-    if (n < 0 && errno != EINTR) throw_errno("poll");
-    if (fds[3].revents) tty->from_master();
-    if (fds[4].revents) tty->from_input();
-    if (fds[1].revents) {
-      Msg msg;
-      int passed = -1;
-      if (recv_msg(sock, msg, &passed, 1) < 0) {
-        sock_open = false;
-      } else if (msg.type == MsgType::Failure) {
-        if (!out.failure) out.failure = msg;
-      } else if (msg.type == MsgType::Exited) {
-        out.exited = msg;
-      } else if (msg.type == MsgType::Ready && !spec.start_fifo.empty()) {
-        out.ready = true;
-        return;
-      } else if (msg.type == MsgType::Listener && msg.nfds == 1) {
-        watch.listener.reset(passed);
-        passed = -1;
-      } else if (msg.type == MsgType::Pty && msg.nfds == 1 && tty) {
-        tty->attach(UniqueFd(passed));
-        passed = -1;
-      } else if (msg.type == MsgType::Pty && msg.nfds == 1 && !spec.console_socket.empty()) {
-        UniqueFd console = connect_console_socket(spec.console_socket);
-        if (int rc = send_console_master(console.get(), passed); rc < 0)
-          throw_errno("cannot send the terminal to the console socket " + spec.console_socket, -rc);
-      } else if (msg.type == MsgType::Upper && msg.nfds == 1 && watch.upper) {
-        watch.upper->dir.reset(passed);
-        passed = -1;
-      } else if (msg.type == MsgType::Started && hooks.on_start) {
-        Started started;
-        started.init_pid = init.pid();
-        started.seccomp_listener = std::move(watch.listener);
-        started.sockets = std::move(watch.sockets);
-        try {
-          hooks.on_start(started);
-        } catch (const Error& e) {
-          out.hook_error = e.what();
-          init.signal(SIGKILL);
-        }
-      }
-      if (passed >= 0) close(passed);
-      continue;  // drain messages before looking at the exit
-    }
-    if (fds[2].revents) {
-      struct signalfd_siginfo si;
-      while (read(signals.fd(), &si, sizeof si) == sizeof si) {
-        // A second Ctrl-C (or SIGTERM) means "now": an app that handles or
-        // ignores the first must not keep the user waiting.
-        if (si.ssi_signo == SIGWINCH) {
-          if (tty) tty->resize();
-          continue;
-        }
-        bool interrupt = si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM;
-        if (interrupt && ++interrupts >= 2)
-          init.signal(SIGKILL);
-        else
-          init.signal(static_cast<int>(si.ssi_signo));
-      }
-    }
-    if (fds[0].revents) {
-      out.init_status = init.reap();
-      if (tty) tty->drain();
-      return;
-    }
-    auto now = Clock::now();
-    if (kill_at && now >= *kill_at) {
-      init.signal(SIGKILL);
-      kill_at.reset();
-      term_at.reset();
-    } else if (term_at && now >= *term_at) {
-      out.timed_out = true;
-      init.signal(SIGTERM);  // init passes it on to the command
-      term_at.reset();
-      kill_at = now + spec.kill_grace;
-    }
-  }
 }
 
 // The device cgroup's rules for --device: the defaults and each device
