@@ -9,12 +9,34 @@
 
 #include <cerrno>
 #include <chrono>
+#include <csignal>
+#include <ctime>
 
 #include "common/error.h"
 #include "common/unique_fd.h"
 
 namespace coracle::oci_runtime {
 namespace {
+
+// Writes the state to a hook's stdin. A hook that exits without reading it
+// must not end the runtime with SIGPIPE; rather than ignoring SIGPIPE for
+// the whole process (which every later hook would inherit through exec,
+// and the embedding program would see), the signal is blocked on this
+// thread for the write, and one the write raised (it is sent to the
+// writing thread) is taken back before the mask is restored.
+void write_state(int fd, const std::string& state) {
+  sigset_t pipe_only, saved;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &saved);
+  (void)!write(fd, state.data(), state.size());
+  if (!sigismember(&saved, SIGPIPE)) {
+    struct timespec now {};
+    while (sigtimedwait(&pipe_only, nullptr, &now) == SIGPIPE) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+}
 
 void run_hook(const Hook& h, const std::string& kind, const std::string& state) {
   std::string what = kind + " hook " + h.path;
@@ -31,14 +53,15 @@ void run_hook(const Hook& h, const std::string& kind, const std::string& state) 
   pid_t pid = fork();
   if (pid < 0) throw_errno("cannot run the " + what);
   if (pid == 0) {
+    // A hook starts as runc's do: SIGPIPE at its default, whatever the
+    // embedding program chose for itself.
+    signal(SIGPIPE, SIG_DFL);
     dup2(in_r.get(), 0);
     execve(h.path.c_str(), argv.data(), envp.data());
     _exit(127);
   }
   in_r.reset();
-  // The state on stdin; a hook that does not read it must not block us.
-  signal(SIGPIPE, SIG_IGN);
-  (void)!write(in_w.get(), state.data(), state.size());
+  write_state(in_w.get(), state);
   in_w.reset();
   UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
   int timeout_ms = h.timeout ? *h.timeout * 1000 : -1;

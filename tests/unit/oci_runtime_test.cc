@@ -8,10 +8,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 
 #include "common/error.h"
+#include "common/fs.h"
 #include "oci_runtime/config.h"
 #include "oci_runtime/documents.h"
+#include "oci_runtime/hooks.h"
 #include "oci_runtime/state.h"
 #include "oci_runtime/to_spec.h"
 #include "temp_dir.h"
@@ -268,6 +271,30 @@ TEST(OciMapping, TheConfigBecomesASandboxSpecWithCoraclesDefaults) {
   json host_net = default_spec(false);
   host_net["linux"]["namespaces"].erase(1);
   EXPECT_EQ(mapped(host_net).spec.net, sandbox::NetMode::Host);
+}
+
+TEST(OciHooks, AHookThatReadsNothingNeitherKillsTheRuntimeNorChangesSigpipe) {
+  // The state is bigger than a pipe holds and the first hook never reads
+  // it: the write fails with EPIPE. Neither the runtime's SIGPIPE
+  // disposition nor the next hook's may change for it (runc's hooks start
+  // with SIGPIPE at its default).
+  test::UnitTempDir tmp;
+  std::string seen = tmp.path + "/sigign";
+  Hook deaf{"/bin/true", {}, {}, std::nullopt};
+  Hook reporter{"/bin/sh", {"sh", "-c", "grep ^SigIgn: /proc/self/status > " + seen}, {}, 5};
+  struct sigaction before {};
+  ASSERT_EQ(sigaction(SIGPIPE, nullptr, &before), 0);
+  EXPECT_NO_THROW(run_hooks({deaf, reporter}, "createRuntime", std::string(1 << 20, 'x')));
+  struct sigaction after {};
+  ASSERT_EQ(sigaction(SIGPIPE, nullptr, &after), 0);
+  EXPECT_EQ(after.sa_handler, before.sa_handler);
+  std::string line = read_file(seen);
+  ASSERT_EQ(line.rfind("SigIgn:\t", 0), 0u) << line;
+  unsigned long long ignored = std::stoull(line.substr(8), nullptr, 16);
+  EXPECT_EQ(ignored & (1ull << (SIGPIPE - 1)), 0u) << line;
+  sigset_t pending;
+  sigpending(&pending);
+  EXPECT_FALSE(sigismember(&pending, SIGPIPE));  // taken back, not left to fire later
 }
 
 }  // namespace
