@@ -6,7 +6,8 @@
 // namespace only when its mount plan reaches a net sysctl or /sys, and
 // loopback only when the command starts. So the runner has a helper make
 // it once it has sent Go: a process that shares the runner's memory and fd
-// table (clone with CLONE_VM | CLONE_FILES, on a stack prepared here) and
+// table (clone with CLONE_VM | CLONE_VFORK | CLONE_FILES, on a stack
+// prepared here; the runner sleeps until it exits) and
 //   1. joins the sandbox's user namespace (so that the new namespace is
 //      owned by it, exactly as if the child had made it),
 //   2. unshares CLONE_NEWNET and opens the namespace,
