@@ -158,7 +158,11 @@ bool PortTracker::confirm(const Pending& p) {
   uint16_t number = local_port(p.call.socket.get());
   if (number == 0) return false;
   std::vector<OpenPort> ports;
-  diag_.dump(p.proto, p.family, ports, number);
+  // In the sandbox's own network namespace the table is small: all of this
+  // protocol's ports are read, so that an older socket already closed on
+  // any port is reported closed before this one opens. In the host's (it
+  // may have thousands), only this port's.
+  diag_.dump(p.proto, p.family, ports, options_.host_net ? number : 0);
   const OpenPort* found = nullptr;
   std::set<uint64_t> present;
   for (const auto& port : ports) {
@@ -166,14 +170,16 @@ bool PortTracker::confirm(const Pending& p) {
     if (port.inode == st.st_ino) found = &port;
   }
   if (!found) return false;
-  // The destroy broadcast comes from a kernel work queue, so the close of
-  // an older socket on this very port may still be on its way. This dump
-  // already shows it gone: say so first, or a port would read "open, open,
-  // closed" while the new socket is open.
+  // The destroy broadcast comes late (a listener is freed after an RCU
+  // grace period, and the broadcast from a work queue), so the close of an
+  // older socket may still be on its way. This dump already shows it gone:
+  // say so first, or an app that closes a listener and opens another would
+  // read "open, open, closed, closed" (or, on one port, "open, open,
+  // closed" while the new socket is open).
   std::vector<uint64_t> gone;
   for (const auto& [cookie, e] : open_)
-    if (e.port.proto == p.proto && e.port.family == p.family && e.port.port == number &&
-        !present.count(cookie))
+    if (e.port.proto == p.proto && e.port.family == p.family &&
+        (!options_.host_net || e.port.port == number) && !present.count(cookie))
       gone.push_back(cookie);
   for (uint64_t cookie : gone) report_close(cookie);
   if (!open_.count(found->cookie)) report_open(*found, p.call.pid);
@@ -201,6 +207,7 @@ void PortTracker::rescan() {
     return it->second;
   };
   std::set<uint64_t> seen;
+  std::vector<std::pair<const OpenPort*, pid_t>> fresh;
   for (const auto& port : now) {
     if (open_.count(port.cookie)) {
       seen.insert(port.cookie);
@@ -210,12 +217,15 @@ void PortTracker::rescan() {
     // In the host's namespace, a socket of no sandbox process is not ours.
     if (options_.host_net && !owner) continue;
     seen.insert(port.cookie);
-    report_open(port, owner.value_or(0));
+    fresh.emplace_back(&port, owner.value_or(0));
   }
+  // What has gone closed before what is new opens: an app that swapped one
+  // listener for another did it in that order.
   std::vector<uint64_t> gone;
   for (const auto& [cookie, event] : open_)
     if (!seen.count(cookie)) gone.push_back(cookie);
   for (uint64_t cookie : gone) report_close(cookie);
+  for (const auto& [port, owner] : fresh) report_open(*port, owner);
 }
 
 void PortTracker::report_open(const OpenPort& port, pid_t pid) {
