@@ -226,7 +226,7 @@ std::string pull_image(const Store& store, const std::string& text, const PullOp
   // registries.conf: a short name's candidates, each from its mirrors
   // first, then its own location; the first that works is stored under
   // the candidate's name (never the mirror's).
-  const RegistriesConf& conf = registries_conf(store.cache_path("registries-conf.json"));
+  const RegistriesConf& conf = registries_conf(store);
   std::vector<std::string> failures;
   std::optional<Error> only;
   for (const Reference& candidate : qualify(text, conf)) {

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "image/store.h"
 
 namespace coracle::image {
 namespace {
@@ -232,12 +233,9 @@ RegistriesConf read_registries_conf(const RegistriesConfSources& sources) {
   return c;
 }
 
-const RegistriesConf& registries_conf(const std::string& cache_file) {
-  static const RegistriesConf conf = [&] {
-    RegistriesConfSources sources = registries_conf_sources();
-    return cache_file.empty() ? read_registries_conf(sources)
-                              : cached_registries_conf(sources, cache_file);
-  }();
+const RegistriesConf& registries_conf(const Store& store) {
+  static const RegistriesConf conf =
+      cached_registries_conf(registries_conf_sources(), store.cache_path("registries-conf.json"));
   return conf;
 }
 

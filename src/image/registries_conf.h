@@ -47,12 +47,15 @@ struct RegistriesConf {
   std::vector<std::string> files;  // the files read, for messages
 };
 
+class Store;
+
 // Reads the files above once per process. Throws coracle::Error naming the
-// file and the line of a syntax error or a bad value. With a cache_file (a
-// store's), the result is kept there between runs and reused while none
-// of its sources has changed (registries_conf_cache.cc): parsing the TOML
-// costs every short-name exec ~0.2 ms.
-const RegistriesConf& registries_conf(const std::string& cache_file = "");
+// file and the line of a syntax error or a bad value. The result is kept in
+// the store (its cache/registries-conf.json) between runs and reused while
+// none of its sources has changed (registries_conf_cache.cc): parsing the
+// TOML costs every short-name exec ~0.2 ms. The first call's store is the
+// one (a process works on one store).
+const RegistriesConf& registries_conf(const Store& store);
 
 // The files read, in order, and every place whose change (a file edited,
 // made or removed, a drop-in added) changes the result.

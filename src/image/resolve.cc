@@ -67,8 +67,7 @@ std::optional<TagEntry> lookup(const Store& store, const std::string& text) {
   // A short name is looked for under each name registries.conf gives it
   // (its alias, each search registry), then under docker.io's.
   std::vector<Reference> candidates;
-  if (!found && is_short_name(text))
-    candidates = qualify(text, registries_conf(store.cache_path("registries-conf.json")), true);
+  if (!found && is_short_name(text)) candidates = qualify(text, registries_conf(store), true);
   if (!found) {
     Reference fallback = parse_reference(text);
     bool listed = false;

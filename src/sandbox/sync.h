@@ -19,7 +19,7 @@ enum class MsgType : uint32_t {
   Pty,            // init → parent, before the command starts: the pty master
   Ready,          // init → parent, Spec::start_fifo: set up, waiting for start
   Network,        // network helper → child, while it mounts: its namespace (one fd) or err
-  NetworkUp,      // network helper → child, before the command: loopback up, or err
+  NetworkUp,      // parent → child, the helper reaped: loopback up, or err; before the command
 };
 
 // Image layers plus volumes; the kernel passes at most 253 (SCM_MAX_FD).
