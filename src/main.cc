@@ -14,6 +14,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/parse.h"
+#include "common/terminal_text.h"
 #include "image/layer_unpack.h"
 #include "oci_runtime/runtime_cli.h"
 #include "vm/agent.h"
@@ -75,7 +76,7 @@ int main(int argc, char** argv) {
   std::string named;
   if (at >= 0 && words[static_cast<size_t>(at)] != "--version") {  // not `coracle version`
     if (auto unknown = coracle::cli::unknown_command(words[static_cast<size_t>(at)])) {
-      fprintf(stderr, "coracle: %s\n", unknown->c_str());
+      coracle::print_error(*unknown);
       return coracle::kExitInternal;
     }
     named = words[static_cast<size_t>(at)];
@@ -83,8 +84,9 @@ int main(int argc, char** argv) {
     for (const auto& w : words) {
       if (w == "--") break;
       if (!w.empty() && w[0] == '-' && !coracle::cli::is_global_flag(w)) {
-        fprintf(stderr, "coracle: unknown flag '%s'%s\nSee 'coracle --help'.\n", w.c_str(),
-                w == "-V" ? "\nDid you mean '--version' (or -v)?" : "");
+        coracle::print_error("unknown flag '" + w + "'" +
+                             (w == "-V" ? "\nDid you mean '--version' (or -v)?" : "") +
+                             "\nSee 'coracle --help'.");
         return coracle::kExitInternal;
       }
     }
@@ -123,7 +125,7 @@ int main(int argc, char** argv) {
         coracle::write_file_atomic(generate_to, text);
       return 0;
     } catch (const coracle::Error& e) {
-      fprintf(stderr, "coracle: %s\n", e.what());
+      coracle::print_error(e.what());
       return coracle::kExitInternal;
     }
   }
@@ -156,6 +158,7 @@ int main(int argc, char** argv) {
                          (global.use_overlay() ? " (overlay)" : " (vfs)"));
     }
     if (!max_entry.empty()) coracle::image::set_max_entry_size(coracle::parse_bytes(max_entry));
+    coracle::cli::sweep_leftovers(global);
     if (exec && app.got_subcommand("exec")) status = exec();
     if (image && app.got_subcommand("image")) status = image();
     if (build && app.got_subcommand("build")) status = build();
@@ -164,11 +167,11 @@ int main(int argc, char** argv) {
         if (app.got_subcommand(name)) status = chain();
     if (login && (app.got_subcommand("login") || app.got_subcommand("logout"))) status = login();
   } catch (const coracle::Error& e) {
-    fprintf(stderr, "coracle: %s\n", e.what());
+    coracle::print_error(e.what());
     coracle::cli::events::error(e.exit_code(), e.what());
     return e.exit_code();
   } catch (const std::exception& e) {
-    fprintf(stderr, "coracle: internal error: %s\n", e.what());
+    coracle::print_error(std::string("internal error: ") + e.what());
     coracle::cli::events::error(coracle::kExitInternal, std::string("internal error: ") + e.what());
     return coracle::kExitInternal;
   }

@@ -321,6 +321,10 @@ class Builder {
     if (auto n = ins.flag("network")) {
       if (*n == "none")
         net = sandbox::NetMode::None;
+      else if (*n == "host" && !opts_.allow.network_host)
+        throw Error(at + ": RUN --network=host needs the network.host entitlement, which the " +
+                    "caller grants (--allow network.host): the host's network and its services " +
+                    "on 127.0.0.1 are not the Dockerfile's to take");
       else if (*n == "host")
         net = sandbox::NetMode::Host;
       else if (*n != "default")

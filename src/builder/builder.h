@@ -47,6 +47,13 @@ struct BuildOptions {
   // RUN's network (RUN --network=default): its own namespace with outbound
   // access, never the host's unless asked.
   sandbox::NetMode net = sandbox::NetMode::Pasta;
+  // BuildKit's entitlements, granted by the caller (--allow): what a
+  // Dockerfile (or a base image's ONBUILD) may not take by itself.
+  // network_host: RUN --network=host, the host's network namespace and its
+  // services on 127.0.0.1.
+  struct Entitlements {
+    bool network_host = false;
+  } allow;
   bool use_overlay = true;  // false: a RUN cannot be captured (no overlayfs)
   // Asked for a FROM image that is not in the store (a pull); may throw.
   std::function<void(const std::string& ref)> fetch_base;
@@ -65,6 +72,10 @@ struct BuildOptions {
   // applied after its own lines: no exception brings them back).
   std::vector<std::string> always_ignore;
 };
+
+// --allow NAME: "network.host"; any other name throws (BuildKit's
+// security.insecure has no meaning here, and is refused by name).
+void grant_entitlement(BuildOptions::Entitlements& allow, const std::string& name);
 
 struct BuildResult {
   image::Descriptor manifest;  // in the store

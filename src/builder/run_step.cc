@@ -5,6 +5,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "builder/builder.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/io.h"
@@ -124,6 +125,18 @@ void remove_mount_stubs(const std::string& upper_dir, const LayeredFs& lower,
   if (!upper) return;
   for (const auto& t : file_targets) remove_stub(upper.get(), lower, t.substr(1), true);
   for (const auto& t : dir_targets) remove_stub(upper.get(), lower, t.substr(1), false);
+}
+
+void grant_entitlement(BuildOptions::Entitlements& allow, const std::string& name) {
+  if (name == "network.host") {
+    allow.network_host = true;
+    return;
+  }
+  if (name == "security.insecure")
+    throw Error(
+        "--allow security.insecure: coracle build has no insecure mode (RUN "
+        "--security is refused)");
+  throw Error("--allow " + name + ": unknown entitlement (network.host is the one there is)");
 }
 
 }  // namespace coracle::builder

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "builder/builder.h"
 #include "sandbox/sandbox.h"
 
 namespace coracle::chain {
@@ -34,6 +35,9 @@ struct ChainOptions {
   // access (never the host's, whose 127.0.0.1 services and abstract
   // sockets a step must not reach), unless the user asks.
   sandbox::NetMode net = sandbox::NetMode::Pasta;
+  // The entitlements the user grants the chain's builds (--allow): a
+  // Dockerfile of the app's or an assistant's takes none by itself.
+  builder::BuildOptions::Entitlements build_allow;
   // Bounds of each step's and the app's writable layer and /tmp (tmpfs);
   // 0: the sandbox's default (sandbox::kDefaultScratchBytes).
   uint64_t upper_size_bytes = 0, tmp_size_bytes = 0;

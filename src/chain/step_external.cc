@@ -69,6 +69,7 @@ void build_for_step(const StepContext& ctx, builder::BuildOptions b, const std::
   b.context = context;
   b.tags = {tag};
   b.use_overlay = ctx.options.use_overlay;
+  b.allow = ctx.options.build_allow;
   b.fetch_base = ctx.options.fetch_image;
   b.output_fd = ctx.options.output_fd;
   b.on_event = [&](const builder::BuildEvent& e) {

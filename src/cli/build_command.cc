@@ -27,7 +27,7 @@ namespace coracle::cli {
 namespace {
 
 struct BuildFlags {
-  std::vector<std::string> tags, build_args, labels, secrets;
+  std::vector<std::string> tags, build_args, labels, secrets, allow;
   std::string iidfile, platform;
   std::string file, target, net = "pasta", output, context = ".", progress = "auto";
   bool no_cache = false, json = false, quiet = false;
@@ -105,6 +105,9 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
                   "RUN's network: pasta (own namespace, outbound access: the default), private "
                   "(loopback only), none, or host (the host's own, services on 127.0.0.1 "
                   "included)");
+  cmd->add_option("--allow", f->allow,
+                  "Grant an entitlement: network.host (RUN --network=host in the Dockerfile)")
+      ->allow_extra_args(false);
   cmd->add_option("--output,-o", f->output, "Also write the image to oci-archive:PATH");
   cmd->add_flag("--json", f->json, "JSON events on stdout, one per line");
   cmd->add_option("--progress", f->progress,
@@ -150,6 +153,7 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
     opt.no_cache = f->no_cache;
     opt.use_overlay = global.use_overlay();
     opt.net = sandbox::parse_net_mode(f->net);
+    for (const auto& name : f->allow) builder::grant_entitlement(opt.allow, name);
     opt.args.target = f->target;
     std::string plat = image::host_platform().str();
     opt.args.target_platform = opt.args.build_platform = plat;

@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/io.h"
 #include "common/quiet_thread.h"
+#include "common/terminal_text.h"
 
 namespace coracle::cli {
 namespace {
@@ -20,25 +21,16 @@ constexpr size_t kTailLines = 6;
 
 using Clock = std::chrono::steady_clock;
 
-// A line of a program's output made safe to redraw: escape sequences and
-// control characters dropped (they would move the cursor under the view),
-// tabs as spaces.
+// A line of a program's output made safe to redraw: through the one
+// sanitiser (escape sequences, C0 and C1 controls would move the cursor
+// under the view), tabs as spaces.
 std::string printable(std::string_view line) {
   std::string out;
-  for (size_t i = 0; i < line.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(line[i]);
-    if (c == 0x1b) {
-      // CSI: ESC [ parameters, then a final byte in @..~.
-      if (i + 1 < line.size() && line[i + 1] == '[') {
-        i += 2;
-        while (i < line.size() && !(line[i] >= '@' && line[i] <= '~')) ++i;
-      }
-      continue;
-    }
+  for (char c : terminal_safe(line, TerminalLines::kOne)) {
     if (c == '\t')
       out += "  ";
-    else if (c >= 0x20 && c != 0x7f)
-      out += static_cast<char>(c);
+    else
+      out += c;
   }
   return out;
 }
@@ -48,7 +40,8 @@ std::string label(const builder::BuildEvent& e, bool cached) {
   std::string out = "[";
   out.append(std::to_string(e.number)).append("/").append(std::to_string(e.total)).append("] ");
   if (cached) out.append("CACHED ");
-  return out.append(e.text, 0, e.text.find('\n'));
+  // The Dockerfile's own text: as hostile as anything else from outside.
+  return out.append(printable(std::string_view(e.text).substr(0, e.text.find('\n'))));
 }
 
 // "LABEL  1.2s" in columns: the label is cut, never the time.
@@ -163,8 +156,10 @@ void BuildView::output(std::string_view data) {
   }
   if (mode_ != BuildProgress::kTty) {
     // RUN output is the user's to see, on stderr (stdout carries the
-    // result).
-    write_best_effort(STDERR_FILENO, data);
+    // result), as lines of text: a hostile RUN writes no escape sequence
+    // to the user's terminal (a sequence cut between two reads loses its
+    // tail as text, never as a control).
+    write_best_effort(STDERR_FILENO, terminal_safe(data));
     return;
   }
   std::lock_guard lock(mu_);

@@ -20,6 +20,11 @@ struct GlobalOptions {
   std::string store_root() const;
 };
 
+// What killed runs left (a dead runner's cgroup and what still runs in it,
+// a killed build's work dir under ROOT/tmp), removed at the start of every
+// command: two directory reads when there is nothing to remove.
+void sweep_leftovers(const GlobalOptions& global);
+
 // How to reach registries: shared by `image pull`, `exec` (which pulls a
 // missing image) and `login`.
 struct RegistryFlags {

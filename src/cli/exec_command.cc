@@ -16,6 +16,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
+#include "common/terminal_text.h"
 #include "common/unique_fd.h"
 #include "image/default_image.h"
 #include "image/reference.h"
@@ -31,7 +32,7 @@ namespace {
 
 void report(const sandbox::Result& r) {
   if (!r.message.empty()) {
-    fprintf(stderr, "coracle: %s\n", r.message.c_str());
+    print_error(r.message);
   } else if (r.term_signal) {
     const char* name = sigabbrev_np(r.term_signal);
     fprintf(stderr, "coracle: command killed by signal %d (SIG%s)\n", r.term_signal,

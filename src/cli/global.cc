@@ -6,6 +6,7 @@
 #include "cli/events.h"
 #include "common/error.h"
 #include "common/store_root.h"
+#include "image/store.h"
 #include "sandbox/sandbox.h"
 
 namespace coracle::cli {
@@ -22,6 +23,15 @@ bool GlobalOptions::use_overlay() const {
   if (driver == "overlay") return true;
   if (!driver.empty()) throw Error("CORACLE_STORAGE_DRIVER='" + driver + "': use overlay or vfs");
   return sandbox::overlay_supported();
+}
+
+void sweep_leftovers(const GlobalOptions& global) {
+  try {
+    sandbox::sweep_leftovers();
+    image::sweep_dead_tmp(global.store_root());
+  } catch (const Error&) {
+    // Best effort: a command is never stopped by another's leftovers.
+  }
 }
 
 void open_event_stream(const std::string& command, int fd) {

@@ -9,6 +9,7 @@
 #include "cli/progress.h"
 #include "common/error.h"
 #include "common/parse.h"
+#include "common/terminal_text.h"
 #include "image/export.h"
 #include "image/gc.h"
 #include "image/import.h"
@@ -52,7 +53,8 @@ int list(const image::Store& store, const ImageFlags& f) {
       out.push_back({{"name", t.name}, {"digest", t.target.digest}, {"size", size}});
       if (!artifact.empty()) out.back()["artifactType"] = artifact;
     } else {
-      printf("%-50s %-14s %s%s\n", t.name.c_str(), t.target.digest.substr(7, 12).c_str(),
+      printf("%-50s %-14s %s%s\n", terminal_safe(t.name, TerminalLines::kOne).c_str(),
+             t.target.digest.substr(7, 12).c_str(),
              size < 0 ? "(broken)" : human_size(size).c_str(),
              artifact.empty() ? "" : ("  " + artifact).c_str());
     }

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "builder/builder.h"
 #include "chain/assistant_artifact.h"
 #include "chain/assistants.h"
 #include "chain/chain.h"
@@ -18,6 +19,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
+#include "common/terminal_text.h"
 #include "common/userns.h"
 #include "image/push.h"
 #include "image/reference.h"
@@ -32,7 +34,7 @@ struct RunFlags {
   bool assistant_json = false;
   std::string net = "pasta", upper_size, tmp_size, python_image;
   int max_steps = 64;
-  std::vector<std::string> publish;
+  std::vector<std::string> publish, allow;
   bool json = false, quiet = false;
   bool vm = false;  // --vm: the app in a micro-VM
   RegistryFlags registry;
@@ -41,9 +43,11 @@ struct RunFlags {
 // Events come from several threads (step output, the port monitor).
 std::mutex print_mutex;
 
+// Step lines quote assistants' names, steps' state and errors: all from
+// outside, so all through the sanitiser.
 void print_line(FILE* f, const std::string& line) {
   std::lock_guard<std::mutex> lock(print_mutex);
-  fprintf(f, "%s\n", line.c_str());
+  fprintf(f, "%s\n", terminal_safe(line).c_str());
   fflush(f);
 }
 
@@ -113,6 +117,10 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
                   "Bound of each step's and the app's /tmp, a tmpfs (default 1g)");
   run->add_option("-p,--publish", f->publish, "[HOSTIP:]HOSTPORT:PORT[/udp] for the app")
       ->allow_extra_args(false);
+  run->add_option("--allow", f->allow,
+                  "Grant the builds of the chain an entitlement: network.host (RUN "
+                  "--network=host in the app's Dockerfile)")
+      ->allow_extra_args(false);
   run->add_flag("--vm", f->vm, "Run the app (builtin:exec) in a micro-VM instead of namespaces");
   run->add_option("--python-image", f->python_image,
                   "builtin:python's base image (default $CORACLE_PYTHON_IMAGE, else "
@@ -160,7 +168,8 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
   return [f, &global, run, first, list, push, rm, pack, pull]() -> int {
     chain::AssistantRegistry registry(global.store_root(), chain::default_remote_dir());
     if (list->parsed()) {
-      for (const auto& n : registry.list()) printf("%s\n", n.c_str());
+      for (const auto& n : registry.list())
+        printf("%s\n", terminal_safe(n, TerminalLines::kOne).c_str());
       return 0;
     }
     if (pack->parsed()) {
@@ -178,7 +187,7 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
       if (f->assistant_json)
         events::result({{"assistant", name}});
       else
-        printf("%s\n", name.c_str());
+        printf("%s\n", terminal_safe(name, TerminalLines::kOne).c_str());
       return 0;
     }
     if (push->parsed()) {
@@ -204,7 +213,7 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
       if (f->assistant_json)
         events::result({{"ref", f->pull_ref}, {"assistant", name}});
       else
-        printf("%s\n", name.c_str());
+        printf("%s\n", terminal_safe(name, TerminalLines::kOne).c_str());
       return 0;
     }
     if (rm->parsed()) {
@@ -216,7 +225,8 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
     if (first->parsed()) {
       if (f->first_name.empty()) {
         std::string name = chain::first_assistant(f->app);
-        printf("%s\n", name.empty() ? "(none: detected at run time)" : name.c_str());
+        printf("%s\n", name.empty() ? "(none: detected at run time)"
+                                    : terminal_safe(name, TerminalLines::kOne).c_str());
       } else {
         chain::set_first_assistant(f->app, f->first_name);
       }
@@ -239,6 +249,7 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
     if (!f->timeout.empty()) o.timeout = parse_duration(f->timeout);
     o.publish = f->publish;
     o.net = sandbox::parse_net_mode(f->net);
+    for (const auto& name : f->allow) builder::grant_entitlement(o.build_allow, name);
     if (!f->upper_size.empty()) o.upper_size_bytes = parse_bytes(f->upper_size);
     if (!f->tmp_size.empty()) o.tmp_size_bytes = parse_bytes(f->tmp_size);
     o.store_root = global.store_root();

@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "common/error.h"
+#include "common/terminal_text.h"
 
 namespace coracle {
 namespace {
@@ -50,7 +51,7 @@ void log_debug(const std::string& what) {
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   char head[48];
   snprintf(head, sizeof head, "coracle[debug] %8.3f ", s);
-  std::string line = head + what + "\n";
+  std::string line = head + terminal_safe(what) + "\n";
   // One write(): lines from threads do not interleave.
   (void)!write(STDERR_FILENO, line.data(), line.size());
 }

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/io.h"
 #include "common/unique_fd.h"
 
 namespace coracle::image {
@@ -33,59 +34,55 @@ std::optional<Credential> run_credential_helper(const std::string& name,
   if (!valid_helper_name(name))
     throw Error("credential helper '" + name + "': not a helper name (letters, digits, - _ .)");
   std::string program = "docker-credential-" + name;
-  int in[2], out[2];
-  if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) throw_errno("pipe");
-  UniqueFd in_r(in[0]), in_w(in[1]), out_r(out[0]), out_w(out[1]);
+  int in[2], out[2], err[2];
+  if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
+    throw_errno("pipe");
+  UniqueFd in_r(in[0]), in_w(in[1]), out_r(out[0]), out_w(out[1]), err_r(err[0]), err_w(err[1]);
   pid_t pid = fork();
   if (pid < 0) throw_errno("fork");
   if (pid == 0) {
     dup2(in_r.get(), 0);
     dup2(out_w.get(), 1);
-    int null = open("/dev/null", O_WRONLY);
-    if (null >= 0) dup2(null, 2);
+    dup2(err_w.get(), 2);
     char* argv[] = {program.data(), const_cast<char*>("get"), nullptr};
     execvp(argv[0], argv);
     _exit(127);
   }
   in_r.reset();
   out_w.reset();
+  err_w.reset();
   std::string request = server + "\n";
-  (void)!write(in_w.get(), request.data(), request.size());
-  in_w.reset();
-  std::string answer;
-  auto deadline = std::chrono::steady_clock::now() + kTimeout;
-  bool timed_out = false;
-  while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      break;
-    }
-    struct pollfd p = {out_r.get(), POLLIN, 0};
-    int rc = poll(&p, 1, static_cast<int>(left.count()));
-    if (rc < 0 && errno == EINTR) continue;
-    if (rc <= 0) continue;
-    char buf[4096];
-    ssize_t n = read(out_r.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    answer.append(buf, static_cast<size_t>(n));
-    if (answer.size() > kMaxOutput) break;
+  {
+    SigpipeBlocked quiet;  // a helper that exits without reading
+    (void)!write(in_w.get(), request.data(), request.size());
   }
-  if (timed_out || answer.size() > kMaxOutput) kill(pid, SIGKILL);
+  in_w.reset();
+  // stdout holds the answer (the secret); stderr is what may be quoted.
+  std::string answer, complaint;
+  bool timed_out =
+      !read_both_until(out_r.get(), err_r.get(), answer, complaint, kTimeout, kMaxOutput);
+  if (timed_out || answer.size() > kMaxOutput || complaint.size() > kMaxOutput) kill(pid, SIGKILL);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (timed_out) throw Error(program + " get did not answer within 30 s");
-  if (answer.size() > kMaxOutput) throw Error(program + " get answered more than 64 KiB");
+  if (answer.size() > kMaxOutput || complaint.size() > kMaxOutput)
+    throw Error(program + " get answered more than 64 KiB");
   if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
     throw Error(program + " (the credential helper the config names) is not in PATH");
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    // docker's helpers say this one thing for "nothing stored".
-    if (answer.find("credentials not found") != std::string::npos) return std::nullopt;
-    while (!answer.empty() && (answer.back() == '\n' || answer.back() == ' ')) answer.pop_back();
-    throw Error(program + " get failed" + (answer.empty() ? "" : ": " + answer.substr(0, 200)));
+    // docker's helpers say this one thing for "nothing stored" (on stdout).
+    if (answer.find("credentials not found") != std::string::npos ||
+        complaint.find("credentials not found") != std::string::npos)
+      return std::nullopt;
+    // Never stdout: a helper that failed half way may have printed the
+    // secret there.
+    while (!complaint.empty() && (complaint.back() == '\n' || complaint.back() == ' '))
+      complaint.pop_back();
+    std::string how = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                        : "killed by signal " + std::to_string(WTERMSIG(status));
+    throw Error(program + " get failed (" + how + ")" +
+                (complaint.empty() ? "" : ": " + complaint.substr(0, 200)));
   }
   auto j = nlohmann::json::parse(answer, nullptr, false);
   if (!j.is_object() || !j.contains("Secret") || !j["Secret"].is_string())

@@ -24,13 +24,17 @@ std::string tmp_name(const std::string& purpose) {
   return purpose + "-" + std::to_string(getpid()) + "-" + std::to_string(tmp_counter++);
 }
 
-// The pid in "purpose-PID-N", or 0.
+// The pid in "purpose-PID-N", or 0. From the end: a purpose may hold
+// dashes of its own ("build-run").
 pid_t owner_of(const char* name) {
-  const char* dash = strchr(name, '-');
-  if (!dash) return 0;
+  const char* last = strrchr(name, '-');
+  if (!last || last == name) return 0;
+  const char* dash = last - 1;
+  while (dash > name && *dash != '-') --dash;
+  if (*dash != '-') return 0;
   char* end;
   long pid = strtol(dash + 1, &end, 10);
-  return (*end == '-' && pid > 0) ? static_cast<pid_t>(pid) : 0;
+  return (end == last && pid > 0) ? static_cast<pid_t>(pid) : 0;
 }
 
 }  // namespace
@@ -105,18 +109,30 @@ Store::Store(std::string root) : root_(std::move(root)) {
   sweep_tmp();
 }
 
-std::vector<std::string> Store::stale_tmp_dirs(const std::string& purpose) const {
+namespace {
+
+std::vector<std::string> dead_entries(const std::string& tmp, const std::string& purpose) {
   std::vector<std::string> stale;
-  for (const auto& name : list_dir(tmp_dir())) {
+  DIR* dir = opendir(tmp.c_str());
+  if (!dir) return stale;
+  while (struct dirent* e = readdir(dir)) {
+    std::string name = e->d_name;
     if (!purpose.empty() && name.rfind(purpose + "-", 0) != 0) continue;
     pid_t pid = owner_of(name.c_str());
-    if (pid > 0 && kill(pid, 0) < 0 && errno == ESRCH) stale.push_back(tmp_dir() + "/" + name);
+    if (pid > 0 && kill(pid, 0) < 0 && errno == ESRCH) stale.push_back(tmp + "/" + name);
   }
+  closedir(dir);
   return stale;
 }
 
-void Store::sweep_tmp() const {
-  for (const auto& path : stale_tmp_dirs()) {
+}  // namespace
+
+std::vector<std::string> Store::stale_tmp_dirs(const std::string& purpose) const {
+  return dead_entries(tmp_dir(), purpose);
+}
+
+void sweep_dead_tmp(const std::string& root) {
+  for (const auto& path : dead_entries(root + "/tmp", "")) {
     try {
       // A killed run's vfs copy or RUN layer may hold files of the
       // caller's subordinate ids.
@@ -125,6 +141,10 @@ void Store::sweep_tmp() const {
       // Best effort: the next command tries again.
     }
   }
+}
+
+void Store::sweep_tmp() const {
+  sweep_dead_tmp(root_);
 }
 
 std::string Store::make_tmp_dir(const std::string& purpose) const {

@@ -56,6 +56,12 @@ struct TagEntry {
   Descriptor target;
 };
 
+// Removes what dead processes left under ROOT/tmp (a killed build's RUN
+// dir, a killed pull's partial layer): one directory read when there is
+// nothing to remove. Store's constructor calls it; the CLI, at the start of
+// every command (one that opens no store too).
+void sweep_dead_tmp(const std::string& root);
+
 class Store {
  public:
   // Opens the store at root, creating its layout if missing.

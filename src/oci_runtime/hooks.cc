@@ -13,29 +13,18 @@
 #include <ctime>
 
 #include "common/error.h"
+#include "common/io.h"
 #include "common/unique_fd.h"
 
 namespace coracle::oci_runtime {
 namespace {
 
 // Writes the state to a hook's stdin. A hook that exits without reading it
-// must not end the runtime with SIGPIPE; rather than ignoring SIGPIPE for
-// the whole process (which every later hook would inherit through exec,
-// and the embedding program would see), the signal is blocked on this
-// thread for the write, and one the write raised (it is sent to the
-// writing thread) is taken back before the mask is restored.
+// must not end the runtime with SIGPIPE (common/io.h: blocked on this
+// thread for the write, never ignored process-wide).
 void write_state(int fd, const std::string& state) {
-  sigset_t pipe_only, saved;
-  sigemptyset(&pipe_only);
-  sigaddset(&pipe_only, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_only, &saved);
+  SigpipeBlocked quiet;
   (void)!write(fd, state.data(), state.size());
-  if (!sigismember(&saved, SIGPIPE)) {
-    struct timespec now {};
-    while (sigtimedwait(&pipe_only, nullptr, &now) == SIGPIPE) {
-    }
-  }
-  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
 }
 
 void run_hook(const Hook& h, const std::string& kind, const std::string& state) {

@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
+#include "common/terminal_text.h"
 #include "common/unique_fd.h"
 #include "oci_runtime/config.h"
 #include "oci_runtime/hooks.h"
@@ -125,8 +126,14 @@ void create_container(const StateStore& store, const std::string& id, const Crea
     run_hooks(config.hooks.create_runtime, "createRuntime", state);
     if (!f.pid_file.empty()) write_file_atomic(f.pid_file, std::to_string(s.pid), 0644);
   } catch (...) {
-    if (s.pid > 0) kill(s.pid, SIGKILL);
-    sandbox::destroy_cgroup(s.cgroup);
+    // Only what this create made: the cgroup is the container's once the
+    // sandbox exists (a sandbox that failed removed its own). One that
+    // was there before (cgroupsPath naming another's, "File exists") and
+    // its processes are not ours to kill.
+    if (s.pid > 0) {
+      kill(s.pid, SIGKILL);
+      sandbox::destroy_cgroup(s.cgroup);
+    }
     store.remove(id);
     throw;
   }
@@ -160,7 +167,7 @@ void start_container(const StateStore& store, const std::string& id) {
     state["pid"] = s.pid;
     run_hooks(load_config(s.bundle).hooks.poststart, "poststart", state.dump());
   } catch (const Error& e) {
-    fprintf(stderr, "coracle-runc: warning: %s\n", e.what());
+    fprintf(stderr, "coracle-runc: warning: %s\n", terminal_safe(e.what()).c_str());
   }
 }
 
@@ -240,7 +247,8 @@ int exec_in_container(const StateStore& store, const std::string& id, const Exec
   j.uid = p.user.uid;
   j.gid = p.user.gid;
   j.groups = p.user.additional_gids;
-  j.capability_sets = map_capabilities(p);
+  j.capability_sets = exec_capabilities(p, *config.process);
+  j.preserved_fds = static_cast<unsigned>(o.preserve_fds);
   j.no_new_privs = p.no_new_privileges;
   j.oom_score_adj = p.oom_score_adj;
   // As the container's own process: writable binds bring the host-write
@@ -288,7 +296,7 @@ void delete_container(const StateStore& store, const std::string& id, bool force
     if (is_regular_file(s.bundle + "/config.json"))
       run_hooks(load_config(s.bundle).hooks.poststop, "poststop", state_json(s).dump());
   } catch (const Error& e) {
-    fprintf(stderr, "coracle-runc: warning: %s\n", e.what());
+    fprintf(stderr, "coracle-runc: warning: %s\n", terminal_safe(e.what()).c_str());
   }
   store.remove(id);
 }

@@ -28,6 +28,7 @@ struct ExecOptions {
   std::string console_socket;    // with a terminal: where its master goes
   std::vector<std::string> env;  // -e K=V, over the config's
   bool detach = false, tty = false;
+  int preserve_fds = 0;  // fds 3 .. 3+N-1 of the call pass to the process
 };
 // Another process in the running container; its exit status (0 once
 // started with detach).

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -12,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/terminal_text.h"
 #include "oci_runtime/config.h"
 #include "oci_runtime/documents.h"
 #include "oci_runtime/lifecycle.h"
@@ -35,7 +37,9 @@ struct Globals {
 // Errors as runc reports them: on stderr, and in --log (containerd reads
 // that file, in JSON with --log-format json, when a call fails).
 void report(const Globals& g, const std::string& message) {
-  fprintf(stderr, "coracle-runc: %s\n", message.c_str());
+  // A message may quote the bundle's config.json: the engine's user's
+  // terminal sees it only through the sanitiser.
+  fprintf(stderr, "coracle-runc: %s\n", terminal_safe(message).c_str());
   if (g.log.empty()) return;
   char when[64];
   time_t now = time(nullptr);
@@ -142,6 +146,8 @@ int runtime_main(int argc, char** argv) {
   exec->add_option("-e,--env", exec_opts.env, "K=V (repeatable)")->allow_extra_args(false);
   exec->add_option("--pid-file", exec_opts.pid_file, "With --detach: the process's pid");
   exec->add_flag("-d,--detach", exec_opts.detach, "Return once it runs");
+  exec->add_option("--preserve-fds", exec_opts.preserve_fds,
+                   "Pass fds 3 .. 3+N-1 of this call on to the process");
   exec->add_flag("-t,--tty", exec_opts.tty, "A terminal (its master goes to --console-socket)");
   exec->add_option("--console-socket", exec_opts.console_socket,
                    "A unix socket that takes the terminal's master (runc's protocol)");
@@ -169,10 +175,12 @@ int runtime_main(int argc, char** argv) {
   try {
     // Checked before this call opens anything of its own: an fd of ours in
     // a gap of the range would be passed on.
-    for (int fd = 3; fd < 3 + run_flags.preserve_fds; ++fd)
+    int preserved = std::max(run_flags.preserve_fds, exec_opts.preserve_fds);
+    if (preserved < 0) throw Error("--preserve-fds must be 0 or more");
+    for (int fd = 3; fd < 3 + preserved; ++fd)
       if (fcntl(fd, F_GETFD) < 0)
-        throw Error("--preserve-fds " + std::to_string(run_flags.preserve_fds) + ": fd " +
-                    std::to_string(fd) + " is not open");
+        throw Error("--preserve-fds " + std::to_string(preserved) + ": fd " + std::to_string(fd) +
+                    " is not open");
     if (g.systemd_cgroup)
       throw Error(
           "--systemd-cgroup is not supported: coracle-runc manages cgroupfs (set "

@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
+#include "common/store_root.h"
 #include "sandbox/sandbox.h"
 
 namespace coracle::oci_runtime {
@@ -19,7 +21,47 @@ std::string default_state_root() {
   if (geteuid() == 0) return "/run/coracle-runc";
   const char* xdg = getenv("XDG_RUNTIME_DIR");
   if (xdg && *xdg) return std::string(xdg) + "/coracle-runc";
-  return "/tmp/coracle-runc-" + std::to_string(geteuid());
+  // No runtime directory (su, cron, some ssh sessions): never a folder in
+  // the shared temp directory, where another user could make it first; the
+  // caller's own store (~/.local/share/coracle) is theirs alone.
+  return default_store_root() + "/runc-state";
+}
+
+namespace {
+
+std::string octal_mode(mode_t mode) {
+  char text[8];
+  snprintf(text, sizeof text, "%04o", mode & 07777);
+  return text;
+}
+
+}  // namespace
+
+void check_state_root(const std::string& root) {
+  struct stat st {};
+  if (lstat(root.c_str(), &st) < 0) {
+    if (errno == ENOENT) return;  // made 0711 by the first create
+    throw_errno("cannot read the state root " + root);
+  }
+  // runc's rule and more: the state decides which hooks run and which
+  // processes are signalled, so it must be the caller's alone.
+  if (!S_ISDIR(st.st_mode)) throw Error("the state root " + root + " is not a directory");
+  if (st.st_uid != geteuid())
+    throw Error("the state root " + root + " belongs to uid " + std::to_string(st.st_uid) +
+                ", not to the caller: refusing to use it (choose --root)");
+  if (st.st_mode & (S_IWGRP | S_IWOTH))
+    throw Error("the state root " + root + " can be written by others (mode " +
+                octal_mode(st.st_mode) + "): refusing to use it (chmod go-w, or choose --root)");
+  // Its parent could rename it away and put another in its place, unless
+  // only root or the caller can write there, or the sticky bit forbids it.
+  std::string parent = root.substr(0, root.find_last_of('/'));
+  if (parent.empty()) parent = "/";
+  struct stat up {};
+  if (stat(parent.c_str(), &up) < 0) throw_errno("cannot read " + parent);
+  bool others_write = up.st_mode & (S_IWGRP | S_IWOTH);
+  if ((up.st_uid != 0 && up.st_uid != geteuid()) || (others_write && !(up.st_mode & S_ISVTX)))
+    throw Error("the state root " + root + " is in " + parent +
+                ", which others can change: refusing to use it (choose --root)");
 }
 
 void check_container_id(const std::string& id) {
@@ -64,7 +106,9 @@ StateStore::StateStore(std::string root) : root_(std::move(root)) {}
 
 void StateStore::create(const ContainerState& s) const {
   check_container_id(s.id);
+  check_state_root(root_);
   mkdir_p(root_, 0711);
+  check_state_root(root_);
   if (mkdir(dir_of(s.id).c_str(), 0700) < 0) {
     if (errno == EEXIST) throw Error("container with id exists: " + s.id);
     throw_errno("cannot create the state of " + s.id);
@@ -88,6 +132,7 @@ void StateStore::save(const ContainerState& s) const {
 
 ContainerState StateStore::load(const std::string& id) const {
   check_container_id(id);
+  check_state_root(root_);
   std::string path = dir_of(id) + "/state.json";
   if (!is_regular_file(path)) throw Error("container " + id + " does not exist");
   json j = json::parse(read_file(path), nullptr, false);
@@ -112,6 +157,7 @@ ContainerState StateStore::load(const std::string& id) const {
 
 std::vector<ContainerState> StateStore::list() const {
   std::vector<ContainerState> out;
+  check_state_root(root_);
   if (!is_directory(root_)) return out;
   for (const auto& name : list_dir(root_)) {
     try {
@@ -125,6 +171,7 @@ std::vector<ContainerState> StateStore::list() const {
 
 void StateStore::remove(const std::string& id) const {
   check_container_id(id);
+  check_state_root(root_);
   remove_tree(dir_of(id));
 }
 

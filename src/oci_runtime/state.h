@@ -26,8 +26,15 @@ struct ContainerState {
   std::map<std::string, std::string> annotations;
 };
 
-// The runtime's --root: runc's default is /run/runc; coracle's own.
+// The runtime's --root: runc's default is /run/runc; coracle's own is
+// /run/coracle-runc as root, $XDG_RUNTIME_DIR/coracle-runc, else a folder
+// of the caller's store (never the shared temp directory).
 std::string default_state_root();
+
+// Throws unless root (when it exists) is a directory of the caller's that
+// no one else can write, in a parent that no one else can change: a
+// planted state would run its hooks and signal its pids as the caller.
+void check_state_root(const std::string& root);
 
 // A container id as runc allows it: [A-Za-z0-9_+.-], not "." or "..".
 void check_container_id(const std::string& id);

@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
+#include "sandbox/caps.h"
 
 namespace coracle::oci_runtime {
 namespace {
@@ -285,6 +286,26 @@ std::optional<sandbox::CapabilitySets> map_capabilities(const Process& p) {
   if (!p.capabilities) return std::nullopt;
   const Capabilities& c = *p.capabilities;
   return sandbox::CapabilitySets{c.bounding, c.effective, c.permitted, c.inheritable, c.ambient};
+}
+
+std::optional<sandbox::CapabilitySets> exec_capabilities(const Process& exec,
+                                                         const Process& container) {
+  std::optional<sandbox::CapabilitySets> sets =
+      map_capabilities(exec.capabilities ? exec : container);
+  if (!sets) return std::nullopt;
+  uint64_t limit = 0;
+  if (container.capabilities) {
+    for (const auto& name : container.capabilities->bounding)
+      limit |= 1ULL << sandbox::parse_cap_name(name);
+  } else {
+    limit = sandbox::default_cap_mask();
+  }
+  for (auto* set :
+       {&sets->bounding, &sets->effective, &sets->permitted, &sets->inheritable, &sets->ambient})
+    std::erase_if(*set, [&](const std::string& name) {
+      return !(limit & (1ULL << sandbox::parse_cap_name(name)));
+    });
+  return sets;
 }
 
 Mapped map_config(const Config& c, const std::string& id, const std::string& state_dir) {

@@ -32,6 +32,12 @@ Mapped map_config(const Config& config, const std::string& id, const std::string
 // capabilities (its five sets exactly; none given: the sandbox's own).
 std::vector<sandbox::Rlimit> map_rlimits(const Process& p);
 std::optional<sandbox::CapabilitySets> map_capabilities(const Process& p);
+// An exec's capabilities (runc's rule, and no more): its process.json's
+// sets, the container's when it names none, each cut to the container's
+// bounding set, so an exec never holds what the container cannot. Neither
+// naming any: nullopt, coracle's default for the uid, as the container had.
+std::optional<sandbox::CapabilitySets> exec_capabilities(const Process& exec,
+                                                         const Process& container);
 // Does the config bind a host path writable (so its processes get the
 // host-write guard and no CAP_SETFCAP)?
 bool has_writable_binds(const Config& config);

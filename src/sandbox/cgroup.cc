@@ -296,6 +296,7 @@ std::vector<std::string> cgroup_bases() {
     bases.push_back(v2_base());
   } else {
     auto own = own_cgroups();
+    // memory first: sweep_cgroups reads it alone.
     for (const char* c : {"memory", "pids", "cpu", "devices", "cpuset", "freezer"})
       bases.push_back(v1_base(own, c));
   }
@@ -343,18 +344,25 @@ void kill_and_remove(const std::string& path) {
 }  // namespace
 
 void sweep_cgroups() {
-  for (const auto& base : cgroup_bases()) {
-    DIR* dir = opendir(base.c_str());
-    if (!dir) continue;
-    while (struct dirent* e = readdir(dir)) {
-      int pid = 0, n = 0;
-      if (sscanf(e->d_name, "coracle-%d-%d", &pid, &n) != 2) continue;
-      if (pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH) continue;
-      // What a dead runner left running dies here.
-      kill_and_remove(base + "/" + e->d_name);
-    }
-    closedir(dir);
+  // One directory read, on every command: v2 has one base; on v1 every
+  // cgroup coracle makes has a memory directory (always joined), so that
+  // hierarchy's base lists them all.
+  std::vector<std::string> bases = cgroup_bases();
+  if (bases.empty()) return;
+  DIR* dir = opendir(bases[0].c_str());
+  if (!dir) return;
+  std::vector<std::string> dead;
+  while (struct dirent* e = readdir(dir)) {
+    int pid = 0, n = 0;
+    if (sscanf(e->d_name, "coracle-%d-%d", &pid, &n) != 2) continue;
+    if (pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH) continue;
+    dead.emplace_back(e->d_name);
   }
+  closedir(dir);
+  // What a dead runner left running dies here, in every hierarchy.
+  for (const auto& name : dead)
+    for (const auto& base : bases)
+      if (is_directory(base + "/" + name)) kill_and_remove(base + "/" + name);
 }
 
 void check_cgroup_name(const std::string& name) {

@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "sandbox/exec_fds.h"
 #include "sandbox/net.h"
 #include "sandbox/netns_maker.h"
 #include "sandbox/raw_ids.h"
@@ -149,13 +150,9 @@ int open_sandbox_pty(const ChildContext& ctx) {
   if (int rc = ctx.caps->keep_across_setuid(); rc < 0) fail(ctx, rc, "keep capabilities");
   if (raw_setresuid(ctx.uid) < 0) fail(ctx, errno, "set the user id");
   if (int rc = ctx.caps->apply(); rc < 0) fail(ctx, rc, "set capabilities");
-  // Every fd but 0-2 goes at exec. CLOEXEC rather than close: the sync
-  // socket must stay open to report an exec failure.
-  unsigned first = 3 + ctx.preserved_fds;  // the ones before stay open
-  for (unsigned fd = 3; fd < first; ++fd) fcntl(static_cast<int>(fd), F_SETFD, 0);
-  if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
-    for (unsigned fd = first; fd < 1024; ++fd) fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
-  }
+  // Every fd but 0-2 and the preserved ones goes at exec (the sync socket
+  // stays open until then, to report an exec failure).
+  keep_only_preserved_fds(ctx.preserved_fds);
   if (ctx.no_new_privs) {
     // no_new_privs: setuid bits and file capabilities in the image grant
     // nothing, and it lets an unprivileged process install the filters.

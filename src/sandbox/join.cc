@@ -19,6 +19,7 @@
 #include "common/unique_fd.h"
 #include "sandbox/caps.h"
 #include "sandbox/cgroup.h"
+#include "sandbox/exec_fds.h"
 #include "sandbox/raw_ids.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/seccomp.h"
@@ -171,6 +172,8 @@ int join_sandbox(const JoinSpec& j, pid_t* pid_out) {
       if (raw_setresuid(j.uid) < 0) report_and_exit(w, errno, "set the user id");
       if (int rc = caps.apply(); rc < 0) report_and_exit(w, -rc, "set capabilities");
       if (chdir(j.cwd.c_str()) < 0) report_and_exit(w, errno, "change to the working directory");
+      // The caller's fds (runc's rule): 0-2 and --preserve-fds, no other.
+      keep_only_preserved_fds(j.preserved_fds);
       if (j.no_new_privs) {
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) report_and_exit(w, errno, "no_new_privs");
         if (int rc = load_filters(j, seccomp); rc < 0)

@@ -33,6 +33,9 @@ struct JoinSpec {
   std::string cgroup_name;      // Limits::cgroup_name to join, if it exists
   std::vector<Rlimit> rlimits;
   bool detach = false;
+  // The caller's fds 3 .. 3+N-1 pass to the process; every other fd but
+  // 0-2 is closed at its exec.
+  unsigned preserved_fds = 0;
   // A connected console socket (connect_console_socket): the process gets
   // a pty of the container's own devpts, its master sent there.
   int console_socket = -1;

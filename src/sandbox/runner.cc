@@ -188,9 +188,6 @@ Result run(const Spec& spec, const Hooks& hooks) {
   if (has_hooks && !spec.hook_state) throw Error("container hooks need a hook_state");
   constexpr size_t kHookStateCap = 1 << 16;
   std::unique_ptr<char[]> hook_state(has_hooks ? new char[kHookStateCap] : nullptr);
-  // A run that makes a cgroup first removes what killed runners left (a
-  // dozen directory reads on a hybrid host: not paid by runs without one).
-  if (limits.any()) sweep_leftovers();
   std::unique_ptr<Cgroup> cgroup = limits.any() ? Cgroup::create(limits) : nullptr;
 
   std::unique_ptr<_cap_struct, int (*)(void*)> init_caps(cap_init(), cap_free);

@@ -363,8 +363,9 @@ struct Captured {
 };
 Captured run_captured(Spec spec, const Hooks& hooks = {});
 
-// Removes what dead runners left behind (cgroups of a runner killed with
-// SIGKILL). Called by every run that makes a cgroup, before it does.
+// Removes what dead runners left behind (the cgroups of a runner killed
+// with SIGKILL, and what still ran in them): one directory read. The CLI
+// calls it at the start of every command; a library caller, when it likes.
 void sweep_leftovers();
 
 }  // namespace coracle::sandbox

@@ -15,6 +15,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/terminal_text.h"
 #include "common/userns.h"
 #include "vm/agent_run.h"
 #include "vm/guest_kernel.h"
@@ -32,12 +33,9 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kConsoleKept = 2000;
 
 // The guest's console as it may be printed: the guest's root can write
-// there, so control characters (terminal escapes) become '?'.
+// there, so through the one sanitiser.
 std::string printable_console(const std::string& kept) {
-  std::string out = kept;
-  for (char& c : out)
-    if ((static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') || c == 0x7f) c = '?';
-  return out;
+  return terminal_safe(kept);
 }
 
 }  // namespace

@@ -85,6 +85,53 @@ TEST_F(AssistantArtifactTest, PushedPulledCopiedAndRunFromTheRegistry) {
       << r.err;
 }
 
+// An artifact a hostile registry serves: its metadata names the assistant
+// with terminal escapes (OSC 52 writes the clipboard, OSC 0 the title,
+// CSI 2J clears the screen, and an 8-bit CSI). Written as an OCI layout by
+// hand, then copied in with skopeo.
+std::string push_hostile_artifact(const RegistryServer& reg, const std::string& dir) {
+  write_file_atomic(dir + "/make.py", R"PY(
+import hashlib, json, os, sys
+out = sys.argv[1]
+os.makedirs(out + "/blobs/sha256", exist_ok=True)
+def blob(data, media):
+    d = hashlib.sha256(data).hexdigest()
+    open(out + "/blobs/sha256/" + d, "wb").write(data)
+    return {"mediaType": media, "digest": "sha256:" + d, "size": len(data)}
+name = "\x1b]52;c;c3RvbGVu\x07\x1b]0;owned\x07\x1b[2J\u009b31mhelper"
+manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "artifactType": "application/vnd.coracle.assistant.v1",
+    "config": blob(b"{}", "application/vnd.oci.empty.v1+json"),
+    "layers": [blob(b"not a tar", "application/vnd.coracle.assistant.content.v1.tar+gzip"),
+               blob(json.dumps({"name": name, "abi": "ayup"}).encode(),
+                    "application/vnd.coracle.assistant.metadata.v1+json")]}
+m = blob(json.dumps(manifest).encode(), manifest["mediaType"])
+m["annotations"] = {"org.opencontainers.image.ref.name": "1"}
+json.dump({"schemaVersion": 2, "manifests": [m]}, open(out + "/index.json", "w"))
+open(out + "/oci-layout", "w").write('{"imageLayoutVersion": "1.0.0"}')
+)PY");
+  run_sh("python3 " + dir + "/make.py " + dir + "/layout");
+  std::string ref = reg.host() + "/assistants/hostile:1";
+  run_sh("skopeo copy --quiet --dest-tls-verify=false oci:" + dir + "/layout:1 docker://" + ref);
+  return ref;
+}
+
+TEST_F(AssistantArtifactTest, AHostileNameReachesTheTerminalOnlySanitised) {
+  std::string ref = push_hostile_artifact(reg, work.path());
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"assistants", "pull", ref}, {"run", app(), "--assistant", "oci:" + ref}}) {
+    auto r = cor(args);
+    EXPECT_EQ(r.exit_code, 125) << args[0];
+    EXPECT_NE(r.err.find("is not a plain name"), std::string::npos) << r.err;
+    // No escape, BEL or C1 byte of the name's reached stderr; what was
+    // printable of it did.
+    EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << args[0];
+    EXPECT_EQ(r.err.find('\x07'), std::string::npos) << args[0];
+    EXPECT_EQ(r.err.find("\xc2\x9b"), std::string::npos) << args[0];
+    EXPECT_NE(r.err.find("?31mhelper"), std::string::npos) << r.err;
+  }
+}
+
 TEST_F(AssistantArtifactTest, PackKeepsItInTheStore) {
   auto r = cor({"assistants", "pack", helper(), "--tag", "tests/helper-artifact:1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

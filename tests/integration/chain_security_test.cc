@@ -299,6 +299,22 @@ TEST_F(ChainSecurity, StepsReachOutButNeverTheHostsLoopback) {
   EXPECT_EQ(read_file(app() + "/host.txt"), "connect OK\n");
 }
 
+// The app's Dockerfile is the app's, not the user's: the host's network
+// (its 127.0.0.1 services) only with the user's --allow network.host.
+TEST_F(ChainSecurity, AnAppsDockerfileTakesTheHostsNetworkOnlyWhenGranted) {
+  write_file_atomic(app() + "/Dockerfile",
+                    "FROM default\nRUN --network=host true\nCMD [\"true\"]\n");
+  std::string before = snapshot(app());
+  auto r = run({});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("Dockerfile:2: RUN --network=host needs the network.host entitlement"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(snapshot(app()), before);  // a failed chain writes nothing back
+  r = run({"--allow", "network.host"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
 TEST_F(ChainSecurity, StepsHaveBoundedTmpfsMountsThatTheUserCanSet) {
   std::string a = push("df", "df -k /tmp / | tail -2 | awk '{print $2}' > /out/app/sizes\n");
   auto r = run({"--assistant", a});

@@ -178,12 +178,38 @@ TEST(Lifecycle, RunnerKilledWithSigkillLeavesNothingAfterTheNextStart) {
     closedir(d);
     return !found;
   }));
-  // The dead runner's cgroup is swept by the next run that makes one (a
-  // run without limits does not read the cgroup trees at all).
-  ASSERT_EQ(coracle({"exec", "--", "true"}).exit_code, 0);
-  EXPECT_FALSE(coracle_cgroups(prefix).empty());
-  ASSERT_EQ(coracle({"exec", "--pids", "64", "--", "true"}).exit_code, 0);
+  // The dead runner's cgroup is swept by the next coracle command of any
+  // kind, one that makes no cgroup (or no sandbox) too.
+  ASSERT_EQ(coracle({"image", "ls"}).exit_code, 0);
   EXPECT_TRUE(coracle_cgroups(prefix).empty());
+}
+
+TEST(Lifecycle, AKilledBuildsWorkDirGoesWithTheNextCommand) {
+  TempDir context;
+  write_file_atomic(context.path() + "/Dockerfile", "FROM default\nRUN echo ready; sleep 4244\n");
+  int out;
+  pid_t runner = spawn_coracle(
+      {"build", "--progress", "plain", "-t", "tests/killed-build", context.path()}, &out);
+  std::string tmp = store_root() + "/tmp";
+  auto work_dirs = [&] {
+    int n = 0;
+    DIR* d = opendir(tmp.c_str());
+    if (!d) return 0;
+    while (auto* e = readdir(d))
+      n += std::string(e->d_name).rfind("build-run-" + std::to_string(runner) + "-", 0) == 0;
+    closedir(d);
+    return n;
+  };
+  ASSERT_TRUE(eventually([&] { return work_dirs() > 0; }, 20000)) << "the RUN never started";
+  kill(runner, SIGKILL);
+  EXPECT_EQ(wait_coracle(runner), 137);
+  close(out);
+  EXPECT_EQ(work_dirs(), 1);
+  // Any next command: here one that opens no store.
+  TempDir rootfs;
+  run_sh("mkdir -p " + rootfs.path() + "/bin && cp /bin/busybox " + rootfs.path() + "/bin/true");
+  ASSERT_EQ(coracle({"exec", "--rootfs", rootfs.path(), "--", "/bin/true"}).exit_code, 0);
+  EXPECT_EQ(work_dirs(), 0);
 }
 
 TEST(Lifecycle, PastaDiesWithAKilledRunner) {

@@ -206,8 +206,14 @@ std::string run_sh(const std::string& cmd) {
 }
 
 void make_layout(const std::string& dir, const nlohmann::json& spec) {
-  run_sh(std::string("python3 ") + CORACLE_FIXTURES + "/make_layout.py '" + dir + "' '" +
-         spec.dump() + "'");
+  // Single-quoted for the shell: a quote inside ends, escapes and reopens.
+  auto quoted = [](const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+  };
+  run_sh(std::string("python3 ") + CORACLE_FIXTURES + "/make_layout.py " + quoted(dir) + " " +
+         quoted(spec.dump()));
 }
 
 nlohmann::json busybox_layer() {

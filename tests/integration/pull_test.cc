@@ -460,5 +460,30 @@ TEST_F(PullTest, RegistryErrorsAreClear) {
   EXPECT_NE(r.err.find("invalid image reference"), std::string::npos) << r.err;
 }
 
+TEST_F(PullTest, AChallengeThatIsNotUtf8IsStillALoginToAskFor) {
+  // A registry whose 401 carries a byte that is not UTF-8 (0xff) in its
+  // WWW-Authenticate header: the fetcher reports it, it does not die.
+  int port = free_port();
+  write_file_atomic(work.path() + "/challenge.py", R"PY(
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="caf\xff"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    do_HEAD = do_GET
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+)PY");
+  Background server({"python3", work.path() + "/challenge.py", std::to_string(port)},
+                    work.path() + "/challenge.log");
+  ASSERT_TRUE(wait_for_port(port));
+  auto r = cor({"image", "pull", "127.0.0.1:" + std::to_string(port) + "/tests/private:1"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("requires a login"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("stopped unexpectedly"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace coracle::test

@@ -278,5 +278,22 @@ TEST_F(Logins, ADockerCredentialStoreForEveryRegistry) {
   EXPECT_NE(r.err.find("docker-credential-not-installed"), std::string::npos) << r.err;
 }
 
+TEST_F(Logins, AFailingHelpersStdoutIsNeverQuoted) {
+  // It printed the secret half way, then failed: its stderr is what the
+  // user may see, its stdout never.
+  write_file_atomic(bin.path() + "/docker-credential-leaky",
+                    "#!/bin/sh\nread server\necho '{\"Secret\": \"hunter2-leaked\"'\n"
+                    "echo 'keychain locked' >&2\nexit 3\n",
+                    0755);
+  mkdir_p(home.path() + "/.docker");
+  write_file_atomic(home.path() + "/.docker/config.json", R"({"credsStore": "leaky"})");
+  auto r = pull();
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_EQ(r.err.find("hunter2-leaked"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("docker-credential-leaky get failed (exit status 3): keychain locked"),
+            std::string::npos)
+      << r.err;
+}
+
 }  // namespace
 }  // namespace coracle::test

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -134,6 +135,64 @@ TEST(OciState, KeptPerIdWithTheStatusOfItsInit) {
   EXPECT_TRUE(store.list().empty());
   for (const char* bad : {"", ".", "..", "a/b", "a b"})
     EXPECT_THROW(check_container_id(bad), Error) << bad;
+}
+
+// A plain user without XDG_RUNTIME_DIR (su, cron, some ssh sessions) gets
+// a folder of their own store, never one in the shared temp directory that
+// another user could make first.
+TEST(OciState, APlainUsersDefaultRootIsTheirsAlone) {
+  test::UnitTempDir home;
+  ASSERT_EQ(chown(home.path.c_str(), 4242, 4242), 0);
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    close(pipe_fds[0]);
+    unsetenv("XDG_RUNTIME_DIR");
+    unsetenv("XDG_DATA_HOME");
+    unsetenv("CORACLE_ROOT");
+    setenv("HOME", home.path.c_str(), 1);
+    if (setresgid(4242, 4242, 4242) < 0 || setresuid(4242, 4242, 4242) < 0) _exit(2);
+    std::string root = default_state_root();
+    (void)!write(pipe_fds[1], root.data(), root.size());
+    _exit(0);
+  }
+  close(pipe_fds[1]);
+  char buf[512];
+  ssize_t n = read(pipe_fds[0], buf, sizeof buf);
+  close(pipe_fds[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(n)),
+            home.path + "/.local/share/coracle/runc-state");
+}
+
+TEST(OciMapping, AnExecHasNoMoreCapabilitiesThanItsContainer) {
+  Process container, exec;
+  container.capabilities = Capabilities{};
+  container.capabilities->bounding = {"CAP_KILL", "CAP_CHOWN"};
+  container.capabilities->effective = {"CAP_KILL"};
+  // Naming none: the container's own sets.
+  auto sets = exec_capabilities(exec, container);
+  ASSERT_TRUE(sets);
+  EXPECT_EQ(sets->bounding, (std::vector<std::string>{"CAP_KILL", "CAP_CHOWN"}));
+  EXPECT_EQ(sets->effective, std::vector<std::string>{"CAP_KILL"});
+  // Naming more: cut to the container's bounding set.
+  exec.capabilities = Capabilities{};
+  exec.capabilities->bounding = {"CAP_SYS_ADMIN", "CAP_CHOWN"};
+  exec.capabilities->ambient = {"CAP_NET_ADMIN"};
+  sets = exec_capabilities(exec, container);
+  EXPECT_EQ(sets->bounding, std::vector<std::string>{"CAP_CHOWN"});
+  EXPECT_TRUE(sets->ambient.empty());
+  // A container with coracle's default: no more than that default.
+  container.capabilities.reset();
+  exec.capabilities->bounding = {"CAP_SYS_ADMIN", "CAP_CHOWN"};
+  sets = exec_capabilities(exec, container);
+  EXPECT_EQ(sets->bounding, std::vector<std::string>{"CAP_CHOWN"});
+  exec.capabilities.reset();
+  EXPECT_FALSE(exec_capabilities(exec, container));
 }
 
 TEST(OciMapping, TheConfigBecomesASandboxSpecWithCoraclesDefaults) {

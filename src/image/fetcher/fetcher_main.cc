@@ -100,7 +100,9 @@ bool send_headers(Transfer& t) {
   curl_easy_getinfo(t.curl, CURLINFO_RESPONSE_CODE, &t.status);
   curl_easy_getinfo(t.curl, CURLINFO_EFFECTIVE_URL, &url);
   nlohmann::json h = {{"status", t.status}, {"url", url ? url : ""}, {"headers", t.headers}};
-  std::string text = h.dump();
+  // A header is the server's bytes, not always UTF-8: replaced, never a
+  // throw (which would end this helper mid-pull).
+  std::string text = h.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (!write_frame(kChannel, kHeaders, text.data(), text.size())) t.parent_gone = true;
   return !t.parent_gone;
 }
@@ -233,7 +235,7 @@ class Fetcher {
                           {"curl_code", static_cast<int>(rc)},
                           {"error", why},
                           {"refused_loopback", !t.refused_address.empty()}};
-    std::string text = end.dump();
+    std::string text = end.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     return write_frame(kChannel, kEnd, text.data(), text.size());
   }
 
