@@ -155,7 +155,7 @@ namespace {
 portmon::Publish state_publish(uint16_t port) {
   portmon::Publish pub;
   pub.host_ip = "127.0.0.1";
-  pub.host_port = port < 1024 ? 0 : port;
+  pub.host_port = portmon::automatic_host_port(port);
   pub.port = port;
   return pub;
 }

@@ -161,10 +161,7 @@ void Forwarder::on_event(PortEvent& event) {
 
   if (matching.empty() && options_.publish_all && port.proto == Proto::kTcp) {
     auto b = std::make_unique<Binding>();
-    // A port the app chose never takes a privileged port of the host (a
-    // local user trusts 127.0.0.1:22 to be the host's own): below 1024,
-    // any free port.
-    uint16_t host_port = port.port < 1024 ? 0 : port.port;
+    uint16_t host_port = automatic_host_port(port.port);
     b->spec = Publish{Proto::kTcp, "127.0.0.1", host_port, port.port};
     b->automatic = true;
     try {

@@ -35,6 +35,15 @@ struct HostSocket {
 // host's or when nothing can be bound.
 HostSocket bind_host(Proto proto, const std::string& ip, uint16_t port);
 
+// The host port for an app's port that no one published by hand (-P, a
+// chain's state/ports), the same for every backend: the app's own number,
+// except that a privileged one (below 1024) becomes any free port. A local
+// user trusts 127.0.0.1:22 or :81 to be the host's own; only the user's
+// own -p may take such a port.
+inline uint16_t automatic_host_port(uint16_t app_port) {
+  return app_port < 1024 ? 0 : app_port;
+}
+
 // "127.0.0.1:8080", "[::1]:8080".
 std::string host_and_port(const std::string& address, uint16_t port);
 

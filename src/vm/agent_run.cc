@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -307,7 +308,12 @@ void run_guest_command(const GuestSpec& spec, int channel, FrameReader& from_hos
     send_all(channel, encode_frame(FrameType::Failed, j.dump()));
     return;
   }
-  // Relay until both output pipes end; input and signals meanwhile.
+  // Relay until both output pipes end; input and signals meanwhile. The
+  // command's end is the run's end, as in a sandbox (whose init kills the
+  // rest): what it left in the background (holding the pipes) is killed.
+  UniqueFd child_fd(static_cast<int>(syscall(SYS_pidfd_open, child, 0)));
+  int status = 0;
+  bool reaped = false;
   int stdin_fd = in[1];
   std::optional<GuestPorts> ports;
   if (spec.watch_ports) ports.emplace(channel);
@@ -318,16 +324,27 @@ void run_guest_command(const GuestSpec& spec, int channel, FrameReader& from_hos
   // What came with the Start frame first.
   if (!take_frames(from_host, child, stdin_fd, watcher)) kill(child, SIGKILL);
   while (outputs[0] >= 0 || outputs[1] >= 0) {
-    std::vector<pollfd> fds = {
-        {outputs[0], POLLIN, 0}, {outputs[1], POLLIN, 0}, {channel_open ? channel : -1, POLLIN, 0}};
+    std::vector<pollfd> fds = {{outputs[0], POLLIN, 0},
+                               {outputs[1], POLLIN, 0},
+                               {channel_open ? channel : -1, POLLIN, 0},
+                               {reaped ? -1 : child_fd.get(), POLLIN, 0}};
     if (ports) ports->add_pollfds(fds);
     if (poll(fds.data(), fds.size(), ports ? ports->timeout_ms() : -1) < 0) {
       if (errno == EINTR) continue;
       break;
     }
+    if (fds[3].revents && !reaped) {
+      while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+      }
+      reaped = true;
+      // The agent is the guest's init: -1 is everything but itself. The
+      // pipes end once the last holder is gone; what is left in them is
+      // still read below.
+      kill(-1, SIGKILL);
+    }
     if (ports) {
       ports->rescan();
-      ports->on_poll(fds, 3);
+      ports->on_poll(fds, 4);
     }
     for (int i = 0; i < 2; ++i) {
       if (outputs[i] < 0 || !fds[i].revents) continue;
@@ -353,8 +370,7 @@ void run_guest_command(const GuestSpec& spec, int channel, FrameReader& from_hos
   }
   if (ports) ports->rescan(true);  // the ports the command closed as it ended
   if (stdin_fd >= 0) close(stdin_fd);
-  int status = 0;
-  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  while (!reaped && waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
   nlohmann::json j = {
       {"exit_code", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)},

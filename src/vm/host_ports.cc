@@ -71,7 +71,8 @@ void HostPorts::open_port(const std::string& address, uint16_t port) {
         if (p.proto == portmon::Proto::kTcp && p.port == port)
           listeners_[port] = portmon::bind_host(p.proto, p.host_ip, p.host_port);
       if (!listeners_.count(port) && options_.publish_all)
-        listeners_[port] = portmon::bind_host(portmon::Proto::kTcp, "127.0.0.1", port);
+        listeners_[port] = portmon::bind_host(portmon::Proto::kTcp, "127.0.0.1",
+                                              portmon::automatic_host_port(port));
     } catch (const Error& err) {
       e.note = err.what();
     }

@@ -15,6 +15,8 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/io.h"
+#include "common/log.h"
 #include "common/terminal_text.h"
 #include "common/userns.h"
 #include "vm/agent_run.h"
@@ -41,6 +43,10 @@ std::string printable_console(const std::string& kept) {
 }  // namespace
 
 VmResult run_in_vm(const VmRunRequest& r) {
+  // Every write of this loop (a forwarded port's client, the channel, the
+  // user's stdout) fails with EPIPE rather than ending coracle with
+  // SIGPIPE: a client that resets ends only its own connection.
+  SigpipeBlocked quiet_pipes;
   VmResult result;
   VmConfig config;
   config.kernel = find_guest_kernel();
@@ -244,9 +250,14 @@ VmResult run_in_vm(const VmRunRequest& r) {
   }
   if (result.timed_out)
     result.message = "killed: the timeout was reached";
+  else if (!exited && started)
+    // Stopped from outside once the agent was up (qemu killed, the guest
+    // powered off): the kernel's boot lines would only mislead.
+    result.message = "the micro-VM ended before the command did";
   else if (!exited)
     result.message =
-        "the micro-VM ended before the command did\n" + printable_console(console_text);
+        "the micro-VM ended before its agent started\n" + printable_console(console_text);
+  if (!exited) log_debug("vm: the guest's console:\n" + console_text);
   return result;  // ~VmProcess ends qemu if the guest has not powered off
 }
 

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <functional>
 
 #include <nlohmann/json.hpp>
@@ -275,6 +276,64 @@ TEST(Vm, AGuestPortIsReportedAndForwardedFromTheHost) {
 
 namespace coracle::test {
 namespace {
+
+// The guest's command ends the run, as in a sandbox: what it left in the
+// background (holding its output pipes) is killed, not waited for; and a
+// VM stopped once its agent is up prints no kernel console line.
+TEST(Vm, TheCommandsEndIsTheRunsEndWhateverItLeftBehind) {
+  auto start = std::chrono::steady_clock::now();
+  auto r = coracle({"exec", "--vm", "--timeout", "90s", "--", "sh", "-c", "sleep 100 & echo hi"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "hi\n");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(80));
+  EXPECT_EQ(r.err.find("PCI"), std::string::npos) << r.err;
+  r = coracle({"exec", "--vm", "--timeout", "2s", "--", "sleep", "100"});
+  EXPECT_EQ(r.exit_code, 143) << r.err;
+  EXPECT_EQ(r.err.find("PCI"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("Linux version"), std::string::npos) << r.err;
+}
+
+// -P on the VM backend follows the namespace backend's rule: a guest port
+// below 1024 never takes that privileged port of the host. And clients that
+// reset before reading the reply end only their own connections: no
+// SIGPIPE (141) ends coracle.
+TEST(Vm, GuestPortsTakeNoPrivilegedHostPortAndRudeClientsEndOnlyThemselves) {
+  int out = -1;
+  pid_t runner = spawn_coracle(
+      {"exec", "--vm", "--json", "-P", "--", "sh", "-c",
+       "mkdir -p /www && echo small > /www/index.html && head -c 4000000 /dev/zero > /www/big "
+       "&& httpd -f -p 81 -h /www"},
+      &out);
+  std::string events;
+  char buf[512];
+  while (events.find("\"host_port\"") == std::string::npos) {
+    ssize_t n = read(out, buf, sizeof buf);
+    ASSERT_GT(n, 0) << events;
+    events.append(buf, n);
+  }
+  auto line_start = events.rfind('\n', events.find("\"port.open\""));
+  auto j = nlohmann::json::parse(
+      events.substr(line_start + 1, events.find('\n', line_start + 1) - line_start - 1));
+  EXPECT_EQ(j["port"], 81);
+  int host_port = j["host_port"];
+  EXPECT_GE(host_port, 1024) << "a guest's port 81 took the host's port " << host_port;
+  std::string url = "http://127.0.0.1:" + std::to_string(host_port);
+  for (int i = 0; i < 3; ++i)
+    run_sh("python3 -c \"import socket, time; s = socket.create_connection(('127.0.0.1', " +
+           std::to_string(host_port) +
+           ")); s.sendall(b'GET /big HTTP/1.0\\r\\n\\r\\n'); time.sleep(0.5); s.close()\"");
+  run_sh("timeout 60 wget -q -O - " + url + "/big | head -c 1 >/dev/null; true");
+  EXPECT_EQ(run_sh("timeout 60 wget -q -O - " + url + "/index.html"), "small\n");
+  EXPECT_EQ(kill(runner, 0), 0) << "coracle died of a client's reset";
+  kill(runner, SIGTERM);
+  std::string rest;
+  ssize_t n;
+  while ((n = read(out, buf, sizeof buf)) > 0) rest.append(buf, n);
+  close(out);
+  int status = wait_coracle(runner);
+  EXPECT_NE(status, 128 + SIGPIPE) << rest;
+  EXPECT_NE(rest.find("\"port.close\""), std::string::npos) << rest;
+}
 
 // `coracle run --vm` of examples/hello: the chain builds it, builtin:exec
 // runs it in a micro-VM, its page is fetched from the host.
