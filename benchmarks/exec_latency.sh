@@ -71,7 +71,7 @@ names=(
   "bwrap on IMAGE's rootfs"
 )
 cmds=(
-  "$coracle exec --rootfs $rootfs -- /bin/true"
+  "$coracle --root $store exec --rootfs $rootfs -- /bin/true"
   "bwrap --unshare-all --bind $rootfs / --proc /proc --dev /dev /bin/true"
   "crun run --bundle $work/bundle coracle-bench"
   "unshare -Umpiunf -r /bin/true"
@@ -84,9 +84,12 @@ cmds=(
 if [ -n "${CORACLE_BASELINE:-}" ]; then
   cp "$CORACLE_BASELINE" "$work/coracle-baseline"
   names+=("coracle-baseline exec --rootfs")
-  cmds+=("$work/coracle-baseline exec --rootfs $rootfs -- /bin/true")
+  cmds+=("$work/coracle-baseline --root $store-baseline exec --rootfs $rootfs -- /bin/true")
+  # A store of its own: two builds sharing one would sweep (or race) each
+  # other's work directories.
+  cp -a "$store" "$store-baseline"
   names+=("coracle-baseline exec IMAGE (warm)")
-  cmds+=("$work/coracle-baseline --root $store exec bench/warm:1 -- /bin/true")
+  cmds+=("$work/coracle-baseline --root $store-baseline exec bench/warm:1 -- /bin/true")
 fi
 # Absolute paths: the driver spawns without a PATH search.
 bwrap=$(command -v bwrap) crun=$(command -v crun) unshare=$(command -v unshare)

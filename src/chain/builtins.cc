@@ -259,6 +259,7 @@ StepOutcome run_builtin_exec(const StepContext& ctx) {
   portmon::PortMonitor::prepare(spec);
   sandbox::Hooks hooks;
   hooks.on_start = [&monitor](sandbox::Started& s) { monitor.attach(s); };
+  launch::WritableLayer writable_layer = launch::put_writable_layer_on_disk(spec, ctx.store.root());
   StreamedRun run = run_with_output(spec, hooks, ctx.options, true, kMaxLog);
   monitor.stop();
   const sandbox::Result& r = run.result;

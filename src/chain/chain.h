@@ -38,8 +38,8 @@ struct ChainOptions {
   // The entitlements the user grants the chain's builds (--allow): a
   // Dockerfile of the app's or an assistant's takes none by itself.
   builder::BuildOptions::Entitlements build_allow;
-  // Bounds of each step's and the app's writable layer and /tmp (tmpfs);
-  // 0: the sandbox's default (sandbox::kDefaultScratchBytes).
+  // Each step's and the app's writable layer and /tmp as tmpfs mounts of
+  // these sizes; 0: on disk under the store (launch::put_writable_layer_on_disk).
   uint64_t upper_size_bytes = 0, tmp_size_bytes = 0;
   std::string store_root;
   std::string remote_dir;  // bundled assistants

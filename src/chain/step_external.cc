@@ -113,6 +113,7 @@ StepOutcome run_external(const StepContext& ctx, const ExternalAssistant& a) {
   spec.timeout = ctx.options.timeout;
   spec.upper_size_bytes = ctx.options.upper_size_bytes;
   spec.tmp_size_bytes = ctx.options.tmp_size_bytes;
+  launch::WritableLayer writable_layer = launch::put_writable_layer_on_disk(spec, ctx.store.root());
   StreamedRun run = run_with_output(spec, {}, ctx.options, false, 0);
   const sandbox::Result& r = run.result;
   if (r.exit_code != 0) {

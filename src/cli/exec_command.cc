@@ -172,9 +172,9 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
   cmd->add_option("--seccomp", flags->seccomp, "unconfined, or a Docker/OCI profile JSON file");
   cmd->add_option("-m,--memory", flags->memory, "Memory limit (e.g. 256m)");
   cmd->add_option("--upper-size", flags->upper_size,
-                  "Bound of the writable layer, a tmpfs (default: --memory, else 1g)");
+                  "The writable layer in a tmpfs of this size (default: on disk under the store)");
   cmd->add_option("--tmp-size", flags->tmp_size,
-                  "Bound of the /tmp tmpfs (default: --memory, else 1g)");
+                  "A tmpfs of this size on /tmp (default: the rootfs's own /tmp, on disk)");
   cmd->add_option("--pids,--pids-limit", flags->pids, "Maximum number of processes");
   cmd->add_option("--security-opt", flags->security_opts,
                   "podman's: seccomp=unconfined|PROFILE, no-new-privileges (always set), "
@@ -279,6 +279,8 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
       portmon::PortMonitor::prepare(spec);
       hooks.on_start = [&monitor](sandbox::Started& started) { monitor->attach(started); };
     }
+    launch::WritableLayer writable_layer =
+        launch::put_writable_layer_on_disk(spec, global.store_root());
     sandbox::Result result = sandbox::run(spec, hooks);
     if (monitor) monitor->stop();  // each port still open is reported closed
     // As `podman diff` + export: also after a failed command.

@@ -112,9 +112,11 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
                   "services on its 127.0.0.1 included)")
       ->capture_default_str();
   run->add_option("--upper-size", f->upper_size,
-                  "Bound of each step's and the app's writable layer, a tmpfs (default 1g)");
+                  "Each step's and the app's writable layer in a tmpfs of this size (default: on "
+                  "disk under the store)");
   run->add_option("--tmp-size", f->tmp_size,
-                  "Bound of each step's and the app's /tmp, a tmpfs (default 1g)");
+                  "A tmpfs of this size on each step's and the app's /tmp (default: the rootfs's "
+                  "own /tmp, on disk)");
   run->add_option("-p,--publish", f->publish, "[HOSTIP:]HOSTPORT:PORT[/udp] for the app")
       ->allow_extra_args(false);
   run->add_option("--allow", f->allow,

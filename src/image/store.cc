@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -133,6 +134,10 @@ std::vector<std::string> Store::stale_tmp_dirs(const std::string& purpose) const
 
 void sweep_dead_tmp(const std::string& root) {
   for (const auto& path : dead_entries(root + "/tmp", "")) {
+    // A finished run's writable layer is removed by a child of its own,
+    // which holds the directory's lock until it is done: not raced here.
+    UniqueFd dir(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (dir && flock(dir.get(), LOCK_EX | LOCK_NB) < 0) continue;
     try {
       // A killed run's vfs copy or RUN layer may hold files of the
       // caller's subordinate ids.
@@ -147,15 +152,22 @@ void Store::sweep_tmp() const {
   sweep_dead_tmp(root_);
 }
 
-std::string Store::make_tmp_dir(const std::string& purpose) const {
-  std::string path = tmp_dir() + "/" + tmp_name(purpose);
+std::string make_store_tmp_dir(const std::string& root, const std::string& purpose) {
+  std::string tmp = root + "/tmp";
+  std::string path = tmp + "/" + tmp_name(purpose);
   if (mkdir(path.c_str(), 0700) < 0) {
-    // Someone cleaned up by removing tmp/ itself: make it again.
+    // No store yet (an exec of a rootfs directory opens none), or someone
+    // cleaned up by removing tmp/ itself: made now, private as the store.
     if (errno != ENOENT) throw_errno("cannot create " + path);
-    mkdir_p(tmp_dir(), 0700);
+    mkdir_p(root, 0700);
+    mkdir_p(tmp, 0700);
     if (mkdir(path.c_str(), 0700) < 0) throw_errno("cannot create " + path);
   }
   return path;
+}
+
+std::string Store::make_tmp_dir(const std::string& purpose) const {
+  return make_store_tmp_dir(root_, purpose);
 }
 
 std::string Store::blob_path(const std::string& digest) const {

@@ -61,6 +61,9 @@ struct TagEntry {
 // nothing to remove. Store's constructor calls it; the CLI, at the start of
 // every command (one that opens no store too).
 void sweep_dead_tmp(const std::string& root);
+// A fresh, empty directory ROOT/tmp/PURPOSE-PID-N (what Store::make_tmp_dir
+// makes), without opening the store: the root and tmp/ are made if missing.
+std::string make_store_tmp_dir(const std::string& root, const std::string& purpose);
 
 class Store {
  public:

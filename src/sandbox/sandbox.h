@@ -208,8 +208,9 @@ struct Spec {
   // command changed, for the builder to turn into a layer. Needs an overlay
   // rootfs (not read_only_rootfs, not a private copy).
   bool keep_upper = false;
-  // A fresh tmpfs on /tmp. The builder turns it off: a RUN's files in /tmp
-  // belong to the image, as with docker build.
+  // A fresh tmpfs on /tmp. The builder turns it off (a RUN's files in /tmp
+  // belong to the image, as with docker build), and so does a writable
+  // layer on disk (launch::put_writable_layer_on_disk) unless sized.
   bool tmp_tmpfs = true;
   // Bounds of the two tmpfs mounts: the overlay's writable layer (what the
   // command writes to its rootfs) and /tmp. 0: --memory's limit when set,

@@ -194,6 +194,15 @@ int count_entries(const std::string& dir) {
   return n;
 }
 
+int count_entries_settled(const std::string& dir) {
+  int n = count_entries(dir);
+  for (int i = 0; i < 100 && n > 0; ++i) {
+    usleep(50000);
+    n = count_entries(dir);
+  }
+  return n;
+}
+
 std::string run_sh(const std::string& cmd) {
   std::string out;
   FILE* p = popen(("(" + cmd + ") 2>&1").c_str(), "r");

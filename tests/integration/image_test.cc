@@ -70,7 +70,7 @@ TEST_F(ImageTest, ImportedLayoutRunsWithWhiteoutsAndOpaqueDirs) {
   EXPECT_EQ(r.out, "from-cmd\n") << r.err;
   // Two layers, each its own directory, each unpacked once.
   EXPECT_EQ(count_entries(store.path() + "/layers"), 2);
-  EXPECT_EQ(count_entries(store.path() + "/tmp"), 0);
+  EXPECT_EQ(count_entries_settled(store.path() + "/tmp"), 0);
 }
 
 TEST_F(ImageTest, UnpackFlattensLikeUmoci) {
@@ -173,7 +173,7 @@ TEST_F(ImageTest, TamperedBlobIsRefusedAndTheStoreGainsNothing) {
   EXPECT_NE(r.err.find("does not match its digest"), std::string::npos) << r.err;
   EXPECT_EQ(count_entries(store.path() + "/oci/blobs/sha256"), 0);
   EXPECT_EQ(read_file(store.path() + "/oci/index.json").find("two"), std::string::npos);
-  EXPECT_EQ(count_entries(store.path() + "/tmp"), 0);
+  EXPECT_EQ(count_entries_settled(store.path() + "/tmp"), 0);
 }
 
 TEST_F(ImageTest, WrongDiffIdIsRefusedAtUnpack) {
@@ -185,7 +185,7 @@ TEST_F(ImageTest, WrongDiffIdIsRefusedAtUnpack) {
   EXPECT_NE(r.err.find("tampered"), std::string::npos) << r.err;
   // The good bottom layer may stay cached; the bad one never appears.
   EXPECT_LE(count_entries(store.path() + "/layers"), 1);
-  EXPECT_EQ(count_entries(store.path() + "/tmp"), 0);
+  EXPECT_EQ(count_entries_settled(store.path() + "/tmp"), 0);
 }
 
 // Each hostile layer: refused with a message naming the entry, or contained
@@ -245,7 +245,7 @@ TEST_P(HostileLayerTest, IsRefusedOrContained) {
     else
       EXPECT_NE(r.out.find("No such file"), std::string::npos) << "devices are not created";
   }
-  EXPECT_EQ(count_entries(store.path() + "/tmp"), 0) << h.name;
+  EXPECT_EQ(count_entries_settled(store.path() + "/tmp"), 0) << h.name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, HostileLayerTest, ::testing::Range(0, 8), [](const auto& info) {
@@ -264,7 +264,7 @@ TEST_F(ImageTest, ConcurrentFirstRunsUnpackOnce) {
   for (auto& t : runs) t.join();
   for (const auto& r : results) EXPECT_EQ(r.out, "new") << r.err;
   EXPECT_EQ(count_entries(store.path() + "/layers"), 2);
-  EXPECT_EQ(count_entries(store.path() + "/tmp"), 0);
+  EXPECT_EQ(count_entries_settled(store.path() + "/tmp"), 0);
 }
 
 TEST_F(ImageTest, BrokenInputsGiveClearErrors) {

@@ -377,7 +377,7 @@ TEST_F(Rootless, AWriteBackOfUnreadableFilesIsRefusedWholeAndLeavesNoWorkspace) 
   EXPECT_EQ(read_file(app + "/main.txt"), "original\n");
   EXPECT_EQ(read_file(app + "/.ayup/log"), "old log\n");
   EXPECT_FALSE(path_exists(app + "/locked"));
-  EXPECT_EQ(count_entries(home_.path() + "/store/tmp"), 0);
+  EXPECT_EQ(count_entries_settled(home_.path() + "/store/tmp"), 0);
 }
 
 }  // namespace

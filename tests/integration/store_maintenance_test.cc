@@ -116,7 +116,7 @@ TEST_F(StoreMaintenance, EntrySizeLimitIsConfigurable) {
   // The base layer may have made it (layers unpack in parallel); the big
   // one did not, and nothing half-unpacked is left.
   EXPECT_LE(count_entries(store.path() + "/layers"), 1);
-  EXPECT_EQ(count_entries(store.path() + "/tmp"), 0);
+  EXPECT_EQ(count_entries_settled(store.path() + "/tmp"), 0);
   RunOptions o;
   o.env = {"CORACLE_MAX_ENTRY_SIZE=1m"};
   r = coracle({"--root", store.path(), "image", "unpack", "sized", work.path() + "/flat"}, o);
@@ -140,7 +140,7 @@ TEST_F(StoreMaintenance, WithoutOverlayImagesRunOnAPrivateFlattenedCopy) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "t\n1000:1001\nnew\n");
   // The copy was this run's alone: gone afterwards, and the image unchanged.
-  EXPECT_EQ(count_entries(store.path() + "/tmp"), 0);
+  EXPECT_EQ(count_entries_settled(store.path() + "/tmp"), 0);
   EXPECT_EQ(count_entries(store.path() + "/layers"), 2);
   RunOptions o;
   o.env = {"CORACLE_STORAGE_DRIVER=vfs"};
