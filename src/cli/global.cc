@@ -6,7 +6,7 @@
 #include "cli/events.h"
 #include "common/error.h"
 #include "common/store_root.h"
-#include "image/store.h"
+#include "image/store_tmp.h"
 #include "sandbox/sandbox.h"
 
 namespace coracle::cli {

@@ -15,36 +15,15 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/userns.h"
+#include "image/store_tmp.h"
 
 namespace coracle::image {
-namespace {
-
-std::atomic<unsigned> tmp_counter{0};
-
-std::string tmp_name(const std::string& purpose) {
-  return purpose + "-" + std::to_string(getpid()) + "-" + std::to_string(tmp_counter++);
-}
-
-// The pid in "purpose-PID-N", or 0. From the end: a purpose may hold
-// dashes of its own ("build-run").
-pid_t owner_of(const char* name) {
-  const char* last = strrchr(name, '-');
-  if (!last || last == name) return 0;
-  const char* dash = last - 1;
-  while (dash > name && *dash != '-') --dash;
-  if (*dash != '-') return 0;
-  char* end;
-  long pid = strtol(dash + 1, &end, 10);
-  return (end == last && pid > 0) ? static_cast<pid_t>(pid) : 0;
-}
-
-}  // namespace
 
 BlobWriter::BlobWriter(const Store& store) : store_(&store) {
   // An unnamed file: if coracle dies before commit, nothing is left behind.
   fd_.reset(open(store.blobs_dir().c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644));
   if (!fd_ && (errno == EOPNOTSUPP || errno == EISDIR || errno == ENOENT)) {
-    named_tmp_ = store.tmp_dir() + "/" + tmp_name("blob");
+    named_tmp_ = store.tmp_dir() + "/" + tmp_entry_name("blob");
     fd_.reset(open(named_tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   }
   if (!fd_) throw_errno("cannot create a blob in " + store.blobs_dir());
@@ -110,60 +89,12 @@ Store::Store(std::string root) : root_(std::move(root)) {
   sweep_tmp();
 }
 
-namespace {
-
-std::vector<std::string> dead_entries(const std::string& tmp, const std::string& purpose) {
-  std::vector<std::string> stale;
-  DIR* dir = opendir(tmp.c_str());
-  if (!dir) return stale;
-  while (struct dirent* e = readdir(dir)) {
-    std::string name = e->d_name;
-    if (!purpose.empty() && name.rfind(purpose + "-", 0) != 0) continue;
-    pid_t pid = owner_of(name.c_str());
-    if (pid > 0 && kill(pid, 0) < 0 && errno == ESRCH) stale.push_back(tmp + "/" + name);
-  }
-  closedir(dir);
-  return stale;
-}
-
-}  // namespace
-
 std::vector<std::string> Store::stale_tmp_dirs(const std::string& purpose) const {
-  return dead_entries(tmp_dir(), purpose);
-}
-
-void sweep_dead_tmp(const std::string& root) {
-  for (const auto& path : dead_entries(root + "/tmp", "")) {
-    // A finished run's writable layer is removed by a child of its own,
-    // which holds the directory's lock until it is done: not raced here.
-    UniqueFd dir(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (dir && flock(dir.get(), LOCK_EX | LOCK_NB) < 0) continue;
-    try {
-      // A killed run's vfs copy or RUN layer may hold files of the
-      // caller's subordinate ids.
-      remove_mapped_tree(path);
-    } catch (const Error&) {
-      // Best effort: the next command tries again.
-    }
-  }
+  return dead_tmp_entries(tmp_dir(), purpose);
 }
 
 void Store::sweep_tmp() const {
   sweep_dead_tmp(root_);
-}
-
-std::string make_store_tmp_dir(const std::string& root, const std::string& purpose) {
-  std::string tmp = root + "/tmp";
-  std::string path = tmp + "/" + tmp_name(purpose);
-  if (mkdir(path.c_str(), 0700) < 0) {
-    // No store yet (an exec of a rootfs directory opens none), or someone
-    // cleaned up by removing tmp/ itself: made now, private as the store.
-    if (errno != ENOENT) throw_errno("cannot create " + path);
-    mkdir_p(root, 0700);
-    mkdir_p(tmp, 0700);
-    if (mkdir(path.c_str(), 0700) < 0) throw_errno("cannot create " + path);
-  }
-  return path;
 }
 
 std::string Store::make_tmp_dir(const std::string& purpose) const {

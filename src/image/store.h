@@ -56,15 +56,6 @@ struct TagEntry {
   Descriptor target;
 };
 
-// Removes what dead processes left under ROOT/tmp (a killed build's RUN
-// dir, a killed pull's partial layer): one directory read when there is
-// nothing to remove. Store's constructor calls it; the CLI, at the start of
-// every command (one that opens no store too).
-void sweep_dead_tmp(const std::string& root);
-// A fresh, empty directory ROOT/tmp/PURPOSE-PID-N (what Store::make_tmp_dir
-// makes), without opening the store: the root and tmp/ are made if missing.
-std::string make_store_tmp_dir(const std::string& root, const std::string& purpose);
-
 class Store {
  public:
   // Opens the store at root, creating its layout if missing.

@@ -105,31 +105,32 @@ Rootfs prepare_rootfs(const std::string& store_root, const RootfsRequest& reques
 // its config and users.
 sandbox::Spec make_spec(const Rootfs& rootfs, const ProcessOverrides& overrides);
 
-// A run's writable layer on disk: removed when this goes (keep it until
-// the sandbox has ended), by a child process, so that the caller does not
-// wait for the deletion.
+// A run's writable layer on disk, locked while it is in use: released when
+// this goes (keep it until the sandbox has ended), then removed by the
+// store's reaper, so that the caller does not wait for the deletion.
 class WritableLayer {
  public:
   WritableLayer() = default;
-  // lock: the directory, open and flock'ed (the store's sweep leaves a
-  // locked directory alone).
-  WritableLayer(std::string dir, UniqueFd lock) : dir_(std::move(dir)), lock_(std::move(lock)) {}
+  WritableLayer(std::string store_root, std::string dir, UniqueFd lock)
+      : store_root_(std::move(store_root)), dir_(std::move(dir)), lock_(std::move(lock)) {}
   WritableLayer(WritableLayer&& other) noexcept
-      : dir_(std::move(other.dir_)), lock_(std::move(other.lock_)) {
+      : store_root_(std::move(other.store_root_)),
+        dir_(std::move(other.dir_)),
+        lock_(std::move(other.lock_)) {
     other.dir_.clear();
   }
   WritableLayer& operator=(WritableLayer&&) = delete;
   ~WritableLayer();
 
  private:
-  std::string dir_;
+  std::string store_root_, dir_;
   UniqueFd lock_;
 };
 
 // The run's writable layer (what the command writes to its rootfs) on disk
 // under the store, as podman keeps a container's, so that the sandbox's
 // use of the host's RAM is its processes' own: spec.upper_dir becomes a
-// fresh ROOT/tmp/run-PID-N, and /tmp the rootfs's own directory unless
+// fresh ROOT/tmp/upper-PID-N, and /tmp the rootfs's own directory unless
 // spec.tmp_size_bytes asks for a tmpfs. Nothing changes where the caller
 // asked for a bounded tmpfs (spec.upper_size_bytes), for a read-only root,
 // a private copy or a spec with its own upper_dir. Call it once the spec

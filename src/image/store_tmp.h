@@ -1,0 +1,45 @@
+// ROOT/tmp: work in progress, each entry named PURPOSE-PID-N after the
+// process that made it (a pull's blob, a build's RUN dir, a run's writable
+// layer, a chain's workspace), so that what a dead process left is known
+// by its name and swept.
+//
+// A run's writable layer (PURPOSE "run") goes another way: deleting a dozen
+// entries on ext4 costs ~0.5 ms of journal work, which no exec should wait
+// for. Its directory stays locked (flock) while the run uses it; once
+// released it is removed by the store's reaper: one low-priority process at
+// a time per store, a child of the run that found none, which removes what
+// is released or dead and exits when nothing has come for a while.
+#pragma once
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace coracle::image {
+
+// "PURPOSE-PID-N" for this process, unique within it.
+std::string tmp_entry_name(const std::string& purpose);
+// The pid in "PURPOSE-PID-N", or 0 (a purpose may hold dashes).
+pid_t tmp_entry_owner(const char* name);
+// The entries of tmp whose process has died (of one purpose, or all).
+std::vector<std::string> dead_tmp_entries(const std::string& tmp, const std::string& purpose = "");
+
+// A fresh, empty directory ROOT/tmp/PURPOSE-PID-N, without opening the
+// store: the root and tmp/ are made if missing (0700).
+std::string make_store_tmp_dir(const std::string& root, const std::string& purpose);
+
+// Removes what dead processes left under ROOT/tmp (a killed build's RUN
+// dir, a killed pull's partial blob): one directory read when there is
+// nothing to remove. Run layers are left to the reaper (started here when
+// there are some and no reaper runs). Store's constructor calls it; the
+// CLI, at the start of every command (one that opens no store too).
+void sweep_dead_tmp(const std::string& root);
+
+// Starts the store's reaper unless one runs (an open and a flock when one
+// does): a child of the caller, named coracle-reaper, at nice 19, holding
+// no fd of the caller's, that removes every run layer no one holds locked
+// (once it is a quarter of a second old: its maker locks it right after
+// mkdir) and every dead entry, until nothing has come for two seconds.
+void reap_tmp_in_background(const std::string& root);
+
+}  // namespace coracle::image
