@@ -2,21 +2,23 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <ctime>
 #include <mutex>
-#include <thread>
 
 #include "common/error.h"
 #include "common/fs.h"
@@ -29,28 +31,27 @@ namespace {
 std::atomic<unsigned> tmp_counter{0};
 
 constexpr const char* kLayerPurpose = "upper-";  // launch's writable layers
+constexpr const char* kSparePurpose = "spare-";  // emptied ones, for the next run
+constexpr size_t kMaxSpares = 4;
 
 bool is_dead(pid_t pid) {
   return pid > 0 && kill(pid, 0) < 0 && errno == ESRCH;
 }
 
+// Locks path (a directory) into held, unless someone holds it (a run that
+// uses it, one that is claiming it: claim_layer_dir checks after its lock
+// that the directory is still there under its name).
+bool take_if_released(const std::string& path, UniqueFd& held) {
+  held.reset(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  return held && flock(held.get(), LOCK_EX | LOCK_NB) == 0;
+}
+
 // Removes path unless someone holds it locked (a run using its layer,
-// another remover); young: a run layer made so lately that its maker may
-// not have locked it yet. True when something was removed.
-bool remove_unless_held(const std::string& path, bool must_be_old) {
-  UniqueFd dir(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (dir) {
-    if (flock(dir.get(), LOCK_EX | LOCK_NB) < 0) return false;
-    if (must_be_old) {
-      struct stat st {};
-      struct timespec now {};
-      clock_gettime(CLOCK_REALTIME, &now);
-      if (fstat(dir.get(), &st) < 0) return false;
-      double age = static_cast<double>(now.tv_sec - st.st_ctim.tv_sec) +
-                   static_cast<double>(now.tv_nsec - st.st_ctim.tv_nsec) / 1e9;
-      if (age < 0.25) return false;
-    }
-  }
+// another remover). True when something was removed.
+bool remove_unless_held(const std::string& path) {
+  UniqueFd held;
+  // Not a directory (a blob's temporary file): nothing to hold.
+  if (is_directory(path) && !take_if_released(path, held)) return false;
   try {
     // A sandbox's files may be of the caller's subordinate ids.
     remove_mapped_tree(path);
@@ -60,29 +61,90 @@ bool remove_unless_held(const std::string& path, bool must_be_old) {
   }
 }
 
-// The reaper's life: every released or dead entry removed, until nothing
-// has come for two seconds.
-void reap(const std::string& tmp) {
+// Makes a released layer dir a spare: its upper and work dirs emptied and
+// kept (the next run neither makes them nor the dir itself: each inode
+// ext4 allocates after many deletions is a search for one not recently
+// freed), then renamed spare-PID-N. False when it could not be emptied.
+bool make_spare(const std::string& tmp, const std::string& path) {
+  try {
+    for (const char* sub : {"/upper", "/work"}) {
+      std::string dir = path + sub;
+      if (!is_directory(dir)) continue;
+      for (const auto& name : list_dir(dir)) remove_mapped_tree(dir + "/" + name);
+    }
+  } catch (const Error&) {
+    return false;
+  }
+  return rename(path.c_str(), (tmp + "/" + tmp_entry_name("spare")).c_str()) == 0;
+}
+
+size_t count_spares(const std::vector<std::string>& names) {
+  size_t n = 0;
+  for (const auto& name : names) n += name.rfind(kSparePurpose, 0) == 0;
+  return n;
+}
+
+std::vector<std::string> entries(const std::string& tmp, const char* prefix = "") {
+  std::vector<std::string> names;
+  DIR* d = opendir(tmp.c_str());
+  if (!d) return names;
+  while (struct dirent* e = readdir(d))
+    if (e->d_name[0] != '.' && strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+      names.emplace_back(e->d_name);
+  closedir(d);
+  return names;
+}
+
+// One pass over tmp/: every released layer made a spare (up to kMaxSpares)
+// or removed, every dead entry removed. True when it did anything.
+bool reap_once(const std::string& tmp) {
+  std::vector<std::string> names = entries(tmp);
+  size_t spares = count_spares(names);
+  bool worked = false;
+  for (const auto& name : names) {
+    if (name.rfind(kSparePurpose, 0) == 0) continue;
+    bool layer = name.rfind(kLayerPurpose, 0) == 0;
+    if (!layer && !is_dead(tmp_entry_owner(name.c_str()))) continue;
+    std::string path = tmp + "/" + name;
+    UniqueFd held;
+    if (layer && spares < kMaxSpares && take_if_released(path, held) && make_spare(tmp, path)) {
+      ++spares;
+      worked = true;
+      continue;
+    }
+    held.reset();
+    worked |= remove_unless_held(path);
+  }
+  return worked;
+}
+
+// The reaper's life: a pass whenever a run releases its layer (it opens
+// the reaper's lock file: inotify says so at once, so the spare is ready
+// for the next run), until nothing has come for two seconds; then the
+// spares go too, so that a quiet store's tmp/ is empty.
+void reap(const std::string& tmp, const std::string& lock_path) {
+  UniqueFd events(inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+  if (events) inotify_add_watch(events.get(), lock_path.c_str(), IN_OPEN);
   using Clock = std::chrono::steady_clock;
   auto last_work = Clock::now();
-  while (Clock::now() - last_work < std::chrono::seconds(2)) {
-    bool removed = false;
-    DIR* d = opendir(tmp.c_str());
-    if (!d) return;
-    std::vector<std::string> names;
-    while (struct dirent* e = readdir(d))
-      if (e->d_name[0] != '.') names.emplace_back(e->d_name);
-    closedir(d);
-    for (const auto& name : names) {
-      bool dead = is_dead(tmp_entry_owner(name.c_str()));
-      bool layer = name.rfind(kLayerPurpose, 0) == 0;
-      if (dead || layer) removed |= remove_unless_held(tmp + "/" + name, !dead);
-    }
-    if (removed)
+  constexpr auto kIdle = std::chrono::seconds(2);
+  while (Clock::now() - last_work < kIdle) {
+    if (reap_once(tmp)) {
       last_work = Clock::now();
-    else
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(kIdle - (Clock::now() - last_work));
+    // Without inotify: a look every 50 ms.
+    struct pollfd p = {events.get(), POLLIN, 0};
+    int wait_ms = events ? static_cast<int>(std::max<int64_t>(left.count(), 0)) : 50;
+    if (poll(&p, 1, wait_ms) > 0) {
+      char buf[4096];
+      while (read(events.get(), buf, sizeof buf) > 0) {
+      }
+    }
   }
+  for (const auto& name : entries(tmp, kSparePurpose)) remove_unless_held(tmp + "/" + name);
 }
 
 std::mutex reapers_mutex;
@@ -132,14 +194,42 @@ std::string make_store_tmp_dir(const std::string& root, const std::string& purpo
   return path;
 }
 
+ClaimedDir claim_layer_dir(const std::string& root) {
+  std::string tmp = root + "/tmp";
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    std::string path = tmp + "/" + tmp_entry_name("upper");
+    bool claimed = false;
+    // A spare: the rename is the claim (of two runs, one wins it).
+    for (const auto& spare : entries(tmp, kSparePurpose))
+      if (rename((tmp + "/" + spare).c_str(), path.c_str()) == 0) {
+        claimed = true;
+        break;
+      }
+    if (!claimed) path = make_store_tmp_dir(root, "upper");
+    ClaimedDir out{path,
+                   UniqueFd(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC))};
+    if (!out.lock || flock(out.lock.get(), LOCK_EX) < 0) continue;
+    // The reaper may have taken it between its naming and the lock (it
+    // takes unlocked layers): still there under this name, it is ours.
+    struct stat held {
+    }, named{};
+    if (fstat(out.lock.get(), &held) == 0 && lstat(path.c_str(), &named) == 0 &&
+        held.st_ino == named.st_ino && held.st_dev == named.st_dev)
+      return out;
+  }
+  throw Error("cannot claim a directory for the writable layer under " + tmp);
+}
+
 void sweep_dead_tmp(const std::string& root) {
   bool layers = false;
   for (const auto& path : dead_tmp_entries(root + "/tmp")) {
+    if (path.compare(root.size() + 5, strlen(kSparePurpose), kSparePurpose) == 0)
+      continue;  // kept for the next run
     if (path.compare(root.size() + 5, strlen(kLayerPurpose), kLayerPurpose) == 0) {
       layers = true;  // the reaper's, off this command's path
       continue;
     }
-    remove_unless_held(path, false);
+    remove_unless_held(path);
   }
   if (layers) reap_tmp_in_background(root);
 }
@@ -176,7 +266,7 @@ void reap_tmp_in_background(const std::string& root) {
   prctl(PR_SET_NAME, "coracle-reaper", 0, 0, 0);
   (void)!nice(19);
   try {
-    reap(root + "/tmp");
+    reap(root + "/tmp", locks + "/tmp-reaper");
   } catch (...) {
   }
   _exit(0);

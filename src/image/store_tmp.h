@@ -3,17 +3,20 @@
 // layer, a chain's workspace), so that what a dead process left is known
 // by its name and swept.
 //
-// A run's writable layer (PURPOSE "run") goes another way: deleting a dozen
-// entries on ext4 costs ~0.5 ms of journal work, which no exec should wait
-// for. Its directory stays locked (flock) while the run uses it; once
-// released it is removed by the store's reaper: one low-priority process at
-// a time per store, a child of the run that found none, which removes what
-// is released or dead and exits when nothing has come for a while.
+// A run's writable layer (PURPOSE "upper") goes another way: deleting and
+// making a dozen entries on ext4 costs ~0.5 ms of journal work, which no
+// exec should wait for. Its directory stays locked (flock) while the run
+// uses it; once released, the store's reaper (one low-priority process at
+// a time per store, a child of the run that found none) empties it into a
+// spare for a later run, or removes it, and exits when nothing has come for
+// a while.
 #pragma once
 #include <sys/types.h>
 
 #include <string>
 #include <vector>
+
+#include "common/unique_fd.h"
 
 namespace coracle::image {
 
@@ -28,6 +31,16 @@ std::vector<std::string> dead_tmp_entries(const std::string& tmp, const std::str
 // store: the root and tmp/ are made if missing (0700).
 std::string make_store_tmp_dir(const std::string& root, const std::string& purpose);
 
+// A directory for a run's writable layer, ROOT/tmp/upper-PID-N: a spare
+// (one the reaper emptied after an earlier run, its upper and work dirs
+// kept) when there is one, else a new one; locked (flock) through lock,
+// which the caller holds while the run uses it. Throws coracle::Error.
+struct ClaimedDir {
+  std::string path;
+  UniqueFd lock;
+};
+ClaimedDir claim_layer_dir(const std::string& root);
+
 // Removes what dead processes left under ROOT/tmp (a killed build's RUN
 // dir, a killed pull's partial blob): one directory read when there is
 // nothing to remove. Run layers are left to the reaper (started here when
@@ -37,9 +50,10 @@ void sweep_dead_tmp(const std::string& root);
 
 // Starts the store's reaper unless one runs (an open and a flock when one
 // does): a child of the caller, named coracle-reaper, at nice 19, holding
-// no fd of the caller's, that removes every run layer no one holds locked
-// (once it is a quarter of a second old: its maker locks it right after
-// mkdir) and every dead entry, until nothing has come for two seconds.
+// no fd of the caller's, that makes every run layer no one holds locked a
+// spare (up to four) or removes it, and removes every dead entry, at once
+// when a run releases its layer (it calls this), until nothing has come
+// for two seconds; then it removes the spares and exits.
 void reap_tmp_in_background(const std::string& root);
 
 }  // namespace coracle::image

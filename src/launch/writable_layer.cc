@@ -9,10 +9,6 @@
 // (no sync of the host's file system at unmount), and the directory is
 // removed by the store's reaper (image/store_tmp.h), not by the run
 // (deleting a dozen entries on ext4 is ~0.5 ms of journal work here).
-#include <fcntl.h>
-#include <sys/file.h>
-
-#include "common/error.h"
 #include "image/store_tmp.h"
 #include "launch/launch.h"
 
@@ -31,15 +27,14 @@ WritableLayer put_writable_layer_on_disk(sandbox::Spec& spec, const std::string&
   if (spec.upper_size_bytes || spec.read_only_rootfs || spec.rootfs_is_private_copy ||
       !spec.upper_dir.empty())
     return WritableLayer();
-  // ROOT/tmp/upper-PID-N, locked while this run uses it.
-  std::string dir = image::make_store_tmp_dir(store_root, "upper");
-  UniqueFd lock(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!lock || flock(lock.get(), LOCK_EX) < 0) throw_errno("cannot lock " + dir);
-  spec.upper_dir = dir;
+  // ROOT/tmp/upper-PID-N (a spare of an earlier run's, emptied), locked
+  // while this run uses it.
+  image::ClaimedDir dir = image::claim_layer_dir(store_root);
+  spec.upper_dir = dir.path;
   // /tmp is the rootfs's own directory (the image's, 1777), on that disk,
   // unless its size was given.
   if (!spec.tmp_size_bytes) spec.tmp_tmpfs = false;
-  return WritableLayer(store_root, dir, std::move(lock));
+  return WritableLayer(store_root, dir.path, std::move(dir.lock));
 }
 
 }  // namespace coracle::launch

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -142,10 +143,18 @@ Result run(const Spec& spec, const Hooks& hooks) {
     seccomp = compile_seccomp(read_file(spec.seccomp_profile), caps.mask());
   MountPlan mounts = plan_mounts(spec, maps_id(ids.gids, 5));
   // The overlay writes its upper dir as container root: as a root runner,
-  // that is the mapped host uid, which must own it.
-  if (!spec.upper_dir.empty() && ids.rootful &&
-      chown(spec.upper_dir.c_str(), ids.uids[0].outside, ids.gids[0].outside) < 0)
-    throw_errno("cannot hand " + spec.upper_dir + " to the sandbox");
+  // that is the mapped host uid, which must own it (and the upper and work
+  // dirs in it, when a reused one has them already). Changed only where it
+  // differs: a chown is a journal write even when it changes nothing.
+  if (!spec.upper_dir.empty() && ids.rootful)
+    for (const char* sub : {"", "/upper", "/work"}) {
+      std::string path = spec.upper_dir + sub;
+      struct stat st {};
+      if (lstat(path.c_str(), &st) < 0 && *sub) continue;
+      if (st.st_uid == ids.uids[0].outside && st.st_gid == ids.gids[0].outside) continue;
+      if (lchown(path.c_str(), ids.uids[0].outside, ids.gids[0].outside) < 0)
+        throw_errno("cannot hand " + path + " to the sandbox");
+    }
   SeccompProgram notify;
   if (!spec.notify_syscalls.empty()) {
     // Nobody to answer would hang the command at its first bind().

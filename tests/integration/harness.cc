@@ -195,10 +195,17 @@ int count_entries(const std::string& dir) {
 }
 
 int count_entries_settled(const std::string& dir) {
-  int n = count_entries(dir);
+  // A store's spares (emptied layer dirs kept for the next run while its
+  // reaper lives) are no run's leftovers.
+  auto count = [&] {
+    int n = count_entries(dir);
+    if (n > 0) n -= std::stoi(run_sh("ls " + dir + " | grep -c '^spare-' || true"));
+    return n;
+  };
+  int n = count();
   for (int i = 0; i < 100 && n > 0; ++i) {
     usleep(50000);
-    n = count_entries(dir);
+    n = count();
   }
   return n;
 }

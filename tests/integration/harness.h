@@ -54,8 +54,9 @@ class TempDir {
 // Entries of a directory other than . and .. (-1 if it cannot be read).
 int count_entries(const std::string& dir);
 // The same once it has settled: waits (up to 5 s) for dir to empty, for a
-// store's tmp/ just after a run (a child of the runner removes the run's
-// writable layer right after it, off the run's critical path).
+// store's tmp/ just after a run (the store's reaper removes the run's
+// writable layer after it, off the run's path); spare-* entries, emptied
+// layer dirs kept for the next run, do not count.
 int count_entries_settled(const std::string& dir);
 // The lines of text that start with prefix.
 std::vector<std::string> lines_with(const std::string& text, const std::string& prefix);

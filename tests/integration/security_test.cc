@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "common/fs.h"
 #include "common/parse.h"
@@ -381,6 +382,32 @@ TEST_F(Security, ExecWithPastaReachesOutButNotTheHost) {
 
 namespace coracle::test {
 namespace {
+
+// Layer directories are reused (the store's reaper empties a released one
+// into a spare): a run never sees what the one before wrote, and runs at
+// once never share one.
+TEST_F(Security, AReusedWritableLayerHoldsNothingOfAnEarlierRun) {
+  for (int i = 0; i < 6; ++i) {
+    auto r = cor({"exec", "--", "sh", "-c",
+                  "ls /secret /tmp/secret /etc/secret 2>/dev/null; echo run > /secret; "
+                  "echo run > /tmp/secret; echo run > /etc/secret; mkdir -p /d/e; echo ok"});
+    EXPECT_EQ(r.out, "ok\n") << "run " << i << " saw an earlier run's files: " << r.out;
+    usleep(100000);  // the reaper makes the spare
+  }
+  std::vector<std::thread> runs;
+  std::vector<RunResult> results(6);
+  for (size_t i = 0; i < results.size(); ++i)
+    runs.emplace_back([&, i] {
+      results[i] = cor({"exec", "--", "sh", "-c",
+                        "echo " + std::to_string(i) +
+                            " > /mine; sleep 0.3; cat /mine; ls /secret "
+                            "2>/dev/null; true"});
+    });
+  for (auto& t : runs) t.join();
+  for (size_t i = 0; i < results.size(); ++i)
+    EXPECT_EQ(results[i].out, std::to_string(i) + "\n") << results[i].err;
+  EXPECT_EQ(count_entries_settled(store.path() + "/tmp"), 0);
+}
 
 TEST_F(Security, ABuildRunWritesToDiskUnderTheStoreNotToTheBoundedTmpfs) {
   // A RUN that installs a toolchain may write gigabytes: its writable layer
