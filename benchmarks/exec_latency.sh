@@ -98,6 +98,11 @@ cmds=("${cmds[@]/#crun /$crun }")
 cmds=("${cmds[@]/#unshare /$unshare }")
 named=()
 for i in "${!cmds[@]}"; do named+=("${names[$i]}"$'\t'"${cmds[$i]}"); done
+# What the set-up wrote (the images, the store and its copy) is flushed
+# first: the kernel's writeback of it during the rounds slowed whatever
+# touches the disk (coracle's writable layer, under the store) by up to
+# 0.5 ms, an artifact of the set-up, not of the commands.
+sync
 # crun 1.8 refuses hybrid cgroups (v1 controllers + an empty v2 mount): every
 # command runs in a private mount namespace without /sys/fs/cgroup/unified.
 unshare -m --propagation private sh -c '

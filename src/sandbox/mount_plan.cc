@@ -181,9 +181,22 @@ void plan_rootfs(OpList& list, const Spec& spec, MountPlan& plan, const std::str
   }
   list.mkdir(MountBase::Host, upper_base + "/upper", 0755, "make the overlay's upper dir");
   list.mkdir(MountBase::Host, upper_base + "/work", 0755, "make the overlay's work dir");
-  plan_upper_stubs(list, spec, plan.lower_paths, upper_base + "/upper");
+  // The mount points the image lacks (/etc/hosts, /tmp, ...) go in the
+  // upper dir, unless that is on disk and this run's alone: then in a
+  // layer of their own on the staging tmpfs, above the image's, so that no
+  // run makes (and no reaper deletes) a handful of ext4 inodes for them.
+  bool stubs_on_tmpfs = !spec.upper_dir.empty() && !spec.keep_upper;
+  std::string stub_base = stubs_on_tmpfs ? stage + "/stubs" : upper_base + "/upper";
+  size_t before_stubs = plan.ops.size();
+  if (stubs_on_tmpfs) list.mkdir(MountBase::Host, stub_base, 0755, "make the mount points' layer");
+  size_t after_mkdir = plan.ops.size();
+  plan_upper_stubs(list, spec, plan.lower_paths, stub_base);
   if (needs_tmp_dir(spec, plan.lower_paths))
-    list.mkdir(MountBase::Host, upper_base + "/upper/tmp", 01777, "make /tmp (the image has none)");
+    list.mkdir(MountBase::Host, stub_base + "/tmp", 01777, "make /tmp (the image has none)");
+  if (stubs_on_tmpfs && plan.ops.size() == after_mkdir)
+    plan.ops.resize(before_stubs);  // none needed: no layer
+  else if (stubs_on_tmpfs)
+    lowerdir = stub_base + ":" + lowerdir;
   std::string options = "lowerdir=" + lowerdir + ",upperdir=" + upper_base +
                         "/upper,workdir=" + upper_base + "/work,userxattr";
   // An upper dir on disk is this run's alone and never outlives it (or the

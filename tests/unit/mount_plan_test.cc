@@ -280,6 +280,41 @@ TEST_F(PlanFixture, AnUpperDirOnDiskIsTheLastSourceAndKeepUpperOpensIt) {
   EXPECT_GE(find(p, MountStep::KeepUpper, "/stage/disk/upper"), 0);
 }
 
+// A run's own upper dir on disk (launch's writable layer): the mount points
+// the image lacks, /tmp among them, go in a layer of their own on the
+// staging tmpfs, above the image's, not in ext4 inodes of every run; the
+// overlay is volatile (no sync at unmount). A kept upper dir (a RUN's,
+// which becomes a layer) takes them itself and makes no /tmp.
+TEST_F(PlanFixture, ADiskUpperDirGetsTheMountPointsInATmpfsLayerAndIsVolatile) {
+  make_dir(tmp.path + "/upper");
+  spec.upper_dir = tmp.path + "/upper";
+  spec.tmp_tmpfs = false;
+  spec.generated_files = {{"/etc/hostname", "h"}};
+  MountPlan p = plan();  // the rootfs has neither /etc nor /tmp
+  const std::string& data = p.ops[find(p, MountStep::Mount, "/stage/root")].data;
+  EXPECT_EQ(data.rfind("lowerdir=/stage/stubs:/stage/l0,", 0), 0u) << data;
+  EXPECT_NE(data.find(",volatile"), std::string::npos) << data;
+  EXPECT_GE(find(p, MountStep::WriteFile, "/stage/stubs/etc/hostname"), 0);
+  int tmp_dir = find(p, MountStep::Mkdir, "/stage/stubs/tmp");
+  ASSERT_GE(tmp_dir, 0);
+  EXPECT_EQ(p.ops[tmp_dir].mode, 01777u);
+  EXPECT_LT(find(p, MountStep::WriteFile, "/stage/disk/upper/etc/hostname"), 0);
+  // An image with all of them: no extra layer.
+  make_dir(spec.rootfs + "/etc");
+  make_dir(spec.rootfs + "/tmp");
+  write_file_atomic(spec.rootfs + "/etc/hostname", "");
+  p = plan();
+  EXPECT_EQ(p.ops[find(p, MountStep::Mount, "/stage/root")].data.rfind("lowerdir=/stage/l0,", 0),
+            0u);
+  EXPECT_LT(find(p, MountStep::Mkdir, "/stage/stubs"), 0);
+  // A kept upper dir: the mount points in it, as before, and no /tmp.
+  ASSERT_EQ(rmdir((spec.rootfs + "/tmp").c_str()), 0);
+  spec.keep_upper = true;
+  p = plan();
+  EXPECT_LT(find(p, MountStep::Mkdir, "/stage/stubs"), 0);
+  EXPECT_LT(find(p, MountStep::Mkdir, "/stage/disk/upper/tmp"), 0);
+}
+
 TEST_F(PlanFixture, TheHostsNetworkGetsTheHostsSysfsReadOnly) {
   spec.net = NetMode::Host;
   MountPlan p = plan();
