@@ -231,10 +231,13 @@ void sweep_dead_tmp(const std::string& root) {
     }
     remove_unless_held(path);
   }
-  if (layers) reap_tmp_in_background(root);
+  // No reaper to be had (a store whose locks/ cannot be written, no
+  // process to spare): the dead layers go here after all.
+  if (layers && !reap_tmp_in_background(root))
+    for (const auto& path : dead_tmp_entries(root + "/tmp", "upper")) remove_unless_held(path);
 }
 
-void reap_tmp_in_background(const std::string& root) {
+bool reap_tmp_in_background(const std::string& root) {
   std::lock_guard guard(reapers_mutex);
   std::erase_if(reapers, [](pid_t pid) { return waitpid(pid, nullptr, WNOHANG) != 0; });
   std::string locks = root + "/locks";
@@ -245,11 +248,13 @@ void reap_tmp_in_background(const std::string& root) {
     lock.reset(
         open((locks + "/tmp-reaper").c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
   }
-  if (!lock || flock(lock.get(), LOCK_EX | LOCK_NB) < 0) return;  // one runs already
+  if (!lock) return false;
+  if (flock(lock.get(), LOCK_EX | LOCK_NB) < 0) return errno == EWOULDBLOCK;  // one runs
   pid_t pid = fork();
   if (pid != 0) {
-    if (pid > 0) reapers.push_back(pid);
-    return;  // the child holds the lock now (the same open file)
+    if (pid < 0) return false;
+    reapers.push_back(pid);
+    return true;  // the child holds the lock now (the same open file)
   }
   // No fd of the caller's but the lock: one holding a pipe (the caller's
   // stdout, an event stream) would keep its reader waiting. A Ctrl-C meant

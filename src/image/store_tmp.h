@@ -54,6 +54,8 @@ void sweep_dead_tmp(const std::string& root);
 // spare (up to four) or removes it, and removes every dead entry, at once
 // when a run releases its layer (it calls this), until nothing has come
 // for two seconds; then it removes the spares and exits.
-void reap_tmp_in_background(const std::string& root);
+// False when no reaper runs and none could be started (then the caller
+// removes what it would have left to it).
+bool reap_tmp_in_background(const std::string& root);
 
 }  // namespace coracle::image

@@ -9,6 +9,7 @@
 // (no sync of the host's file system at unmount), and the directory is
 // removed by the store's reaper (image/store_tmp.h), not by the run
 // (deleting a dozen entries on ext4 is ~0.5 ms of journal work here).
+#include "common/userns.h"
 #include "image/store_tmp.h"
 #include "launch/launch.h"
 
@@ -16,8 +17,10 @@ namespace coracle::launch {
 
 WritableLayer::~WritableLayer() {
   if (dir_.empty()) return;
-  lock_.reset();  // released: the reaper's to remove
-  image::reap_tmp_in_background(store_root_);
+  lock_.reset();  // released: the reaper's to reuse or remove
+  if (!image::reap_tmp_in_background(store_root_)) {
+    TreeRemoval now(dir_);  // no reaper to be had: removed here
+  }
 }
 
 WritableLayer put_writable_layer_on_disk(sandbox::Spec& spec, const std::string& store_root) {

@@ -158,5 +158,18 @@ TEST_F(StoreMaintenance, UncompressedLayersRun) {
   EXPECT_EQ(cor({"exec", "plain", "--", "cat", "/plain"}).out, "plain tar");
 }
 
+// Where the store's reaper cannot run (its lock file cannot be opened:
+// here a directory has its name), a run removes its writable layer itself:
+// nothing of it is left behind, and nothing waits for a reaper.
+TEST_F(StoreMaintenance, WithoutAReaperARunRemovesItsOwnLayer) {
+  ASSERT_EQ(cor({"image", "ls"}).exit_code, 0);  // the store, and no run yet
+  mkdir_p(store.path() + "/locks/tmp-reaper");
+  for (int i = 0; i < 3; ++i) {
+    auto r = cor({"exec", "--", "sh", "-c", "echo x > /f"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(count_entries(store.path() + "/tmp"), 0);  // at once, not eventually
+  }
+}
+
 }  // namespace
 }  // namespace coracle::test
