@@ -197,6 +197,12 @@ void mkdir_p(const std::string& path, mode_t mode) {
   }
 }
 
+// Whether a directory must be made 0700 before its entries can be removed:
+// root's access ignores the mode.
+static bool needs_owner_access(const struct stat& st) {
+  return geteuid() != 0 && (st.st_mode & 0700) != 0700;
+}
+
 static void remove_children(int dir_fd, const std::string& path, dev_t dev) {
   DIR* dir = fdopendir(dir_fd);
   if (!dir) {
@@ -211,8 +217,9 @@ static void remove_children(int dir_fd, const std::string& path, dev_t dev) {
       int child =
           openat(dirfd(dir), entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       // A read-only directory of an image (0555) must become writable to be
-      // emptied when coracle is not root.
-      if (child >= 0) fchmod(child, 0700);
+      // emptied when coracle is not root. Only then: a chmod is a journal
+      // write, and the store's reaper empties a few directories every run.
+      if (child >= 0 && needs_owner_access(st)) fchmod(child, 0700);
       if (child >= 0) remove_children(child, path + "/" + entry->d_name, dev);
       unlinkat(dirfd(dir), entry->d_name, AT_REMOVEDIR);
     } else if (!S_ISDIR(st.st_mode)) {
@@ -235,7 +242,7 @@ void remove_tree_at(int dir_fd, const char* name) {
   if (S_ISDIR(st.st_mode)) {
     int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) throw_errno(std::string("cannot open ") + name);
-    fchmod(fd, 0700);
+    if (needs_owner_access(st)) fchmod(fd, 0700);
     remove_children(fd, name, st.st_dev);
     if (unlinkat(dir_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
       throw_errno(std::string("cannot remove ") + name);
