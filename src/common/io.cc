@@ -6,28 +6,58 @@
 
 #include <cerrno>
 #include <ctime>
+#include <optional>
 
 namespace coracle {
 
-void drain_pipes(int first_fd, int second_fd,
-                 const std::function<void(int which, std::string_view data)>& sink) {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The one loop that reads two fds at once (second may be -1): every piece
+// to sink (which = 0 or 1), an empty piece when that fd ends. Stops when
+// both have ended (true), when sink returns false (true), or when the
+// deadline passes (false).
+bool drain_until(int first_fd, int second_fd,
+                 const std::function<bool(int which, std::string_view data)>& sink,
+                 std::optional<Clock::time_point> deadline) {
   struct pollfd fds[2] = {{first_fd, POLLIN, 0}, {second_fd, POLLIN, 0}};
   int open_count = (first_fd >= 0) + (second_fd >= 0);
   char buf[65536];
   while (open_count > 0) {
-    if (poll(fds, 2, -1) < 0) continue;
+    int wait_ms = -1;
+    if (deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now());
+      if (left.count() <= 0) return false;
+      wait_ms = static_cast<int>(left.count());
+    }
+    if (poll(fds, 2, wait_ms) <= 0) continue;  // EINTR, or the deadline: the loop decides
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || !fds[i].revents) continue;
       ssize_t n = read(fds[i].fd, buf, sizeof buf);
       if (n > 0) {
-        sink(i, std::string_view(buf, static_cast<size_t>(n)));
+        if (!sink(i, std::string_view(buf, static_cast<size_t>(n)))) return true;
       } else if (n == 0 || errno != EINTR) {
         fds[i].fd = -1;
         --open_count;
-        sink(i, {});
+        if (!sink(i, {})) return true;
       }
     }
   }
+  return true;
+}
+
+}  // namespace
+
+void drain_pipes(int first_fd, int second_fd,
+                 const std::function<void(int which, std::string_view data)>& sink) {
+  drain_until(
+      first_fd, second_fd,
+      [&](int which, std::string_view data) {
+        sink(which, data);
+        return true;
+      },
+      std::nullopt);
 }
 
 void drain_two(int out_fd, int err_fd, std::string& out, std::string& err) {
@@ -37,29 +67,14 @@ void drain_two(int out_fd, int err_fd, std::string& out, std::string& err) {
 
 bool read_both_until(int first_fd, int second_fd, std::string& first, std::string& second,
                      std::chrono::milliseconds timeout, size_t cap) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  struct pollfd fds[2] = {{first_fd, POLLIN, 0}, {second_fd, POLLIN, 0}};
-  std::string* into[2] = {&first, &second};
-  char buf[4096];
-  while (fds[0].fd >= 0 || fds[1].fd >= 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    int rc = poll(fds, 2, static_cast<int>(left.count()));
-    if (rc <= 0) continue;  // EINTR, or the deadline: the loop decides
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !fds[i].revents) continue;
-      ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        fds[i].fd = -1;
-        continue;
-      }
-      into[i]->append(buf, static_cast<size_t>(n));
-      if (into[i]->size() > cap) return true;
-    }
-  }
-  return true;
+  return drain_until(
+      first_fd, second_fd,
+      [&](int which, std::string_view data) {
+        std::string& into = which == 0 ? first : second;
+        into.append(data);
+        return into.size() <= cap;
+      },
+      Clock::now() + timeout);
 }
 
 SigpipeBlocked::SigpipeBlocked() {

@@ -169,14 +169,9 @@ pid_t tmp_entry_owner(const char* name) {
 
 std::vector<std::string> dead_tmp_entries(const std::string& tmp, const std::string& purpose) {
   std::vector<std::string> stale;
-  DIR* dir = opendir(tmp.c_str());
-  if (!dir) return stale;
-  while (struct dirent* e = readdir(dir)) {
-    std::string name = e->d_name;
-    if (!purpose.empty() && name.rfind(purpose + "-", 0) != 0) continue;
+  std::string prefix = purpose.empty() ? "" : purpose + "-";
+  for (const auto& name : entries(tmp, prefix.c_str()))
     if (is_dead(tmp_entry_owner(name.c_str()))) stale.push_back(tmp + "/" + name);
-  }
-  closedir(dir);
   return stale;
 }
 
@@ -221,20 +216,21 @@ ClaimedDir claim_layer_dir(const std::string& root) {
 }
 
 void sweep_dead_tmp(const std::string& root) {
+  std::string tmp = root + "/tmp";
   bool layers = false;
-  for (const auto& path : dead_tmp_entries(root + "/tmp")) {
-    if (path.compare(root.size() + 5, strlen(kSparePurpose), kSparePurpose) == 0)
-      continue;  // kept for the next run
-    if (path.compare(root.size() + 5, strlen(kLayerPurpose), kLayerPurpose) == 0) {
-      layers = true;  // the reaper's, off this command's path
-      continue;
-    }
-    remove_unless_held(path);
+  for (const auto& name : entries(tmp)) {
+    // Spares are kept for the next run; layers are the reaper's, off this
+    // command's path.
+    if (name.rfind(kSparePurpose, 0) == 0 || !is_dead(tmp_entry_owner(name.c_str()))) continue;
+    if (name.rfind(kLayerPurpose, 0) == 0)
+      layers = true;
+    else
+      remove_unless_held(tmp + "/" + name);
   }
   // No reaper to be had (a store whose locks/ cannot be written, no
   // process to spare): the dead layers go here after all.
   if (layers && !reap_tmp_in_background(root))
-    for (const auto& path : dead_tmp_entries(root + "/tmp", "upper")) remove_unless_held(path);
+    for (const auto& path : dead_tmp_entries(tmp, "upper")) remove_unless_held(path);
 }
 
 bool reap_tmp_in_background(const std::string& root) {

@@ -106,8 +106,7 @@ StateStore::StateStore(std::string root) : root_(std::move(root)) {}
 
 void StateStore::create(const ContainerState& s) const {
   check_container_id(s.id);
-  check_state_root(root_);
-  mkdir_p(root_, 0711);
+  mkdir_p(root_, 0711);  // a folder of someone else's there is refused next
   check_state_root(root_);
   if (mkdir(dir_of(s.id).c_str(), 0700) < 0) {
     if (errno == EEXIST) throw Error("container with id exists: " + s.id);
@@ -133,6 +132,10 @@ void StateStore::save(const ContainerState& s) const {
 ContainerState StateStore::load(const std::string& id) const {
   check_container_id(id);
   check_state_root(root_);
+  return read_state(id);
+}
+
+ContainerState StateStore::read_state(const std::string& id) const {
   std::string path = dir_of(id) + "/state.json";
   if (!is_regular_file(path)) throw Error("container " + id + " does not exist");
   json j = json::parse(read_file(path), nullptr, false);
@@ -161,7 +164,8 @@ std::vector<ContainerState> StateStore::list() const {
   if (!is_directory(root_)) return out;
   for (const auto& name : list_dir(root_)) {
     try {
-      out.push_back(load(name));
+      check_container_id(name);
+      out.push_back(read_state(name));
     } catch (const Error&) {
       // Not a container's directory, or one being made: not listed.
     }

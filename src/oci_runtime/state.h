@@ -60,6 +60,8 @@ class StateStore {
   void remove(const std::string& id) const;
 
  private:
+  // load() once the id and the root are checked (list() checks the root once).
+  ContainerState read_state(const std::string& id) const;
   std::string root_;
 };
 

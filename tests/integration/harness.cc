@@ -185,27 +185,34 @@ std::string status_field(const std::string& status, const std::string& field) {
   return "";
 }
 
-int count_entries(const std::string& dir) {
+namespace {
+
+// Entries of dir other than . and .. and those whose name starts with
+// skip_prefix (when given); -1 if it cannot be read.
+int count_entries_but(const std::string& dir, const char* skip_prefix) {
   DIR* d = opendir(dir.c_str());
   if (!d) return -1;
   int n = 0;
-  while (auto* e = readdir(d)) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+  while (auto* e = readdir(d))
+    n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+         !(skip_prefix && strncmp(e->d_name, skip_prefix, strlen(skip_prefix)) == 0);
   closedir(d);
   return n;
+}
+
+}  // namespace
+
+int count_entries(const std::string& dir) {
+  return count_entries_but(dir, nullptr);
 }
 
 int count_entries_settled(const std::string& dir) {
   // A store's spares (emptied layer dirs kept for the next run while its
   // reaper lives) are no run's leftovers.
-  auto count = [&] {
-    int n = count_entries(dir);
-    if (n > 0) n -= std::stoi(run_sh("ls " + dir + " | grep -c '^spare-' || true"));
-    return n;
-  };
-  int n = count();
+  int n = count_entries_but(dir, "spare-");
   for (int i = 0; i < 100 && n > 0; ++i) {
     usleep(50000);
-    n = count();
+    n = count_entries_but(dir, "spare-");
   }
   return n;
 }

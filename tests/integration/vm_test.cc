@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include <chrono>
 #include <functional>
 
 #include <nlohmann/json.hpp>
@@ -281,11 +280,10 @@ namespace {
 // background (holding its output pipes) is killed, not waited for; and a
 // VM stopped once its agent is up prints no kernel console line.
 TEST(Vm, TheCommandsEndIsTheRunsEndWhateverItLeftBehind) {
-  auto start = std::chrono::steady_clock::now();
+  // Waiting for the background sleep would end in the timeout's 143.
   auto r = coracle({"exec", "--vm", "--timeout", "90s", "--", "sh", "-c", "sleep 100 & echo hi"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "hi\n");
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(80));
   EXPECT_EQ(r.err.find("PCI"), std::string::npos) << r.err;
   r = coracle({"exec", "--vm", "--timeout", "2s", "--", "sleep", "100"});
   EXPECT_EQ(r.exit_code, 143) << r.err;
@@ -304,14 +302,16 @@ TEST(Vm, GuestPortsTakeNoPrivilegedHostPortAndRudeClientsEndOnlyThemselves) {
        "mkdir -p /www && echo small > /www/index.html && head -c 4000000 /dev/zero > /www/big "
        "&& httpd -f -p 81 -h /www"},
       &out);
-  std::string events;
-  char buf[512];
-  while (events.find("\"host_port\"") == std::string::npos) {
-    ssize_t n = read(out, buf, sizeof buf);
-    ASSERT_GT(n, 0) << events;
-    events.append(buf, n);
+  // The port.open event, whole (a TCG boot takes seconds).
+  std::string events = read_until(out, "\"host_port\"", 120000);
+  size_t open_at = events.find("\"port.open\"");
+  ASSERT_NE(open_at, std::string::npos) << events;
+  while (events.find('\n', open_at) == std::string::npos) {
+    std::string more = read_until(out, "\n");
+    ASSERT_FALSE(more.empty()) << events;
+    events += more;
   }
-  auto line_start = events.rfind('\n', events.find("\"port.open\""));
+  auto line_start = events.rfind('\n', open_at);
   auto j = nlohmann::json::parse(
       events.substr(line_start + 1, events.find('\n', line_start + 1) - line_start - 1));
   EXPECT_EQ(j["port"], 81);
@@ -323,13 +323,15 @@ TEST(Vm, GuestPortsTakeNoPrivilegedHostPortAndRudeClientsEndOnlyThemselves) {
   // reply unread (a reset).
   for (const char* wait : {"0", "0", "0.2", "0.5"})
     run_sh("python3 -c \"import socket, time; s = socket.create_connection(('127.0.0.1', " +
-           std::to_string(host_port) + ")); s.sendall(b'GET /big HTTP/1.0\\r\\n\\r\\n'); time.sleep(" +
-           wait + "); s.close()\"; sleep 1");
+           std::to_string(host_port) +
+           ")); s.sendall(b'GET /big HTTP/1.0\\r\\n\\r\\n'); time.sleep(" + wait +
+           "); s.close()\"; sleep 1");
   run_sh("timeout 60 wget -q -O - " + url + "/big | head -c 1 >/dev/null; true");
   EXPECT_EQ(run_sh("timeout 60 wget -q -O - " + url + "/index.html"), "small\n");
   EXPECT_EQ(kill(runner, 0), 0) << "coracle died of a client's reset";
   kill(runner, SIGTERM);
   std::string rest;
+  char buf[512];
   ssize_t n;
   while ((n = read(out, buf, sizeof buf)) > 0) rest.append(buf, n);
   close(out);
