@@ -149,6 +149,31 @@ bool needs_tmp_dir(const Spec& spec, const std::vector<std::string>& layers) {
   return true;
 }
 
+// The top-level directories this run mounts on (/proc, /dev, /sys, /in,
+// /out, a volume's or a --tmpfs's /NAME) that no layer has: the child
+// would make each in the overlay, an inode of the upper dir.
+std::vector<std::string> missing_top_mount_points(const Spec& spec, const MountPlan& plan) {
+  std::vector<std::string> names = {"proc", "dev", "sys"};
+  auto add_top = [&](const std::string& target) {
+    if (target.size() > 1 && target.find('/', 1) == std::string::npos)
+      names.push_back(target.substr(1));
+  };
+  for (const auto& b : plan.binds)
+    if (b.is_dir) add_top(b.target);
+  for (const auto& t : spec.tmpfs) add_top(clean_sandbox_path(t.target, "tmpfs target"));
+  std::vector<std::string> missing;
+  struct stat st;
+  for (const auto& name : names) {
+    if (name == "tmp" || std::find(missing.begin(), missing.end(), name) != missing.end())
+      continue;  // /tmp: needs_tmp_dir's, made 1777
+    bool in_a_layer = false;
+    for (const auto& layer : plan.lower_paths)
+      in_a_layer = in_a_layer || lstat((layer + "/" + name).c_str(), &st) == 0 || errno != ENOENT;
+    if (!in_a_layer) missing.push_back(name);
+  }
+  return missing;
+}
+
 // The rootfs: the layers at STAGE/l<i> under an overlay at STAGE/root (its
 // upper dir on the staging tmpfs, or on the caller's dir bound at
 // STAGE/disk), or a writable private copy bound at STAGE/root itself. A
@@ -191,6 +216,9 @@ void plan_rootfs(OpList& list, const Spec& spec, MountPlan& plan, const std::str
   if (stubs_on_tmpfs) list.mkdir(MountBase::Host, stub_base, 0755, "make the mount points' layer");
   size_t after_mkdir = plan.ops.size();
   plan_upper_stubs(list, spec, plan.lower_paths, stub_base);
+  if (stubs_on_tmpfs)
+    for (const auto& name : missing_top_mount_points(spec, plan))
+      list.mkdir(MountBase::Host, stub_base + "/" + name, 0755, "make a mount point");
   if (needs_tmp_dir(spec, plan.lower_paths))
     list.mkdir(MountBase::Host, stub_base + "/tmp", 01777, "make /tmp (the image has none)");
   if (stubs_on_tmpfs && plan.ops.size() == after_mkdir)

@@ -299,9 +299,19 @@ TEST_F(PlanFixture, ADiskUpperDirGetsTheMountPointsInATmpfsLayerAndIsVolatile) {
   ASSERT_GE(tmp_dir, 0);
   EXPECT_EQ(p.ops[tmp_dir].mode, 01777u);
   EXPECT_LT(find(p, MountStep::WriteFile, "/stage/disk/upper/etc/hostname"), 0);
+  // The directories mounted on: there too, unless the image has them.
+  for (const char* dir : {"/stage/stubs/proc", "/stage/stubs/dev", "/stage/stubs/sys"})
+    EXPECT_GE(find(p, MountStep::Mkdir, dir), 0) << dir;
+  EXPECT_LT(find(p, MountStep::Mkdir, "/stage/stubs/data"), 0);
+  make_dir(tmp.path + "/vol");
+  spec.volumes = {{tmp.path + "/vol", "/data"}};
+  make_dir(spec.rootfs + "/sys");
+  p = plan();
+  EXPECT_GE(find(p, MountStep::Mkdir, "/stage/stubs/data"), 0);
+  EXPECT_LT(find(p, MountStep::Mkdir, "/stage/stubs/sys"), 0);
+  spec.volumes.clear();
   // An image with all of them: no extra layer.
-  make_dir(spec.rootfs + "/etc");
-  make_dir(spec.rootfs + "/tmp");
+  for (const char* dir : {"/etc", "/tmp", "/proc", "/dev"}) make_dir(spec.rootfs + dir);
   write_file_atomic(spec.rootfs + "/etc/hostname", "");
   p = plan();
   EXPECT_EQ(p.ops[find(p, MountStep::Mount, "/stage/root")].data.rfind("lowerdir=/stage/l0,", 0),
