@@ -23,6 +23,8 @@ packages=(
   uidmap iproute2 passwd util-linux procps
   # tests: real image tools and a real registry
   umoci skopeo docker-registry
+  # tests: a real Debian rootfs from the package mirror apt uses
+  debootstrap
   # tests: htpasswd and a throw-away CA for the registry fixture
   apache2-utils openssl
   # tests: a stand-in for python:3.12-slim made from the host's python3

@@ -2,6 +2,8 @@
 // podman makes them: generated from the sandbox's hostname and network and
 // the host's resolvers, bound read-only (sandbox::GeneratedFile), never
 // written into the rootfs or a build's layer.
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -18,6 +20,13 @@ bool is_loopback(const std::string& ip) {
   return ip.rfind("127.", 0) == 0 || ip == "::1";
 }
 
+// fe80::/10, with or without a %scope: the host's link, not the sandbox's.
+bool is_link_local(const std::string& ip) {
+  struct in6_addr a;
+  if (inet_pton(AF_INET6, ip.substr(0, ip.find('%')).c_str(), &a) != 1) return false;
+  return a.s6_addr[0] == 0xfe && (a.s6_addr[1] & 0xc0) == 0x80;
+}
+
 bool looks_like_ip(const std::string& text) {
   return !text.empty() && text.find_first_not_of("0123456789abcdefABCDEF.:") == std::string::npos;
 }
@@ -26,17 +35,25 @@ bool looks_like_ip(const std::string& text) {
 
 std::string resolv_conf_for(sandbox::NetMode net, const std::string& host_text,
                             const std::vector<std::string>& dns) {
+  using sandbox::NetMode;
+  // With pasta forwarding, its address stands for the host's first IPv4
+  // resolver (sandbox::pasta_forwards_dns says why only then).
+  bool forwarded = net == NetMode::Pasta && sandbox::pasta_forwards_dns(host_text);
+  bool first_v4 = true;
   std::string out;
   std::vector<std::string> servers;
   for (const auto& line : split(host_text, '\n')) {
     std::string t = trimmed(line);
     if (t.rfind("nameserver", 0) == 0 && t.size() > 10 && (t[10] == ' ' || t[10] == '\t')) {
       std::string ip = trimmed(t.substr(11));
-      // A resolver on the host's loopback is the host's own: from a
-      // namespace of its own, pasta's forwarding address reaches it.
-      if (is_loopback(ip) && net != sandbox::NetMode::Host) {
-        if (net != sandbox::NetMode::Pasta) continue;
-        ip = sandbox::kPastaDnsForward;
+      bool v4 = ip.find(':') == std::string::npos;
+      bool is_pastas_pick = v4 && first_v4;
+      if (v4) first_v4 = false;
+      if (net != NetMode::Host) {
+        if (forwarded && is_pastas_pick)
+          ip = sandbox::kPastaDnsForward;
+        else if (is_loopback(ip) || (net == NetMode::Pasta && is_link_local(ip)))
+          continue;  // the host's own, or its link's: out of a namespace's reach
       }
       if (std::find(servers.begin(), servers.end(), ip) == servers.end()) servers.push_back(ip);
     } else if (!t.empty()) {
@@ -44,8 +61,7 @@ std::string resolv_conf_for(sandbox::NetMode net, const std::string& host_text,
     }
   }
   if (!dns.empty()) servers = dns;
-  if (servers.empty() && net == sandbox::NetMode::Pasta)
-    servers.push_back(sandbox::kPastaDnsForward);
+  if (servers.empty() && forwarded) servers.push_back(sandbox::kPastaDnsForward);
   for (const auto& s : servers) out += "nameserver " + s + "\n";
   return out;
 }
@@ -68,11 +84,7 @@ std::string hosts_for(const std::string& hostname, const std::vector<std::string
 void add_etc_files(sandbox::Spec& spec, const EtcOptions& options) {
   for (const auto& ip : options.dns)
     if (!looks_like_ip(ip)) throw Error("invalid --dns '" + ip + "': give an IP address");
-  std::string host_resolv;
-  try {
-    host_resolv = read_file("/etc/resolv.conf");
-  } catch (const Error&) {
-  }
+  std::string host_resolv = sandbox::host_resolv_conf();
   const std::pair<const char*, std::string> files[] = {
       {"/etc/hostname", spec.hostname + "\n"},
       {"/etc/hosts", hosts_for(spec.hostname, options.add_hosts)},

@@ -1,6 +1,7 @@
 #include "sandbox/pasta.h"
 
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -40,6 +41,29 @@ std::string pasta_path() {
   for (const auto& d : dirs)
     if (!d.empty() && access((d + "/pasta").c_str(), X_OK) == 0) return d + "/pasta";
   return "";
+}
+
+bool pasta_forwards_dns(std::string_view host_resolv_conf) {
+  bool any = false;
+  for (const auto& line : split(std::string(host_resolv_conf), '\n')) {
+    std::string t = trimmed(line);
+    if (t.rfind("nameserver", 0) != 0 || t.size() <= 10 || (t[10] != ' ' && t[10] != '\t'))
+      continue;
+    any = true;
+    std::string ip = trimmed(t.substr(11));
+    struct in_addr v4;
+    // pasta's own pick: the first line that parses as IPv4.
+    if (inet_pton(AF_INET, ip.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  }
+  return !any;
+}
+
+std::string host_resolv_conf() {
+  try {
+    return read_file("/etc/resolv.conf");
+  } catch (const Error&) {
+    return "";
+  }
 }
 
 namespace {
@@ -112,9 +136,8 @@ std::unique_ptr<Pasta> Pasta::start(pid_t pid) {
                                    "-U",
                                    "none",
                                    "-P",
-                                   fifo,
-                                   "--dns-forward",
-                                   kPastaDnsForward};
+                                   fifo};
+  if (pasta_forwards_dns(host_resolv_conf())) args.insert(args.end(), {"--dns-forward", kPastaDnsForward});
   // As root, pasta would switch to nobody before it opens the sandbox's
   // namespaces, and nobody may not: it stays root, inside the sandbox's
   // user namespace, where root is an unprivileged host uid's.

@@ -14,14 +14,30 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "common/unique_fd.h"
 
 namespace coracle::sandbox {
 
-// The address a sandbox with pasta sends DNS queries to: pasta forwards them
-// to the host's first resolver (--dns-forward), a loopback one included.
+// The address a sandbox with pasta sends DNS queries to when the host's
+// resolver is on its loopback: pasta forwards them to the host's first
+// IPv4 resolver (--dns-forward).
 inline constexpr const char* kPastaDnsForward = "169.254.1.1";
+
+// Whether pasta (and the micro-VM's passt) must forward DNS for a host
+// with this /etc/resolv.conf: when its first IPv4 nameserver is on the
+// loopback (systemd-resolved's stub, a local dnsmasq), which a namespace
+// of its own cannot reach, or when it names none (glibc then asks
+// 127.0.0.1). Otherwise the sandbox asks the host's resolvers itself, as
+// the host does: pasta rewrites the source of every reply from the first
+// resolver to the forwarding address once it forwards, so a query sent
+// straight to that resolver would get its reply from an address glibc's
+// connected socket drops; and a forwarded query has no TCP fallback.
+bool pasta_forwards_dns(std::string_view host_resolv_conf);
+// The host's /etc/resolv.conf, or "" when it cannot be read.
+std::string host_resolv_conf();
 
 class Pasta {
  public:

@@ -41,9 +41,9 @@ Passt::Passt() {
                                    "--netmask",
                                    std::to_string(kGuestPrefix),
                                    "--gateway",
-                                   kGuestGateway,
-                                   "--dns-forward",
-                                   sandbox::kPastaDnsForward};
+                                   kGuestGateway};
+  if (sandbox::pasta_forwards_dns(sandbox::host_resolv_conf()))
+    args.insert(args.end(), {"--dns-forward", sandbox::kPastaDnsForward});
   HelperSpec helper;
   helper.argv = std::move(args);
   helper.inherit = {passt_end.get()};

@@ -276,4 +276,41 @@ LoopbackListener::~LoopbackListener() {
   if (fd_ >= 0) close(fd_);
 }
 
+const DebianFixture& debian_fixture() {
+  static const DebianFixture fixture = [] {
+    DebianFixture f;
+    std::string cache = CORACLE_TEST_CACHE, script = std::string(CORACLE_FIXTURES) +
+                                                     "/make_debian_rootfs.sh";
+    // Named by the script's hash: a changed script makes a new one.
+    std::string hash = run_sh("sha256sum " + script + " | cut -c1-12");
+    if (!hash.empty()) hash.pop_back();
+    std::string dir = cache + "/debian-" + hash;
+    // One maker at a time (each test runs in its own process); a second
+    // finds it made.
+    std::string cmd = "mkdir -p " + cache + " && flock " + cache + "/.debian.lock sh -c 'test -f " +
+                      dir + "/debian.tar || " + script + " " + dir + " " + CORACLE_BIN + "' 2>&1";
+    std::string out;
+    FILE* p = popen(cmd.c_str(), "r");
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    int status = pclose(p);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+      f.skip = out;
+      return f;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      ADD_FAILURE() << "making the Debian fixture failed: " << out;
+      f.skip = "the Debian fixture could not be made";
+      return f;
+    }
+    f.rootfs = dir + "/rootfs";
+    f.archive = dir + "/debian.tar";
+    f.mirror = run_sh("cat " + dir + "/mirror");
+    while (!f.mirror.empty() && f.mirror.back() == '\n') f.mirror.pop_back();
+    return f;
+  }();
+  return fixture;
+}
+
 }  // namespace coracle::test

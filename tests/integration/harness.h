@@ -91,4 +91,14 @@ void make_layout(const std::string& dir, const nlohmann::json& spec);
 // Layer entries for busybox with a few applets, /etc/passwd and /etc/group.
 nlohmann::json busybox_layer();
 
+// A real Debian 12 (debootstrap's minbase, from the package mirror this
+// machine's apt uses), made once per build tree under test-cache/ by
+// tests/fixtures/make_debian_rootfs.sh: a rootfs folder and an OCI archive
+// of it (tagged coracle-test/debian:12). skip says why there is none (apt
+// names no Debian mirror); a failed making is a test failure.
+struct DebianFixture {
+  std::string rootfs, archive, mirror, skip;
+};
+const DebianFixture& debian_fixture();
+
 }  // namespace coracle::test

@@ -7,6 +7,7 @@
 #include "cli/exec_options.h"
 #include "common/error.h"
 #include "launch/launch.h"
+#include "sandbox/pasta.h"
 
 namespace coracle::launch {
 namespace {
@@ -105,6 +106,43 @@ TEST(Launch, ExecFlagsForTheEntrypoint) {
   EXPECT_THROW(cli::make_spec(f, &config, kUsers), Error);
   EXPECT_EQ(parse_pull_policy("never"), PullPolicy::Never);
   EXPECT_THROW(parse_pull_policy("sometimes"), Error);
+}
+
+// Every resolver layout through pasta: the host's first IPv4 resolver is
+// asked through pasta's forwarding address only when it is on the host's
+// loopback; otherwise straight, as the host asks it (a query sent straight
+// while pasta forwards gets its reply from the forwarding address, and
+// glibc drops it).
+TEST(Launch, ResolvConfThroughPastaForEveryResolverLayout) {
+  using sandbox::NetMode;
+  using sandbox::pasta_forwards_dns;
+  // A resolver on the host's network (this VM's, a cloud's, a LAN's).
+  const std::string remote = "nameserver 10.255.255.53\n";
+  EXPECT_FALSE(pasta_forwards_dns(remote));
+  EXPECT_EQ(resolv_conf_for(NetMode::Pasta, remote, {}), remote);
+  // systemd-resolved's stub, with its search domain and options.
+  const std::string stub =
+      "nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch lan corp.example\n";
+  EXPECT_TRUE(pasta_forwards_dns(stub));
+  EXPECT_EQ(resolv_conf_for(NetMode::Pasta, stub, {}),
+            "options edns0 trust-ad\nsearch lan corp.example\nnameserver 169.254.1.1\n");
+  // Several: the first remote one straight, the host's loopback and link
+  // ones left out, the rest kept in order.
+  const std::string several =
+      "nameserver 10.0.0.1\nnameserver 127.0.0.1\nnameserver ::1\n"
+      "nameserver fe80::1%eth0\nnameserver 2001:db8::53\nnameserver 10.0.0.2\n";
+  EXPECT_FALSE(pasta_forwards_dns(several));
+  EXPECT_EQ(resolv_conf_for(NetMode::Pasta, several, {}),
+            "nameserver 10.0.0.1\nnameserver 2001:db8::53\nnameserver 10.0.0.2\n");
+  // IPv6 first, then a loopback IPv4 one: pasta's pick is the IPv4 one.
+  const std::string v6_first = "nameserver 2001:db8::53\nnameserver 127.0.0.1\n";
+  EXPECT_TRUE(pasta_forwards_dns(v6_first));
+  EXPECT_EQ(resolv_conf_for(NetMode::Pasta, v6_first, {}),
+            "nameserver 2001:db8::53\nnameserver 169.254.1.1\n");
+  // No nameserver at all: glibc asks 127.0.0.1, which pasta reaches.
+  EXPECT_TRUE(pasta_forwards_dns("search lan\n"));
+  // The host's network: everything as the host has it.
+  EXPECT_EQ(resolv_conf_for(NetMode::Host, several, {}), several);
 }
 
 TEST(Launch, ResolvConfAndHostsFiles) {
