@@ -382,7 +382,7 @@ class Builder {
       // Name resolution for package managers (and /etc/hosts, hostname) as
       // for every sandbox; what the mount points leave in the upper dir is
       // taken out again before it becomes the layer.
-      launch::add_etc_files(spec);
+      launch::add_etc_files(spec, opts_.etc);
       if (command.script_file) spec.generated_files.push_back(*command.script_file);
       for (size_t i = 0, bind = 0; i < mounts.size(); ++i) {
         if (mounts[i].type != RunMount::Type::kBind) continue;

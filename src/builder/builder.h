@@ -19,6 +19,7 @@
 #include "builder/run_mounts.h"
 #include "image/oci.h"
 #include "image/store.h"
+#include "launch/launch.h"
 #include "sandbox/sandbox.h"
 
 namespace coracle::builder {
@@ -68,6 +69,10 @@ struct BuildOptions {
   // --secret: for RUN --mount=type=secret only; never in a layer, the
   // cache key, the history or an event.
   BuildSecrets secrets;
+  // RUN's /etc/resolv.conf and /etc/hosts: the caller's --dns,
+  // --dns-search, --dns-option and --add-host (not part of the cache key,
+  // as the generated files are in no layer).
+  launch::EtcOptions etc;
   // Context paths left out whatever the .dockerignore says (patterns,
   // applied after its own lines: no exception brings them back).
   std::vector<std::string> always_ignore;

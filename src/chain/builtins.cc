@@ -217,6 +217,7 @@ StepOutcome run_builtin_exec(const StepContext& ctx) {
   process.command = *cmd;
   process.workdir = wd;
   process.hostname = "coracle-app";
+  process.env = ctx.options.app_env;
   launch::RootfsRequest request;
   auto ref = ctx.state.get("image");
   if (ref && !trimmed(*ref).empty()) {
@@ -230,8 +231,9 @@ StepOutcome run_builtin_exec(const StepContext& ctx) {
   // No image: the default one, with the app where the command runs. The
   // app is read-only: what it writes at run time is not the app.
   if (request.image.empty()) spec.volumes.push_back({ctx.app_dir, wd, true});
+  for (const auto& v : ctx.options.app_volumes) spec.volumes.push_back(v);
   spec.net = ctx.options.net;
-  launch::add_etc_files(spec);
+  launch::add_etc_files(spec, ctx.options.etc);
   spec.timeout = ctx.options.timeout;
   spec.upper_size_bytes = ctx.options.upper_size_bytes;
   spec.tmp_size_bytes = ctx.options.tmp_size_bytes;

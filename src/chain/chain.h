@@ -35,6 +35,13 @@ struct ChainOptions {
   // access (never the host's, whose 127.0.0.1 services and abstract
   // sockets a step must not reach), unless the user asks.
   sandbox::NetMode net = sandbox::NetMode::Pasta;
+  // --dns, --dns-search, --dns-option, --add-host: the steps', the app's
+  // and the builds' RUN's (which also take net).
+  launch::EtcOptions etc;
+  // -e/--env-file and -v: the app's (builtin:exec) only. Over the image's
+  // environment; binds beside the app's own.
+  std::vector<std::string> app_env;
+  std::vector<sandbox::BindMount> app_volumes;
   // The entitlements the user grants the chain's builds (--allow): a
   // Dockerfile of the app's or an assistant's takes none by itself.
   builder::BuildOptions::Entitlements build_allow;

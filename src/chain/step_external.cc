@@ -70,6 +70,8 @@ void build_for_step(const StepContext& ctx, builder::BuildOptions b, const std::
   b.tags = {tag};
   b.use_overlay = ctx.options.use_overlay;
   b.allow = ctx.options.build_allow;
+  b.net = ctx.options.net;
+  b.etc = ctx.options.etc;
   b.fetch_base = ctx.options.fetch_image;
   b.output_fd = ctx.options.output_fd;
   b.on_event = [&](const builder::BuildEvent& e) {
@@ -109,7 +111,7 @@ StepOutcome run_external(const StepContext& ctx, const ExternalAssistant& a) {
                   {in_state, "/in/state", true},
                   {out_app, "/out/app", false},
                   {out_state, "/out/state", false}};
-  launch::add_etc_files(spec);
+  launch::add_etc_files(spec, ctx.options.etc);
   spec.timeout = ctx.options.timeout;
   spec.upper_size_bytes = ctx.options.upper_size_bytes;
   spec.tmp_size_bytes = ctx.options.tmp_size_bytes;

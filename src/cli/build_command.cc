@@ -28,6 +28,7 @@ namespace {
 
 struct BuildFlags {
   std::vector<std::string> tags, build_args, labels, secrets, allow;
+  launch::EtcOptions etc;
   std::string iidfile, platform;
   std::string file, target, net = "pasta", output, context = ".", progress = "auto";
   bool no_cache = false, json = false, quiet = false;
@@ -108,6 +109,7 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
   cmd->add_option("--allow", f->allow,
                   "Grant an entitlement: network.host (RUN --network=host in the Dockerfile)")
       ->allow_extra_args(false);
+  add_etc_flags(cmd, f->etc);
   cmd->add_option("--output,-o", f->output, "Also write the image to oci-archive:PATH");
   cmd->add_flag("--json", f->json, "JSON events on stdout, one per line");
   cmd->add_option("--progress", f->progress,
@@ -153,6 +155,8 @@ std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& globa
     opt.no_cache = f->no_cache;
     opt.use_overlay = global.use_overlay();
     opt.net = sandbox::parse_net_mode(f->net);
+    launch::check_etc_options(f->etc);
+    opt.etc = f->etc;
     for (const auto& name : f->allow) builder::grant_entitlement(opt.allow, name);
     opt.args.target = f->target;
     std::string plat = image::host_platform().str();

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "launch/launch.h"
+
 namespace coracle::cli {
 
 struct GlobalOptions {
@@ -32,6 +34,10 @@ struct RegistryFlags {
   bool insecure = false;
 };
 void add_registry_flags(CLI::App* command, RegistryFlags& flags, bool with_platform = true);
+// --dns, --dns-search, --dns-option, --add-host (podman's), one value per
+// occurrence: exec's, build's (for RUN) and run's (the app, its steps and
+// builds).
+void add_etc_flags(CLI::App* command, launch::EtcOptions& etc);
 // Pulls ref into the store at root with progress on stderr (or JSON events
 // on stdout); returns the name it is stored under.
 // artifact_type: pull an artifact of that type instead of an image.

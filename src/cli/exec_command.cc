@@ -153,8 +153,7 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
                   "cameras; PERMS: some of rwm, enforced by a device cgroup as root)");
   cmd->add_option("--tmpfs", flags->tmpfs,
                   "A tmpfs at PATH[:size=N,mode=M,ro,noexec] (bounded like /tmp by default)");
-  cmd->add_option("--dns", flags->dns, "Nameserver for /etc/resolv.conf instead of the host's");
-  cmd->add_option("--add-host", flags->add_hosts, "NAME:IP line for /etc/hosts");
+  add_etc_flags(cmd, flags->etc);
   cmd->add_option("--in", flags->in_dir, "Directory mounted read-only at /in");
   cmd->add_option("--out", flags->out_dir,
                   "Directory mounted read-write at /out (made when missing)");
@@ -209,7 +208,7 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
   // One value per occurrence, as docker and podman take them: `-e A=1 IMAGE`
   // must leave IMAGE alone.
   for (const char* name : {"--env", "--env-file", "--volume", "--cap-add", "--cap-drop", "--ulimit",
-                           "--publish", "--dns", "--add-host"})
+                           "--publish"})
     cmd->get_option(name)->allow_extra_args(false);
   cmd->positionals_at_end();
 

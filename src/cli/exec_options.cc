@@ -15,6 +15,22 @@
 namespace coracle::cli {
 namespace {}  // namespace
 
+std::vector<std::string> env_from_flags(const std::vector<std::string>& env,
+                                        const std::vector<std::string>& env_files) {
+  std::vector<std::string> out;
+  for (const auto& file : env_files)
+    for (const auto& e : parse_env_file(read_file(file))) out.push_back(e);
+  for (const auto& e : env) {
+    if (e.empty() || e[0] == '=') throw Error("invalid -e '" + e + "': use K=V or K");
+    if (e.find('=') != std::string::npos) {
+      out.push_back(e);
+    } else if (const char* v = std::getenv(e.c_str())) {
+      out.push_back(e + "=" + v);  // -e K passes the host's value, like docker
+    }
+  }
+  return out;
+}
+
 sandbox::BindMount parse_volume(const std::string& text) {
   auto parts = split(text, ':');
   if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty())
@@ -138,16 +154,7 @@ launch::ProcessOverrides process_overrides(const ExecFlags& f) {
   o.user = f.user;
   o.workdir = f.workdir;
   o.hostname = f.hostname;
-  for (const auto& file : f.env_files)
-    for (const auto& e : parse_env_file(read_file(file))) o.env.push_back(e);
-  for (const auto& e : f.env) {
-    if (e.empty() || e[0] == '=') throw Error("invalid -e '" + e + "': use K=V or K");
-    if (e.find('=') != std::string::npos) {
-      o.env.push_back(e);
-    } else if (const char* v = std::getenv(e.c_str())) {
-      o.env.push_back(e + "=" + v);  // -e K passes the host's value, like docker
-    }
-  }
+  for (auto& e : env_from_flags(f.env, f.env_files)) o.env.push_back(std::move(e));
   return o;
 }
 
@@ -203,7 +210,7 @@ void apply_sandbox_flags(sandbox::Spec& spec, const ExecFlags& f) {
   }
   for (const auto& u : f.ulimits) spec.rlimits.push_back(parse_ulimit(u));
   if (!f.timeout.empty()) spec.timeout = parse_duration(f.timeout);
-  launch::add_etc_files(spec, {f.dns, f.add_hosts});
+  launch::add_etc_files(spec, f.etc);
 }
 
 }  // namespace coracle::cli

@@ -17,7 +17,7 @@ struct ExecFlags {
   std::string rootfs, image;
   std::vector<std::string> command;
   std::vector<std::string> env, env_files, volumes, cap_add, cap_drop, ulimits;
-  std::vector<std::string> dns, add_hosts;  // --dns, --add-host
+  launch::EtcOptions etc;                   // --dns, --dns-search, --dns-option, --add-host
   std::vector<std::string> tmpfs;           // --tmpfs PATH[:OPTS]
   std::vector<std::string> devices;         // --device HOST[:CONTAINER][:PERMS]
   std::string workdir, user, hostname = "coracle", net = "private", in_dir, out_dir;
@@ -52,6 +52,9 @@ void apply_sandbox_flags(sandbox::Spec& spec, const ExecFlags& flags);
 sandbox::Spec make_spec(const ExecFlags& flags, const image::ImageConfig* config = nullptr,
                         const launch::UserDb& users = {});
 using image::parse_user;
+// --env-file's lines, then -e's K=V (K alone: the caller's value, if set).
+std::vector<std::string> env_from_flags(const std::vector<std::string>& env,
+                                        const std::vector<std::string>& env_files);
 // "SRC:DST", "SRC:DST:ro" (SRC made absolute).
 sandbox::BindMount parse_volume(const std::string& text);
 // "HOST", "HOST:CONTAINER", "HOST:CONTAINER:rwm", "HOST:rw" (docker's

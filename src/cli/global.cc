@@ -34,6 +34,19 @@ void sweep_leftovers(const GlobalOptions& global) {
   }
 }
 
+void add_etc_flags(CLI::App* cmd, launch::EtcOptions& etc) {
+  cmd->add_option("--dns", etc.dns, "A nameserver for /etc/resolv.conf instead of the host's")
+      ->allow_extra_args(false);
+  cmd->add_option("--dns-search", etc.dns_search,
+                  "A search domain for /etc/resolv.conf instead of the host's ('.' for none)")
+      ->allow_extra_args(false);
+  cmd->add_option("--dns-option", etc.dns_options,
+                  "An option for /etc/resolv.conf (ndots:2, timeout:1) instead of the host's")
+      ->allow_extra_args(false);
+  cmd->add_option("--add-host", etc.add_hosts, "A NAME:IP line for /etc/hosts")
+      ->allow_extra_args(false);
+}
+
 void open_event_stream(const std::string& command, int fd) {
   // A command missing from the list would lose its early error events.
   if (!events::is_streamed_command(command))

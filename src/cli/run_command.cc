@@ -15,6 +15,7 @@
 #include "chain/chain.h"
 #include "cli/commands.h"
 #include "cli/events.h"
+#include "cli/exec_options.h"
 #include "cli/progress.h"
 #include "common/error.h"
 #include "common/fs.h"
@@ -35,6 +36,8 @@ struct RunFlags {
   std::string net = "pasta", upper_size, tmp_size, python_image;
   int max_steps = 64;
   std::vector<std::string> publish, allow;
+  std::vector<std::string> env, env_files, volumes;  // the app's
+  launch::EtcOptions etc;
   bool json = false, quiet = false;
   bool vm = false;  // --vm: the app in a micro-VM
   RegistryFlags registry;
@@ -123,6 +126,13 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
                   "Grant the builds of the chain an entitlement: network.host (RUN "
                   "--network=host in the app's Dockerfile)")
       ->allow_extra_args(false);
+  run->add_option("-e,--env", f->env, "K=V (or K: the caller's value) in the app's environment")
+      ->allow_extra_args(false);
+  run->add_option("--env-file", f->env_files, "K=V lines for the app's environment")
+      ->allow_extra_args(false);
+  run->add_option("-v,--volume", f->volumes, "SRC:DST[:ro]: a host folder bound into the app")
+      ->allow_extra_args(false);
+  add_etc_flags(run, f->etc);
   run->add_flag("--vm", f->vm, "Run the app (builtin:exec) in a micro-VM instead of namespaces");
   run->add_option("--python-image", f->python_image,
                   "builtin:python's base image (default $CORACLE_PYTHON_IMAGE, else "
@@ -251,6 +261,10 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
     if (!f->timeout.empty()) o.timeout = parse_duration(f->timeout);
     o.publish = f->publish;
     o.net = sandbox::parse_net_mode(f->net);
+    launch::check_etc_options(f->etc);
+    o.etc = f->etc;
+    o.app_env = env_from_flags(f->env, f->env_files);
+    for (const auto& v : f->volumes) o.app_volumes.push_back(parse_volume(v));
     for (const auto& name : f->allow) builder::grant_entitlement(o.build_allow, name);
     if (!f->upper_size.empty()) o.upper_size_bytes = parse_bytes(f->upper_size);
     if (!f->tmp_size.empty()) o.tmp_size_bytes = parse_bytes(f->tmp_size);

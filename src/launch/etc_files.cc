@@ -27,6 +27,13 @@ bool is_link_local(const std::string& ip) {
   return a.s6_addr[0] == 0xfe && (a.s6_addr[1] & 0xc0) == 0x80;
 }
 
+// " a b c": the words after a resolv.conf keyword.
+std::string words(const std::vector<std::string>& list) {
+  std::string out;
+  for (const auto& w : list) out += " " + w;
+  return out;
+}
+
 bool looks_like_ip(const std::string& text) {
   return !text.empty() && text.find_first_not_of("0123456789abcdefABCDEF.:") == std::string::npos;
 }
@@ -34,7 +41,7 @@ bool looks_like_ip(const std::string& text) {
 }  // namespace
 
 std::string resolv_conf_for(sandbox::NetMode net, const std::string& host_text,
-                            const std::vector<std::string>& dns) {
+                            const EtcOptions& options) {
   using sandbox::NetMode;
   // With pasta forwarding, its address stands for the host's first IPv4
   // resolver (sandbox::pasta_forwards_dns says why only then).
@@ -57,10 +64,18 @@ std::string resolv_conf_for(sandbox::NetMode net, const std::string& host_text,
       }
       if (std::find(servers.begin(), servers.end(), ip) == servers.end()) servers.push_back(ip);
     } else if (!t.empty()) {
-      out += t + "\n";  // search, options, comments
+      bool is_search = t.rfind("search", 0) == 0 || t.rfind("domain", 0) == 0;
+      bool is_options = t.rfind("options", 0) == 0;
+      // search, options, comments; the user's own replace the host's.
+      if (!(is_search && !options.dns_search.empty()) &&
+          !(is_options && !options.dns_options.empty()))
+        out += t + "\n";
     }
   }
-  if (!dns.empty()) servers = dns;
+  if (!options.dns_search.empty() && options.dns_search != std::vector<std::string>{"."})
+    out += "search" + words(options.dns_search) + "\n";
+  if (!options.dns_options.empty()) out += "options" + words(options.dns_options) + "\n";
+  if (!options.dns.empty()) servers = options.dns;
   if (servers.empty() && forwarded) servers.push_back(sandbox::kPastaDnsForward);
   for (const auto& s : servers) out += "nameserver " + s + "\n";
   return out;
@@ -74,21 +89,33 @@ std::string hosts_for(const std::string& hostname, const std::vector<std::string
     auto colon = entry.find(':');
     std::string name = colon == std::string::npos ? "" : entry.substr(0, colon);
     std::string ip = colon == std::string::npos ? "" : entry.substr(colon + 1);
-    if (name.empty() || !looks_like_ip(ip))
+    if (name.empty() || name.find_first_of(" \t\r\n#") != std::string::npos || !looks_like_ip(ip))
       throw Error("invalid --add-host '" + entry + "': use NAME:IP");
     out += ip + "\t" + name + "\n";
   }
   return out;
 }
 
-void add_etc_files(sandbox::Spec& spec, const EtcOptions& options) {
+void check_etc_options(const EtcOptions& options) {
   for (const auto& ip : options.dns)
     if (!looks_like_ip(ip)) throw Error("invalid --dns '" + ip + "': give an IP address");
+  // Words of one line in resolv.conf: nothing that would start another.
+  const std::pair<const char*, const std::vector<std::string>*> lists[] = {
+      {"--dns-search", &options.dns_search}, {"--dns-option", &options.dns_options}};
+  for (const auto& [flag, list] : lists)
+    for (const auto& word : *list)
+      if (word.empty() || word.find_first_of(" \t\r\n#;") != std::string::npos)
+        throw Error(std::string("invalid ") + flag + " '" + word + "': one word, no spaces");
+  for (const auto& entry : options.add_hosts) hosts_for("check", {entry});
+}
+
+void add_etc_files(sandbox::Spec& spec, const EtcOptions& options) {
+  check_etc_options(options);
   std::string host_resolv = sandbox::host_resolv_conf();
   const std::pair<const char*, std::string> files[] = {
       {"/etc/hostname", spec.hostname + "\n"},
       {"/etc/hosts", hosts_for(spec.hostname, options.add_hosts)},
-      {"/etc/resolv.conf", resolv_conf_for(spec.net, host_resolv, options.dns)},
+      {"/etc/resolv.conf", resolv_conf_for(spec.net, host_resolv, options)},
   };
   for (const auto& [target, content] : files) {
     // The user's own bind of the file wins.

@@ -139,8 +139,13 @@ WritableLayer put_writable_layer_on_disk(sandbox::Spec& spec, const std::string&
 
 // What the user says of a sandbox's /etc files.
 struct EtcOptions {
-  std::vector<std::string> dns;        // --dns IP: the nameservers instead of the host's
-  std::vector<std::string> add_hosts;  // --add-host NAME:IP
+  std::vector<std::string> dns;          // --dns IP: the nameservers instead of the host's
+  std::vector<std::string> dns_search;   // --dns-search: instead of the host's ("." for none)
+  std::vector<std::string> dns_options;  // --dns-option: instead of the host's options
+  std::vector<std::string> add_hosts;    // --add-host NAME:IP
+  bool empty() const {
+    return dns.empty() && dns_search.empty() && dns_options.empty() && add_hosts.empty();
+  }
 };
 
 // /etc/hostname, /etc/hosts and /etc/resolv.conf for spec, as podman makes
@@ -148,13 +153,14 @@ struct EtcOptions {
 // resolvers; a file the spec already binds is left to that bind. Throws
 // coracle::Error for a bad --dns or --add-host.
 void add_etc_files(sandbox::Spec& spec, const EtcOptions& options = {});
+// The same checks alone: a command refuses a bad flag before any work.
+void check_etc_options(const EtcOptions& options);
 
 // Their contents (etc_files.cc), for the unit tests: the host's resolv.conf
-// with its loopback resolvers replaced by pasta's forwarding address (with
-// pasta; dropped in a loopback-only namespace; kept with the host's
-// network), or dns when given.
+// with the resolvers the sandbox can reach (sandbox::pasta_forwards_dns),
+// or the user's --dns, --dns-search and --dns-option instead of the host's.
 std::string resolv_conf_for(sandbox::NetMode net, const std::string& host_text,
-                            const std::vector<std::string>& dns);
+                            const EtcOptions& options);
 std::string hosts_for(const std::string& hostname, const std::vector<std::string>& add_hosts);
 
 // "missing", "always", "never"; throws coracle::Error.

@@ -166,6 +166,33 @@ TEST_F(ChainTest, FoldersOfOneNameGetImagesOfTheirOwn) {
   EXPECT_EQ(count_occurrences(images, "coracle-assistant/path/twin-"), 2) << images;
 }
 
+TEST_F(ChainTest, RunConfiguresTheAppAsExecDoesAndItsBuildsNetworkAsBuildDoes) {
+  // -e, --env-file, -v for the app; --add-host, --dns-search, --dns-option
+  // for the app and its build's RUN (the build's view is kept in a file).
+  std::string data = work.path() + "/data";
+  mkdir_p(data);
+  write_file_atomic(data + "/x", "from the host\n");
+  write_file_atomic(work.path() + "/env", "FROM_FILE=file\n");
+  write_file_atomic(app() + "/Dockerfile",
+                    "FROM default\nRUN cat /etc/hosts /etc/resolv.conf > /at-build\n"
+                    "CMD [\"sh\", \"-c\", \"cat /at-build /etc/hosts /etc/resolv.conf /data/x; "
+                    "echo $GREETING $FROM_FILE\"]\n");
+  auto r = run({"-q", "-e", "GREETING=hi", "--env-file", work.path() + "/env", "-v",
+                data + ":/data:ro", "--add-host", "db:10.1.2.3", "--dns-search", "corp.example",
+                "--dns-option", "ndots:3"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::string out = r.out + r.err;
+  EXPECT_EQ(count_occurrences(out, "10.1.2.3\tdb"), 2) << out;  // the build's and the app's
+  EXPECT_EQ(count_occurrences(out, "search corp.example"), 2) << out;
+  EXPECT_EQ(count_occurrences(out, "options ndots:3"), 2) << out;
+  EXPECT_NE(out.find("from the host"), std::string::npos) << out;
+  EXPECT_NE(out.find("hi file"), std::string::npos) << out;
+  // A bad value stops the run before any work.
+  auto bad = run({"--dns-search", "a b"});
+  EXPECT_EQ(bad.exit_code, 125);
+  EXPECT_NE(bad.err.find("--dns-search"), std::string::npos) << bad.err;
+}
+
 TEST_F(ChainTest, BrokenStateFilesAreABIErrors) {
   std::string before = snapshot(app());
   struct Case {

@@ -122,5 +122,25 @@ TEST_F(EtcFiles, ABuildRunHasThemAndItsLayerKeepsNone) {
   EXPECT_EQ(inspect["layers"].size(), 2u) << inspect.dump();
 }
 
+TEST_F(EtcFiles, ABuildsRunTakesTheCallersDnsAndHostsFlags) {
+  make_layout(work.path() + "/lay", {{"tag", "bare"}, {"layers", {busybox_layer()}}});
+  ASSERT_EQ(cor({"image", "import", work.path() + "/lay"}).exit_code, 0);
+  std::string ctx = work.path() + "/ctx";
+  mkdir_p(ctx);
+  write_file_atomic(ctx + "/Dockerfile",
+                    "FROM bare\nRUN cat /etc/resolv.conf /etc/hosts > /seen\n");
+  auto r = cor({"build", "-t", "built", "--dns", "10.9.9.9", "--dns-search", "corp.example",
+                "--dns-option", "ndots:2", "--add-host", "db:10.1.2.3", ctx});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(cor({"image", "unpack", "built", work.path() + "/flat"}).exit_code, 0);
+  std::string seen = read_file(work.path() + "/flat/seen");
+  for (const char* line : {"nameserver 10.9.9.9\n", "search corp.example\n", "options ndots:2\n",
+                           "10.1.2.3\tdb\n"})
+    EXPECT_NE(seen.find(line), std::string::npos) << line << " in " << seen;
+  auto bad = cor({"build", "--add-host", "db:nowhere", ctx});
+  EXPECT_EQ(bad.exit_code, 125);
+  EXPECT_NE(bad.err.find("--add-host"), std::string::npos) << bad.err;
+}
+
 }  // namespace
 }  // namespace coracle::test

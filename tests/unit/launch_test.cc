@@ -158,8 +158,22 @@ TEST(Launch, ResolvConfAndHostsFiles) {
   EXPECT_EQ(resolv_conf_for(sandbox::NetMode::Private, host, {}),
             "# managed\nsearch corp.example\noptions edns0\nnameserver 10.0.0.2\n");
   EXPECT_EQ(resolv_conf_for(sandbox::NetMode::Pasta, "", {}), "nameserver 169.254.1.1\n");
-  EXPECT_EQ(resolv_conf_for(sandbox::NetMode::Pasta, host, {"9.9.9.9"}),
+  EXPECT_EQ(resolv_conf_for(sandbox::NetMode::Pasta, host, {{"9.9.9.9"}}),
             "# managed\nsearch corp.example\noptions edns0\nnameserver 9.9.9.9\n");
+  // --dns-search and --dns-option replace the host's lines ("." for no search).
+  EtcOptions own;
+  own.dns_search = {"a.example", "b.example"};
+  own.dns_options = {"ndots:2", "timeout:1"};
+  EXPECT_EQ(resolv_conf_for(sandbox::NetMode::Host, host, own),
+            "# managed\nsearch a.example b.example\noptions ndots:2 timeout:1\n"
+            "nameserver 127.0.0.53\nnameserver 10.0.0.2\n");
+  own.dns_search = {"."};
+  own.dns_options.clear();
+  EXPECT_EQ(resolv_conf_for(sandbox::NetMode::Host, host, own),
+            "# managed\noptions edns0\nnameserver 127.0.0.53\nnameserver 10.0.0.2\n");
+  sandbox::Spec spec;
+  own.dns_search = {"a.example\nnameserver 6.6.6.6"};
+  EXPECT_THROW(add_etc_files(spec, own), Error);
   EXPECT_EQ(hosts_for("box", {"db:10.0.0.5", "v6:fd00::1"}),
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tbox\n"
             "10.0.0.5\tdb\nfd00::1\tv6\n");
