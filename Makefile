@@ -32,13 +32,16 @@ bench: build
 	@benchmarks/vm.sh $(CORACLE)
 
 # The binary, its OCI runtime name (coracle-runc: runc's command line, for
-# podman --runtime and containerd's BinaryName), the bundled assistants,
+# podman --runtime and containerd's BinaryName), its pasta and passt
+# (third_party/passt), the bundled assistants,
 # and the completions and man page the build generated.
 install: build install-files
 
 install-files:
 	install -D -m 0755 $(CORACLE) $(DESTDIR)$(PREFIX)/bin/coracle
 	ln -sf coracle $(DESTDIR)$(PREFIX)/bin/coracle-runc
+	mkdir -p $(DESTDIR)$(PREFIX)/libexec/coracle
+	cp -P $(BUILD)/libexec/coracle/* $(DESTDIR)$(PREFIX)/libexec/coracle/
 	mkdir -p $(DESTDIR)$(PREFIX)/share/coracle
 	cp -r assistants $(DESTDIR)$(PREFIX)/share/coracle/
 	install -D -m 0644 $(BUILD)/share/bash-completion/completions/coracle \

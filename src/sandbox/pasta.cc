@@ -34,7 +34,28 @@ NetMode parse_net_mode(std::string_view text) {
               "': use private (loopback only), pasta (outbound access), none or host");
 }
 
+namespace {
+
+// A helper beside coracle is run only if nobody else could have put it
+// there: owned by root or the caller, not writable by group or others
+// (symlinks followed: pasta is one to passt).
+bool trusted_helper(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) < 0 || !S_ISREG(st.st_mode) || access(path.c_str(), X_OK) < 0)
+    return false;
+  return (st.st_uid == 0 || st.st_uid == geteuid()) && (st.st_mode & 022) == 0;
+}
+
+}  // namespace
+
 std::string pasta_path() {
+  // coracle's own build of pasta (third_party/passt): beside the binary
+  // in a build tree, PREFIX/libexec/coracle when installed.
+  std::string dir = executable_dir();
+  if (!dir.empty())
+    for (const char* rel : {"/libexec/coracle/pasta", "/../libexec/coracle/pasta"})
+      if (trusted_helper(dir + rel)) return clean_path(dir + rel);
+  // Else a packaged one (Debian 12's loses TCP closes: third_party/passt).
   const char* path = getenv("PATH");
   std::vector<std::string> dirs = split(path ? path : "", ':');
   dirs.push_back("/usr/bin");

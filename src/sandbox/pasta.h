@@ -57,7 +57,8 @@ class Pasta {
   pid_t pid_;
 };
 
-// Where pasta is (PATH, then /usr/bin), or "" when it is not installed.
+// Where pasta is: coracle's own build (libexec/coracle/ beside the binary
+// or in PREFIX), else PATH, then /usr/bin; "" when there is none.
 std::string pasta_path();
 
 }  // namespace coracle::sandbox
