@@ -30,7 +30,22 @@
 namespace coracle::cli {
 namespace {
 
+// The default network is loopback only: a command that failed after
+// sending packets out (a name to resolve, a host to reach) is told once
+// which flag gives it the world.
+void hint_at_outbound_access(const sandbox::Result& r) {
+  if (r.exit_code == 0 || r.unroutable_packets == 0) return;
+  std::string text =
+      "the command tried to reach the network, but this sandbox has loopback only (the "
+      "default, --net private): --net pasta gives it outbound access";
+  if (events::on())
+    events::emit({{"event", "warning"}, {"message", text}});
+  else
+    fprintf(stderr, "coracle: %s\n", text.c_str());
+}
+
 void report(const sandbox::Result& r) {
+  hint_at_outbound_access(r);
   if (!r.message.empty()) {
     print_error(r.message);
   } else if (r.term_signal) {

@@ -76,7 +76,12 @@ std::string resolv_conf_for(sandbox::NetMode net, const std::string& host_text,
     out += "search" + words(options.dns_search) + "\n";
   if (!options.dns_options.empty()) out += "options" + words(options.dns_options) + "\n";
   if (!options.dns.empty()) servers = options.dns;
-  if (servers.empty() && forwarded) servers.push_back(sandbox::kPastaDnsForward);
+  // With pasta forwarding, its address; on a network of loopback only, the
+  // same address where the host had none the sandbox could use (its own
+  // loopback answers nothing): a query fails at once, unrouted, and a
+  // failed exec says which flag gives outbound access (net_counters.h).
+  if (servers.empty() && (forwarded || net == NetMode::Private || net == NetMode::None))
+    servers.push_back(sandbox::kPastaDnsForward);
   for (const auto& s : servers) out += "nameserver " + s + "\n";
   return out;
 }

@@ -22,6 +22,7 @@
 
 #include "sandbox/exec_fds.h"
 #include "sandbox/net.h"
+#include "sandbox/net_counters.h"
 #include "sandbox/netns_maker.h"
 #include "sandbox/raw_ids.h"
 #include "sandbox/socket_factory.h"
@@ -246,6 +247,8 @@ void load_filters(const ChildContext& ctx) {
       } else {
         done.exit_code = WEXITSTATUS(status);
       }
+      // Only for a failure: a command that ended well needs no hint.
+      if (ctx.count_unroutable && done.exit_code != 0) done.unroutable = read_out_no_routes();
       send_msg(ctx.sync_fd, done);
       // Leaving PID 1 kills whatever else still runs in the namespace. A
       // detached init's status is the container's (its parent is then an

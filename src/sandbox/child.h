@@ -28,6 +28,9 @@ struct ChildContext {
   // A network namespace made beside the child: joined during the mounts,
   // its loopback awaited before the command starts.
   bool network_beside = false;
+  // A network of loopback only (or nothing): a command that fails is
+  // asked about packets it sent with no route (net_counters.h).
+  bool count_unroutable = false;
   bool unshare_cgroupns = false;  // v1: the parent moves us; a new cgroupns after that
   bool setgroups_allowed = true;
   const MountPlan* mounts = nullptr;

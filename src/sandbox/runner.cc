@@ -228,6 +228,7 @@ Result run(const Spec& spec, const Hooks& hooks) {
     loopback_up = build_loopback_up_request();
   if (spec.net == NetMode::Pasta) ctx.loopback_up = &loopback_up;
   ctx.network_beside = makes_network_beside(spec);
+  ctx.count_unroutable = spec.net == NetMode::Private || spec.net == NetMode::None;
   ctx.setgroups_allowed = ids.setgroups_allowed;
   ctx.mounts = &mounts;
   ctx.caps = &caps;
@@ -405,6 +406,7 @@ Result run(const Spec& spec, const Hooks& hooks) {
     result.exit_code = out.exited->exit_code;
     result.term_signal = out.exited->signo;
     if (!result.peak_memory_bytes) result.peak_memory_bytes = out.exited->maxrss_kib * 1024;
+    result.unroutable_packets = out.exited->unroutable;
   } else {
     // init itself was killed (timeout escalation, OOM, or from outside).
     bool killed = out.init_status.si_code == CLD_KILLED || out.init_status.si_code == CLD_DUMPED;

@@ -32,6 +32,7 @@ struct Msg {
   int32_t signo;      // Exited: signal that killed the command, or 0
   uint32_t nfds;
   uint64_t maxrss_kib;  // Exited
+  uint64_t unroutable;  // Exited: ChildContext::count_unroutable's count
   int32_t args[4];      // SocketRequest: family, type, protocol, count
   char context[240];    // Failure: what was being done, NUL-terminated
   // Go: which mount sources have an idmapped tree (1) or not (0); the fds

@@ -122,6 +122,33 @@ TEST_F(EtcFiles, ABuildRunHasThemAndItsLayerKeepsNone) {
   EXPECT_EQ(inspect["layers"].size(), 2u) << inspect.dump();
 }
 
+TEST_F(EtcFiles, AFailedExecThatTriedTheNetworkIsToldWhichFlagGivesIt) {
+  // The default network is loopback only. A lookup (the host's resolver,
+  // or an unroutable stand-in where it has none the sandbox could use) and
+  // a connection out both fail; the command's failure gets one hint.
+  TestHost outside;
+  for (const std::string& cmd :
+       {std::string("nslookup deb.example"), "nc -w 2 " + outside.ip() + " 8080 </dev/null"}) {
+    auto r = cor({"exec", "--", "sh", "-c", cmd});
+    EXPECT_NE(r.exit_code, 0) << cmd;
+    EXPECT_EQ(count_occurrences(r.err, "--net pasta gives it outbound access"), 1)
+        << cmd << ": " << r.err;
+  }
+  // A failure that never touched the network, a success, and a sandbox
+  // with outbound access: no hint.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"exec", "--", "sh", "-c", "exit 3"},
+        std::vector<std::string>{"exec", "--", "sh", "-c", "nc -w 1 " + outside.ip() + " 8080 </dev/null; true"},
+        std::vector<std::string>{"exec", "--net", "pasta", "--", "sh", "-c",
+                                 "nc -w 2 " + outside.ip() + " 1 </dev/null"}}) {
+    auto r = cor(args);
+    EXPECT_EQ(r.err.find("outbound access"), std::string::npos) << args.back() << ": " << r.err;
+  }
+  // With --json, a warning event.
+  auto j = cor({"exec", "--json", "--", "sh", "-c", "nc -w 2 " + outside.ip() + " 8080"});
+  EXPECT_NE(j.out.find(R"("event":"warning")"), std::string::npos) << j.out;
+}
+
 TEST_F(EtcFiles, ABuildsRunTakesTheCallersDnsAndHostsFlags) {
   make_layout(work.path() + "/lay", {{"tag", "bare"}, {"layers", {busybox_layer()}}});
   ASSERT_EQ(cor({"image", "import", work.path() + "/lay"}).exit_code, 0);

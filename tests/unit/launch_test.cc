@@ -141,6 +141,11 @@ TEST(Launch, ResolvConfThroughPastaForEveryResolverLayout) {
             "nameserver 2001:db8::53\nnameserver 169.254.1.1\n");
   // No nameserver at all: glibc asks 127.0.0.1, which pasta reaches.
   EXPECT_TRUE(pasta_forwards_dns("search lan\n"));
+  // Loopback only, and the host's resolvers all on its loopback: an
+  // address with no route, so that a lookup fails at once (and is seen).
+  EXPECT_EQ(resolv_conf_for(NetMode::Private, stub, {}),
+            "options edns0 trust-ad\nsearch lan corp.example\nnameserver 169.254.1.1\n");
+  EXPECT_EQ(resolv_conf_for(NetMode::Private, remote, {}), remote);
   // The host's network: everything as the host has it.
   EXPECT_EQ(resolv_conf_for(NetMode::Host, several, {}), several);
 }
