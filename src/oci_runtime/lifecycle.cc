@@ -284,6 +284,14 @@ void kill_container(const StateStore& store, const std::string& id, int sig) {
 }
 
 void delete_container(const StateStore& store, const std::string& id, bool force) {
+  if (!store.contains(id)) {
+    // As runc: a create that died before its state was written leaves a
+    // directory without one, removed here; with --force, a container
+    // that is not there is deleted already (engines' cleanup calls this
+    // after the container may have gone by itself).
+    if (is_directory(store.dir_of(id))) store.remove(id);
+    if (force) return;
+  }
   ContainerState s = store.load(id);
   std::string status = status_of(s);
   if (status != "stopped") {

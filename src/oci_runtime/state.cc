@@ -135,6 +135,12 @@ ContainerState StateStore::load(const std::string& id) const {
   return read_state(id);
 }
 
+bool StateStore::contains(const std::string& id) const {
+  check_container_id(id);
+  check_state_root(root_);
+  return is_regular_file(dir_of(id) + "/state.json");
+}
+
 ContainerState StateStore::read_state(const std::string& id) const {
   std::string path = dir_of(id) + "/state.json";
   if (!is_regular_file(path)) throw Error("container " + id + " does not exist");

@@ -56,6 +56,8 @@ class StateStore {
   void save(const ContainerState& s) const;
   // Throws "container ID does not exist" when there is none.
   ContainerState load(const std::string& id) const;
+  // Whether ROOT/ID has a state.json (the id and the root checked).
+  bool contains(const std::string& id) const;
   std::vector<ContainerState> list() const;
   void remove(const std::string& id) const;
 

@@ -57,6 +57,17 @@ TEST(OciRuntime, RuncsCommandLineForTheDocumentsAndTheState) {
   json line = json::parse(read_file(log));
   EXPECT_EQ(line["level"], "error");
   EXPECT_EQ(line["msg"], "container nope does not exist");
+  // delete: of a container that is not there, an error, unless --force
+  // (runc exits 0: engines' cleanup calls it after the container went);
+  // a directory a dead create left without its state is removed.
+  out = run_sh(runc() + " --root " + root + " delete nope 2>&1; echo status=$?");
+  EXPECT_NE(out.find("container nope does not exist\nstatus=1"), std::string::npos) << out;
+  EXPECT_EQ(run_sh(runc() + " --root " + root + " delete --force nope 2>&1; echo status=$?"),
+            "status=0\n");
+  mkdir_p(root + "/halfmade");
+  EXPECT_EQ(run_sh(runc() + " --root " + root + " delete -f halfmade 2>&1; echo status=$?"),
+            "status=0\n");
+  EXPECT_FALSE(path_exists(root + "/halfmade"));
   // runc's other commands parse and say they are not here yet; systemd
   // cgroups are refused with the setting to change.
   out = run_sh(runc() + " --root " + root + " update c1 2>&1; echo $?");
