@@ -6,19 +6,27 @@ CORACLE := $(BUILD)/coracle
 
 PREFIX ?= /usr/local
 
-.PHONY: all deps build run test bench format clean install install-files
+.PHONY: all deps configure build build-coracle run test bench format clean install install-files
 all: build
 
 deps:
 	@scripts/install-deps.sh
 
-build: deps
+configure: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+
+# Everything: coracle, its tests and benchmarks.
+build: configure
 	@cmake --build $(BUILD)
+
+# What coracle itself needs to run and be installed (its pasta, the man
+# page and completions), not the tests: `make run` on a fresh machine.
+build-coracle: configure
+	@cmake --build $(BUILD) --target coracle coracle_passt coracle_generated_docs
 
 # The main job: examples/hello through the assistant chain (builtin:dockerfile
 # builds it, builtin:exec serves it; the page is fetched from the host).
-run: build
+run: build-coracle
 	@scripts/run-hello.sh $(CORACLE)
 
 test: build
@@ -35,7 +43,7 @@ bench: build
 # podman --runtime and containerd's BinaryName), its pasta and passt
 # (third_party/passt), the bundled assistants,
 # and the completions and man page the build generated.
-install: build install-files
+install: build-coracle install-files
 
 install-files:
 	install -D -m 0755 $(CORACLE) $(DESTDIR)$(PREFIX)/bin/coracle

@@ -19,29 +19,49 @@ const std::map<std::string, std::vector<std::string>>& aliases() {
 // What a podman user may type that coracle does differently: the answer
 // says where to go.
 const std::map<std::string, std::string>& podman_only() {
+  static const std::string kNoContainers = "coracle keeps no containers: ";
   static const std::map<std::string, std::string> kHints = {
-      {"ps", "coracle keeps no containers: a sandbox lives as long as `coracle exec` runs"},
-      {"start", "coracle keeps no containers: `coracle exec IMAGE` runs one to its end"},
-      {"stop", "coracle keeps no containers: Ctrl-C or a signal to `coracle exec` ends one"},
+      {"ps", kNoContainers + "a sandbox lives as long as `coracle exec` runs"},
+      {"start", kNoContainers + "`coracle exec IMAGE` runs one to its end"},
+      {"stop", kNoContainers + "Ctrl-C or a signal to `coracle exec` ends one"},
+      {"kill", kNoContainers + "a signal to `coracle exec` is passed on to its command"},
+      {"restart", kNoContainers + "`coracle exec IMAGE` runs one to its end; run it again"},
+      {"logs", kNoContainers + "a command's output is `coracle exec`'s own (--json: as events)"},
+      {"attach", kNoContainers + "`coracle exec -it IMAGE` gives a command your terminal"},
+      {"wait", kNoContainers + "`coracle exec` returns with its command's status"},
+      {"top", kNoContainers + "a sandbox's processes are the host's, under `coracle exec`"},
+      {"pause", kNoContainers + "coracle-runc pause ID pauses an OCI runtime's container"},
+      {"unpause", kNoContainers + "coracle-runc resume ID"},
+      {"port", "ports are reported as they open: `coracle exec -P IMAGE` forwards them"},
+      {"cp", "`coracle exec --in DIR --out DIR` (or -v SRC:DST) shares folders with a sandbox"},
+      {"create", kNoContainers + "`coracle exec IMAGE` runs one to its end"},
       {"rm", "images are removed with `coracle image rm` (or `rmi`)"},
-      {"container", "coracle keeps no containers: `coracle exec IMAGE -- COMMAND` runs one"},
+      {"container", kNoContainers + "`coracle exec IMAGE -- COMMAND` runs one"},
   };
   return kHints;
 }
 
+// Edits from a to b (insert, delete, replace, or swap two neighbours: the
+// optimal string alignment distance, so "biuld" is one from "build").
 size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i)
     for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-      diagonal = up;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1,
+                          d[i - 1][j - 1] + (a[i - 1] != b[j - 1] ? 1 : 0)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
-  }
-  return row[b.size()];
+  return d[a.size()][b.size()];
+}
+
+// A typo of name: one edit in a short word, two in a longer one (so that
+// "logs" is not "load" and "kill" is not "pull"), or its start.
+bool looks_like(const std::string& word, const std::string& name) {
+  size_t allowed = word.size() <= 4 ? 1 : 2;
+  return edit_distance(word, name) <= allowed || (word.size() >= 2 && name.rfind(word, 0) == 0);
 }
 
 }  // namespace
@@ -111,15 +131,15 @@ std::optional<std::string> unknown_command(const std::string& word) {
   std::string message = "unknown command '" + word + "'";
   if (auto hint = podman_only().find(word); hint != podman_only().end())
     return message + ": " + hint->second + "\nSee 'coracle --help'.";
-  // The nearest words: a typo (two edits at most) or a prefix.
-  std::vector<std::string> near;
+  // The nearest of the words coracle answers: its commands, podman's
+  // that it takes, podman's that it answers with a pointer.
+  std::vector<std::string> near(names.begin(), names.end());
   for (const auto& [alias, _] : aliases()) (void)_, near.push_back(alias);
-  near.insert(near.end(), names.begin(), names.end());
+  for (const auto& [podman, _] : podman_only()) (void)_, near.push_back(podman);
   std::vector<std::string> suggestions;
   for (const auto& n : near)
-    if (edit_distance(word, n) <= 2 || (word.size() >= 2 && n.rfind(word, 0) == 0))
-      suggestions.push_back(n);
-  std::sort(suggestions.begin(), suggestions.end(), [&](const auto& a, const auto& b) {
+    if (looks_like(word, n)) suggestions.push_back(n);
+  std::stable_sort(suggestions.begin(), suggestions.end(), [&](const auto& a, const auto& b) {
     return edit_distance(word, a) < edit_distance(word, b);
   });
   if (!suggestions.empty()) {

@@ -35,6 +35,22 @@ TEST_F(CliHabits, TyposAndPodmanWordsGetAnAnswer) {
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_NE(r.err.find("unknown command 'ps': coracle keeps no containers"), std::string::npos)
       << r.err;
+  // Every podman word coracle answers gets its own answer, not a guess.
+  for (const char* word : {"logs", "kill", "restart", "attach", "wait", "port", "cp"}) {
+    r = cor({word, "x"});
+    EXPECT_EQ(r.exit_code, 125) << word;
+    EXPECT_NE(r.err.find(std::string("unknown command '") + word + "': "), std::string::npos)
+        << r.err;
+    EXPECT_EQ(r.err.find("Did you mean"), std::string::npos) << r.err;
+  }
+  // Typos: a swap of two letters is one; short words get no far guesses.
+  r = cor({"biuld", "."});
+  EXPECT_NE(r.err.find("Did you mean 'build'"), std::string::npos) << r.err;
+  r = cor({"lgos"});
+  EXPECT_NE(r.err.find("Did you mean 'logs'"), std::string::npos) << r.err;
+  r = cor({"kil"});
+  EXPECT_NE(r.err.find("Did you mean 'kill'"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("'pull'"), std::string::npos) << r.err;
   r = cor({"-V"});
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_NE(r.err.find("unknown flag '-V'\nDid you mean '--version' (or -v)?"), std::string::npos)
