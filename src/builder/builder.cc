@@ -372,6 +372,13 @@ class Builder {
       sandbox::Spec spec = launch::make_spec(rootfs, process);
       spec.net = net;
       spec.keep_upper = true;
+      if (opts_.deadline) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            *opts_.deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0)
+          throw Error(at + ": " + ins.text + "\nnot run: the time allowed (--timeout) is over");
+        spec.timeout = left;
+      }
       // What a RUN writes may be large (a compiler, a package cache): it
       // goes to disk under the store, not to the sandbox's bounded tmpfs.
       std::string scratch = store_.make_tmp_dir("build-run");
@@ -402,9 +409,10 @@ class Builder {
       remove_mount_stubs(spec.upper_dir + "/upper", fs, files, run_mounts.targets());
       const auto& r = outcome.result;
       if (r.exit_code != 0) {
-        std::string why = !r.message.empty() ? r.message
-                          : r.term_signal    ? "killed by signal " + std::to_string(r.term_signal)
-                                             : "exit status " + std::to_string(r.exit_code);
+        std::string why = r.timed_out   ? "stopped: the time allowed (--timeout) is over"
+                          : !r.message.empty() ? r.message
+                          : r.term_signal ? "killed by signal " + std::to_string(r.term_signal)
+                                          : "exit status " + std::to_string(r.exit_code);
         std::string msg = at + ": " + ins.text + "\nfailed: " + why;
         if (!outcome.tail.empty()) msg += "\n--- last output ---\n" + outcome.tail;
         throw Error(msg);

@@ -8,6 +8,7 @@
 // the content of the sources: an unchanged rebuild runs no sandbox and
 // writes no layer.
 #pragma once
+#include <chrono>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -69,6 +70,10 @@ struct BuildOptions {
   // --secret: for RUN --mount=type=secret only; never in a layer, the
   // cache key, the history or an event.
   BuildSecrets secrets;
+  // When set, no RUN outlives it: each gets the time left (a caller's
+  // bound on a whole build, `coracle run --timeout`), and a RUN that would
+  // start after it fails.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
   // RUN's /etc/resolv.conf and /etc/hosts: the caller's --dns,
   // --dns-search, --dns-option and --add-host (not part of the cache key,
   // as the generated files are in no layer).

@@ -8,6 +8,7 @@
 //    default image, with the app at workingdir), output live and into
 //    state/log, state ports and every port the monitor sees forwarded. The
 //    app's own exit status is its result, not a failed step.
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "builder/builder.h"
@@ -160,6 +161,23 @@ portmon::Publish state_publish(uint16_t port) {
   return pub;
 }
 
+// Why the app ended, when it did not end by itself: the run's --timeout,
+// or a signal (an exit status speaks for itself).
+void tell_how_the_app_ended(const StepContext& ctx, bool timed_out, int signal) {
+  std::string why;
+  if (timed_out) {
+    why = "the app was stopped: the run's --timeout is over";
+  } else if (signal) {
+    const char* name = sigabbrev_np(signal);
+    why = "the app was killed by signal " + std::to_string(signal) + " (SIG" +
+          (name ? name : "?") + ")";
+  } else {
+    return;
+  }
+  if (ctx.options.on_event) ctx.options.on_event({{"event", "warning"}, {"message", why}});
+  if (ctx.options.on_text) ctx.options.on_text(why);
+}
+
 // The app in a micro-VM (run --vm): the same spec, ports and output as
 // in a sandbox, through src/vm.
 StepOutcome run_app_in_vm(const StepContext& ctx, const sandbox::Spec& spec,
@@ -191,6 +209,7 @@ StepOutcome run_app_in_vm(const StepContext& ctx, const sandbox::Spec& spec,
   r.sink = [&](int stream, std::string_view data) { output(stream, data); };
   vm::VmResult v = vm::run_in_vm(r);
   if (v.exit_code == 125 && !v.message.empty()) throw Error(ctx.what + ": " + v.message);
+  tell_how_the_app_ended(ctx, v.timed_out, v.signal);
   StepOutcome out;
   out.state = ctx.state;
   out.state.set("log", output.kept());
@@ -234,7 +253,7 @@ StepOutcome run_builtin_exec(const StepContext& ctx) {
   for (const auto& v : ctx.options.app_volumes) spec.volumes.push_back(v);
   spec.net = ctx.options.net;
   launch::add_etc_files(spec, ctx.options.etc);
-  spec.timeout = ctx.options.timeout;
+  spec.timeout = time_left(ctx);
   spec.upper_size_bytes = ctx.options.upper_size_bytes;
   spec.tmp_size_bytes = ctx.options.tmp_size_bytes;
 
@@ -266,7 +285,9 @@ StepOutcome run_builtin_exec(const StepContext& ctx) {
   monitor.stop();
   const sandbox::Result& r = run.result;
   // A sandbox that could not start is coracle's failure, not the app's.
-  if (r.exit_code == 125 && !r.message.empty()) throw Error(ctx.what + ": " + r.message);
+  if (r.exit_code == 125 && !r.message.empty() && !r.timed_out)
+    throw Error(ctx.what + ": " + r.message);
+  tell_how_the_app_ended(ctx, r.timed_out, r.term_signal);
 
   StepOutcome out;
   out.state = ctx.state;

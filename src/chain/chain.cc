@@ -119,6 +119,7 @@ void set_first_assistant(const std::string& app_dir, const std::string& name) {
 
 ChainResult run_chain(const ChainOptions& given) {
   ChainOptions o = given;
+  if (o.timeout.count() > 0) o.deadline = Clock::now() + o.timeout;
   o.app_dir = absolute_path(o.app_dir);
   if (!is_directory(o.app_dir)) throw Error("app folder " + given.app_dir + " does not exist");
   if (o.max_steps < 1) throw Error("--max-steps must be at least 1");

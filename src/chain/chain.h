@@ -28,7 +28,10 @@ struct ChainOptions {
   // --changes: one archive per step of what it changed in the app
   // (DIR/step-N.tar.zst; step_changes.h).
   std::string changes_dir;
-  std::chrono::milliseconds timeout{0};  // builtin:exec's
+  // --timeout: the whole run, every step, build and the app, from the
+  // start of run_chain (0: none). run_chain sets deadline from it.
+  std::chrono::milliseconds timeout{0};
+  std::optional<std::chrono::steady_clock::time_point> deadline;
   std::vector<std::string> publish;      // -p for builtin:exec
   bool vm = false;                       // builtin:exec runs the app in a micro-VM
   // The steps' and the app's network: their own namespace with outbound

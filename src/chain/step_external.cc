@@ -64,6 +64,15 @@ std::string assistant_image(const StepContext& ctx, const ExternalAssistant& a) 
   return tag;
 }
 
+std::chrono::milliseconds time_left(const StepContext& ctx) {
+  if (!ctx.options.deadline) return std::chrono::milliseconds{0};
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      *ctx.options.deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0)
+    throw Error(ctx.what + ": not started: the run's --timeout is over", kExitInternal);
+  return left;
+}
+
 void build_for_step(const StepContext& ctx, builder::BuildOptions b, const std::string& context,
                     const std::string& tag) {
   b.context = context;
@@ -71,6 +80,7 @@ void build_for_step(const StepContext& ctx, builder::BuildOptions b, const std::
   b.use_overlay = ctx.options.use_overlay;
   b.allow = ctx.options.build_allow;
   b.net = ctx.options.net;
+  b.deadline = ctx.options.deadline;
   b.etc = ctx.options.etc;
   b.fetch_base = ctx.options.fetch_image;
   b.output_fd = ctx.options.output_fd;
@@ -112,16 +122,17 @@ StepOutcome run_external(const StepContext& ctx, const ExternalAssistant& a) {
                   {out_app, "/out/app", false},
                   {out_state, "/out/state", false}};
   launch::add_etc_files(spec, ctx.options.etc);
-  spec.timeout = ctx.options.timeout;
+  spec.timeout = time_left(ctx);
   spec.upper_size_bytes = ctx.options.upper_size_bytes;
   spec.tmp_size_bytes = ctx.options.tmp_size_bytes;
   launch::WritableLayer writable_layer = launch::put_writable_layer_on_disk(spec, ctx.store.root());
   StreamedRun run = run_with_output(spec, {}, ctx.options, false, 0);
   const sandbox::Result& r = run.result;
   if (r.exit_code != 0) {
-    std::string why = !r.message.empty() ? r.message
-                      : r.term_signal    ? "killed by signal " + std::to_string(r.term_signal)
-                                         : "exited with status " + std::to_string(r.exit_code);
+    std::string why = r.timed_out         ? "stopped: the run's --timeout is over"
+                      : !r.message.empty() ? r.message
+                      : r.term_signal ? "killed by signal " + std::to_string(r.term_signal)
+                                      : "exited with status " + std::to_string(r.exit_code);
     // The step's own status is told (the chain turns it into 125: only
     // the app under builtin:exec gives coracle its status).
     throw Error(ctx.what + " failed: " + why, r.term_signal ? 125 : r.exit_code);

@@ -66,6 +66,10 @@ struct StreamedRun {
 StreamedRun run_with_output(const sandbox::Spec& spec, const sandbox::Hooks& hooks,
                             const ChainOptions& options, bool keep, size_t max_keep);
 
+// The time a sandbox of this step may take: what is left of the run's
+// --timeout (0: no bound). Throws once none is left, naming the step.
+std::chrono::milliseconds time_left(const StepContext& ctx);
+
 // coracle build of context into tag, its steps relayed as build.step /
 // build.cached events of this chain step. Besides what the caller set
 // (dockerfile text, secrets, paths always left out), the build takes the

@@ -108,7 +108,8 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
   run->add_option("--assistant", f->assistant, "First assistant: a name or an assistant folder");
   run->add_option("--max-steps", f->max_steps, "Stop a chain longer than this (default 64)");
   run->add_option("--output", f->output, "Write the resulting app and state here, not into APP");
-  run->add_option("--timeout", f->timeout, "Stop the app (and each step) after this long");
+  run->add_option("--timeout", f->timeout,
+                  "Bound the whole run (every step, build and the app) to this long");
   run->add_option("--net,--network", f->net,
                   "The steps' and the app's network: pasta (own namespace, outbound access: "
                   "the default), private (loopback only), none, or host (the host's own, "

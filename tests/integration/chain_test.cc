@@ -3,6 +3,8 @@
 // replacement, next/nil, detection, --max-steps, failed steps committing
 // nothing, write-back and --output, names, .ayup-env, the event stream.
 #include <gtest/gtest.h>
+
+#include <chrono>
 #include <sys/stat.h>
 
 #include <map>
@@ -464,6 +466,31 @@ TEST_F(ChainTest, AKilledStepAndATimedOutAppAreReported) {
            "--timeout", "1s"});
   EXPECT_EQ(r.exit_code, 128 + SIGTERM) << r.err;
   EXPECT_EQ(state()["log"], "up\n");
+  EXPECT_NE(r.err.find("the app was stopped: the run's --timeout is over"), std::string::npos)
+      << r.err;
+}
+
+TEST_F(ChainTest, TheTimeoutBoundsTheWholeRunBuildsIncluded) {
+  // A RUN that would take 20 s under --timeout 2s: stopped, and said so.
+  write_file_atomic(app() + "/Dockerfile", "FROM default\nRUN sleep 20\nCMD [\"true\"]\n");
+  auto start = std::chrono::steady_clock::now();
+  auto r = run({"--timeout", "2s"});
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_LT(took, 10.0) << r.err;
+  EXPECT_NE(r.err.find("RUN sleep 20\nfailed: stopped: the time allowed (--timeout) is over"),
+            std::string::npos)
+      << r.err;
+  // The time is the whole run's: a build that takes most of it leaves the
+  // app the rest (not a --timeout of its own).
+  write_file_atomic(app() + "/Dockerfile",
+                    "FROM default\nRUN sleep 1\nCMD [\"sh\", \"-c\", \"sleep 30\"]\n");
+  start = std::chrono::steady_clock::now();
+  r = run({"--timeout", "3s"});
+  took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(r.exit_code, 128 + SIGTERM) << r.err;
+  EXPECT_LT(took, 6.0) << r.err;
+  EXPECT_NE(r.err.find("the run's --timeout is over"), std::string::npos) << r.err;
 }
 
 }  // namespace
