@@ -36,8 +36,14 @@ image::Platform platform_of(const ImageFlags& f) {
 
 int list(const image::Store& store, const ImageFlags& f) {
   nlohmann::json out = nlohmann::json::array();
-  if (!f.json) printf("%-50s %-14s %s\n", "NAME", "ID", "SIZE");
-  for (const auto& t : store.tags()) {
+  auto tags = store.tags();
+  // The NAME column as wide as its longest name: a long one never pushes
+  // the others out of line.
+  int width = 4;
+  for (const auto& t : tags)
+    width = std::max(width, static_cast<int>(terminal_safe(t.name, TerminalLines::kOne).size()));
+  if (!f.json) printf("%-*s  %-12s  %s\n", width, "NAME", "ID", "SIZE");
+  for (const auto& t : tags) {
     int64_t size = 0;
     std::string artifact;  // an artifact's type (an assistant), not an image
     try {
@@ -53,7 +59,7 @@ int list(const image::Store& store, const ImageFlags& f) {
       out.push_back({{"name", t.name}, {"digest", t.target.digest}, {"size", size}});
       if (!artifact.empty()) out.back()["artifactType"] = artifact;
     } else {
-      printf("%-50s %-14s %s%s\n", terminal_safe(t.name, TerminalLines::kOne).c_str(),
+      printf("%-*s  %-12s  %s%s\n", width, terminal_safe(t.name, TerminalLines::kOne).c_str(),
              t.target.digest.substr(7, 12).c_str(),
              size < 0 ? "(broken)" : human_size(size).c_str(),
              artifact.empty() ? "" : ("  " + artifact).c_str());
@@ -244,6 +250,24 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
     if (rm->parsed()) {
       int status = 0;
       for (const auto& r : f->refs) {
+        // A digest (prefix) removes every name of that image, as podman
+        // rmi ID does.
+        {
+          if (auto img = image::find_image(store, r); img && img->name == img->target.digest) {
+            bool any = false;
+            for (const auto& t : store.tags())
+              if (t.target.digest == img->target.digest && store.remove_tag(t.name)) {
+                printf("removed %s\n", terminal_safe(t.name, TerminalLines::kOne).c_str());
+                any = true;
+              }
+            if (!any) {
+              fprintf(stderr, "coracle: image %s has no name left to remove\n",
+                      img->target.digest.c_str());
+              status = kExitInternal;
+            }
+            continue;
+          }
+        }
         std::string name = image::parse_reference(r).str();
         if (store.remove_tag(name)) {
           printf("removed %s\n", name.c_str());

@@ -149,10 +149,42 @@ std::vector<std::string> check_image(const Spool& spool, const Descriptor& manif
   return blobs;
 }
 
+// A ref.name that is only a tag, as the OCI layout has it ("latest",
+// "1.0", "v2", "3.12-slim"): not a repository (which "busybox", as skopeo's
+// oci:DIR:busybox writes it, may be).
+bool is_bare_tag(const std::string& ref_name) {
+  if (ref_name.empty() || ref_name.find_first_of("/:@") != std::string::npos) return false;
+  bool versionish = std::isdigit(static_cast<unsigned char>(ref_name[0])) ||
+                    (ref_name.size() > 1 && ref_name[0] == 'v' &&
+                     std::isdigit(static_cast<unsigned char>(ref_name[1])));
+  return ref_name == "latest" || versionish;
+}
+
+// localhost/NAME from the imported path, as podman names such an image:
+// its file or folder name without .tar, lowercased, other characters as -.
+std::string name_from_path(const std::string& path) {
+  std::string base = path;
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  base = base.substr(base.rfind('/') + 1);
+  for (const char* ext : {".tar", ".oci", ".tgz", ".tar.gz"})
+    if (base.size() > strlen(ext) && base.compare(base.size() - strlen(ext), strlen(ext), ext) == 0)
+      base.resize(base.size() - strlen(ext));
+  std::string out;
+  for (char c : base) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+    out += ok ? c : '-';
+  }
+  while (!out.empty() && !std::isalnum(static_cast<unsigned char>(out.front()))) out.erase(0, 1);
+  while (!out.empty() && !std::isalnum(static_cast<unsigned char>(out.back()))) out.pop_back();
+  return "localhost/" + (out.empty() ? std::string("image") : out);
+}
+
 std::string tag_name(const std::string& given, const std::string& fallback,
-                     const std::string& what) {
+                     const std::string& what, const std::string& path = "") {
   std::string name = !given.empty() ? given : fallback;
   if (name.empty()) throw Error(what + " does not name its image; give it a name with --tag NAME");
+  if (given.empty() && !path.empty() && is_bare_tag(name)) name = name_from_path(path) + ":" + name;
   return parse_reference(name).str();
 }
 
@@ -211,7 +243,7 @@ void spool_tar(Spool& spool, const std::string& path) {
 // An OCI layout: index.json names the images; blobs/sha256/<hex> must hash
 // to their names.
 std::vector<std::string> import_oci(const Store& store, Spool& spool, const ImportOptions& opt,
-                                    const std::string& what) {
+                                    const std::string& what, const std::string& path) {
   const Spool::File* index_file = spool.find("index.json");
   if (!index_file || index_file->small.empty()) throw Error(what + ": no index.json");
   Index index = parse_index(index_file->small, what + ": index.json");
@@ -228,7 +260,7 @@ std::vector<std::string> import_oci(const Store& store, Spool& spool, const Impo
     std::string given = full != d.annotations.end()  ? full->second
                         : ref != d.annotations.end() ? ref->second
                                                      : "";
-    std::string name = tag_name(opt.tag, given, what);
+    std::string name = tag_name(opt.tag, given, what, path);
     Descriptor m = d;
     if (is_index_type(d.media_type)) {
       Index inner = parse_index(spool.json(d.digest, what), what + ": index " + d.digest);
@@ -332,7 +364,7 @@ std::vector<std::string> import_image(const Store& store, const std::string& pat
   // docker save since Docker 25 writes both; its manifest.json has the
   // full names (index.json's ref.name holds only the tag).
   if (spool.find("manifest.json")) return import_docker(store, spool, opt, what);
-  if (spool.find("index.json")) return import_oci(store, spool, opt, what);
+  if (spool.find("index.json")) return import_oci(store, spool, opt, what, path);
   throw Error(path + " is neither an OCI layout, an oci-archive nor a docker-archive");
 }
 

@@ -17,6 +17,8 @@
 #include "image/layer_cache.h"
 #include "image/reference.h"
 
+#include <nlohmann/json.hpp>
+
 namespace coracle::image {
 namespace {
 
@@ -46,34 +48,90 @@ Descriptor select_platform(const Index& index, const Platform& platform, const s
 }
 
 namespace {
+
+// The manifest (or index) in blob digest, or nullopt when the blob is
+// something else (a config, a layer) or unreadable. Big blobs are layers.
+std::optional<Descriptor> image_blob(const Store& store, const std::string& digest) {
+  struct stat st;
+  if (stat(store.blob_path(digest).c_str(), &st) < 0 || st.st_size > (4 << 20)) return std::nullopt;
+  try {
+    std::string text = store.read_blob(digest);
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_object()) return std::nullopt;
+    std::string type = j.value("mediaType", "");
+    if (type.empty() && j.contains("config") && j.contains("layers")) type = std::string(media::kOciManifest);
+    if (type.empty() && j.contains("manifests")) type = std::string(media::kOciIndex);
+    if (!is_manifest_type(type) && !is_index_type(type)) return std::nullopt;
+    return Descriptor{type, digest, static_cast<int64_t>(text.size())};
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+// Whether hex starts d's digest or, for a manifest, its config's (docker's
+// image ID, what --iidfile writes).
+bool digest_matches(const Store& store, const Descriptor& d, const std::string& hex) {
+  if (d.digest.compare(7, hex.size(), hex) == 0) return true;
+  if (!is_manifest_type(d.media_type)) return false;
+  try {
+    Manifest m = parse_manifest(store.read_blob(d.digest), "manifest " + d.digest);
+    return m.config.digest.compare(7, hex.size(), hex) == 0;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+// An image named by a prefix of its digest (4 hex digits at least, with
+// or without sha256:): a tagged one's manifest or config digest, else an
+// image in the store that has lost its names (until gc). Throws when two
+// images start so.
+std::optional<TagEntry> lookup_by_digest(const Store& store, const std::string& hex,
+                                         const std::string& text) {
+  std::optional<TagEntry> found;
+  auto take = [&](const std::string& name, const Descriptor& d) {
+    if (found && found->target.digest != d.digest)
+      throw Error("'" + text + "' is ambiguous: it starts more than one image's digest");
+    if (!found) found = TagEntry{name, d};
+  };
+  for (const auto& t : store.tags())
+    if (digest_matches(store, t.target, hex)) take(t.target.digest, t.target);
+  if (found) return found;
+  // Untagged: the blobs whose name starts so, or any manifest whose config
+  // does (a directory read and the small blobs; only when nothing tagged
+  // matched).
+  DIR* dir = opendir(store.blobs_dir().c_str());
+  if (!dir) return std::nullopt;
+  std::vector<std::string> names;
+  while (auto* e = readdir(dir))
+    if (e->d_name[0] != '.') names.push_back(e->d_name);
+  closedir(dir);
+  for (const auto& n : names)
+    if (auto d = image_blob(store, "sha256:" + n); d && digest_matches(store, *d, hex))
+      take(d->digest, *d);
+  return found;
+}
+
 // The tag entry text names, if the store has one.
 std::optional<TagEntry> lookup(const Store& store, const std::string& text) {
-  std::string name;  // as stored
-  std::optional<Descriptor> found;
-  auto tags = store.tags();
-  // A manifest digest, or a prefix of one (at least 4 hex digits).
+  // A digest, or a prefix of one (at least 4 hex digits).
   std::string hex = text.rfind("sha256:", 0) == 0 ? text.substr(7) : text;
   bool hexish = hex.size() >= 4 && hex.size() <= 64 &&
                 hex.find_first_not_of("0123456789abcdef") == std::string::npos;
-  if (hexish) {
-    for (const auto& t : tags) {
-      if (t.target.digest.compare(7, hex.size(), hex) != 0) continue;
-      if (found && found->digest != t.target.digest)
-        throw Error("'" + text + "' is ambiguous: it starts more than one image's digest");
-      found = t.target;
-      name = t.target.digest;
-    }
-  }
+  if (hexish)
+    if (auto by_digest = lookup_by_digest(store, hex, text)) return by_digest;
+  // "sha256:..." is a digest or nothing: never a repository named sha256.
+  if (text.rfind("sha256:", 0) == 0) return std::nullopt;
+  std::string name;  // as stored
+  std::optional<Descriptor> found;
+  auto tags = store.tags();
   // A short name is looked for under each name registries.conf gives it
   // (its alias, each search registry), then under docker.io's.
   std::vector<Reference> candidates;
-  if (!found && is_short_name(text)) candidates = qualify(text, registries_conf(store), true);
-  if (!found) {
-    Reference fallback = parse_reference(text);
-    bool listed = false;
-    for (const auto& c : candidates) listed |= c.str() == fallback.str();
-    if (!listed) candidates.push_back(std::move(fallback));
-  }
+  if (is_short_name(text)) candidates = qualify(text, registries_conf(store), true);
+  Reference fallback = parse_reference(text);
+  bool listed = false;
+  for (const auto& c : candidates) listed |= c.str() == fallback.str();
+  if (!listed) candidates.push_back(std::move(fallback));
   for (size_t i = 0; i < candidates.size() && !found; ++i) {
     const Reference& ref = candidates[i];
     for (const auto& t : tags) {
@@ -92,12 +150,18 @@ std::optional<TagEntry> lookup(const Store& store, const std::string& text) {
 }
 }  // namespace
 
+std::optional<TagEntry> find_image(const Store& store, const std::string& text) {
+  return lookup(store, text);
+}
+
 bool has_image(const Store& store, const std::string& text) {
   return lookup(store, text).has_value();
 }
 
 ResolvedImage resolve_image(const Store& store, const std::string& text, const Platform& platform) {
   auto entry = lookup(store, text);
+  if (!entry && text.rfind("sha256:", 0) == 0)
+    throw Error("no image in the store has a digest starting with " + text);
   if (!entry) {
     std::string ref = parse_reference(text).str();
     throw Error("image " + ref + " is not in the store; get it with `coracle image pull " + ref +

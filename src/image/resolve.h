@@ -28,6 +28,12 @@ ResolvedImage resolve_image(const Store& store, const std::string& text,
 
 // Does the store have what text names (a reference, digest or prefix)?
 bool has_image(const Store& store, const std::string& text);
+// What text names in the store: a name (short names as registries.conf
+// says), or a digest or its prefix (4 hex digits at least; a manifest's or
+// its config's, docker's image ID), also of an image that has lost its
+// names (until gc). Matched by digest, the entry's name is the digest.
+// Throws when a prefix starts more than one image's digest.
+std::optional<TagEntry> find_image(const Store& store, const std::string& text);
 
 // The same for a tag entry already in hand (no index.json lookup).
 ResolvedImage load_image(const Store& store, const std::string& name, const Descriptor& target,

@@ -149,6 +149,51 @@ TEST_F(ImageTest, TagAndRemove) {
   EXPECT_EQ(cor({"image", "rm", "two:1"}).exit_code, 125);
 }
 
+TEST_F(ImageTest, ImagesAreNamedAsPodmanNamesThemAndByAnyUniqueDigestPrefix) {
+  // A layout whose ref.name is only a tag: localhost/FOLDER:TAG.
+  json spec = two_layer_image();
+  spec["tag"] = "latest";
+  auto r = import_spec(spec, "My_App");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "imported localhost/my_app:latest\n");
+  auto inspect = json::parse(cor({"image", "inspect", "localhost/my_app:latest"}).out);
+  std::string manifest = inspect["digest"], config = inspect["config_digest"];
+  // The manifest's digest or the config's (docker's image ID), whole or
+  // any unique prefix, with or without sha256:.
+  for (const std::string& id : {manifest, manifest.substr(7, 12), config.substr(0, 7 + 6),
+                                config.substr(7, 8)})
+    EXPECT_EQ(cor({"exec", id, "--", "cat", "/keep/new"}).out, "new") << id;
+  // An image that lost its names is named again by its digest.
+  ASSERT_EQ(cor({"image", "rm", "localhost/my_app:latest"}).exit_code, 0);
+  r = cor({"image", "tag", manifest.substr(0, 7 + 10), "again:1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(cor({"exec", "again:1", "--", "cat", "/keep/new"}).out, "new");
+  // A digest that is not there says so (no repository called sha256).
+  r = cor({"image", "tag", "sha256:0123456789", "x:1"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("no image in the store has a digest starting with sha256:0123456789"),
+            std::string::npos)
+      << r.err;
+  // rm by ID removes every name of it.
+  ASSERT_EQ(cor({"image", "tag", "again:1", "more:2"}).exit_code, 0);
+  r = cor({"image", "rm", manifest.substr(7, 12)});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("removed docker.io/library/again:1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("removed docker.io/library/more:2"), std::string::npos) << r.out;
+  // `image ls`: the columns stay in line under a long name.
+  std::string long_name = "registry.example.com/a/very/long/path/of/an/image/name:with-a-long-tag";
+  ASSERT_EQ(cor({"image", "tag", manifest, long_name}).exit_code, 0);
+  ASSERT_EQ(cor({"image", "tag", manifest, "short:1"}).exit_code, 0);
+  std::string ls = cor({"image", "ls"}).out;
+  size_t id_column = std::string::npos;
+  for (const auto& line : lines_with(ls, "")) {
+    if (line.empty()) continue;
+    size_t col = line.find(line.rfind("NAME", 0) == 0 ? "ID" : manifest.substr(7, 12));
+    if (id_column == std::string::npos) id_column = col;
+    EXPECT_EQ(col, id_column) << ls;
+  }
+}
+
 TEST_F(ImageTest, TamperedBlobIsRefusedAndTheStoreGainsNothing) {
   std::string dir = work.path() + "/lay";
   make_layout(dir, two_layer_image());
