@@ -62,7 +62,7 @@ struct ChainOptions {
   // ...: docs/events.md); the caller ends the stream with the result.
   std::function<void(const nlohmann::json&)> on_event;
   // The same for people, where a line says it better than the JSON can
-  // be rendered (ports: "port 5000/tcp open → http://127.0.0.1:5000").
+  // be rendered (ports: "port 5000/tcp open → 127.0.0.1:5000").
   std::function<void(const std::string&)> on_text;
   // Written to state/version when the app has none (the tool that made it).
   std::string version;

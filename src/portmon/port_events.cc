@@ -8,17 +8,21 @@ namespace coracle::portmon {
 namespace {
 
 // Where a person on the host connects: a wildcard host address is
-// reached through loopback.
+// reached through loopback. No scheme: a port is not known to speak HTTP
+// (redis, PostgreSQL, an SSH server would all have been http:// links).
 std::string reachable_at(const PortEvent& e) {
   std::string address = e.host_address;
   if (address == "0.0.0.0") address = "127.0.0.1";
   if (address == "::") address = "::1";
-  std::string where = host_and_port(address, e.host_port);
-  return e.port.proto == Proto::kTcp ? "http://" + where : where;
+  return host_and_port(address, e.host_port);
 }
 
+// "8080/tcp", and its family when the port is open on both (two listeners,
+// IPv4 and IPv6: each line says which it is).
 std::string port_name(const PortEvent& e) {
-  return std::to_string(e.port.port) + "/" + proto_name(e.port.proto);
+  std::string name = std::to_string(e.port.port) + "/" + proto_name(e.port.proto);
+  if (e.both_families) name += e.port.family == AF_INET6 ? " (IPv6)" : " (IPv4)";
+  return name;
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ namespace coracle::portmon {
 // host_* only when forwarded; time_ms: when the monitor saw it (ms since
 // the epoch). The CLI's event stream puts `event`, `v` and time_ms first.
 nlohmann::json port_event_json(const PortEvent& event);
-// "port 5000/tcp open → http://127.0.0.1:5000 (python3, pid 4242)"
+// "port 5000/tcp open → 127.0.0.1:5000 (python3, pid 4242)"
 std::string port_event_line(const PortEvent& event);
 
 // A -p forward bound at start (PortMonitor::published()).

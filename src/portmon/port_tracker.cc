@@ -234,6 +234,12 @@ void PortTracker::report_open(const OpenPort& port, pid_t pid) {
   event.time = std::chrono::system_clock::now();
   event.port = port;
   describe_owner(event, pid);
+  // Its twin of the other family, if open: both are named by family from
+  // now on (the twin's close line too).
+  for (auto& [cookie, other] : open_)
+    if (other.port.port == port.port && other.port.proto == port.proto &&
+        other.port.family != port.family)
+      event.both_families = other.both_families = true;
   sink_(event);
   open_.emplace(port.cookie, std::move(event));
 }

@@ -33,6 +33,9 @@ struct PortEvent {
   std::string host_address;
   uint16_t host_port = 0;
   std::string note;  // e.g. why the host port differs, or why it is not forwarded
+  // The same port number and protocol is open on the other family too
+  // (an IPv4 and an IPv6 listener): lines name the family.
+  bool both_families = false;
   std::chrono::system_clock::time_point time;  // when the monitor saw it
 };
 

@@ -13,6 +13,7 @@
 #include <map>
 #include <thread>
 
+#include "common/fs.h"
 #include "common/parse.h"
 #include "harness.h"
 #include "port_app.h"
@@ -235,6 +236,25 @@ TEST(PortMonitor, TextLinesOnStderrWithoutJson) {
   EXPECT_NE(opened[0].find("(nc, pid "), std::string::npos) << opened[0];
   EXPECT_EQ(lines_with(r.err, "port 5005/tcp closed").size(), 1u) << r.err;
   EXPECT_EQ(r.out, "");
+}
+
+TEST(PortMonitor, LinesNameTheFamilyOfTwinListenersAndPromiseNoScheme) {
+  // An IPv4 and an IPv6 listener on one port (nginx's `listen 80` and
+  // `listen [::]:80`): each line says which; nothing says http:// of a
+  // port not known to speak it.
+  TempDir work;
+  std::string script = work.path() + "/cmds";
+  write_file_atomic(script,
+                    "tcp4 127.0.0.1 8089\ntcp6 ::1 8089\nclose 0\nclose 1\nexit 0\n");
+  auto r = coracle({"exec", "-P", "-v", std::string(port_probe()) + ":/probe:ro", "-v",
+                    script + ":/cmds:ro", "--", "/bin/sh", "-c",
+                    "while read l; do echo \"$l\"; sleep 0.4; done < /cmds | /probe"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines_with(r.err, "port 8089/tcp open → 127.0.0.1:").size(), 1u) << r.err;
+  EXPECT_EQ(lines_with(r.err, "port 8089/tcp (IPv6) open → ").size(), 1u) << r.err;
+  EXPECT_EQ(lines_with(r.err, "port 8089/tcp (IPv4) closed").size(), 1u) << r.err;
+  EXPECT_EQ(lines_with(r.err, "port 8089/tcp (IPv6) closed").size(), 1u) << r.err;
+  EXPECT_EQ(r.err.find("http://"), std::string::npos) << r.err;
 }
 
 }  // namespace
