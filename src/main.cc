@@ -110,12 +110,13 @@ int main(int argc, char** argv) {
       if (named == n) return true;
     return false;
   };
-  std::function<int()> exec, image, build, chain, login;
+  std::function<int()> exec, image, build, chain, login, volume;
   if (wanted({"exec"})) exec = coracle::cli::add_exec_command(app, global);
   if (wanted({"image"})) image = coracle::cli::add_image_command(app, global);
   if (wanted({"build"})) build = coracle::cli::add_build_command(app, global);
   if (wanted({"run", "app", "assistants"})) chain = coracle::cli::add_run_command(app, global);
   if (wanted({"login", "logout"})) login = coracle::cli::add_login_command(app, global);
+  if (wanted({"volume"})) volume = coracle::cli::add_volume_command(app, global);
   if (!generate.empty()) {
     try {
       std::string text = coracle::cli::generate_docs(generate, app, CORACLE_VERSION);
@@ -166,6 +167,7 @@ int main(int argc, char** argv) {
       for (const char* name : {"run", "app", "assistants"})
         if (app.got_subcommand(name)) status = chain();
     if (login && (app.got_subcommand("login") || app.got_subcommand("logout"))) status = login();
+    if (volume && app.got_subcommand("volume")) status = volume();
   } catch (const coracle::Error& e) {
     coracle::print_error(e.what());
     coracle::cli::events::error(e.exit_code(), e.what());

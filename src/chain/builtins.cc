@@ -251,6 +251,9 @@ StepOutcome run_builtin_exec(const StepContext& ctx) {
   // app is read-only: what it writes at run time is not the app.
   if (request.image.empty()) spec.volumes.push_back({ctx.app_dir, wd, true});
   for (const auto& v : ctx.options.app_volumes) spec.volumes.push_back(v);
+  // Held until the app has ended: its named volumes (made on first use:
+  // redis's dump, PostgreSQL's data outlive it), its image's VOLUMEs.
+  launch::VolumeLeases volumes = launch::lease_volumes(spec, ctx.store.root(), rootfs.config());
   spec.net = ctx.options.net;
   launch::add_etc_files(spec, ctx.options.etc);
   spec.timeout = time_left(ctx);

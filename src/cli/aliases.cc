@@ -77,8 +77,8 @@ std::vector<std::pair<std::string, std::string>> alias_table() {
 }
 
 const std::vector<std::string>& command_names() {
-  static const std::vector<std::string> kNames = {"exec", "image",      "build", "run",
-                                                  "app",  "assistants", "login", "logout"};
+  static const std::vector<std::string> kNames = {"exec",  "image",  "build", "run",   "app",
+                                                  "assistants", "login", "logout", "volume"};
   return kNames;
 }
 

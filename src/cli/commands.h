@@ -57,6 +57,9 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
 std::function<int()> add_build_command(CLI::App& app, const GlobalOptions& global);
 // Registers `run`, `app assistant` and `assistants list|push|rm`.
 std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global);
+// Registers `volume` (create, ls, inspect, rm, prune).
+std::function<int()> add_volume_command(CLI::App& app, const GlobalOptions& global);
+
 // Registers `login` and `logout`.
 std::function<int()> add_login_command(CLI::App& app, const GlobalOptions& global);
 

@@ -258,6 +258,8 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
     launch::Rootfs rootfs = launch::prepare_rootfs(global.store_root(), request);
     sandbox::Spec spec = launch::make_spec(rootfs, process_overrides(*flags));
     apply_sandbox_flags(spec, *flags);
+    // Held until the run ends: its named volumes, and its image's VOLUMEs.
+    launch::VolumeLeases volumes = launch::lease_volumes(spec, global.store_root(), rootfs.config());
     // --out names where the results go: made when missing, as `-o DIR`
     // makes its directory in other tools (its parent must exist).
     if (spec.out_dir && !path_exists(*spec.out_dir) && mkdir(spec.out_dir->c_str(), 0755) < 0)

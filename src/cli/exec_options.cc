@@ -34,8 +34,14 @@ std::vector<std::string> env_from_flags(const std::vector<std::string>& env,
 sandbox::BindMount parse_volume(const std::string& text) {
   auto parts = split(text, ':');
   if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty())
-    throw Error("invalid volume '" + text + "': use SRC:DST[:ro]");
+    throw Error("invalid volume '" + text + "': use SRC:DST[:ro] or NAME:DST[:ro]");
   sandbox::BindMount m{absolute_path(parts[0]), parts[1], false};
+  // A bare name is a named volume, as Docker has it (./NAME is a folder):
+  // resolved to its data when the run starts (launch::lease_volumes).
+  if (volume::is_volume_name(parts[0])) {
+    m.source = parts[0];
+    m.sandbox_owned = true;
+  }
   if (parts.size() == 3) {
     if (parts[2] == "ro")
       m.read_only = true;

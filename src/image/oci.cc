@@ -198,6 +198,8 @@ ImageConfig parse_config(std::string_view text, const std::string& what) {
     cfg.stop_signal = get_string(*c, "StopSignal", what, false);
     if (auto p = c->find("ExposedPorts"); p != c->end() && p->is_object())
       for (auto& [k, v] : p->items()) cfg.exposed_ports.push_back(k);
+    if (auto p = c->find("Volumes"); p != c->end() && p->is_object())
+      for (auto& [k, v] : p->items()) cfg.volumes.push_back(k);
     if (auto l = c->find("Labels"); l != c->end() && l->is_object())
       for (auto& [k, v] : l->items())
         if (v.is_string()) cfg.labels[k] = v.get<std::string>();

@@ -77,6 +77,7 @@ struct ImageConfig {
   std::vector<std::string> env, entrypoint, cmd, diff_ids;
   std::string working_dir, user, stop_signal;
   std::vector<std::string> exposed_ports;  // "5000/tcp"
+  std::vector<std::string> volumes;        // VOLUME paths: an anonymous volume each per run
   std::map<std::string, std::string> labels;
 };
 

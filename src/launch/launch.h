@@ -12,10 +12,12 @@
 #include <vector>
 
 #include "common/file_lock.h"
+#include "common/userns.h"
 #include "image/layer_cache.h"
 #include "image/oci.h"
 #include "image/store.h"
 #include "sandbox/sandbox.h"
+#include "volume/volumes.h"
 
 namespace coracle::launch {
 
@@ -162,6 +164,19 @@ void check_etc_options(const EtcOptions& options);
 std::string resolv_conf_for(sandbox::NetMode net, const std::string& host_text,
                             const EtcOptions& options);
 std::string hosts_for(const std::string& hostname, const std::vector<std::string>& add_hosts);
+
+// What a run holds of its volumes until it ends (src/volume): its named
+// ones, leased (made on first use), and the anonymous ones given to its
+// image's VOLUMEs, removed with it.
+struct VolumeLeases {
+  std::vector<volume::VolumeStore::Lease> named;
+  std::vector<TreeRemoval> anonymous;
+};
+// Resolves spec's named volumes (a sandbox_owned bind whose source is a
+// volume name: -v NAME:/path) to their data dirs, and binds an anonymous
+// volume at each of config's VOLUMEs that no bind covers.
+VolumeLeases lease_volumes(sandbox::Spec& spec, const std::string& store_root,
+                           const image::ImageConfig* config);
 
 // "missing", "always", "never"; throws coracle::Error.
 PullPolicy parse_pull_policy(const std::string& text);

@@ -336,6 +336,7 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped, const std::string& 
   for (const auto& v : spec.volumes) {
     add_bind(v.source, v.target, v.read_only);
     plan.binds.back().propagation = v.propagation;
+    plan.binds.back().sandbox_owned = v.sandbox_owned;
   }
   for (const auto& d : spec.devices) {
     if (stat(d.source.c_str(), &st) < 0) throw_errno("cannot use the device " + d.source);

@@ -91,6 +91,7 @@ struct BindPlan {
   bool read_only = false;
   bool is_dir = true;
   bool device = false;            // --device: the one bind that is not nodev
+  bool sandbox_owned = false;     // BindMount::sandbox_owned: never idmapped
   unsigned long propagation = 0;  // BindMount::propagation
 };
 

@@ -55,6 +55,10 @@ std::vector<UniqueFd> make_idmapped_trees(const MountPlan& plan, pid_t child, ui
       break;
     }
   for (const auto& b : plan.binds) {
+    if (b.sandbox_owned) {  // bound as it is, as the upper dir is
+      trees.emplace_back();
+      continue;
+    }
     UniqueFd source(open(b.source.c_str(), O_PATH | O_CLOEXEC));
     if (!source) throw_errno("cannot open " + b.source);
     trees.push_back(b.device ? make_device_tree(b.source, root_uid, root_gid, device_dirs)

@@ -97,6 +97,40 @@ std::vector<DeviceRule> device_rules(const Spec& spec, bool rootful) {
 
 }  // namespace
 
+namespace {
+
+// What the sandbox writes as its own (the overlay's upper dir, a named
+// volume) must be container root's: as a root runner, the mapped host uid.
+// The upper dir (and the upper and work dirs in it, when a reused one has
+// them already) always; a volume only while no id of the sandbox owns it
+// (a new one: PostgreSQL's chown of its data to its own user stays).
+// Changed only where it differs: a chown is a journal write even when it
+// changes nothing.
+void hand_storage_to_sandbox(const Spec& spec, const IdMapping& ids) {
+  uid_t uid = ids.uids[0].outside;
+  gid_t gid = ids.gids[0].outside;
+  auto hand = [&](const std::string& path) {
+    if (lchown(path.c_str(), uid, gid) < 0) throw_errno("cannot hand " + path + " to the sandbox");
+  };
+  if (!spec.upper_dir.empty())
+    for (const char* sub : {"", "/upper", "/work"}) {
+      std::string path = spec.upper_dir + sub;
+      struct stat st {};
+      if (lstat(path.c_str(), &st) < 0 && *sub) continue;
+      if (st.st_uid != uid || st.st_gid != gid) hand(path);
+    }
+  for (const auto& v : spec.volumes) {
+    struct stat st {};
+    if (!v.sandbox_owned || lstat(v.source.c_str(), &st) < 0) continue;
+    bool sandboxs = false;
+    for (const auto& r : ids.uids)
+      sandboxs |= st.st_uid >= r.outside && st.st_uid - r.outside < r.count;
+    if (!sandboxs) hand(v.source);
+  }
+}
+
+}  // namespace
+
 Result run(const Spec& spec, const Hooks& hooks) {
   if (spec.argv.empty()) throw Error("no command to run");
   auto start = Clock::now();
@@ -142,19 +176,7 @@ Result run(const Spec& spec, const Hooks& hooks) {
   else if (spec.seccomp_profile != "unconfined")
     seccomp = compile_seccomp(read_file(spec.seccomp_profile), caps.mask());
   MountPlan mounts = plan_mounts(spec, maps_id(ids.gids, 5));
-  // The overlay writes its upper dir as container root: as a root runner,
-  // that is the mapped host uid, which must own it (and the upper and work
-  // dirs in it, when a reused one has them already). Changed only where it
-  // differs: a chown is a journal write even when it changes nothing.
-  if (!spec.upper_dir.empty() && ids.rootful)
-    for (const char* sub : {"", "/upper", "/work"}) {
-      std::string path = spec.upper_dir + sub;
-      struct stat st {};
-      if (lstat(path.c_str(), &st) < 0 && *sub) continue;
-      if (st.st_uid == ids.uids[0].outside && st.st_gid == ids.gids[0].outside) continue;
-      if (lchown(path.c_str(), ids.uids[0].outside, ids.gids[0].outside) < 0)
-        throw_errno("cannot hand " + path + " to the sandbox");
-    }
+  if (ids.rootful) hand_storage_to_sandbox(spec, ids);
   SeccompProgram notify;
   if (!spec.notify_syscalls.empty()) {
     // Nobody to answer would hang the command at its first bind().

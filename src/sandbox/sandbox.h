@@ -39,6 +39,12 @@ struct BindMount {
   // one of MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE, maybe with
   // MS_REC; 0: as the sandbox's mounts are (private).
   unsigned long propagation = 0;
+  // The sandbox's own storage (a named volume), not a host folder shared
+  // with it: bound as it is, never idmapped, so its files keep the
+  // sandbox's host ids as the writable layer's do; as root, the runner
+  // hands the directory itself to container root when it is not the
+  // sandbox's yet.
+  bool sandbox_owned = false;
 };
 
 // A file coracle writes for the sandbox (/etc/hosts, /etc/resolv.conf,

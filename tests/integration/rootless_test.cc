@@ -71,6 +71,19 @@ TEST_F(Rootless, CallerIsContainerRoot) {
   EXPECT_EQ(lines.end()[-2], "coracle");
 }
 
+TEST_F(Rootless, ANamedVolumeIsTheSandboxsOwnAndStays) {
+  // A service's chown of its data to its own user works (the user's
+  // subordinate ids), and the next run finds it.
+  auto r = coracle({"exec", "-v", "data:/data", "--", "sh", "-c",
+                    "mkdir /data/d && echo kept > /data/d/f && chown -R 999:999 /data/d"},
+                   options_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = coracle({"exec", "-v", "data:/data", "--", "sh", "-c", "stat -c %u /data/d/f; cat /data/d/f"},
+              options_);
+  EXPECT_EQ(r.out, "999\nkept\n") << r.err;
+  EXPECT_EQ(coracle({"volume", "rm", "data"}, options_).exit_code, 0);
+}
+
 TEST_F(Rootless, SubordinateIdsMapTheOtherUsers) {
   auto r = coracle(
       {"exec", "-u", "1000", "--", "/bin/sh", "-c", "id -u; wc -l < /proc/self/uid_map"}, options_);

@@ -20,7 +20,12 @@ TEST(ExecOptions, Volumes) {
   EXPECT_EQ(v.target, "/b");
   EXPECT_TRUE(v.read_only);
   EXPECT_FALSE(parse_volume("/a:/b").read_only);
-  EXPECT_EQ(parse_volume("rel:/b").source.front(), '/');
+  // A bare name is a named volume (Docker's rule); ./rel is a folder.
+  auto named = parse_volume("rel:/b");
+  EXPECT_EQ(named.source, "rel");
+  EXPECT_TRUE(named.sandbox_owned);
+  EXPECT_EQ(parse_volume("./rel:/b").source.front(), '/');
+  EXPECT_FALSE(parse_volume("./rel:/b").sandbox_owned);
   EXPECT_THROW(parse_volume("/a"), Error);
   EXPECT_THROW(parse_volume("/a:/b:xx"), Error);
 }
