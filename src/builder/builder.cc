@@ -390,6 +390,7 @@ class Builder {
       // for every sandbox; what the mount points leave in the upper dir is
       // taken out again before it becomes the layer.
       launch::add_etc_files(spec, opts_.etc);
+      launch::add_host_trust(spec);
       if (command.script_file) spec.generated_files.push_back(*command.script_file);
       for (size_t i = 0, bind = 0; i < mounts.size(); ++i) {
         if (mounts[i].type != RunMount::Type::kBind) continue;

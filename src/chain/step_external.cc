@@ -122,6 +122,7 @@ StepOutcome run_external(const StepContext& ctx, const ExternalAssistant& a) {
                   {out_app, "/out/app", false},
                   {out_state, "/out/state", false}};
   launch::add_etc_files(spec, ctx.options.etc);
+  launch::add_host_trust(spec);
   spec.timeout = time_left(ctx);
   spec.upper_size_bytes = ctx.options.upper_size_bytes;
   spec.tmp_size_bytes = ctx.options.tmp_size_bytes;

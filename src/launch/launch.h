@@ -165,6 +165,11 @@ std::string resolv_conf_for(sandbox::NetMode net, const std::string& host_text,
                             const EtcOptions& options);
 std::string hosts_for(const std::string& hostname, const std::vector<std::string>& add_hosts);
 
+// The caller's TLS trust (SSL_CERT_FILE, NODE_EXTRA_CA_CERTS and the like,
+// when they name certificate files) for a sandbox that fetches through the
+// host's network: a build's RUN, an assistant (host_trust.cc).
+void add_host_trust(sandbox::Spec& spec);
+
 // What a run holds of its volumes until it ends (src/volume): its named
 // ones, leased (made on first use), and the anonymous ones given to its
 // image's VOLUMEs, removed with it.

@@ -149,6 +149,32 @@ TEST_F(EtcFiles, AFailedExecThatTriedTheNetworkIsToldWhichFlagGivesIt) {
   EXPECT_NE(j.out.find(R"("event":"warning")"), std::string::npos) << j.out;
 }
 
+TEST_F(EtcFiles, ABuildsRunTrustsWhatTheCallersEnvironmentTrusts) {
+  // A proxy that re-signs HTTPS, a company CA: the caller's SSL_CERT_FILE,
+  // NODE_EXTRA_CA_CERTS (...) reach RUN as files in no layer; a variable
+  // naming anything but certificates gives nothing; the image's own wins.
+  std::string ca = work.path() + "/ca.pem", key = work.path() + "/key.pem";
+  run_sh("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=test-proxy-ca -keyout " +
+         key + " -out " + ca + " 2>/dev/null");
+  make_layout(work.path() + "/lay", {{"tag", "bare"}, {"layers", {busybox_layer()}}});
+  ASSERT_EQ(cor({"image", "import", work.path() + "/lay"}).exit_code, 0);
+  std::string ctx = work.path() + "/ctx";
+  mkdir_p(ctx);
+  write_file_atomic(ctx + "/Dockerfile",
+                    "FROM bare\nENV CURL_CA_BUNDLE=/image/own.pem\n"
+                    "RUN (grep -c 'BEGIN CERT' $SSL_CERT_FILE; "
+                    "cmp $SSL_CERT_FILE $NODE_EXTRA_CA_CERTS && echo same; "
+                    "echo \"curl=$CURL_CA_BUNDLE git=$GIT_SSL_CAINFO\") > /seen\n");
+  RunOptions env;
+  env.env = {"SSL_CERT_FILE=" + ca, "NODE_EXTRA_CA_CERTS=" + ca, "CURL_CA_BUNDLE=" + ca,
+             "GIT_SSL_CAINFO=" + key};
+  auto r = coracle({"--root", store.path(), "build", "-t", "trusting", ctx}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(cor({"image", "unpack", "trusting", work.path() + "/flat"}).exit_code, 0);
+  EXPECT_EQ(read_file(work.path() + "/flat/seen"), "1\nsame\ncurl=/image/own.pem git=\n");
+  EXPECT_EQ(run_sh("find " + work.path() + "/flat -name '*coracle-host-ca*'"), "");
+}
+
 TEST_F(EtcFiles, ABuildsRunTakesTheCallersDnsAndHostsFlags) {
   make_layout(work.path() + "/lay", {{"tag", "bare"}, {"layers", {busybox_layer()}}});
   ASSERT_EQ(cor({"image", "import", work.path() + "/lay"}).exit_code, 0);
