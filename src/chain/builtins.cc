@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "builder/builder.h"
+#include "chain/python_requirements.h"
 #include "chain/steps.h"
 #include "common/error.h"
 #include "common/fs.h"
@@ -97,8 +98,12 @@ std::vector<std::string> apt_packages_for(const std::string& requirements) {
   return packages;
 }
 
-// The Dockerfile builtin:python builds (never written into the app).
+// The Dockerfile builtin:python builds (never written into the app). pip
+// reads the caller's index settings from secrets (PIP_INDEX_URL and the
+// like, given only when set); what it installs is requirements.txt, or
+// the guessed distributions (checked names, one word each).
 std::string python_dockerfile(const std::string& image, bool has_requirements,
+                              const std::vector<std::string>& guessed,
                               const std::vector<std::string>& apt) {
   std::string df = "FROM " + image + "\nENV PYTHONUNBUFFERED=True\nWORKDIR /app\n";
   if (!apt.empty()) {
@@ -112,12 +117,40 @@ std::string python_dockerfile(const std::string& image, bool has_requirements,
     for (const auto& p : apt) df += " " + p;
     df += "\n";
   }
-  if (has_requirements)
-    df +=
-        "COPY requirements.txt ./\n"
-        "RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked "
-        "pip install -r requirements.txt\n";
+  std::string pip = "RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked";
+  for (const char* setting : kPipSettings)
+    pip += std::string(" --mount=type=secret,id=") + setting + ",env=" + setting;
+  if (has_requirements) df += "COPY requirements.txt ./\n" + pip + " pip install -r requirements.txt\n";
+  if (!has_requirements && !guessed.empty()) {
+    df += pip + " pip install";
+    for (const auto& d : guessed) df += " " + d;
+    df += "\n";
+  }
   return df + "COPY . ./\n";
+}
+
+// builtin:python without requirements.txt: what the app's imports need,
+// installed when the user says yes (the default), as Ayup offers it.
+std::vector<std::string> requirements_to_guess(const StepContext& ctx) {
+  std::vector<std::string> guessed = guess_requirements(ctx.app_dir);
+  auto say = [&](const std::string& line) {
+    if (ctx.options.on_text) ctx.options.on_text(line);
+  };
+  if (guessed.empty()) {
+    say(ctx.what + ": no requirements.txt, and the app imports nothing to install");
+    return {};
+  }
+  std::string list;
+  for (const auto& d : guessed) list += (list.empty() ? "" : ", ") + d;
+  std::string question =
+      ctx.what + ": no requirements.txt; from the app's imports: " + list + ". Install them with pip?";
+  bool yes = ctx.options.ask ? ctx.options.ask(question, true) : true;
+  if (ctx.options.on_event)
+    ctx.options.on_event(
+        {{"event", "python.requirements"}, {"step", ctx.number}, {"guessed", guessed},
+         {"install", yes}});
+  if (!yes) say(ctx.what + ": nothing is installed with pip");
+  return yes ? guessed : std::vector<std::string>{};
 }
 
 }  // namespace
@@ -126,11 +159,12 @@ StepOutcome run_builtin_python(const StepContext& ctx) {
   if (!is_python_app(ctx.app_dir))
     throw Error(ctx.what + ": the app has neither requirements.txt nor __main__.py");
   std::optional<std::string> requirements = read_file_in_root(ctx.app_dir, "requirements.txt");
-  if (!requirements && ctx.options.on_text)
-    ctx.options.on_text(ctx.what + ": no requirements.txt: nothing is installed with pip");
+  std::vector<std::string> guessed;
+  if (!requirements) guessed = requirements_to_guess(ctx);
   builder::BuildOptions build;
   build.dockerfile_text = python_dockerfile(ctx.options.python_image, requirements.has_value(),
-                                            apt_packages_for(requirements.value_or("")));
+                                            guessed, apt_packages_for(requirements.value_or("")));
+  for (const auto& [name, value] : ctx.options.pip_settings) build.secrets[name] = value;
   build.always_ignore = {".venv", ".git"};
   std::string tag = app_tag(ctx.options.app_dir);
   try {

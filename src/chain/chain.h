@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -17,6 +18,10 @@
 #include "sandbox/sandbox.h"
 
 namespace coracle::chain {
+
+// The caller's pip settings builtin:python passes on as build secrets.
+inline constexpr const char* kPipSettings[] = {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
+                                                "PIP_TRUSTED_HOST"};
 
 struct ChainOptions {
   std::string app_dir;
@@ -66,6 +71,14 @@ struct ChainOptions {
   std::function<void(const std::string&)> on_text;
   // Written to state/version when the app has none (the tool that made it).
   std::string version;
+  // Asked before installing what the user did not list (builtin:python's
+  // requirements guessed from the app's imports): the question and its
+  // default; returns the answer. Unset: the default.
+  std::function<bool(const std::string& question, bool default_yes)> ask;
+  // The caller's package index (PIP_INDEX_URL, PIP_EXTRA_INDEX_URL,
+  // PIP_TRUSTED_HOST): secrets of builtin:python's pip install (an index
+  // URL can carry a password), never in a layer or the cache key.
+  std::map<std::string, std::string> pip_settings;
   // builtin:python's base image (Ayup's): pulled when missing.
   std::string python_image = "docker.io/library/python:3.12-slim";
   // Where steps' output goes live (the terminal); -1 for nowhere.

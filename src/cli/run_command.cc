@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -40,6 +41,7 @@ struct RunFlags {
   launch::EtcOptions etc;
   bool json = false, quiet = false;
   bool vm = false;  // --vm: the app in a micro-VM
+  bool yes = false, no = false;  // answers to the chain's questions
   RegistryFlags registry;
 };
 
@@ -99,6 +101,37 @@ std::string pull_assistant(const std::string& root, const std::string& ref,
   return registry.push(tmp + "/a");
 }
 
+// The chain's questions: --yes/--no, else CORACLE_ASSUME, else asked on
+// a terminal (stdin and stderr), else the default; each answer not typed
+// is said, so a log shows what was chosen.
+std::function<bool(const std::string&, bool)> make_asker(bool yes, bool no, bool json) {
+  if (yes && no) throw Error("--yes and --no: give one");
+  std::string assume;
+  if (const char* env = getenv("CORACLE_ASSUME")) assume = env;
+  if (!assume.empty() && assume != "yes" && assume != "no")
+    throw Error("CORACLE_ASSUME='" + assume + "': use yes or no");
+  return [yes, no, json, assume](const std::string& question, bool default_yes) {
+    std::optional<bool> answer;
+    std::string why;
+    if (yes || no) answer = yes, why = yes ? "--yes" : "--no";
+    else if (!assume.empty()) answer = assume == "yes", why = "CORACLE_ASSUME";
+    if (!answer && !json && isatty(0) && isatty(2)) {
+      std::lock_guard<std::mutex> lock(print_mutex);
+      fprintf(stderr, "%s [%s] ", terminal_safe(question).c_str(), default_yes ? "Y/n" : "y/N");
+      fflush(stderr);
+      char line[64];
+      if (fgets(line, sizeof line, stdin)) {
+        std::string typed = trimmed(line);
+        if (typed.empty()) return default_yes;
+        return typed[0] == 'y' || typed[0] == 'Y';
+      }
+    }
+    if (!answer) answer = default_yes, why = "the default, no terminal to ask";
+    if (!json) print_line(stderr, question + " " + (*answer ? "yes" : "no") + " (" + why + ")");
+    return *answer;
+  };
+}
+
 }  // namespace
 
 std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global) {
@@ -134,6 +167,10 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
   run->add_option("-v,--volume", f->volumes, "SRC:DST[:ro]: a host folder bound into the app")
       ->allow_extra_args(false);
   add_etc_flags(run, f->etc);
+  run->add_flag("-y,--yes", f->yes,
+                "Answer yes to the chain's questions (install guessed Python requirements)");
+  run->add_flag("--no", f->no, "Answer no to them (default: ask on a terminal, else yes; "
+                               "CORACLE_ASSUME=yes|no)");
   run->add_flag("--vm", f->vm, "Run the app (builtin:exec) in a micro-VM instead of namespaces");
   run->add_option("--python-image", f->python_image,
                   "builtin:python's base image (default $CORACLE_PYTHON_IMAGE, else "
@@ -281,6 +318,9 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
     image::parse_reference(o.python_image);  // a bad name fails before any work
     bool json = f->json;
     if (json) open_event_stream("run");
+    o.ask = make_asker(f->yes, f->no, json);
+    for (const char* setting : chain::kPipSettings)
+      if (const char* v = getenv(setting); v && *v) o.pip_settings[setting] = v;
     o.fetch_image = [&global, f, json](const std::string& ref) {
       pull_with_progress(global.store_root(), ref, f->registry, json);
     };

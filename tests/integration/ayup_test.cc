@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chain_fixture.h"
+#include "test_host.h"
 
 namespace coracle::test {
 namespace {
@@ -178,6 +179,73 @@ TEST_F(AyupTest, AFolderWithMainPyAndRequirementsIsDetectedAsPython) {
   EXPECT_EQ(read_file(app() + "/.ayup/cmd"), R"(["python", "__main__.py"])");
   EXPECT_EQ(read_file(app() + "/.ayup/workingdir"), "/app");
   EXPECT_EQ(read_file(app() + "/.ayup/ports"), "[5000]");
+}
+
+TEST_F(AyupTest, HelloWorldFlaskWithoutRequirementsGetsThemGuessedAndInstalled) {
+  // Ayup's hello-world-flask as it is: __main__.py alone. builtin:python
+  // guesses flask from its imports and, the answer being yes, installs it.
+  write_file_atomic(app() + "/__main__.py",
+                    "from flask import Flask\napp = Flask(__name__)\n\n"
+                    "@app.route('/')\ndef hello():\n    return 'Hello, World!'\n\n"
+                    "if __name__ == '__main__':\n    app.run(host='0.0.0.0', port=5000)\n");
+  std::string events;
+  std::string response = serve_and_get({"--yes"}, &events);
+  EXPECT_NE(response.find("Hello, World!"), std::string::npos) << response;
+  bool asked = false;
+  for (const auto& line : lines_with(events, "{")) {
+    json e = json::parse(line, nullptr, false);
+    if (e.is_object() && e.value("event", "") == "python.requirements") {
+      asked = true;
+      EXPECT_EQ(e["guessed"], json({"flask"})) << line;
+      EXPECT_EQ(e["install"], true) << line;
+    }
+  }
+  EXPECT_TRUE(asked) << events;
+}
+
+TEST_F(AyupTest, GuessedRequirementsComeFromTheCallersPackageIndex) {
+  // A site with its own index (PIP_INDEX_URL, with a password in it) on a
+  // test host; the app imports a package only that index has.
+  TestHost index;
+  std::string wheel_dir = work.path() + "/wheel";
+  mkdir_p(wheel_dir);
+  run_sh("cd " + wheel_dir + " && python3 - <<'PY'\n"
+         "import zipfile, hashlib, base64\n"
+         "files = {'coracletestpkg/__init__.py': 'VALUE = 42\\n',\n"
+         "  'coracletestpkg-1.0.dist-info/METADATA': 'Metadata-Version: 2.1\\nName: coracletestpkg\\nVersion: 1.0\\n',\n"
+         "  'coracletestpkg-1.0.dist-info/WHEEL': 'Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n'}\n"
+         "record = ''.join('%s,sha256=%s,%d\\n' % (n, base64.urlsafe_b64encode(hashlib.sha256(d.encode()).digest()).rstrip(b'=').decode(), len(d)) for n, d in files.items())\n"
+         "files['coracletestpkg-1.0.dist-info/RECORD'] = record + 'coracletestpkg-1.0.dist-info/RECORD,,\\n'\n"
+         "with zipfile.ZipFile('coracletestpkg-1.0-py3-none-any.whl', 'w') as z:\n"
+         "    [z.writestr(n, d) for n, d in files.items()]\n"
+         "PY\n");
+  index.serve("files/coracletestpkg-1.0-py3-none-any.whl",
+              read_file(wheel_dir + "/coracletestpkg-1.0-py3-none-any.whl"));
+  index.serve("simple/coracletestpkg/index.html",
+              "<html><body><a href=\"../../files/coracletestpkg-1.0-py3-none-any.whl\">"
+              "coracletestpkg-1.0-py3-none-any.whl</a></body></html>\n");
+  write_file_atomic(app() + "/__main__.py",
+                    "import coracletestpkg\nprint('value', coracletestpkg.VALUE)\n");
+  RunOptions env;
+  std::string url = "http://user:pw-7c1e@" + index.ip() + ":" + std::to_string(index.port()) +
+                    "/simple";
+  env.env = {"PIP_INDEX_URL=" + url, "PIP_TRUSTED_HOST=" + index.ip()};
+  auto r = coracle({"--root", store.path(), "run", app(), "--yes"}, env);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("value 42"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.err.find("from the app's imports: coracletestpkg. Install them with pip? yes (--yes)"),
+            std::string::npos)
+      << r.err;
+  // The index URL's password is in no blob, layer or cache entry.
+  EXPECT_EQ(store_hits("pw-7c1e"), "");
+  // Answered no: nothing installed, and the app says what it lacks.
+  env.env.push_back("CORACLE_ASSUME=no");
+  write_file_atomic(app() + "/__main__.py",
+                    "import coracletestpkg  # changed\nprint('value', coracletestpkg.VALUE)\n");
+  r = coracle({"--root", store.path(), "run", app()}, env);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("nothing is installed with pip"), std::string::npos) << r.err;
+  EXPECT_NE((r.out + r.err).find("No module named 'coracletestpkg'"), std::string::npos) << r.err;
 }
 
 TEST_F(AyupTest, APythonAssistantsPipCacheOutlivesItsBuilds) {

@@ -33,7 +33,9 @@ TestHost::~TestHost() {
 }
 
 void TestHost::serve(const std::string& name, const std::string& content) {
-  write_file_atomic(root_.path() + "/" + name, content);
+  std::string path = root_.path() + "/" + name;
+  mkdir_p(path.substr(0, path.rfind('/')));
+  write_file_atomic(path, content);
 }
 
 std::string TestHost::fetch_command(const std::string& name) const {

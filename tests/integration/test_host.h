@@ -18,7 +18,7 @@ class TestHost {
   const std::string& ip() const { return ip_; }     // the test host's address
   const std::string& netns() const { return ns_; }  // for `ip netns exec`
   int port() const { return 8080; }
-  // A file the HTTP server serves at /name.
+  // A file the HTTP server serves at /name (its folders made).
   void serve(const std::string& name, const std::string& content);
   // A busybox shell command that prints /name from the test host.
   std::string fetch_command(const std::string& name) const;
