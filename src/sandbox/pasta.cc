@@ -191,6 +191,10 @@ std::unique_ptr<Pasta> Pasta::start(pid_t pid) {
     // Only async-signal-safe calls from here: the runner may have threads.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(126);  // the runner died already
+    // A process group of its own: the terminal's Ctrl-C is for the
+    // command (coracle passes it on), not for pasta, whose death would
+    // take the sandbox's network while the command handles the signal.
+    setpgid(0, 0);
     // The runner blocks the signals it forwards while a sandbox runs;
     // pasta must not inherit that mask (or those signals' dispositions).
     sigset_t none;

@@ -26,6 +26,10 @@ pid_t spawn_helper(const HelperSpec& spec) {
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);  // the runner is already gone
+    // A process group of its own: the terminal's Ctrl-C (SIGINT to the
+    // foreground group) is coracle's to pass to the command, not the
+    // VMM's (or passt's, virtiofsd's) to die of.
+    setpgid(0, 0);
     for (int fd : spec.inherit)
       if (fd >= 0) fcntl(fd, F_SETFD, 0);
     int devnull = open("/dev/null", O_RDWR);

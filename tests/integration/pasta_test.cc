@@ -40,6 +40,27 @@ TEST(Pasta, AServersCloseReachesTheClientEveryTime) {
   EXPECT_EQ(ended, 20);
 }
 
+TEST(Pasta, ATerminalsCtrlCReachesTheCommandAndLeavesItsNetwork) {
+  // A terminal's SIGINT goes to the whole foreground process group: the
+  // command gets it from coracle, and pasta (a group of its own) keeps
+  // the network the command's handler then uses.
+  TestHost outside;
+  outside.serve("after-int", "still online\n");
+  std::string handler = "trap '" + outside.fetch_command("after-int") + "; exit 4' INT; "
+                        "echo up; while :; do sleep 0.1; done";
+  std::string out = run_sh(
+      "python3 - <<'PY'\n"
+      "import subprocess, os, signal\n"
+      "p = subprocess.Popen(['" + std::string(CORACLE_BIN) + "', 'exec', '--net', 'pasta', '--', "
+      "'sh', '-c', \"" + handler + "\"], stdout=subprocess.PIPE, start_new_session=True)\n"
+      "up = p.stdout.readline().decode().strip()\n"
+      "os.killpg(p.pid, signal.SIGINT)\n"
+      "rest = p.stdout.read().decode().strip()\n"
+      "print(up, rest, p.wait())\n"
+      "PY\n");
+  EXPECT_EQ(out, "up still online 4\n");
+}
+
 TEST(Pasta, CoraclesOwnBuildIsTheOneRun) {
   // The packaged pasta is on the PATH too; coracle's (BUILD/libexec) wins.
   std::string libexec = std::string(CORACLE_BUILD_DIR) + "/libexec/coracle/pasta";

@@ -184,6 +184,23 @@ TEST(Vm, SignalsToTheRunnerReachTheCommand) {
   EXPECT_EQ(WEXITSTATUS(status), 9);
 }
 
+TEST(Vm, ATerminalsCtrlCReachesTheCommandNotTheVmm) {
+  // A terminal sends SIGINT to its whole foreground process group: coracle
+  // passes it to the command; qemu, in a group of its own, never gets it.
+  std::string out = run_sh(
+      "python3 - <<'PY'\n"
+      "import subprocess, os, signal\n"
+      "p = subprocess.Popen(['" + std::string(CORACLE_BIN) + "', 'exec', '--vm', '-i', '--', 'sh', "
+      "'-c', \"trap 'echo got-int; exit 3' INT; echo up; while :; do sleep 0.1; done\"], "
+      "stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)\n"
+      "up = p.stdout.readline().decode().strip()\n"
+      "os.killpg(p.pid, signal.SIGINT)\n"
+      "rest = p.stdout.read().decode().strip()\n"
+      "print(up, rest, p.wait())\n"
+      "PY\n");
+  EXPECT_EQ(out, "up got-int 3\n");
+}
+
 }  // namespace
 }  // namespace coracle::test
 
