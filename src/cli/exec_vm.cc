@@ -24,6 +24,8 @@ sandbox::Result run_exec_in_vm(const sandbox::Spec& spec, const ExecFlags& flags
     throw Error("--net host is not possible with --vm: a guest has its own network stack");
   vm::VmRunRequest r = vm::request_from_spec(spec, global.store_root());
   r.stdin_fd = flags.interactive ? spec.stdin_fd : -1;
+  // -t: a pty in the guest; the user's terminal (-i) raw for the run.
+  r.tty = spec.tty;
   // Which VMM runs it, for a program reading the events.
   if (events::on())
     r.on_start = [](const std::string& accel) {

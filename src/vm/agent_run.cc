@@ -53,7 +53,8 @@ bool wait_for(const std::string& path) {
 
 // The host's frames during a run: input for the command, its end,
 // signals. False for a broken stream (the command is then killed).
-bool take_frames(FrameReader& from_host, pid_t child, int& stdin_fd, GuestPorts* ports) {
+bool take_frames(FrameReader& from_host, pid_t child, int& stdin_fd, GuestPorts* ports,
+                 int tty_fd) {
   try {
     while (auto f = from_host.next()) {
       if (ports && (f->type == FrameType::Connect || f->type == FrameType::StreamData ||
@@ -69,6 +70,16 @@ bool take_frames(FrameReader& from_host, pid_t child, int& stdin_fd, GuestPorts*
         stdin_fd = -1;
       } else if (f->type == FrameType::Signal) {
         kill(child, std::atoi(f->payload.c_str()));
+      } else if (f->type == FrameType::Resize && tty_fd >= 0) {
+        // The pty's new size: its foreground process group gets SIGWINCH.
+        struct winsize ws {};
+        unsigned rows = 0, cols = 0;
+        if (sscanf(f->payload.c_str(), "%u %u", &rows, &cols) == 2 && rows < 65536 &&
+            cols < 65536) {
+          ws.ws_row = static_cast<unsigned short>(rows);
+          ws.ws_col = static_cast<unsigned short>(cols);
+          ioctl(tty_fd, TIOCSWINSZ, &ws);
+        }
       }
     }
   } catch (const Error&) {
@@ -259,11 +270,34 @@ void run_guest_command(const GuestSpec& spec, int channel, FrameReader& from_hos
     send_all(channel, encode_frame(FrameType::Failed, j.dump()));
     return;
   }
+  // With a terminal: a pty of the rootfs's own devpts instance, its peer
+  // the command's stdio and controlling terminal.
+  int tty = -1, tty_peer = -1;
+  if (spec.tty) {
+    int unlock = 0;
+    tty = open((std::string(kRoot) + "/dev/pts/ptmx").c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (tty < 0 || ioctl(tty, TIOCSPTLCK, &unlock) < 0 ||
+        (tty_peer = ioctl(tty, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
+      nlohmann::json j = {{"errno", errno}, {"what", "open a pty"}};
+      send_all(channel, encode_frame(FrameType::Failed, j.dump()));
+      return;
+    }
+    struct winsize ws {};
+    ws.ws_row = spec.rows;
+    ws.ws_col = spec.cols;
+    if (spec.rows && spec.cols) ioctl(tty, TIOCSWINSZ, &ws);
+  }
   pid_t child = fork();
   if (child == 0) {
-    dup2(in[0], 0);
-    dup2(out[1], 1);
-    dup2(err[1], 2);
+    if (tty_peer >= 0) {
+      setsid();
+      ioctl(tty_peer, TIOCSCTTY, 0);
+      for (int fd = 0; fd < 3; ++fd) dup2(tty_peer, fd);
+    } else {
+      dup2(in[0], 0);
+      dup2(out[1], 1);
+      dup2(err[1], 2);
+    }
     // The rootfs becomes the root of a mount namespace of the command's
     // own, as switch_root does (mounted over "/", then chroot into it): a
     // plain chroot would look like a jail to the kernel, which then refuses
@@ -315,6 +349,15 @@ void run_guest_command(const GuestSpec& spec, int channel, FrameReader& from_hos
   int status = 0;
   bool reaped = false;
   int stdin_fd = in[1];
+  if (tty >= 0) {
+    // One stream both ways: the pty. Its reads end (EIO) once the command
+    // and whatever holds its peer are gone.
+    close(tty_peer);
+    for (int fd : {out[0], err[0], in[1]}) close(fd);
+    out[0] = tty;
+    err[0] = -1;
+    stdin_fd = dup(tty);
+  }
   std::optional<GuestPorts> ports;
   if (spec.watch_ports) ports.emplace(channel);
   GuestPorts* watcher = ports ? &*ports : nullptr;
@@ -322,7 +365,7 @@ void run_guest_command(const GuestSpec& spec, int channel, FrameReader& from_hos
   bool channel_open = true;
   char buf[65536];
   // What came with the Start frame first.
-  if (!take_frames(from_host, child, stdin_fd, watcher)) kill(child, SIGKILL);
+  if (!take_frames(from_host, child, stdin_fd, watcher, tty)) kill(child, SIGKILL);
   while (outputs[0] >= 0 || outputs[1] >= 0) {
     std::vector<pollfd> fds = {{outputs[0], POLLIN, 0},
                                {outputs[1], POLLIN, 0},
@@ -365,7 +408,7 @@ void run_guest_command(const GuestSpec& spec, int channel, FrameReader& from_hos
         continue;
       }
       from_host.feed(buf, static_cast<size_t>(n));
-      if (!take_frames(from_host, child, stdin_fd, watcher)) kill(child, SIGKILL);
+      if (!take_frames(from_host, child, stdin_fd, watcher, tty)) kill(child, SIGKILL);
     }
   }
   if (ports) ports->rescan(true);  // the ports the command closed as it ended

@@ -15,7 +15,6 @@ VmRunRequest request_from_spec(const sandbox::Spec& spec, const std::string& sto
   for (const auto& v : spec.volumes)
     refuse(!is_directory(v.source), "a file (not a directory) bound with -v");
   refuse(!spec.devices.empty(), "--device");
-  refuse(spec.tty, "-t");
   refuse(spec.read_only_rootfs, "--read-only");
   refuse(spec.rootfs_is_private_copy, "the vfs storage driver");
 

@@ -53,7 +53,7 @@ std::optional<Frame> FrameReader::next() {
     throw Error("the guest sent a frame of " + std::to_string(length) + " bytes");
   if (buffer_.size() < 4 + static_cast<size_t>(length)) return std::nullopt;
   auto type = static_cast<uint8_t>(buffer_[4]);
-  bool known = (type >= 1 && type <= 8) || (type >= 16 && type <= 20);
+  bool known = (type >= 1 && type <= 8) || (type >= 16 && type <= 21);
   if (!known) throw Error("a frame of unknown type " + std::to_string(type));
   Frame f{static_cast<FrameType>(type), buffer_.substr(5, length - 1)};
   buffer_.erase(0, 4 + static_cast<size_t>(length));
@@ -79,6 +79,9 @@ std::string to_json(const GuestSpec& s) {
   j["cgroup2"] = s.cgroup2;
   j["agent_at"] = s.agent_at;
   j["watch_ports"] = s.watch_ports;
+  j["tty"] = s.tty;
+  j["rows"] = s.rows;
+  j["cols"] = s.cols;
   j["network"] = s.network;
   j["cap_add"] = s.cap_add;
   j["cap_drop"] = s.cap_drop;
@@ -106,6 +109,9 @@ GuestSpec guest_spec_from_json(std::string_view text) {
     s.cgroup2 = j.value("cgroup2", false);
     s.agent_at = j.value("agent_at", "");
     s.watch_ports = j.value("watch_ports", false);
+    s.tty = j.value("tty", false);
+    s.rows = j.value("rows", uint16_t{0});
+    s.cols = j.value("cols", uint16_t{0});
     s.network = j.value("network", false);
     s.cap_add = j.value("cap_add", std::vector<std::string>{});
     s.cap_drop = j.value("cap_drop", std::vector<std::string>{});

@@ -30,6 +30,7 @@ enum class FrameType : uint8_t {
   StdinEnd = 18,  // no more input
   Signal = 19,    // payload: the signal's number, decimal
   Connect = 20,   // a host connection to forward: {"id": N, "port": P} (TCP, to 127.0.0.1:P)
+  Resize = 21,    // the terminal's new size (GuestSpec::tty): "ROWS COLS", decimal
 };
 
 // Larger frames are refused: a hostile guest cannot make the host buffer
@@ -83,6 +84,10 @@ struct GuestSpec {
   // Report the TCP ports the command listens on (Port frames) and take
   // forwarded connections (Connect).
   bool watch_ports = false;
+  // A terminal for the command (exec --vm -t): a pty of the rootfs's own
+  // devpts, this size to start with; its output comes as Stdout frames.
+  bool tty = false;
+  uint16_t rows = 0, cols = 0;
   // The command's privileges, as in a sandbox: Docker's default
   // capabilities for root adjusted by these (none for another uid),
   // no_new_privs, and the seccomp profile: "default", "unconfined", or a

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -22,6 +23,7 @@
 #include "vm/agent_run.h"
 #include "vm/guest_kernel.h"
 #include "vm/host_ports.h"
+#include "vm/host_terminal.h"
 #include "vm/layer_images.h"
 #include "vm/passt.h"
 #include "vm/qemu.h"
@@ -98,6 +100,18 @@ VmResult run_in_vm(const VmRunRequest& r) {
   sigset_t forwarded, previous;
   sigemptyset(&forwarded);
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&forwarded, sig);
+  // With a pty: the user's terminal raw for the run, its size the guest's.
+  std::optional<HostTerminal> terminal;
+  if (r.tty) {
+    terminal.emplace(r.stdin_fd);
+    sigaddset(&forwarded, SIGWINCH);
+    guest.tty = true;
+    unsigned rows = 0, cols = 0;
+    if (sscanf(terminal->size().c_str(), "%u %u", &rows, &cols) == 2) {
+      guest.rows = static_cast<uint16_t>(rows);
+      guest.cols = static_cast<uint16_t>(cols);
+    }
+  }
   UniqueFd signals;
   if (r.forward_signals) {
     sigprocmask(SIG_BLOCK, &forwarded, &previous);
@@ -223,6 +237,11 @@ VmResult run_in_vm(const VmRunRequest& r) {
       struct signalfd_siginfo si;
       while (read(signals.get(), &si, sizeof si) == sizeof si) {
         int sig = static_cast<int>(si.ssi_signo);
+        if (sig == SIGWINCH) {
+          if (std::string size = terminal ? terminal->size() : ""; started && !size.empty())
+            send_all(channel.get(), encode_frame(FrameType::Resize, size));
+          continue;
+        }
         bool ending = sig == SIGINT || sig == SIGTERM;
         if (!started || (ending && ++interrupts > 1)) {
           result.exit_code = 128 + SIGKILL;

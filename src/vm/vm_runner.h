@@ -23,6 +23,9 @@ struct VmRunRequest {
   uint64_t memory_bytes = 512ULL << 20;
   unsigned cpus = 1;
   int stdin_fd = -1;  // relayed while open; -1: the command's stdin is empty
+  // A pty for the command (guest.tty): stdin_fd, the user's terminal, is put
+  // in raw mode for the run and its size follows SIGWINCH.
+  bool tty = false;
   int stdout_fd = 1, stderr_fd = 2;
   // Or the output to a function (stream 1 or 2; an empty piece when the
   // stream has ended), instead of the fds.

@@ -184,6 +184,43 @@ TEST(Vm, SignalsToTheRunnerReachTheCommand) {
   EXPECT_EQ(WEXITSTATUS(status), 9);
 }
 
+TEST(Vm, DashTGivesTheCommandAPtyThatFollowsTheTerminalsSize) {
+  // exec --vm -it on a terminal (a pty of the test's, 30x100): the command
+  // has a terminal of that size, sees the new size when the user's
+  // changes, and Ctrl-C typed (raw mode) is its SIGINT.
+  std::string out = run_sh(
+      "python3 - <<'PY'\n"
+      "import os, pty, fcntl, termios, struct, time, select\n"
+      "pid, fd = pty.fork()\n"
+      "if pid == 0:\n"
+      "    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', 30, 100, 0, 0))\n"
+      "    os.execv('" + std::string(CORACLE_BIN) + "', ['coracle', 'exec', '--vm', '-it', '--', "
+      "'sh', '-c', \"test -t 0 && echo is-a-tty; stty size; trap 'stty size' WINCH; "
+      "trap 'echo got-int; exit 6' INT; echo ready; while :; do sleep 0.1; done\"])\n"
+      "seen = b''\n"
+      "def read_until(text, seconds=60):\n"
+      "    global seen\n"
+      "    end = time.time() + seconds\n"
+      "    while text not in seen and time.time() < end:\n"
+      "        r, _, _ = select.select([fd], [], [], 0.5)\n"
+      "        if r:\n"
+      "            try: seen += os.read(fd, 4096)\n"
+      "            except OSError: break\n"
+      "read_until(b'ready')\n"
+      "fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', 40, 120, 0, 0))\n"
+      "read_until(b'40 120')\n"
+      "os.write(fd, b'\\x03')\n"
+      "read_until(b'got-int')\n"
+      "_, status = os.waitpid(pid, 0)\n"
+      "print(seen.decode(errors='replace').replace('\\r', ''))\n"
+      "print('status', os.WEXITSTATUS(status))\n"
+      "PY\n");
+  EXPECT_NE(out.find("is-a-tty\n30 100\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("40 120"), std::string::npos) << out;
+  EXPECT_NE(out.find("got-int"), std::string::npos) << out;
+  EXPECT_NE(out.find("status 6"), std::string::npos) << out;
+}
+
 TEST(Vm, ATerminalsCtrlCReachesTheCommandNotTheVmm) {
   // A terminal sends SIGINT to its whole foreground process group: coracle
   // passes it to the command; qemu, in a group of its own, never gets it.
