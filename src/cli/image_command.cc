@@ -15,6 +15,7 @@
 #include "image/import.h"
 #include "image/pull.h"
 #include "image/push.h"
+#include "volume/volumes.h"
 #include "image/reference.h"
 #include "image/registries_conf.h"
 #include "image/resolve.h"
@@ -280,16 +281,28 @@ std::function<int()> add_image_command(CLI::App& app, const GlobalOptions& globa
     }
     if (gc->parsed()) {
       auto r = image::collect_garbage(store);
+      // Volumes are data, never garbage: kept, and said so (volume prune
+      // removes those no run uses).
+      int volumes = 0, volumes_in_use = 0;
+      for (const auto& v : volume::VolumeStore(global.store_root()).list()) {
+        ++volumes;
+        volumes_in_use += v.in_use ? 1 : 0;
+      }
       if (f->json) {
         events::result({{"blobs_removed", r.blobs_removed},
                         {"bytes_freed", r.blob_bytes},
                         {"layers_removed", r.layers_removed},
-                        {"layers_in_use", r.layers_in_use}});
+                        {"layers_in_use", r.layers_in_use},
+                        {"volumes_kept", volumes},
+                        {"volumes_in_use", volumes_in_use}});
       } else {
         printf("removed %d blobs (%s) and %d unpacked layers", r.blobs_removed,
                human_size(static_cast<int64_t>(r.blob_bytes)).c_str(), r.layers_removed);
         if (r.layers_in_use)
           printf("; %d unused layers are still in use by a sandbox", r.layers_in_use);
+        if (volumes)
+          printf("; kept %d volumes (%d in use; `coracle volume prune` removes the others)",
+                 volumes, volumes_in_use);
         printf("\n");
       }
       return 0;

@@ -246,8 +246,19 @@ bool reap_tmp_in_background(const std::string& root) {
   }
   if (!lock) return false;
   if (flock(lock.get(), LOCK_EX | LOCK_NB) < 0) return errno == EWOULDBLOCK;  // one runs
+  // The caller waits until the child has closed its copies of the caller's
+  // fds: a run's layer and volume locks among them, which a reaper not yet
+  // scheduled would otherwise hold for a moment after the run has ended
+  // (a gc or volume rm right after it found them in use).
+  int closed[2];
+  if (pipe2(closed, O_CLOEXEC) < 0) return false;
   pid_t pid = fork();
   if (pid != 0) {
+    close(closed[1]);
+    char byte;
+    while (pid > 0 && read(closed[0], &byte, 1) < 0 && errno == EINTR) {
+    }
+    close(closed[0]);
     if (pid < 0) return false;
     reapers.push_back(pid);
     return true;  // the child holds the lock now (the same open file)
@@ -257,8 +268,15 @@ bool reap_tmp_in_background(const std::string& root) {
   // for the run does not stop a removal half way. Behind every run, but
   // never starved (a SCHED_IDLE remover waited indefinitely on a busy host).
   auto keep = static_cast<unsigned>(lock.get());
-  if (keep > 0) syscall(SYS_close_range, 0U, keep - 1, 0U);
-  syscall(SYS_close_range, keep + 1, ~0U, 0U);
+  int told = closed[1];
+  // Everything but the lock and the pipe's end, in three ranges around them.
+  unsigned low = std::min(keep, static_cast<unsigned>(told));
+  unsigned high = std::max(keep, static_cast<unsigned>(told));
+  if (low > 0) syscall(SYS_close_range, 0U, low - 1, 0U);
+  if (high > low + 1) syscall(SYS_close_range, low + 1, high - 1, 0U);
+  syscall(SYS_close_range, high + 1, ~0U, 0U);
+  (void)!write(told, "x", 1);
+  close(told);
   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
   for (int fd = 0; fd < 3 && null >= 0; ++fd)
     if (fd != null && fd != static_cast<int>(keep)) dup2(null, fd);

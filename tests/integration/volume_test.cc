@@ -74,6 +74,10 @@ TEST_F(Volumes, AVolumeInUseIsNeverRemovedAndTheCommandsShowIt) {
   EXPECT_NE(rm.err.find("volume cache is in use"), std::string::npos) << rm.err;
   EXPECT_EQ(cor({"volume", "prune"}).out, "");
   EXPECT_TRUE(path_exists(data_of("cache")));
+  // gc never takes a volume: it lists them as kept.
+  auto gc = cor({"image", "gc"});
+  EXPECT_NE(gc.out.find("kept 2 volumes (2 in use;"), std::string::npos) << gc.out;
+  EXPECT_TRUE(path_exists(data_of("other")));
   kill(pid, SIGTERM);
   wait_coracle(pid);
   close(out_fd);
