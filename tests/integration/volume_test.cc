@@ -107,6 +107,28 @@ TEST_F(Volumes, ADockerfileVolumeGetsAnAnonymousOneThatGoesWithTheRun) {
   EXPECT_EQ(cor({"exec", "-v", "keep:/cache", "withvol", "--", "cat", "/cache/f"}).out, "y\n");
 }
 
+TEST_F(Volumes, AnEmptyVolumeGetsWhatTheImageHasThereOwnersAndAll) {
+  // As Docker and podman: the image's files at the path are copied into
+  // a volume that is empty (an anonymous one each run, a named one at its
+  // first use), with their owners and modes.
+  std::string ctx = work.path() + "/ctx";
+  mkdir_p(ctx);
+  write_file_atomic(ctx + "/Dockerfile",
+                    "FROM default\nRUN mkdir -p /seeded && echo seed > /seeded/f && "
+                    "chown 1000:1001 /seeded/f && chmod 0640 /seeded/f\nVOLUME /seeded\n");
+  ASSERT_EQ(cor({"build", "-q", "-t", "seeded", ctx}).exit_code, 0);
+  auto r = cor({"exec", "seeded", "--", "sh", "-c",
+                "stat -c '%u:%g %a' /seeded/f; cat /seeded/f; grep -c ' /seeded ' /proc/self/mountinfo"});
+  EXPECT_EQ(r.out, "1000:1001 640\nseed\n1\n") << r.err;
+  // A named one: filled once, then its own.
+  r = cor({"exec", "-v", "kept:/seeded", "seeded", "--", "sh", "-c",
+           "cat /seeded/f; echo changed > /seeded/f"});
+  EXPECT_EQ(r.out, "seed\n") << r.err;
+  EXPECT_EQ(cor({"exec", "-v", "kept:/seeded", "seeded", "--", "cat", "/seeded/f"}).out,
+            "changed\n");
+  EXPECT_EQ(count_entries_settled(store.path() + "/tmp"), 0);
+}
+
 TEST_F(Volumes, AnAppsDataOutlivesItsRunUnderCoracleRun) {
   // redis's way: the app appends to its data at start; the next run sees it.
   std::string app = work.path() + "/app";
