@@ -230,7 +230,7 @@ TEST_F(AyupTest, GuessedRequirementsComeFromTheCallersPackageIndex) {
   std::string url = "http://user:pw-7c1e@" + index.ip() + ":" + std::to_string(index.port()) +
                     "/simple";
   env.env = {"PIP_INDEX_URL=" + url, "PIP_TRUSTED_HOST=" + index.ip()};
-  auto r = coracle({"--root", store.path(), "run", app(), "--yes"}, env);
+  auto r = cor({"run", app(), "--yes"}, env);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE((r.out + r.err).find("value 42"), std::string::npos) << r.out << r.err;
   EXPECT_NE(r.err.find("from the app's imports: coracletestpkg. Install them with pip? yes (--yes)"),
@@ -242,7 +242,7 @@ TEST_F(AyupTest, GuessedRequirementsComeFromTheCallersPackageIndex) {
   env.env.push_back("CORACLE_ASSUME=no");
   write_file_atomic(app() + "/__main__.py",
                     "import coracletestpkg  # changed\nprint('value', coracletestpkg.VALUE)\n");
-  r = coracle({"--root", store.path(), "run", app()}, env);
+  r = cor({"run", app()}, env);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("nothing is installed with pip"), std::string::npos) << r.err;
   EXPECT_NE((r.out + r.err).find("No module named 'coracletestpkg'"), std::string::npos) << r.err;

@@ -11,9 +11,8 @@
 
 namespace coracle::test {
 
-class ChainFixture : public ::testing::Test {
+class ChainFixture : public StoreTest {
  protected:
-  TempDir store, work;
   std::string app() const { return work.path() + "/app"; }
 
   void SetUp() override {
@@ -38,10 +37,6 @@ class ChainFixture : public ::testing::Test {
     auto r = cor({"assistants", "push", assistant(name, script)});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return "local:" + name;
-  }
-  RunResult cor(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--root", store.path()});
-    return coracle(args);
   }
   // coracle run APP EXTRA...
   RunResult run(std::vector<std::string> extra) {

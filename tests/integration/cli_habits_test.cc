@@ -13,13 +13,8 @@ namespace {
 
 using nlohmann::json;
 
-class CliHabits : public ::testing::Test {
+class CliHabits : public StoreTest {
  protected:
-  TempDir work, store;
-  RunResult cor(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--root", store.path()});
-    return coracle(args);
-  }
 };
 
 TEST_F(CliHabits, TyposAndPodmanWordsGetAnAnswer) {

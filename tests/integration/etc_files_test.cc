@@ -18,13 +18,8 @@ namespace {
 
 using nlohmann::json;
 
-class EtcFiles : public ::testing::Test {
+class EtcFiles : public StoreTest {
  protected:
-  TempDir work, store;
-  RunResult cor(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--root", store.path()});
-    return coracle(args);
-  }
   // A DNS server (tests/fixtures/dns_server.py) for name=addr records.
   Background dns_server(const std::vector<std::string>& prefix, const std::string& ip,
                         const std::vector<std::string>& records) {
@@ -168,7 +163,7 @@ TEST_F(EtcFiles, ABuildsRunTrustsWhatTheCallersEnvironmentTrusts) {
   RunOptions env;
   env.env = {"SSL_CERT_FILE=" + ca, "NODE_EXTRA_CA_CERTS=" + ca, "CURL_CA_BUNDLE=" + ca,
              "GIT_SSL_CAINFO=" + key};
-  auto r = coracle({"--root", store.path(), "build", "-t", "trusting", ctx}, env);
+  auto r = cor({"build", "-t", "trusting", ctx}, env);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_EQ(cor({"image", "unpack", "trusting", work.path() + "/flat"}).exit_code, 0);
   EXPECT_EQ(read_file(work.path() + "/flat/seen"), "1\nsame\ncurl=/image/own.pem git=\n");

@@ -1,5 +1,6 @@
 // Drives the real coracle binary for the integration tests.
 #pragma once
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <nlohmann/json.hpp>
@@ -90,6 +91,17 @@ std::string run_sh(const std::string& cmd);
 void make_layout(const std::string& dir, const nlohmann::json& spec);
 // Layer entries for busybox with a few applets, /etc/passwd and /etc/group.
 nlohmann::json busybox_layer();
+
+// A test with a store and a work folder of its own: cor(ARGS) is
+// `coracle --root STORE ARGS`.
+class StoreTest : public ::testing::Test {
+ protected:
+  TempDir work, store;
+  RunResult cor(std::vector<std::string> args, const RunOptions& options = {}) {
+    args.insert(args.begin(), {"--root", store.path()});
+    return coracle(args, options);
+  }
+};
 
 // A real Debian 12 (debootstrap's minbase, from the package mirror this
 // machine's apt uses), made once per build tree under test-cache/ by

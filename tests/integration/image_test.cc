@@ -25,13 +25,8 @@ bool exists(const std::string& path) {
   return lstat(path.c_str(), &st) == 0;
 }
 
-class ImageTest : public ::testing::Test {
+class ImageTest : public StoreTest {
  protected:
-  TempDir work, store;
-  RunResult cor(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--root", store.path()});
-    return coracle(args);
-  }
   // Imports a layout made from spec under the name t.
   RunResult import_spec(const json& spec, const std::string& name = "lay") {
     std::string dir = work.path() + "/" + name;

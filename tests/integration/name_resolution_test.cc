@@ -15,17 +15,12 @@
 namespace coracle::test {
 namespace {
 
-class NameResolution : public ::testing::Test {
+class NameResolution : public StoreTest {
  protected:
-  TempDir work, store;
   const DebianFixture& debian = debian_fixture();
 
   void SetUp() override {
     if (!debian.skip.empty()) GTEST_SKIP() << debian.skip;
-  }
-  RunResult cor(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--root", store.path()});
-    return coracle(args);
   }
   // coracle with /etc/resolv.conf replaced by text, in a mount namespace
   // of this run only; its output and stderr together.

@@ -20,13 +20,8 @@ namespace {
 
 using nlohmann::json;
 
-class StoreMaintenance : public ::testing::Test {
+class StoreMaintenance : public StoreTest {
  protected:
-  TempDir work, store;
-  RunResult cor(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--root", store.path()});
-    return coracle(args);
-  }
   // An image over the shared busybox base with one file of its own.
   void import(const std::string& name, const std::string& file) {
     json top = json::array({{{"name", file}, {"data", name}}});

@@ -18,13 +18,8 @@ namespace {
 
 using nlohmann::json;
 
-class Volumes : public ::testing::Test {
+class Volumes : public StoreTest {
  protected:
-  TempDir work, store;
-  RunResult cor(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--root", store.path()});
-    return coracle(args);
-  }
   std::string data_of(const std::string& name) {
     return store.path() + "/volumes/" + name + "/_data";
   }
