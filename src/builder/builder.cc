@@ -410,10 +410,10 @@ class Builder {
       remove_mount_stubs(spec.upper_dir + "/upper", fs, files, run_mounts.targets());
       const auto& r = outcome.result;
       if (r.exit_code != 0) {
-        std::string why = r.timed_out   ? "stopped: the time allowed (--timeout) is over"
+        std::string why = r.timed_out          ? "stopped: the time allowed (--timeout) is over"
                           : !r.message.empty() ? r.message
-                          : r.term_signal ? "killed by signal " + std::to_string(r.term_signal)
-                                          : "exit status " + std::to_string(r.exit_code);
+                          : r.term_signal      ? "killed by signal " + std::to_string(r.term_signal)
+                                               : "exit status " + std::to_string(r.exit_code);
         std::string msg = at + ": " + ins.text + "\nfailed: " + why;
         if (!outcome.tail.empty()) msg += "\n--- last output ---\n" + outcome.tail;
         throw Error(msg);

@@ -120,7 +120,8 @@ std::string python_dockerfile(const std::string& image, bool has_requirements,
   std::string pip = "RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked";
   for (const char* setting : kPipSettings)
     pip += std::string(" --mount=type=secret,id=") + setting + ",env=" + setting;
-  if (has_requirements) df += "COPY requirements.txt ./\n" + pip + " pip install -r requirements.txt\n";
+  if (has_requirements)
+    df += "COPY requirements.txt ./\n" + pip + " pip install -r requirements.txt\n";
   if (!has_requirements && !guessed.empty()) {
     df += pip + " pip install";
     for (const auto& d : guessed) df += " " + d;
@@ -142,13 +143,14 @@ std::vector<std::string> requirements_to_guess(const StepContext& ctx) {
   }
   std::string list;
   for (const auto& d : guessed) list += (list.empty() ? "" : ", ") + d;
-  std::string question =
-      ctx.what + ": no requirements.txt; from the app's imports: " + list + ". Install them with pip?";
+  std::string question = ctx.what + ": no requirements.txt; from the app's imports: " + list +
+                         ". Install them with pip?";
   bool yes = ctx.options.ask ? ctx.options.ask(question, true) : true;
   if (ctx.options.on_event)
-    ctx.options.on_event(
-        {{"event", "python.requirements"}, {"step", ctx.number}, {"guessed", guessed},
-         {"install", yes}});
+    ctx.options.on_event({{"event", "python.requirements"},
+                          {"step", ctx.number},
+                          {"guessed", guessed},
+                          {"install", yes}});
   if (!yes) say(ctx.what + ": nothing is installed with pip");
   return yes ? guessed : std::vector<std::string>{};
 }
@@ -203,8 +205,8 @@ void tell_how_the_app_ended(const StepContext& ctx, bool timed_out, int signal) 
     why = "the app was stopped: the run's --timeout is over";
   } else if (signal) {
     const char* name = sigabbrev_np(signal);
-    why = "the app was killed by signal " + std::to_string(signal) + " (SIG" +
-          (name ? name : "?") + ")";
+    why = "the app was killed by signal " + std::to_string(signal) + " (SIG" + (name ? name : "?") +
+          ")";
   } else {
     return;
   }

@@ -21,7 +21,7 @@ namespace coracle::chain {
 
 // The caller's pip settings builtin:python passes on as build secrets.
 inline constexpr const char* kPipSettings[] = {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
-                                                "PIP_TRUSTED_HOST"};
+                                               "PIP_TRUSTED_HOST"};
 
 struct ChainOptions {
   std::string app_dir;
@@ -37,8 +37,8 @@ struct ChainOptions {
   // start of run_chain (0: none). run_chain sets deadline from it.
   std::chrono::milliseconds timeout{0};
   std::optional<std::chrono::steady_clock::time_point> deadline;
-  std::vector<std::string> publish;      // -p for builtin:exec
-  bool vm = false;                       // builtin:exec runs the app in a micro-VM
+  std::vector<std::string> publish;  // -p for builtin:exec
+  bool vm = false;                   // builtin:exec runs the app in a micro-VM
   // The steps' and the app's network: their own namespace with outbound
   // access (never the host's, whose 127.0.0.1 services and abstract
   // sockets a step must not reach), unless the user asks.

@@ -130,10 +130,10 @@ StepOutcome run_external(const StepContext& ctx, const ExternalAssistant& a) {
   StreamedRun run = run_with_output(spec, {}, ctx.options, false, 0);
   const sandbox::Result& r = run.result;
   if (r.exit_code != 0) {
-    std::string why = r.timed_out         ? "stopped: the run's --timeout is over"
+    std::string why = r.timed_out          ? "stopped: the run's --timeout is over"
                       : !r.message.empty() ? r.message
-                      : r.term_signal ? "killed by signal " + std::to_string(r.term_signal)
-                                      : "exited with status " + std::to_string(r.exit_code);
+                      : r.term_signal      ? "killed by signal " + std::to_string(r.term_signal)
+                                           : "exited with status " + std::to_string(r.exit_code);
     // The step's own status is told (the chain turns it into 125: only
     // the app under builtin:exec gives coracle its status).
     throw Error(ctx.what + " failed: " + why, r.term_signal ? 125 : r.exit_code);

@@ -49,8 +49,8 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
   for (size_t i = 1; i <= a.size(); ++i)
     for (size_t j = 1; j <= b.size(); ++j) {
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1,
-                          d[i - 1][j - 1] + (a[i - 1] != b[j - 1] ? 1 : 0)});
+      d[i][j] = std::min(
+          {d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1] ? 1 : 0)});
       if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
         d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
@@ -77,7 +77,7 @@ std::vector<std::pair<std::string, std::string>> alias_table() {
 }
 
 const std::vector<std::string>& command_names() {
-  static const std::vector<std::string> kNames = {"exec",  "image",  "build", "run",   "app",
+  static const std::vector<std::string> kNames = {"exec",       "image", "build",  "run",   "app",
                                                   "assistants", "login", "logout", "volume"};
   return kNames;
 }

@@ -222,8 +222,8 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
                   "command's stdout and stderr stay its own");
   // One value per occurrence, as docker and podman take them: `-e A=1 IMAGE`
   // must leave IMAGE alone.
-  for (const char* name : {"--env", "--env-file", "--volume", "--cap-add", "--cap-drop", "--ulimit",
-                           "--publish"})
+  for (const char* name :
+       {"--env", "--env-file", "--volume", "--cap-add", "--cap-drop", "--ulimit", "--publish"})
     cmd->get_option(name)->allow_extra_args(false);
   cmd->positionals_at_end();
 
@@ -259,7 +259,8 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
     sandbox::Spec spec = launch::make_spec(rootfs, process_overrides(*flags));
     apply_sandbox_flags(spec, *flags);
     // Held until the run ends: its named volumes, and its image's VOLUMEs.
-    launch::VolumeLeases volumes = launch::lease_volumes(spec, global.store_root(), rootfs.config());
+    launch::VolumeLeases volumes =
+        launch::lease_volumes(spec, global.store_root(), rootfs.config());
     // --out names where the results go: made when missing, as `-o DIR`
     // makes its directory in other tools (its parent must exist).
     if (spec.out_dir && !path_exists(*spec.out_dir) && mkdir(spec.out_dir->c_str(), 0755) < 0)

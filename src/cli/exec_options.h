@@ -17,9 +17,9 @@ struct ExecFlags {
   std::string rootfs, image;
   std::vector<std::string> command;
   std::vector<std::string> env, env_files, volumes, cap_add, cap_drop, ulimits;
-  launch::EtcOptions etc;                   // --dns, --dns-search, --dns-option, --add-host
-  std::vector<std::string> tmpfs;           // --tmpfs PATH[:OPTS]
-  std::vector<std::string> devices;         // --device HOST[:CONTAINER][:PERMS]
+  launch::EtcOptions etc;            // --dns, --dns-search, --dns-option, --add-host
+  std::vector<std::string> tmpfs;    // --tmpfs PATH[:OPTS]
+  std::vector<std::string> devices;  // --device HOST[:CONTAINER][:PERMS]
   std::string workdir, user, hostname = "coracle", net = "private", in_dir, out_dir;
   std::optional<std::string> entrypoint;  // --entrypoint ('' clears it)
   std::string seccomp, memory, pids, cpus, timeout;

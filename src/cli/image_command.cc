@@ -15,11 +15,11 @@
 #include "image/import.h"
 #include "image/pull.h"
 #include "image/push.h"
-#include "volume/volumes.h"
 #include "image/reference.h"
 #include "image/registries_conf.h"
 #include "image/resolve.h"
 #include "image/store.h"
+#include "volume/volumes.h"
 
 namespace coracle::cli {
 namespace {

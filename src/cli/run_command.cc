@@ -6,9 +6,9 @@
 
 #include <cstdio>
 #include <memory>
-#include <optional>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "builder/builder.h"
 #include "chain/assistant_artifact.h"
@@ -40,7 +40,7 @@ struct RunFlags {
   std::vector<std::string> env, env_files, volumes;  // the app's
   launch::EtcOptions etc;
   bool json = false, quiet = false;
-  bool vm = false;  // --vm: the app in a micro-VM
+  bool vm = false;               // --vm: the app in a micro-VM
   bool yes = false, no = false;  // answers to the chain's questions
   RegistryFlags registry;
 };
@@ -113,8 +113,10 @@ std::function<bool(const std::string&, bool)> make_asker(bool yes, bool no, bool
   return [yes, no, json, assume](const std::string& question, bool default_yes) {
     std::optional<bool> answer;
     std::string why;
-    if (yes || no) answer = yes, why = yes ? "--yes" : "--no";
-    else if (!assume.empty()) answer = assume == "yes", why = "CORACLE_ASSUME";
+    if (yes || no)
+      answer = yes, why = yes ? "--yes" : "--no";
+    else if (!assume.empty())
+      answer = assume == "yes", why = "CORACLE_ASSUME";
     if (!answer && !json && isatty(0) && isatty(2)) {
       std::lock_guard<std::mutex> lock(print_mutex);
       fprintf(stderr, "%s [%s] ", terminal_safe(question).c_str(), default_yes ? "Y/n" : "y/N");
@@ -169,8 +171,9 @@ std::function<int()> add_run_command(CLI::App& app, const GlobalOptions& global)
   add_etc_flags(run, f->etc);
   run->add_flag("-y,--yes", f->yes,
                 "Answer yes to the chain's questions (install guessed Python requirements)");
-  run->add_flag("--no", f->no, "Answer no to them (default: ask on a terminal, else yes; "
-                               "CORACLE_ASSUME=yes|no)");
+  run->add_flag("--no", f->no,
+                "Answer no to them (default: ask on a terminal, else yes; "
+                "CORACLE_ASSUME=yes|no)");
   run->add_flag("--vm", f->vm, "Run the app (builtin:exec) in a micro-VM instead of namespaces");
   run->add_option("--python-image", f->python_image,
                   "builtin:python's base image (default $CORACLE_PYTHON_IMAGE, else "

@@ -24,10 +24,8 @@ nlohmann::ordered_json volume_json(const volume::VolumeInfo& v) {
   time_t t = static_cast<time_t>(v.created);
   struct tm tm {};
   if (v.created && gmtime_r(&t, &tm)) strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return {{"name", v.name},
-          {"mountpoint", v.mountpoint},
-          {"created", created},
-          {"in_use", v.in_use}};
+  return {
+      {"name", v.name}, {"mountpoint", v.mountpoint}, {"created", created}, {"in_use", v.in_use}};
 }
 
 }  // namespace

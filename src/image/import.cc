@@ -180,8 +180,8 @@ std::string name_from_path(const std::string& path) {
   return "localhost/" + (out.empty() ? std::string("image") : out);
 }
 
-std::string tag_name(const std::string& given, const std::string& fallback,
-                     const std::string& what, const std::string& path = "") {
+std::string tag_name(const std::string& given, const std::string& fallback, const std::string& what,
+                     const std::string& path = "") {
   std::string name = !given.empty() ? given : fallback;
   if (name.empty()) throw Error(what + " does not name its image; give it a name with --tag NAME");
   if (given.empty() && !path.empty() && is_bare_tag(name)) name = name_from_path(path) + ":" + name;

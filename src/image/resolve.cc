@@ -59,7 +59,8 @@ std::optional<Descriptor> image_blob(const Store& store, const std::string& dige
     auto j = nlohmann::json::parse(text, nullptr, false);
     if (!j.is_object()) return std::nullopt;
     std::string type = j.value("mediaType", "");
-    if (type.empty() && j.contains("config") && j.contains("layers")) type = std::string(media::kOciManifest);
+    if (type.empty() && j.contains("config") && j.contains("layers"))
+      type = std::string(media::kOciManifest);
     if (type.empty() && j.contains("manifests")) type = std::string(media::kOciIndex);
     if (!is_manifest_type(type) && !is_index_type(type)) return std::nullopt;
     return Descriptor{type, digest, static_cast<int64_t>(text.size())};

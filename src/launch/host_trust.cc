@@ -19,9 +19,9 @@
 namespace coracle::launch {
 namespace {
 
-constexpr const char* kTrustVariables[] = {"SSL_CERT_FILE",  "NODE_EXTRA_CA_CERTS",
+constexpr const char* kTrustVariables[] = {"SSL_CERT_FILE",      "NODE_EXTRA_CA_CERTS",
                                            "REQUESTS_CA_BUNDLE", "PIP_CERT",
-                                           "CURL_CA_BUNDLE", "GIT_SSL_CAINFO"};
+                                           "CURL_CA_BUNDLE",     "GIT_SSL_CAINFO"};
 constexpr off_t kMaxBundle = 8 << 20;
 
 // Certificates only: a variable that names anything else (a key, a

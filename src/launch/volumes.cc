@@ -4,12 +4,15 @@
 // An empty volume gets what the image has at its path first, as Docker
 // and podman copy it.
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/terminal_text.h"
+#include "common/unique_fd.h"
 #include "image/store.h"
 #include "launch/launch.h"
 #include "sandbox/mount_plan.h"
@@ -32,11 +35,18 @@ bool is_empty_dir(const std::string& dir) {
 // Whether some layer of the rootfs has entries at target (whiteouts
 // aside): the image has something there to copy.
 bool image_has_content_at(const sandbox::Spec& spec, const std::string& target) {
-  std::vector<std::string> layers = spec.layers.empty() ? std::vector<std::string>{spec.rootfs}
-                                                          : spec.layers;
+  std::vector<std::string> layers =
+      spec.layers.empty() ? std::vector<std::string>{spec.rootfs} : spec.layers;
   for (const auto& layer : layers) {
-    DIR* d = opendir((layer + target).c_str());
-    if (!d) continue;
+    // Resolved inside the layer: a symlink the image put on the path
+    // never leads to the host's files.
+    UniqueFd root(open(layer.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    int fd = root ? open_in_root(root.get(), target.c_str(), O_RDONLY | O_DIRECTORY) : -1;
+    DIR* d = fd >= 0 ? fdopendir(fd) : nullptr;
+    if (!d) {
+      if (fd >= 0) close(fd);
+      continue;
+    }
     bool any = false;
     while (auto* e = readdir(d)) {
       std::string_view name = e->d_name;
@@ -71,13 +81,13 @@ void copy_image_content(const sandbox::Spec& spec, const std::string& target,
   copy.volumes = {into};
   sandbox::Captured r = sandbox::run_captured(copy);
   if (r.result.exit_code == 127) {
-    fprintf(stderr, "coracle: the volume at %s starts empty: the image has no cp to copy its files\n",
-            target.c_str());
+    // The path is the image's: through the one sanitiser.
+    print_error("the volume at " + target + " starts empty: the image has no cp to copy its files");
     return;
   }
   if (r.result.exit_code != 0)
-    throw Error("cannot copy the image's " + target + " into its volume: " +
-                (r.result.message.empty() ? r.err : r.result.message));
+    throw Error("cannot copy the image's " + target +
+                " into its volume: " + (r.result.message.empty() ? r.err : r.result.message));
 }
 
 }  // namespace

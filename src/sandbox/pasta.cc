@@ -1,7 +1,7 @@
 #include "sandbox/pasta.h"
 
-#include <fcntl.h>
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -158,22 +158,11 @@ std::unique_ptr<Pasta> Pasta::start(pid_t pid) {
   UniqueFd devnull(open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!ready || !err || !devnull) throw_errno("cannot prepare pasta's files");
 
-  std::vector<std::string> args = {exe,
-                                   "--foreground",
-                                   "--config-net",
-                                   "--quiet",
-                                   "--no-map-gw",
-                                   "-t",
-                                   "none",
-                                   "-u",
-                                   "none",
-                                   "-T",
-                                   "none",
-                                   "-U",
-                                   "none",
-                                   "-P",
-                                   fifo};
-  if (pasta_forwards_dns(host_resolv_conf())) args.insert(args.end(), {"--dns-forward", kPastaDnsForward});
+  std::vector<std::string> args = {exe,    "--foreground", "--config-net", "--quiet", "--no-map-gw",
+                                   "-t",   "none",         "-u",           "none",    "-T",
+                                   "none", "-U",           "none",         "-P",      fifo};
+  if (pasta_forwards_dns(host_resolv_conf()))
+    args.insert(args.end(), {"--dns-forward", kPastaDnsForward});
   // As root, pasta would switch to nobody before it opens the sandbox's
   // namespaces, and nobody may not: it stays root, inside the sandbox's
   // user namespace, where root is an unprivileged host uid's.

@@ -309,8 +309,8 @@ struct Result {
   bool oom_killed = false;
   bool timed_out = false;
   double wall_ms = 0;
-  uint64_t peak_memory_bytes = 0;   // cgroup peak when limited, else max RSS
-  std::string message;              // why, when coracle reports 125/126/127
+  uint64_t peak_memory_bytes = 0;  // cgroup peak when limited, else max RSS
+  std::string message;             // why, when coracle reports 125/126/127
   // A failed command on a network of loopback only (NetMode::Private or
   // None): the packets it sent to addresses outside, which had no route
   // (a name it tried to resolve, a host it tried to reach). 0 otherwise.

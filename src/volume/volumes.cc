@@ -67,10 +67,10 @@ VolumeInfo VolumeStore::create(const std::string& name, bool exist_ok) const {
     if (!is_directory(dir + "/_data")) throw Error("volume " + name + " is broken: no _data");
     return info_of(name);
   }
-  write_file_atomic(dir + "/volume.json",
-                    nlohmann::json({{"name", name}, {"created", static_cast<int64_t>(time(nullptr))}})
-                        .dump(),
-                    0600);
+  write_file_atomic(
+      dir + "/volume.json",
+      nlohmann::json({{"name", name}, {"created", static_cast<int64_t>(time(nullptr))}}).dump(),
+      0600);
   write_file_atomic(lock_path(dir), "", 0600);
   // Last: a volume with its _data is whole. 0755, as podman makes it; the
   // runner hands it to the sandbox's root (sandbox_owned).

@@ -209,13 +209,19 @@ TEST_F(AyupTest, GuessedRequirementsComeFromTheCallersPackageIndex) {
   TestHost index;
   std::string wheel_dir = work.path() + "/wheel";
   mkdir_p(wheel_dir);
-  run_sh("cd " + wheel_dir + " && python3 - <<'PY'\n"
+  run_sh("cd " + wheel_dir +
+         " && python3 - <<'PY'\n"
          "import zipfile, hashlib, base64\n"
          "files = {'coracletestpkg/__init__.py': 'VALUE = 42\\n',\n"
-         "  'coracletestpkg-1.0.dist-info/METADATA': 'Metadata-Version: 2.1\\nName: coracletestpkg\\nVersion: 1.0\\n',\n"
-         "  'coracletestpkg-1.0.dist-info/WHEEL': 'Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n'}\n"
-         "record = ''.join('%s,sha256=%s,%d\\n' % (n, base64.urlsafe_b64encode(hashlib.sha256(d.encode()).digest()).rstrip(b'=').decode(), len(d)) for n, d in files.items())\n"
-         "files['coracletestpkg-1.0.dist-info/RECORD'] = record + 'coracletestpkg-1.0.dist-info/RECORD,,\\n'\n"
+         "  'coracletestpkg-1.0.dist-info/METADATA': 'Metadata-Version: 2.1\\nName: "
+         "coracletestpkg\\nVersion: 1.0\\n',\n"
+         "  'coracletestpkg-1.0.dist-info/WHEEL': 'Wheel-Version: 1.0\\nGenerator: "
+         "test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n'}\n"
+         "record = ''.join('%s,sha256=%s,%d\\n' % (n, "
+         "base64.urlsafe_b64encode(hashlib.sha256(d.encode()).digest()).rstrip(b'=').decode(), "
+         "len(d)) for n, d in files.items())\n"
+         "files['coracletestpkg-1.0.dist-info/RECORD'] = record + "
+         "'coracletestpkg-1.0.dist-info/RECORD,,\\n'\n"
          "with zipfile.ZipFile('coracletestpkg-1.0-py3-none-any.whl', 'w') as z:\n"
          "    [z.writestr(n, d) for n, d in files.items()]\n"
          "PY\n");
@@ -227,14 +233,15 @@ TEST_F(AyupTest, GuessedRequirementsComeFromTheCallersPackageIndex) {
   write_file_atomic(app() + "/__main__.py",
                     "import coracletestpkg\nprint('value', coracletestpkg.VALUE)\n");
   RunOptions env;
-  std::string url = "http://user:pw-7c1e@" + index.ip() + ":" + std::to_string(index.port()) +
-                    "/simple";
+  std::string url =
+      "http://user:pw-7c1e@" + index.ip() + ":" + std::to_string(index.port()) + "/simple";
   env.env = {"PIP_INDEX_URL=" + url, "PIP_TRUSTED_HOST=" + index.ip()};
   auto r = cor({"run", app(), "--yes"}, env);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE((r.out + r.err).find("value 42"), std::string::npos) << r.out << r.err;
-  EXPECT_NE(r.err.find("from the app's imports: coracletestpkg. Install them with pip? yes (--yes)"),
-            std::string::npos)
+  EXPECT_NE(
+      r.err.find("from the app's imports: coracletestpkg. Install them with pip? yes (--yes)"),
+      std::string::npos)
       << r.err;
   // The index URL's password is in no blob, layer or cache entry.
   EXPECT_EQ(store_hits("pw-7c1e"), "");

@@ -4,8 +4,8 @@
 // nothing, write-back and --output, names, .ayup-env, the event stream.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <sys/stat.h>
+#include <chrono>
 
 #include <map>
 #include <nlohmann/json.hpp>
@@ -179,9 +179,9 @@ TEST_F(ChainTest, RunConfiguresTheAppAsExecDoesAndItsBuildsNetworkAsBuildDoes) {
                     "FROM default\nRUN cat /etc/hosts /etc/resolv.conf > /at-build\n"
                     "CMD [\"sh\", \"-c\", \"cat /at-build /etc/hosts /etc/resolv.conf /data/x; "
                     "echo $GREETING $FROM_FILE\"]\n");
-  auto r = run({"-q", "-e", "GREETING=hi", "--env-file", work.path() + "/env", "-v",
-                data + ":/data:ro", "--add-host", "db:10.1.2.3", "--dns-search", "corp.example",
-                "--dns-option", "ndots:3"});
+  auto r =
+      run({"-q", "-e", "GREETING=hi", "--env-file", work.path() + "/env", "-v", data + ":/data:ro",
+           "--add-host", "db:10.1.2.3", "--dns-search", "corp.example", "--dns-option", "ndots:3"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   std::string out = r.out + r.err;
   EXPECT_EQ(count_occurrences(out, "10.1.2.3\tdb"), 2) << out;  // the build's and the app's
