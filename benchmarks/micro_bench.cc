@@ -2,6 +2,9 @@
 // Run: build/benchmarks/coracle_micro_bench
 #include <benchmark/benchmark.h>
 
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
 #include "cli/exec_options.h"
 #include "common/userns.h"
 #include "sandbox/caps.h"
@@ -44,6 +47,20 @@ void BM_SpecFromFlags(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(cli::make_spec(flags));
 }
 BENCHMARK(BM_SpecFromFlags)->Unit(benchmark::kMicrosecond);
+
+// An exec's command line: exec's options registered with CLI11 and parsed
+// (its ~130 µs were the largest step before sandbox::run, docs/benchmarks.md).
+void BM_ExecCommandLine(benchmark::State& state) {
+  for (auto _ : state) {
+    CLI::App app{"coracle"};
+    cli::GlobalOptions global;
+    auto run = cli::add_exec_command(app, global);
+    std::vector<std::string> args = {"/", "--rootfs", "exec"};  // reversed, as CLI11 wants
+    app.parse(args);
+    benchmark::DoNotOptimize(run);
+  }
+}
+BENCHMARK(BM_ExecCommandLine)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace coracle::sandbox

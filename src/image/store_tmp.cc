@@ -33,6 +33,10 @@ std::atomic<unsigned> tmp_counter{0};
 constexpr const char* kLayerPurpose = "upper-";  // launch's writable layers
 constexpr const char* kSparePurpose = "spare-";  // emptied ones, for the next run
 constexpr size_t kMaxSpares = 4;
+// Spares a quiet store keeps once its reaper has gone: the next run, maybe
+// minutes later, then claims one instead of making three ext4 directories
+// (the layer's own, its upper and work dirs) on its path.
+constexpr size_t kSparesKeptWhenIdle = 1;
 
 bool is_dead(pid_t pid) {
   return pid > 0 && kill(pid, 0) < 0 && errno == ESRCH;
@@ -119,12 +123,13 @@ bool reap_once(const std::string& tmp) {
 }
 
 // The reaper's life: a pass whenever a run releases its layer (it opens
-// the reaper's lock file: inotify says so at once, so the spare is ready
-// for the next run), until nothing has come for two seconds; then the
-// spares go too, so that a quiet store's tmp/ is empty.
+// the reaper's lock file for writing and closes it: inotify says so at
+// once, so the spare is ready for the next run), until nothing has come
+// for two seconds; then the spares go but one, so that a quiet store's
+// tmp/ holds one empty layer.
 void reap(const std::string& tmp, const std::string& lock_path) {
   UniqueFd events(inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
-  if (events) inotify_add_watch(events.get(), lock_path.c_str(), IN_OPEN);
+  if (events) inotify_add_watch(events.get(), lock_path.c_str(), IN_CLOSE_WRITE);
   using Clock = std::chrono::steady_clock;
   auto last_work = Clock::now();
   constexpr auto kIdle = std::chrono::seconds(2);
@@ -144,11 +149,32 @@ void reap(const std::string& tmp, const std::string& lock_path) {
       }
     }
   }
-  for (const auto& name : entries(tmp, kSparePurpose)) remove_unless_held(tmp + "/" + name);
+  std::vector<std::string> spares = entries(tmp, kSparePurpose);
+  for (size_t i = kSparesKeptWhenIdle; i < spares.size(); ++i)
+    remove_unless_held(tmp + "/" + spares[i]);
 }
 
 std::mutex reapers_mutex;
 std::vector<pid_t> reapers;  // children not yet waited for
+// The read end of the pipe on which a reaper started at a run's claim says
+// it has closed its copies of this process's fds (none if it has said so).
+UniqueFd reaper_not_yet_closed;
+
+// Blocks until the reaper started last has closed its copies of this
+// process's fds (at once, nearly always: it did so while the run ran).
+void wait_for_reaper_to_close_fds() {
+  if (!reaper_not_yet_closed) return;
+  char byte;
+  while (read(reaper_not_yet_closed.get(), &byte, 1) < 0 && errno == EINTR) {
+  }
+  reaper_not_yet_closed.reset();
+}
+
+// Forks the reaper (the caller holds reapers_mutex and the reaper's lock,
+// which the child takes over). Returns the pipe's read end, which sees a
+// byte (or EOF) once the child holds no fd of the caller's but the lock;
+// an invalid fd when no child could be made.
+UniqueFd fork_reaper(const std::string& root, UniqueFd lock);
 
 }  // namespace
 
@@ -209,8 +235,11 @@ ClaimedDir claim_layer_dir(const std::string& root) {
     struct stat held {
     }, named{};
     if (fstat(out.lock.get(), &held) == 0 && lstat(path.c_str(), &named) == 0 &&
-        held.st_ino == named.st_ino && held.st_dev == named.st_dev)
+        held.st_ino == named.st_ino && held.st_dev == named.st_dev) {
+      // Locked first: the reaper never takes a layer in use.
+      start_reaper_for_a_run(root);
       return out;
+    }
   }
   throw Error("cannot claim a directory for the writable layer under " + tmp);
 }
@@ -233,35 +262,44 @@ void sweep_dead_tmp(const std::string& root) {
     for (const auto& path : dead_tmp_entries(tmp, "upper")) remove_unless_held(path);
 }
 
-bool reap_tmp_in_background(const std::string& root) {
-  std::lock_guard guard(reapers_mutex);
-  std::erase_if(reapers, [](pid_t pid) { return waitpid(pid, nullptr, WNOHANG) != 0; });
+namespace {
+
+// The store's reaper lock, taken (a reaper to start) or not (one runs, or
+// the lock file cannot be had: told by ok).
+struct ReaperLock {
+  UniqueFd fd;
+  bool ok = false;
+};
+// wake: opened for writing, so that its close wakes a running reaper
+// (IN_CLOSE_WRITE: a release); a run's start only looks.
+ReaperLock take_reaper_lock(const std::string& root, bool wake) {
   std::string locks = root + "/locks";
-  UniqueFd lock(
-      open((locks + "/tmp-reaper").c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+  std::string path = locks + "/tmp-reaper";
+  int mode = (wake ? O_RDWR : O_RDONLY) | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
+  UniqueFd lock(open(path.c_str(), mode, 0600));
   if (!lock && errno == ENOENT) {
     mkdir(locks.c_str(), 0700);
-    lock.reset(
-        open((locks + "/tmp-reaper").c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+    lock.reset(open(path.c_str(), mode, 0600));
   }
-  if (!lock) return false;
-  if (flock(lock.get(), LOCK_EX | LOCK_NB) < 0) return errno == EWOULDBLOCK;  // one runs
-  // The caller waits until the child has closed its copies of the caller's
-  // fds: a run's layer and volume locks among them, which a reaper not yet
-  // scheduled would otherwise hold for a moment after the run has ended
-  // (a gc or volume rm right after it found them in use).
+  // A file (a directory opens read-only, and flocks, too).
+  struct stat st;
+  if (!lock || fstat(lock.get(), &st) < 0 || !S_ISREG(st.st_mode)) return {};
+  if (flock(lock.get(), LOCK_EX | LOCK_NB) < 0) return {UniqueFd(), errno == EWOULDBLOCK};
+  return {std::move(lock), true};
+}
+
+UniqueFd fork_reaper(const std::string& root, UniqueFd lock) {
   int closed[2];
-  if (pipe2(closed, O_CLOEXEC) < 0) return false;
+  if (pipe2(closed, O_CLOEXEC) < 0) return UniqueFd();
   pid_t pid = fork();
   if (pid != 0) {
     close(closed[1]);
-    char byte;
-    while (pid > 0 && read(closed[0], &byte, 1) < 0 && errno == EINTR) {
+    if (pid < 0) {
+      close(closed[0]);
+      return UniqueFd();
     }
-    close(closed[0]);
-    if (pid < 0) return false;
     reapers.push_back(pid);
-    return true;  // the child holds the lock now (the same open file)
+    return UniqueFd(closed[0]);  // the child holds the lock now (the same open file)
   }
   // No fd of the caller's but the lock: one holding a pipe (the caller's
   // stdout, an event stream) would keep its reader waiting. A Ctrl-C meant
@@ -285,10 +323,38 @@ bool reap_tmp_in_background(const std::string& root) {
   prctl(PR_SET_NAME, "coracle-reaper", 0, 0, 0);
   (void)!nice(19);
   try {
-    reap(root + "/tmp", locks + "/tmp-reaper");
+    reap(root + "/tmp", root + "/locks/tmp-reaper");
   } catch (...) {
   }
   _exit(0);
+}
+
+}  // namespace
+
+void start_reaper_for_a_run(const std::string& root) {
+  std::lock_guard guard(reapers_mutex);
+  if (reaper_not_yet_closed) return;
+  ReaperLock lock = take_reaper_lock(root, false);
+  if (!lock.fd) return;  // one runs, or none can: the release sees to it
+  // Not waited for here: by the run's release, the child has long closed
+  // its copies of this process's fds (the release makes sure).
+  reaper_not_yet_closed = fork_reaper(root, std::move(lock.fd));
+}
+
+bool reap_tmp_in_background(const std::string& root) {
+  std::lock_guard guard(reapers_mutex);
+  // The caller's locks (a run's layer, its volumes) are free once it
+  // returns, and its stdout's reader sees EOF when it exits: no reaper
+  // holds a copy of them.
+  wait_for_reaper_to_close_fds();
+  std::erase_if(reapers, [](pid_t pid) { return waitpid(pid, nullptr, WNOHANG) != 0; });
+  ReaperLock lock = take_reaper_lock(root, true);
+  if (!lock.fd) return lock.ok;  // one runs (closing its lock file wakes it)
+  UniqueFd closed = fork_reaper(root, std::move(lock.fd));
+  if (!closed) return false;
+  reaper_not_yet_closed = std::move(closed);
+  wait_for_reaper_to_close_fds();
+  return true;
 }
 
 }  // namespace coracle::image

@@ -34,7 +34,8 @@ std::string make_store_tmp_dir(const std::string& root, const std::string& purpo
 // A directory for a run's writable layer, ROOT/tmp/upper-PID-N: a spare
 // (one the reaper emptied after an earlier run, its upper and work dirs
 // kept) when there is one, else a new one; locked (flock) through lock,
-// which the caller holds while the run uses it. Throws coracle::Error.
+// which the caller holds while the run uses it. Starts the store's reaper
+// when none runs (start_reaper_for_a_run). Throws coracle::Error.
 struct ClaimedDir {
   std::string path;
   UniqueFd lock;
@@ -53,9 +54,17 @@ void sweep_dead_tmp(const std::string& root);
 // no fd of the caller's, that makes every run layer no one holds locked a
 // spare (up to four) or removes it, and removes every dead entry, at once
 // when a run releases its layer (it calls this), until nothing has come
-// for two seconds; then it removes the spares and exits.
+// for two seconds; then it removes the spares but one and exits. Returns
+// once the reaper holds no copy of the caller's fds (its locks are free,
+// its stdout's reader sees EOF when it exits).
 // False when no reaper runs and none could be started (then the caller
 // removes what it would have left to it).
 bool reap_tmp_in_background(const std::string& root);
+
+// The same at a run's start, without waiting for the child to close its
+// copies of the caller's fds (reap_tmp_in_background waits for that at the
+// release, by which time it has): a run after a quiet while pays the fork
+// at its start instead of the fork and a hand-off between cores at its end.
+void start_reaper_for_a_run(const std::string& root);
 
 }  // namespace coracle::image

@@ -9,6 +9,9 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include <cerrno>
 #include <climits>
@@ -47,13 +50,32 @@ bool trusted_helper(const std::string& path) {
   return (st.st_uid == 0 || st.st_uid == geteuid()) && (st.st_mode & 022) == 0;
 }
 
+#if defined(__x86_64__)
+// AVX2 usable: the CPU has it and the kernel saves the YMM state (what
+// passt's own __builtin_cpu_supports("avx2") means). Asked with cpuid here,
+// when pasta is about to run: __builtin_cpu_supports links libgcc's
+// constructor, whose cpuid instructions every coracle start would pay
+// (each traps to the hypervisor in a VM: ~30 µs per start on this one).
+bool cpu_has_avx2() {
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+  constexpr unsigned kOsxsave = 1u << 27, kAvx = 1u << 28;
+  if ((ecx & (kOsxsave | kAvx)) != (kOsxsave | kAvx)) return false;
+  unsigned xcr0_low, xcr0_high;
+  __asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+  if ((xcr0_low & 0x6) != 0x6) return false;  // SSE and AVX state enabled
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  return ebx & (1u << 5);
+}
+#endif
+
 // passt's AVX2 build, when this CPU has AVX2 and it is beside exe: passt
 // would exec it itself (one more exec, ~1 ms here); the name it runs as
 // (argv[0], pasta) stays.
 std::string binary_for_this_cpu(const std::string& exe) {
 #if defined(__x86_64__)
   char real[PATH_MAX];
-  if (__builtin_cpu_supports("avx2") && realpath(exe.c_str(), real)) {
+  if (cpu_has_avx2() && realpath(exe.c_str(), real)) {
     std::string avx2 = std::string(real) + ".avx2";
     if (trusted_helper(avx2)) return avx2;
   }

@@ -166,5 +166,46 @@ TEST_F(StoreMaintenance, WithoutAReaperARunRemovesItsOwnLayer) {
   }
 }
 
+// Entries of dir whose names start with prefix.
+std::vector<std::string> entries_named(const std::string& dir, const std::string& prefix) {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir.c_str());
+  if (!d) return out;
+  while (struct dirent* e = readdir(d))
+    if (std::string(e->d_name).rfind(prefix, 0) == 0) out.emplace_back(e->d_name);
+  closedir(d);
+  return out;
+}
+
+// A store left quiet keeps one emptied layer for the next run (which then
+// makes no directories on its path), and nothing else; that run claims it,
+// and what it wrote is gone from the spare its release leaves.
+TEST_F(StoreMaintenance, AQuietStoreKeepsOneEmptyLayerForTheNextRun) {
+  for (int i = 0; i < 3; ++i) {
+    auto r = cor({"exec", "--", "sh", "-c", "echo x > /f"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  std::string tmp = store.path() + "/tmp";
+  // The reaper leaves two quiet seconds after the last release.
+  std::vector<std::string> spares;
+  for (int i = 0; i < 100; ++i) {
+    usleep(50000);
+    spares = entries_named(tmp, "spare-");
+    // (the reaper's command line is its run's, naming this store; "[/]"
+    // keeps pgrep's own shell from matching)
+    if (spares.size() == 1 && count_entries(tmp) == 1 &&
+        run_sh("pgrep -f -- '[/]" + store.path().substr(1) + "' || true").empty())
+      break;
+  }
+  ASSERT_EQ(spares.size(), 1u);
+  EXPECT_EQ(count_entries(tmp), 1);
+  EXPECT_EQ(count_entries(tmp + "/" + spares[0] + "/upper"), 0);
+  // The next run takes it (it is gone under its name while the run holds
+  // it) and sees nothing of the runs before.
+  auto r = cor({"exec", "--", "sh", "-c", "ls /f 2>&1"});
+  EXPECT_NE(r.out.find("No such file"), std::string::npos) << r.out;
+  EXPECT_FALSE(is_directory(tmp + "/" + spares[0]));
+}
+
 }  // namespace
 }  // namespace coracle::test
