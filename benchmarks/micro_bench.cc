@@ -44,7 +44,7 @@ void BM_SpecFromFlags(benchmark::State& state) {
   flags.command = {"/bin/true"};
   flags.env = {"A=1", "B=2"};
   flags.memory = "64m";
-  for (auto _ : state) benchmark::DoNotOptimize(cli::make_spec(flags));
+  for (auto _ : state) benchmark::DoNotOptimize(cli::spec_from_flags(flags));
 }
 BENCHMARK(BM_SpecFromFlags)->Unit(benchmark::kMicrosecond);
 

@@ -23,7 +23,7 @@
 #include "launch/launch.h"
 #include "portmon/port_events.h"
 #include "portmon/portmon.h"
-#include "vm/from_spec.h"
+#include "vm/vm_request.h"
 
 namespace coracle::chain {
 namespace {

@@ -164,8 +164,8 @@ launch::ProcessOverrides process_overrides(const ExecFlags& f) {
   return o;
 }
 
-sandbox::Spec make_spec(const ExecFlags& f, const image::ImageConfig* config,
-                        const launch::UserDb& users) {
+sandbox::Spec spec_from_flags(const ExecFlags& f, const image::ImageConfig* config,
+                              const launch::UserDb& users) {
   sandbox::Spec spec;
   launch::apply_process(spec, config, process_overrides(f), users);
   apply_sandbox_flags(spec, f);

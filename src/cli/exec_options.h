@@ -49,8 +49,8 @@ launch::ProcessOverrides process_overrides(const ExecFlags& flags);
 void apply_sandbox_flags(sandbox::Spec& spec, const ExecFlags& flags);
 // Both, over an image's config and users (null: no image), for a spec
 // without its rootfs: what the unit tests check.
-sandbox::Spec make_spec(const ExecFlags& flags, const image::ImageConfig* config = nullptr,
-                        const launch::UserDb& users = {});
+sandbox::Spec spec_from_flags(const ExecFlags& flags, const image::ImageConfig* config = nullptr,
+                              const launch::UserDb& users = {});
 using image::parse_user;
 // --env-file's lines, then -e's K=V (K alone: the caller's value, if set).
 std::vector<std::string> env_from_flags(const std::vector<std::string>& env,

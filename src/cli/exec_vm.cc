@@ -8,7 +8,7 @@
 #include "common/error.h"
 #include "portmon/port_events.h"
 #include "portmon/publish.h"
-#include "vm/from_spec.h"
+#include "vm/vm_request.h"
 
 namespace coracle::cli {
 

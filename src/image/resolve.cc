@@ -186,8 +186,9 @@ ResolvedImage load_image(const Store& store, const std::string& name, const Desc
   return out;
 }
 
-ImageRootfs prepare_rootfs(const Store& store, const std::string& text, const Platform& platform,
-                           const std::function<void(const LayerEvent&)>& progress) {
+ImageRootfs prepare_image_layers(const Store& store, const std::string& text,
+                                 const Platform& platform,
+                                 const std::function<void(const LayerEvent&)>& progress) {
   ImageRootfs r;
   // Shared gc lock from resolving to holding the layer locks: gc (which
   // takes it exclusively) cannot remove anything in between.

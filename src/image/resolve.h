@@ -50,9 +50,9 @@ struct ImageRootfs {
   std::vector<FileLock> locks;
 };
 // progress: told as layers are unpacked (layer_cache.h).
-ImageRootfs prepare_rootfs(const Store& store, const std::string& text,
-                           const Platform& platform = host_platform(),
-                           const std::function<void(const LayerEvent&)>& progress = {});
+ImageRootfs prepare_image_layers(const Store& store, const std::string& text,
+                                 const Platform& platform = host_platform(),
+                                 const std::function<void(const LayerEvent&)>& progress = {});
 
 // The content of a file of the image (e.g. "etc/passwd"), from the topmost
 // layer that has it as a regular file; empty if none does or one above

@@ -103,7 +103,7 @@ Rootfs prepare_rootfs(const std::string& store_root, const RootfsRequest& r) {
   }
   image::Store store(store_root);
   obtain(store, r);
-  s.image = image::prepare_rootfs(store, r.image, r.platform, r.on_layer);
+  s.image = image::prepare_image_layers(store, r.image, r.platform, r.on_layer);
   log_debug("image " + s.image->image.name + " (" + s.image->image.manifest_descriptor.digest +
             "): " + std::to_string(s.image->layer_dirs.size()) + " layers under " +
             store.layers_dir());

@@ -18,7 +18,7 @@
 #include "common/unique_fd.h"
 #include "oci_runtime/config.h"
 #include "oci_runtime/hooks.h"
-#include "oci_runtime/to_spec.h"
+#include "oci_runtime/config_mapping.h"
 #include "sandbox/join.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/terminal.h"

@@ -85,7 +85,7 @@ TEST(ExecOptions, SpecFromFlags) {
   f.pids = "10";
   f.timeout = "2s";
   f.net = "none";
-  auto spec = make_spec(f);
+  auto spec = spec_from_flags(f);
   EXPECT_EQ(spec.argv, f.command);
   EXPECT_EQ(spec.net, sandbox::NetMode::None);
   EXPECT_EQ(*spec.limits.memory_bytes, 64u << 20);
@@ -94,9 +94,9 @@ TEST(ExecOptions, SpecFromFlags) {
   EXPECT_NE(std::find(spec.env.begin(), spec.env.end(), "PATH=/x"), spec.env.end());
   EXPECT_NE(std::find(spec.env.begin(), spec.env.end(), "A=1"), spec.env.end());
   f.net = "wat";
-  EXPECT_THROW(make_spec(f), Error);
+  EXPECT_THROW(spec_from_flags(f), Error);
   ExecFlags empty;
-  EXPECT_EQ(make_spec(empty).argv, std::vector<std::string>{"/bin/sh"});
+  EXPECT_EQ(spec_from_flags(empty).argv, std::vector<std::string>{"/bin/sh"});
 }
 
 }  // namespace

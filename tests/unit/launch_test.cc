@@ -94,16 +94,16 @@ TEST(Launch, ExecFlagsForTheEntrypoint) {
   f.entrypoint = "";
   f.command = {"echo", "hi"};
   auto config = web_image();
-  EXPECT_EQ(cli::make_spec(f, &config, kUsers).argv, (std::vector<std::string>{"echo", "hi"}));
+  EXPECT_EQ(cli::spec_from_flags(f, &config, kUsers).argv, (std::vector<std::string>{"echo", "hi"}));
   f.entrypoint = "/bin/busybox";
-  EXPECT_EQ(cli::make_spec(f, &config, kUsers).argv,
+  EXPECT_EQ(cli::spec_from_flags(f, &config, kUsers).argv,
             (std::vector<std::string>{"/bin/busybox", "echo", "hi"}));
   f.entrypoint = R"(["/bin/sh", "-c"])";
   f.command = {"echo hi"};
-  EXPECT_EQ(cli::make_spec(f, &config, kUsers).argv,
+  EXPECT_EQ(cli::spec_from_flags(f, &config, kUsers).argv,
             (std::vector<std::string>{"/bin/sh", "-c", "echo hi"}));
   f.entrypoint = "[1]";
-  EXPECT_THROW(cli::make_spec(f, &config, kUsers), Error);
+  EXPECT_THROW(cli::spec_from_flags(f, &config, kUsers), Error);
   EXPECT_EQ(parse_pull_policy("never"), PullPolicy::Never);
   EXPECT_THROW(parse_pull_policy("sometimes"), Error);
 }

@@ -17,7 +17,7 @@
 #include "oci_runtime/documents.h"
 #include "oci_runtime/hooks.h"
 #include "oci_runtime/state.h"
-#include "oci_runtime/to_spec.h"
+#include "oci_runtime/config_mapping.h"
 #include "temp_dir.h"
 
 namespace coracle::oci_runtime {

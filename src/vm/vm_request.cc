@@ -1,4 +1,4 @@
-#include "vm/from_spec.h"
+#include "vm/vm_request.h"
 
 #include <algorithm>
 

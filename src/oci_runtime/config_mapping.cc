@@ -1,4 +1,4 @@
-#include "oci_runtime/to_spec.h"
+#include "oci_runtime/config_mapping.h"
 
 #include <linux/magic.h>
 #include <sched.h>
