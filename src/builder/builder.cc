@@ -34,6 +34,7 @@
 #include "image/reference.h"
 #include "image/resolve.h"
 #include "launch/launch.h"
+#include "launch/run.h"
 
 namespace coracle::builder {
 
@@ -399,7 +400,7 @@ class Builder {
         ++bind;
       }
       RunMounts run_mounts(store_, mounts, opts_.secrets, at, spec);
-      RunOutcome outcome = run_step_command(spec, [this](std::string_view data) {
+      RunOutcome outcome = run_step_command(spec, store_.root(), [this](std::string_view data) {
         if (opts_.on_output)
           opts_.on_output(data);
         else
@@ -410,10 +411,7 @@ class Builder {
       remove_mount_stubs(spec.upper_dir + "/upper", fs, files, run_mounts.targets());
       const auto& r = outcome.result;
       if (r.exit_code != 0) {
-        std::string why = r.timed_out          ? "stopped: the time allowed (--timeout) is over"
-                          : !r.message.empty() ? r.message
-                          : r.term_signal      ? "killed by signal " + std::to_string(r.term_signal)
-                                               : "exit status " + std::to_string(r.exit_code);
+        std::string why = launch::how_it_ended(r, "the time allowed (--timeout)");
         std::string msg = at + ": " + ins.text + "\nfailed: " + why;
         if (!outcome.tail.empty()) msg += "\n--- last output ---\n" + outcome.tail;
         throw Error(msg);

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/io.h"
+#include "launch/run.h"
 
 namespace coracle::builder {
 namespace {
@@ -105,15 +106,36 @@ RunCommand run_command_of(const Instruction& ins, const std::vector<std::string>
 
 constexpr size_t kTailBytes = 4096;
 
-RunOutcome run_step_command(const sandbox::Spec& spec,
+namespace {
+
+// The output shown as it comes, its last few KiB kept for the error.
+class RunOutput : public launch::Observer {
+ public:
+  RunOutput(const std::function<void(std::string_view)>& show, std::string& tail)
+      : show_(show), tail_(tail) {}
+  void output(int, std::string_view data) override {
+    show_(data);
+    tail_.append(data);
+    if (tail_.size() > 2 * kTailBytes) tail_.erase(0, tail_.size() - kTailBytes);
+  }
+
+ private:
+  const std::function<void(std::string_view)>& show_;
+  std::string& tail_;
+};
+
+}  // namespace
+
+RunOutcome run_step_command(const sandbox::Spec& spec, const std::string& store_root,
                             const std::function<void(std::string_view)>& show) {
   RunOutcome out;
-  auto sink = [&](int, std::string_view data) {
-    show(data);
-    out.tail.append(data);
-    if (out.tail.size() > 2 * kTailBytes) out.tail.erase(0, out.tail.size() - kTailBytes);
-  };
-  out.result = sandbox::run_streamed(spec, {}, sink, true);
+  RunOutput output(show, out.tail);
+  launch::Request run;
+  run.spec = spec;
+  run.store_root = store_root;
+  run.capture_output = true;
+  run.merge_output = true;
+  out.result = launch::run(std::move(run), output).result;
   if (out.tail.size() > kTailBytes) out.tail.erase(0, out.tail.size() - kTailBytes);
   return out;
 }

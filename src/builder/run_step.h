@@ -32,8 +32,9 @@ struct RunCommand {
 RunCommand run_command_of(const Instruction& ins, const std::vector<std::string>& shell,
                           const std::string& at);
 
-// Runs spec, handing its output to show as it comes.
-RunOutcome run_step_command(const sandbox::Spec& spec,
+// Runs spec (its own upper dir set: the RUN's layer) through launch::run,
+// handing its output to show as it comes.
+RunOutcome run_step_command(const sandbox::Spec& spec, const std::string& store_root,
                             const std::function<void(std::string_view)>& show);
 
 // Takes out of a RUN's upper dir what the sandbox made only to mount on

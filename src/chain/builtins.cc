@@ -21,9 +21,9 @@
 #include "image/image_user.h"
 #include "image/resolve.h"
 #include "launch/launch.h"
+#include "launch/run.h"
 #include "portmon/port_events.h"
 #include "portmon/portmon.h"
-#include "vm/vm_request.h"
 
 namespace coracle::chain {
 namespace {
@@ -199,59 +199,56 @@ portmon::Publish state_publish(uint16_t port) {
 
 // Why the app ended, when it did not end by itself: the run's --timeout,
 // or a signal (an exit status speaks for itself).
-void tell_how_the_app_ended(const StepContext& ctx, bool timed_out, int signal) {
-  std::string why;
-  if (timed_out) {
-    why = "the app was stopped: the run's --timeout is over";
-  } else if (signal) {
-    const char* name = sigabbrev_np(signal);
-    why = "the app was killed by signal " + std::to_string(signal) + " (SIG" + (name ? name : "?") +
-          ")";
-  } else {
-    return;
-  }
+void tell_how_the_app_ended(const StepContext& ctx, const sandbox::Result& r) {
+  if (!r.timed_out && !r.term_signal) return;
+  std::string why = "the app was " + launch::how_it_ended(r, "the run's --timeout");
   if (ctx.options.on_event) ctx.options.on_event({{"event", "warning"}, {"message", why}});
   if (ctx.options.on_text) ctx.options.on_text(why);
 }
 
-// The app in a micro-VM (run --vm): the same spec, ports and output as
-// in a sandbox, through src/vm.
-StepOutcome run_app_in_vm(const StepContext& ctx, const sandbox::Spec& spec,
-                          const std::vector<uint16_t>& state_ports) {
-  vm::VmRunRequest r = vm::request_from_spec(spec, ctx.store.root());
-  auto say = [&](const nlohmann::json& event, const std::string& line) {
-    if (ctx.options.on_event) ctx.options.on_event(event);
-    if (ctx.options.on_text) ctx.options.on_text(line);
-  };
-  if (spec.net == sandbox::NetMode::Host)
-    throw Error(ctx.what + ": --net host is not possible with --vm: a guest has its own network");
-  vm::PortOptions ports;
+// What the chain shows of the app while it runs: its ports and the VMM as
+// events and lines, its output as the step's (kept for state/log).
+class AppObserver : public StepOutputObserver {
+ public:
+  AppObserver(const StepContext& ctx, StepOutput& output) : StepOutputObserver(output), ctx_(ctx) {}
+  void published(const portmon::PortEvent& e) override {
+    say(portmon::publish_event_json(e), portmon::publish_event_line(e));
+  }
+  void port(const portmon::PortEvent& e) override {
+    say(portmon::port_event_json(e), portmon::port_event_line(e));
+  }
+  void warning(const std::string& text) override {
+    say({{"event", "warning"}, {"message", text}}, "warning: " + text);
+  }
+  void vm_started(const std::string& accel) override {
+    say({{"event", "vm.start"}, {"accel", accel}},
+        std::string("the app runs in a micro-VM (") +
+            (accel == "kvm" ? "KVM" : "TCG: emulated, no KVM here") + ")");
+  }
+
+ private:
+  void say(const nlohmann::json& event, const std::string& line) {
+    if (ctx_.options.on_event) ctx_.options.on_event(event);
+    if (ctx_.options.on_text) ctx_.options.on_text(line);
+  }
+  const StepContext& ctx_;
+};
+
+// The app's ports: those state names, published on 127.0.0.1, the user's
+// -p, and every other TCP port it opens; only watched where nothing can be
+// forwarded (a sandbox with --net none) or nothing needs to be (--net host).
+launch::PortRequest app_ports(const StepContext& ctx, const std::vector<uint16_t>& state_ports) {
+  launch::PortRequest ports;
+  ports.watch = true;
+  bool in_sandbox = !ctx.options.vm;
+  if (in_sandbox &&
+      (ctx.options.net == sandbox::NetMode::None || ctx.options.net == sandbox::NetMode::Host))
+    return ports;
   for (uint16_t p : state_ports) ports.publish.push_back(state_publish(p));
   for (const auto& text : ctx.options.publish)
     ports.publish.push_back(portmon::parse_publish(text));
   ports.publish_all = true;
-  std::set<uint16_t> seen(state_ports.begin(), state_ports.end());
-  ports.on_event = [&](const portmon::PortEvent& e) {
-    if (e.kind == portmon::PortEvent::Kind::kOpen) seen.insert(e.port.port);
-    say(portmon::port_event_json(e), portmon::port_event_line(e));
-  };
-  r.ports = std::move(ports);
-  r.on_start = [&](const std::string& accel) {
-    say({{"event", "vm.start"}, {"accel", accel}},
-        std::string("the app runs in a micro-VM (") +
-            (accel == "kvm" ? "KVM" : "TCG: emulated, no KVM here") + ")");
-  };
-  StepOutput output(ctx.options, true, kMaxLog);
-  r.sink = [&](int stream, std::string_view data) { output(stream, data); };
-  vm::VmResult v = vm::run_in_vm(r);
-  if (v.exit_code == 125 && !v.message.empty()) throw Error(ctx.what + ": " + v.message);
-  tell_how_the_app_ended(ctx, v.timed_out, v.signal);
-  StepOutcome out;
-  out.state = ctx.state;
-  out.state.set("log", output.kept());
-  out.state.set("ports", json(std::vector<uint16_t>(seen.begin(), seen.end())).dump());
-  out.app_exit = v.exit_code;
-  return out;
+  return ports;
 }
 
 }  // namespace
@@ -296,42 +293,24 @@ StepOutcome run_builtin_exec(const StepContext& ctx) {
   spec.upper_size_bytes = ctx.options.upper_size_bytes;
   spec.tmp_size_bytes = ctx.options.tmp_size_bytes;
 
-  if (ctx.options.vm) return run_app_in_vm(ctx, spec, ports);
-
-  portmon::MonitorOptions mon;
-  for (uint16_t p : ports) mon.publish.push_back(state_publish(p));
-  for (const auto& text : ctx.options.publish) mon.publish.push_back(portmon::parse_publish(text));
-  mon.publish_all = true;
-  mon.host_net = spec.net == sandbox::NetMode::Host;
-  mon.on_event = [&](const portmon::PortEvent& e) {
-    if (ctx.options.on_event) ctx.options.on_event(portmon::port_event_json(e));
-    if (ctx.options.on_text) ctx.options.on_text(portmon::port_event_line(e));
-  };
-  mon.on_warning = [&](const std::string& text) {
-    if (ctx.options.on_event) ctx.options.on_event({{"event", "warning"}, {"message", text}});
-    if (ctx.options.on_text) ctx.options.on_text("warning: " + text);
-  };
-  portmon::PortMonitor monitor(mon);
-  for (const auto& p : monitor.published()) {
-    if (ctx.options.on_event) ctx.options.on_event(portmon::publish_event_json(p));
-    if (ctx.options.on_text) ctx.options.on_text(portmon::publish_event_line(p));
-  }
-  portmon::PortMonitor::prepare(spec);
-  sandbox::Hooks hooks;
-  hooks.on_start = [&monitor](sandbox::Started& s) { monitor.attach(s); };
-  launch::WritableLayer writable_layer = launch::put_writable_layer_on_disk(spec, ctx.store.root());
-  StreamedRun run = run_with_output(spec, hooks, ctx.options, true, kMaxLog);
-  monitor.stop();
-  const sandbox::Result& r = run.result;
+  launch::Request run;
+  run.spec = std::move(spec);
+  run.store_root = ctx.store.root();
+  run.vm = ctx.options.vm;
+  run.ports = app_ports(ctx, ports);
+  run.capture_output = true;
+  StepOutput output(ctx.options, true, kMaxLog);
+  AppObserver observer(ctx, output);
+  launch::Outcome outcome = launch::run(std::move(run), observer);
+  const sandbox::Result& r = outcome.result;
   // A sandbox that could not start is coracle's failure, not the app's.
-  if (r.exit_code == 125 && !r.message.empty() && !r.timed_out)
-    throw Error(ctx.what + ": " + r.message);
-  tell_how_the_app_ended(ctx, r.timed_out, r.term_signal);
+  if (outcome.failed_to_start()) throw Error(ctx.what + ": " + r.message);
+  tell_how_the_app_ended(ctx, r);
 
   StepOutcome out;
   out.state = ctx.state;
-  out.state.set("log", run.kept);
-  std::set<uint16_t> seen = monitor.tcp_ports_seen();
+  out.state.set("log", output.kept());
+  std::set<uint16_t> seen = outcome.tcp_ports_seen;
   seen.insert(ports.begin(), ports.end());
   out.state.set("ports", json(std::vector<uint16_t>(seen.begin(), seen.end())).dump());
   out.app_exit = r.exit_code;

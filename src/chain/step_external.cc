@@ -11,6 +11,7 @@
 #include "image/image_user.h"
 #include "image/resolve.h"
 #include "launch/launch.h"
+#include "launch/run.h"
 
 namespace coracle::chain {
 namespace {
@@ -126,14 +127,16 @@ StepOutcome run_external(const StepContext& ctx, const ExternalAssistant& a) {
   spec.timeout = time_left(ctx);
   spec.upper_size_bytes = ctx.options.upper_size_bytes;
   spec.tmp_size_bytes = ctx.options.tmp_size_bytes;
-  launch::WritableLayer writable_layer = launch::put_writable_layer_on_disk(spec, ctx.store.root());
-  StreamedRun run = run_with_output(spec, {}, ctx.options, false, 0);
-  const sandbox::Result& r = run.result;
+  launch::Request run;
+  run.spec = std::move(spec);
+  run.store_root = ctx.store.root();
+  run.capture_output = true;
+  StepOutput output(ctx.options, false, 0);
+  StepOutputObserver observer(output);
+  launch::Outcome outcome = launch::run(std::move(run), observer);
+  const sandbox::Result& r = outcome.result;
   if (r.exit_code != 0) {
-    std::string why = r.timed_out          ? "stopped: the run's --timeout is over"
-                      : !r.message.empty() ? r.message
-                      : r.term_signal      ? "killed by signal " + std::to_string(r.term_signal)
-                                           : "exited with status " + std::to_string(r.exit_code);
+    std::string why = launch::how_it_ended(r, "the run's --timeout");
     // The step's own status is told (the chain turns it into 125: only
     // the app under builtin:exec gives coracle its status).
     throw Error(ctx.what + " failed: " + why, r.term_signal ? 125 : r.exit_code);

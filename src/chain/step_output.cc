@@ -23,14 +23,4 @@ std::string StepOutput::kept() const {
   return kept_.size() > max_keep_ ? kept_.substr(kept_.size() - max_keep_) : kept_;
 }
 
-StreamedRun run_with_output(const sandbox::Spec& spec, const sandbox::Hooks& hooks,
-                            const ChainOptions& options, bool keep, size_t max_keep) {
-  StepOutput output(options, keep, max_keep);
-  StreamedRun run;
-  run.result = sandbox::run_streamed(spec, hooks,
-                                     [&](int stream, std::string_view d) { output(stream, d); });
-  run.kept = output.kept();
-  return run;
-}
-
 }  // namespace coracle::chain

@@ -10,6 +10,7 @@
 #include "chain/state.h"
 #include "common/lines.h"
 #include "image/store.h"
+#include "launch/run.h"
 #include "sandbox/sandbox.h"
 
 namespace coracle::chain {
@@ -59,12 +60,15 @@ class StepOutput {
   LineSplitter lines_[3];
 };
 
-struct StreamedRun {
-  sandbox::Result result;
-  std::string kept;
+// A step's sandbox output into its StepOutput (launch::run's observer).
+class StepOutputObserver : public launch::Observer {
+ public:
+  explicit StepOutputObserver(StepOutput& output) : output_(output) {}
+  void output(int stream, std::string_view data) override { output_(stream, data); }
+
+ private:
+  StepOutput& output_;
 };
-StreamedRun run_with_output(const sandbox::Spec& spec, const sandbox::Hooks& hooks,
-                            const ChainOptions& options, bool keep, size_t max_keep);
 
 // The time a sandbox of this step may take: what is left of the run's
 // --timeout (0: no bound). Throws once none is left, naming the step.

@@ -11,7 +11,6 @@
 #include "cli/commands.h"
 #include "cli/events.h"
 #include "cli/exec_options.h"
-#include "cli/exec_vm.h"
 #include "cli/progress.h"
 #include "common/error.h"
 #include "common/fs.h"
@@ -23,6 +22,7 @@
 #include "image/resolve.h"
 #include "image/store.h"
 #include "launch/launch.h"
+#include "launch/run.h"
 #include "portmon/port_events.h"
 #include "portmon/portmon.h"
 #include "sandbox/sandbox.h"
@@ -49,9 +49,7 @@ void report(const sandbox::Result& r) {
   if (!r.message.empty()) {
     print_error(r.message);
   } else if (r.term_signal) {
-    const char* name = sigabbrev_np(r.term_signal);
-    fprintf(stderr, "coracle: command killed by signal %d (SIG%s)\n", r.term_signal,
-            name ? name : "?");
+    fprintf(stderr, "coracle: command %s\n", launch::how_it_ended(r, "--timeout").c_str());
   }
   if (!events::on()) return;
   // coracle's failure, or a command that could not be started, is an
@@ -75,37 +73,40 @@ void write_line(int fd, const std::string& line) {
   (void)!write(fd, text.data(), text.size());
 }
 
-// The port monitor of one exec, when -p, -P or --watch-ports asks for it.
-std::unique_ptr<portmon::PortMonitor> make_port_monitor(const ExecFlags& flags,
-                                                        const sandbox::Spec& spec) {
-  if (!flags.ports_wanted()) return nullptr;
-  portmon::MonitorOptions options;
-  for (const auto& text : flags.publish) options.publish.push_back(portmon::parse_publish(text));
-  options.publish_all = flags.publish_all;
+// A port event as exec reports it, for either backend: an event of the
+// --json stream when it is on, a line on stderr otherwise.
+void print_port_event(const portmon::PortEvent& e) {
+  if (events::on()) return events::emit(portmon::port_event_json(e));
+  write_line(2, portmon::port_event_line(e));
+}
+
+// What exec shows of a run while it goes: ports and the VMM on stderr or
+// in the event stream; the command's output goes to the user's fds.
+class ExecObserver : public launch::Observer {
+ public:
+  void published(const portmon::PortEvent& e) override {
+    if (events::on())
+      events::emit(portmon::publish_event_json(e));
+    else
+      write_line(2, portmon::publish_event_line(e));
+  }
+  void port(const portmon::PortEvent& e) override { print_port_event(e); }
+  void warning(const std::string& text) override { write_line(2, "coracle: " + text); }
+  void vm_started(const std::string& accel) override {
+    if (events::on()) events::emit({{"event", "vm.start"}, {"accel", accel}});
+  }
+};
+
+// The ports -p, -P and --watch-ports ask for.
+launch::PortRequest port_request(const ExecFlags& flags) {
+  launch::PortRequest ports;
+  for (const auto& text : flags.publish) ports.publish.push_back(portmon::parse_publish(text));
+  ports.publish_all = flags.publish_all;
+  ports.watch = flags.ports_wanted();
   // A tuning knob (and the tests' way to prove the triggers work alone).
   if (const char* ms = getenv("CORACLE_PORT_RESCAN_MS"))
-    options.rescan_interval = std::chrono::milliseconds(parse_uint(ms, "CORACLE_PORT_RESCAN_MS"));
-  options.host_net = spec.net == sandbox::NetMode::Host;
-  bool forwarding = !options.publish.empty() || options.publish_all;
-  if (forwarding && spec.net == sandbox::NetMode::None)
-    throw Error(
-        "ports cannot be forwarded with --net none (the sandbox has no loopback); use "
-        "--net private, or --watch-ports to only report them");
-  if (forwarding && options.host_net)
-    write_line(2,
-               "coracle: -p/-P are not needed with --net host: the app's ports are the "
-               "host's own");
-  options.on_event = [](const portmon::PortEvent& e) { print_port_event(e); };
-
-  options.on_warning = [](const std::string& text) { write_line(2, "coracle: " + text); };
-  auto monitor = std::make_unique<portmon::PortMonitor>(options);
-  for (const auto& p : monitor->published()) {
-    if (events::on())
-      events::emit(portmon::publish_event_json(p));
-    else
-      write_line(2, portmon::publish_event_line(p));
-  }
-  return monitor;
+    ports.rescan_interval = std::chrono::milliseconds(parse_uint(ms, "CORACLE_PORT_RESCAN_MS"));
+  return ports;
 }
 
 }  // namespace
@@ -277,29 +278,22 @@ std::function<int()> add_exec_command(CLI::App& app, const GlobalOptions& global
       spec.stdout_fd = logs->stdout_fd();
       spec.stderr_fd = logs->stderr_fd();
     }
-    if (flags->vm) {
-      sandbox::Result result = run_exec_in_vm(spec, *flags, global);
-      if (logs) logs->finish();
-      report(result);
-      return result.exit_code;
-    }
     if (!flags->changes.empty()) {
-      if (flags->read_only || spec.rootfs_is_private_copy)
+      if (flags->read_only || spec.rootfs_is_private_copy || flags->vm)
         throw Error(
             "--changes needs the overlay's writable layer (not --read-only, not the vfs "
-            "storage driver)");
+            "storage driver, not --vm)");
       spec.keep_upper = true;
     }
-    std::unique_ptr<portmon::PortMonitor> monitor = make_port_monitor(*flags, spec);
-    sandbox::Hooks hooks;
-    if (monitor) {
-      portmon::PortMonitor::prepare(spec);
-      hooks.on_start = [&monitor](sandbox::Started& started) { monitor->attach(started); };
-    }
-    launch::WritableLayer writable_layer =
-        launch::put_writable_layer_on_disk(spec, global.store_root());
-    sandbox::Result result = sandbox::run(spec, hooks);
-    if (monitor) monitor->stop();  // each port still open is reported closed
+    launch::Request run;
+    run.spec = std::move(spec);
+    run.store_root = global.store_root();
+    run.vm = flags->vm;
+    run.vm_stdin = flags->interactive;
+    run.ports = port_request(*flags);
+    ExecObserver observer;
+    launch::Outcome outcome = launch::run(std::move(run), observer);
+    sandbox::Result& result = outcome.result;
     // As `podman diff` + export: also after a failed command.
     if (!flags->changes.empty() && result.upper) write_changes(*result.upper, flags->changes);
     if (logs) logs->finish();

@@ -121,7 +121,15 @@ class WritableLayer {
         lock_(std::move(other.lock_)) {
     other.dir_.clear();
   }
-  WritableLayer& operator=(WritableLayer&&) = delete;
+  // The layer held before is released (the reaper's).
+  WritableLayer& operator=(WritableLayer&& other) noexcept {
+    WritableLayer released(std::move(*this));
+    store_root_ = std::move(other.store_root_);
+    dir_ = std::move(other.dir_);
+    lock_ = std::move(other.lock_);
+    other.dir_.clear();
+    return *this;
+  }
   ~WritableLayer();
 
  private:

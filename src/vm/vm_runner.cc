@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/terminal_text.h"
 #include "common/userns.h"
+#include "sandbox/supervise.h"
 #include "vm/agent_run.h"
 #include "vm/guest_kernel.h"
 #include "vm/host_ports.h"
@@ -95,16 +96,13 @@ VmResult run_in_vm(const VmRunRequest& r) {
   // Until the agent is up, a bound on the boot; then the run's own
   // timeout, which counts the command's time as for a sandbox.
   auto deadline = Clock::now() + std::chrono::seconds(120);
-  // The signals a user sends coracle go to the command, as with namespaces;
-  // a second SIGINT or SIGTERM ends the VM.
-  sigset_t forwarded, previous;
-  sigemptyset(&forwarded);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&forwarded, sig);
-  // With a pty: the user's terminal raw for the run, its size the guest's.
+  // The signals a user sends coracle go to the command, as with namespaces
+  // (the same set, blocked and read the same way); a second SIGINT or
+  // SIGTERM ends the VM. With a pty: the user's terminal raw for the run,
+  // its size the guest's (SIGWINCH).
   std::optional<HostTerminal> terminal;
   if (r.tty) {
     terminal.emplace(r.stdin_fd);
-    sigaddset(&forwarded, SIGWINCH);
     guest.tty = true;
     unsigned rows = 0, cols = 0;
     if (sscanf(terminal->size().c_str(), "%u %u", &rows, &cols) == 2) {
@@ -112,18 +110,7 @@ VmResult run_in_vm(const VmRunRequest& r) {
       guest.cols = static_cast<uint16_t>(cols);
     }
   }
-  UniqueFd signals;
-  if (r.forward_signals) {
-    sigprocmask(SIG_BLOCK, &forwarded, &previous);
-    signals.reset(signalfd(-1, &forwarded, SFD_CLOEXEC | SFD_NONBLOCK));
-  }
-  struct RestoreMask {
-    bool active;
-    sigset_t mask;
-    ~RestoreMask() {
-      if (active) sigprocmask(SIG_SETMASK, &mask, nullptr);
-    }
-  } restore{r.forward_signals, previous};
+  sandbox::SignalForwarding signals(r.forward_signals, r.tty);
   int interrupts = 0;
   std::optional<HostPorts> ports;
   if (r.ports) {
@@ -186,7 +173,7 @@ VmResult run_in_vm(const VmRunRequest& r) {
                                {qemu.pidfd(), POLLIN, 0},
                                // Input only once the guest has its Start frame.
                                {started ? stdin_fd : -1, POLLIN, 0},
-                               {signals.get(), POLLIN, 0},
+                               {signals.fd(), POLLIN, 0},
                                {console.get(), POLLIN, 0}};
     if (ports) ports->add_pollfds(fds);
     constexpr size_t kPortsFirst = 5;
@@ -235,7 +222,7 @@ VmResult run_in_vm(const VmRunRequest& r) {
     }
     if (fds[3].revents) {
       struct signalfd_siginfo si;
-      while (read(signals.get(), &si, sizeof si) == sizeof si) {
+      while (read(signals.fd(), &si, sizeof si) == sizeof si) {
         int sig = static_cast<int>(si.ssi_signo);
         if (sig == SIGWINCH) {
           if (std::string size = terminal ? terminal->size() : ""; started && !size.empty())

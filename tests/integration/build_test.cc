@@ -249,7 +249,7 @@ TEST_F(BuildTest, AFailingRunShowsItsOutputAndMovesNoTag) {
   auto r = build({"-t", "tests/keep"});
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_NE(r.err.find("Dockerfile:3: RUN echo about to fail"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("exit status 3"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("failed: exited with status 3"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("--- last output ---\nabout to fail\noops"), std::string::npos) << r.err;
   EXPECT_EQ(manifest_digest("tests/keep"), before);
 }

@@ -7,6 +7,7 @@
 #include "cli/exec_options.h"
 #include "common/error.h"
 #include "launch/launch.h"
+#include "launch/run.h"
 #include "sandbox/pasta.h"
 
 namespace coracle::launch {
@@ -187,4 +188,31 @@ TEST(Launch, ResolvConfAndHostsFiles) {
 }
 
 }  // namespace
+// One wording of how a run ended for every caller (exec, the chain's
+// steps and app, the builder's RUN), and one rule for coracle's own
+// failure to start a command.
+TEST(Launch, EveryRunEndsInTheSameWords) {
+  sandbox::Result r;
+  r.exit_code = 3;
+  EXPECT_EQ(how_it_ended(r, "the run's --timeout"), "exited with status 3");
+  r.exit_code = 137;
+  r.term_signal = 9;
+  EXPECT_EQ(how_it_ended(r, "the run's --timeout"), "killed by signal 9 (SIGKILL)");
+  r.timed_out = true;
+  r.message = "killed: the timeout was reached";
+  EXPECT_EQ(how_it_ended(r, "the run's --timeout"), "stopped: the run's --timeout is over");
+  Outcome timed_out;
+  timed_out.result = r;
+  EXPECT_FALSE(timed_out.failed_to_start());
+
+  Outcome not_started;
+  not_started.result.exit_code = 125;
+  not_started.result.message = "cannot create the sandbox (clone3): Operation not permitted";
+  EXPECT_TRUE(not_started.failed_to_start());
+  EXPECT_EQ(how_it_ended(not_started.result, "--timeout"), not_started.result.message);
+  Outcome command_failed;
+  command_failed.result.exit_code = 125;  // the command's own status
+  EXPECT_FALSE(command_failed.failed_to_start());
+}
+
 }  // namespace coracle::launch
