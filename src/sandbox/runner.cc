@@ -334,7 +334,7 @@ Result run(const Spec& spec, const Hooks& hooks) {
     log_debug(what);
   }
   joined.enter();
-  long pid = syscall(SYS_clone3, &args, sizeof args);
+  long pid = syscall(SYS_clone3, &args, sizeof args);  // sync 1
   int clone_errno = errno;
   if (pid != 0) joined.leave();
   if (pid < 0) throw_errno("cannot create the sandbox (clone3)", clone_errno);
@@ -367,7 +367,7 @@ Result run(const Spec& spec, const Hooks& hooks) {
       watch.upper->userns.reset(open(ns.c_str(), O_RDONLY | O_CLOEXEC));
       if (!watch.upper->userns) throw_errno("cannot open " + ns);
     }
-    if (spec.user_namespace) write_id_mapping(init.pid(), ids);
+    if (spec.user_namespace) write_id_mapping(init.pid(), ids);  // sync 2
     // Before Go: the command starts with its network up, and init is still
     // dumpable, so a rootless pasta may join its namespaces.
     if (spec.net == NetMode::Pasta) pasta = Pasta::start(init.pid());
@@ -384,16 +384,22 @@ Result run(const Spec& spec, const Hooks& hooks) {
       go.has_tree[i] = trees[i] ? 1 : 0;
       if (trees[i]) tree_fds.push_back(trees[i].get());
     }
-    if (int rc = send_msg(sock.get(), go, tree_fds.data(), static_cast<unsigned>(tree_fds.size()));
+    if (int rc = send_msg(sock.get(), go, tree_fds.data(),
+                          static_cast<unsigned>(tree_fds.size()));  // sync 3
         rc < 0)
       throw_errno("cannot start the sandbox", -rc);
     // After Go: the runner is otherwise idle while the child mounts.
-    if (ctx.network_beside)
+    if (ctx.network_beside)  // sync 4, 5
       make_network_beside(pidfd, spec.user_namespace, sock.get(),
                           loopback_up.empty() ? nullptr : &loopback_up);
-    if (has_hooks) {
+    if (has_hooks) {  // sync 7
       std::string state = spec.hook_state(init.pid());
       if (state.size() > kHookStateCap) throw Error("the hooks' state is too large");
+      Msg header{};
+      header.type = MsgType::HookState;
+      header.args[0] = static_cast<int32_t>(state.size());
+      if (int rc = send_msg(sock.get(), header); rc < 0)
+        throw_errno("cannot send the hooks' state", -rc);
       if (send(sock.get(), state.data(), state.size(), MSG_NOSIGNAL) < 0)
         throw_errno("cannot send the hooks' state");
     }

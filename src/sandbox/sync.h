@@ -7,6 +7,33 @@
 
 namespace coracle::sandbox {
 
+// The order of a run, on both sides (runner.cc, child.cc name these
+// numbers where they are):
+//  1  runner: clone3; the child is in its namespaces, tied to the runner
+//     (parent-death signal), its strings scrubbed, waiting for Go.
+//  2  runner: the id maps written, pasta started on the child's network,
+//     the cgroup joined, the idmapped trees made.
+//  3  Go, runner → child (the trees as fds): the child opens its mount
+//     sources, becomes container root and builds the new root. The runner
+//     then starts the network helper.
+//  4  Network, helper → child, during the mounts: the new network
+//     namespace, joined at the plan's JoinNetwork step.
+//  5  NetworkUp, runner → child, the helper reaped: loopback up; awaited
+//     once the root is built.
+//  6  Upper, child → runner (Spec::keep_upper): the upper dir's fd.
+//  7  HookState, runner → child (container hooks only): the state the
+//     hooks read, then createContainer hooks run.
+//  8  Pty, child → runner (Spec::tty): the pty's master.
+//  9  Ready, child → runner (Spec::start_fifo): made; the command starts
+//     when `start` opens the FIFO; then startContainer hooks.
+//  10 Listener, command → runner (Spec::notify_syscalls): the seccomp
+//     listener, before the exec.
+//  11 Started, init → runner: the command has exec'd.
+//  12 Exited, init → runner: the command's status; init exits, which
+//     ends the sandbox.
+// Failure may come instead of any of the child's messages: the runner
+// reports it and the sandbox ends. SocketRequest/SocketReply come any time
+// after 11.
 enum class MsgType : uint32_t {
   Go = 1,         // parent → child: ids mapped, cgroup joined; may carry mount fds
   Failure,        // child → parent: setup or exec failed (err, stage)
@@ -20,6 +47,7 @@ enum class MsgType : uint32_t {
   Ready,          // init → parent, Spec::start_fifo: set up, waiting for start
   Network,        // network helper → child, while it mounts: its namespace (one fd) or err
   NetworkUp,      // parent → child, the helper reaped: loopback up, or err; before the command
+  HookState,      // parent → child, after Go: args[0] bytes of the hooks' state follow
 };
 
 // Image layers plus volumes; the kernel passes at most 253 (SCM_MAX_FD).
