@@ -29,6 +29,7 @@
 #include "sandbox/net.h"
 #include "sandbox/netns_maker.h"
 #include "sandbox/pasta.h"
+#include "sandbox/run_plan.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/socket_factory.h"
 #include "sandbox/supervise.h"
@@ -75,30 +76,6 @@ std::vector<std::string> search_path(const std::vector<std::string>& env) {
   return dirs;
 }
 
-// The device cgroup's rules for --device: the defaults and each device
-// with its permissions. Only root can have one; a plain user's devices get
-// none, and asking for less than rwm is then an error rather than a
-// promise not kept.
-std::vector<DeviceRule> device_rules(const Spec& spec, bool rootful) {
-  if (spec.devices.empty()) return {};
-  std::vector<DeviceRule> rules = default_device_rules();
-  for (const auto& d : spec.devices) {
-    DeviceRule rule = device_rule_for(d.source, d.perms);
-    bool all = rule.access.find('r') != std::string::npos &&
-               rule.access.find('w') != std::string::npos &&
-               rule.access.find('m') != std::string::npos;
-    if (!rootful && !all)
-      throw Error("--device " + d.source + ":" + d.perms +
-                  ": permissions other than rwm need a device cgroup, which needs root");
-    rules.push_back(rule);
-  }
-  return rootful ? rules : std::vector<DeviceRule>{};
-}
-
-}  // namespace
-
-namespace {
-
 // What the sandbox writes as its own (the overlay's upper dir, a named
 // volume) must be container root's: as a root runner, the mapped host uid.
 // The upper dir (and the upper and work dirs in it, when a reused one has
@@ -129,149 +106,91 @@ void hand_storage_to_sandbox(const Spec& spec, const IdMapping& ids) {
   }
 }
 
-}  // namespace
+// The runner's side of a sandbox being made: what the child is handed
+// (its context, and what the context points into besides the plan and the
+// spec) and what lives as long as the run.
+struct Launch {
+  UniqueFd start_fifo;  // Spec::start_fifo, O_PATH
+  static constexpr size_t kHookStateCap = 1 << 16;
+  std::unique_ptr<char[]> hook_state;  // with container hooks
+  std::unique_ptr<Cgroup> cgroup;      // with limits
+  std::unique_ptr<_cap_struct, int (*)(void*)> init_caps{nullptr, cap_free};
+  UniqueFd sock, child_sock, factory, child_factory;
+  std::optional<SignalForwarding> signals;
+  std::unique_ptr<TerminalRelay> tty;
+  std::vector<char> loopback_up;
+  std::unique_ptr<char[]> command_stack;
+  ChildContext ctx;
+};
 
-Result run(const Spec& spec, const Hooks& hooks) {
-  if (spec.argv.empty()) throw Error("no command to run");
-  auto start = Clock::now();
+// --device nodes of a root runner, removed when the run is over.
+struct DeviceTwins {
+  std::vector<std::string> dirs;
+  ~DeviceTwins() { remove_device_twins(dirs); }
+};
 
-  check_namespaces(spec);
-  // Without a user namespace of its own, ids inside are the host's.
-  IdMapping ids = spec.user_namespace ? plan_id_mapping() : host_id_mapping();
-  bool given_maps = spec.user_namespace && !spec.uid_map.empty();
-  if (given_maps) {
-    if (geteuid() != 0 || spec.gid_map.empty())
-      throw Error("given uid and gid maps need root (and both maps)");
-    ids.uids = spec.uid_map;
-    ids.gids = spec.gid_map;
-    ids.rootful = true;
-    ids.via_helpers = false;
-    ids.setgroups_allowed = true;
-  }
-  if (!maps_id(ids.uids, spec.uid) || !maps_id(ids.gids, spec.gid))
-    throw Error("user " + std::to_string(spec.uid) + ":" + std::to_string(spec.gid) +
-                " is not mapped in the sandbox; as a plain user, add subordinate ids for yourself "
-                "to /etc/subuid and /etc/subgid");
-  std::vector<gid_t> groups(spec.supplementary_gids.begin(), spec.supplementary_gids.end());
-  for (gid_t g : groups)
-    if (!maps_id(ids.gids, g))
-      throw Error("group " + std::to_string(g) + " is not mapped in the sandbox");
-  // Setting groups is denied in a user namespace whose setgroups is off
-  // (a rootless runner without a subordinate range).
-  if (!groups.empty() && !ids.setgroups_allowed)
-    throw Error("supplementary groups need a subordinate gid range for this user (/etc/subgid)");
-  // A sandbox that can write to a host directory gets the host-write guard:
-  // nothing it writes there may raise anyone's privileges on the host.
-  bool host_writes = spec.out_dir.has_value();
-  for (const auto& v : spec.volumes) host_writes |= !v.read_only;
-  std::optional<CapPlan> caps_storage;
-  if (spec.capability_sets)
-    caps_storage.emplace(*spec.capability_sets, host_writes);
-  else
-    caps_storage.emplace(spec.uid, spec.cap_add, spec.cap_drop, host_writes);
-  const CapPlan& caps = *caps_storage;
-  SeccompProgram seccomp;
-  if (spec.seccomp_profile.empty())
-    seccomp = default_seccomp_program(caps.mask());
-  else if (spec.seccomp_profile != "unconfined")
-    seccomp = compile_seccomp(read_file(spec.seccomp_profile), caps.mask());
-  MountPlan mounts = plan_mounts(spec, maps_id(ids.gids, 5));
-  if (ids.rootful) hand_storage_to_sandbox(spec, ids);
-  SeccompProgram notify;
-  if (!spec.notify_syscalls.empty()) {
-    // Nobody to answer would hang the command at its first bind().
-    if (!hooks.on_start) throw Error("notify_syscalls needs a Hooks::on_start to answer them");
-    notify = notify_program(spec.notify_syscalls);
-  }
-  UniqueFd start_fifo;
-  if (!spec.start_fifo.empty()) {
-    if ((spec.tty && spec.console_socket.empty()) || spec.keep_upper ||
-        spec.net == NetMode::Pasta || !spec.notify_syscalls.empty())
-      throw Error(
-          "a sandbox started later cannot relay a tty (a console socket takes it), keep "
-          "its upper dir, use pasta or notify syscalls");
-    start_fifo.reset(open(spec.start_fifo.c_str(), O_PATH | O_CLOEXEC));
-    if (!start_fifo) throw_errno("cannot open " + spec.start_fifo);
-  }
-  Limits limits = spec.limits;
-  limits.devices = device_rules(spec, ids.rootful);
-  // Real root inside could mknod a disk and write to it: only a device
-  // cgroup stops that when no user namespace does. Rules the caller adds
-  // (an OCI config's) come on top of the defaults.
-  if ((!spec.user_namespace || (ids.rootful && !spec.limits.devices.empty())) &&
-      limits.devices.empty())
-    limits.devices = default_device_rules();
-  if (ids.rootful)
-    limits.devices.insert(limits.devices.end(), spec.limits.devices.begin(),
-                          spec.limits.devices.end());
-  if (!spec.device_nodes.empty()) {
-    if (spec.user_namespace)
-      throw Error("device nodes are made only in a sandbox without a user namespace of its own");
-    for (const auto& d : spec.device_nodes)
-      if (d.type != 'p')
-        limits.devices.push_back(
-            {d.type, static_cast<long>(d.major), static_cast<long>(d.minor), "rwm"});
-  }
-  JoinedNamespaces joined(spec);
-  std::vector<PreparedHook> create_hooks = prepare_hooks(spec.create_hooks, true);
-  std::vector<PreparedHook> start_hooks = prepare_hooks(spec.start_hooks, false);
-  bool has_hooks = !create_hooks.empty() || !start_hooks.empty();
-  if (has_hooks && !spec.hook_state) throw Error("container hooks need a hook_state");
-  constexpr size_t kHookStateCap = 1 << 16;
-  std::unique_ptr<char[]> hook_state(has_hooks ? new char[kHookStateCap] : nullptr);
-  std::unique_ptr<Cgroup> cgroup = limits.any() ? Cgroup::create(limits) : nullptr;
-
-  std::unique_ptr<_cap_struct, int (*)(void*)> init_caps(cap_init(), cap_free);
-  cap_value_t kill_cap = CAP_KILL;
-  cap_set_flag(init_caps.get(), CAP_PERMITTED, 1, &kill_cap, CAP_SET);
-  cap_set_flag(init_caps.get(), CAP_EFFECTIVE, 1, &kill_cap, CAP_SET);
-
+std::pair<UniqueFd, UniqueFd> seqpacket_pair() {
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) throw_errno("socketpair");
-  UniqueFd sock(pair[0]), child_sock(pair[1]);
-  UniqueFd factory, child_factory;
-  if (spec.socket_factory) {
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) throw_errno("socketpair");
-    factory.reset(pair[0]);
-    child_factory.reset(pair[1]);
-  }
-  SignalForwarding signals(spec.forward_signals, spec.tty);
-  std::unique_ptr<TerminalRelay> tty;
-  if (spec.tty && spec.console_socket.empty())
-    tty = std::make_unique<TerminalRelay>(spec.tty_input ? spec.stdin_fd : -1, spec.stdout_fd);
+  return {UniqueFd(pair[0]), UniqueFd(pair[1])};
+}
 
-  ChildContext ctx;
-  ctx.sync_fd = child_sock.get();
+// The fds and helpers a run holds: the start FIFO, the hooks' state, the
+// cgroup, init's capabilities, the sync socket (and the socket factory's),
+// signal forwarding and the terminal relay.
+void open_channels(const Spec& spec, const RunPlan& plan, Launch& l) {
+  if (!spec.start_fifo.empty()) {
+    l.start_fifo.reset(open(spec.start_fifo.c_str(), O_PATH | O_CLOEXEC));
+    if (!l.start_fifo) throw_errno("cannot open " + spec.start_fifo);
+  }
+  if (!plan.create_hooks.empty() || !plan.start_hooks.empty())
+    l.hook_state.reset(new char[Launch::kHookStateCap]);
+  if (plan.limits.any()) l.cgroup = Cgroup::create(plan.limits);
+  l.init_caps.reset(cap_init());
+  cap_value_t kill_cap = CAP_KILL;
+  cap_set_flag(l.init_caps.get(), CAP_PERMITTED, 1, &kill_cap, CAP_SET);
+  cap_set_flag(l.init_caps.get(), CAP_EFFECTIVE, 1, &kill_cap, CAP_SET);
+  std::tie(l.sock, l.child_sock) = seqpacket_pair();
+  if (spec.socket_factory) std::tie(l.factory, l.child_factory) = seqpacket_pair();
+  l.signals.emplace(spec.forward_signals, spec.tty);
+  if (spec.tty && spec.console_socket.empty())
+    l.tty = std::make_unique<TerminalRelay>(spec.tty_input ? spec.stdin_fd : -1, spec.stdout_fd);
+}
+
+// The child's context: pointers into the plan, the spec and l, all of
+// which outlive the child's setup.
+void fill_child_context(const Spec& spec, const RunPlan& plan, Launch& l) {
+  ChildContext& ctx = l.ctx;
+  ctx.sync_fd = l.child_sock.get();
   // With pasta the namespace must exist before the runner starts pasta on
   // it (or pasta would join the host's): clone3 makes it, the child brings
   // loopback up. Any other of the sandbox's own is made beside the child.
-  std::vector<char> loopback_up;
   if (makes_network(spec) && (spec.net == NetMode::Private || spec.net == NetMode::Pasta))
-    loopback_up = build_loopback_up_request();
-  if (spec.net == NetMode::Pasta) ctx.loopback_up = &loopback_up;
+    l.loopback_up = build_loopback_up_request();
+  if (spec.net == NetMode::Pasta) ctx.loopback_up = &l.loopback_up;
   ctx.network_beside = makes_network_beside(spec);
   ctx.count_unroutable = spec.net == NetMode::Private || spec.net == NetMode::None;
-  ctx.setgroups_allowed = ids.setgroups_allowed;
-  ctx.mounts = &mounts;
-  ctx.caps = &caps;
+  ctx.setgroups_allowed = plan.ids.setgroups_allowed;
+  ctx.mounts = &plan.mounts;
+  ctx.caps = plan.caps.get();
   ctx.no_new_privs = spec.no_new_privs;
   if (spec.oom_score_adj)
     snprintf(ctx.oom_score_adj, sizeof ctx.oom_score_adj, "%d", *spec.oom_score_adj);
-  ctx.init_caps = init_caps.get();
-  ctx.seccomp = &seccomp;
-  if (!notify.code.empty()) ctx.notify = &notify;
-  if (host_writes) ctx.guard = &host_write_guard_program();
-  ctx.factory_fd = child_factory.get();
+  ctx.init_caps = l.init_caps.get();
+  ctx.seccomp = &plan.seccomp;
+  if (!plan.notify.code.empty()) ctx.notify = &plan.notify;
+  if (plan.host_writes) ctx.guard = &host_write_guard_program();
+  ctx.factory_fd = l.child_factory.get();
   ctx.tty = spec.tty;
-  ctx.start_fifo_fd = start_fifo ? start_fifo.get() : -1;
-  if (!create_hooks.empty()) ctx.create_hooks = &create_hooks;
-  if (!start_hooks.empty()) ctx.start_hooks = &start_hooks;
-  ctx.hook_state = hook_state.get();
-  ctx.hook_state_cap = has_hooks ? kHookStateCap : 0;
+  ctx.start_fifo_fd = l.start_fifo ? l.start_fifo.get() : -1;
+  if (!plan.create_hooks.empty()) ctx.create_hooks = &plan.create_hooks;
+  if (!plan.start_hooks.empty()) ctx.start_hooks = &plan.start_hooks;
+  ctx.hook_state = l.hook_state.get();
+  ctx.hook_state_cap = l.hook_state ? Launch::kHookStateCap : 0;
   ctx.hostname = makes_namespace(spec, CLONE_NEWUTS) ? spec.hostname.c_str() : nullptr;
   ctx.uid = spec.uid;
   ctx.gid = spec.gid;
-  ctx.groups = &groups;
+  ctx.groups = &plan.groups;
   ctx.stdio[0] = spec.stdin_fd;
   ctx.stdio[1] = spec.stdout_fd;
   ctx.stdio[2] = spec.stderr_fd;
@@ -286,138 +205,113 @@ Result run(const Spec& spec, const Hooks& hooks) {
   ctx.envp.push_back(nullptr);
   ctx.search_path = search_path(spec.env);
   ctx.rlimits = spec.rlimits;
-  ctx.forwarded = signals.set();
+  ctx.forwarded = l.signals->set();
   constexpr size_t kCommandStack = 256 * 1024;
-  std::unique_ptr<char[]> command_stack(new char[kCommandStack]);
-  ctx.command_stack = command_stack.get();
+  l.command_stack.reset(new char[kCommandStack]);
+  ctx.command_stack = l.command_stack.get();
   ctx.command_stack_size = kCommandStack;
   const StringAreas& areas = process_string_areas();
   ctx.arg_start = areas.arg_start;
   ctx.arg_end = areas.arg_end;
   ctx.env_start = areas.env_start;
   ctx.env_end = areas.env_end;
+}
 
+// clone3's arguments: the namespaces, the pidfd, the cgroup to start in.
+struct clone_args clone_args_for(const Spec& spec, Launch& l, int* pidfd) {
   struct clone_args args {};
   args.flags = clone_namespace_flags(spec) | CLONE_PIDFD;
   bool new_cgroupns = makes_namespace(spec, CLONE_NEWCGROUP);
-  int pidfd = -1;
-  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  args.pidfd = reinterpret_cast<uint64_t>(pidfd);
   args.exit_signal = SIGCHLD;
-  if (cgroup && cgroup->clone_into_fd() >= 0) {
+  if (l.cgroup && l.cgroup->clone_into_fd() >= 0) {
     args.flags |= CLONE_INTO_CGROUP | (new_cgroupns ? CLONE_NEWCGROUP : 0);
-    args.cgroup = static_cast<uint64_t>(cgroup->clone_into_fd());
-  } else if (cgroup) {
-    ctx.unshare_cgroupns = new_cgroupns;  // after the parent has moved it
+    args.cgroup = static_cast<uint64_t>(l.cgroup->clone_into_fd());
+  } else if (l.cgroup) {
+    l.ctx.unshare_cgroupns = new_cgroupns;  // after the parent has moved it
   } else if (new_cgroupns) {
     args.flags |= CLONE_NEWCGROUP;
   }
-  if (debug_enabled()) {
-    std::string what = "sandbox: clone3 flags 0x" + [&] {
-      char hex[24];
-      snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(args.flags));
-      return std::string(hex);
-    }();
-    what += std::string(", rootfs ") +
-            (spec.layers.empty() ? spec.rootfs
-                                 : std::to_string(spec.layers.size()) + " overlay layers") +
-            ", uid " + std::to_string(spec.uid) + " gid " + std::to_string(spec.gid) +
-            (ids.rootful       ? ", rootful id map"
-             : ids.via_helpers ? ", subordinate ids"
-                               : ", own id") +
-            ", net " +
-            (spec.net == NetMode::Private ? "private"
-             : spec.net == NetMode::Pasta ? "pasta"
-             : spec.net == NetMode::None  ? "none"
-                                          : "host") +
-            ", " + std::to_string(mounts.ops.size()) + " mount steps, cgroup " +
-            (cgroup ? "yes" : "no") + ", command " + spec.argv[0];
-    log_debug(what);
-  }
-  joined.enter();
-  long pid = syscall(SYS_clone3, &args, sizeof args);  // sync 1
-  int clone_errno = errno;
-  if (pid != 0) joined.leave();
-  if (pid < 0) throw_errno("cannot create the sandbox (clone3)", clone_errno);
-  if (pid == 0) {
-    // The runner's ends: once only the runner holds them, end of stream on
-    // ours means the runner is gone.
-    close(sock.release());
-    if (factory) close(factory.release());
-    child_main(ctx);
-  }
-  child_sock.reset();
-  child_factory.reset();
-  InitProcess init(static_cast<pid_t>(pid), pidfd);
-  Watch watch;
-  if (factory) watch.sockets = std::make_shared<SocketFactory>(std::move(factory));
+  return args;
+}
 
+void log_clone(const Spec& spec, const RunPlan& plan, const Launch& l, uint64_t flags) {
+  if (!debug_enabled()) return;
+  char hex[24];
+  snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(flags));
+  std::string what = std::string("sandbox: clone3 flags 0x") + hex;
+  what +=
+      std::string(", rootfs ") +
+      (spec.layers.empty() ? spec.rootfs : std::to_string(spec.layers.size()) + " overlay layers") +
+      ", uid " + std::to_string(spec.uid) + " gid " + std::to_string(spec.gid) +
+      (plan.ids.rootful       ? ", rootful id map"
+       : plan.ids.via_helpers ? ", subordinate ids"
+                              : ", own id") +
+      ", net " +
+      (spec.net == NetMode::Private ? "private"
+       : spec.net == NetMode::Pasta ? "pasta"
+       : spec.net == NetMode::None  ? "none"
+                                    : "host") +
+      ", " + std::to_string(plan.mounts.ops.size()) + " mount steps, cgroup " +
+      (l.cgroup ? "yes" : "no") + ", command " + spec.argv[0];
+  log_debug(what);
+}
+
+// From outside, once the child exists: id maps, pasta, the cgroup, the
+// idmapped trees, Go, the network beside it, the hooks' state. Throws
+// coracle::Error (the caller's InitProcess then kills the child).
+void complete_setup(const Spec& spec, const RunPlan& plan, Launch& l, InitProcess& init,
+                    Watch& watch, std::unique_ptr<Pasta>& pasta, DeviceTwins& device_twins) {
+  if (spec.keep_upper) {
+    // Opened now, while the child is still ours to inspect: init turns
+    // itself non-dumpable later, which closes /proc/PID/ns to a rootless
+    // runner.
+    watch.upper = std::make_shared<UpperDir>();
+    std::string ns = "/proc/" + std::to_string(init.pid()) + "/ns/user";
+    watch.upper->userns.reset(open(ns.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!watch.upper->userns) throw_errno("cannot open " + ns);
+  }
+  if (spec.user_namespace) write_id_mapping(init.pid(), plan.ids);  // sync 2
+  // Before Go: the command starts with its network up, and init is still
+  // dumpable, so a rootless pasta may join its namespaces.
+  if (spec.net == NetMode::Pasta) pasta = Pasta::start(init.pid());
+  if (l.cgroup) l.cgroup->add_process(init.pid());
+  std::vector<UniqueFd> trees;
+  if (plan.ids.rootful && spec.user_namespace && !plan.given_maps)
+    trees = make_idmapped_trees(plan.mounts, init.pid(), plan.ids.uids[0].outside,
+                                plan.ids.gids[0].outside, device_twins.dirs);
+  std::vector<int> tree_fds;
+  Msg go{};
+  go.type = MsgType::Go;
+  go.ntrees = static_cast<uint32_t>(trees.size());
+  for (size_t i = 0; i < trees.size(); ++i) {
+    go.has_tree[i] = trees[i] ? 1 : 0;
+    if (trees[i]) tree_fds.push_back(trees[i].get());
+  }
+  if (int rc = send_msg(l.sock.get(), go, tree_fds.data(),
+                        static_cast<unsigned>(tree_fds.size()));  // sync 3
+      rc < 0)
+    throw_errno("cannot start the sandbox", -rc);
+  // After Go: the runner is otherwise idle while the child mounts.
+  if (l.ctx.network_beside)  // sync 4, 5
+    make_network_beside(init.pidfd(), spec.user_namespace, l.sock.get(),
+                        l.loopback_up.empty() ? nullptr : &l.loopback_up);
+  if (l.hook_state) {  // sync 7
+    std::string state = spec.hook_state(init.pid());
+    if (state.size() > Launch::kHookStateCap) throw Error("the hooks' state is too large");
+    Msg header{};
+    header.type = MsgType::HookState;
+    header.args[0] = static_cast<int32_t>(state.size());
+    if (int rc = send_msg(l.sock.get(), header); rc < 0)
+      throw_errno("cannot send the hooks' state", -rc);
+    if (send(l.sock.get(), state.data(), state.size(), MSG_NOSIGNAL) < 0)
+      throw_errno("cannot send the hooks' state");
+  }
+}
+
+// The run's result from how it ended.
+Result result_of(const Outcome& out, Watch& watch, const Cgroup* cgroup) {
   Result result;
-  std::unique_ptr<Pasta> pasta;  // stopped when the run is over
-  struct DeviceTwins {
-    std::vector<std::string> dirs;
-    ~DeviceTwins() { remove_device_twins(dirs); }
-  } device_twins;  // --device nodes of a root runner, removed when it is over
-  try {
-    if (spec.keep_upper) {
-      // Opened now, while the child is still ours to inspect: init turns
-      // itself non-dumpable later, which closes /proc/PID/ns to a rootless
-      // runner.
-      watch.upper = std::make_shared<UpperDir>();
-      std::string ns = "/proc/" + std::to_string(init.pid()) + "/ns/user";
-      watch.upper->userns.reset(open(ns.c_str(), O_RDONLY | O_CLOEXEC));
-      if (!watch.upper->userns) throw_errno("cannot open " + ns);
-    }
-    if (spec.user_namespace) write_id_mapping(init.pid(), ids);  // sync 2
-    // Before Go: the command starts with its network up, and init is still
-    // dumpable, so a rootless pasta may join its namespaces.
-    if (spec.net == NetMode::Pasta) pasta = Pasta::start(init.pid());
-    if (cgroup) cgroup->add_process(init.pid());
-    std::vector<UniqueFd> trees;
-    if (ids.rootful && spec.user_namespace && !given_maps)
-      trees = make_idmapped_trees(mounts, init.pid(), ids.uids[0].outside, ids.gids[0].outside,
-                                  device_twins.dirs);
-    std::vector<int> tree_fds;
-    Msg go{};
-    go.type = MsgType::Go;
-    go.ntrees = static_cast<uint32_t>(trees.size());
-    for (size_t i = 0; i < trees.size(); ++i) {
-      go.has_tree[i] = trees[i] ? 1 : 0;
-      if (trees[i]) tree_fds.push_back(trees[i].get());
-    }
-    if (int rc = send_msg(sock.get(), go, tree_fds.data(),
-                          static_cast<unsigned>(tree_fds.size()));  // sync 3
-        rc < 0)
-      throw_errno("cannot start the sandbox", -rc);
-    // After Go: the runner is otherwise idle while the child mounts.
-    if (ctx.network_beside)  // sync 4, 5
-      make_network_beside(pidfd, spec.user_namespace, sock.get(),
-                          loopback_up.empty() ? nullptr : &loopback_up);
-    if (has_hooks) {  // sync 7
-      std::string state = spec.hook_state(init.pid());
-      if (state.size() > kHookStateCap) throw Error("the hooks' state is too large");
-      Msg header{};
-      header.type = MsgType::HookState;
-      header.args[0] = static_cast<int32_t>(state.size());
-      if (int rc = send_msg(sock.get(), header); rc < 0)
-        throw_errno("cannot send the hooks' state", -rc);
-      if (send(sock.get(), state.data(), state.size(), MSG_NOSIGNAL) < 0)
-        throw_errno("cannot send the hooks' state");
-    }
-  } catch (const Error& e) {
-    result.exit_code = kExitInternal;
-    result.message = e.what();
-    return result;  // ~InitProcess kills and reaps the child
-  }
-  Outcome out;
-  wait_for_exit(init, sock.get(), signals, spec, hooks, watch, out, tty.get());
-  if (out.ready) {
-    // Made, waiting for start: it outlives this runner, cgroup and all.
-    result.init_pid = init.pid();
-    init.release();
-    if (cgroup) cgroup->release();
-    return result;
-  }
-  result.wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   result.timed_out = out.timed_out;
   if (cgroup) {
     result.oom_killed = cgroup->oom_killed();
@@ -443,12 +337,69 @@ Result run(const Spec& spec, const Hooks& hooks) {
     if (!killed) result.message = "the sandbox's init ended without a status";
   }
   if (watch.upper && watch.upper->dir) result.upper = std::move(watch.upper);
-  log_debug("sandbox: ended with status " + std::to_string(result.exit_code) + " after " +
-            std::to_string(static_cast<int>(result.wall_ms)) + " ms");
   if (result.oom_killed)
     result.message = "killed: out of memory (the memory limit was reached)";
   else if (result.timed_out)
     result.message = "killed: the timeout was reached";
+  return result;
+}
+
+}  // namespace
+
+// The stages: the plan (run_plan.h), the runner's channels and the child's
+// context, clone3, the setup completed from outside, the wait, the result.
+Result run(const Spec& spec, const Hooks& hooks) {
+  auto start = Clock::now();
+  RunPlan plan = prepare_run(spec, hooks);
+  if (plan.ids.rootful) hand_storage_to_sandbox(spec, plan.ids);
+  JoinedNamespaces joined(spec);
+  Launch l;
+  open_channels(spec, plan, l);
+  fill_child_context(spec, plan, l);
+  int pidfd = -1;
+  struct clone_args args = clone_args_for(spec, l, &pidfd);
+  log_clone(spec, plan, l, args.flags);
+  joined.enter();
+  long pid = syscall(SYS_clone3, &args, sizeof args);  // sync 1
+  int clone_errno = errno;
+  if (pid != 0) joined.leave();
+  if (pid < 0) throw_errno("cannot create the sandbox (clone3)", clone_errno);
+  if (pid == 0) {
+    // The runner's ends: once only the runner holds them, end of stream on
+    // ours means the runner is gone.
+    close(l.sock.release());
+    if (l.factory) close(l.factory.release());
+    child_main(l.ctx);
+  }
+  l.child_sock.reset();
+  l.child_factory.reset();
+  InitProcess init(static_cast<pid_t>(pid), pidfd);
+  Watch watch;
+  if (l.factory) watch.sockets = std::make_shared<SocketFactory>(std::move(l.factory));
+  std::unique_ptr<Pasta> pasta;  // stopped when the run is over
+  DeviceTwins device_twins;
+  try {
+    complete_setup(spec, plan, l, init, watch, pasta, device_twins);
+  } catch (const Error& e) {
+    Result failed;
+    failed.exit_code = kExitInternal;
+    failed.message = e.what();
+    return failed;  // ~InitProcess kills and reaps the child
+  }
+  Outcome out;
+  wait_for_exit(init, l.sock.get(), *l.signals, spec, hooks, watch, out, l.tty.get());
+  if (out.ready) {
+    // Made, waiting for start: it outlives this runner, cgroup and all.
+    Result made;
+    made.init_pid = init.pid();
+    init.release();
+    if (l.cgroup) l.cgroup->release();
+    return made;
+  }
+  Result result = result_of(out, watch, l.cgroup.get());
+  result.wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  log_debug("sandbox: ended with status " + std::to_string(result.exit_code) + " after " +
+            std::to_string(static_cast<int>(result.wall_ms)) + " ms");
   return result;
 }
 
