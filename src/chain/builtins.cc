@@ -47,22 +47,29 @@ StepOutcome run_builtin_dockerfile(const StepContext& ctx) {
   } catch (const Error& e) {
     throw Error(ctx.what + ": " + e.what());
   }
-  image::ResolvedImage img = image::resolve_image(ctx.store, tag);
-  json config = json::parse(ctx.store.read_blob(img.manifest.config.digest))["config"];
-  std::vector<std::string> cmd;
-  for (const char* k : {"Entrypoint", "Cmd"})
-    if (config.contains(k) && config[k].is_array())
-      for (const auto& a : config[k]) cmd.push_back(a.get<std::string>());
+  // The image's config as the store parsed it; its EXPOSE lines may come
+  // from a hostile base image: a port that is no port is an error naming it.
+  const image::ImageConfig config = image::resolve_image(ctx.store, tag).config;
+  std::vector<std::string> cmd = config.entrypoint;
+  cmd.insert(cmd.end(), config.cmd.begin(), config.cmd.end());
   if (cmd.empty())
     throw Error(ctx.what + ": the Dockerfile has no ENTRYPOINT or CMD to run the app");
   json ports = json::array();
-  if (config.contains("ExposedPorts") && config["ExposedPorts"].is_object())
-    for (const auto& [key, _] : config["ExposedPorts"].items()) {
-      auto slash = key.find('/');
-      if (slash != std::string::npos && key.substr(slash + 1) != "tcp") continue;
-      ports.push_back(std::stoi(key.substr(0, slash)));
+  for (const auto& key : config.exposed_ports) {
+    auto slash = key.find('/');
+    if (slash != std::string::npos && key.substr(slash + 1) != "tcp") continue;
+    uint64_t port = 0;
+    try {
+      port = parse_uint(key.substr(0, slash), "exposed port");
+    } catch (const Error& e) {
+      throw Error(ctx.what + ": the image's config: " + e.what());
     }
-  std::string wd = config.value("WorkingDir", "");
+    if (port == 0 || port > 65535)
+      throw Error(ctx.what + ": the image's config: exposed port " + std::to_string(port) +
+                  " is no TCP port");
+    ports.push_back(port);
+  }
+  const std::string& wd = config.working_dir;
   StepOutcome out;
   out.state = ctx.state;
   out.state.set("image", tag);

@@ -277,6 +277,22 @@ echo builtin:exec > /out/state/next
   EXPECT_EQ(published, 3) << r.out;
 }
 
+// A base image's config is hostile input: an EXPOSE that names no port
+// (its config written by hand) ends the run with a clear error naming it,
+// never a crash of coracle (an unchecked std::stoi aborted it).
+TEST_F(ChainSecurity, ABaseImagesExposedPortThatIsNoPortIsAClearError) {
+  for (const char* bad : {"abc/tcp", "99999/tcp"}) {
+    std::string layout = work.path() + "/bad-" + std::to_string(bad[0]);
+    make_layout(layout, {{"tag", "1"}, {"layers", {busybox_layer()}}, {"exposed", {bad}}});
+    auto imported = cor({"image", "import", layout, "--tag", "hostile/base:1"});
+    ASSERT_EQ(imported.exit_code, 0) << imported.err;
+    write_file_atomic(app() + "/Dockerfile", "FROM hostile/base:1\nCMD [\"true\"]\n");
+    auto r = run({});
+    EXPECT_EQ(r.exit_code, 125) << bad << r.err;
+    EXPECT_NE(r.err.find("exposed port"), std::string::npos) << bad << r.err;
+  }
+}
+
 TEST_F(ChainSecurity, StepsReachOutButNeverTheHostsLoopback) {
   LoopbackListener host_only;  // a service only the host may reach
   std::string port = std::to_string(host_only.port());
