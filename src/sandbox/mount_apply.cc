@@ -281,7 +281,7 @@ int apply_mount_plan(const MountPlan& plan, const MountCalls& sys, const int* tr
   for (const MountOp& op : plan.ops) {
     int rc = applier.apply(op, upper);
     if (rc < 0) {
-      *what = applier.failed_what() ? applier.failed_what() : op.what;
+      *what = applier.failed_what() ? applier.failed_what() : op.error_context();
       return rc;
     }
   }

@@ -476,6 +476,12 @@ MountPlan plan_mounts(const Spec& spec, bool tty_gid_mapped, const std::string& 
   if (spec.read_only_rootfs)
     list.add(MountStep::RootReadOnly, MountBase::Root, "/", "make the rootfs read-only");
   list.add(MountStep::PivotRoot, MountBase::Root, workdir, "pivot_root");
+  // Each error names its operand: "bind a volume: /data", made here (the
+  // child cannot allocate) for the paths the user knows, those inside.
+  for (MountOp& op : plan.ops)
+    if (op.base == MountBase::Root && !op.target.empty() && op.step != MountStep::PivotRoot &&
+        std::string_view(op.what).find(op.target) == std::string_view::npos)
+      op.context = std::string(op.what) + ": " + op.target;
   return plan;
 }
 

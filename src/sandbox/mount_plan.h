@@ -81,6 +81,8 @@ struct MountOp {
   bool optional = false;      // BindHost: a failure is not an error (/dev/tty, a
                               // generated file whose target cannot be made)
   const char* what = "";      // names the operation in an error
+  std::string context;        // what and its operand ("bind a volume: /data"), or empty
+  const char* error_context() const { return context.empty() ? what : context.c_str(); }
 };
 
 // One mount source the child gets as an fd: a rootfs layer, a bind's host

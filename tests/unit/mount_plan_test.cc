@@ -342,6 +342,7 @@ struct FakeKernel {
   std::map<int, std::string> open_fds;
   int next_fd = 100;
   std::string fail_mount_type;      // mount() of this fstype fails with EPERM
+  std::string fail_move_onto;       // move_mount() onto this fd's name fails with EPERM
   std::vector<std::string> absent;  // open_in_root gives ENOENT
   int touch_error = 0;              // touch_in_root fails with it
   std::map<std::string, std::string> written;
@@ -380,6 +381,7 @@ MountCalls fake_calls() {
     return fake->fd_for("tree of " + (*path ? std::string(path) : fake->name(dfd)));
   };
   c.move_mount = [](int from, const char*, int to, const char*, unsigned) {
+    if (!fake->fail_move_onto.empty() && fake->name(to) == fake->fail_move_onto) return -EPERM;
     fake->log.push_back("move " + fake->name(from) + " onto " + fake->name(to));
     return 0;
   };
@@ -536,8 +538,9 @@ TEST_F(ApplyFixture, AGeneratedFileGetsItsModeAndOwnerBeforeItsTmpfsTurnsReadOnl
 TEST_F(ApplyFixture, ARequiredGeneratedFileWhoseTargetCannotBeMadeFailsTheSetup) {
   spec.generated_files = {{"/run/secrets/token", "s3cret", 0400, 0, 0, true}};
   kernel.touch_error = EROFS;
-  EXPECT_EQ(apply(plan()), -EROFS);
-  EXPECT_STREQ(what, "bind a generated file");
+  MountPlan p = plan();  // what points into it
+  EXPECT_EQ(apply(p), -EROFS);
+  EXPECT_STREQ(what, "bind a generated file: /run/secrets/token");
   EXPECT_FALSE(logged("pivot_root"));
 }
 
@@ -578,6 +581,17 @@ TEST_F(PlanFixture, TheCallersMaskedAndReadOnlyPathsJoinTheDefaults) {
   EXPECT_GE(find(p, MountStep::Mask, "/sys/devices/virtual/powercap"), 0);
   EXPECT_GE(find(p, MountStep::Mask, "/hidden"), 0);  // cleaned, never outside the root
   EXPECT_GE(find(p, MountStep::ReadOnly, "/etc"), 0);
+}
+
+TEST_F(ApplyFixture, AFailureNamesItsOperandInsideTheSandbox) {
+  spec.volumes = {{tmp.path + "/data", "/srv/data", true}};
+  MountPlan p = plan();
+  for (const auto& op : p.ops)
+    if (op.step == MountStep::Attach && op.base == MountBase::Root)
+      EXPECT_STREQ(op.error_context(), "bind a volume: /srv/data");
+  kernel.fail_move_onto = "fd:root /srv/data";
+  EXPECT_EQ(apply(p), -EPERM);
+  EXPECT_STREQ(what, "bind a volume: /srv/data");
 }
 
 }  // namespace
