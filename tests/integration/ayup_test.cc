@@ -34,9 +34,7 @@ std::string http_get(int port) {
   if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
     std::string request = "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n";
     (void)!write(fd, request.data(), request.size());
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0) response.append(buf, static_cast<size_t>(n));
+    read_to_end(fd, response);
   }
   close(fd);
   return response;

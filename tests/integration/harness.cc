@@ -202,6 +202,13 @@ int count_entries_but(const std::string& dir, const char* skip_prefix) {
 
 }  // namespace
 
+void read_to_end(int fd, std::string& out) {
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) out.append(buf, static_cast<size_t>(n));
+}
+
 int count_entries(const std::string& dir) {
   return count_entries_but(dir, nullptr);
 }
@@ -279,8 +286,8 @@ LoopbackListener::~LoopbackListener() {
 const DebianFixture& debian_fixture() {
   static const DebianFixture fixture = [] {
     DebianFixture f;
-    std::string cache = CORACLE_TEST_CACHE, script = std::string(CORACLE_FIXTURES) +
-                                                     "/make_debian_rootfs.sh";
+    std::string cache = CORACLE_TEST_CACHE,
+                script = std::string(CORACLE_FIXTURES) + "/make_debian_rootfs.sh";
     // Named by the script's hash: a changed script makes a new one.
     std::string hash = run_sh("sha256sum " + script + " | cut -c1-12");
     if (!hash.empty()) hash.pop_back();

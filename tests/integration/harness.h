@@ -36,6 +36,8 @@ pid_t spawn_coracle(const std::vector<std::string>& args, int* in_fd, int* out_f
 int wait_coracle(pid_t pid);
 // Reads from fd until text appears or the wait bound passes; returns all read.
 std::string read_until(int fd, const std::string& text, int max_wait_ms = 20000);
+// Everything fd gives until end of file (or an error), appended to out.
+void read_to_end(int fd, std::string& out);
 
 const char* probe();       // path of the static probe program
 const char* port_probe();  // the static app of the port tests (port_probe.cc)

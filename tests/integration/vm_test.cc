@@ -96,10 +96,8 @@ VmRun run_vm(const std::vector<std::string>& argv, const std::string& store, uin
   run.result = vm::run_in_vm(r);
   close(out[1]);
   close(err[1]);
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(out[0], buf, sizeof buf)) > 0) run.out.append(buf, n);
-  while ((n = read(err[0], buf, sizeof buf)) > 0) run.err.append(buf, n);
+  read_to_end(out[0], run.out);
+  read_to_end(err[0], run.err);
   close(out[0]);
   close(err[0]);
   return run;
@@ -174,8 +172,7 @@ TEST(Vm, SignalsToTheRunnerReachTheCommand) {
   ASSERT_GT(read(out, buf, sizeof buf), 0);  // "up": the trap is set
   kill(runner, SIGTERM);
   std::string rest;
-  ssize_t n;
-  while ((n = read(out, buf, sizeof buf)) > 0) rest.append(buf, n);
+  read_to_end(out, rest);
   close(out);
   int status = 0;
   waitpid(runner, &status, 0);
@@ -194,7 +191,9 @@ TEST(Vm, DashTGivesTheCommandAPtyThatFollowsTheTerminalsSize) {
       "pid, fd = pty.fork()\n"
       "if pid == 0:\n"
       "    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', 30, 100, 0, 0))\n"
-      "    os.execv('" + std::string(CORACLE_BIN) + "', ['coracle', 'exec', '--vm', '-it', '--', "
+      "    os.execv('" +
+      std::string(CORACLE_BIN) +
+      "', ['coracle', 'exec', '--vm', '-it', '--', "
       "'sh', '-c', \"test -t 0 && echo is-a-tty; stty size; trap 'stty size' WINCH; "
       "trap 'echo got-int; exit 6' INT; echo ready; while :; do sleep 0.1; done\"])\n"
       "seen = b''\n"
@@ -227,7 +226,9 @@ TEST(Vm, ATerminalsCtrlCReachesTheCommandNotTheVmm) {
   std::string out = run_sh(
       "python3 - <<'PY'\n"
       "import subprocess, os, signal\n"
-      "p = subprocess.Popen(['" + std::string(CORACLE_BIN) + "', 'exec', '--vm', '-i', '--', 'sh', "
+      "p = subprocess.Popen(['" +
+      std::string(CORACLE_BIN) +
+      "', 'exec', '--vm', '-i', '--', 'sh', "
       "'-c', \"trap 'echo got-int; exit 3' INT; echo up; while :; do sleep 0.1; done\"], "
       "stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)\n"
       "up = p.stdout.readline().decode().strip()\n"
@@ -317,8 +318,7 @@ TEST(Vm, AGuestPortIsReportedAndForwardedFromTheHost) {
   EXPECT_EQ(page, "hello-from-the-vm\n");
   kill(runner, SIGTERM);  // httpd ends; the port is reported closed
   std::string rest;
-  ssize_t n;
-  while ((n = read(out, buf, sizeof buf)) > 0) rest.append(buf, n);
+  read_to_end(out, rest);
   close(out);
   waitpid(runner, nullptr, 0);
   EXPECT_NE(rest.find("\"port.close\""), std::string::npos) << rest;
@@ -385,9 +385,7 @@ TEST(Vm, GuestPortsTakeNoPrivilegedHostPortAndRudeClientsEndOnlyThemselves) {
   EXPECT_EQ(kill(runner, 0), 0) << "coracle died of a client's reset";
   kill(runner, SIGTERM);
   std::string rest;
-  char buf[512];
-  ssize_t n;
-  while ((n = read(out, buf, sizeof buf)) > 0) rest.append(buf, n);
+  read_to_end(out, rest);
   close(out);
   int status = wait_coracle(runner);
   EXPECT_NE(status, 128 + SIGPIPE) << rest;
@@ -416,8 +414,7 @@ TEST(Vm, RunVmServesTheHelloExampleFromAGuest) {
   std::string page =
       run_sh("timeout 20 wget -q -O - http://127.0.0.1:" + std::to_string(host_port) + "/");
   EXPECT_NE(page.find("hello from coracle"), std::string::npos) << page;
-  ssize_t n;
-  while ((n = read(out, buf, sizeof buf)) > 0) events.append(buf, n);
+  read_to_end(out, events);
   close(out);
   int status = 0;
   waitpid(runner, &status, 0);
