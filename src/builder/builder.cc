@@ -18,11 +18,9 @@
 #include "builder/copy_request.h"
 #include "builder/dockerfile/dockerfile.h"
 #include "builder/dockerfile/dockerignore.h"
-#include "builder/layer_blob.h"
 #include "builder/layered_fs.h"
 #include "builder/run_step.h"
 #include "builder/stage_state.h"
-#include "builder/upper_layer.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/io.h"
@@ -30,13 +28,19 @@
 #include "common/sha256.h"
 #include "common/userns.h"
 #include "image/image_user.h"
+#include "image/layer_blob.h"
 #include "image/layer_cache.h"
 #include "image/reference.h"
 #include "image/resolve.h"
 #include "launch/launch.h"
 #include "launch/run.h"
+#include "launch/upper_layer.h"
 
 namespace coracle::builder {
+
+using image::Layer;
+using image::LayerBlob;
+using launch::layer_from_upper;
 
 nlohmann::ordered_json build_event_json(const BuildEvent& e) {
   const char* kind = e.kind == BuildEvent::Step     ? "build.step"

@@ -15,12 +15,18 @@
 #include <set>
 #include <tuple>
 
-#include "builder/tree_tar.h"
 #include "common/error.h"
 #include "common/parse.h"
 #include "common/unique_fd.h"
+#include "image/tree_tar.h"
 
 namespace coracle::builder {
+
+using image::set_special_type;
+using image::TreeTarOptions;
+using image::write_file_data;
+using image::write_tree;
+using image::write_tree_entry;
 namespace {
 
 bool has_wildcard(const std::string& s) {

@@ -5,15 +5,18 @@
 #include <nlohmann/json.hpp>
 
 #include "builder/builder.h"
-#include "builder/layer_blob.h"
 #include "builder/stage_state.h"
 #include "default_rootfs_digest.h"
+#include "image/layer_blob.h"
 #include "sandbox/sandbox.h"
 
 extern "C" const char coracle_default_rootfs_start[];
 extern "C" const char coracle_default_rootfs_end[];
 
 namespace coracle::builder {
+
+using image::Layer;
+using image::LayerBlob;
 
 std::string ensure_default_image(const image::Store& store) {
   const std::string name =

@@ -5,16 +5,16 @@
 
 #include <nlohmann/json.hpp>
 
-#include "builder/layer_blob.h"
-#include "builder/tree_tar.h"
 #include "chain/assistants.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/parse.h"
 #include "common/unique_fd.h"
+#include "image/layer_blob.h"
 #include "image/layer_unpack.h"
 #include "image/reference.h"
 #include "image/tar_writer.h"
+#include "image/tree_tar.h"
 
 namespace coracle::chain {
 namespace {
@@ -41,14 +41,14 @@ std::string pack_assistant(const image::Store& store, const std::string& dir,
 
   UniqueFd root(open(a.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root) throw_errno("cannot open the assistant " + a.dir);
-  builder::LayerBlob content(store);
+  image::LayerBlob content(store);
   image::TarWriter tar([&](const void* p, size_t n) { content.write(p, n); });
-  builder::TreeTarOptions options;
+  image::TreeTarOptions options;
   // Its secrets stay here: whoever pulls the assistant gives their own.
   options.skip = [](const std::string& path, bool) { return path == ".ayup-env"; };
-  builder::write_tree(root.get(), tar, options);
+  image::write_tree(root.get(), tar, options);
   tar.finish();
-  builder::Layer layer = content.finish("the assistant " + a.dir);
+  image::Layer layer = content.finish("the assistant " + a.dir);
 
   // What it is for: the optional `detects` file's lines (file names or
   // globs an app it suits has, e.g. requirements.txt).

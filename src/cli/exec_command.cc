@@ -7,7 +7,6 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "builder/upper_layer.h"
 #include "cli/commands.h"
 #include "cli/events.h"
 #include "cli/exec_options.h"
@@ -23,6 +22,7 @@
 #include "image/store.h"
 #include "launch/launch.h"
 #include "launch/run.h"
+#include "launch/upper_layer.h"
 #include "portmon/port_events.h"
 #include "portmon/portmon.h"
 #include "sandbox/sandbox.h"
@@ -120,7 +120,7 @@ void write_changes(const sandbox::UpperDir& upper, const std::string& file) {
   UniqueFd out(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!out) throw_errno("cannot write --changes " + tmp);
   try {
-    builder::stream_upper_tar(
+    launch::stream_upper_tar(
         upper, [&](const void* p, size_t n) { write_all(out.get(), p, n, tmp); }, "--changes");
   } catch (...) {
     unlink(tmp.c_str());

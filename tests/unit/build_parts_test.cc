@@ -15,9 +15,9 @@
 #include "builder/dockerfile/shell_words.h"
 #include "builder/layered_fs.h"
 #include "builder/stage_state.h"
-#include "builder/tree_tar.h"
 #include "common/fs.h"
 #include "common/unique_fd.h"
+#include "image/tree_tar.h"
 #include "temp_dir.h"
 
 namespace coracle::test {
@@ -80,9 +80,9 @@ TEST(TreeTar, SortedEntriesWithOciWhiteouts) {
   std::string tar_bytes;
   image::TarWriter tar([&](const void* p, size_t n) { tar_bytes.append((const char*)p, n); });
   UniqueFd dir(open(up.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  builder::TreeTarOptions options;
+  image::TreeTarOptions options;
   options.overlay_whiteouts = true;
-  builder::write_tree(dir.get(), tar, options);
+  image::write_tree(dir.get(), tar, options);
   tar.finish();
   put(t.path + "/layer.tar", tar_bytes);
 

@@ -1,17 +1,17 @@
-#include "builder/layer_blob.h"
+#include "image/layer_blob.h"
 
 #include <algorithm>
 
 #include "common/error.h"
 
-namespace coracle::builder {
+namespace coracle::image {
 
 // Level 1: a RUN's layer is compressed while the build waits for it, and
 // level 6 takes three times as long for ~10% less (docs/benchmarks.md).
 // The blob is ordinary gzip either way.
 constexpr int kLevel = 1;
 
-LayerBlob::LayerBlob(const image::Store& store) : blob_(store), out_(256 * 1024) {
+LayerBlob::LayerBlob(const Store& store) : blob_(store), out_(256 * 1024) {
   // windowBits 15 + 16: a gzip wrapper, as layer media types require.
   if (deflateInit2(&z_, kLevel, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
     throw Error("cannot start gzip compression");
@@ -59,4 +59,4 @@ Layer LayerBlob::finish(const std::string& what) {
   return layer;
 }
 
-}  // namespace coracle::builder
+}  // namespace coracle::image

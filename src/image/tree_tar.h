@@ -14,7 +14,7 @@
 
 #include "image/tar_writer.h"
 
-namespace coracle::builder {
+namespace coracle::image {
 
 struct TreeTarOptions {
   // The tree is an overlay upper dir: a 0:0 character device is a deletion
@@ -37,21 +37,21 @@ struct TreeTarOptions {
 // finishing the archive. Files are read through dir_fd, never by a path
 // from the root, so symlinks in the tree are entries, never followed.
 // Throws coracle::Error naming the entry.
-void write_tree(int dir_fd, image::TarWriter& tar, const TreeTarOptions& options = {});
+void write_tree(int dir_fd, TarWriter& tar, const TreeTarOptions& options = {});
 
 // Helpers for writers of layer entries from files:
 // the type and device numbers of a character/block device or fifo into e
 // (false for anything else);
-bool set_special_type(image::TarEntry& e, const struct stat& st);
+bool set_special_type(TarEntry& e, const struct stat& st);
 // size bytes of fd as the current entry's data (buf is reused between
 // calls); what names the file in errors.
-void write_file_data(image::TarWriter& tar, int fd, uint64_t size, std::vector<char>& buf,
+void write_file_data(TarWriter& tar, int fd, uint64_t size, std::vector<char>& buf,
                      const std::string& what);
 
 // One entry: name in dir_fd (a file, link or directory; a directory with
 // everything below it), written as options.prefix + as_name. A directory
 // itself is written only when as_name is not empty.
 void write_tree_entry(int dir_fd, const std::string& name, const std::string& as_name,
-                      image::TarWriter& tar, const TreeTarOptions& options = {});
+                      TarWriter& tar, const TreeTarOptions& options = {});
 
-}  // namespace coracle::builder
+}  // namespace coracle::image

@@ -1,4 +1,4 @@
-#include "builder/upper_layer.h"
+#include "launch/upper_layer.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -9,13 +9,18 @@
 #include <cstring>
 #include <vector>
 
-#include "builder/tree_tar.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/unique_fd.h"
 #include "image/tar_writer.h"
+#include "image/tree_tar.h"
 
-namespace coracle::builder {
+namespace coracle::launch {
+
+using image::Layer;
+using image::LayerBlob;
+using image::TreeTarOptions;
+using image::write_tree;
 namespace {
 
 // The helper's side: runs in a fork of the builder (single-threaded, as
@@ -98,4 +103,4 @@ std::optional<Layer> layer_from_upper(const image::Store& store, const sandbox::
   return blob.finish(what);
 }
 
-}  // namespace coracle::builder
+}  // namespace coracle::launch

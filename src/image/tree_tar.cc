@@ -1,4 +1,4 @@
-#include "builder/tree_tar.h"
+#include "image/tree_tar.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 #include "common/error.h"
 #include "common/unique_fd.h"
 
-namespace coracle::builder {
+namespace coracle::image {
 namespace {
 
 bool keep_xattr(std::string_view name) {
@@ -65,7 +65,7 @@ bool is_opaque(int dir_fd) {
 
 class Walker {
  public:
-  Walker(image::TarWriter& tar, const TreeTarOptions& o) : tar_(tar), opts_(o) {}
+  Walker(TarWriter& tar, const TreeTarOptions& o) : tar_(tar), opts_(o) {}
 
   void walk(int dir_fd, const std::string& dir_name) {
     for (const auto& name : sorted_names(dir_fd, dir_name)) entry(dir_fd, dir_name, name, name);
@@ -98,7 +98,7 @@ class Walker {
 
   std::string shown(const std::string& name) const { return "/" + opts_.prefix + name; }
 
-  image::TarWriter& tar_;
+  TarWriter& tar_;
   const TreeTarOptions& opts_;
   std::map<std::pair<dev_t, ino_t>, std::string> links_;
   std::vector<char> buf_;
@@ -111,7 +111,7 @@ void Walker::entry(int dir_fd, const std::string& dir_name, const std::string& n
   if (fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
     throw_errno("cannot stat " + shown(path));
   if (opts_.skip && !path.empty() && opts_.skip(path, S_ISDIR(st.st_mode))) return;
-  image::TarEntry e;
+  TarEntry e;
   e.name = opts_.prefix + path;
   e.mode = opts_.mode ? *opts_.mode : st.st_mode & 07777;
   e.uid = opts_.owner ? opts_.owner->first : st.st_uid;
@@ -121,7 +121,7 @@ void Walker::entry(int dir_fd, const std::string& dir_name, const std::string& n
 
   if (opts_.overlay_whiteouts && S_ISCHR(st.st_mode) && st.st_rdev == 0) {
     // A deletion of what the layers below had at this path.
-    image::TarEntry wh;
+    TarEntry wh;
     wh.name = opts_.prefix + dir_name + ".wh." + name;
     wh.mode = 0;
     wh.mtime = e.mtime;
@@ -129,7 +129,7 @@ void Walker::entry(int dir_fd, const std::string& dir_name, const std::string& n
     return;
   }
   if (S_ISLNK(st.st_mode)) {
-    e.type = image::TarEntry::Type::kSymlink;
+    e.type = TarEntry::Type::kSymlink;
     std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
     ssize_t n = readlinkat(dir_fd, name.c_str(), target.data(), target.size());
     if (n < 0) throw_errno("cannot read symlink " + shown(path));
@@ -141,12 +141,12 @@ void Walker::entry(int dir_fd, const std::string& dir_name, const std::string& n
   if (S_ISDIR(st.st_mode)) {
     UniqueFd fd(openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) throw_errno("cannot open directory " + shown(path));
-    e.type = image::TarEntry::Type::kDir;
+    e.type = TarEntry::Type::kDir;
     if (!path.empty()) {
       e.xattrs = read_xattrs(fd.get());
       tar_.add(e);
       if (opts_.overlay_whiteouts && is_opaque(fd.get())) {
-        image::TarEntry opq;
+        TarEntry opq;
         opq.name = e.name + "/.wh..wh..opq";
         opq.mode = 0;
         opq.mtime = e.mtime;
@@ -160,7 +160,7 @@ void Walker::entry(int dir_fd, const std::string& dir_name, const std::string& n
     if (st.st_nlink > 1) {
       auto [it, first] = links_.try_emplace({st.st_dev, st.st_ino}, e.name);
       if (!first) {
-        e.type = image::TarEntry::Type::kHardlink;
+        e.type = TarEntry::Type::kHardlink;
         e.link = it->second;
         tar_.add(e);
         return;
@@ -168,7 +168,7 @@ void Walker::entry(int dir_fd, const std::string& dir_name, const std::string& n
     }
     UniqueFd fd(openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) throw_errno("cannot open " + shown(path));
-    e.type = image::TarEntry::Type::kFile;
+    e.type = TarEntry::Type::kFile;
     e.size = static_cast<uint64_t>(st.st_size);
     e.xattrs = read_xattrs(fd.get());
     tar_.add(e);
@@ -181,13 +181,13 @@ void Walker::entry(int dir_fd, const std::string& dir_name, const std::string& n
 
 }  // namespace
 
-bool set_special_type(image::TarEntry& e, const struct stat& st) {
+bool set_special_type(TarEntry& e, const struct stat& st) {
   if (S_ISCHR(st.st_mode))
-    e.type = image::TarEntry::Type::kCharDev;
+    e.type = TarEntry::Type::kCharDev;
   else if (S_ISBLK(st.st_mode))
-    e.type = image::TarEntry::Type::kBlockDev;
+    e.type = TarEntry::Type::kBlockDev;
   else if (S_ISFIFO(st.st_mode))
-    e.type = image::TarEntry::Type::kFifo;
+    e.type = TarEntry::Type::kFifo;
   else
     return false;
   e.dev_major = major(st.st_rdev);
@@ -195,7 +195,7 @@ bool set_special_type(image::TarEntry& e, const struct stat& st) {
   return true;
 }
 
-void write_file_data(image::TarWriter& tar, int fd, uint64_t size, std::vector<char>& buf,
+void write_file_data(TarWriter& tar, int fd, uint64_t size, std::vector<char>& buf,
                      const std::string& what) {
   if (buf.empty()) buf.resize(1 << 20);
   while (size > 0) {
@@ -208,13 +208,13 @@ void write_file_data(image::TarWriter& tar, int fd, uint64_t size, std::vector<c
   }
 }
 
-void write_tree(int dir_fd, image::TarWriter& tar, const TreeTarOptions& options) {
+void write_tree(int dir_fd, TarWriter& tar, const TreeTarOptions& options) {
   Walker(tar, options).walk(dir_fd, "");
 }
 
 void write_tree_entry(int dir_fd, const std::string& name, const std::string& as_name,
-                      image::TarWriter& tar, const TreeTarOptions& options) {
+                      TarWriter& tar, const TreeTarOptions& options) {
   Walker(tar, options).entry(dir_fd, "", name, as_name);
 }
 
-}  // namespace coracle::builder
+}  // namespace coracle::image

@@ -12,16 +12,16 @@
 #include "image/oci.h"
 #include "image/store.h"
 
-namespace coracle::builder {
+namespace coracle::image {
 
 struct Layer {
-  image::Descriptor blob;  // application/vnd.oci.image.layer.v1.tar+gzip
+  Descriptor blob;  // application/vnd.oci.image.layer.v1.tar+gzip
   std::string diff_id;
 };
 
 class LayerBlob {
  public:
-  explicit LayerBlob(const image::Store& store);
+  explicit LayerBlob(const Store& store);
   ~LayerBlob();
   LayerBlob(const LayerBlob&) = delete;
   LayerBlob& operator=(const LayerBlob&) = delete;
@@ -34,10 +34,10 @@ class LayerBlob {
  private:
   void deflate_out(int flush);
 
-  image::BlobWriter blob_;
+  BlobWriter blob_;
   Sha256 diff_;
   z_stream z_{};
   std::vector<unsigned char> out_;
 };
 
-}  // namespace coracle::builder
+}  // namespace coracle::image
