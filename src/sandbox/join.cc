@@ -21,6 +21,7 @@
 #include "sandbox/cgroup.h"
 #include "sandbox/exec_fds.h"
 #include "sandbox/raw_ids.h"
+#include "sandbox/run_plan.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/terminal.h"
@@ -95,17 +96,11 @@ int join_sandbox(const JoinSpec& j, pid_t* pid_out) {
       fd.reset();
     ns.push_back(std::move(fd));
   }
-  std::optional<CapPlan> caps_storage;
-  if (j.capability_sets)
-    caps_storage.emplace(*j.capability_sets, j.host_writes);
-  else
-    caps_storage.emplace(j.uid, j.cap_add, j.cap_drop, j.host_writes);
-  const CapPlan& caps = *caps_storage;
-  SeccompProgram seccomp;
-  if (j.seccomp_profile.empty())
-    seccomp = default_seccomp_program(caps.mask());
-  else if (j.seccomp_profile != "unconfined")
-    seccomp = compile_seccomp(read_file(j.seccomp_profile), caps.mask());
+  // The same choice as a run's command (run_plan.h).
+  ProcessPrivileges privileges = plan_privileges(j.uid, j.capability_sets, j.cap_add, j.cap_drop,
+                                                 j.seccomp_profile, j.host_writes);
+  const CapPlan& caps = *privileges.caps;
+  const SeccompProgram& seccomp = privileges.seccomp;
   std::vector<std::string> cgroup_procs = cgroup_procs_files(j.cgroup_name);
   std::vector<gid_t> groups(j.groups.begin(), j.groups.end());
   std::vector<char*> argv, envp;

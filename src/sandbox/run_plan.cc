@@ -59,19 +59,15 @@ void plan_ids(const Spec& spec, RunPlan& plan) {
 }
 
 // Capabilities and the seccomp filters.
-void plan_privileges(const Spec& spec, const Hooks& hooks, RunPlan& plan) {
+void plan_run_privileges(const Spec& spec, const Hooks& hooks, RunPlan& plan) {
   // A sandbox that can write to a host directory gets the host-write guard:
   // nothing it writes there may raise anyone's privileges on the host.
   plan.host_writes = spec.out_dir.has_value();
   for (const auto& v : spec.volumes) plan.host_writes |= !v.read_only;
-  if (spec.capability_sets)
-    plan.caps = std::make_unique<CapPlan>(*spec.capability_sets, plan.host_writes);
-  else
-    plan.caps = std::make_unique<CapPlan>(spec.uid, spec.cap_add, spec.cap_drop, plan.host_writes);
-  if (spec.seccomp_profile.empty())
-    plan.seccomp = default_seccomp_program(plan.caps->mask());
-  else if (spec.seccomp_profile != "unconfined")
-    plan.seccomp = compile_seccomp(read_file(spec.seccomp_profile), plan.caps->mask());
+  ProcessPrivileges p = plan_privileges(spec.uid, spec.capability_sets, spec.cap_add, spec.cap_drop,
+                                        spec.seccomp_profile, plan.host_writes);
+  plan.caps = std::move(p.caps);
+  plan.seccomp = std::move(p.seccomp);
   if (!spec.notify_syscalls.empty()) {
     // Nobody to answer would hang the command at its first bind().
     if (!hooks.on_start) throw Error("notify_syscalls needs a Hooks::on_start to answer them");
@@ -104,12 +100,28 @@ void plan_limits(const Spec& spec, RunPlan& plan) {
 
 }  // namespace
 
+ProcessPrivileges plan_privileges(uint32_t uid, const std::optional<CapabilitySets>& sets,
+                                  const std::vector<std::string>& cap_add,
+                                  const std::vector<std::string>& cap_drop,
+                                  const std::string& seccomp_profile, bool host_writes) {
+  ProcessPrivileges p;
+  if (sets)
+    p.caps = std::make_unique<CapPlan>(*sets, host_writes);
+  else
+    p.caps = std::make_unique<CapPlan>(uid, cap_add, cap_drop, host_writes);
+  if (seccomp_profile.empty())
+    p.seccomp = default_seccomp_program(p.caps->mask());
+  else if (seccomp_profile != "unconfined")
+    p.seccomp = compile_seccomp(read_file(seccomp_profile), p.caps->mask());
+  return p;
+}
+
 RunPlan prepare_run(const Spec& spec, const Hooks& hooks) {
   if (spec.argv.empty()) throw Error("no command to run");
   check_namespaces(spec);
   RunPlan plan;
   plan_ids(spec, plan);
-  plan_privileges(spec, hooks, plan);
+  plan_run_privileges(spec, hooks, plan);
   plan.mounts = plan_mounts(spec, maps_id(plan.ids.gids, 5));
   if (!spec.start_fifo.empty() && ((spec.tty && spec.console_socket.empty()) || spec.keep_upper ||
                                    spec.net == NetMode::Pasta || !spec.notify_syscalls.empty()))

@@ -5,6 +5,8 @@
 // root, as the mount plan is. Internal to src/sandbox.
 #pragma once
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "common/userns.h"
@@ -15,6 +17,20 @@
 #include "sandbox/seccomp.h"
 
 namespace coracle::sandbox {
+
+// A process's privileges: its capabilities (the sets given, or Docker's
+// default for its uid with add and drop) and its seccomp filter (Docker's
+// default profile, a profile file, or none for "unconfined"). One choice
+// for a run's command and for a process joining a container (join.cc).
+// host_writes: the process can write to a host directory (CAP_SETFCAP goes).
+struct ProcessPrivileges {
+  std::unique_ptr<CapPlan> caps;  // not movable: held here
+  SeccompProgram seccomp;         // empty: unconfined
+};
+ProcessPrivileges plan_privileges(uint32_t uid, const std::optional<CapabilitySets>& sets,
+                                  const std::vector<std::string>& cap_add,
+                                  const std::vector<std::string>& cap_drop,
+                                  const std::string& seccomp_profile, bool host_writes);
 
 struct RunPlan {
   IdMapping ids;              // the user namespace's maps (the host's without one)
