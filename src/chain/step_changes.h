@@ -1,42 +1,19 @@
-// What a step changed in the app (buildr's remote executor collects a
-// command's modified files the same way): the app before the step and the
-// app it left (/out/app) compared entry by entry, by type, mode and (for
-// files) content hash. A deleted and an added file of the same content are
-// one rename. Reported as a step.changes event and, with `run --changes
-// DIR`, as an archive per step: a tar (zstd) of the changed files, with OCI
-// whiteouts for what is gone, so it applies on the old app as a layer does.
-// Both trees are the step's work: nothing in them is followed (symlinks are
-// entries) and nothing is opened outside them.
+// What a step changed in the app, as the step.changes event (the trees
+// compared and the archive written by image/tree_diff.h).
 #pragma once
-#include <cstdint>
 #include <nlohmann/json.hpp>
-#include <string>
 #include <vector>
+
+#include "image/tree_diff.h"
 
 namespace coracle::chain {
 
-struct TreeChange {
-  enum class Kind { kAdded, kModified, kDeleted, kRenamed } kind;
-  std::string path;  // relative, '/'-separated
-  std::string from;  // kRenamed: the old path
-  char type = 'f';   // 'f' file, 'd' directory, 'l' symlink, '?' other
-  uint64_t size = 0;
-  std::string sha256;                                  // files: "sha256:..." (deleted: what it was)
-  unsigned mode = 0;                                   // permission bits (07777)
-  bool content_changed = false, mode_changed = false;  // kModified: what
-};
-
-// The changes from before to after (both directories), sorted by path.
-std::vector<TreeChange> diff_trees(const std::string& before, const std::string& after);
+using image::diff_trees;
+using image::TreeChange;
+using image::write_changes_archive;
 
 // {"event": "step.changes", "step": N, "added": [...], "modified": [...],
 //  "deleted": [...], "renamed": [...]}
 nlohmann::json changes_event(int step, const std::vector<TreeChange>& changes);
-
-// The archive: after's added, modified and renamed entries (parent
-// directories first), whiteouts (".wh.NAME") for deleted and renamed-from
-// paths; a zstd-compressed tar written atomically to file.
-void write_changes_archive(const std::string& after, const std::vector<TreeChange>& changes,
-                           const std::string& file);
 
 }  // namespace coracle::chain
