@@ -20,7 +20,12 @@
 namespace coracle::sandbox {
 
 // Everything the child needs, prepared (and allocated) by the parent.
+struct ChildCalls;  // child_calls.h
+
 struct ChildContext {
+  // The setup's syscalls (real_child_calls(), set by the runner before
+  // clone3; a unit test's recording fake).
+  const ChildCalls* calls = nullptr;
   int sync_fd = -1;
   // pasta's network namespace: loopback up by a prebuilt request (others
   // are made with loopback up beside the child, netns_maker.h).

@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstring>
 
+#include "sandbox/child_calls.h"
 #include "sandbox/child_steps.h"
 #include "sandbox/net.h"
 #include "sandbox/netns_maker.h"
@@ -26,12 +27,11 @@ void child_fail(const ChildContext& ctx, int err, const char* what) {
 
 void tie_to_runner(const ChildContext& ctx) {
   if (ctx.start_fifo_fd >= 0) return;  // made to outlive it
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-    child_fail(ctx, errno, "tie the sandbox to its runner (PR_SET_PDEATHSIG)");
+  if (int rc = ctx.calls->set_parent_death_signal(SIGKILL); rc < 0)
+    child_fail(ctx, rc, "tie the sandbox to its runner (PR_SET_PDEATHSIG)");
   // The runner may have died before the signal was armed: its end of the
   // socket is then closed.
-  char peek;
-  if (recv(ctx.sync_fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 0) _exit(125);
+  if (ctx.calls->peek_runner(ctx.sync_fd) == 0) _exit(125);
 }
 
 // The runner's command line and environment, in init's copy of its memory,
@@ -85,19 +85,27 @@ void await_go(const ChildContext& ctx, GoReceived& in) {
 }
 
 void become_container_root(const ChildContext& ctx) {
-  if (ctx.unshare_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
-    child_fail(ctx, errno, "unshare the cgroup namespace");
+  if (ctx.unshare_cgroupns) {
+    if (int rc = ctx.calls->unshare(CLONE_NEWCGROUP); rc < 0)
+      child_fail(ctx, rc, "unshare the cgroup namespace");
+  }
   // Become container root for the setup. As a root runner this also leaves
   // host uid 0 behind: from here we are the unprivileged mapped uid.
-  if (raw_setresgid(0) < 0) child_fail(ctx, errno, "become root in the user namespace (gid)");
-  if (raw_setresuid(0) < 0) child_fail(ctx, errno, "become root in the user namespace (uid)");
+  if (int rc = ctx.calls->setresgid(0); rc < 0)
+    child_fail(ctx, rc, "become root in the user namespace (gid)");
+  if (int rc = ctx.calls->setresuid(0); rc < 0)
+    child_fail(ctx, rc, "become root in the user namespace (uid)");
   // Changing credentials clears the parent-death signal (commit_creds):
   // armed again, and the runner checked for again.
   tie_to_runner(ctx);
-  if (ctx.setgroups_allowed && raw_clear_groups() < 0)
-    child_fail(ctx, errno, "clear supplementary groups");
-  if (ctx.hostname && sethostname(ctx.hostname, strlen(ctx.hostname)) < 0)
-    child_fail(ctx, errno, "set the hostname");
+  if (ctx.setgroups_allowed) {
+    if (int rc = ctx.calls->clear_groups(); rc < 0)
+      child_fail(ctx, rc, "clear supplementary groups");
+  }
+  if (ctx.hostname) {
+    if (int rc = ctx.calls->sethostname(ctx.hostname, strlen(ctx.hostname)); rc < 0)
+      child_fail(ctx, rc, "set the hostname");
+  }
 }
 
 void build_root(const ChildContext& ctx, GoReceived& in) {
@@ -106,12 +114,12 @@ void build_root(const ChildContext& ctx, GoReceived& in) {
   // The plan's modes are meant as written (a 0644 /etc/resolv.conf must
   // be readable by every user inside), whatever the caller's umask; the
   // command then starts with Docker's 022.
-  umask(0);
-  if (int rc = apply_mount_plan(*ctx.mounts, real_mount_calls(), in.trees, in.go.ntrees, in.sources,
+  ctx.calls->umask(0);
+  if (int rc = apply_mount_plan(*ctx.mounts, ctx.calls->mounts, in.trees, in.go.ntrees, in.sources,
                                 ctx.sync_fd, &upper, &what);
       rc < 0)
     child_fail(ctx, rc, what);
-  umask(022);
+  ctx.calls->umask(022);
   if (ctx.network_beside) {
     if (int rc = await_network_up(ctx.sync_fd, &what); rc < 0) child_fail(ctx, rc, what);
   }
@@ -134,12 +142,14 @@ void set_rlimits(const ChildContext& ctx) {
     struct rlimit lim {
       r.soft, r.hard
     };
-    if (setrlimit(r.resource, &lim) < 0) child_fail(ctx, errno, "set the command's rlimits");
+    if (int rc = ctx.calls->setrlimit(r.resource, &lim); rc < 0)
+      child_fail(ctx, rc, "set the command's rlimits");
   }
 }
 
 void start_session(const ChildContext& ctx) {
-  if (setsid() < 0) child_fail(ctx, errno, "start a session of the sandbox's own (setsid)");
+  if (int rc = ctx.calls->setsid(); rc < 0)
+    child_fail(ctx, rc, "start a session of the sandbox's own (setsid)");
 }
 
 }  // namespace coracle::sandbox

@@ -24,6 +24,7 @@
 #include "common/userns.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/child.h"
+#include "sandbox/child_calls.h"
 #include "sandbox/device_twins.h"
 #include "sandbox/namespaces.h"
 #include "sandbox/net.h"
@@ -161,6 +162,7 @@ void open_channels(const Spec& spec, const RunPlan& plan, Launch& l) {
 // which outlive the child's setup.
 void fill_child_context(const Spec& spec, const RunPlan& plan, Launch& l) {
   ChildContext& ctx = l.ctx;
+  ctx.calls = &real_child_calls();
   ctx.sync_fd = l.child_sock.get();
   // With pasta the namespace must exist before the runner starts pasta on
   // it (or pasta would join the host's): clone3 makes it, the child brings
