@@ -36,6 +36,15 @@ ChildCalls make_real() {
     return result(::setrlimit(static_cast<__rlimit_resource_t>(resource), limit));
   };
   c.setsid = [] { return result(::setsid()); };
+  c.set_groups = [](size_t n, const gid_t* groups) { return result(raw_set_groups(n, groups)); };
+  c.drop_bounding = [](const CapPlan& caps) { return caps.drop_bounding(); };
+  c.keep_across_setuid = [](const CapPlan& caps) { return caps.keep_across_setuid(); };
+  c.apply_caps = [](const CapPlan& caps) { return caps.apply(); };
+  c.set_no_new_privs = [] { return result(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)); };
+  c.load_seccomp = [](const SeccompProgram& program) { return load_seccomp(program); };
+  c.execve = [](const char* path, char* const argv[], char* const envp[]) {
+    return result(::execve(path, argv, envp));
+  };
   return c;
 }
 

@@ -1,6 +1,8 @@
-// The syscalls of the child's setup besides the mounts', as a table of
+// The syscalls of the child's setup and of its command before the exec,
+// besides the mounts', as a table of
 // plain functions with the mounts' own table inside (mount_calls.h): the
-// steps of child_setup.cc go through ChildContext::calls, so that a unit
+// steps of child_setup.cc and child_command.cc go through
+// ChildContext::calls, so that a unit
 // test sees the whole setup sequence, in order, without root (youki's
 // fakeable syscall layer is the model). Every entry returns its result
 // (>= 0) or -errno, and none allocates.
@@ -10,7 +12,9 @@
 
 #include <cstddef>
 
+#include "sandbox/caps.h"
 #include "sandbox/mount_calls.h"
+#include "sandbox/seccomp.h"
 
 namespace coracle::sandbox {
 
@@ -28,6 +32,14 @@ struct ChildCalls {
   int (*umask)(mode_t mask);  // the previous mask
   int (*setrlimit)(int resource, const struct rlimit* limit);
   int (*setsid)();
+  // The command's own, before its exec (child_command.cc).
+  int (*set_groups)(size_t n, const gid_t* groups);
+  int (*drop_bounding)(const CapPlan& caps);       // CapPlan::drop_bounding
+  int (*keep_across_setuid)(const CapPlan& caps);  // CapPlan::keep_across_setuid
+  int (*apply_caps)(const CapPlan& caps);          // CapPlan::apply
+  int (*set_no_new_privs)();
+  int (*load_seccomp)(const SeccompProgram& program);
+  int (*execve)(const char* path, char* const argv[], char* const envp[]);
 };
 const ChildCalls& real_child_calls();
 

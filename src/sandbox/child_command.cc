@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "sandbox/child_calls.h"
 #include "sandbox/child_steps.h"
 #include "sandbox/exec_fds.h"
 #include "sandbox/raw_ids.h"
@@ -38,21 +39,18 @@ int install_stdio(const int stdio[3]) {
 // runner's). Returns the errno that best explains the failure.
 int exec_command(const ChildContext& ctx) {
   const char* file = ctx.argv[0];
-  if (strchr(file, '/')) {
-    execve(file, ctx.argv.data(), ctx.envp.data());
-    return errno;
-  }
+  if (strchr(file, '/')) return -ctx.calls->execve(file, ctx.argv.data(), ctx.envp.data());
   int err = ENOENT;
   char path[4096];
   for (const auto& dir : ctx.search_path) {
     if (snprintf(path, sizeof path, "%s/%s", dir.c_str(), file) >= static_cast<int>(sizeof path))
       continue;
-    execve(path, ctx.argv.data(), ctx.envp.data());
+    int failed = -ctx.calls->execve(path, ctx.argv.data(), ctx.envp.data());
     // EACCES from one directory is remembered; a later ENOENT must not hide it.
-    if (errno == EACCES || errno == ENOEXEC || errno == EISDIR)
-      err = errno;
-    else if (errno != ENOENT && errno != ENOTDIR && err == ENOENT)
-      err = errno;
+    if (failed == EACCES || failed == ENOEXEC || failed == EISDIR)
+      err = failed;
+    else if (failed != ENOENT && failed != ENOTDIR && err == ENOENT)
+      err = failed;
   }
   return err;
 }
@@ -71,7 +69,7 @@ void load_filters(const ChildContext& ctx) {
   // seccomp() itself. The guard holds whatever profile the user chose,
   // "unconfined" included.
   if (ctx.guard) {
-    if (int rc = load_seccomp(*ctx.guard); rc < 0)
+    if (int rc = ctx.calls->load_seccomp(*ctx.guard); rc < 0)
       child_fail(ctx, rc, "load the host-write guard (seccomp)");
   }
   // The watch filter's listener fd leaves for the runner, which must answer every
@@ -90,7 +88,8 @@ void load_filters(const ChildContext& ctx) {
     if (rc < 0) child_fail(ctx, rc, "pass the seccomp listener to the runner");
   }
   // Last: from here on only what the profile allows works.
-  if (int rc = load_seccomp(*ctx.seccomp); rc < 0) child_fail(ctx, rc, "load the seccomp filter");
+  if (int rc = ctx.calls->load_seccomp(*ctx.seccomp); rc < 0)
+    child_fail(ctx, rc, "load the seccomp filter");
 }
 
 [[noreturn]] void command_main(const ChildContext& ctx, int tty_slave) {
@@ -113,30 +112,32 @@ void load_filters(const ChildContext& ctx) {
   }
   // Bounding set first, while we still hold CAP_SETPCAP: whatever is dropped
   // here cannot come back through any later exec, setuid binary or file cap.
-  if (int rc = ctx.caps->drop_bounding(); rc < 0)
+  if (int rc = ctx.calls->drop_bounding(*ctx.caps); rc < 0)
     child_fail(ctx, rc, "drop capabilities from the bounding set");
   if (ctx.groups && !ctx.groups->empty()) {
-    if (raw_set_groups(ctx.groups->size(), ctx.groups->data()) < 0)
-      child_fail(ctx, errno, "set supplementary groups");
-  } else if (ctx.setgroups_allowed && raw_clear_groups() < 0) {
-    child_fail(ctx, errno, "clear supplementary groups");
+    if (int rc = ctx.calls->set_groups(ctx.groups->size(), ctx.groups->data()); rc < 0)
+      child_fail(ctx, rc, "set supplementary groups");
+  } else if (ctx.setgroups_allowed) {
+    if (int rc = ctx.calls->clear_groups(); rc < 0)
+      child_fail(ctx, rc, "clear supplementary groups");
   }
   // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN, which
   // only the setup still has: the filters go now, and bind what follows.
   if (!ctx.no_new_privs) load_filters(ctx);
-  if (raw_setresgid(ctx.gid) < 0) child_fail(ctx, errno, "set the group id");
+  if (int rc = ctx.calls->setresgid(ctx.gid); rc < 0) child_fail(ctx, rc, "set the group id");
   // For a non-root uid this clears every capability (unless the plan keeps
   // the permitted set: an OCI config's explicit sets).
-  if (int rc = ctx.caps->keep_across_setuid(); rc < 0) child_fail(ctx, rc, "keep capabilities");
-  if (raw_setresuid(ctx.uid) < 0) child_fail(ctx, errno, "set the user id");
-  if (int rc = ctx.caps->apply(); rc < 0) child_fail(ctx, rc, "set capabilities");
+  if (int rc = ctx.calls->keep_across_setuid(*ctx.caps); rc < 0)
+    child_fail(ctx, rc, "keep capabilities");
+  if (int rc = ctx.calls->setresuid(ctx.uid); rc < 0) child_fail(ctx, rc, "set the user id");
+  if (int rc = ctx.calls->apply_caps(*ctx.caps); rc < 0) child_fail(ctx, rc, "set capabilities");
   // Every fd but 0-2 and the preserved ones goes at exec (the sync socket
   // stays open until then, to report an exec failure).
   keep_only_preserved_fds(ctx.preserved_fds);
   if (ctx.no_new_privs) {
     // no_new_privs: setuid bits and file capabilities in the image grant
     // nothing, and it lets an unprivileged process install the filters.
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(ctx, errno, "set no_new_privs");
+    if (int rc = ctx.calls->set_no_new_privs(); rc < 0) child_fail(ctx, rc, "set no_new_privs");
     load_filters(ctx);
   }
   int err = exec_command(ctx);

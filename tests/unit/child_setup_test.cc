@@ -2,7 +2,9 @@
 // the order of its steps seen by a recording fake, without root, and a
 // failing call reported to the runner with its errno and what it was.
 #include <gtest/gtest.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -61,6 +63,34 @@ ChildCalls recording_calls() {
   c.setsid = [] {
     calls_log->push_back("setsid");
     return 1;
+  };
+  c.set_groups = [](size_t n, const gid_t*) {
+    calls_log->push_back("set " + std::to_string(n) + " groups");
+    return 0;
+  };
+  c.drop_bounding = [](const CapPlan&) {
+    calls_log->push_back("drop the bounding set");
+    return 0;
+  };
+  c.keep_across_setuid = [](const CapPlan&) {
+    calls_log->push_back("keep capabilities across setuid");
+    return 0;
+  };
+  c.apply_caps = [](const CapPlan&) {
+    calls_log->push_back("set capabilities");
+    return 0;
+  };
+  c.set_no_new_privs = [] {
+    calls_log->push_back("no_new_privs");
+    return 0;
+  };
+  c.load_seccomp = [](const SeccompProgram& p) {
+    calls_log->push_back("seccomp " + std::to_string(p.code.size()));
+    return 0;
+  };
+  c.execve = [](const char* path, char* const*, char* const*) {
+    calls_log->push_back(std::string("execve ") + path);
+    return -ENOENT;
   };
   return c;
 }
@@ -123,6 +153,42 @@ TEST_F(ChildSetup, AFailedCallIsReportedWithItsErrnoAndWhatItWas) {
   EXPECT_EQ(failure.type, MsgType::Failure);
   EXPECT_EQ(failure.err, EPERM);
   EXPECT_STREQ(failure.context, "become root in the user namespace (uid)");
+}
+
+// The command's own steps, in the started command (CLONE_VM | CLONE_VFORK:
+// it logs into this process's memory): the bounding set while CAP_SETPCAP
+// is there, groups, the gid, the capabilities kept across the uid's
+// change, the uid, the capabilities, no_new_privs, the filters, the exec;
+// an exec that fails is 127 with the command's name.
+TEST_F(ChildSetup, TheCommandBecomesItsUserAndIsConfinedBeforeItsExec) {
+  CapPlan caps(1000, {}, {});
+  SeccompProgram filter;
+  filter.code.resize(3);
+  std::vector<gid_t> groups = {27, 100};
+  std::vector<char> stack(256 * 1024);
+  ctx.caps = &caps;
+  ctx.seccomp = &filter;
+  ctx.groups = &groups;
+  ctx.uid = ctx.gid = 1000;
+  ctx.argv = {const_cast<char*>("/bin/true"), nullptr};
+  ctx.envp = {nullptr};
+  ctx.command_stack = stack.data();
+  ctx.command_stack_size = stack.size();
+  pid_t command = start_command(ctx, -1);
+  prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);  // start_command made this process non-dumpable
+  int status = 0;
+  ASSERT_EQ(waitpid(command, &status, __WALL), command);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 127) << status;
+  std::vector<std::string> expected = {"drop the bounding set", "set 2 groups",
+                                       "setresgid 1000",        "keep capabilities across setuid",
+                                       "setresuid 1000",        "set capabilities",
+                                       "no_new_privs",          "seccomp 3",
+                                       "execve /bin/true"};
+  EXPECT_EQ(log, expected);
+  Msg failure{};
+  ASSERT_EQ(recv_msg(runner, failure), 0);
+  EXPECT_EQ(failure.err, ENOENT);
+  EXPECT_STREQ(failure.context, "/bin/true");
 }
 
 }  // namespace
