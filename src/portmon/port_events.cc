@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include "common/terminal_text.h"
 #include "portmon/publish.h"
 
 namespace coracle::portmon {
@@ -55,7 +56,10 @@ std::string port_event_line(const PortEvent& e) {
   if (e.kind == PortEvent::Kind::kClose) return line + " closed";
   line += e.host_port ? " open → " + reachable_at(e) : " open on " + e.port.address;
   if (!e.process.empty() || e.pid) {
-    line += " (" + (e.process.empty() ? std::string("?") : e.process);
+    // The name is the sandbox's own choice (its comm): through the one
+    // sanitiser, as every string from outside (a sequence goes whole).
+    std::string name = terminal_safe(e.process);
+    line += " (" + (name.empty() ? std::string("?") : name);
     if (e.pid) line += ", pid " + std::to_string(e.pid);
     line += ")";
   }

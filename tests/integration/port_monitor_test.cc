@@ -244,8 +244,7 @@ TEST(PortMonitor, LinesNameTheFamilyOfTwinListenersAndPromiseNoScheme) {
   // port not known to speak it.
   TempDir work;
   std::string script = work.path() + "/cmds";
-  write_file_atomic(script,
-                    "tcp4 127.0.0.1 8089\ntcp6 ::1 8089\nclose 0\nclose 1\nexit 0\n");
+  write_file_atomic(script, "tcp4 127.0.0.1 8089\ntcp6 ::1 8089\nclose 0\nclose 1\nexit 0\n");
   auto r = coracle({"exec", "-P", "-v", std::string(port_probe()) + ":/probe:ro", "-v",
                     script + ":/cmds:ro", "--", "/bin/sh", "-c",
                     "while read l; do echo \"$l\"; sleep 0.4; done < /cmds | /probe"});
@@ -255,6 +254,27 @@ TEST(PortMonitor, LinesNameTheFamilyOfTwinListenersAndPromiseNoScheme) {
   EXPECT_EQ(lines_with(r.err, "port 8089/tcp (IPv4) closed").size(), 1u) << r.err;
   EXPECT_EQ(lines_with(r.err, "port 8089/tcp (IPv6) closed").size(), 1u) << r.err;
   EXPECT_EQ(r.err.find("http://"), std::string::npos) << r.err;
+}
+
+// A process names itself (its comm: here its file's name) and that name is
+// printed in the port lines: a terminal sequence in it (a title, OSC 52's
+// clipboard) reaches the user's terminal only through the one sanitiser.
+TEST(PortMonitor, AProcessNameReachesTheTerminalOnlySanitised) {
+  TempDir work;
+  std::string script = work.path() + "/cmds";
+  write_file_atomic(script, "tcp4 127.0.0.1 8091\nclose 0\nexit 0\n");
+  auto r = coracle({"exec", "-P", "-v", std::string(port_probe()) + ":/probe:ro", "-v",
+                    script + ":/cmds:ro", "--", "/bin/sh", "-c",
+                    "n=\"/tmp/$(printf '\\033]0;pwn\\007')\"; cp /probe \"$n\"; "
+                    "while read l; do echo \"$l\"; sleep 0.4; done < /cmds | \"$n\""});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines_with(r.err, "port 8091/tcp open").size(), 1u) << r.err;
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\x07'), std::string::npos) << r.err;
+  // The sequence goes whole; the line still says whose port it is.
+  ASSERT_EQ(lines_with(r.err, "port 8091/tcp open").size(), 1u);
+  EXPECT_NE(lines_with(r.err, "port 8091/tcp open")[0].find("(?, pid "), std::string::npos)
+      << r.err;
 }
 
 }  // namespace
