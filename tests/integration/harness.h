@@ -95,14 +95,17 @@ void make_layout(const std::string& dir, const nlohmann::json& spec);
 nlohmann::json busybox_layer();
 
 // A test with a store and a work folder of its own: cor(ARGS) is
-// `coracle --root STORE ARGS`.
+// `coracle --root STORE ARGS`, with the fixture's default_options() (a
+// test with a home or an environment of its own overrides them).
 class StoreTest : public ::testing::Test {
  protected:
   TempDir work, store;
-  RunResult cor(std::vector<std::string> args, const RunOptions& options = {}) {
+  virtual RunOptions default_options() { return {}; }
+  RunResult cor(std::vector<std::string> args, const RunOptions& options) {
     args.insert(args.begin(), {"--root", store.path()});
     return coracle(args, options);
   }
+  RunResult cor(std::vector<std::string> args) { return cor(std::move(args), default_options()); }
 };
 
 // A real Debian 12 (debootstrap's minbase, from the package mirror this

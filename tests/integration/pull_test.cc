@@ -26,19 +26,15 @@ namespace {
 
 using nlohmann::json;
 
-class PullTest : public ::testing::Test {
+class PullTest : public StoreTest {
  protected:
-  TempDir work, store, home;
+  TempDir home;
   RunOptions opts() {
     RunOptions o;
     o.home = home.path();
     return o;
   }
-  RunResult cor(std::vector<std::string> args, RunOptions o) {
-    args.insert(args.begin(), {"--root", store.path()});
-    return coracle(args, o);
-  }
-  RunResult cor(std::vector<std::string> args) { return cor(std::move(args), opts()); }
+  RunOptions default_options() override { return opts(); }
   bool has_tag(const std::string& name) {
     auto r = cor({"image", "ls", "--json"});
     for (const auto& e : json::parse(r.out))

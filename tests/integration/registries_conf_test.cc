@@ -17,16 +17,15 @@
 namespace coracle::test {
 namespace {
 
-class RegistriesConf : public ::testing::Test {
+class RegistriesConf : public StoreTest {
  protected:
-  TempDir work, store, home;
+  TempDir home;
   std::string conf() const { return work.path() + "/registries.conf"; }
-  RunResult cor(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--root", store.path()});
+  RunOptions default_options() override {
     RunOptions o;
     o.home = home.path();
     o.env = {"CONTAINERS_REGISTRIES_CONF=" + conf()};
-    return coracle(args, o);
+    return o;
   }
   // The umoci test image (cat /hello prints what) pushed to reg as dest.
   void publish(RegistryServer& reg, const std::string& dest, const std::string& hello) {
