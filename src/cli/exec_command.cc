@@ -91,7 +91,7 @@ class ExecObserver : public launch::Observer {
       write_line(2, portmon::publish_event_line(e));
   }
   void port(const portmon::PortEvent& e) override { print_port_event(e); }
-  void warning(const std::string& text) override { write_line(2, "coracle: " + text); }
+  void warning(const std::string& text) override { print_error(text); }
   void vm_started(const std::string& accel) override {
     if (events::on()) events::emit({{"event", "vm.start"}, {"accel", accel}});
   }

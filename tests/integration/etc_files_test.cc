@@ -133,7 +133,8 @@ TEST_F(EtcFiles, AFailedExecThatTriedTheNetworkIsToldWhichFlagGivesIt) {
   // with outbound access: no hint.
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"exec", "--", "sh", "-c", "exit 3"},
-        std::vector<std::string>{"exec", "--", "sh", "-c", "nc -w 1 " + outside.ip() + " 8080 </dev/null; true"},
+        std::vector<std::string>{"exec", "--", "sh", "-c",
+                                 "nc -w 1 " + outside.ip() + " 8080 </dev/null; true"},
         std::vector<std::string>{"exec", "--net", "pasta", "--", "sh", "-c",
                                  "nc -w 2 " + outside.ip() + " 1 </dev/null"}}) {
     auto r = cor(args);
@@ -182,8 +183,8 @@ TEST_F(EtcFiles, ABuildsRunTakesTheCallersDnsAndHostsFlags) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_EQ(cor({"image", "unpack", "built", work.path() + "/flat"}).exit_code, 0);
   std::string seen = read_file(work.path() + "/flat/seen");
-  for (const char* line : {"nameserver 10.9.9.9\n", "search corp.example\n", "options ndots:2\n",
-                           "10.1.2.3\tdb\n"})
+  for (const char* line :
+       {"nameserver 10.9.9.9\n", "search corp.example\n", "options ndots:2\n", "10.1.2.3\tdb\n"})
     EXPECT_NE(seen.find(line), std::string::npos) << line << " in " << seen;
   auto bad = cor({"build", "--add-host", "db:nowhere", ctx});
   EXPECT_EQ(bad.exit_code, 125);

@@ -155,8 +155,8 @@ TEST_F(ImageTest, ImagesAreNamedAsPodmanNamesThemAndByAnyUniqueDigestPrefix) {
   std::string manifest = inspect["digest"], config = inspect["config_digest"];
   // The manifest's digest or the config's (docker's image ID), whole or
   // any unique prefix, with or without sha256:.
-  for (const std::string& id : {manifest, manifest.substr(7, 12), config.substr(0, 7 + 6),
-                                config.substr(7, 8)})
+  for (const std::string& id :
+       {manifest, manifest.substr(7, 12), config.substr(0, 7 + 6), config.substr(7, 8)})
     EXPECT_EQ(cor({"exec", id, "--", "cat", "/keep/new"}).out, "new") << id;
   // An image that lost its names is named again by its digest.
   ASSERT_EQ(cor({"image", "rm", "localhost/my_app:latest"}).exit_code, 0);

@@ -33,9 +33,9 @@ class NameResolution : public StoreTest {
   Background dns_server(const std::vector<std::string>& prefix, const std::string& ip,
                         const std::string& record) {
     std::vector<std::string> argv = prefix;
-    for (const std::string& a : {std::string("python3"),
-                                 std::string(CORACLE_FIXTURES) + "/dns_server.py", ip,
-                                 std::string("53"), record})
+    for (const std::string& a :
+         {std::string("python3"), std::string(CORACLE_FIXTURES) + "/dns_server.py", ip,
+          std::string("53"), record})
       argv.push_back(a);
     Background b(argv, work.path() + "/dns.log");
     usleep(400000);  // python's start; a query before it would only time out
@@ -61,11 +61,10 @@ TEST_F(NameResolution, GlibcAsksTheHostsOwnResolverOnItsNetworkWithItsSearchDoma
   TestHost outside;
   Background dns = dns_server({"ip", "netns", "exec", outside.netns()}, outside.ip(),
                               "pkg.test=" + outside.ip());
-  std::string out =
-      with_resolv_conf("search test\noptions timeout:2 attempts:2\nnameserver " + outside.ip() +
-                           "\n",
-                       "exec --net pasta --rootfs " + debian.rootfs +
-                           " -- sh -c \"cat /etc/resolv.conf; getent ahostsv4 pkg\"");
+  std::string out = with_resolv_conf(
+      "search test\noptions timeout:2 attempts:2\nnameserver " + outside.ip() + "\n",
+      "exec --net pasta --rootfs " + debian.rootfs +
+          " -- sh -c \"cat /etc/resolv.conf; getent ahostsv4 pkg\"");
   EXPECT_NE(out.find("nameserver " + outside.ip()), std::string::npos) << out;
   EXPECT_TRUE(answered(out, outside.ip(), "pkg.test")) << out;
   EXPECT_NE(out.find("exit=0"), std::string::npos) << out;
@@ -76,11 +75,11 @@ TEST_F(NameResolution, GlibcReachesALoopbackResolverThroughPastasForwarding) {
   // second resolver on the network after it (never asked here).
   TestHost outside;
   Background dns = dns_server({}, "127.3.4.6", "loop.test=10.4.4.6");
-  std::string out = with_resolv_conf(
-      "nameserver 127.3.4.6\nnameserver " + outside.ip() +
-          "\noptions edns0 timeout:2\nsearch test\n",
-      "exec --net pasta --rootfs " + debian.rootfs +
-          " -- sh -c \"cat /etc/resolv.conf; getent ahostsv4 loop\"");
+  std::string out =
+      with_resolv_conf("nameserver 127.3.4.6\nnameserver " + outside.ip() +
+                           "\noptions edns0 timeout:2\nsearch test\n",
+                       "exec --net pasta --rootfs " + debian.rootfs +
+                           " -- sh -c \"cat /etc/resolv.conf; getent ahostsv4 loop\"");
   EXPECT_NE(out.find("nameserver 169.254.1.1\nnameserver " + outside.ip()), std::string::npos)
       << out;
   EXPECT_TRUE(answered(out, "10.4.4.6", "loop.test")) << out;
@@ -98,13 +97,15 @@ TEST_F(NameResolution, AptGetUpdateInExecThroughPastaOnThisMachine) {
 }
 
 TEST_F(NameResolution, AptGetInABuildsRunOnThisMachine) {
-  ASSERT_EQ(cor({"image", "import", debian.archive, "--tag", "coracle-test/debian:12"}).exit_code, 0);
+  ASSERT_EQ(cor({"image", "import", debian.archive, "--tag", "coracle-test/debian:12"}).exit_code,
+            0);
   std::string ctx = work.path() + "/ctx";
   mkdir_p(ctx);
-  write_file_atomic(ctx + "/Dockerfile",
-                    "FROM coracle-test/debian:12\n"
-                    "RUN apt-get update --error-on=any && apt-get install -y -q --no-install-recommends hello\n"
-                    "RUN hello > /greeting\n");
+  write_file_atomic(
+      ctx + "/Dockerfile",
+      "FROM coracle-test/debian:12\n"
+      "RUN apt-get update --error-on=any && apt-get install -y -q --no-install-recommends hello\n"
+      "RUN hello > /greeting\n");
   auto r = cor({"build", "--progress", "plain", "-t", "hello-apt", ctx});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   auto run = cor({"exec", "hello-apt", "--", "cat", "/greeting"});

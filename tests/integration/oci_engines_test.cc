@@ -143,10 +143,10 @@ TEST(Podman, RunsContainersWithCoracleAsItsRuntime) {
   // podman a terminal of its own). The command lingers a moment: a pty
   // whose last writer has gone may answer its reader EIO before the bytes
   // it still holds (1 of 6 full runs lost `tty`'s line so).
-  out = run_sh("script -qec " +
-               quoted(podman.cmd() + " run -it --rm " + podman.image() +
-                      " sh -c 'tty; sleep 0.3; exit 5'") +
-               " /dev/null </dev/null; echo status=$?");
+  out = run_sh(
+      "script -qec " +
+      quoted(podman.cmd() + " run -it --rm " + podman.image() + " sh -c 'tty; sleep 0.3; exit 5'") +
+      " /dev/null </dev/null; echo status=$?");
   EXPECT_NE(out.find("/dev/pts/0"), std::string::npos) << out;
   EXPECT_NE(out.find("status=5"), std::string::npos) << out;
   EXPECT_EQ(leftovers(podman.dir()), "");

@@ -238,16 +238,25 @@ TEST(PortMonitor, TextLinesOnStderrWithoutJson) {
   EXPECT_EQ(r.out, "");
 }
 
+// `exec -P` of the port probe fed commands, one each 0.4 s (so that the
+// monitor sees each state); as: the path the probe is copied to and run
+// from inside (its comm), else /probe itself.
+RunResult exec_probe_paced(const std::string& commands, const std::string& as = "") {
+  TempDir work;
+  std::string script = work.path() + "/cmds";
+  write_file_atomic(script, commands);
+  std::string probe = as.empty() ? "/probe" : "\"$n\"";
+  std::string copy = as.empty() ? "" : "n=\"" + as + "\"; cp /probe \"$n\"; ";
+  return coracle({"exec", "-P", "-v", std::string(port_probe()) + ":/probe:ro", "-v",
+                  script + ":/cmds:ro", "--", "/bin/sh", "-c",
+                  copy + "while read l; do echo \"$l\"; sleep 0.4; done < /cmds | " + probe});
+}
+
 TEST(PortMonitor, LinesNameTheFamilyOfTwinListenersAndPromiseNoScheme) {
   // An IPv4 and an IPv6 listener on one port (nginx's `listen 80` and
   // `listen [::]:80`): each line says which; nothing says http:// of a
   // port not known to speak it.
-  TempDir work;
-  std::string script = work.path() + "/cmds";
-  write_file_atomic(script, "tcp4 127.0.0.1 8089\ntcp6 ::1 8089\nclose 0\nclose 1\nexit 0\n");
-  auto r = coracle({"exec", "-P", "-v", std::string(port_probe()) + ":/probe:ro", "-v",
-                    script + ":/cmds:ro", "--", "/bin/sh", "-c",
-                    "while read l; do echo \"$l\"; sleep 0.4; done < /cmds | /probe"});
+  auto r = exec_probe_paced("tcp4 127.0.0.1 8089\ntcp6 ::1 8089\nclose 0\nclose 1\nexit 0\n");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(lines_with(r.err, "port 8089/tcp open → 127.0.0.1:").size(), 1u) << r.err;
   EXPECT_EQ(lines_with(r.err, "port 8089/tcp (IPv6) open → ").size(), 1u) << r.err;
@@ -260,13 +269,8 @@ TEST(PortMonitor, LinesNameTheFamilyOfTwinListenersAndPromiseNoScheme) {
 // printed in the port lines: a terminal sequence in it (a title, OSC 52's
 // clipboard) reaches the user's terminal only through the one sanitiser.
 TEST(PortMonitor, AProcessNameReachesTheTerminalOnlySanitised) {
-  TempDir work;
-  std::string script = work.path() + "/cmds";
-  write_file_atomic(script, "tcp4 127.0.0.1 8091\nclose 0\nexit 0\n");
-  auto r = coracle({"exec", "-P", "-v", std::string(port_probe()) + ":/probe:ro", "-v",
-                    script + ":/cmds:ro", "--", "/bin/sh", "-c",
-                    "n=\"/tmp/$(printf '\\033]0;pwn\\007')\"; cp /probe \"$n\"; "
-                    "while read l; do echo \"$l\"; sleep 0.4; done < /cmds | \"$n\""});
+  auto r = exec_probe_paced("tcp4 127.0.0.1 8091\nclose 0\nexit 0\n",
+                            "/tmp/$(printf '\\033]0;pwn\\007')");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(lines_with(r.err, "port 8091/tcp open").size(), 1u) << r.err;
   EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;

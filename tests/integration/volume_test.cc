@@ -56,8 +56,8 @@ TEST_F(Volumes, AVolumeInUseIsNeverRemovedAndTheCommandsShowIt) {
   EXPECT_EQ(cor({"volume", "create", "cache"}).exit_code, 125);
   EXPECT_EQ(cor({"volume", "create", "../evil"}).exit_code, 125);
   int out_fd = -1;
-  pid_t pid = spawn_coracle({"--root", store.path(), "exec", "-v", "cache:/c", "-v",
-                             "other:/o", "--", "sh", "-c", "echo up; sleep 30"},
+  pid_t pid = spawn_coracle({"--root", store.path(), "exec", "-v", "cache:/c", "-v", "other:/o",
+                             "--", "sh", "-c", "echo up; sleep 30"},
                             &out_fd);
   ASSERT_NE(read_until(out_fd, "up\n").find("up"), std::string::npos);
   auto ls = json::parse(cor({"volume", "ls", "--json"}).out);
@@ -112,8 +112,9 @@ TEST_F(Volumes, AnEmptyVolumeGetsWhatTheImageHasThereOwnersAndAll) {
                     "FROM default\nRUN mkdir -p /seeded && echo seed > /seeded/f && "
                     "chown 1000:1001 /seeded/f && chmod 0640 /seeded/f\nVOLUME /seeded\n");
   ASSERT_EQ(cor({"build", "-q", "-t", "seeded", ctx}).exit_code, 0);
-  auto r = cor({"exec", "seeded", "--", "sh", "-c",
-                "stat -c '%u:%g %a' /seeded/f; cat /seeded/f; grep -c ' /seeded ' /proc/self/mountinfo"});
+  auto r = cor(
+      {"exec", "seeded", "--", "sh", "-c",
+       "stat -c '%u:%g %a' /seeded/f; cat /seeded/f; grep -c ' /seeded ' /proc/self/mountinfo"});
   EXPECT_EQ(r.out, "1000:1001 640\nseed\n1\n") << r.err;
   // A named one: filled once, then its own.
   r = cor({"exec", "-v", "kept:/seeded", "seeded", "--", "sh", "-c",
@@ -128,8 +129,9 @@ TEST_F(Volumes, AnAppsDataOutlivesItsRunUnderCoracleRun) {
   // redis's way: the app appends to its data at start; the next run sees it.
   std::string app = work.path() + "/app";
   mkdir_p(app);
-  write_file_atomic(app + "/Dockerfile",
-                    "FROM default\nCMD [\"sh\", \"-c\", \"echo run >> /data/log; cat /data/log\"]\n");
+  write_file_atomic(
+      app + "/Dockerfile",
+      "FROM default\nCMD [\"sh\", \"-c\", \"echo run >> /data/log; cat /data/log\"]\n");
   auto first = cor({"run", "-q", app, "-v", "appdata:/data"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
   auto second = cor({"run", "-q", app, "-v", "appdata:/data"});

@@ -95,7 +95,8 @@ TEST(Launch, ExecFlagsForTheEntrypoint) {
   f.entrypoint = "";
   f.command = {"echo", "hi"};
   auto config = web_image();
-  EXPECT_EQ(cli::spec_from_flags(f, &config, kUsers).argv, (std::vector<std::string>{"echo", "hi"}));
+  EXPECT_EQ(cli::spec_from_flags(f, &config, kUsers).argv,
+            (std::vector<std::string>{"echo", "hi"}));
   f.entrypoint = "/bin/busybox";
   EXPECT_EQ(cli::spec_from_flags(f, &config, kUsers).argv,
             (std::vector<std::string>{"/bin/busybox", "echo", "hi"}));

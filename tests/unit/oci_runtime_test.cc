@@ -14,10 +14,10 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "oci_runtime/config.h"
+#include "oci_runtime/config_mapping.h"
 #include "oci_runtime/documents.h"
 #include "oci_runtime/hooks.h"
 #include "oci_runtime/state.h"
-#include "oci_runtime/config_mapping.h"
 #include "temp_dir.h"
 
 namespace coracle::oci_runtime {
